@@ -1,0 +1,98 @@
+// Package upstream keeps one pool of etcd endpoints per cluster: it picks the
+// endpoint for each new connection, fails over when a dial fails, re-probes
+// failed endpoints after the retry delay, and takes endpoint-set updates in
+// place so that endpoints which stay keep their state.
+package upstream
+
+import (
+	"io"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/etcd-gateway/etcd-gateway/resolver"
+)
+
+// Endpoint is one member address in a pool with its live state. Its methods
+// are safe for concurrent use.
+type Endpoint struct {
+	addr string
+	// record holds the SRV data, which an update may change in place.
+	record atomic.Pointer[resolver.Endpoint]
+
+	active  atomic.Bool
+	removed atomic.Bool
+	probing atomic.Bool
+
+	open       atomic.Int64
+	total      atomic.Uint64
+	dialErrors atomic.Uint64
+
+	// conns holds a *tracked for every open connection, so that a removed
+	// endpoint's connections can be closed.
+	conns sync.Map
+}
+
+func newEndpoint(re resolver.Endpoint) *Endpoint {
+	ep := &Endpoint{addr: re.Addr}
+	ep.record.Store(&re)
+	ep.active.Store(true)
+	return ep
+}
+
+// Addr is the endpoint's host:port.
+func (ep *Endpoint) Addr() string { return ep.addr }
+
+// Record is the endpoint as its source last described it.
+func (ep *Endpoint) Record() resolver.Endpoint { return *ep.record.Load() }
+
+func (ep *Endpoint) priority() uint16 { return ep.record.Load().Priority }
+
+func (ep *Endpoint) weight() uint16 { return ep.record.Load().Weight }
+
+// Active reports whether the endpoint takes new connections.
+func (ep *Endpoint) Active() bool { return ep.active.Load() }
+
+// Removed reports whether a later update took the endpoint out of its pool.
+func (ep *Endpoint) Removed() bool { return ep.removed.Load() }
+
+// OpenConns is the number of connections open to the endpoint now.
+func (ep *Endpoint) OpenConns() int64 { return ep.open.Load() }
+
+// TotalConns is the number of connections made to the endpoint so far.
+func (ep *Endpoint) TotalConns() uint64 { return ep.total.Load() }
+
+// DialErrors is the number of failed dials to the endpoint so far.
+func (ep *Endpoint) DialErrors() uint64 { return ep.dialErrors.Load() }
+
+type tracked struct{ c io.Closer }
+
+// Track records c as a connection open to the endpoint until the returned
+// function is called. A tracked connection is closed when the endpoint is
+// removed with the drain or close policy.
+func (ep *Endpoint) Track(c io.Closer) (untrack func()) {
+	t := &tracked{c: c}
+	ep.conns.Store(t, struct{}{})
+	ep.open.Add(1)
+	ep.total.Add(1)
+	return func() {
+		if _, loaded := ep.conns.LoadAndDelete(t); loaded {
+			ep.open.Add(-1)
+		}
+	}
+}
+
+// closeConns closes every tracked connection, spread over window with
+// jitter so that their clients don't all reconnect at the same moment.
+func (ep *Endpoint) closeConns(window time.Duration) {
+	ep.conns.Range(func(k, _ any) bool {
+		t := k.(*tracked)
+		if window <= 0 {
+			_ = t.c.Close()
+			return true
+		}
+		time.AfterFunc(rand.N(window), func() { _ = t.c.Close() })
+		return true
+	})
+}

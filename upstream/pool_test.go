@@ -1,0 +1,426 @@
+package upstream
+
+import (
+	"context"
+	"errors"
+	"net"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/etcd-gateway/etcd-gateway/resolver"
+)
+
+// server is a loopback TCP server that accepts and holds connections.
+type server struct {
+	ln    net.Listener
+	addr  string
+	conns chan net.Conn
+}
+
+func newServer(t *testing.T) *server {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &server{ln: ln, addr: ln.Addr().String(), conns: make(chan net.Conn, 1024)}
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			s.conns <- c
+		}
+	}()
+	t.Cleanup(s.stop)
+	return s
+}
+
+func (s *server) stop() { _ = s.ln.Close() }
+
+// restart listens again on the server's address.
+func (s *server) restart(t *testing.T) {
+	t.Helper()
+	ln, err := net.Listen("tcp", s.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.ln = ln
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			s.conns <- c
+		}
+	}()
+}
+
+// deadAddr returns a loopback address where nothing listens.
+func deadAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	_ = ln.Close()
+	return addr
+}
+
+// blackhole returns a loopback address whose accept queue is full, so a
+// new TCP handshake never completes: the listening socket has backlog 0 and
+// is never accepted from.
+func blackhole(t *testing.T) string {
+	t.Helper()
+	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = syscall.Close(fd) })
+	if err := syscall.Bind(fd, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Listen(fd, 0); err != nil {
+		t.Fatal(err)
+	}
+	sa, err := syscall.Getsockname(fd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := (&net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: sa.(*syscall.SockaddrInet4).Port}).String()
+	// Fill the accept queue until a dial no longer completes.
+	for i := 0; i < 16; i++ {
+		c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
+		if err != nil {
+			return addr
+		}
+		t.Cleanup(func() { _ = c.Close() })
+	}
+	t.Fatal("accept queue never filled")
+	return ""
+}
+
+// ordered picks the first candidate, so tests control the order of tries.
+type ordered struct{}
+
+func (ordered) Pick(c []*Endpoint) *Endpoint { return c[0] }
+
+func newTestPool(t *testing.T, s Settings, addrs ...string) *Pool {
+	t.Helper()
+	p := NewPool(Options{Settings: s, Policy: ordered{}})
+	t.Cleanup(p.Close)
+	p.Update(resolver.Static(addrs))
+	return p
+}
+
+// waitFor polls cond until it is true or the deadline passes.
+func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", timeout, what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func endpoint(p *Pool, addr string) *Endpoint {
+	for _, ep := range p.Endpoints() {
+		if ep.Addr() == addr {
+			return ep
+		}
+	}
+	return nil
+}
+
+func TestDialFailsOverAndHidesTheFailure(t *testing.T) {
+	dead, live := deadAddr(t), newServer(t)
+	p := newTestPool(t, Settings{RetryDelay: time.Hour}, dead, live.addr)
+
+	conn, ep, err := p.Dial(context.Background())
+	if err != nil {
+		t.Fatalf("Dial: %v", err)
+	}
+	defer conn.Close()
+	if ep.Addr() != live.addr {
+		t.Fatalf("dialled %s, want the live endpoint %s", ep.Addr(), live.addr)
+	}
+	if d := endpoint(p, dead); d.Active() || d.DialErrors() != 1 {
+		t.Fatalf("dead endpoint: active=%v dialErrors=%d, want inactive with 1 error", d.Active(), d.DialErrors())
+	}
+	// The inactive endpoint is not tried again for the next client.
+	conn2, ep2, err := p.Dial(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn2.Close()
+	if ep2.Addr() != live.addr || endpoint(p, dead).DialErrors() != 1 {
+		t.Fatalf("second dial went to %s with %d errors on the dead endpoint", ep2.Addr(), endpoint(p, dead).DialErrors())
+	}
+}
+
+func TestDialTimeoutSkipsBlackholedEndpoint(t *testing.T) {
+	hole, live := blackhole(t), newServer(t)
+	const timeout = 200 * time.Millisecond
+	p := newTestPool(t, Settings{DialTimeout: timeout, RetryDelay: time.Hour}, hole, live.addr)
+
+	start := time.Now()
+	conn, ep, err := p.Dial(context.Background())
+	if err != nil {
+		t.Fatalf("Dial: %v", err)
+	}
+	defer conn.Close()
+	if ep.Addr() != live.addr {
+		t.Fatalf("dialled %s, want %s", ep.Addr(), live.addr)
+	}
+	// Bounded, not timed: without a dial timeout this would hang for the
+	// kernel's connect timeout (minutes).
+	if elapsed := time.Since(start); elapsed > 10*timeout {
+		t.Fatalf("failover took %s with a dial timeout of %s", elapsed, timeout)
+	}
+	if endpoint(p, hole).Active() {
+		t.Fatal("blackholed endpoint still active")
+	}
+}
+
+func TestInactiveEndpointReprobedAfterRetryDelay(t *testing.T) {
+	s := newServer(t)
+	other := newServer(t)
+	p := newTestPool(t, Settings{RetryDelay: 50 * time.Millisecond}, s.addr, other.addr)
+	s.stop()
+	conn, ep, err := p.Dial(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn.Close()
+	if ep.Addr() != other.addr || endpoint(p, s.addr).Active() {
+		t.Fatalf("want failover to %s with %s inactive", other.addr, s.addr)
+	}
+	s.restart(t)
+	waitFor(t, "re-activation by the probe", 5*time.Second, func() bool { return endpoint(p, s.addr).Active() })
+	conn, ep, err = p.Dial(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn.Close()
+	if ep.Addr() != s.addr {
+		t.Fatalf("after re-activation dialled %s, want %s first", ep.Addr(), s.addr)
+	}
+}
+
+func TestAllInactiveStillTriesEveryEndpoint(t *testing.T) {
+	a, b := newServer(t), newServer(t)
+	p := newTestPool(t, Settings{RetryDelay: time.Hour}, a.addr, b.addr)
+	a.stop()
+	b.stop()
+	if _, _, err := p.Dial(context.Background()); !errors.Is(err, ErrNoEndpoint) {
+		t.Fatalf("Dial with every endpoint down: err=%v, want ErrNoEndpoint", err)
+	}
+	for _, ep := range p.Endpoints() {
+		if ep.Active() {
+			t.Fatalf("%s still active", ep.Addr())
+		}
+	}
+	// b comes back: the next client gets it at once, not after an hour.
+	b.restart(t)
+	conn, ep, err := p.Dial(context.Background())
+	if err != nil {
+		t.Fatalf("Dial after a member came back: %v", err)
+	}
+	conn.Close()
+	if ep.Addr() != b.addr || !ep.Active() {
+		t.Fatalf("got %s active=%v, want %s re-activated", ep.Addr(), ep.Active(), b.addr)
+	}
+}
+
+func TestUpdateKeepsStateOfStayingEndpoints(t *testing.T) {
+	a, b, c := deadAddr(t), newServer(t), newServer(t)
+	p := newTestPool(t, Settings{RetryDelay: time.Hour}, a, b.addr)
+	conn, epB, err := p.Dial(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	untrack := epB.Track(conn)
+	epA := endpoint(p, a)
+
+	added, removed := p.Update(resolver.Static([]string{a, c.addr}))
+	if len(added) != 1 || added[0] != c.addr || len(removed) != 1 || removed[0] != b.addr {
+		t.Fatalf("Update: added=%v removed=%v", added, removed)
+	}
+	if endpoint(p, a) != epA || epA.Active() || epA.DialErrors() != 1 {
+		t.Fatal("staying endpoint lost its object or state")
+	}
+	if !epB.Removed() || epB.OpenConns() != 1 {
+		t.Fatalf("removed endpoint: removed=%v open=%d; keep policy must leave its connection", epB.Removed(), epB.OpenConns())
+	}
+	if _, err := conn.Write([]byte("x")); err != nil {
+		t.Fatalf("kept connection broken: %v", err)
+	}
+	untrack()
+	if epB.OpenConns() != 0 {
+		t.Fatal("untrack did not decrement")
+	}
+	conn2, ep, err := p.Dial(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn2.Close()
+	if ep.Addr() != c.addr {
+		t.Fatalf("new connection went to %s, want the added %s", ep.Addr(), c.addr)
+	}
+}
+
+func TestRemovedEndpointConnectionsClosedByPolicy(t *testing.T) {
+	for _, tc := range []struct {
+		policy string
+		drain  time.Duration
+		closed bool
+	}{
+		{RemovedKeep, 0, false},
+		{RemovedClose, 0, true},
+		{RemovedDrain, 100 * time.Millisecond, true},
+	} {
+		t.Run(tc.policy, func(t *testing.T) {
+			s, other := newServer(t), newServer(t)
+			p := newTestPool(t, Settings{RetryDelay: time.Hour, OnEndpointRemoved: tc.policy, DrainTimeout: tc.drain}, s.addr)
+			conn, ep, err := p.Dial(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			peer := <-s.conns
+			defer peer.Close()
+			ep.Track(conn)
+			p.Update(resolver.Static([]string{other.addr}))
+
+			_ = peer.SetReadDeadline(time.Now().Add(2 * time.Second))
+			_, err = peer.Read(make([]byte, 1))
+			gotClosed := err != nil && !isTimeout(err)
+			if gotClosed != tc.closed {
+				t.Fatalf("policy %s: connection closed=%v (read err %v), want %v", tc.policy, gotClosed, err, tc.closed)
+			}
+		})
+	}
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+func TestPriorityClassAndWeights(t *testing.T) {
+	p := NewPool(Options{})
+	defer p.Close()
+	p.Update([]resolver.Endpoint{
+		{Addr: "a:1", Priority: 0, Weight: 60},
+		{Addr: "b:1", Priority: 0, Weight: 30},
+		{Addr: "c:1", Priority: 0, Weight: 10},
+		{Addr: "d:1", Priority: 1, Weight: 100},
+	})
+	const n = 10000
+	counts := map[string]int{}
+	for range n {
+		counts[p.pick(p.Endpoints(), nil).Addr()]++
+		p.policy.(*StickyRandom).current.Store(nil) // measure the random pick, not stickiness
+	}
+	if counts["d:1"] != 0 {
+		t.Fatalf("lower-priority class got %d picks while the top class is active", counts["d:1"])
+	}
+	for addr, w := range map[string]float64{"a:1": .6, "b:1": .3, "c:1": .1} {
+		if got := float64(counts[addr]) / n; got < w-0.03 || got > w+0.03 {
+			t.Errorf("%s: share %.3f, want %.2f±0.03", addr, got, w)
+		}
+	}
+	// The top class down: the next class takes over.
+	for _, ep := range p.Endpoints()[:3] {
+		ep.active.Store(false)
+	}
+	if got := p.pick(p.Endpoints(), nil).Addr(); got != "d:1" {
+		t.Fatalf("with the top class inactive picked %s, want d:1", got)
+	}
+}
+
+func TestEqualWeightsReachEveryRecord(t *testing.T) {
+	// etcd's gateway never picks the last of equal-weight records.
+	eps := []*Endpoint{
+		newEndpoint(resolver.Endpoint{Addr: "a:1", Weight: 5}),
+		newEndpoint(resolver.Endpoint{Addr: "b:1", Weight: 5}),
+		newEndpoint(resolver.Endpoint{Addr: "c:1", Weight: 5}),
+	}
+	counts := map[*Endpoint]int{}
+	for range 3000 {
+		counts[weightedRandom(eps)]++
+	}
+	for _, ep := range eps {
+		if counts[ep] < 800 {
+			t.Errorf("%s picked %d of 3000 times, want about 1000", ep.Addr(), counts[ep])
+		}
+	}
+}
+
+func TestZeroWeightGetsASmallShare(t *testing.T) {
+	eps := []*Endpoint{
+		newEndpoint(resolver.Endpoint{Addr: "a:1", Weight: 1}),
+		newEndpoint(resolver.Endpoint{Addr: "z:1", Weight: 0}),
+	}
+	zero := 0
+	const n = 100000
+	for range n {
+		if weightedRandom(eps).Addr() == "z:1" {
+			zero++
+		}
+	}
+	if zero == 0 || zero > n/20 {
+		t.Fatalf("weight-0 record picked %d of %d times, want a small non-zero share", zero, n)
+	}
+}
+
+func TestStickyRandomKeepsItsPick(t *testing.T) {
+	a, b, c := newServer(t), newServer(t), newServer(t)
+	p := NewPool(Options{Settings: Settings{RetryDelay: time.Hour}})
+	defer p.Close()
+	p.Update(resolver.Static([]string{a.addr, b.addr, c.addr}))
+	var first string
+	for i := range 20 {
+		conn, ep, err := p.Dial(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		conn.Close()
+		if i == 0 {
+			first = ep.Addr()
+		} else if ep.Addr() != first {
+			t.Fatalf("dial %d went to %s, want sticky %s", i, ep.Addr(), first)
+		}
+	}
+	// Its endpoint removed by an update: another is picked and kept.
+	var rest []string
+	for _, addr := range []string{a.addr, b.addr, c.addr} {
+		if addr != first {
+			rest = append(rest, addr)
+		}
+	}
+	p.Update(resolver.Static(rest))
+	conn, ep, err := p.Dial(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn.Close()
+	if ep.Addr() == first {
+		t.Fatal("picked a removed endpoint")
+	}
+}
+
+func TestEmptyPool(t *testing.T) {
+	p := NewPool(Options{})
+	defer p.Close()
+	if _, _, err := p.Dial(context.Background()); !errors.Is(err, ErrNoEndpoint) {
+		t.Fatalf("err=%v, want ErrNoEndpoint", err)
+	}
+}
