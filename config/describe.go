@@ -1,0 +1,105 @@
+package config
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// Describe writes a human-readable description of the snapshot to w, as
+// `etcd-gateway check` prints it: the global settings, then each listener
+// in order with its address, its endpoints or SRV domain, and every
+// setting. The output is stable: the same snapshot gives the same text.
+// Write errors are ignored; w is expected to be a terminal or a buffer.
+func (s *Snapshot) Describe(w io.Writer) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	row := func(key, format string, args ...any) {
+		fmt.Fprintf(tw, "  %s\t%s\n", key, fmt.Sprintf(format, args...))
+	}
+
+	if s.File != "" {
+		fmt.Fprintf(tw, "config file %s\n", s.File)
+	} else {
+		fmt.Fprintf(tw, "config from command-line flags\n")
+	}
+	row("log-level", "%s", s.LogLevel)
+	row("log-format", "%s", s.LogFormat)
+	row("shutdown-timeout", "%s", fmtDuration(s.ShutdownTimeout))
+	if s.DNSServer != "" {
+		row("dns-server", "%s", s.DNSServer)
+	} else {
+		row("dns-server", "system resolver")
+	}
+	fmt.Fprintf(tw, "%d listener%s\n", len(s.Listeners), plural(len(s.Listeners)))
+
+	for _, l := range s.Listeners {
+		fmt.Fprintf(tw, "\nlistener %q\n", l.Name)
+		row("listen-addr", "%s", l.ListenAddr)
+		if l.DiscoverySRV != "" {
+			row("discovery-srv", "%s", l.DiscoverySRV)
+			if l.DiscoverySRVName != "" {
+				row("discovery-srv-name", "%s", l.DiscoverySRVName)
+			}
+			tlsName, plainName := srvNames(l.DiscoverySRV, l.DiscoverySRVName)
+			row("srv-records", "%s (TLS), %s (plain)", tlsName, plainName)
+			row("insecure-discovery", "%t", l.InsecureDiscovery)
+			if l.TrustedCAFile != "" {
+				row("trusted-ca-file", "%s", l.TrustedCAFile)
+			} else {
+				row("trusted-ca-file", "none (system roots)")
+			}
+			row("dns-refresh", "%s", fmtDuration(l.DNSRefresh))
+		} else {
+			for i, ep := range l.Endpoints {
+				key := ""
+				if i == 0 {
+					key = fmt.Sprintf("endpoints (%d)", len(l.Endpoints))
+				}
+				row(key, "%s", ep)
+			}
+			row("dns-refresh", "%s (used by discovery-srv only)", fmtDuration(l.DNSRefresh))
+		}
+		row("retry-delay", "%s", fmtDuration(l.RetryDelay))
+		row("dial-timeout", "%s", fmtDuration(l.DialTimeout))
+		row("on-endpoint-removed", "%s", l.OnEndpointRemoved)
+		if l.OnEndpointRemoved == RemovedDrain {
+			row("drain-timeout", "%s", fmtDuration(l.DrainTimeout))
+		} else {
+			row("drain-timeout", "%s (used by on-endpoint-removed: drain only)", fmtDuration(l.DrainTimeout))
+		}
+	}
+	_ = tw.Flush()
+}
+
+// srvNames returns the SRV names queried for a domain: the TLS one
+// (_etcd-client-ssl) and the plain one (_etcd-client), with the optional
+// service name suffix.
+func srvNames(domain, name string) (tlsName, plainName string) {
+	suffix := ""
+	if name != "" {
+		suffix = "-" + name
+	}
+	domain = strings.TrimSuffix(domain, ".")
+	return "_etcd-client-ssl" + suffix + "._tcp." + domain, "_etcd-client" + suffix + "._tcp." + domain
+}
+
+// fmtDuration formats d without trailing zero units: "1m", not "1m0s".
+func fmtDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = s[:len(s)-2]
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = s[:len(s)-2]
+	}
+	return s
+}
+
+func plural(n int) string {
+	if n == 1 {
+		return ""
+	}
+	return "s"
+}

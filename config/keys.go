@@ -1,0 +1,109 @@
+package config
+
+import (
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// Configuration keys, as written in the file (viper lower-cases keys).
+const (
+	keyLogLevel          = "log-level"
+	keyLogFormat         = "log-format"
+	keyShutdownTimeout   = "shutdown-timeout"
+	keyDNSServer         = "dns-server"
+	keyListeners         = "listeners"
+	keyName              = "name"
+	keyListenAddr        = "listen-addr"
+	keyEndpoints         = "endpoints"
+	keyDiscoverySRV      = "discovery-srv"
+	keyDiscoverySRVName  = "discovery-srv-name"
+	keyInsecureDiscovery = "insecure-discovery"
+	keyTrustedCAFile     = "trusted-ca-file"
+	keyDNSRefresh        = "dns-refresh"
+	keyRetryDelay        = "retry-delay"
+	keyDialTimeout       = "dial-timeout"
+	keyOnEndpointRemoved = "on-endpoint-removed"
+	keyDrainTimeout      = "drain-timeout"
+)
+
+// topKeys returns the keys allowed at the top level of the file.
+func topKeys() []string {
+	return []string{
+		keyLogLevel, keyLogFormat, keyShutdownTimeout, keyDNSServer,
+		keyRetryDelay, keyDialTimeout, keyDNSRefresh, keyOnEndpointRemoved,
+		keyDrainTimeout, keyListeners,
+	}
+}
+
+// listenerKeys returns the keys allowed in a listener.
+func listenerKeys() []string {
+	return []string{
+		keyName, keyListenAddr, keyEndpoints, keyDiscoverySRV,
+		keyDiscoverySRVName, keyInsecureDiscovery, keyTrustedCAFile,
+		keyDNSRefresh, keyRetryDelay, keyDialTimeout, keyOnEndpointRemoved,
+		keyDrainTimeout,
+	}
+}
+
+// flagFor returns the command-line flag that sets key, or "".
+func flagFor(key string) string {
+	switch key {
+	case keyListenAddr, keyEndpoints, keyRetryDelay, keyDiscoverySRV,
+		keyDiscoverySRVName, keyInsecureDiscovery, keyTrustedCAFile:
+		return "--" + key
+	}
+	return ""
+}
+
+// unknownKeyMsg is the message for an unknown key: "unknown key", then a
+// hint: where the key belongs when it is a key of the other level (a
+// listener key at the top level, or the reverse), else a suggestion when a
+// known key is close to it (a typo, or '_' instead of '-'), else the list
+// of known keys.
+func unknownKeyMsg(key string, known, otherLevel []string, otherLevelName string) string {
+	if slices.Contains(otherLevel, key) {
+		return fmt.Sprintf("%s here: it is %s", unknownKey, otherLevelName)
+	}
+	if s := suggest(key, known); s != "" {
+		return fmt.Sprintf("%s; did you mean %q?", unknownKey, s)
+	}
+	q := make([]string, len(known))
+	for i, k := range known {
+		q[i] = strconv.Quote(k)
+	}
+	return unknownKey + "; known keys are " + strings.Join(q, ", ")
+}
+
+// suggest returns the known key closest to key, or "" when none is close.
+func suggest(key string, known []string) string {
+	best, bestDist := "", 3 // suggest only within an edit distance of 2
+	for _, k := range known {
+		if d := editDistance(key, k); d < bestDist {
+			best, bestDist = k, d
+		}
+	}
+	return best
+}
+
+// editDistance is the Levenshtein distance between a and b, in bytes.
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}

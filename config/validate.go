@@ -1,0 +1,203 @@
+package config
+
+import (
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Validate checks every rule a snapshot built by Parse or FromFlags obeys.
+// It returns nil or a *ValidationError listing every problem. Parse,
+// Load and FromFlags already call it; it is for snapshots built by hand.
+func (s *Snapshot) Validate() error {
+	c := newCollector(false)
+	validateSnapshot(s, c)
+	return c.err(s.File, func(idx int) string { return listenerLabel(s.Listeners, idx) })
+}
+
+// Allowed values of the enumerated keys.
+func logLevels() []string  { return []string{"debug", "info", "warn", "error"} }
+func logFormats() []string { return []string{"text", "json"} }
+func removedPolicies() []string {
+	return []string{RemovedKeep, RemovedDrain, RemovedClose}
+}
+
+// validateSnapshot checks the values of s, with every default applied, and
+// reports to c each problem whose key is not already marked bad.
+func validateSnapshot(s *Snapshot, c *collector) {
+	checkEnum(c, topLevel, keyLogLevel, s.LogLevel, logLevels())
+	checkEnum(c, topLevel, keyLogFormat, s.LogFormat, logFormats())
+	checkPositive(c, topLevel, keyShutdownTimeout, s.ShutdownTimeout)
+	if s.DNSServer != "" && !c.isBad(topLevel, keyDNSServer) {
+		if _, err := parseHostPort(s.DNSServer, false, "10.0.0.53:53"); err != nil {
+			c.add(topLevel, keyDNSServer, "%q: %v", s.DNSServer, err)
+		}
+	}
+	if len(s.Listeners) == 0 && !c.isBad(topLevel, keyListeners) {
+		c.add(topLevel, keyListeners, "no listeners: at least one listener is required")
+	}
+
+	names := make(map[string]int)   // name -> index of the first listener with it
+	addrs := make([]hostPort, 0, 4) // valid listen addresses so far
+	owners := make([]int, 0, 4)     // index of the listener of each of addrs
+	for i := range s.Listeners {
+		l := &s.Listeners[i]
+		validateListener(c, i, l)
+
+		if l.Name != "" && !c.isBad(i, keyName) {
+			if first, dup := names[l.Name]; dup {
+				c.add(i, keyName, "duplicate name %q: listeners[%d] has it too", l.Name, first)
+			} else {
+				names[l.Name] = i
+			}
+		}
+		if l.ListenAddr == "" || c.isBad(i, keyListenAddr) {
+			continue
+		}
+		hp, err := parseHostPort(l.ListenAddr, true, "127.0.0.1:23790")
+		if err != nil {
+			c.add(i, keyListenAddr, "%q: %v", l.ListenAddr, err)
+			continue
+		}
+		for k, other := range addrs {
+			if other.port != hp.port {
+				continue
+			}
+			o := &s.Listeners[owners[k]]
+			if other.canonical() == hp.canonical() {
+				c.add(i, keyListenAddr, "duplicate address %q: %s listens on %q",
+					l.ListenAddr, listenerRef(s.Listeners, owners[k]), o.ListenAddr)
+				break
+			}
+			if other.wildcard() || hp.wildcard() {
+				c.add(i, keyListenAddr, "%q overlaps %q of %s: a wildcard address takes the port on every address",
+					l.ListenAddr, o.ListenAddr, listenerRef(s.Listeners, owners[k]))
+				break
+			}
+		}
+		addrs = append(addrs, hp)
+		owners = append(owners, i)
+	}
+}
+
+// validateListener checks the values of one listener, except what involves
+// other listeners.
+func validateListener(c *collector, i int, l *Listener) {
+	n := c.name
+	if !c.isBad(i, keyName) {
+		switch {
+		case l.Name == "":
+			c.add(i, keyName, "missing: every listener needs a name")
+		case !validName(l.Name):
+			c.add(i, keyName, "%q is not a valid name: use 1 to %d letters, digits, '-', '_' or '.'", l.Name, maxNameLen)
+		}
+	}
+	if l.ListenAddr == "" && !c.isBad(i, keyListenAddr) {
+		c.add(i, keyListenAddr, "missing: a listen address is required, e.g. \"127.0.0.1:23790\"")
+	}
+
+	if !c.isBad(i, keyEndpoints) {
+		seen := make(map[string]string, len(l.Endpoints))
+		for _, ep := range l.Endpoints {
+			hp, err := parseHostPort(ep, false, "10.0.0.1:2379")
+			if err != nil {
+				c.add(i, keyEndpoints, "endpoint %q: %v", ep, err)
+				continue
+			}
+			if first, dup := seen[hp.canonical()]; dup {
+				c.add(i, keyEndpoints, "duplicate endpoint %q (same as %q)", ep, first)
+				continue
+			}
+			seen[hp.canonical()] = ep
+		}
+	}
+
+	hasEndpoints, hasSRV := len(l.Endpoints) > 0, l.DiscoverySRV != ""
+	switch {
+	case hasEndpoints && hasSRV:
+		c.add(i, keyEndpoints, "%s and %s are both set: set exactly one", n(keyEndpoints), n(keyDiscoverySRV))
+	case hasEndpoints || hasSRV:
+	case c.isBad(i, keyEndpoints) || c.isBad(i, keyDiscoverySRV):
+		// One of them was set, with a bad value.
+	default:
+		c.add(i, keyEndpoints, "no etcd endpoints: set %s (a list of host:port) or %s (a DNS domain)", n(keyEndpoints), n(keyDiscoverySRV))
+	}
+
+	if hasSRV && !c.isBad(i, keyDiscoverySRV) {
+		if err := checkDomainName(l.DiscoverySRV); err != nil {
+			c.add(i, keyDiscoverySRV, "%q is not a DNS domain: %v", l.DiscoverySRV, err)
+		} else if looksNumeric(l.DiscoverySRV) {
+			c.add(i, keyDiscoverySRV, "%q is not a DNS domain", l.DiscoverySRV)
+		}
+	}
+	srvOnly := func(key string, set bool) {
+		if set && !hasSRV && !c.isBad(i, key) && !c.isBad(i, keyDiscoverySRV) {
+			c.add(i, key, "only valid with %s", n(keyDiscoverySRV))
+		}
+	}
+	srvOnly(keyDiscoverySRVName, l.DiscoverySRVName != "")
+	srvOnly(keyInsecureDiscovery, l.InsecureDiscovery)
+	srvOnly(keyTrustedCAFile, l.TrustedCAFile != "")
+	if l.DiscoverySRVName != "" && !c.isBad(i, keyDiscoverySRVName) {
+		// It becomes part of the label _etcd-client-ssl-NAME.
+		if !validSRVName(l.DiscoverySRVName) {
+			c.add(i, keyDiscoverySRVName, "%q is not a valid SRV service name suffix: use up to %d letters, digits, '-' or '_'", l.DiscoverySRVName, maxSRVNameLen)
+		}
+	}
+
+	checkPositive(c, i, keyDNSRefresh, l.DNSRefresh)
+	checkPositive(c, i, keyRetryDelay, l.RetryDelay)
+	checkPositive(c, i, keyDialTimeout, l.DialTimeout)
+	checkPositive(c, i, keyDrainTimeout, l.DrainTimeout)
+	checkEnum(c, i, keyOnEndpointRemoved, l.OnEndpointRemoved, removedPolicies())
+}
+
+// checkPositive reports a duration that is zero or negative.
+func checkPositive(c *collector, idx int, key string, d time.Duration) {
+	if d <= 0 && !c.isBad(idx, key) {
+		c.add(idx, key, "%s: must be greater than zero", fmtDuration(d))
+	}
+}
+
+// checkEnum reports a value that is not one of allowed.
+func checkEnum(c *collector, idx int, key, val string, allowed []string) {
+	if c.isBad(idx, key) {
+		return
+	}
+	for _, a := range allowed {
+		if val == a {
+			return
+		}
+	}
+	c.add(idx, key, "%q is not one of %s", val, joinQuoted(allowed))
+}
+
+// joinQuoted returns the quoted values, comma-separated.
+func joinQuoted(vals []string) string {
+	s := ""
+	for i, v := range vals {
+		if i > 0 {
+			s += ", "
+		}
+		s += fmt.Sprintf("%q", v)
+	}
+	return s
+}
+
+// maxSRVNameLen is the longest discovery-srv-name: the label
+// "_etcd-client-ssl-NAME" must fit in 63 characters.
+const maxSRVNameLen = 63 - len("_etcd-client-ssl-")
+
+// validSRVName reports whether name can end the SRV service labels
+// _etcd-client-NAME and _etcd-client-ssl-NAME.
+func validSRVName(name string) bool {
+	if name == "" || len(name) > maxSRVNameLen || strings.HasSuffix(name, "-") {
+		return false
+	}
+	for _, r := range name {
+		if !isLabelChar(r) {
+			return false
+		}
+	}
+	return true
+}
