@@ -1,0 +1,241 @@
+package listener
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"testing"
+	"time"
+
+	"github.com/sirupsen/logrus"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+
+	"github.com/etcd-gateway/etcd-gateway/config"
+	"github.com/etcd-gateway/etcd-gateway/internal/etcdtest"
+)
+
+func startCluster(t *testing.T, n int) *etcdtest.Cluster {
+	t.Helper()
+	c, err := etcdtest.Start(t.TempDir(), n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	return c
+}
+
+func testLogger(t *testing.T) *logrus.Logger {
+	log := logrus.New()
+	log.SetOutput(io.Discard)
+	if testing.Verbose() {
+		log.SetOutput(testWriter{t})
+		log.SetLevel(logrus.DebugLevel)
+	}
+	return log
+}
+
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(b []byte) (int, error) { w.t.Log(string(b)); return len(b), nil }
+
+func listenerConfig(name string, endpoints []string) config.Listener {
+	return config.Listener{
+		Name:              name,
+		ListenAddr:        "127.0.0.1:0",
+		Endpoints:         endpoints,
+		RetryDelay:        time.Hour,
+		DialTimeout:       time.Second,
+		OnEndpointRemoved: config.RemovedKeep,
+		DrainTimeout:      time.Second,
+	}
+}
+
+func startGroup(t *testing.T, ls ...config.Listener) *Group {
+	t.Helper()
+	g := NewGroup(testLogger(t))
+	if _, err := g.Apply(context.Background(), &config.Snapshot{ShutdownTimeout: time.Second, Listeners: ls}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = g.Shutdown(context.Background()) })
+	return g
+}
+
+func gatewayAddr(t *testing.T, g *Group, name string) string {
+	t.Helper()
+	l, ok := g.Listeners()[name]
+	if !ok {
+		t.Fatalf("no listener %q", name)
+	}
+	return l.Addr().String()
+}
+
+func newClient(t *testing.T, addr string) *clientv3.Client {
+	t.Helper()
+	c, err := clientv3.New(clientv3.Config{
+		Endpoints:   []string{addr},
+		DialTimeout: 5 * time.Second,
+		Logger:      zap.NewNop(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func ctxTimeout(t *testing.T, d time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func TestPutGetWatchThroughListener(t *testing.T) {
+	c := startCluster(t, 1)
+	g := startGroup(t, listenerConfig("main", c.ClientAddrs()))
+	cli := newClient(t, gatewayAddr(t, g, "main"))
+	ctx := ctxTimeout(t, 20*time.Second)
+
+	wch := cli.Watch(ctx, "w/", clientv3.WithPrefix())
+	if _, err := cli.Put(ctx, "foo", "bar"); err != nil {
+		t.Fatalf("put: %v", err)
+	}
+	resp, err := cli.Get(ctx, "foo")
+	if err != nil || len(resp.Kvs) != 1 || string(resp.Kvs[0].Value) != "bar" {
+		t.Fatalf("get: %v %v", resp, err)
+	}
+	for i := range 3 {
+		if _, err := cli.Put(ctx, fmt.Sprintf("w/%d", i), "v"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := 0
+	for got < 3 {
+		select {
+		case wr := <-wch:
+			if err := wr.Err(); err != nil {
+				t.Fatal(err)
+			}
+			got += len(wr.Events)
+		case <-ctx.Done():
+			t.Fatalf("watch saw %d of 3 events", got)
+		}
+	}
+	if l := g.Listeners()["main"]; l.OpenConns() < 1 {
+		t.Fatalf("listener tracks %d open connections, want at least 1", l.OpenConns())
+	}
+}
+
+func TestTwoListenersAreIsolated(t *testing.T) {
+	a, b := startCluster(t, 1), startCluster(t, 1)
+	g := startGroup(t, listenerConfig("a", a.ClientAddrs()), listenerConfig("b", b.ClientAddrs()))
+	ca, cb := newClient(t, gatewayAddr(t, g, "a")), newClient(t, gatewayAddr(t, g, "b"))
+	ctx := ctxTimeout(t, 20*time.Second)
+	if _, err := ca.Put(ctx, "only-in-a", "1"); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := cb.Get(ctx, "only-in-a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(resp.Kvs) != 0 {
+		t.Fatal("a key put through listener a is visible through listener b")
+	}
+	resp, err = ca.Get(ctx, "only-in-a")
+	if err != nil || len(resp.Kvs) != 1 {
+		t.Fatalf("key not visible through its own listener: %v %v", resp, err)
+	}
+}
+
+// usedMember returns the index of the member the listener's pool sent
+// connections to.
+func usedMember(t *testing.T, g *Group, name string, c *etcdtest.Cluster) int {
+	t.Helper()
+	for _, ep := range g.Listeners()[name].Pool().Endpoints() {
+		if ep.TotalConns() > 0 {
+			for i, m := range c.Members {
+				if m.ClientAddr() == ep.Addr() {
+					return i
+				}
+			}
+		}
+	}
+	t.Fatal("no endpoint has been used")
+	return -1
+}
+
+func TestFailoverWhenTheUsedMemberStops(t *testing.T) {
+	c := startCluster(t, 3)
+	lc := listenerConfig("main", c.ClientAddrs())
+	lc.RetryDelay = 200 * time.Millisecond
+	g := startGroup(t, lc)
+	addr := gatewayAddr(t, g, "main")
+	ctx := ctxTimeout(t, 60*time.Second)
+
+	if _, err := newClient(t, addr).Put(ctx, "k", "v1"); err != nil {
+		t.Fatal(err)
+	}
+	used := usedMember(t, g, "main", c)
+	c.Stop(used)
+
+	// A new client through the gateway succeeds: the failed dial is hidden.
+	resp, err := newClient(t, addr).Get(ctx, "k")
+	if err != nil || len(resp.Kvs) != 1 || string(resp.Kvs[0].Value) != "v1" {
+		t.Fatalf("get through the gateway after the member stopped: %v %v", resp, err)
+	}
+	ep := endpointOf(g, "main", c.Members[used].ClientAddr())
+	if ep.Active() {
+		t.Fatal("the stopped member's endpoint is still active")
+	}
+	// Started again, it is re-activated by the probe after retry-delay.
+	if err := c.Restart(used); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "re-activation of the restarted member", 10*time.Second, ep.Active)
+}
+
+func TestEveryMemberDownThenOneBack(t *testing.T) {
+	c := startCluster(t, 1)
+	g := startGroup(t, listenerConfig("main", c.ClientAddrs())) // retry-delay 1h
+	addr := gatewayAddr(t, g, "main")
+	ctx := ctxTimeout(t, 60*time.Second)
+	if _, err := newClient(t, addr).Put(ctx, "k", "v"); err != nil {
+		t.Fatal(err)
+	}
+	c.Stop(0)
+	short, cancel := context.WithTimeout(ctx, time.Second)
+	_, err := newClient(t, addr).Get(short, "k")
+	cancel()
+	if err == nil {
+		t.Fatal("get succeeded with every member down")
+	}
+	if err := c.Restart(0); err != nil {
+		t.Fatal(err)
+	}
+	// Back at once, long before the one-hour retry delay.
+	resp, err := newClient(t, addr).Get(ctx, "k")
+	if err != nil || len(resp.Kvs) != 1 {
+		t.Fatalf("get after the member came back: %v %v", resp, err)
+	}
+}
+
+func endpointOf(g *Group, name, addr string) interface{ Active() bool } {
+	for _, ep := range g.Listeners()[name].Pool().Endpoints() {
+		if ep.Addr() == addr {
+			return ep
+		}
+	}
+	return nil
+}
+
+// waitFor polls cond until it is true or the deadline passes.
+func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", timeout, what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

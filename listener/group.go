@@ -1,0 +1,240 @@
+package listener
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/etcd-gateway/etcd-gateway/config"
+	"github.com/etcd-gateway/etcd-gateway/resolver"
+	"github.com/etcd-gateway/etcd-gateway/upstream"
+)
+
+// Group runs the listeners of a configuration and applies each new
+// snapshot to them as a diff: listeners are started, stopped, re-bound, and
+// their pools updated in place, without closing open connections.
+type Group struct {
+	log logrus.FieldLogger
+
+	mu      sync.Mutex
+	members map[string]*member
+	retired []*Listener // closed listeners whose connections may still be open
+}
+
+// member is one configured listener and its live objects.
+type member struct {
+	cfg  config.Listener
+	pool *upstream.Pool
+	ln   *Listener
+}
+
+// Diff says what an Apply changed.
+type Diff struct {
+	Added, Removed, Changed []string
+	// Endpoints lists, per listener, the endpoint addresses added and
+	// removed.
+	Endpoints map[string]EndpointDiff
+}
+
+// EndpointDiff is the change to one listener's endpoint set.
+type EndpointDiff struct {
+	Added, Removed []string
+}
+
+// Empty reports whether the diff changed nothing.
+func (d Diff) Empty() bool {
+	return len(d.Added) == 0 && len(d.Removed) == 0 && len(d.Changed) == 0
+}
+
+// NewGroup returns a group with no listeners.
+func NewGroup(log logrus.FieldLogger) *Group {
+	return &Group{log: log, members: map[string]*member{}}
+}
+
+// Apply makes the running listeners match s. Every new address is bound
+// first; if any bind fails nothing changes and the error names the listener
+// and its listen-addr. Settings apply to new connections; open connections
+// are never closed by Apply itself (a removed endpoint's connections follow
+// its listener's on-endpoint-removed policy, a removed listener's are
+// drained as at shutdown).
+func (g *Group) Apply(ctx context.Context, s *config.Snapshot) (Diff, error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+
+	diff := Diff{Endpoints: map[string]EndpointDiff{}}
+	want := make(map[string]config.Listener, len(s.Listeners))
+	for _, lc := range s.Listeners {
+		want[lc.Name] = lc
+	}
+
+	// Bind every address that is new, before touching anything.
+	bound := map[string]net.Listener{}
+	var bindErr error
+	for _, lc := range s.Listeners {
+		if m, ok := g.members[lc.Name]; ok && m.cfg.ListenAddr == lc.ListenAddr {
+			continue
+		}
+		ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", lc.ListenAddr)
+		if err != nil {
+			bindErr = errors.Join(bindErr, fmt.Errorf("%s: listener %q: key \"listen-addr\": %w", fileName(s.File), lc.Name, err))
+			continue
+		}
+		bound[lc.Name] = ln
+	}
+	if bindErr != nil {
+		for _, ln := range bound {
+			_ = ln.Close()
+		}
+		return Diff{}, bindErr
+	}
+
+	for _, lc := range s.Listeners {
+		m, ok := g.members[lc.Name]
+		if !ok {
+			m = g.start(lc, bound[lc.Name])
+			g.members[lc.Name] = m
+			diff.Added = append(diff.Added, lc.Name)
+			diff.Endpoints[lc.Name] = EndpointDiff{Added: slices.Clone(lc.Endpoints)}
+			continue
+		}
+		if changed, ed := g.update(m, lc, bound[lc.Name]); changed {
+			diff.Changed = append(diff.Changed, lc.Name)
+			if len(ed.Added) > 0 || len(ed.Removed) > 0 {
+				diff.Endpoints[lc.Name] = ed
+			}
+		}
+	}
+	for name, m := range g.members {
+		if _, ok := want[name]; ok {
+			continue
+		}
+		delete(g.members, name)
+		diff.Removed = append(diff.Removed, name)
+		go g.stop(m, s.ShutdownTimeout)
+	}
+	g.pruneRetired()
+	slices.Sort(diff.Added)
+	slices.Sort(diff.Removed)
+	slices.Sort(diff.Changed)
+	return diff, nil
+}
+
+func fileName(f string) string {
+	if f == "" {
+		return "command line"
+	}
+	return f
+}
+
+func poolSettings(lc config.Listener) upstream.Settings {
+	return upstream.Settings{
+		DialTimeout:       lc.DialTimeout,
+		RetryDelay:        lc.RetryDelay,
+		OnEndpointRemoved: lc.OnEndpointRemoved,
+		DrainTimeout:      lc.DrainTimeout,
+	}
+}
+
+// start builds the pool and listener of a new member and starts serving.
+func (g *Group) start(lc config.Listener, ln net.Listener) *member {
+	log := g.log.WithField("listener", lc.Name)
+	pool := upstream.NewPool(upstream.Options{Settings: poolSettings(lc), Log: log})
+	pool.Update(resolver.Static(lc.Endpoints))
+	m := &member{cfg: lc, pool: pool, ln: New(lc.Name, ln, pool, log)}
+	go func() { _ = m.ln.Serve() }()
+	log.WithFields(logrus.Fields{"addr": ln.Addr().String(), "endpoints": lc.Endpoints}).Info("listener ready")
+	return m
+}
+
+// update applies lc to a running member; ln is its new socket when the
+// listen address changed, else nil.
+func (g *Group) update(m *member, lc config.Listener, ln net.Listener) (bool, EndpointDiff) {
+	if equalListener(m.cfg, lc) {
+		return false, EndpointDiff{}
+	}
+	log := g.log.WithField("listener", lc.Name)
+	m.pool.SetSettings(poolSettings(lc))
+	var ed EndpointDiff
+	ed.Added, ed.Removed = m.pool.Update(resolver.Static(lc.Endpoints))
+	if ln != nil {
+		old := m.ln
+		m.ln = New(lc.Name, ln, m.pool, log)
+		go func() { _ = m.ln.Serve() }()
+		_ = old.Close()
+		g.retired = append(g.retired, old)
+		log.WithFields(logrus.Fields{"addr": ln.Addr().String(), "old-addr": old.Addr().String()}).Info("listener re-bound")
+	}
+	m.cfg = lc
+	return true, ed
+}
+
+func equalListener(a, b config.Listener) bool {
+	return slices.Equal(a.Endpoints, b.Endpoints) &&
+		a.Name == b.Name && a.ListenAddr == b.ListenAddr &&
+		a.DiscoverySRV == b.DiscoverySRV && a.DiscoverySRVName == b.DiscoverySRVName &&
+		a.InsecureDiscovery == b.InsecureDiscovery && a.TrustedCAFile == b.TrustedCAFile &&
+		a.DNSRefresh == b.DNSRefresh && a.RetryDelay == b.RetryDelay && a.DialTimeout == b.DialTimeout &&
+		a.OnEndpointRemoved == b.OnEndpointRemoved && a.DrainTimeout == b.DrainTimeout
+}
+
+// stop shuts a removed member down as at gateway shutdown.
+func (g *Group) stop(m *member, timeout time.Duration) {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	_ = m.ln.Shutdown(ctx)
+	m.pool.Close()
+	g.log.WithField("listener", m.cfg.Name).Info("listener stopped")
+}
+
+// pruneRetired forgets retired listeners whose connections have all ended.
+func (g *Group) pruneRetired() {
+	g.retired = slices.DeleteFunc(g.retired, func(l *Listener) bool { return l.OpenConns() == 0 })
+}
+
+// Listeners returns the running listeners, by name.
+func (g *Group) Listeners() map[string]*Listener {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	out := make(map[string]*Listener, len(g.members))
+	for name, m := range g.members {
+		out[name] = m.ln
+	}
+	return out
+}
+
+// Shutdown stops every listener from accepting, waits for open connections
+// to end until ctx is done, then closes the rest and stops the pools.
+func (g *Group) Shutdown(ctx context.Context) error {
+	g.mu.Lock()
+	var ls []*Listener
+	var pools []*upstream.Pool
+	for name, m := range g.members {
+		ls = append(ls, m.ln)
+		pools = append(pools, m.pool)
+		delete(g.members, name)
+	}
+	ls = append(ls, g.retired...)
+	g.retired = nil
+	g.mu.Unlock()
+
+	var wg sync.WaitGroup
+	errs := make([]error, len(ls))
+	for i, l := range ls {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = l.Shutdown(ctx)
+		}()
+	}
+	wg.Wait()
+	for _, p := range pools {
+		p.Close()
+	}
+	return errors.Join(errs...)
+}
