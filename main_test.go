@@ -1,0 +1,81 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// execute runs the CLI with args and returns its stdout, stderr and error.
+func execute(args ...string) (string, string, error) {
+	var out, errOut bytes.Buffer
+	cmd := newRootCmd(&out, &errOut)
+	cmd.SetArgs(args)
+	err := cmd.Execute()
+	return out.String(), errOut.String(), err
+}
+
+func TestCheckExampleConfigs(t *testing.T) {
+	for _, f := range []string{"examples/etcd-gateway.yaml", "examples/etcd-gateway.toml"} {
+		out, errOut, err := execute("check", "--config", f)
+		if err != nil {
+			t.Fatalf("check %s: %v\n%s", f, err, errOut)
+		}
+		for _, want := range []string{`"main"`, `"events"`, "127.0.0.1:23790", "10.0.1.12:2379", "10.0.2.10:2379"} {
+			if !strings.Contains(out, want) {
+				t.Errorf("check %s output lacks %q:\n%s", f, want, out)
+			}
+		}
+	}
+}
+
+func TestCheckListsEveryProblem(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "gw.yaml")
+	bad := "listeners:\n  - name: a\n    endpoint: [x:1]\n    listen-addr: 127.0.0.1:1\n  - name: a\n    listen-addr: 127.0.0.1:1\n    endpoints: [x]\n"
+	if err := os.WriteFile(path, []byte(bad), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, errOut, err := execute("check", "--config", path)
+	if err == nil {
+		t.Fatal("check accepted a bad config")
+	}
+	for _, want := range []string{path, `unknown key "endpoint"`, `duplicate name "a"`, "listen-addr", "port"} {
+		if !strings.Contains(errOut, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, errOut)
+		}
+	}
+}
+
+func TestStartRejectsConfigWithListenerFlags(t *testing.T) {
+	_, errOut, err := execute("start", "--config", "examples/etcd-gateway.yaml", "--listen-addr", "127.0.0.1:1")
+	if err == nil || !strings.Contains(errOut, "--listen-addr") {
+		t.Fatalf("err=%v stderr=%q, want a refusal naming --listen-addr", err, errOut)
+	}
+}
+
+func TestCheckWithoutAnyConfig(t *testing.T) {
+	t.Setenv("ETCD_GATEWAY_CONFIG", "")
+	if _, err := os.Stat("/etc/etcd-gateway.yaml"); err == nil {
+		t.Skip("this machine has /etc/etcd-gateway.yaml")
+	}
+	if _, _, err := execute("check"); err == nil {
+		t.Fatal("check with no config file succeeded")
+	}
+}
+
+func TestCheckReadsConfigFromEnvironment(t *testing.T) {
+	t.Setenv("ETCD_GATEWAY_CONFIG", "examples/etcd-gateway.toml")
+	out, _, err := execute("check")
+	if err != nil || !strings.Contains(out, "etcd-gateway.toml") {
+		t.Fatalf("check with $ETCD_GATEWAY_CONFIG: err=%v out=%q", err, out)
+	}
+}
+
+func TestVersion(t *testing.T) {
+	out, _, err := execute("version")
+	if err != nil || !strings.HasPrefix(out, "etcd-gateway ") {
+		t.Fatalf("version: %q %v", out, err)
+	}
+}
