@@ -163,7 +163,7 @@ func (p *Pool) Update(eps []resolver.Endpoint) (added, removed []string) {
 			time.AfterFunc(s.DrainTimeout, func() { ep.closeConns(closeSpread) })
 		}
 	}
-	if len(added) > 0 || len(removed) > 0 {
+	if len(old) > 0 && (len(added) > 0 || len(removed) > 0) {
 		p.log.WithFields(logrus.Fields{"added": added, "removed": removed}).Info("endpoints updated")
 	}
 	return added, removed
