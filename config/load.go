@@ -18,12 +18,21 @@ import (
 // snapshot; see Parse. An unreadable or missing file, or a directory, is an
 // error naming the path.
 func Load(path string) (*Snapshot, error) {
-	data, err := os.ReadFile(path)
+	data, err := ReadFile(path)
 	if err != nil {
-		// The *fs.PathError names the file.
-		return nil, fmt.Errorf("read config file: %w", err)
+		return nil, err
 	}
 	return Parse(path, data)
+}
+
+// ReadFile reads the configuration file at path whole. Its error names the
+// file (a *fs.PathError inside).
+func ReadFile(path string) ([]byte, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read config file: %w", err)
+	}
+	return data, nil
 }
 
 // Parse decodes and validates data, the content of the configuration file at
