@@ -161,12 +161,15 @@ func loadSnapshot(cmd *cobra.Command, path string, f config.Flags) (*config.Snap
 	return config.Load(path)
 }
 
-// run serves snap until ctx is done, then drains.
+// run serves snap until ctx is done, reloading the config file on change
+// and on SIGHUP, then drains.
 func run(ctx context.Context, logOut io.Writer, snap *config.Snapshot) error {
 	gw, err := gateway.Start(ctx, logOut, snap)
 	if err != nil {
 		return err
 	}
-	<-ctx.Done()
-	return gw.Shutdown()
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	return gw.Run(ctx, hup, config.WatchOptions{})
 }

@@ -37,6 +37,7 @@ type Listener struct {
 	conns  sync.Map // *proxyConn → struct{}
 	wg     sync.WaitGroup
 	open   atomic.Int64
+	total  atomic.Uint64
 	closed atomic.Bool
 	done   chan struct{} // closed when Serve returns
 }
@@ -93,6 +94,9 @@ func (l *Listener) Pool() *upstream.Pool { return l.pool }
 // OpenConns is the number of client connections open now.
 func (l *Listener) OpenConns() int64 { return l.open.Load() }
 
+// TotalConns is the number of client connections accepted so far.
+func (l *Listener) TotalConns() uint64 { return l.total.Load() }
+
 // Serve accepts connections until the listener is closed. Transient accept
 // errors (such as running out of file descriptors) are logged and retried
 // with backoff; they never end the loop.
@@ -118,6 +122,7 @@ func (l *Listener) Serve() error {
 		pc := &proxyConn{client: c}
 		l.conns.Store(pc, struct{}{})
 		l.open.Add(1)
+		l.total.Add(1)
 		l.wg.Add(1)
 		go l.handle(pc)
 	}

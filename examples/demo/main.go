@@ -88,13 +88,12 @@ func run(ctx context.Context, out io.Writer, mainAddr, eventsAddr string, checkO
 	if err != nil {
 		return err
 	}
-	defer gw.Shutdown()
-
 	if err := selfCheck(ctx, out, mainAddr, eventsAddr); err != nil {
+		_ = gw.Shutdown()
 		return err
 	}
 	if checkOnly {
-		return nil
+		return gw.Shutdown()
 	}
 	fmt.Fprintf(out, `
 The gateway is running on %s. Try (etcdctl from an etcd release):
@@ -105,10 +104,11 @@ The gateway is running on %s. Try (etcdctl from an etcd release):
   ETCDCTL_API=3 etcdctl --endpoints=%s watch foo
 
 The three "main" members are %s.
+Edit %s while the demo runs (drop a member from
+"main", say): the gateway reloads it live without dropping a connection.
 Ctrl-C stops the gateway (draining connections) and both clusters.
-`, path, mainAddr, mainAddr, eventsAddr, mainAddr, strings.Join(mainCluster.ClientAddrs(), ", "))
-	<-ctx.Done()
-	return nil
+`, path, mainAddr, mainAddr, eventsAddr, mainAddr, strings.Join(mainCluster.ClientAddrs(), ", "), path)
+	return gw.Run(ctx, nil, config.WatchOptions{})
 }
 
 // selfCheck puts a key through each listener and reads it back, and shows
