@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"reflect"
 	"slices"
 	"sync"
 	"time"
@@ -174,14 +175,9 @@ func (g *Group) update(m *member, lc config.Listener, ln net.Listener) (bool, En
 	return true, ed
 }
 
-func equalListener(a, b config.Listener) bool {
-	return slices.Equal(a.Endpoints, b.Endpoints) &&
-		a.Name == b.Name && a.ListenAddr == b.ListenAddr &&
-		a.DiscoverySRV == b.DiscoverySRV && a.DiscoverySRVName == b.DiscoverySRVName &&
-		a.InsecureDiscovery == b.InsecureDiscovery && a.TrustedCAFile == b.TrustedCAFile &&
-		a.DNSRefresh == b.DNSRefresh && a.RetryDelay == b.RetryDelay && a.DialTimeout == b.DialTimeout &&
-		a.OnEndpointRemoved == b.OnEndpointRemoved && a.DrainTimeout == b.DrainTimeout
-}
+// equalListener reports whether two listener configs are the same in every
+// key, so that a key added later can't be forgotten here.
+func equalListener(a, b config.Listener) bool { return reflect.DeepEqual(a, b) }
 
 // stop shuts a removed member down as at gateway shutdown.
 func (g *Group) stop(m *member, timeout time.Duration) {
