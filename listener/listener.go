@@ -103,6 +103,8 @@ func (l *Listener) TotalConns() uint64 { return l.total.Load() }
 func (l *Listener) Serve() error {
 	defer close(l.done)
 	var backoff time.Duration
+	var lastLog time.Time
+	suppressed := 0
 	for {
 		c, err := l.ln.Accept()
 		if err != nil {
@@ -110,7 +112,13 @@ func (l *Listener) Serve() error {
 				return nil
 			}
 			backoff = min(max(2*backoff, minAcceptBackoff), maxAcceptBackoff)
-			l.log.WithError(err).WithField("retry-in", backoff).Error("accept failed")
+			// At the open-file limit this repeats quickly: one line a second.
+			if time.Since(lastLog) >= time.Second {
+				l.log.WithError(err).WithFields(logrus.Fields{"retry-in": backoff.String(), "suppressed": suppressed}).Error("accept failed")
+				lastLog, suppressed = time.Now(), 0
+			} else {
+				suppressed++
+			}
 			select {
 			case <-time.After(backoff):
 			case <-l.ctx.Done():

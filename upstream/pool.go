@@ -7,6 +7,7 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/sirupsen/logrus"
@@ -255,13 +256,20 @@ func (p *Pool) dialOne(ctx context.Context, s *Settings, ep *Endpoint) (net.Conn
 	cancel()
 	if err != nil {
 		ep.dialErrors.Add(1)
-		if ctx.Err() == nil {
+		if ctx.Err() == nil && !localFailure(err) {
 			p.markDown(ep, err)
 		}
 		return nil, fmt.Errorf("endpoint %s: %w", ep.addr, err)
 	}
 	p.markUp(ep, "dial succeeded")
 	return conn, nil
+}
+
+// localFailure reports whether a dial failed for a reason of this host, not
+// of the endpoint: out of file descriptors. Such a failure says nothing
+// about the member, so it doesn't mark it down.
+func localFailure(err error) bool {
+	return errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE)
 }
 
 // markDown deactivates ep and starts its re-probe.

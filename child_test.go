@@ -1,0 +1,142 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"strconv"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/etcd-gateway/etcd-gateway/internal/testutil"
+)
+
+// Environment of a child gateway: the test binary re-executed as the real
+// CLI, so that a test can give it its own open-file limit and count its
+// descriptors apart from the test's.
+const (
+	childEnv   = "ETCD_GATEWAY_TEST_CHILD"
+	nofileEnv  = "ETCD_GATEWAY_TEST_NOFILE"
+	childUsage = "the test binary as etcd-gateway"
+)
+
+func TestMain(m *testing.M) {
+	if os.Getenv(childEnv) == "" {
+		os.Exit(m.Run())
+	}
+	if n, err := strconv.ParseUint(os.Getenv(nofileEnv), 10, 64); err == nil {
+		if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &syscall.Rlimit{Cur: n, Max: n}); err != nil {
+			fmt.Fprintln(os.Stderr, "setrlimit:", err)
+			os.Exit(2)
+		}
+	}
+	os.Args = append([]string{"etcd-gateway"}, os.Args[1:]...)
+	main()
+	os.Exit(0)
+}
+
+// child is a gateway process started from the test binary.
+type child struct {
+	cmd  *exec.Cmd
+	logs *syncBuffer
+	done chan error
+}
+
+// syncBuffer is a bytes.Buffer safe for a writer and a reader goroutine.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// startChild runs `etcd-gateway start --config path` in a child process
+// with the given open-file limit (0: inherited) and waits until addr
+// accepts.
+func startChild(t *testing.T, path, addr string, nofile int) *child {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "start", "--config", path)
+	cmd.Env = append(os.Environ(), childEnv+"=1")
+	if nofile > 0 {
+		cmd.Env = append(cmd.Env, fmt.Sprintf("%s=%d", nofileEnv, nofile))
+	}
+	c := &child{cmd: cmd, logs: &syncBuffer{}, done: make(chan error, 1)}
+	cmd.Stderr = c.logs
+	cmd.Stdout = c.logs
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start %s: %v", childUsage, err)
+	}
+	go func() { c.done <- cmd.Wait() }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		<-c.done
+		if t.Failed() {
+			t.Logf("child gateway log:\n%s", c.logs.String())
+		}
+	})
+	testutil.WaitFor(t, "the child gateway to listen", 10*time.Second, func() bool {
+		select {
+		case err := <-c.done:
+			t.Fatalf("child gateway exited: %v\n%s", err, c.logs.String())
+		default:
+		}
+		conn, err := net.Dial("tcp", addr)
+		if err == nil {
+			conn.Close()
+		}
+		return err == nil
+	})
+	return c
+}
+
+// stop sends SIGTERM and returns the exit error.
+func (c *child) stop(t *testing.T) error {
+	t.Helper()
+	_ = c.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-c.done:
+		c.done <- err
+		return err
+	case <-time.After(20 * time.Second):
+		t.Fatal("child gateway did not exit after SIGTERM")
+		return nil
+	}
+}
+
+// writeConfig writes a one-listener config file and returns its path.
+func writeConfig(t *testing.T, addr, endpoint, extra string) string {
+	t.Helper()
+	path := t.TempDir() + "/gw.yaml"
+	text := fmt.Sprintf("log-level: info\nlog-format: json\nshutdown-timeout: 2s\nlisteners:\n  - name: main\n    listen-addr: %s\n    endpoints: [%s]\n    dial-timeout: 1s\n%s", addr, endpoint, extra)
+	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// logLines returns the child's log lines that contain s.
+func (c *child) logLines(s string) []string {
+	var out []string
+	sc := bufio.NewScanner(bytes.NewReader([]byte(c.logs.String())))
+	for sc.Scan() {
+		if bytes.Contains(sc.Bytes(), []byte(s)) {
+			out = append(out, sc.Text())
+		}
+	}
+	return out
+}

@@ -1,0 +1,261 @@
+// Package testutil holds the loopback servers and waiting helpers that the
+// gateway's tests share: servers that echo, refuse, blackhole, reset or
+// flap, and a poll-with-deadline instead of sleeps.
+package testutil
+
+import (
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"runtime"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// WaitFor polls cond until it is true or timeout passes, then fails t.
+func WaitFor(t testing.TB, what string, timeout time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", timeout, what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// FreeAddr returns a loopback host:port that is free now.
+func FreeAddr(t testing.TB) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// DeadAddr returns a loopback address where nothing listens: a dial is
+// refused at once.
+func DeadAddr(t testing.TB) string { return FreeAddr(t) }
+
+// Server is a loopback TCP server that runs handle for every connection
+// and closes what it still holds at cleanup.
+type Server struct {
+	Addr string
+	ln   net.Listener
+	wg   sync.WaitGroup
+	mu   sync.Mutex
+	open map[net.Conn]struct{}
+}
+
+// Serve starts a server that runs handle on each connection.
+func Serve(t testing.TB, handle func(net.Conn)) *Server {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &Server{Addr: ln.Addr().String(), ln: ln, open: map[net.Conn]struct{}{}}
+	go s.accept(handle)
+	t.Cleanup(s.Close)
+	return s
+}
+
+func (s *Server) accept(handle func(net.Conn)) {
+	for {
+		c, err := s.ln.Accept()
+		if err != nil {
+			return
+		}
+		s.mu.Lock()
+		s.open[c] = struct{}{}
+		s.mu.Unlock()
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			handle(c)
+			c.Close()
+			s.mu.Lock()
+			delete(s.open, c)
+			s.mu.Unlock()
+		}()
+	}
+}
+
+// Close stops the server and closes its connections.
+func (s *Server) Close() {
+	s.ln.Close()
+	s.mu.Lock()
+	for c := range s.open {
+		c.Close()
+	}
+	s.mu.Unlock()
+	s.wg.Wait()
+}
+
+// Echo starts a server that echoes every connection.
+func Echo(t testing.TB) *Server {
+	return Serve(t, func(c net.Conn) { _, _ = io.Copy(c, c) })
+}
+
+// AcceptThenClose starts a server that closes every connection at once.
+func AcceptThenClose(t testing.TB) *Server { return Serve(t, func(net.Conn) {}) }
+
+// Resetter starts a server that resets every connection (RST, not FIN).
+func Resetter(t testing.TB) *Server {
+	return Serve(t, func(c net.Conn) { _ = c.(*net.TCPConn).SetLinger(0) })
+}
+
+// RoundTrip writes msg on c and reads the same bytes back within 10 s.
+func RoundTrip(c net.Conn, msg string) error {
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	defer c.SetDeadline(time.Time{})
+	if _, err := io.WriteString(c, msg); err != nil {
+		return err
+	}
+	buf := make([]byte, len(msg))
+	if _, err := io.ReadFull(c, buf); err != nil {
+		return err
+	}
+	if string(buf) != msg {
+		return fmt.Errorf("echo %q, want %q", buf, msg)
+	}
+	return nil
+}
+
+// Blackhole returns a loopback address whose accept queue is full, so a
+// new TCP handshake never completes: a listening socket with backlog 0,
+// never accepted from, its queue filled by the test.
+func Blackhole(t testing.TB) string {
+	t.Helper()
+	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = syscall.Close(fd) })
+	if err := syscall.Bind(fd, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Listen(fd, 0); err != nil {
+		t.Fatal(err)
+	}
+	sa, err := syscall.Getsockname(fd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := (&net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: sa.(*syscall.SockaddrInet4).Port}).String()
+	for range 16 {
+		c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
+		if err != nil {
+			return addr
+		}
+		t.Cleanup(func() { c.Close() })
+	}
+	t.Fatal("accept queue never filled")
+	return ""
+}
+
+// Flapper is an echo server on a fixed address that comes and goes.
+type Flapper struct {
+	Addr string
+	stop chan struct{}
+	done chan struct{}
+}
+
+// Flap starts an echo server that is up for period, then down for period,
+// until the test ends (or Stop).
+func Flap(t testing.TB, period time.Duration) *Flapper {
+	t.Helper()
+	f := &Flapper{Addr: FreeAddr(t), stop: make(chan struct{}), done: make(chan struct{})}
+	go f.run(period)
+	t.Cleanup(f.Stop)
+	return f
+}
+
+func (f *Flapper) run(period time.Duration) {
+	defer close(f.done)
+	for {
+		ln, err := net.Listen("tcp", f.Addr)
+		if err == nil {
+			var wg sync.WaitGroup
+			var mu sync.Mutex
+			var conns []net.Conn
+			go func() {
+				for {
+					c, err := ln.Accept()
+					if err != nil {
+						return
+					}
+					mu.Lock()
+					conns = append(conns, c)
+					mu.Unlock()
+					wg.Add(1)
+					go func() { defer wg.Done(); _, _ = io.Copy(c, c) }()
+				}
+			}()
+			select {
+			case <-time.After(period):
+			case <-f.stop:
+			}
+			ln.Close()
+			mu.Lock()
+			for _, c := range conns {
+				c.Close()
+			}
+			mu.Unlock()
+			wg.Wait()
+		}
+		select {
+		case <-time.After(period):
+		case <-f.stop:
+			return
+		}
+	}
+}
+
+// Stop ends the flapping, with the server down.
+func (f *Flapper) Stop() {
+	select {
+	case <-f.stop:
+	default:
+		close(f.stop)
+	}
+	<-f.done
+}
+
+// Resources counts this process's goroutines and open descriptors.
+type Resources struct{ Goroutines, FDs int }
+
+// Count reads the current Resources.
+func Count(t testing.TB) Resources {
+	t.Helper()
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return Resources{Goroutines: runtime.NumGoroutine(), FDs: len(ents)}
+}
+
+// NoLeak waits until goroutines and descriptors are back to at most before
+// plus slack, and fails t if they don't come back.
+func NoLeak(t testing.TB, before Resources, slack int) {
+	t.Helper()
+	var now Resources
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		now = Count(t)
+		if now.Goroutines <= before.Goroutines+slack && now.FDs <= before.FDs+slack {
+			return
+		}
+		if time.Now().After(deadline) {
+			buf := make([]byte, 1<<20)
+			n := runtime.Stack(buf, true)
+			t.Fatalf("leak: goroutines %d → %d, descriptors %d → %d\n%s", before.Goroutines, now.Goroutines, before.FDs, now.FDs, buf[:n])
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
