@@ -22,6 +22,7 @@ import (
 const (
 	childEnv   = "ETCD_GATEWAY_TEST_CHILD"
 	nofileEnv  = "ETCD_GATEWAY_TEST_NOFILE"
+	uidEnv     = "ETCD_GATEWAY_TEST_UID"
 	childUsage = "the test binary as etcd-gateway"
 )
 
@@ -32,6 +33,17 @@ func TestMain(m *testing.M) {
 	if n, err := strconv.ParseUint(os.Getenv(nofileEnv), 10, 64); err == nil {
 		if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &syscall.Rlimit{Cur: n, Max: n}); err != nil {
 			fmt.Fprintln(os.Stderr, "setrlimit:", err)
+			os.Exit(2)
+		}
+	}
+	if uid, err := strconv.Atoi(os.Getenv(uidEnv)); err == nil {
+		// Drop root, so that file permissions apply to the gateway.
+		if err := syscall.Setgid(uid); err != nil {
+			fmt.Fprintln(os.Stderr, "setgid:", err)
+			os.Exit(2)
+		}
+		if err := syscall.Setuid(uid); err != nil {
+			fmt.Fprintln(os.Stderr, "setuid:", err)
 			os.Exit(2)
 		}
 	}
@@ -67,14 +79,15 @@ func (b *syncBuffer) String() string {
 
 // startChild runs `etcd-gateway start --config path` in a child process
 // with the given open-file limit (0: inherited) and waits until addr
-// accepts.
-func startChild(t *testing.T, path, addr string, nofile int) *child {
+// accepts. Extra environment (such as uidEnv) comes in env.
+func startChild(t *testing.T, path, addr string, nofile int, env ...string) *child {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "start", "--config", path)
 	cmd.Env = append(os.Environ(), childEnv+"=1")
 	if nofile > 0 {
 		cmd.Env = append(cmd.Env, fmt.Sprintf("%s=%d", nofileEnv, nofile))
 	}
+	cmd.Env = append(cmd.Env, env...)
 	c := &child{cmd: cmd, logs: &syncBuffer{}, done: make(chan error, 1)}
 	cmd.Stderr = c.logs
 	cmd.Stdout = c.logs
@@ -103,6 +116,9 @@ func startChild(t *testing.T, path, addr string, nofile int) *child {
 	})
 	return c
 }
+
+// reload sends SIGHUP.
+func (c *child) reload() { _ = c.cmd.Process.Signal(syscall.SIGHUP) }
 
 // stop sends SIGTERM and returns the exit error.
 func (c *child) stop(t *testing.T) error {

@@ -1,7 +1,11 @@
 package main
 
 import (
+	"crypto/rand"
+	"fmt"
 	"net"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -68,5 +72,97 @@ func TestAcceptAtOpenFileLimit(t *testing.T) {
 	}
 	if err := gw.stop(t); err != nil {
 		t.Fatalf("gateway exit after SIGTERM: %v", err)
+	}
+}
+
+// TestBadConfigFilesKeepServing runs the gateway as an unprivileged user
+// (root reads any file whatever its mode) and replaces its config file with
+// an unreadable one, 10 MB of garbage, and a directory: each reload is
+// rejected with an error naming the file, and the gateway keeps serving;
+// a good file is then applied.
+func TestBadConfigFilesKeepServing(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to run the gateway as another user")
+	}
+	echo := testutil.Echo(t)
+	addr := testutil.FreeAddr(t)
+	dir, err := os.MkdirTemp("", "etcd-gateway-perm-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "gw.yaml")
+	good := fmt.Sprintf("log-format: json\nlisteners:\n  - name: main\n    listen-addr: %s\n    endpoints: [%s]\n", addr, echo.Addr)
+	if err := os.WriteFile(path, []byte(good), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	gw := startChild(t, path, addr, 0, uidEnv+"=65534")
+
+	rejected := 0
+	expectRejected := func(what, want string) {
+		t.Helper()
+		rejected++
+		testutil.WaitFor(t, what+" to be rejected", 10*time.Second, func() bool {
+			return len(gw.logLines("config reload rejected")) >= rejected
+		})
+		line := gw.logLines("config reload rejected")[rejected-1]
+		if !strings.Contains(line, path) || !strings.Contains(line, want) {
+			t.Fatalf("%s: rejection %s does not name the file and %q", what, line, want)
+		}
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatalf("%s: the gateway stopped serving: %v", what, err)
+		}
+		defer c.Close()
+		if err := testutil.RoundTrip(c, what); err != nil {
+			t.Fatalf("%s: the gateway stopped serving: %v", what, err)
+		}
+	}
+
+	// Unreadable: a mode change is no content change, so SIGHUP asks.
+	if err := os.Chmod(path, 0o000); err != nil {
+		t.Fatal(err)
+	}
+	gw.reload()
+	expectRejected("an unreadable file", "permission denied")
+
+	garbage := make([]byte, 10<<20)
+	_, _ = rand.Read(garbage)
+	if err := os.WriteFile(path+".tmp", garbage, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(path+".tmp", path); err != nil {
+		t.Fatal(err)
+	}
+	expectRejected("10 MB of garbage", "larger than")
+
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(path, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	expectRejected("a directory", "is a directory")
+
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	moved := testutil.FreeAddr(t)
+	if err := os.WriteFile(path, []byte(strings.Replace(good, addr, moved, 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	testutil.WaitFor(t, "the good file to be applied", 10*time.Second, func() bool {
+		return len(gw.logLines("config reloaded")) == 1
+	})
+	c, err := net.Dial("tcp", moved)
+	if err != nil {
+		t.Fatalf("the good file was not applied: %v", err)
+	}
+	defer c.Close()
+	if err := testutil.RoundTrip(c, "moved"); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -25,12 +26,24 @@ func Load(path string) (*Snapshot, error) {
 	return Parse(path, data)
 }
 
+// MaxFileSize is the largest configuration file read. A real one is a few
+// KiB; anything near this is a mistake, and is refused before it is parsed.
+const MaxFileSize = 1 << 20
+
 // ReadFile reads the configuration file at path whole. Its error names the
-// file (a *fs.PathError inside).
+// file (a *fs.PathError inside). A file larger than MaxFileSize is an error.
 func ReadFile(path string) ([]byte, error) {
-	data, err := os.ReadFile(path)
+	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("read config file: %w", err)
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("read config file: %w", err) // a *fs.PathError naming path
+	}
+	if len(data) > MaxFileSize {
+		return nil, fmt.Errorf("%s: config file is larger than %d KiB: is it the right file?", path, MaxFileSize>>10)
 	}
 	return data, nil
 }
