@@ -1,22 +1,14 @@
 package resolver
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
-	"math/big"
 	"net"
-	"os"
-	"path/filepath"
 	"strconv"
 	"testing"
 	"time"
 
 	"github.com/etcd-gateway/etcd-gateway/internal/dnstest"
+	"github.com/etcd-gateway/etcd-gateway/internal/tlstest"
 )
 
 func startDNS(t *testing.T) *dnstest.Server {
@@ -75,44 +67,23 @@ func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool)
 	}
 }
 
-// testCA is a certificate authority made for one test.
-type testCA struct {
-	cert *x509.Certificate
-	key  *ecdsa.PrivateKey
-}
-
+// newCA returns a certificate authority made for the test.
 func newCA(t *testing.T, name string) *testCA {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	ca, err := tlstest.NewCA(name)
 	if err != nil {
 		t.Fatal(err)
 	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: name},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(time.Hour),
-		IsCA:                  true,
-		BasicConstraintsValid: true,
-		KeyUsage:              x509.KeyUsageCertSign,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &testCA{cert: cert, key: key}
+	return &testCA{ca}
 }
+
+type testCA struct{ *tlstest.CA }
 
 // file writes the CA certificate as PEM and returns the path.
 func (ca *testCA) file(t *testing.T) string {
 	t.Helper()
-	path := filepath.Join(t.TempDir(), "ca.pem")
-	b := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ca.cert.Raw})
-	if err := os.WriteFile(path, b, 0o600); err != nil {
+	path, err := ca.WriteFile(t.TempDir())
+	if err != nil {
 		t.Fatal(err)
 	}
 	return path
@@ -121,52 +92,24 @@ func (ca *testCA) file(t *testing.T) string {
 // issue returns a server certificate for dnsNames signed by ca.
 func (ca *testCA) issue(t *testing.T, dnsNames ...string) tls.Certificate {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	cert, err := ca.Issue(dnsNames...)
 	if err != nil {
 		t.Fatal(err)
 	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(time.Now().UnixNano()),
-		Subject:      pkix.Name{CommonName: dnsNames[0]},
-		DNSNames:     dnsNames,
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tls.Certificate{Certificate: [][]byte{der, ca.cert.Raw}, PrivateKey: key}
+	return cert
 }
 
-// tlsServer runs a loopback TLS server with cert and returns its port;
-// each connection is closed after its handshake.
+// tlsServer runs a loopback TLS server with cert and returns its port.
 func tlsServer(t *testing.T, cert tls.Certificate, tweak func(*tls.Config)) int {
 	t.Helper()
 	cfg := &tls.Config{Certificates: []tls.Certificate{cert}}
 	if tweak != nil {
 		tweak(cfg)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	s, err := tlstest.Serve(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				tc := tls.Server(c, cfg)
-				_ = tc.SetDeadline(time.Now().Add(5 * time.Second))
-				_ = tc.Handshake()
-				_ = tc.Close()
-			}()
-		}
-	}()
-	return ln.Addr().(*net.TCPAddr).Port
+	t.Cleanup(func() { _ = s.Close() })
+	return s.Port
 }
