@@ -2,6 +2,7 @@ package resolver
 
 import (
 	"context"
+	"errors"
 	"net"
 )
 
@@ -14,21 +15,26 @@ import (
 // Its type is that of upstream.DialFunc; it is not named here so that this
 // package need not import upstream.
 func Dialer(dnsServer string) func(ctx context.Context, network, addr string) (net.Conn, error) {
-	return newNetDialer(dnsServer).DialContext
-}
-
-func newNetDialer(dnsServer string) *net.Dialer {
 	d := &net.Dialer{}
-	if dnsServer != "" {
-		d.Resolver = &net.Resolver{
-			PreferGo: true,
-			// The Go resolver calls Dial with each server of
-			// /etc/resolv.conf in turn; every query goes to dnsServer.
-			Dial: func(ctx context.Context, network, _ string) (net.Conn, error) {
-				var nd net.Dialer
-				return nd.DialContext(ctx, network, dnsServer)
-			},
-		}
+	if dnsServer == "" {
+		return d.DialContext
 	}
-	return d
+	d.Resolver = &net.Resolver{
+		PreferGo: true,
+		// The Go resolver calls Dial with each server of /etc/resolv.conf
+		// in turn; every query goes to dnsServer.
+		Dial: func(ctx context.Context, network, _ string) (net.Conn, error) {
+			var nd net.Dialer
+			return nd.DialContext(ctx, network, dnsServer)
+		},
+	}
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := d.DialContext(ctx, network, addr)
+		// The lookup error names the server of /etc/resolv.conf the
+		// resolver meant to ask; name the one that was asked.
+		if dnsErr := (*net.DNSError)(nil); errors.As(err, &dnsErr) {
+			dnsErr.Server = dnsServer
+		}
+		return c, err
+	}
 }

@@ -18,14 +18,14 @@ func (s SRV) validateAll(ctx context.Context, candidates []Endpoint, res *Result
 	if err != nil {
 		return nil, err
 	}
-	dial := newNetDialer(s.DNSServer)
+	dial := Dialer(s.DNSServer)
 	errs := make([]error, len(candidates))
 	var wg sync.WaitGroup
 	for i, ep := range candidates {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs[i] = s.validate(ctx, dial.DialContext, roots, ep.Addr)
+			errs[i] = s.validate(ctx, dial, roots, ep.Addr)
 		}()
 	}
 	wg.Wait()
