@@ -78,33 +78,35 @@ func srvChanged(m *member, lc config.Listener, dnsServer string) bool {
 // nothing usable, the error names each such listener, the key and the SRV
 // names queried.
 func (g *Group) prepareSources(ctx context.Context, s *config.Snapshot) (map[string]source, error) {
-	out := make(map[string]source, len(s.Listeners))
+	srcs := make([]source, len(s.Listeners))
 	errs := make([]error, len(s.Listeners))
-	var mu sync.Mutex
 	var wg sync.WaitGroup
 	for i, lc := range s.Listeners {
-		src := source{dnsServer: s.DNSServer}
+		srcs[i].dnsServer = s.DNSServer
 		if !srvChanged(g.members[lc.Name], lc, s.DNSServer) {
-			out[lc.Name] = src
 			continue
 		}
-		src.srv = resolver.FromConfig(s.DNSServer, lc)
+		srcs[i].srv = resolver.FromConfig(s.DNSServer, lc)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			res, err := src.srv.Resolve(ctx)
+			res, err := srcs[i].srv.Resolve(ctx)
 			if err != nil {
 				errs[i] = fmt.Errorf("%s: listener %q: key \"discovery-srv\": %w", fileName(s.File), lc.Name, err)
 				return
 			}
-			src.first = &res
-			mu.Lock()
-			out[lc.Name] = src
-			mu.Unlock()
+			srcs[i].first = &res
 		}()
 	}
 	wg.Wait()
-	return out, errors.Join(errs...)
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	out := make(map[string]source, len(s.Listeners))
+	for i, lc := range s.Listeners {
+		out[lc.Name] = srcs[i]
+	}
+	return out, nil
 }
 
 // setSource points m's pool at lc's endpoints and returns the addresses

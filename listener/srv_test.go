@@ -454,3 +454,16 @@ func TestSRVFromEtcdFlags(t *testing.T) {
 		t.Fatalf("reached %q, want A through --discovery-srv", got)
 	}
 }
+
+func TestSRVSeveralListenersResolvedTogether(t *testing.T) {
+	d := startDNS(t)
+	plainSRV(d, "one.test", "a.one.test", identityServer(t, "127.0.0.1", "one", 0))
+	plainSRV(d, "two.test", "a.two.test", identityServer(t, "127.0.0.1", "two", 0))
+	static := listenerConfig("static", []string{"127.0.0.1:" + strconv.Itoa(identityServer(t, "127.0.0.1", "static", 0))})
+	g, _ := applySRV(t, d, srvListener("one", "one.test"), srvListener("two", "two.test"), static)
+	for _, name := range []string{"one", "static", "two"} {
+		if got := reached(t, gatewayAddr(t, g, name)); got != name {
+			t.Errorf("listener %s reached %q", name, got)
+		}
+	}
+}
