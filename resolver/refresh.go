@@ -17,7 +17,7 @@ import (
 type Refresher struct {
 	SRV SRV
 	// Interval is the time between the end of one resolution and the start
-	// of the next (dns-refresh).
+	// of the next (dns-refresh); zero or less means 30s.
 	Interval time.Duration
 	// Update receives each set that differs from the previous one; it is
 	// never called with an empty set. Calls are sequential.
@@ -29,6 +29,9 @@ type Refresher struct {
 // Run refreshes until ctx is done. last is the resolution in force, whose
 // endpoints the caller already uses.
 func (r Refresher) Run(ctx context.Context, last Result) {
+	if r.Interval <= 0 {
+		r.Interval = 30 * time.Second
+	}
 	current := last.Endpoints
 	warned := dropKeys(last.Dropped)
 	t := time.NewTimer(r.Interval)

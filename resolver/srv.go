@@ -110,6 +110,7 @@ func (r Result) Queried() []string {
 
 // Lookup is the outcome of the query of one SRV name.
 type Lookup struct {
+	// Name is the SRV name queried, without a trailing dot.
 	Name string
 	// TLS is true for the _etcd-client-ssl name.
 	TLS bool
@@ -146,7 +147,8 @@ type Dropped struct {
 	// Addr is the record's host:port, or its raw target when it has none.
 	Addr string
 	// TLS is true when the record came from the _etcd-client-ssl name.
-	TLS    bool
+	TLS bool
+	// Reason says why the record is not used.
 	Reason string
 }
 

@@ -22,6 +22,7 @@ import (
 
 // CA is a certificate authority that lives for one test.
 type CA struct {
+	// Cert is the CA's self-signed certificate.
 	Cert *x509.Certificate
 	key  *ecdsa.PrivateKey
 	// serial numbers the certificates it issues.
