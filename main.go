@@ -94,7 +94,7 @@ func newCheckCmd() *cobra.Command {
 	var path string
 	cmd := &cobra.Command{
 		Use:   "check",
-		Short: "Validate a config file and print the listeners it would start",
+		Short: "Validate a config file, resolve its SRV discovery and print the listeners it would start",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			snap, err := loadSnapshot(cmd, path, config.Flags{})
@@ -102,7 +102,7 @@ func newCheckCmd() *cobra.Command {
 				return err
 			}
 			snap.Describe(cmd.OutOrStdout())
-			return nil
+			return gateway.CheckDiscovery(cmd.Context(), cmd.OutOrStdout(), snap)
 		},
 	}
 	cmd.Flags().StringVar(&path, "config", "", "config file (YAML or TOML)")

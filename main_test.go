@@ -2,10 +2,13 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/etcd-gateway/etcd-gateway/internal/dnstest"
 )
 
 // execute runs the CLI with args and returns its stdout, stderr and error.
@@ -77,5 +80,56 @@ func TestVersion(t *testing.T) {
 	out, _, err := execute("version")
 	if err != nil || !strings.HasPrefix(out, "etcd-gateway ") {
 		t.Fatalf("version: %q %v", out, err)
+	}
+}
+
+func TestCheckResolvesSRVDiscovery(t *testing.T) {
+	d, err := dnstest.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(d.Stop)
+	d.SetSRV("_etcd-client._tcp.example.test",
+		dnstest.SRV{Priority: 1, Weight: 5, Port: 2379, Target: "a.example.test"},
+		dnstest.SRV{Port: 2379, Target: "."})
+	write := func(insecure bool) string {
+		path := filepath.Join(t.TempDir(), "gw.yaml")
+		cfg := fmt.Sprintf("dns-server: %s\nlisteners:\n  - name: discovered\n    listen-addr: 127.0.0.1:23790\n    discovery-srv: example.test\n    insecure-discovery: %t\n", d.Addr, insecure)
+		if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+
+	out, errOut, err := execute("check", "--config", write(true))
+	if err != nil {
+		t.Fatalf("check: %v\n%s", err, errOut)
+	}
+	for _, want := range []string{
+		`listener "discovered": SRV discovery of example.test (` + d.Addr + ")",
+		"queried _etcd-client-ssl._tcp.example.test", "NXDOMAIN",
+		"queried _etcd-client._tcp.example.test", "2 records",
+		"endpoint a.example.test:2379", "priority 1, weight 5, plain",
+		"dropped .", "not available",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("check output lacks %q:\n%s", want, out)
+		}
+	}
+
+	// Plain records without insecure-discovery: nothing usable, exit 1.
+	path := write(false)
+	out, errOut, err = execute("check", "--config", path)
+	if err == nil {
+		t.Fatalf("check succeeded for a listener whose discovery yields nothing:\n%s", out)
+	}
+	if !strings.Contains(out, "dropped a.example.test:2379") || !strings.Contains(out, "insecure-discovery") {
+		t.Errorf("check output does not say what was dropped and why:\n%s", out)
+	}
+	for _, want := range []string{path, `listener "discovered"`, `key "discovery-srv"`,
+		"_etcd-client-ssl._tcp.example.test", "_etcd-client._tcp.example.test"} {
+		if !strings.Contains(errOut, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, errOut)
+		}
 	}
 }

@@ -13,7 +13,6 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/etcd-gateway/etcd-gateway/config"
-	"github.com/etcd-gateway/etcd-gateway/resolver"
 	"github.com/etcd-gateway/etcd-gateway/upstream"
 )
 
@@ -33,6 +32,8 @@ type member struct {
 	cfg  config.Listener
 	pool *upstream.Pool
 	ln   *Listener
+	dial dialSwitch  // the pool's dial function
+	srv  *srvRefresh // running SRV refresh, nil for static endpoints
 }
 
 // Diff says what an Apply changed.
@@ -74,6 +75,13 @@ func (g *Group) Apply(ctx context.Context, s *config.Snapshot) (Diff, error) {
 		want[lc.Name] = lc
 	}
 
+	// Resolve every SRV discovery that is new or changed, before touching
+	// anything.
+	sources, err := g.prepareSources(ctx, s)
+	if err != nil {
+		return Diff{}, err
+	}
+
 	// Bind every address that is new, before touching anything.
 	bound := map[string]net.Listener{}
 	var bindErr error
@@ -98,13 +106,13 @@ func (g *Group) Apply(ctx context.Context, s *config.Snapshot) (Diff, error) {
 	for _, lc := range s.Listeners {
 		m, ok := g.members[lc.Name]
 		if !ok {
-			m = g.start(lc, bound[lc.Name])
+			m = g.start(lc, bound[lc.Name], sources[lc.Name])
 			g.members[lc.Name] = m
 			diff.Added = append(diff.Added, lc.Name)
-			diff.Endpoints[lc.Name] = EndpointDiff{Added: slices.Clone(lc.Endpoints)}
+			diff.Endpoints[lc.Name] = EndpointDiff{Added: endpointAddrs(m.pool)}
 			continue
 		}
-		if changed, ed := g.update(m, lc, bound[lc.Name]); changed {
+		if changed, ed := g.update(m, lc, bound[lc.Name], sources[lc.Name]); changed {
 			diff.Changed = append(diff.Changed, lc.Name)
 			if len(ed.Added) > 0 || len(ed.Removed) > 0 {
 				diff.Endpoints[lc.Name] = ed
@@ -143,26 +151,27 @@ func poolSettings(lc config.Listener) upstream.Settings {
 }
 
 // start builds the pool and listener of a new member and starts serving.
-func (g *Group) start(lc config.Listener, ln net.Listener) *member {
+func (g *Group) start(lc config.Listener, ln net.Listener, src source) *member {
 	log := g.log.WithField("listener", lc.Name)
-	pool := upstream.NewPool(upstream.Options{Settings: poolSettings(lc), Log: log})
-	pool.Update(resolver.Static(lc.Endpoints))
-	m := &member{cfg: lc, pool: pool, ln: New(lc.Name, ln, pool, log)}
+	m := &member{cfg: lc}
+	m.pool = upstream.NewPool(upstream.Options{Settings: poolSettings(lc), Log: log, Dial: m.dial.dial})
+	g.setSource(m, lc, src)
+	m.ln = New(lc.Name, ln, m.pool, log)
 	go func() { _ = m.ln.Serve() }()
-	log.WithFields(logrus.Fields{"addr": ln.Addr().String(), "endpoints": lc.Endpoints}).Info("listener ready")
+	log.WithFields(logrus.Fields{"addr": ln.Addr().String(), "endpoints": endpointAddrs(m.pool)}).Info("listener ready")
 	return m
 }
 
 // update applies lc to a running member; ln is its new socket when the
 // listen address changed, else nil.
-func (g *Group) update(m *member, lc config.Listener, ln net.Listener) (bool, EndpointDiff) {
-	if equalListener(m.cfg, lc) {
+func (g *Group) update(m *member, lc config.Listener, ln net.Listener, src source) (bool, EndpointDiff) {
+	if equalListener(m.cfg, lc) && src.first == nil {
 		return false, EndpointDiff{}
 	}
 	log := g.log.WithField("listener", lc.Name)
 	m.pool.SetSettings(poolSettings(lc))
 	var ed EndpointDiff
-	ed.Added, ed.Removed = m.pool.Update(resolver.Static(lc.Endpoints))
+	ed.Added, ed.Removed = g.setSource(m, lc, src)
 	if ln != nil {
 		old := m.ln
 		m.ln = New(lc.Name, ln, m.pool, log)
@@ -181,6 +190,9 @@ func equalListener(a, b config.Listener) bool { return reflect.DeepEqual(a, b) }
 
 // stop shuts a removed member down as at gateway shutdown.
 func (g *Group) stop(m *member, timeout time.Duration) {
+	if m.srv != nil {
+		m.srv.stop()
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	_ = m.ln.Shutdown(ctx)
@@ -213,6 +225,9 @@ func (g *Group) Shutdown(ctx context.Context) error {
 	for name, m := range g.members {
 		ls = append(ls, m.ln)
 		pools = append(pools, m.pool)
+		if m.srv != nil {
+			m.srv.stop()
+		}
 		delete(g.members, name)
 	}
 	ls = append(ls, g.retired...)

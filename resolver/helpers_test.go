@@ -1,0 +1,115 @@
+package resolver
+
+import (
+	"crypto/tls"
+	"net"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/etcd-gateway/etcd-gateway/internal/dnstest"
+	"github.com/etcd-gateway/etcd-gateway/internal/tlstest"
+)
+
+func startDNS(t *testing.T) *dnstest.Server {
+	t.Helper()
+	s, err := dnstest.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Stop)
+	return s
+}
+
+// tcpServer listens on ip:port (port 0 for any) and writes name to each
+// connection, then closes it. It returns the port.
+func tcpServer(t *testing.T, ip, name string, port int) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", net.JoinHostPort(ip, strconv.Itoa(port)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			_, _ = c.Write([]byte(name))
+			_ = c.Close()
+		}
+	}()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// deadPort returns a loopback port where nothing listens.
+func deadPort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	_ = ln.Close()
+	return port
+}
+
+// waitFor polls cond until it is true or the deadline passes.
+func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", timeout, what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// newCA returns a certificate authority made for the test.
+func newCA(t *testing.T, name string) *testCA {
+	t.Helper()
+	ca, err := tlstest.NewCA(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &testCA{ca}
+}
+
+type testCA struct{ *tlstest.CA }
+
+// file writes the CA certificate as PEM and returns the path.
+func (ca *testCA) file(t *testing.T) string {
+	t.Helper()
+	path, err := ca.WriteFile(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// issue returns a server certificate for dnsNames signed by ca.
+func (ca *testCA) issue(t *testing.T, dnsNames ...string) tls.Certificate {
+	t.Helper()
+	cert, err := ca.Issue(dnsNames...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cert
+}
+
+// tlsServer runs a loopback TLS server with cert and returns its port.
+func tlsServer(t *testing.T, cert tls.Certificate, tweak func(*tls.Config)) int {
+	t.Helper()
+	cfg := &tls.Config{Certificates: []tls.Certificate{cert}}
+	if tweak != nil {
+		tweak(cfg)
+	}
+	s, err := tlstest.Serve(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	return s.Port
+}
