@@ -103,6 +103,9 @@ func TestRefreshKeepsLastGoodSet(t *testing.T) {
 				d.Delete(n)
 			}
 		}},
+		{"garbage bytes", func(d *dnstest.Server, _ ...string) { d.SetGarbage(dnstest.RandomBytes) }},
+		{"answer with the wrong message ID", func(d *dnstest.Server, _ ...string) { d.SetGarbage(dnstest.WrongID) }},
+		{"A records for an SRV query", func(d *dnstest.Server, _ ...string) { d.SetGarbage(dnstest.WrongType) }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			d := startDNS(t)

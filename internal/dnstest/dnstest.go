@@ -5,6 +5,7 @@
 package dnstest
 
 import (
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"net"
@@ -37,6 +38,8 @@ type Server struct {
 	addrs  map[string][]net.IP
 	rcode  int            // when not success, every query gets it
 	failed map[string]int // per name: the rcode its queries get
+	// garbage, when set, is what every query gets instead of an answer.
+	garbage Garbage
 
 	queries atomic.Int64
 }
@@ -155,10 +158,45 @@ func (s *Server) SetRcode(rcode int, names ...string) {
 	}
 }
 
+// Garbage is a way of answering badly.
+type Garbage int
+
+// The bad answers a Server can give.
+const (
+	NoGarbage Garbage = iota
+	// RandomBytes answers with bytes that are no DNS message.
+	RandomBytes
+	// WrongID answers correctly but under another message ID.
+	WrongID
+	// WrongType answers SRV queries with A records.
+	WrongType
+)
+
+// SetGarbage makes every later query get g instead of a proper answer.
+func (s *Server) SetGarbage(g Garbage) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.garbage = g
+}
+
 // ServeDNS implements dns.Handler.
 func (s *Server) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
 	s.queries.Add(1)
 	resp := s.answer(req)
+	s.mu.Lock()
+	g := s.garbage
+	s.mu.Unlock()
+	switch g {
+	case RandomBytes:
+		junk := make([]byte, 64)
+		_, _ = rand.Read(junk)
+		_, _ = w.Write(junk)
+		return
+	case WrongID:
+		resp.Id = req.Id + 1
+	case WrongType:
+		resp.Answer = []dns.RR{&dns.A{Hdr: dns.RR_Header{Name: req.Question[0].Name, Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 1}, A: net.IPv4(127, 0, 0, 9)}}
+	}
 	_ = w.WriteMsg(resp)
 }
 
