@@ -67,3 +67,29 @@ func TestShippedExamples(t *testing.T) {
 		t.Errorf("the YAML and TOML examples differ:\n%#v\n%#v", got[0], got[1])
 	}
 }
+
+// TestDocsListEveryKey checks that docs/configuration.md has a table row
+// for every key a file may hold, at the top level and in a listener.
+func TestDocsListEveryKey(t *testing.T) {
+	doc, err := os.ReadFile("../docs/configuration.md")
+	if err != nil {
+		t.Skipf("documentation not found: %v", err)
+	}
+	_, listenerPart, ok := strings.Cut(string(doc), "## Listener keys")
+	if !ok {
+		t.Fatal(`no "## Listener keys" section`)
+	}
+	listenerPart, _, _ = strings.Cut(listenerPart, "\n## ")
+	_, topPart, _ := strings.Cut(string(doc), "## Top-level keys")
+	topPart, _, _ = strings.Cut(topPart, "\n## ")
+	for _, k := range topKeys() {
+		if !strings.Contains(topPart, "| `"+k+"` |") {
+			t.Errorf("top-level key %q has no row in the top-level table", k)
+		}
+	}
+	for _, k := range listenerKeys() {
+		if !strings.Contains(listenerPart, "| `"+k+"` |") {
+			t.Errorf("listener key %q has no row in the listener table", k)
+		}
+	}
+}
