@@ -32,6 +32,13 @@ type member struct {
 	cfg  config.Listener
 	pool *upstream.Pool
 	ln   *Listener
+	// prev are the member's listeners closed by re-binds that still have
+	// open connections; base holds the counts of those that had none left.
+	// With them the member's counters go on across re-binds.
+	prev []*Listener
+	base Counters
+	// dns counts the lookups of the member's SRV source.
+	dns *resolver.LookupCounters
 }
 
 // Diff says what an Apply changed.
@@ -80,7 +87,9 @@ func (g *Group) Apply(ctx context.Context, s *config.Snapshot) (Diff, error) {
 		if m, ok := g.members[lc.Name]; ok && m.cfg.ListenAddr == lc.ListenAddr {
 			continue
 		}
-		ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", lc.ListenAddr)
+		// Keepalive is set on each accepted connection from the
+		// listener's limits, which a reload may change.
+		ln, err := (&net.ListenConfig{KeepAlive: -1}).Listen(ctx, "tcp", lc.ListenAddr)
 		if err != nil {
 			bindErr = errors.Join(bindErr, fmt.Errorf("%s: listener %q: key \"listen-addr\": %w", fileName(s.File), lc.Name, err))
 			continue
@@ -141,12 +150,19 @@ func poolSettings(lc config.Listener) upstream.Settings {
 	}
 }
 
+func limitsOf(lc config.Listener) Limits {
+	return Limits{MaxConns: int64(lc.MaxConnections), IdleTimeout: lc.IdleTimeout, KeepAlive: lc.KeepAlive}
+}
+
 // start builds the pool and listener of a new member and starts serving.
 func (g *Group) start(lc config.Listener, ln net.Listener) *member {
 	log := g.log.WithField("listener", lc.Name)
-	pool := upstream.NewPool(upstream.Options{Settings: poolSettings(lc), Log: log})
+	// Keepalive is set on each upstream connection by the listener.
+	dialer := &net.Dialer{KeepAlive: -1}
+	pool := upstream.NewPool(upstream.Options{Settings: poolSettings(lc), Dial: dialer.DialContext, Log: log})
 	pool.Update(resolver.Static(lc.Endpoints))
-	m := &member{cfg: lc, pool: pool, ln: New(lc.Name, ln, pool, log)}
+	m := &member{cfg: lc, pool: pool, ln: New(lc.Name, ln, pool, log), dns: &resolver.LookupCounters{}}
+	m.ln.SetLimits(limitsOf(lc))
 	go func() { _ = m.ln.Serve() }()
 	log.WithFields(logrus.Fields{"addr": ln.Addr().String(), "endpoints": lc.Endpoints}).Info("listener ready")
 	return m
@@ -162,12 +178,18 @@ func (g *Group) update(m *member, lc config.Listener, ln net.Listener) (bool, En
 	m.pool.SetSettings(poolSettings(lc))
 	var ed EndpointDiff
 	ed.Added, ed.Removed = m.pool.Update(resolver.Static(lc.Endpoints))
+	for _, l := range m.prev {
+		l.SetLimits(limitsOf(lc))
+	}
+	m.ln.SetLimits(limitsOf(lc))
 	if ln != nil {
 		old := m.ln
 		m.ln = New(lc.Name, ln, m.pool, log)
+		m.ln.SetLimits(limitsOf(lc))
 		go func() { _ = m.ln.Serve() }()
 		_ = old.Close()
 		g.retired = append(g.retired, old)
+		m.prev = append(m.prev, old)
 		log.WithFields(logrus.Fields{"addr": ln.Addr().String(), "old-addr": old.Addr().String()}).Info("listener re-bound")
 	}
 	m.cfg = lc
@@ -180,7 +202,8 @@ func equalListener(a, b config.Listener) bool {
 		a.DiscoverySRV == b.DiscoverySRV && a.DiscoverySRVName == b.DiscoverySRVName &&
 		a.InsecureDiscovery == b.InsecureDiscovery && a.TrustedCAFile == b.TrustedCAFile &&
 		a.DNSRefresh == b.DNSRefresh && a.RetryDelay == b.RetryDelay && a.DialTimeout == b.DialTimeout &&
-		a.OnEndpointRemoved == b.OnEndpointRemoved && a.DrainTimeout == b.DrainTimeout
+		a.OnEndpointRemoved == b.OnEndpointRemoved && a.DrainTimeout == b.DrainTimeout &&
+		a.MaxConnections == b.MaxConnections && a.IdleTimeout == b.IdleTimeout && a.KeepAlive == b.KeepAlive
 }
 
 // stop shuts a removed member down as at gateway shutdown.
@@ -192,9 +215,26 @@ func (g *Group) stop(m *member, timeout time.Duration) {
 	g.log.WithField("listener", m.cfg.Name).Info("listener stopped")
 }
 
-// pruneRetired forgets retired listeners whose connections have all ended.
+// pruneRetired forgets retired listeners whose connections have all ended,
+// keeping their counts in their member's base.
 func (g *Group) pruneRetired() {
-	g.retired = slices.DeleteFunc(g.retired, func(l *Listener) bool { return l.OpenConns() == 0 })
+	g.retired = slices.DeleteFunc(g.retired, func(l *Listener) bool {
+		if l.OpenConns() != 0 {
+			return false
+		}
+		l.cancel() // ends its idle reaper
+		return true
+	})
+	for _, m := range g.members {
+		m.prev = slices.DeleteFunc(m.prev, func(l *Listener) bool {
+			if l.OpenConns() != 0 {
+				return false
+			}
+			// Closed and without connections: its counts are final.
+			m.base = m.base.Add(l.Counters())
+			return true
+		})
+	}
 }
 
 // Listeners returns the running listeners, by name.
