@@ -93,3 +93,26 @@ func TestDocsListEveryKey(t *testing.T) {
 		}
 	}
 }
+
+// TestOperationsExamples checks that every YAML config example in
+// docs/operations.md is a valid configuration.
+func TestOperationsExamples(t *testing.T) {
+	doc, err := os.ReadFile("../docs/operations.md")
+	if err != nil {
+		t.Skipf("documentation not found: %v", err)
+	}
+	n := 0
+	for _, block := range strings.Split(string(doc), "```yaml\n")[1:] {
+		body, _, ok := strings.Cut(block, "```")
+		if !ok {
+			t.Fatal("unterminated code block")
+		}
+		if _, err := Parse("example.yaml", []byte(body)); err != nil {
+			t.Errorf("example does not parse: %v\n%s", err, body)
+		}
+		n++
+	}
+	if n == 0 {
+		t.Fatal("no YAML example found")
+	}
+}
