@@ -117,7 +117,7 @@ func TestMaxConnectionsClosesAtOnceAndCounts(t *testing.T) {
 }
 
 func TestIdleTimeoutClosesOnlyIdleConnections(t *testing.T) {
-	const timeout = 300 * time.Millisecond
+	const timeout = 400 * time.Millisecond
 	lc := listenerConfig("main", []string{echoServer(t)})
 	lc.IdleTimeout = timeout
 	g := startGroup(t, lc)
@@ -129,11 +129,11 @@ func TestIdleTimeoutClosesOnlyIdleConnections(t *testing.T) {
 	}
 	lastTraffic := time.Now()
 
-	// busy echoes every timeout/4 while idle stays silent.
+	// busy echoes every timeout/5 while idle stays silent.
 	stop := make(chan struct{})
 	busyErr := make(chan error, 1)
 	go func() {
-		tick := time.NewTicker(timeout / 4)
+		tick := time.NewTicker(timeout / 5)
 		defer tick.Stop()
 		for {
 			select {
@@ -154,9 +154,9 @@ func TestIdleTimeoutClosesOnlyIdleConnections(t *testing.T) {
 	if waited := time.Since(lastTraffic); waited < timeout/2 {
 		t.Fatalf("the idle connection was closed after %s, before the %s idle timeout", waited, timeout)
 	}
-	// The busy one outlives a few more timeouts.
-	deadline := time.Now().Add(3 * timeout)
-	waitFor(t, "three idle timeouts", 10*time.Second, func() bool { return time.Now().After(deadline) })
+	// The busy one outlives two more timeouts.
+	deadline := time.Now().Add(2 * timeout)
+	waitFor(t, "two idle timeouts", 10*time.Second, func() bool { return time.Now().After(deadline) })
 	close(stop)
 	if err := <-busyErr; err != nil {
 		t.Fatal("the busy connection was closed by the idle timeout")
@@ -175,7 +175,7 @@ func TestIdleTimeoutClosesOnlyIdleConnections(t *testing.T) {
 	if !echoes(quiet) {
 		t.Fatal("no echo")
 	}
-	if closedByPeer(quiet, 3*timeout) {
+	if closedByPeer(quiet, 2*timeout) {
 		t.Fatal("a connection was closed with idle-timeout off")
 	}
 }
@@ -223,8 +223,8 @@ func TestCountersGoOnAcrossRebind(t *testing.T) {
 // TestIdleTimeoutCountsTrafficFromUpstream: a client that only receives,
 // as an etcd watch does, is not idle.
 func TestIdleTimeoutCountsTrafficFromUpstream(t *testing.T) {
-	const timeout = 300 * time.Millisecond
-	// The backend sends a byte every timeout/4 and never reads.
+	const timeout = 400 * time.Millisecond
+	// The backend sends a byte every timeout/5 and never reads.
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -236,7 +236,7 @@ func TestIdleTimeoutCountsTrafficFromUpstream(t *testing.T) {
 			return
 		}
 		defer c.Close()
-		tick := time.NewTicker(timeout / 4)
+		tick := time.NewTicker(timeout / 5)
 		defer tick.Stop()
 		for i := 0; i < 100; i++ { // bounded
 			<-tick.C
@@ -249,12 +249,12 @@ func TestIdleTimeoutCountsTrafficFromUpstream(t *testing.T) {
 	lc.IdleTimeout = timeout
 	g := startGroup(t, lc)
 	c := dial(t, gatewayAddr(t, g, "main"))
-	deadline := time.Now().Add(4 * timeout)
+	deadline := time.Now().Add(3 * timeout)
 	buf := make([]byte, 1)
 	for time.Now().Before(deadline) {
 		_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
 		if _, err := c.Read(buf); err != nil {
-			t.Fatalf("the receiving connection ended after %s: %v", time.Since(deadline.Add(-4*timeout)), err)
+			t.Fatalf("the receiving connection ended after %s: %v", time.Since(deadline.Add(-3*timeout)), err)
 		}
 	}
 	if n := statusOf(t, g, "main").Counters.IdleClosed; n != 0 {
