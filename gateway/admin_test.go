@@ -392,3 +392,22 @@ func TestAdminServerFollowsReloads(t *testing.T) {
 		t.Fatal("the admin address still accepts")
 	}
 }
+
+func TestMetricsCountMaxConnectionsRejections(t *testing.T) {
+	backend := echoServer(t)
+	dir := t.TempDir()
+	addr, adminAddr := freeAddr(t), freeAddr(t)
+	startHarness(t, dir, filepath.Join(dir, "gw.yaml"), withAdmin(adminAddr, "max-connections: 1\n",
+		render(listenerSpec{name: "main", addr: addr, endpoints: []string{backend}})))
+	if c := dialGateway(t, addr); !echoes(c) {
+		t.Fatal("no echo under the limit")
+	}
+	over := dialGateway(t, addr)
+	if echoes(over) {
+		t.Fatal("the connection past max-connections was served")
+	}
+	m := waitMetric(t, adminAddr, 1, "etcd_gateway_listener_connections_rejected_total", "listener", "main")
+	m.expect(t, 1, "etcd_gateway_listener_max_connections", "listener", "main")
+	m.expect(t, 1, "etcd_gateway_listener_connections_open", "listener", "main")
+	m.expect(t, 1, "etcd_gateway_listener_connections_total", "listener", "main")
+}
