@@ -26,7 +26,7 @@ func TestCheckExampleConfigs(t *testing.T) {
 		if err != nil {
 			t.Fatalf("check %s: %v\n%s", f, err, errOut)
 		}
-		for _, want := range []string{`"main"`, `"events"`, "127.0.0.1:23790", "10.0.1.12:2379", "10.0.2.10:2379"} {
+		for _, want := range []string{`"main"`, `"events"`, "127.0.0.1:23790", "10.0.1.12:2379", "10.0.2.10:2379", "127.0.0.1:23800"} {
 			if !strings.Contains(out, want) {
 				t.Errorf("check %s output lacks %q:\n%s", f, want, out)
 			}

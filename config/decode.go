@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -24,6 +25,11 @@ type rawConfig struct {
 	DNSRefresh        any           `mapstructure:"dns-refresh"`
 	OnEndpointRemoved any           `mapstructure:"on-endpoint-removed"`
 	DrainTimeout      any           `mapstructure:"drain-timeout"`
+	AdminAddr         any           `mapstructure:"admin-addr"`
+	AdminPprof        any           `mapstructure:"admin-pprof"`
+	MaxConnections    any           `mapstructure:"max-connections"`
+	IdleTimeout       any           `mapstructure:"idle-timeout"`
+	KeepAlive         any           `mapstructure:"keepalive"`
 	Listeners         []rawListener `mapstructure:"listeners"`
 }
 
@@ -41,6 +47,9 @@ type rawListener struct {
 	DialTimeout       any `mapstructure:"dial-timeout"`
 	OnEndpointRemoved any `mapstructure:"on-endpoint-removed"`
 	DrainTimeout      any `mapstructure:"drain-timeout"`
+	MaxConnections    any `mapstructure:"max-connections"`
+	IdleTimeout       any `mapstructure:"idle-timeout"`
+	KeepAlive         any `mapstructure:"keepalive"`
 }
 
 // strictDecoding turns off viper's weak typing and decode hooks: values are
@@ -148,6 +157,8 @@ func convert(c *collector, path string, raw *rawConfig, shape listenersShape) *S
 		LogFormat:       strings.ToLower(cv.str(topLevel, keyLogFormat, raw.LogFormat, DefaultLogFormat)),
 		ShutdownTimeout: cv.duration(topLevel, keyShutdownTimeout, raw.ShutdownTimeout, DefaultShutdownTimeout),
 		DNSServer:       cv.str(topLevel, keyDNSServer, raw.DNSServer, ""),
+		AdminAddr:       cv.str(topLevel, keyAdminAddr, raw.AdminAddr, ""),
+		AdminPprof:      cv.boolean(topLevel, keyAdminPprof, raw.AdminPprof),
 	}
 	if !shape.ok {
 		// Do not also report "no listeners".
@@ -162,12 +173,16 @@ func convert(c *collector, path string, raw *rawConfig, shape listenersShape) *S
 		DialTimeout:       cv.duration(topLevel, keyDialTimeout, raw.DialTimeout, DefaultDialTimeout),
 		OnEndpointRemoved: strings.ToLower(cv.str(topLevel, keyOnEndpointRemoved, raw.OnEndpointRemoved, RemovedKeep)),
 		DrainTimeout:      cv.duration(topLevel, keyDrainTimeout, raw.DrainTimeout, DefaultDrainTimeout),
+		MaxConnections:    cv.integer(topLevel, keyMaxConnections, raw.MaxConnections, 0),
+		IdleTimeout:       cv.duration(topLevel, keyIdleTimeout, raw.IdleTimeout, 0),
+		KeepAlive:         cv.duration(topLevel, keyKeepAlive, raw.KeepAlive, DefaultKeepAlive),
 	}
 	checkPositive(c, topLevel, keyDNSRefresh, def.DNSRefresh)
 	checkPositive(c, topLevel, keyRetryDelay, def.RetryDelay)
 	checkPositive(c, topLevel, keyDialTimeout, def.DialTimeout)
 	checkPositive(c, topLevel, keyDrainTimeout, def.DrainTimeout)
 	checkEnum(c, topLevel, keyOnEndpointRemoved, def.OnEndpointRemoved, removedPolicies())
+	checkLimits(c, topLevel, &def)
 
 	s.Listeners = make([]Listener, len(raw.Listeners))
 	for i := range raw.Listeners {
@@ -210,6 +225,16 @@ func (cv converter) listener(i int, rl *rawListener, def *Listener) Listener {
 	l.RetryDelay = inheritDuration(keyRetryDelay, rl.RetryDelay, def.RetryDelay)
 	l.DialTimeout = inheritDuration(keyDialTimeout, rl.DialTimeout, def.DialTimeout)
 	l.DrainTimeout = inheritDuration(keyDrainTimeout, rl.DrainTimeout, def.DrainTimeout)
+	l.IdleTimeout = inheritDuration(keyIdleTimeout, rl.IdleTimeout, def.IdleTimeout)
+	l.KeepAlive = inheritDuration(keyKeepAlive, rl.KeepAlive, def.KeepAlive)
+	if rl.MaxConnections == nil {
+		l.MaxConnections = def.MaxConnections
+		if cv.c.isBad(topLevel, keyMaxConnections) {
+			cv.c.markBad(i, keyMaxConnections)
+		}
+	} else {
+		l.MaxConnections = cv.integer(i, keyMaxConnections, rl.MaxConnections, 0)
+	}
 	if rl.OnEndpointRemoved == nil {
 		l.OnEndpointRemoved = def.OnEndpointRemoved
 		if cv.c.isBad(topLevel, keyOnEndpointRemoved) {
@@ -244,6 +269,30 @@ func (cv converter) boolean(idx int, key string, v any) bool {
 	default:
 		cv.c.add(idx, key, "must be true or false, not %s", describeValue(v))
 		return false
+	}
+}
+
+// integer converts a whole number; nil gives def. A fraction, a string or
+// a number too large for an int is an error.
+func (cv converter) integer(idx int, key string, v any, def int) int {
+	switch x := v.(type) {
+	case nil:
+		return def
+	case int:
+		return x
+	case int8, int16, int32, int64, uint, uint8, uint16, uint32, uint64:
+		n, err := strconv.ParseInt(fmt.Sprint(x), 10, strconv.IntSize)
+		if err != nil {
+			cv.c.add(idx, key, "%v is too large", x)
+			return def
+		}
+		return int(n)
+	case float32, float64:
+		cv.c.add(idx, key, "%v is not a whole number", x)
+		return def
+	default:
+		cv.c.add(idx, key, "must be a whole number such as 1000, not %s", describeValue(v))
+		return def
 	}
 }
 

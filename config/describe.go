@@ -3,6 +3,8 @@ package config
 import (
 	"fmt"
 	"io"
+	"net"
+	"net/netip"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -31,6 +33,17 @@ func (s *Snapshot) Describe(w io.Writer) {
 		row("dns-server", "%s", s.DNSServer)
 	} else {
 		row("dns-server", "system resolver")
+	}
+	switch {
+	case s.AdminAddr == "":
+		row("admin-addr", "off (no /metrics, /healthz, /status)")
+	case !isLoopback(s.AdminAddr):
+		row("admin-addr", "%s (not loopback: reachable from other hosts)", s.AdminAddr)
+	default:
+		row("admin-addr", "%s", s.AdminAddr)
+	}
+	if s.AdminAddr != "" {
+		row("admin-pprof", "%t", s.AdminPprof)
 	}
 	fmt.Fprintf(tw, "%d listener%s\n", len(s.Listeners), plural(len(s.Listeners)))
 
@@ -69,6 +82,17 @@ func (s *Snapshot) Describe(w io.Writer) {
 		} else {
 			row("drain-timeout", "%s (used by on-endpoint-removed: drain only)", fmtDuration(l.DrainTimeout))
 		}
+		if l.MaxConnections > 0 {
+			row("max-connections", "%d", l.MaxConnections)
+		} else {
+			row("max-connections", "no limit")
+		}
+		if l.IdleTimeout > 0 {
+			row("idle-timeout", "%s", fmtDuration(l.IdleTimeout))
+		} else {
+			row("idle-timeout", "off")
+		}
+		row("keepalive", "%s", fmtDuration(l.KeepAlive))
 	}
 	_ = tw.Flush()
 }
@@ -102,4 +126,18 @@ func plural(n int) string {
 		return ""
 	}
 	return "s"
+}
+
+// isLoopback reports whether the host of addr, a valid host:port, is a
+// loopback address or "localhost". An empty host (every address) is not.
+func isLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if strings.EqualFold(strings.TrimSuffix(host, "."), "localhost") {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.Unmap().IsLoopback()
 }

@@ -26,6 +26,8 @@ func TestDescribe(t *testing.T) {
 		"log-format", "json",
 		"shutdown-timeout", "20s",
 		"dns-server", "10.0.0.53:53",
+		"admin-addr", "127.0.0.1:23800",
+		"admin-pprof", "true",
 		"2 listeners",
 		`listener "main"`,
 		"listen-addr", "127.0.0.1:23790",
@@ -34,6 +36,9 @@ func TestDescribe(t *testing.T) {
 		"dial-timeout", "2s",
 		"on-endpoint-removed", "drain",
 		"drain-timeout", "45s",
+		"max-connections", "1000",
+		"idle-timeout", "off",
+		"keepalive", "30s",
 		`listener "discovered"`,
 		"listen-addr", "[::1]:23791",
 		"discovery-srv", "example.com",
@@ -46,6 +51,9 @@ func TestDescribe(t *testing.T) {
 		"dial-timeout", "500ms",
 		"on-endpoint-removed", "close",
 		"drain-timeout", "1h30m",
+		"max-connections", "no limit",
+		"idle-timeout", "10m",
+		"keepalive", "1m",
 	}
 	rest := out
 	for _, w := range want {
@@ -87,6 +95,35 @@ func TestFmtDuration(t *testing.T) {
 	for _, tt := range tests {
 		if got := fmtDuration(tt.d); got != tt.want {
 			t.Errorf("fmtDuration(%v) = %q, want %q", tt.d, got, tt.want)
+		}
+	}
+}
+
+func TestDescribeAdminAddr(t *testing.T) {
+	tests := []struct{ addr, want string }{
+		{"", "off"},
+		{"127.0.0.1:23800", "127.0.0.1:23800\n"},
+		{"localhost:23800", "localhost:23800\n"},
+		{"[::1]:23800", "[::1]:23800\n"},
+		{":23800", ":23800 (not loopback"},
+		{"10.0.0.5:23800", "10.0.0.5:23800 (not loopback"},
+	}
+	for _, tt := range tests {
+		s, err := FromFlags(DefaultFlags())
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.AdminAddr = tt.addr
+		var buf bytes.Buffer
+		s.Describe(&buf)
+		line := ""
+		for _, l := range strings.Split(buf.String(), "\n") {
+			if strings.Contains(l, "admin-addr") {
+				line = l + "\n"
+			}
+		}
+		if !strings.Contains(line, tt.want) {
+			t.Errorf("admin-addr %q: line %q lacks %q", tt.addr, line, tt.want)
 		}
 	}
 }

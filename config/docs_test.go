@@ -67,3 +67,52 @@ func TestShippedExamples(t *testing.T) {
 		t.Errorf("the YAML and TOML examples differ:\n%#v\n%#v", got[0], got[1])
 	}
 }
+
+// TestDocsListEveryKey checks that docs/configuration.md has a table row
+// for every key a file may hold, at the top level and in a listener.
+func TestDocsListEveryKey(t *testing.T) {
+	doc, err := os.ReadFile("../docs/configuration.md")
+	if err != nil {
+		t.Skipf("documentation not found: %v", err)
+	}
+	_, listenerPart, ok := strings.Cut(string(doc), "## Listener keys")
+	if !ok {
+		t.Fatal(`no "## Listener keys" section`)
+	}
+	listenerPart, _, _ = strings.Cut(listenerPart, "\n## ")
+	_, topPart, _ := strings.Cut(string(doc), "## Top-level keys")
+	topPart, _, _ = strings.Cut(topPart, "\n## ")
+	for _, k := range topKeys() {
+		if !strings.Contains(topPart, "| `"+k+"` |") {
+			t.Errorf("top-level key %q has no row in the top-level table", k)
+		}
+	}
+	for _, k := range listenerKeys() {
+		if !strings.Contains(listenerPart, "| `"+k+"` |") {
+			t.Errorf("listener key %q has no row in the listener table", k)
+		}
+	}
+}
+
+// TestOperationsExamples checks that every YAML config example in
+// docs/operations.md is a valid configuration.
+func TestOperationsExamples(t *testing.T) {
+	doc, err := os.ReadFile("../docs/operations.md")
+	if err != nil {
+		t.Skipf("documentation not found: %v", err)
+	}
+	n := 0
+	for _, block := range strings.Split(string(doc), "```yaml\n")[1:] {
+		body, _, ok := strings.Cut(block, "```")
+		if !ok {
+			t.Fatal("unterminated code block")
+		}
+		if _, err := Parse("example.yaml", []byte(body)); err != nil {
+			t.Errorf("example does not parse: %v\n%s", err, body)
+		}
+		n++
+	}
+	if n == 0 {
+		t.Fatal("no YAML example found")
+	}
+}

@@ -63,6 +63,7 @@ func FromFlags(f Flags) (*Snapshot, error) {
 		DialTimeout:       DefaultDialTimeout,
 		OnEndpointRemoved: RemovedKeep,
 		DrainTimeout:      DefaultDrainTimeout,
+		KeepAlive:         DefaultKeepAlive,
 	}
 	eps := f.Endpoints
 	if f.DiscoverySRV != "" && slices.Equal(eps, []string{DefaultEndpoint}) {

@@ -33,6 +33,7 @@ func TestFromFlagsDefaultsAreEtcds(t *testing.T) {
 			DialTimeout:       3 * time.Second,
 			OnEndpointRemoved: RemovedKeep,
 			DrainTimeout:      30 * time.Second,
+			KeepAlive:         15 * time.Second,
 		}},
 	}
 	if !reflect.DeepEqual(s, wantSnap) {

@@ -26,14 +26,21 @@ const (
 	keyDialTimeout       = "dial-timeout"
 	keyOnEndpointRemoved = "on-endpoint-removed"
 	keyDrainTimeout      = "drain-timeout"
+	keyAdminAddr         = "admin-addr"
+	keyAdminPprof        = "admin-pprof"
+	keyMaxConnections    = "max-connections"
+	keyIdleTimeout       = "idle-timeout"
+	keyKeepAlive         = "keepalive"
 )
 
 // topKeys returns the keys allowed at the top level of the file.
 func topKeys() []string {
 	return []string{
 		keyLogLevel, keyLogFormat, keyShutdownTimeout, keyDNSServer,
+		keyAdminAddr, keyAdminPprof,
 		keyRetryDelay, keyDialTimeout, keyDNSRefresh, keyOnEndpointRemoved,
-		keyDrainTimeout, keyListeners,
+		keyDrainTimeout, keyMaxConnections, keyIdleTimeout, keyKeepAlive,
+		keyListeners,
 	}
 }
 
@@ -43,7 +50,7 @@ func listenerKeys() []string {
 		keyName, keyListenAddr, keyEndpoints, keyDiscoverySRV,
 		keyDiscoverySRVName, keyInsecureDiscovery, keyTrustedCAFile,
 		keyDNSRefresh, keyRetryDelay, keyDialTimeout, keyOnEndpointRemoved,
-		keyDrainTimeout,
+		keyDrainTimeout, keyMaxConnections, keyIdleTimeout, keyKeepAlive,
 	}
 }
 

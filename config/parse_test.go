@@ -17,10 +17,14 @@ log-level: debug
 log-format: json
 shutdown-timeout: 20s
 dns-server: 10.0.0.53:53
+admin-addr: 127.0.0.1:23800
+admin-pprof: true
 retry-delay: 30s
 dial-timeout: 2s
 on-endpoint-removed: drain
 drain-timeout: 45s
+max-connections: 1000
+keepalive: 30s
 listeners:
   - name: main
     listen-addr: 127.0.0.1:23790
@@ -39,6 +43,9 @@ listeners:
     dial-timeout: 500ms
     on-endpoint-removed: close
     drain-timeout: 1h30m
+    max-connections: 0
+    idle-timeout: 10m
+    keepalive: 1m
 `
 
 const twoListenersTOML = `
@@ -46,10 +53,14 @@ log-level = "debug"
 log-format = "json"
 shutdown-timeout = "20s"
 dns-server = "10.0.0.53:53"
+admin-addr = "127.0.0.1:23800"
+admin-pprof = true
 retry-delay = "30s"
 dial-timeout = "2s"
 on-endpoint-removed = "drain"
 drain-timeout = "45s"
+max-connections = 1000
+keepalive = "30s"
 
 [[listeners]]
 name = "main"
@@ -68,6 +79,9 @@ retry-delay = "5s"
 dial-timeout = "500ms"
 on-endpoint-removed = "close"
 drain-timeout = "1h30m"
+max-connections = 0
+idle-timeout = "10m"
+keepalive = "1m"
 `
 
 // twoListeners is what both files decode to, File aside.
@@ -78,6 +92,8 @@ func twoListeners(file string) *Snapshot {
 		LogFormat:       "json",
 		ShutdownTimeout: 20 * time.Second,
 		DNSServer:       "10.0.0.53:53",
+		AdminAddr:       "127.0.0.1:23800",
+		AdminPprof:      true,
 		Listeners: []Listener{
 			{
 				Name:              "main",
@@ -88,6 +104,8 @@ func twoListeners(file string) *Snapshot {
 				DialTimeout:       2 * time.Second,   // inherited
 				OnEndpointRemoved: RemovedDrain,      // inherited
 				DrainTimeout:      45 * time.Second,  // inherited
+				MaxConnections:    1000,              // inherited
+				KeepAlive:         30 * time.Second,  // inherited
 			},
 			{
 				Name:              "discovered",
@@ -101,6 +119,9 @@ func twoListeners(file string) *Snapshot {
 				DialTimeout:       500 * time.Millisecond,
 				OnEndpointRemoved: RemovedClose,
 				DrainTimeout:      90 * time.Minute,
+				MaxConnections:    0, // set: no limit, not the inherited 1000
+				IdleTimeout:       10 * time.Minute,
+				KeepAlive:         time.Minute,
 			},
 		},
 	}
@@ -153,6 +174,7 @@ func TestParseDefaults(t *testing.T) {
 			DialTimeout:       DefaultDialTimeout,
 			OnEndpointRemoved: RemovedKeep,
 			DrainTimeout:      DefaultDrainTimeout,
+			KeepAlive:         DefaultKeepAlive,
 		}},
 	}
 	if !reflect.DeepEqual(s, want) {
@@ -229,6 +251,82 @@ func TestParseErrors(t *testing.T) {
 			path: "/etc/gw",
 			data: "log-level: info\n",
 			want: []string{"/etc/gw", "no extension"},
+		},
+		{
+			name:    "admin-addr without port",
+			path:    "/etc/gw.yaml",
+			data:    "admin-addr: 127.0.0.1\n" + listenerYAML(ok),
+			want:    []string{`/etc/gw.yaml: key "admin-addr": "127.0.0.1": missing port`},
+			problem: &Problem{Key: "admin-addr"},
+		},
+		{
+			name:    "admin-addr on a listener's address",
+			path:    "/etc/gw.yaml",
+			data:    "admin-addr: 0.0.0.0:23790\n" + listenerYAML(ok),
+			want:    []string{`key "admin-addr": "0.0.0.0:23790" overlaps "127.0.0.1:23790" of listener "a"`},
+			problem: &Problem{Key: "admin-addr"},
+		},
+		{
+			name:    "admin-pprof without admin-addr",
+			path:    "/etc/gw.yaml",
+			data:    "admin-pprof: true\n" + listenerYAML(ok),
+			problem: &Problem{Key: "admin-pprof", Msg: "only valid with admin-addr: pprof is served by the admin server"},
+		},
+		{
+			name:    "admin-pprof not a boolean",
+			path:    "/etc/gw.toml",
+			data:    "admin-addr = \"127.0.0.1:23800\"\nadmin-pprof = \"yes\"\n[[listeners]]\nname = \"a\"\nlisten-addr = \"127.0.0.1:23790\"\nendpoints = [\"10.0.0.1:2379\"]\n",
+			problem: &Problem{Key: "admin-pprof", Msg: `must be true or false, not the string "yes"`},
+		},
+		{
+			name:    "negative max-connections",
+			path:    "/etc/gw.yaml",
+			data:    listenerYAML(ok, "max-connections: -1"),
+			problem: &Problem{Listener: "a", Key: "max-connections", Msg: "-1: must be 0 (no limit) or more"},
+		},
+		{
+			name:    "max-connections as a string",
+			path:    "/etc/gw.toml",
+			data:    "max-connections = \"100\"\n[[listeners]]\nname = \"a\"\nlisten-addr = \"127.0.0.1:23790\"\nendpoints = [\"10.0.0.1:2379\"]\n",
+			problem: &Problem{Key: "max-connections", Msg: `must be a whole number such as 1000, not the string "100"`},
+		},
+		{
+			name:    "max-connections as a fraction",
+			path:    "/etc/gw.yaml",
+			data:    listenerYAML(ok, "max-connections: 1.5"),
+			problem: &Problem{Listener: "a", Key: "max-connections", Msg: "1.5 is not a whole number"},
+		},
+		{
+			name:    "negative idle-timeout",
+			path:    "/etc/gw.yaml",
+			data:    listenerYAML(ok, "idle-timeout: -1m"),
+			problem: &Problem{Listener: "a", Key: "idle-timeout", Msg: "-1m: must be 0s (off) or more"},
+		},
+		{
+			name:    "sub-second keepalive",
+			path:    "/etc/gw.yaml",
+			data:    "keepalive: 500ms\n" + listenerYAML(ok),
+			want:    []string{`/etc/gw.yaml: key "keepalive": 500ms: TCP keepalive counts in whole seconds`},
+			problem: &Problem{Key: "keepalive"},
+		},
+		{
+			name:    "zero keepalive",
+			path:    "/etc/gw.yaml",
+			data:    listenerYAML(ok, "keepalive: 0s"),
+			problem: &Problem{Listener: "a", Key: "keepalive", Msg: "0s: must be greater than zero"},
+		},
+		{
+			name:    "keepalive too long",
+			path:    "/etc/gw.yaml",
+			data:    listenerYAML(ok, "keepalive: 10h"),
+			problem: &Problem{Listener: "a", Key: "keepalive", Msg: "10h: the longest TCP keepalive is 9h6m7s"},
+		},
+		{
+			name:    "negative top-level max-connections",
+			path:    "/etc/gw.yaml",
+			data:    "max-connections: -5\n" + listenerYAML(ok),
+			want:    []string{`/etc/gw.yaml: key "max-connections": -5`},
+			problem: &Problem{Key: "max-connections"},
 		},
 		{
 			name:    "no listeners",

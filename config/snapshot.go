@@ -17,6 +17,9 @@ const (
 	DefaultDrainTimeout    = 30 * time.Second
 	DefaultLogLevel        = "info"
 	DefaultLogFormat       = "text"
+	// DefaultKeepAlive is the TCP keepalive period on both sides of a
+	// connection: Go's own default.
+	DefaultKeepAlive = 15 * time.Second
 )
 
 // What to do with open connections to an endpoint removed by a reload.
@@ -38,7 +41,12 @@ type Snapshot struct {
 	// DNSServer is the host:port of the DNS server used for SRV discovery and
 	// for resolving discovered targets; empty means the system resolver.
 	DNSServer string
-	Listeners []Listener
+	// AdminAddr is the host:port of the admin HTTP server (/metrics,
+	// /healthz, /status); empty means no admin server.
+	AdminAddr string
+	// AdminPprof serves /debug/pprof/ on the admin server.
+	AdminPprof bool
+	Listeners  []Listener
 }
 
 // Listener is one named listener and the etcd cluster behind it. Every
@@ -59,6 +67,15 @@ type Listener struct {
 	// OnEndpointRemoved is RemovedKeep, RemovedDrain or RemovedClose.
 	OnEndpointRemoved string
 	DrainTimeout      time.Duration
+	// MaxConnections is the most client connections open at once; past
+	// it new connections are closed at once. 0 means no limit.
+	MaxConnections int
+	// IdleTimeout closes a connection that carried no byte either way for
+	// this long; 0 means never.
+	IdleTimeout time.Duration
+	// KeepAlive is the TCP keepalive period of the client and the
+	// upstream connections.
+	KeepAlive time.Duration
 }
 
 // Listener returns the listener named name, and whether it exists.

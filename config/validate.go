@@ -33,6 +33,18 @@ func validateSnapshot(s *Snapshot, c *collector) {
 			c.add(topLevel, keyDNSServer, "%q: %v", s.DNSServer, err)
 		}
 	}
+	var admin *hostPort
+	if s.AdminAddr != "" && !c.isBad(topLevel, keyAdminAddr) {
+		hp, err := parseHostPort(s.AdminAddr, true, "127.0.0.1:23800")
+		if err != nil {
+			c.add(topLevel, keyAdminAddr, "%q: %v", s.AdminAddr, err)
+		} else {
+			admin = &hp
+		}
+	}
+	if s.AdminPprof && s.AdminAddr == "" && !c.isBad(topLevel, keyAdminPprof) && !c.isBad(topLevel, keyAdminAddr) {
+		c.add(topLevel, keyAdminPprof, "only valid with %s: pprof is served by the admin server", keyAdminAddr)
+	}
 	if len(s.Listeners) == 0 && !c.isBad(topLevel, keyListeners) {
 		c.add(topLevel, keyListeners, "no listeners: at least one listener is required")
 	}
@@ -77,6 +89,19 @@ func validateSnapshot(s *Snapshot, c *collector) {
 		}
 		addrs = append(addrs, hp)
 		owners = append(owners, i)
+	}
+	if admin != nil {
+		for k, other := range addrs {
+			if other.port != admin.port {
+				continue
+			}
+			o := &s.Listeners[owners[k]]
+			if other.canonical() == admin.canonical() || other.wildcard() || admin.wildcard() {
+				c.add(topLevel, keyAdminAddr, "%q overlaps %q of %s: the admin server needs an address of its own",
+					s.AdminAddr, o.ListenAddr, listenerRef(s.Listeners, owners[k]))
+				break
+			}
+		}
 	}
 }
 
@@ -150,6 +175,36 @@ func validateListener(c *collector, i int, l *Listener) {
 	checkPositive(c, i, keyDialTimeout, l.DialTimeout)
 	checkPositive(c, i, keyDrainTimeout, l.DrainTimeout)
 	checkEnum(c, i, keyOnEndpointRemoved, l.OnEndpointRemoved, removedPolicies())
+	checkLimits(c, i, l)
+}
+
+// TCP keepalive is set in whole seconds, up to the kernel's maximum for
+// TCP_KEEPIDLE.
+const (
+	minKeepAlive = time.Second
+	maxKeepAlive = 32767 * time.Second
+)
+
+// checkLimits checks max-connections, idle-timeout and keepalive of a
+// listener, or of the top-level defaults when idx is topLevel.
+func checkLimits(c *collector, idx int, l *Listener) {
+	if l.MaxConnections < 0 && !c.isBad(idx, keyMaxConnections) {
+		c.add(idx, keyMaxConnections, "%d: must be 0 (no limit) or more", l.MaxConnections)
+	}
+	if l.IdleTimeout < 0 && !c.isBad(idx, keyIdleTimeout) {
+		c.add(idx, keyIdleTimeout, "%s: must be 0s (off) or more", fmtDuration(l.IdleTimeout))
+	}
+	if c.isBad(idx, keyKeepAlive) {
+		return
+	}
+	switch {
+	case l.KeepAlive <= 0:
+		c.add(idx, keyKeepAlive, "%s: must be greater than zero", fmtDuration(l.KeepAlive))
+	case l.KeepAlive < minKeepAlive || l.KeepAlive%time.Second != 0:
+		c.add(idx, keyKeepAlive, "%s: TCP keepalive counts in whole seconds: use 1s or more, e.g. \"15s\"", fmtDuration(l.KeepAlive))
+	case l.KeepAlive > maxKeepAlive:
+		c.add(idx, keyKeepAlive, "%s: the longest TCP keepalive is %s", fmtDuration(l.KeepAlive), fmtDuration(maxKeepAlive))
+	}
 }
 
 // checkPositive reports a duration that is zero or negative.

@@ -28,7 +28,8 @@ type Reload struct {
 	Snapshot *Snapshot
 	// Err says why the file was rejected; the running config stays.
 	Err error
-	// Trigger is what caused the read: "file", "signal" or "poll".
+	// Trigger is what caused the read: "file", "signal", "poll", or
+	// "start" for the read Run makes when it starts watching.
 	Trigger string
 }
 
@@ -111,7 +112,7 @@ func (w *Watcher) Run(ctx context.Context) {
 		w.watchDirs(fw)
 	}
 
-	w.check(ctx, "file", false)
+	w.check(ctx, "start", false)
 	poll := time.NewTicker(w.poll)
 	defer poll.Stop()
 	debounce := time.NewTimer(time.Hour)

@@ -47,7 +47,7 @@ func none(t *testing.T, w *Watcher) {
 
 func TestWatcherReadsOnceAtStartAndOnTrigger(t *testing.T) {
 	_, w := startWatcher(t, watchConfig)
-	if r := next(t, w); r.Err != nil || r.Snapshot == nil || r.Trigger != "file" {
+	if r := next(t, w); r.Err != nil || r.Snapshot == nil || r.Trigger != "start" {
 		t.Fatalf("first read: %+v", r)
 	}
 	// A trigger re-reads even though nothing changed.

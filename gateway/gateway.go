@@ -1,6 +1,8 @@
 // Package gateway runs the whole gateway for a configuration: it applies
 // the first snapshot, applies every later valid snapshot as a diff, and
-// drains at shutdown. main.go and the demo both run the gateway through it.
+// drains at shutdown. It also runs the admin server (metrics, health,
+// status) and tells systemd where it stands. main.go and the demo both run
+// the gateway through it.
 package gateway
 
 import (
@@ -13,8 +15,10 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/sirupsen/logrus"
 
+	"github.com/etcd-gateway/etcd-gateway/admin"
 	"github.com/etcd-gateway/etcd-gateway/config"
 	"github.com/etcd-gateway/etcd-gateway/listener"
 )
@@ -28,10 +32,32 @@ type Gateway struct {
 	// runs Start, Apply and Run.
 	current atomic.Pointer[config.Snapshot]
 
-	applied, rejected atomic.Uint64
-	lastApplied       atomic.Int64 // unix nanoseconds
-	lastErr           atomic.Pointer[string]
+	applied, rejected, unchanged atomic.Uint64
+	lastApplied                  atomic.Int64 // unix nanoseconds
+	lastErr                      atomic.Pointer[string]
+	lastReload                   atomic.Pointer[reloadEvent]
+
+	started  time.Time
+	stopping atomic.Bool
+	registry *prometheus.Registry
+	// admin is the admin server; nil when admin-addr is not set. It is
+	// replaced only by the goroutine that runs Start, Apply and Run.
+	admin atomic.Pointer[admin.Server]
 }
+
+// reloadEvent is the outcome of the last reload.
+type reloadEvent struct {
+	at     time.Time
+	result string // resultApplied, resultRejected or resultUnchanged
+	err    string
+}
+
+// Results of a reload, as /status and the metrics name them.
+const (
+	resultApplied   = "applied"
+	resultRejected  = "rejected"
+	resultUnchanged = "unchanged"
+)
 
 // ReloadStats counts the reloads since start.
 type ReloadStats struct {
@@ -39,6 +65,10 @@ type ReloadStats struct {
 	// configuration and reloads that were refused. A save that changes
 	// nothing counts as neither.
 	Applied, Rejected uint64
+	// Unchanged counts the valid reads of the file that matched the
+	// running configuration (a SIGHUP, a comment edited, a bad save
+	// reverted).
+	Unchanged uint64
 	// LastApplied is when the running configuration last changed (at start
 	// when it never did).
 	LastApplied time.Time
@@ -47,23 +77,32 @@ type ReloadStats struct {
 	LastError string
 }
 
-// Start configures a logger writing to logOut and starts every listener of
-// snap. It returns once every listener is bound, or with the error of the
-// first that could not be.
+// Start configures a logger writing to logOut, starts every listener of
+// snap and the admin server when snap has one. It returns once every
+// listener and the admin server are bound, or with the error of those that
+// could not be; then it tells systemd READY=1 (when NOTIFY_SOCKET is set).
 func Start(ctx context.Context, logOut io.Writer, snap *config.Snapshot) (*Gateway, error) {
 	log := logrus.New()
 	log.SetOutput(logOut)
 	if err := ConfigureLogger(log, snap); err != nil {
 		return nil, err
 	}
-	g := &Gateway{log: log, group: listener.NewGroup(log)}
+	g := &Gateway{log: log, group: listener.NewGroup(log), started: time.Now()}
+	g.registry = newRegistry(g)
+	adm, err := g.prepareAdmin(ctx, snap)
+	if err != nil {
+		return nil, err
+	}
 	if _, err := g.group.Apply(ctx, snap); err != nil {
+		adm.abort()
 		_ = g.group.Shutdown(ctx)
 		return nil, err
 	}
 	g.current.Store(snap)
 	g.lastApplied.Store(time.Now().UnixNano())
+	adm.commit()
 	log.WithFields(logrus.Fields{"config": snap.File, "listeners": len(snap.Listeners)}).Info("gateway started")
+	g.notify(fmt.Sprintf("READY=1\nSTATUS=serving %d listener(s)", len(snap.Listeners)))
 	return g, nil
 }
 
@@ -81,6 +120,7 @@ func (g *Gateway) Stats() ReloadStats {
 	st := ReloadStats{
 		Applied:     g.applied.Load(),
 		Rejected:    g.rejected.Load(),
+		Unchanged:   g.unchanged.Load(),
 		LastApplied: time.Unix(0, g.lastApplied.Load()),
 	}
 	if e := g.lastErr.Load(); e != nil {
@@ -112,7 +152,9 @@ func (g *Gateway) Run(ctx context.Context, reload <-chan os.Signal, opts config.
 			return g.Shutdown()
 		case <-reload:
 			if w == nil {
+				g.notifyReloading()
 				g.log.Warn("reload requested, but the configuration comes from flags: nothing to reload")
+				g.notify("READY=1\nSTATUS=nothing to reload: configured from flags")
 				continue
 			}
 			w.Trigger()
@@ -124,23 +166,41 @@ func (g *Gateway) Run(ctx context.Context, reload <-chan os.Signal, opts config.
 
 // Reload applies one outcome of the config watcher. A rejected file or a
 // snapshot that can't be applied leaves the running configuration in place;
-// a snapshot equal to the running one changes nothing.
+// a snapshot equal to the running one changes nothing, but clears the error
+// of an earlier rejected reload: the file and the running configuration
+// agree again. Around it systemd is told RELOADING=1, then READY=1 (but
+// not for the watcher's first read when it finds nothing changed).
 func (g *Gateway) Reload(ctx context.Context, r config.Reload) {
 	log := g.log.WithField("trigger", r.Trigger)
-	if r.Err == nil && reflect.DeepEqual(r.Snapshot, g.Current()) {
+	unchanged := r.Err == nil && reflect.DeepEqual(r.Snapshot, g.Current())
+	if unchanged && r.Trigger == "start" {
+		// The watcher's first read found the file as Start loaded it.
+		return
+	}
+	g.notifyReloading()
+	if unchanged {
+		// State first, counter last: whoever sees the count sees the state.
+		g.lastErr.Store(nil)
+		g.lastReload.Store(&reloadEvent{at: time.Now(), result: resultUnchanged})
+		g.unchanged.Add(1)
 		log.Debug("config file read: nothing changed")
+		g.notify("READY=1\nSTATUS=config unchanged")
 		return
 	}
 	diff, err := g.Apply(ctx, r)
 	if err != nil {
-		g.rejected.Add(1)
 		msg := err.Error()
 		g.lastErr.Store(&msg)
+		g.lastReload.Store(&reloadEvent{at: time.Now(), result: resultRejected, err: msg})
+		g.rejected.Add(1)
 		log.WithError(err).Error("config reload rejected: the running configuration stays")
+		g.notify("READY=1\nSTATUS=config reload rejected, the previous configuration serves: " + firstLine(msg))
 		return
 	}
-	g.applied.Add(1)
 	g.lastErr.Store(nil)
+	g.lastReload.Store(&reloadEvent{at: time.Now(), result: resultApplied})
+	g.applied.Add(1)
+	g.notify(fmt.Sprintf("READY=1\nSTATUS=serving %d listener(s); config reloaded", len(g.Current().Listeners)))
 	fields := logrus.Fields{"added": diff.Added, "removed": diff.Removed, "changed": diff.Changed}
 	for name, ed := range diff.Endpoints {
 		fields["endpoints-added."+name] = ed.Added
@@ -155,21 +215,32 @@ func (g *Gateway) Apply(ctx context.Context, r config.Reload) (listener.Diff, er
 	if r.Err != nil {
 		return listener.Diff{}, r.Err
 	}
+	adm, err := g.prepareAdmin(ctx, r.Snapshot)
+	if err != nil {
+		return listener.Diff{}, err
+	}
 	diff, err := g.group.Apply(ctx, r.Snapshot)
 	if err != nil {
+		adm.abort()
 		return diff, err
 	}
 	if err := ConfigureLogger(g.log, r.Snapshot); err != nil {
+		adm.abort()
 		return diff, err // unreachable: validated
 	}
 	g.current.Store(r.Snapshot)
 	g.lastApplied.Store(time.Now().UnixNano())
+	adm.commit()
 	return diff, nil
 }
 
 // Shutdown stops accepting, waits up to the configured shutdown-timeout for
-// open connections to end, then closes the rest.
+// open connections to end, then closes the rest. It tells systemd
+// STOPPING=1 first; /healthz answers 503 from then on, and the admin
+// server stops last.
 func (g *Gateway) Shutdown() error {
+	g.stopping.Store(true)
+	g.notify("STOPPING=1\nSTATUS=draining connections")
 	timeout := g.Current().ShutdownTimeout
 	g.log.WithField("timeout", timeout.String()).Info("shutting down: draining connections")
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
@@ -179,6 +250,7 @@ func (g *Gateway) Shutdown() error {
 		g.log.Warn("shutdown timeout reached: remaining connections closed")
 		err = nil
 	}
+	g.stopAdmin()
 	g.log.Info("gateway stopped")
 	return err
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/etcd-gateway/etcd-gateway/config"
+	"github.com/etcd-gateway/etcd-gateway/resolver"
 	"github.com/etcd-gateway/etcd-gateway/upstream"
 )
 
@@ -34,6 +35,13 @@ type member struct {
 	ln   *Listener
 	dial dialSwitch  // the pool's dial function
 	srv  *srvRefresh // running SRV refresh, nil for static endpoints
+	// prev are the member's listeners closed by re-binds that still have
+	// open connections; base holds the counts of those that had none left.
+	// With them the member's counters go on across re-binds.
+	prev []*Listener
+	base Counters
+	// dns counts the lookups of the member's SRV source.
+	dns *resolver.LookupCounters
 }
 
 // Diff says what an Apply changed.
@@ -89,7 +97,9 @@ func (g *Group) Apply(ctx context.Context, s *config.Snapshot) (Diff, error) {
 		if m, ok := g.members[lc.Name]; ok && m.cfg.ListenAddr == lc.ListenAddr {
 			continue
 		}
-		ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", lc.ListenAddr)
+		// Keepalive is set on each accepted connection from the
+		// listener's limits, which a reload may change.
+		ln, err := (&net.ListenConfig{KeepAlive: -1}).Listen(ctx, "tcp", lc.ListenAddr)
 		if err != nil {
 			bindErr = errors.Join(bindErr, fmt.Errorf("%s: listener %q: key \"listen-addr\": %w", fileName(s.File), lc.Name, err))
 			continue
@@ -150,13 +160,18 @@ func poolSettings(lc config.Listener) upstream.Settings {
 	}
 }
 
+func limitsOf(lc config.Listener) Limits {
+	return Limits{MaxConns: int64(lc.MaxConnections), IdleTimeout: lc.IdleTimeout, KeepAlive: lc.KeepAlive}
+}
+
 // start builds the pool and listener of a new member and starts serving.
 func (g *Group) start(lc config.Listener, ln net.Listener, src source) *member {
 	log := g.log.WithField("listener", lc.Name)
-	m := &member{cfg: lc}
+	m := &member{cfg: lc, dns: &resolver.LookupCounters{}}
 	m.pool = upstream.NewPool(upstream.Options{Settings: poolSettings(lc), Log: log, Dial: m.dial.dial})
 	g.setSource(m, lc, src)
 	m.ln = New(lc.Name, ln, m.pool, log)
+	m.ln.SetLimits(limitsOf(lc))
 	go func() { _ = m.ln.Serve() }()
 	log.WithFields(logrus.Fields{"addr": ln.Addr().String(), "endpoints": endpointAddrs(m.pool)}).Info("listener ready")
 	return m
@@ -172,12 +187,18 @@ func (g *Group) update(m *member, lc config.Listener, ln net.Listener, src sourc
 	m.pool.SetSettings(poolSettings(lc))
 	var ed EndpointDiff
 	ed.Added, ed.Removed = g.setSource(m, lc, src)
+	for _, l := range m.prev {
+		l.SetLimits(limitsOf(lc))
+	}
+	m.ln.SetLimits(limitsOf(lc))
 	if ln != nil {
 		old := m.ln
 		m.ln = New(lc.Name, ln, m.pool, log)
+		m.ln.SetLimits(limitsOf(lc))
 		go func() { _ = m.ln.Serve() }()
 		_ = old.Close()
 		g.retired = append(g.retired, old)
+		m.prev = append(m.prev, old)
 		log.WithFields(logrus.Fields{"addr": ln.Addr().String(), "old-addr": old.Addr().String()}).Info("listener re-bound")
 	}
 	m.cfg = lc
@@ -200,9 +221,26 @@ func (g *Group) stop(m *member, timeout time.Duration) {
 	g.log.WithField("listener", m.cfg.Name).Info("listener stopped")
 }
 
-// pruneRetired forgets retired listeners whose connections have all ended.
+// pruneRetired forgets retired listeners whose connections have all ended,
+// keeping their counts in their member's base.
 func (g *Group) pruneRetired() {
-	g.retired = slices.DeleteFunc(g.retired, func(l *Listener) bool { return l.OpenConns() == 0 })
+	g.retired = slices.DeleteFunc(g.retired, func(l *Listener) bool {
+		if l.OpenConns() != 0 {
+			return false
+		}
+		l.cancel() // ends its idle reaper
+		return true
+	})
+	for _, m := range g.members {
+		m.prev = slices.DeleteFunc(m.prev, func(l *Listener) bool {
+			if l.OpenConns() != 0 {
+				return false
+			}
+			// Closed and without connections: its counts are final.
+			m.base = m.base.Add(l.Counters())
+			return true
+		})
+	}
 }
 
 // Listeners returns the running listeners, by name.

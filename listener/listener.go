@@ -40,6 +40,11 @@ type Listener struct {
 	total  atomic.Uint64
 	closed atomic.Bool
 	done   chan struct{} // closed when Serve returns
+
+	// Limits and counters beyond open/total: see limits.go.
+	limits        atomic.Pointer[Limits]
+	limitsChanged chan struct{}
+	counters      counters
 }
 
 // proxyConn is a client connection and, once dialled, its upstream.
@@ -79,7 +84,10 @@ func (c *proxyConn) setUpstream(up net.Conn) bool {
 // before Close or Shutdown is called.
 func New(name string, ln net.Listener, pool *upstream.Pool, log logrus.FieldLogger) *Listener {
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Listener{name: name, ln: ln, pool: pool, log: log, ctx: ctx, cancel: cancel, done: make(chan struct{})}
+	l := &Listener{name: name, ln: ln, pool: pool, log: log, ctx: ctx, cancel: cancel, done: make(chan struct{})}
+	l.limits.Store(&Limits{})
+	l.limitsChanged = make(chan struct{}, 1)
+	return l
 }
 
 // Name is the listener's configured name.
@@ -102,6 +110,7 @@ func (l *Listener) TotalConns() uint64 { return l.total.Load() }
 // with backoff; they never end the loop.
 func (l *Listener) Serve() error {
 	defer close(l.done)
+	go l.reapIdle()
 	var backoff time.Duration
 	var lastLog time.Time
 	suppressed := 0
@@ -127,6 +136,9 @@ func (l *Listener) Serve() error {
 			continue
 		}
 		backoff = 0
+		if !l.admit(c) {
+			continue
+		}
 		pc := &proxyConn{client: c}
 		l.conns.Store(pc, struct{}{})
 		l.open.Add(1)
@@ -145,10 +157,12 @@ func (l *Listener) handle(pc *proxyConn) {
 	start := time.Now()
 	up, ep, err := l.pool.Dial(l.ctx)
 	if err != nil {
+		l.counters.noUpstream.Add(1)
 		l.log.WithError(err).WithField("client", pc.client.RemoteAddr().String()).Warn("no upstream for client; closing it")
 		_ = pc.client.Close()
 		return
 	}
+	setKeepAlive(up, l.limits.Load().KeepAlive)
 	if !pc.setUpstream(up) {
 		_ = pc.client.Close()
 		return
@@ -158,6 +172,7 @@ func (l *Listener) handle(pc *proxyConn) {
 	log := l.log.WithFields(logrus.Fields{"endpoint": ep.Addr(), "client": pc.client.RemoteAddr().String()})
 	log.Debug("connection opened")
 	sent, received := Forward(pc.client, up)
+	l.counters.addBytes(ep, sent, received)
 	log.WithFields(logrus.Fields{"bytes-sent": sent, "bytes-received": received, "duration": time.Since(start).String()}).Debug("connection closed")
 }
 

@@ -131,12 +131,13 @@ func (g *Group) setSource(m *member, lc config.Listener, src source) (added, rem
 	log := g.log.WithField("listener", lc.Name)
 	m.dial.set(resolver.Dialer(src.dnsServer))
 	added, removed = m.pool.Update(src.first.Endpoints)
-	m.srv = startRefresh(m.pool, src.srv, lc.DNSRefresh, *src.first, log)
+	m.dns.Observe(nil) // the first resolution, made by prepareSources
+	m.srv = startRefresh(m.pool, src.srv, lc.DNSRefresh, *src.first, log, m.dns)
 	return added, removed
 }
 
 // startRefresh runs the SRV refresh of a pool until it is stopped.
-func startRefresh(pool *upstream.Pool, srv resolver.SRV, every time.Duration, first resolver.Result, log logrus.FieldLogger) *srvRefresh {
+func startRefresh(pool *upstream.Pool, srv resolver.SRV, every time.Duration, first resolver.Result, log logrus.FieldLogger, counters *resolver.LookupCounters) *srvRefresh {
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &srvRefresh{srv: srv, every: every, cancel: cancel}
 	for _, d := range first.Dropped {
@@ -146,6 +147,7 @@ func startRefresh(pool *upstream.Pool, srv resolver.SRV, every time.Duration, fi
 		SRV:      srv,
 		Interval: every,
 		Log:      log,
+		Counters: counters,
 		Update: func(eps []resolver.Endpoint) {
 			r.mu.Lock()
 			defer r.mu.Unlock()

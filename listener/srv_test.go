@@ -322,6 +322,11 @@ func TestSRVDNSTroubleKeepsThePool(t *testing.T) {
 			if got := poolAddrs(g, "main"); strings.Join(got, ",") != strings.Join(before, ",") {
 				t.Fatalf("pool went from %q to %q", before, got)
 			}
+			// The lookups are counted by result, for the metrics.
+			dns := g.LookupCounters("main")
+			if dns.Succeeded() < 1 || dns.Failed() < 2 {
+				t.Fatalf("lookup counters: %d succeeded, %d failed; want the first success and the failed refreshes", dns.Succeeded(), dns.Failed())
+			}
 		})
 	}
 }

@@ -24,6 +24,8 @@ type Refresher struct {
 	Update func([]Endpoint)
 	// Log receives the warnings; it should carry the listener name.
 	Log logrus.FieldLogger
+	// Counters, when set, count each resolution by result.
+	Counters *LookupCounters
 }
 
 // Run refreshes until ctx is done. last is the resolution in force, whose
@@ -45,6 +47,9 @@ func (r Refresher) Run(ctx context.Context, last Result) {
 		res, err := r.SRV.Resolve(ctx)
 		if ctx.Err() != nil {
 			return
+		}
+		if r.Counters != nil {
+			r.Counters.Observe(err)
 		}
 		warned = r.logDropped(res.Dropped, warned)
 		next := current

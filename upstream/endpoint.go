@@ -28,6 +28,10 @@ type Endpoint struct {
 	open       atomic.Int64
 	total      atomic.Uint64
 	dialErrors atomic.Uint64
+	// Bytes forwarded through connections to the endpoint, added as each
+	// connection closes.
+	bytesToUpstream atomic.Uint64
+	bytesToClient   atomic.Uint64
 
 	// conns holds a *tracked for every open connection, so that a removed
 	// endpoint's connections can be closed.
@@ -65,6 +69,21 @@ func (ep *Endpoint) TotalConns() uint64 { return ep.total.Load() }
 
 // DialErrors is the number of failed dials to the endpoint so far.
 func (ep *Endpoint) DialErrors() uint64 { return ep.dialErrors.Load() }
+
+// AddBytes adds the bytes one closed connection carried to the endpoint
+// (toUpstream) and back to its client (toClient).
+func (ep *Endpoint) AddBytes(toUpstream, toClient int64) {
+	ep.bytesToUpstream.Add(uint64(max(toUpstream, 0)))
+	ep.bytesToClient.Add(uint64(max(toClient, 0)))
+}
+
+// BytesToUpstream is the number of bytes sent to the endpoint by the
+// connections closed so far.
+func (ep *Endpoint) BytesToUpstream() uint64 { return ep.bytesToUpstream.Load() }
+
+// BytesToClient is the number of bytes the endpoint sent back to clients
+// over the connections closed so far.
+func (ep *Endpoint) BytesToClient() uint64 { return ep.bytesToClient.Load() }
 
 type tracked struct{ c io.Closer }
 

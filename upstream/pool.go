@@ -65,6 +65,7 @@ type Pool struct {
 
 	settings  atomic.Pointer[Settings]
 	endpoints atomic.Pointer[[]*Endpoint]
+	failovers atomic.Uint64
 
 	updateMu sync.Mutex
 }
@@ -113,6 +114,10 @@ func (p *Pool) Settings() Settings { return *p.settings.Load() }
 // Endpoints returns the pool's current endpoints. The slice must not be
 // modified.
 func (p *Pool) Endpoints() []*Endpoint { return *p.endpoints.Load() }
+
+// Failovers is the number of connections that were served by an endpoint
+// after a dial to another endpoint failed for them.
+func (p *Pool) Failovers() uint64 { return p.failovers.Load() }
 
 // Close stops the pool's probes. Open connections are not touched.
 func (p *Pool) Close() { p.cancel() }
@@ -191,6 +196,7 @@ func (p *Pool) Dial(ctx context.Context) (net.Conn, *Endpoint, error) {
 		}
 		conn, err := p.dialOne(ctx, s, ep)
 		if err == nil {
+			p.countFailover(lastErr)
 			return conn, ep, nil
 		}
 		lastErr = err
@@ -206,6 +212,7 @@ func (p *Pool) Dial(ctx context.Context) (net.Conn, *Endpoint, error) {
 		}
 		conn, err := p.dialOne(ctx, s, ep)
 		if err == nil {
+			p.countFailover(lastErr)
 			return conn, ep, nil
 		}
 		lastErr = err
@@ -214,6 +221,14 @@ func (p *Pool) Dial(ctx context.Context) (net.Conn, *Endpoint, error) {
 		}
 	}
 	return nil, nil, fmt.Errorf("%w: tried %d endpoints, last error: %w", ErrNoEndpoint, len(eps), lastErr)
+}
+
+// countFailover counts a connection served after a failed dial, which
+// lastErr is when not nil.
+func (p *Pool) countFailover(lastErr error) {
+	if lastErr != nil {
+		p.failovers.Add(1)
+	}
 }
 
 // pick returns the policy's choice among the active, untried endpoints of

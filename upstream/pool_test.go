@@ -162,6 +162,10 @@ func TestDialFailsOverAndHidesTheFailure(t *testing.T) {
 	if ep2.Addr() != live.addr || endpoint(p, dead).DialErrors() != 1 {
 		t.Fatalf("second dial went to %s with %d errors on the dead endpoint", ep2.Addr(), endpoint(p, dead).DialErrors())
 	}
+	// Only the first client was failed over.
+	if n := p.Failovers(); n != 1 {
+		t.Fatalf("Failovers() = %d, want 1", n)
+	}
 }
 
 func TestDialTimeoutSkipsBlackholedEndpoint(t *testing.T) {
@@ -221,6 +225,9 @@ func TestAllInactiveStillTriesEveryEndpoint(t *testing.T) {
 	if _, _, err := p.Dial(context.Background()); !errors.Is(err, ErrNoEndpoint) {
 		t.Fatalf("Dial with every endpoint down: err=%v, want ErrNoEndpoint", err)
 	}
+	if n := p.Failovers(); n != 0 {
+		t.Fatalf("a client that got no endpoint counted as %d failovers", n)
+	}
 	for _, ep := range p.Endpoints() {
 		if ep.Active() {
 			t.Fatalf("%s still active", ep.Addr())
@@ -235,6 +242,9 @@ func TestAllInactiveStillTriesEveryEndpoint(t *testing.T) {
 	conn.Close()
 	if ep.Addr() != b.addr || !ep.Active() {
 		t.Fatalf("got %s active=%v, want %s re-activated", ep.Addr(), ep.Active(), b.addr)
+	}
+	if n := p.Failovers(); n != 1 {
+		t.Fatalf("Failovers() = %d after a dial to a failed, then b: want 1", n)
 	}
 }
 

@@ -1,0 +1,89 @@
+package admin
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/sirupsen/logrus"
+)
+
+func get(t *testing.T, addr, path string) (int, string, string) {
+	t.Helper()
+	resp, err := (&http.Client{Timeout: 10 * time.Second}).Get("http://" + addr + path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, resp.Header.Get("Content-Type"), string(body)
+}
+
+func TestEndpoints(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := prometheus.NewRegistry()
+	c := prometheus.NewCounter(prometheus.CounterOpts{Name: "etcd_gateway_test_total", Help: "test"})
+	reg.MustRegister(c)
+	c.Add(3)
+	var unhealthy atomic.Pointer[string]
+	log := logrus.New()
+	log.SetOutput(io.Discard)
+	s := Start(ln, Options{
+		Gatherer: reg,
+		Health: func() error {
+			if r := unhealthy.Load(); r != nil {
+				return errors.New(*r)
+			}
+			return nil
+		},
+		Status: func() any { return map[string]int{"listeners": 2} },
+		Log:    log,
+	})
+	addr := s.Addr().String()
+
+	if code, _, body := get(t, addr, "/metrics"); code != 200 || !strings.Contains(body, "etcd_gateway_test_total 3") {
+		t.Fatalf("/metrics: %d %q", code, body)
+	}
+	if code, _, body := get(t, addr, "/healthz"); code != 200 || body != "ok\n" {
+		t.Fatalf("/healthz healthy: %d %q", code, body)
+	}
+	reason := `listener "main" is not accepting connections`
+	unhealthy.Store(&reason)
+	if code, _, body := get(t, addr, "/healthz"); code != 503 || body != reason+"\n" {
+		t.Fatalf("/healthz unhealthy: %d %q", code, body)
+	}
+	if code, ct, body := get(t, addr, "/status"); code != 200 || ct != "application/json" || !strings.Contains(body, `"listeners": 2`) {
+		t.Fatalf("/status: %d %s %q", code, ct, body)
+	}
+	if code, _, _ := get(t, addr, "/debug/pprof/"); code != 404 {
+		t.Fatalf("/debug/pprof/ off: %d, want 404", code)
+	}
+	s.SetPprof(true)
+	if code, _, body := get(t, addr, "/debug/pprof/cmdline"); code != 200 || body == "" {
+		t.Fatalf("/debug/pprof/cmdline on: %d %q", code, body)
+	}
+	if code, _, _ := get(t, addr, "/nothing"); code != 404 {
+		t.Fatalf("/nothing: %d, want 404", code)
+	}
+
+	if err := s.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if c, err := net.Dial("tcp", addr); err == nil {
+		c.Close()
+		t.Fatal("the admin server still accepts after Shutdown")
+	}
+}

@@ -1,0 +1,209 @@
+package main
+
+import (
+	"bufio"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/etcd-gateway/etcd-gateway/config"
+)
+
+// yamlDoc reads a YAML file into a generic document.
+func yamlDoc(t *testing.T, path string) map[string]any {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc map[string]any
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	return doc
+}
+
+// dig follows keys (strings for maps, ints for lists) into doc.
+func dig(t *testing.T, doc any, path ...any) any {
+	t.Helper()
+	cur := doc
+	for i, p := range path {
+		switch k := p.(type) {
+		case string:
+			m, ok := cur.(map[string]any)
+			if !ok {
+				t.Fatalf("%v: not a mapping", path[:i+1])
+			}
+			cur, ok = m[k]
+			if !ok {
+				t.Fatalf("%v: missing", path[:i+1])
+			}
+		case int:
+			l, ok := cur.([]any)
+			if !ok || k >= len(l) {
+				t.Fatalf("%v: not a list with index %d", path[:i+1], k)
+			}
+			cur = l[k]
+		}
+	}
+	return cur
+}
+
+// TestKubernetesExample checks that the ConfigMap's gateway config passes
+// `etcd-gateway check` and that the DaemonSet fits it: the file path, the
+// readiness probe on the admin server, no subPath, a grace period longer
+// than the shutdown timeout.
+func TestKubernetesExample(t *testing.T) {
+	cm := yamlDoc(t, "examples/kubernetes/configmap.yaml")
+	ds := yamlDoc(t, "examples/kubernetes/daemonset.yaml")
+	if dig(t, cm, "kind") != "ConfigMap" || dig(t, ds, "kind") != "DaemonSet" {
+		t.Fatal("the examples are not a ConfigMap and a DaemonSet")
+	}
+	data := dig(t, cm, "data").(map[string]any)
+	if len(data) != 1 {
+		t.Fatalf("the ConfigMap holds %d files, want 1", len(data))
+	}
+	var fileName, text string
+	for k, v := range data {
+		fileName, text = k, v.(string)
+	}
+	path := filepath.Join(t.TempDir(), fileName)
+	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, errOut, err := execute("check", "--config", path); err != nil {
+		t.Fatalf("etcd-gateway check on the ConfigMap's config: %v\n%s", err, errOut)
+	}
+	snap, err := config.Parse(path, []byte(text))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range snap.Listeners {
+		if host, _, _ := net.SplitHostPort(l.ListenAddr); host != "127.0.0.1" {
+			t.Errorf("listener %q listens on %s, want 127.0.0.1", l.Name, l.ListenAddr)
+		}
+	}
+	adminHost, adminPort, err := net.SplitHostPort(snap.AdminAddr)
+	if err != nil || adminHost != "127.0.0.1" {
+		t.Fatalf("admin-addr %q, want 127.0.0.1:PORT", snap.AdminAddr)
+	}
+
+	spec := dig(t, ds, "spec", "template", "spec")
+	if dig(t, spec, "hostNetwork") != true {
+		t.Error("the DaemonSet is not on the host network")
+	}
+	grace := dig(t, spec, "terminationGracePeriodSeconds").(int)
+	if time.Duration(grace)*time.Second <= snap.ShutdownTimeout {
+		t.Errorf("terminationGracePeriodSeconds %d is not longer than shutdown-timeout %s", grace, snap.ShutdownTimeout)
+	}
+	ctr := dig(t, spec, "containers", 0)
+	args := dig(t, ctr, "args").([]any)
+	i := slices.Index(args, any("--config"))
+	if i < 0 || i+1 >= len(args) {
+		t.Fatalf("args %v lack --config", args)
+	}
+	configPath := args[i+1].(string)
+	mount := dig(t, ctr, "volumeMounts", 0).(map[string]any)
+	if _, ok := mount["subPath"]; ok {
+		t.Error("the config is mounted with subPath: the kubelet would never update it")
+	}
+	if want := filepath.Join(mount["mountPath"].(string), fileName); configPath != want {
+		t.Errorf("--config %s, but the ConfigMap's file is mounted at %s", configPath, want)
+	}
+	if vol := dig(t, spec, "volumes", 0, "configMap", "name"); vol != dig(t, cm, "metadata", "name") {
+		t.Errorf("the volume uses ConfigMap %v, the example is %v", vol, dig(t, cm, "metadata", "name"))
+	}
+	probe := dig(t, ctr, "readinessProbe", "httpGet")
+	if dig(t, probe, "path") != "/healthz" || dig(t, probe, "host") != "127.0.0.1" ||
+		strconv.Itoa(dig(t, probe, "port").(int)) != adminPort {
+		t.Errorf("readiness probe %v does not ask the admin server's /healthz at %s", probe, snap.AdminAddr)
+	}
+	if _, ok := ctr.(map[string]any)["livenessProbe"]; ok {
+		t.Error("a liveness probe would restart the pod on a rejected config")
+	}
+}
+
+// unitFile reads a systemd unit into its assignments, key → values.
+func unitFile(t *testing.T, path string) map[string][]string {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	out := map[string][]string{}
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || strings.HasPrefix(line, "#") || strings.HasPrefix(line, "[") {
+			continue
+		}
+		k, v, ok := strings.Cut(line, "=")
+		if !ok {
+			t.Fatalf("%s: bad line %q", path, line)
+		}
+		out[k] = append(out[k], v)
+	}
+	return out
+}
+
+func TestSystemdUnitExample(t *testing.T) {
+	const path = "examples/etcd-gateway.service"
+	u := unitFile(t, path)
+	want := map[string]string{
+		"Type":                  "notify",
+		"ExecReload":            "/bin/kill -HUP $MAINPID",
+		"DynamicUser":           "yes",
+		"ProtectSystem":         "strict",
+		"NoNewPrivileges":       "yes",
+		"CapabilityBoundingSet": "",
+		"AmbientCapabilities":   "",
+	}
+	for k, v := range want {
+		if got := u[k]; len(got) != 1 || got[0] != v {
+			t.Errorf("%s=%q, want %q", k, got, v)
+		}
+	}
+	start := strings.Fields(u["ExecStart"][0])
+	if len(start) != 4 || start[1] != "start" || start[2] != "--config" {
+		t.Fatalf("ExecStart=%v", start)
+	}
+	if snap, err := config.Load("examples/etcd-gateway.yaml"); err != nil || snap.AdminAddr == "" {
+		t.Errorf("the example config to install has no admin-addr (%v)", err)
+	}
+	stop, err := time.ParseDuration(u["TimeoutStopSec"][0])
+	if err != nil || stop <= config.DefaultShutdownTimeout {
+		t.Errorf("TimeoutStopSec=%v is not longer than the default shutdown-timeout", u["TimeoutStopSec"])
+	}
+
+	// systemd's own check, where systemd is installed. It wants the binary
+	// to exist: point ExecStart at one that does.
+	analyze, err := exec.LookPath("systemd-analyze")
+	if err != nil {
+		t.Skip("systemd-analyze not installed")
+	}
+	text, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	copyPath := filepath.Join(t.TempDir(), "etcd-gateway.service")
+	if err := os.WriteFile(copyPath, []byte(strings.ReplaceAll(string(text), start[0], self)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(analyze, "verify", copyPath).CombinedOutput()
+	if err != nil || len(strings.TrimSpace(string(out))) > 0 {
+		t.Fatalf("systemd-analyze verify: %v\n%s", err, out)
+	}
+}

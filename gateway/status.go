@@ -1,0 +1,178 @@
+package gateway
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/etcd-gateway/etcd-gateway/listener"
+)
+
+// Status is what the admin server's /status returns, as JSON.
+type Status struct {
+	// ConfigFile is the configuration file; empty when the gateway runs on
+	// command-line flags.
+	ConfigFile string    `json:"config_file"`
+	StartedAt  time.Time `json:"started_at"`
+	// Healthy and Health are /healthz's answer: "ok", or why not.
+	Healthy   bool             `json:"healthy"`
+	Health    string           `json:"health"`
+	Reload    ReloadStatus     `json:"reload"`
+	Listeners []ListenerStatus `json:"listeners"`
+}
+
+// ReloadStatus describes the configuration reloads.
+type ReloadStatus struct {
+	// LastAt and LastResult are the time and result of the last reload:
+	// "applied", "rejected", "unchanged" (the file was read and matches
+	// the running configuration), or "none" before the first.
+	LastAt     *time.Time `json:"last_at,omitempty"`
+	LastResult string     `json:"last_result"`
+	// LastError is why the last reload was rejected.
+	LastError string `json:"last_error,omitempty"`
+	// LastAppliedAt is when the running configuration was applied.
+	LastAppliedAt time.Time `json:"last_applied_at"`
+	Applied       uint64    `json:"applied"`
+	Rejected      uint64    `json:"rejected"`
+	Unchanged     uint64    `json:"unchanged"`
+}
+
+// ListenerStatus describes one listener.
+type ListenerStatus struct {
+	Name    string `json:"name"`
+	Address string `json:"address"`
+	Source  Source `json:"source"`
+	// MaxConnections is 0 without a limit; IdleTimeout is "0s" when off.
+	MaxConnections      int64            `json:"max_connections"`
+	IdleTimeout         string           `json:"idle_timeout"`
+	KeepAlive           string           `json:"keepalive"`
+	OpenConnections     int64            `json:"open_connections"`
+	TotalConnections    uint64           `json:"total_connections"`
+	RejectedConnections uint64           `json:"rejected_connections"`
+	Failovers           uint64           `json:"failovers"`
+	Endpoints           []EndpointStatus `json:"endpoints"`
+}
+
+// Source is where a listener's endpoints come from.
+type Source struct {
+	// Type is "static" (an endpoints list) or "srv" (DNS SRV discovery).
+	Type        string `json:"type"`
+	Domain      string `json:"domain,omitempty"`
+	ServiceName string `json:"service_name,omitempty"`
+}
+
+// EndpointStatus describes one endpoint of a listener.
+type EndpointStatus struct {
+	Address string `json:"address"`
+	// State is "active" (takes new connections) or "inactive" (a dial
+	// failed; it waits for its re-probe after retry-delay).
+	State string `json:"state"`
+	// Health is what the gateway last saw of the endpoint: "unknown"
+	// (never dialled yet), "reachable" (the last dial or probe succeeded)
+	// or "unreachable" (the last dial failed).
+	Health           string `json:"health"`
+	OpenConnections  int64  `json:"open_connections"`
+	TotalConnections uint64 `json:"total_connections"`
+	DialErrors       uint64 `json:"dial_errors"`
+	Priority         uint16 `json:"priority,omitempty"`
+	Weight           uint16 `json:"weight,omitempty"`
+}
+
+// Status describes the running gateway.
+func (g *Gateway) Status() Status {
+	st := g.Stats()
+	snap := g.Current()
+	listeners := g.group.Status()
+	out := Status{
+		ConfigFile: snap.File,
+		StartedAt:  g.started,
+		Reload: ReloadStatus{
+			LastResult:    "none",
+			LastAppliedAt: st.LastApplied,
+			Applied:       st.Applied,
+			Rejected:      st.Rejected,
+			Unchanged:     st.Unchanged,
+		},
+		Listeners: make([]ListenerStatus, 0, len(listeners)),
+	}
+	if ev := g.lastReload.Load(); ev != nil {
+		at := ev.at
+		out.Reload.LastAt, out.Reload.LastResult, out.Reload.LastError = &at, ev.result, ev.err
+	}
+	if err := g.health(listeners); err != nil {
+		out.Health = err.Error()
+	} else {
+		out.Healthy, out.Health = true, "ok"
+	}
+	for _, ls := range listeners {
+		out.Listeners = append(out.Listeners, listenerStatus(ls))
+	}
+	return out
+}
+
+func listenerStatus(ls listener.Status) ListenerStatus {
+	out := ListenerStatus{
+		Name:                ls.Config.Name,
+		Address:             ls.Addr,
+		Source:              Source{Type: "static"},
+		MaxConnections:      ls.Limits.MaxConns,
+		IdleTimeout:         ls.Limits.IdleTimeout.String(),
+		KeepAlive:           ls.Limits.KeepAlive.String(),
+		OpenConnections:     ls.OpenConns,
+		TotalConnections:    ls.Counters.Accepted,
+		RejectedConnections: ls.Counters.Rejected,
+		Failovers:           ls.Failovers,
+		Endpoints:           make([]EndpointStatus, 0, len(ls.Endpoints)),
+	}
+	if ls.Config.DiscoverySRV != "" {
+		out.Source = Source{Type: "srv", Domain: ls.Config.DiscoverySRV, ServiceName: ls.Config.DiscoverySRVName}
+	}
+	for _, ep := range ls.Endpoints {
+		es := EndpointStatus{
+			Address:          ep.Addr,
+			State:            "active",
+			Health:           "reachable",
+			OpenConnections:  ep.OpenConns,
+			TotalConnections: ep.TotalConns,
+			DialErrors:       ep.DialErrors,
+			Priority:         ep.Priority,
+			Weight:           ep.Weight,
+		}
+		switch {
+		case !ep.Active:
+			es.State, es.Health = "inactive", "unreachable"
+		case ep.TotalConns == 0 && ep.DialErrors == 0:
+			es.Health = "unknown"
+		}
+		out.Endpoints = append(out.Endpoints, es)
+	}
+	return out
+}
+
+// Health returns nil when the gateway is healthy: it is not shutting down,
+// the last configuration read was applied (or matched the running one),
+// which means every listener the file asks for is bound, and every
+// listener accepts connections. Otherwise it says why; /healthz answers
+// 503 with it.
+func (g *Gateway) Health() error {
+	return g.health(g.group.Status())
+}
+
+func (g *Gateway) health(listeners []listener.Status) error {
+	if g.stopping.Load() {
+		return errors.New("shutting down: draining connections")
+	}
+	if e := g.lastErr.Load(); e != nil {
+		return fmt.Errorf("the last config reload was rejected; the previous configuration is serving: %s", *e)
+	}
+	serving := make(map[string]bool, len(listeners))
+	for _, ls := range listeners {
+		serving[ls.Config.Name] = ls.Serving
+	}
+	for _, lc := range g.Current().Listeners {
+		if !serving[lc.Name] {
+			return fmt.Errorf("listener %q (%s) is not accepting connections", lc.Name, lc.ListenAddr)
+		}
+	}
+	return nil
+}

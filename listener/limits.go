@@ -1,0 +1,219 @@
+package listener
+
+import (
+	"errors"
+	"net"
+	"sync/atomic"
+	"time"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/etcd-gateway/etcd-gateway/upstream"
+)
+
+// Limits are a listener's connection limits. SetLimits changes them at
+// run time.
+type Limits struct {
+	// MaxConns is the most client connections open at once; past it a new
+	// connection is closed as soon as it is accepted. 0 means no limit.
+	MaxConns int64
+	// IdleTimeout closes a connection that carried no byte either way for
+	// this long. 0 means never.
+	IdleTimeout time.Duration
+	// KeepAlive is the TCP keepalive period set on every new client and
+	// upstream connection. 0 leaves the sockets as they are.
+	KeepAlive time.Duration
+}
+
+// keepAliveProbes is how many unanswered keepalive probes end a
+// connection: Go's and Linux's default.
+const keepAliveProbes = 9
+
+// Bounds of how often open connections are checked for idleness: a
+// quarter of the idle timeout, within these.
+const (
+	minReapInterval = 10 * time.Millisecond
+	maxReapInterval = 30 * time.Second
+)
+
+// errIdleUnsupported is returned by idleFor where the kernel can't tell
+// how long a connection has been idle.
+var errIdleUnsupported = errors.New("idle-timeout is not supported on this system")
+
+// counters are a listener's counts beyond open and accepted connections.
+// They are only ever added to.
+type counters struct {
+	rejected        atomic.Uint64
+	idleClosed      atomic.Uint64
+	noUpstream      atomic.Uint64
+	bytesToUpstream atomic.Uint64
+	bytesToClient   atomic.Uint64
+	// lastRejectLog is when a rejection was last logged (unix ns), so that
+	// a flood of rejections logs about once a second.
+	lastRejectLog atomic.Int64
+}
+
+// addBytes counts the bytes of a closed connection to ep.
+func (c *counters) addBytes(ep *upstream.Endpoint, toUpstream, toClient int64) {
+	c.bytesToUpstream.Add(uint64(max(toUpstream, 0)))
+	c.bytesToClient.Add(uint64(max(toClient, 0)))
+	ep.AddBytes(toUpstream, toClient)
+}
+
+// Counters are a listener's cumulative counts.
+type Counters struct {
+	// Accepted counts the client connections accepted and forwarded (or
+	// tried); rejected ones are not included.
+	Accepted uint64
+	// Rejected counts the connections closed at once because the
+	// listener had MaxConns open.
+	Rejected uint64
+	// IdleClosed counts the connections closed by the idle timeout.
+	IdleClosed uint64
+	// NoUpstream counts the clients closed because no endpoint could be
+	// dialled.
+	NoUpstream uint64
+	// BytesToUpstream and BytesToClient count the bytes forwarded each way
+	// by the connections closed so far.
+	BytesToUpstream, BytesToClient uint64
+}
+
+// Add returns the sum of c and o.
+func (c Counters) Add(o Counters) Counters {
+	return Counters{
+		Accepted:        c.Accepted + o.Accepted,
+		Rejected:        c.Rejected + o.Rejected,
+		IdleClosed:      c.IdleClosed + o.IdleClosed,
+		NoUpstream:      c.NoUpstream + o.NoUpstream,
+		BytesToUpstream: c.BytesToUpstream + o.BytesToUpstream,
+		BytesToClient:   c.BytesToClient + o.BytesToClient,
+	}
+}
+
+// Counters returns the listener's counts so far.
+func (l *Listener) Counters() Counters {
+	return Counters{
+		Accepted:        l.total.Load(),
+		Rejected:        l.counters.rejected.Load(),
+		IdleClosed:      l.counters.idleClosed.Load(),
+		NoUpstream:      l.counters.noUpstream.Load(),
+		BytesToUpstream: l.counters.bytesToUpstream.Load(),
+		BytesToClient:   l.counters.bytesToClient.Load(),
+	}
+}
+
+// Limits returns the listener's current limits.
+func (l *Listener) Limits() Limits { return *l.limits.Load() }
+
+// SetLimits replaces the listener's limits. MaxConns and IdleTimeout apply
+// at once, to the connections already open too; KeepAlive applies to new
+// connections.
+func (l *Listener) SetLimits(lim Limits) {
+	l.limits.Store(&lim)
+	select {
+	case l.limitsChanged <- struct{}{}:
+	default:
+	}
+}
+
+// admit decides on a connection just accepted: past MaxConns it is closed
+// at once and counted; otherwise its keepalive is set. It reports whether
+// the connection is to be served.
+func (l *Listener) admit(c net.Conn) bool {
+	lim := l.limits.Load()
+	if lim.MaxConns > 0 && l.open.Load() >= lim.MaxConns {
+		_ = c.Close()
+		n := l.counters.rejected.Add(1)
+		l.logRejection(lim.MaxConns, n)
+		return false
+	}
+	setKeepAlive(c, lim.KeepAlive)
+	return true
+}
+
+// logRejection logs a max-connections rejection, at most about once a
+// second.
+func (l *Listener) logRejection(maxConns int64, total uint64) {
+	now := time.Now().UnixNano()
+	last := l.counters.lastRejectLog.Load()
+	if now-last < int64(time.Second) || !l.counters.lastRejectLog.CompareAndSwap(last, now) {
+		return
+	}
+	l.log.WithFields(logrus.Fields{"max-connections": maxConns, "rejected-total": total}).
+		Warn("max-connections reached: new connections are closed at once")
+}
+
+// setKeepAlive sets the TCP keepalive period of c, when c is a TCP
+// connection and d is positive.
+func setKeepAlive(c net.Conn, d time.Duration) {
+	tc, ok := c.(*net.TCPConn)
+	if !ok || d <= 0 {
+		return
+	}
+	_ = tc.SetKeepAliveConfig(net.KeepAliveConfig{Enable: true, Idle: d, Interval: d, Count: keepAliveProbes})
+}
+
+// reapIdle closes idle connections, every quarter of the idle timeout,
+// until the listener's context ends. It reads how long a connection has
+// been idle from the kernel, so the forwarding path pays nothing for it.
+func (l *Listener) reapIdle() {
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	defer timer.Stop()
+	warned := false
+	for {
+		lim := l.limits.Load()
+		var tick <-chan time.Time
+		if lim.IdleTimeout > 0 {
+			timer.Reset(min(max(lim.IdleTimeout/4, minReapInterval), maxReapInterval))
+			tick = timer.C
+		}
+		select {
+		case <-l.ctx.Done():
+			return
+		case <-l.limitsChanged:
+			timer.Stop()
+		case <-tick:
+			if err := l.closeIdle(lim.IdleTimeout); err != nil && !warned {
+				warned = true
+				l.log.WithError(err).Warn("idle-timeout ignored")
+			}
+		}
+	}
+}
+
+// closeIdle closes every connection idle for timeout or longer.
+func (l *Listener) closeIdle(timeout time.Duration) error {
+	var unsupported error
+	l.conns.Range(func(k, _ any) bool {
+		pc := k.(*proxyConn)
+		idle, err := idleFor(pc.client)
+		if errors.Is(err, errIdleUnsupported) {
+			unsupported = err
+			return false
+		}
+		if err != nil || idle < timeout {
+			return true // an error: the connection is closing anyway
+		}
+		if pc.closeIfOpen() {
+			l.counters.idleClosed.Add(1)
+			l.log.WithFields(logrus.Fields{"client": pc.client.RemoteAddr().String(), "idle": idle.String()}).
+				Debug("idle connection closed")
+		}
+		return true
+	})
+	return unsupported
+}
+
+// closeIfOpen closes the connection unless it is closed already, and
+// reports whether it did.
+func (c *proxyConn) closeIfOpen() bool {
+	c.mu.Lock()
+	closed := c.closed
+	c.mu.Unlock()
+	if closed {
+		return false
+	}
+	_ = c.Close()
+	return true
+}

@@ -1,0 +1,263 @@
+package listener
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/etcd-gateway/etcd-gateway/config"
+)
+
+// echoServer echoes every connection until it is closed, and returns its
+// address.
+func echoServer(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() { _, _ = io.Copy(c, c); c.Close() }()
+		}
+	}()
+	return ln.Addr().String()
+}
+
+// dial connects to addr and closes the connection at the end of the test.
+func dial(t *testing.T, addr string) net.Conn {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// echoes reports whether a ping through c comes back.
+func echoes(c net.Conn) bool {
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	defer c.SetDeadline(time.Time{})
+	if _, err := c.Write([]byte("ping")); err != nil {
+		return false
+	}
+	buf := make([]byte, 4)
+	_, err := io.ReadFull(c, buf)
+	return err == nil && string(buf) == "ping"
+}
+
+// closedByPeer reports whether c is closed by the other side within
+// timeout: a read ends with EOF or a reset rather than a timeout.
+func closedByPeer(c net.Conn, timeout time.Duration) bool {
+	_ = c.SetReadDeadline(time.Now().Add(timeout))
+	defer c.SetReadDeadline(time.Time{})
+	_, err := c.Read(make([]byte, 1))
+	var ne net.Error
+	return err != nil && !(errors.As(err, &ne) && ne.Timeout())
+}
+
+func statusOf(t *testing.T, g *Group, name string) Status {
+	t.Helper()
+	for _, st := range g.Status() {
+		if st.Config.Name == name {
+			return st
+		}
+	}
+	t.Fatalf("no listener %q in the status", name)
+	return Status{}
+}
+
+func TestMaxConnectionsClosesAtOnceAndCounts(t *testing.T) {
+	lc := listenerConfig("main", []string{echoServer(t)})
+	lc.MaxConnections = 2
+	g := startGroup(t, lc)
+	addr := gatewayAddr(t, g, "main")
+
+	c1, c2 := dial(t, addr), dial(t, addr)
+	if !echoes(c1) || !echoes(c2) {
+		t.Fatal("the first two connections don't echo")
+	}
+	// The third is closed at once: not served, not queued.
+	c3 := dial(t, addr)
+	if !closedByPeer(c3, 5*time.Second) {
+		t.Fatal("the connection past max-connections was not closed")
+	}
+	st := statusOf(t, g, "main")
+	if st.Counters.Rejected != 1 || st.OpenConns != 2 || st.Counters.Accepted != 2 {
+		t.Fatalf("rejected %d, open %d, accepted %d; want 1, 2, 2", st.Counters.Rejected, st.OpenConns, st.Counters.Accepted)
+	}
+
+	// A slot frees up: the next connection is served.
+	c1.Close()
+	waitFor(t, "the closed connection to end", 5*time.Second, func() bool { return statusOf(t, g, "main").OpenConns == 1 })
+	if c4 := dial(t, addr); !echoes(c4) {
+		t.Fatal("a connection under the limit was not served")
+	}
+
+	// A reload that lifts the limit applies at once.
+	lc.MaxConnections = 0
+	if _, err := g.Apply(context.Background(), &config.Snapshot{ShutdownTimeout: time.Second, Listeners: []config.Listener{lc}}); err != nil {
+		t.Fatal(err)
+	}
+	if c5 := dial(t, addr); !echoes(c5) {
+		t.Fatal("a third connection was refused after the limit was lifted")
+	}
+	if n := statusOf(t, g, "main").Counters.Rejected; n != 1 {
+		t.Fatalf("rejected %d, want still 1", n)
+	}
+}
+
+func TestIdleTimeoutClosesOnlyIdleConnections(t *testing.T) {
+	const timeout = 400 * time.Millisecond
+	lc := listenerConfig("main", []string{echoServer(t)})
+	lc.IdleTimeout = timeout
+	g := startGroup(t, lc)
+	addr := gatewayAddr(t, g, "main")
+
+	idle, busy := dial(t, addr), dial(t, addr)
+	if !echoes(idle) || !echoes(busy) {
+		t.Fatal("no echo")
+	}
+	lastTraffic := time.Now()
+
+	// busy echoes every timeout/5 while idle stays silent.
+	stop := make(chan struct{})
+	busyErr := make(chan error, 1)
+	go func() {
+		tick := time.NewTicker(timeout / 5)
+		defer tick.Stop()
+		for {
+			select {
+			case <-stop:
+				busyErr <- nil
+				return
+			case <-tick.C:
+				if !echoes(busy) {
+					busyErr <- io.ErrUnexpectedEOF
+					return
+				}
+			}
+		}
+	}()
+	if !closedByPeer(idle, 10*time.Second) {
+		t.Fatal("the idle connection was not closed")
+	}
+	if waited := time.Since(lastTraffic); waited < timeout/2 {
+		t.Fatalf("the idle connection was closed after %s, before the %s idle timeout", waited, timeout)
+	}
+	// The busy one outlives two more timeouts.
+	deadline := time.Now().Add(2 * timeout)
+	waitFor(t, "two idle timeouts", 10*time.Second, func() bool { return time.Now().After(deadline) })
+	close(stop)
+	if err := <-busyErr; err != nil {
+		t.Fatal("the busy connection was closed by the idle timeout")
+	}
+	st := statusOf(t, g, "main")
+	if st.Counters.IdleClosed != 1 {
+		t.Fatalf("idle-closed %d, want 1", st.Counters.IdleClosed)
+	}
+
+	// Turning the timeout off applies to open connections at once.
+	lc.IdleTimeout = 0
+	if _, err := g.Apply(context.Background(), &config.Snapshot{ShutdownTimeout: time.Second, Listeners: []config.Listener{lc}}); err != nil {
+		t.Fatal(err)
+	}
+	quiet := dial(t, addr)
+	if !echoes(quiet) {
+		t.Fatal("no echo")
+	}
+	if closedByPeer(quiet, 2*timeout) {
+		t.Fatal("a connection was closed with idle-timeout off")
+	}
+}
+
+func TestCountersGoOnAcrossRebind(t *testing.T) {
+	backend := echoServer(t)
+	lc := listenerConfig("main", []string{backend})
+	g := startGroup(t, lc)
+	c := dial(t, gatewayAddr(t, g, "main"))
+	if !echoes(c) {
+		t.Fatal("no echo")
+	}
+	c.Close()
+	waitFor(t, "the connection to end", 5*time.Second, func() bool { return statusOf(t, g, "main").OpenConns == 0 })
+	before := statusOf(t, g, "main")
+	if before.Counters.Accepted != 1 || before.Counters.BytesToUpstream != 4 || before.Counters.BytesToClient != 4 {
+		t.Fatalf("counters after one ping: %+v", before.Counters)
+	}
+	if ep := before.Endpoints[0]; ep.TotalConns != 1 || ep.BytesToUpstream != 4 || ep.BytesToClient != 4 {
+		t.Fatalf("endpoint counters after one ping: %+v", ep)
+	}
+
+	// Re-bind to another address.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lc.ListenAddr = ln.Addr().String()
+	ln.Close()
+	if _, err := g.Apply(context.Background(), &config.Snapshot{ShutdownTimeout: time.Second, Listeners: []config.Listener{lc}}); err != nil {
+		t.Fatal(err)
+	}
+	after := statusOf(t, g, "main")
+	if after.Addr != lc.ListenAddr || after.Counters != before.Counters {
+		t.Fatalf("after the re-bind: addr %s counters %+v, want %s and %+v", after.Addr, after.Counters, lc.ListenAddr, before.Counters)
+	}
+	if c2 := dial(t, lc.ListenAddr); !echoes(c2) {
+		t.Fatal("no echo on the new address")
+	}
+	if n := statusOf(t, g, "main").Counters.Accepted; n != 2 {
+		t.Fatalf("accepted %d after a connection on the new address, want 2", n)
+	}
+}
+
+// TestIdleTimeoutCountsTrafficFromUpstream: a client that only receives,
+// as an etcd watch does, is not idle.
+func TestIdleTimeoutCountsTrafficFromUpstream(t *testing.T) {
+	const timeout = 400 * time.Millisecond
+	// The backend sends a byte every timeout/5 and never reads.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		tick := time.NewTicker(timeout / 5)
+		defer tick.Stop()
+		for i := 0; i < 100; i++ { // bounded
+			<-tick.C
+			if _, err := c.Write([]byte("e")); err != nil {
+				return
+			}
+		}
+	}()
+	lc := listenerConfig("main", []string{ln.Addr().String()})
+	lc.IdleTimeout = timeout
+	g := startGroup(t, lc)
+	c := dial(t, gatewayAddr(t, g, "main"))
+	deadline := time.Now().Add(3 * timeout)
+	buf := make([]byte, 1)
+	for time.Now().Before(deadline) {
+		_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if _, err := c.Read(buf); err != nil {
+			t.Fatalf("the receiving connection ended after %s: %v", time.Since(deadline.Add(-3*timeout)), err)
+		}
+	}
+	if n := statusOf(t, g, "main").Counters.IdleClosed; n != 0 {
+		t.Fatalf("idle-closed %d, want 0", n)
+	}
+}

@@ -1,0 +1,103 @@
+package listener
+
+import (
+	"slices"
+	"strings"
+
+	"github.com/etcd-gateway/etcd-gateway/config"
+	"github.com/etcd-gateway/etcd-gateway/resolver"
+)
+
+// Status is a point-in-time view of one configured listener, read from its
+// live counters; the admin server's /status and /metrics are built from it.
+type Status struct {
+	// Config is the listener's configuration in force.
+	Config config.Listener
+	// Addr is the address the listener is bound to.
+	Addr string
+	// Serving reports whether the listener accepts connections.
+	Serving bool
+	// Limits are the limits in force.
+	Limits Limits
+	// OpenConns counts the open client connections, including those made
+	// on an address the listener was re-bound from.
+	OpenConns int64
+	// Counters are the listener's counts since it was added; a re-bind
+	// doesn't reset them.
+	Counters Counters
+	// Failovers counts the connections served after a dial to another
+	// endpoint failed for them.
+	Failovers uint64
+	// DNS counts the lookups of an SRV source; nil for static endpoints.
+	DNS *resolver.LookupCounters
+	// Endpoints are the endpoints of the pool now, in pool order. Removed
+	// endpoints are not included.
+	Endpoints []EndpointStatus
+}
+
+// EndpointStatus is a point-in-time view of one endpoint of a pool.
+type EndpointStatus struct {
+	resolver.Endpoint
+	// Active reports whether the endpoint takes new connections (false
+	// after a failed dial, until a probe or a dial succeeds).
+	Active bool
+	// OpenConns is the number of connections open to the endpoint.
+	OpenConns int64
+	// TotalConns, DialErrors, BytesToUpstream and BytesToClient count
+	// since the endpoint joined the pool; updates that keep it don't reset
+	// them.
+	TotalConns, DialErrors         uint64
+	BytesToUpstream, BytesToClient uint64
+}
+
+// Status returns a view of every running listener, ordered by name.
+func (g *Group) Status() []Status {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.pruneRetired()
+	out := make([]Status, 0, len(g.members))
+	for _, m := range g.members {
+		st := Status{
+			Config:    m.cfg,
+			Addr:      m.ln.Addr().String(),
+			Serving:   !m.ln.closed.Load(),
+			Limits:    m.ln.Limits(),
+			OpenConns: m.ln.OpenConns(),
+			Counters:  m.base.Add(m.ln.Counters()),
+			Failovers: m.pool.Failovers(),
+		}
+		for _, l := range m.prev {
+			st.OpenConns += l.OpenConns()
+			st.Counters = st.Counters.Add(l.Counters())
+		}
+		if m.cfg.DiscoverySRV != "" {
+			st.DNS = m.dns
+		}
+		for _, ep := range m.pool.Endpoints() {
+			st.Endpoints = append(st.Endpoints, EndpointStatus{
+				Endpoint:        ep.Record(),
+				Active:          ep.Active(),
+				OpenConns:       ep.OpenConns(),
+				TotalConns:      ep.TotalConns(),
+				DialErrors:      ep.DialErrors(),
+				BytesToUpstream: ep.BytesToUpstream(),
+				BytesToClient:   ep.BytesToClient(),
+			})
+		}
+		out = append(out, st)
+	}
+	slices.SortFunc(out, func(a, b Status) int { return strings.Compare(a.Config.Name, b.Config.Name) })
+	return out
+}
+
+// LookupCounters returns the DNS lookup counters of the listener named
+// name, for its SRV resolver to count into; nil when there is no such
+// listener. They last as long as the listener, across reloads.
+func (g *Group) LookupCounters(name string) *resolver.LookupCounters {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if m, ok := g.members[name]; ok {
+		return m.dns
+	}
+	return nil
+}
