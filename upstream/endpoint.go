@@ -1,7 +1,8 @@
 // Package upstream keeps one pool of etcd endpoints per cluster: it picks the
 // endpoint for each new connection, fails over when a dial fails, checks the
-// endpoints' health, re-probes failed endpoints, and takes endpoint-set
-// updates in place so that endpoints which stay keep their state.
+// endpoints' health, re-probes failed endpoints, follows the cluster's
+// membership when asked to, and takes endpoint-set updates in place so that
+// endpoints which stay keep their state.
 package upstream
 
 import (

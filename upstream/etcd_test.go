@@ -1,11 +1,13 @@
 package upstream
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/etcd-gateway/etcd-gateway/internal/etcdtest"
+	"github.com/etcd-gateway/etcd-gateway/resolver"
 )
 
 // These tests run real etcd members in-process.
@@ -119,4 +121,85 @@ func TestLostQuorumMemberAvoided(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, "the member to be healthy again with its quorum back", 20*time.Second, ep.Healthy)
+}
+
+// TestMemberSync: with member sync, a member added to the cluster joins
+// the pool without any change to the configured endpoints, learners stay
+// out, and a removed member leaves.
+func TestMemberSync(t *testing.T) {
+	c := startCluster(t, 1)
+	seed := c.ClientAddrs()[0]
+	s := Settings{
+		MemberSync:  50 * time.Millisecond,
+		HealthCheck: HealthCheck{Type: CheckEtcd, Interval: 50 * time.Millisecond, Timeout: time.Second},
+	}
+	p := checkedPool(t, s, seed)
+	addrs := func() []string {
+		var out []string
+		for _, ep := range p.Endpoints() {
+			out = append(out, ep.Addr())
+		}
+		slices.Sort(out)
+		return out
+	}
+
+	i, err := c.AddMember()
+	if err != nil {
+		t.Fatal(err)
+	}
+	learner, err := c.AddLearner() // etcd allows one learner at a time
+	if err != nil {
+		t.Fatal(err)
+	}
+	added := c.Members[i].ClientAddr()
+	want := []string{seed, added}
+	slices.Sort(want)
+	waitFor(t, "the added member to join the pool", 10*time.Second, func() bool { return slices.Equal(addrs(), want) })
+	if got := dialAddr(t, p); got != seed && got != added {
+		t.Fatalf("a client went to %s", got)
+	}
+	ep := endpoint(p, added)
+	waitFor(t, "the added member to be checked healthy", 10*time.Second, func() bool { return ep.streak.Load() >= 1 })
+
+	// The learner is left out, though it has started and has a client
+	// URL. Two more rounds: the second began after it was added.
+	r := p.syncRounds.Load()
+	waitFor(t, "two more sync rounds", 10*time.Second, func() bool { return p.syncRounds.Load() >= r+2 })
+	if endpoint(p, c.Members[learner].ClientAddr()) != nil {
+		t.Fatal("member sync added a learner")
+	}
+
+	// Reloads and sync don't fight: the synced member is kept, with its
+	// state, when a reload lists it and when the next reload no longer
+	// does.
+	for _, seeds := range [][]string{{seed}, {seed, added}, {seed}} {
+		if _, removed := p.Update(resolver.Static(seeds)); len(removed) != 0 {
+			t.Fatalf("a reload to %v removed %v", seeds, removed)
+		}
+		if endpoint(p, added) != ep {
+			t.Fatalf("a reload to %v dropped or replaced the synced member", seeds)
+		}
+	}
+
+	if err := c.RemoveMember(i); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the removed member to leave the pool", 10*time.Second, func() bool { return slices.Equal(addrs(), []string{seed}) })
+	if !ep.Removed() {
+		t.Fatal("the removed member's endpoint is not marked removed")
+	}
+
+	// Promoted, the learner is a voting member like any other.
+	if err := c.Promote(learner); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the promoted learner to join", 10*time.Second, func() bool { return endpoint(p, c.Members[learner].ClientAddr()) != nil })
+
+	// Member sync off: what it added goes, the seed stays.
+	s = p.Settings()
+	s.MemberSync = 0
+	p.SetSettings(s)
+	if got := addrs(); !slices.Equal(got, []string{seed}) {
+		t.Fatalf("after member sync was turned off the pool has %v, want the seed only", got)
+	}
 }

@@ -49,8 +49,11 @@ type Settings struct {
 	HealthCheck HealthCheck
 	// OnUnhealthy is UnhealthyKeep (when empty) or UnhealthyClose.
 	OnUnhealthy string
-	// TLS, when set, is used to talk to every endpoint (etcd check): the
-	// listener's tls block.
+	// MemberSync is how often the cluster is asked for its members; 0
+	// turns member sync off.
+	MemberSync time.Duration
+	// TLS, when set, is used to talk to every endpoint (etcd check and
+	// member sync): the listener's tls block.
 	TLS *tls.Config
 	// DiscoveredTLS is used for endpoints discovered through
 	// _etcd-client-ssl when TLS is nil; nil means the system roots.
@@ -70,6 +73,9 @@ func (s Settings) withDefaults() Settings {
 	if s.OnUnhealthy == "" {
 		s.OnUnhealthy = UnhealthyKeep
 	}
+	if s.MemberSync < 0 {
+		s.MemberSync = 0
+	}
 	s.HealthCheck = s.HealthCheck.withDefaults()
 	return s
 }
@@ -86,8 +92,10 @@ type Options struct {
 	Log logrus.FieldLogger
 }
 
-// Pool is the set of endpoints of one etcd cluster. Dial and Endpoints are
-// lock-free; Update and SetSettings serialise with each other only.
+// Pool is the set of endpoints of one etcd cluster: the configured
+// endpoints (the seed) and, with member sync, the members the cluster
+// reports besides them. Dial and Endpoints are lock-free; Update,
+// SetSettings and member sync serialise with each other only.
 type Pool struct {
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -101,9 +109,15 @@ type Pool struct {
 	clients     atomic.Pointer[checkClients]
 
 	updateMu sync.Mutex
-	// configured is the endpoint set as last given to Update. Guarded by
-	// updateMu.
-	configured []resolver.Endpoint
+	// configured and discovered are the two sources of the endpoint set,
+	// which is their union. Guarded by updateMu.
+	configured, discovered []resolver.Endpoint
+	// syncStop stops member sync; nil when it is off. Guarded by updateMu.
+	syncStop context.CancelFunc
+	// syncNow asks member sync for a round now.
+	syncNow chan struct{}
+	// syncRounds counts the member sync rounds that succeeded.
+	syncRounds atomic.Uint64
 }
 
 // policySlot holds the pool's policy and the name it was made from.
@@ -116,7 +130,7 @@ type policySlot struct {
 // Close stops its background work.
 func NewPool(opts Options) *Pool {
 	ctx, cancel := context.WithCancel(context.Background())
-	p := &Pool{ctx: ctx, cancel: cancel, dial: opts.Dial, log: opts.Log}
+	p := &Pool{ctx: ctx, cancel: cancel, dial: opts.Dial, log: opts.Log, syncNow: make(chan struct{}, 1)}
 	if opts.Policy != nil {
 		p.fixedPolicy = true
 		p.policy.Store(&policySlot{Policy: opts.Policy})
@@ -141,7 +155,8 @@ type discard struct{}
 func (discard) Write(b []byte) (int, error) { return len(b), nil }
 
 // SetSettings replaces the pool's settings: a changed policy starts afresh,
-// health checks start, stop or change from their next round.
+// health checks and member sync start, stop or change from their next
+// round.
 func (p *Pool) SetSettings(s Settings) {
 	s = s.withDefaults()
 	p.updateMu.Lock()
@@ -162,6 +177,7 @@ func (p *Pool) SetSettings(s Settings) {
 		}
 	}
 	p.syncChecksLocked()
+	p.syncMemberSyncLocked()
 }
 
 // Settings returns the pool's current settings, defaults applied.
@@ -171,8 +187,8 @@ func (p *Pool) Settings() Settings { return *p.settings.Load() }
 // modified.
 func (p *Pool) Endpoints() []*Endpoint { return *p.endpoints.Load() }
 
-// Close stops the pool's probes and health checks. Open connections are
-// not touched.
+// Close stops the pool's probes, health checks and member sync. Open
+// connections are not touched.
 func (p *Pool) Close() {
 	p.cancel()
 	if c := p.clients.Load(); c != nil {
@@ -180,29 +196,38 @@ func (p *Pool) Close() {
 	}
 }
 
-// Update replaces the pool's endpoint set. Endpoints
+// Update replaces the pool's configured endpoint set, the seed. Endpoints
 // whose address stays keep their object, and so their state and counters;
 // new ones start up and get health checks; removed ones stop taking
 // connections at once, and their open connections are kept, drained or
-// closed as the settings say. It returns the addresses added and removed.
+// closed as the settings say. Members found by member sync stay. It
+// returns the addresses added to and removed from the pool.
 func (p *Pool) Update(eps []resolver.Endpoint) (added, removed []string) {
 	p.updateMu.Lock()
 	defer p.updateMu.Unlock()
 	p.configured = eps
-	return p.publishLocked("config")
+	added, removed = p.publishLocked("config")
+	if p.syncStop != nil && (len(added) > 0 || len(removed) > 0) {
+		select { // a new seed may be another cluster: ask it now
+		case p.syncNow <- struct{}{}:
+		default:
+		}
+	}
+	return added, removed
 }
 
-// publishLocked makes the endpoint set the configured endpoints; source
-// names what changed for the log. The caller holds updateMu.
+// publishLocked makes the endpoint set the union of the configured and
+// discovered endpoints, configured first; source names what changed for
+// the log. The caller holds updateMu.
 func (p *Pool) publishLocked(source string) (added, removed []string) {
 	old := p.Endpoints()
 	byAddr := make(map[string]*Endpoint, len(old))
 	for _, ep := range old {
 		byAddr[ep.addr] = ep
 	}
-	next := make([]*Endpoint, 0, len(p.configured))
-	seen := make(map[string]bool, len(p.configured))
-	for _, re := range p.configured {
+	next := make([]*Endpoint, 0, len(p.configured)+len(p.discovered))
+	seen := make(map[string]bool, len(p.configured)+len(p.discovered))
+	for _, re := range append(append([]resolver.Endpoint(nil), p.configured...), p.discovered...) {
 		if seen[re.Addr] {
 			continue
 		}
