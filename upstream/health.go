@@ -145,7 +145,10 @@ func (p *Pool) recordCheck(ctx context.Context, ep *Endpoint, hc HealthCheck, er
 		if n < int64(hc.Rise) {
 			return
 		}
-		reason := fmt.Sprintf("%d health checks passed in a row", n)
+		reason := "health check passed"
+		if n > 1 {
+			reason = fmt.Sprintf("%d health checks passed in a row", n)
+		}
 		if ep.healthy.CompareAndSwap(false, true) {
 			log.WithField("reason", reason).Info("endpoint healthy")
 		}
