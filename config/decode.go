@@ -24,6 +24,10 @@ type rawConfig struct {
 	DNSRefresh        any           `mapstructure:"dns-refresh"`
 	OnEndpointRemoved any           `mapstructure:"on-endpoint-removed"`
 	DrainTimeout      any           `mapstructure:"drain-timeout"`
+	Policy            any           `mapstructure:"policy"`
+	HealthCheck       any           `mapstructure:"health-check"`
+	OnUnhealthy       any           `mapstructure:"on-unhealthy"`
+	MemberSync        any           `mapstructure:"member-sync"`
 	Listeners         []rawListener `mapstructure:"listeners"`
 }
 
@@ -41,6 +45,11 @@ type rawListener struct {
 	DialTimeout       any `mapstructure:"dial-timeout"`
 	OnEndpointRemoved any `mapstructure:"on-endpoint-removed"`
 	DrainTimeout      any `mapstructure:"drain-timeout"`
+	Policy            any `mapstructure:"policy"`
+	HealthCheck       any `mapstructure:"health-check"`
+	OnUnhealthy       any `mapstructure:"on-unhealthy"`
+	MemberSync        any `mapstructure:"member-sync"`
+	TLS               any `mapstructure:"tls"`
 }
 
 // strictDecoding turns off viper's weak typing and decode hooks: values are
@@ -92,19 +101,30 @@ type listenersShape struct {
 	badElem map[int]bool // elements that are not tables
 }
 
-// walk reports every unknown key, at the top level and in each listener, and
-// a listeners value that is not a list of tables.
+// walk reports every unknown key, at the top level, in each listener and in
+// their blocks (health-check, tls), and a listeners value that is not a list
+// of tables.
 func walk(c *collector, v *viper.Viper) listenersShape {
 	// AllKeys, unlike AllSettings, also lists the keys whose value is null.
-	// Nested keys come as "a.b": a table where a value was expected.
+	// Nested keys come as "a.b": a block's key, or a table where a value
+	// was expected.
 	keys := v.AllKeys()
 	slices.Sort(keys)
 	for _, k := range keys {
-		top, _, _ := strings.Cut(k, ".")
-		if slices.Contains(topKeys(), top) {
-			continue
+		top, rest, nested := strings.Cut(k, ".")
+		switch {
+		case slices.Contains(topKeys(), top):
+			if sub := blockKeys(top); sub != nil && nested {
+				first, _, _ := strings.Cut(rest, ".")
+				walkBlockKey(c, topLevel, top+"."+first, sub)
+			}
+		case slices.Contains(listenerKeys(), top):
+			if !c.isBad(topLevel, top) {
+				c.add(topLevel, top, "%s", unknownKeyMsg(top, topKeys(), listenerKeys(), "a listener key: set it in each listener"))
+			}
+		default:
+			c.add(topLevel, k, "%s", unknownKeyMsg(k, topKeys(), listenerKeys(), "a listener key: set it in each listener"))
 		}
-		c.add(topLevel, k, "%s", unknownKeyMsg(k, topKeys(), listenerKeys(), "a listener key: set it in each listener"))
 	}
 
 	settings := v.AllSettings()
@@ -128,6 +148,18 @@ func walk(c *collector, v *viper.Viper) listenersShape {
 			for _, k := range lkeys {
 				if !slices.Contains(listenerKeys(), k) {
 					c.add(i, k, "%s", unknownKeyMsg(k, listenerKeys(), topKeys(), "a top-level key"))
+					continue
+				}
+				block, isBlock := m[k].(map[string]any)
+				if sub := blockKeys(k); sub != nil && isBlock {
+					bkeys := make([]string, 0, len(block))
+					for bk := range block {
+						bkeys = append(bkeys, bk)
+					}
+					slices.Sort(bkeys)
+					for _, bk := range bkeys {
+						walkBlockKey(c, i, k+"."+bk, sub)
+					}
 				}
 			}
 		}
@@ -135,6 +167,14 @@ func walk(c *collector, v *viper.Viper) listenersShape {
 	default:
 		c.add(topLevel, keyListeners, "must be a list of listeners (\"- name: ...\" items in YAML, [[listeners]] tables in TOML), not %s", describeValue(list))
 		return listenersShape{}
+	}
+}
+
+// walkBlockKey reports the qualified key of a block when it is not one of
+// known.
+func walkBlockKey(c *collector, idx int, key string, known []string) {
+	if !slices.Contains(known, key) && !c.isBad(idx, key) {
+		c.add(idx, key, "%s", unknownKeyMsg(key, known, nil, ""))
 	}
 }
 
@@ -162,7 +202,14 @@ func convert(c *collector, path string, raw *rawConfig, shape listenersShape) *S
 		DialTimeout:       cv.duration(topLevel, keyDialTimeout, raw.DialTimeout, DefaultDialTimeout),
 		OnEndpointRemoved: strings.ToLower(cv.str(topLevel, keyOnEndpointRemoved, raw.OnEndpointRemoved, RemovedKeep)),
 		DrainTimeout:      cv.duration(topLevel, keyDrainTimeout, raw.DrainTimeout, DefaultDrainTimeout),
+		Policy:            strings.ToLower(cv.str(topLevel, keyPolicy, raw.Policy, DefaultPolicy)),
+		HealthCheck:       cv.healthCheck(topLevel, raw.HealthCheck, DefaultHealthCheck()),
+		OnUnhealthy:       strings.ToLower(cv.str(topLevel, keyOnUnhealthy, raw.OnUnhealthy, UnhealthyKeep)),
+		MemberSync:        cv.memberSync(topLevel, raw.MemberSync),
 	}
+	checkEnum(c, topLevel, keyPolicy, def.Policy, policies())
+	checkEnum(c, topLevel, keyOnUnhealthy, def.OnUnhealthy, unhealthyPolicies())
+	checkHealthCheck(c, topLevel, def.HealthCheck)
 	checkPositive(c, topLevel, keyDNSRefresh, def.DNSRefresh)
 	checkPositive(c, topLevel, keyRetryDelay, def.RetryDelay)
 	checkPositive(c, topLevel, keyDialTimeout, def.DialTimeout)
@@ -210,14 +257,28 @@ func (cv converter) listener(i int, rl *rawListener, def *Listener) Listener {
 	l.RetryDelay = inheritDuration(keyRetryDelay, rl.RetryDelay, def.RetryDelay)
 	l.DialTimeout = inheritDuration(keyDialTimeout, rl.DialTimeout, def.DialTimeout)
 	l.DrainTimeout = inheritDuration(keyDrainTimeout, rl.DrainTimeout, def.DrainTimeout)
-	if rl.OnEndpointRemoved == nil {
-		l.OnEndpointRemoved = def.OnEndpointRemoved
-		if cv.c.isBad(topLevel, keyOnEndpointRemoved) {
-			cv.c.markBad(i, keyOnEndpointRemoved)
+	inheritEnum := func(key string, v any, d string) string {
+		if v == nil {
+			if cv.c.isBad(topLevel, key) {
+				cv.c.markBad(i, key)
+			}
+			return d
+		}
+		return strings.ToLower(cv.str(i, key, v, ""))
+	}
+	l.OnEndpointRemoved = inheritEnum(keyOnEndpointRemoved, rl.OnEndpointRemoved, def.OnEndpointRemoved)
+	l.Policy = inheritEnum(keyPolicy, rl.Policy, def.Policy)
+	l.OnUnhealthy = inheritEnum(keyOnUnhealthy, rl.OnUnhealthy, def.OnUnhealthy)
+	if rl.MemberSync == nil {
+		l.MemberSync = def.MemberSync
+		if cv.c.isBad(topLevel, keyMemberSync) {
+			cv.c.markBad(i, keyMemberSync)
 		}
 	} else {
-		l.OnEndpointRemoved = strings.ToLower(cv.str(i, keyOnEndpointRemoved, rl.OnEndpointRemoved, ""))
+		l.MemberSync = cv.memberSync(i, rl.MemberSync)
 	}
+	l.HealthCheck = cv.healthCheck(i, rl.HealthCheck, def.HealthCheck)
+	l.TLS = cv.tls(i, rl.TLS)
 	return l
 }
 

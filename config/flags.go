@@ -63,6 +63,9 @@ func FromFlags(f Flags) (*Snapshot, error) {
 		DialTimeout:       DefaultDialTimeout,
 		OnEndpointRemoved: RemovedKeep,
 		DrainTimeout:      DefaultDrainTimeout,
+		Policy:            DefaultPolicy,
+		HealthCheck:       DefaultHealthCheck(),
+		OnUnhealthy:       UnhealthyKeep,
 	}
 	eps := f.Endpoints
 	if f.DiscoverySRV != "" && slices.Equal(eps, []string{DefaultEndpoint}) {

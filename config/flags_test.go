@@ -33,6 +33,9 @@ func TestFromFlagsDefaultsAreEtcds(t *testing.T) {
 			DialTimeout:       3 * time.Second,
 			OnEndpointRemoved: RemovedKeep,
 			DrainTimeout:      30 * time.Second,
+			Policy:            "sticky-random",
+			HealthCheck:       HealthCheck{Type: "etcd", Interval: 5 * time.Second, Timeout: 2 * time.Second, Fall: 2, Rise: 2},
+			OnUnhealthy:       "keep",
 		}},
 	}
 	if !reflect.DeepEqual(s, wantSnap) {

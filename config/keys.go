@@ -26,6 +26,22 @@ const (
 	keyDialTimeout       = "dial-timeout"
 	keyOnEndpointRemoved = "on-endpoint-removed"
 	keyDrainTimeout      = "drain-timeout"
+	keyPolicy            = "policy"
+	keyHealthCheck       = "health-check"
+	keyOnUnhealthy       = "on-unhealthy"
+	keyMemberSync        = "member-sync"
+	keyTLS               = "tls"
+
+	// Keys inside the blocks, qualified by the block's key.
+	keyCheckType     = "health-check.type"
+	keyCheckInterval = "health-check.interval"
+	keyCheckTimeout  = "health-check.timeout"
+	keyCheckFall     = "health-check.fall"
+	keyCheckRise     = "health-check.rise"
+	keyTLSCAFile     = "tls.ca-file"
+	keyTLSCertFile   = "tls.cert-file"
+	keyTLSKeyFile    = "tls.key-file"
+	keyTLSServerName = "tls.server-name"
 )
 
 // topKeys returns the keys allowed at the top level of the file.
@@ -33,7 +49,8 @@ func topKeys() []string {
 	return []string{
 		keyLogLevel, keyLogFormat, keyShutdownTimeout, keyDNSServer,
 		keyRetryDelay, keyDialTimeout, keyDNSRefresh, keyOnEndpointRemoved,
-		keyDrainTimeout, keyListeners,
+		keyDrainTimeout, keyPolicy, keyHealthCheck, keyOnUnhealthy,
+		keyMemberSync, keyListeners,
 	}
 }
 
@@ -43,8 +60,21 @@ func listenerKeys() []string {
 		keyName, keyListenAddr, keyEndpoints, keyDiscoverySRV,
 		keyDiscoverySRVName, keyInsecureDiscovery, keyTrustedCAFile,
 		keyDNSRefresh, keyRetryDelay, keyDialTimeout, keyOnEndpointRemoved,
-		keyDrainTimeout,
+		keyDrainTimeout, keyPolicy, keyHealthCheck, keyOnUnhealthy,
+		keyMemberSync, keyTLS,
 	}
+}
+
+// blockKeys returns the qualified keys allowed inside the block key, or
+// nil when key is not a block.
+func blockKeys(key string) []string {
+	switch key {
+	case keyHealthCheck:
+		return []string{keyCheckType, keyCheckInterval, keyCheckTimeout, keyCheckFall, keyCheckRise}
+	case keyTLS:
+		return []string{keyTLSCAFile, keyTLSCertFile, keyTLSKeyFile, keyTLSServerName}
+	}
+	return nil
 }
 
 // flagFor returns the command-line flag that sets key, or "".

@@ -21,6 +21,13 @@ retry-delay: 30s
 dial-timeout: 2s
 on-endpoint-removed: drain
 drain-timeout: 45s
+policy: round-robin
+health-check:
+  type: tcp
+  interval: 10s
+  fall: 3
+on-unhealthy: close
+member-sync: 1m
 listeners:
   - name: main
     listen-addr: 127.0.0.1:23790
@@ -39,6 +46,18 @@ listeners:
     dial-timeout: 500ms
     on-endpoint-removed: close
     drain-timeout: 1h30m
+    policy: Least-Connections
+    health-check:
+      type: etcd
+      timeout: 1s
+      rise: 5
+    on-unhealthy: keep
+    member-sync: off
+    tls:
+      ca-file: /etc/ssl/etcd-ca.pem
+      cert-file: /etc/ssl/gw.pem
+      key-file: /etc/ssl/gw-key.pem
+      server-name: etcd.example.com
 `
 
 const twoListenersTOML = `
@@ -50,6 +69,14 @@ retry-delay = "30s"
 dial-timeout = "2s"
 on-endpoint-removed = "drain"
 drain-timeout = "45s"
+policy = "round-robin"
+on-unhealthy = "close"
+member-sync = "1m"
+
+[health-check]
+type = "tcp"
+interval = "10s"
+fall = 3
 
 [[listeners]]
 name = "main"
@@ -68,6 +95,16 @@ retry-delay = "5s"
 dial-timeout = "500ms"
 on-endpoint-removed = "close"
 drain-timeout = "1h30m"
+policy = "Least-Connections"
+health-check = { type = "etcd", timeout = "1s", rise = 5 }
+on-unhealthy = "keep"
+member-sync = "off"
+
+[listeners.tls]
+ca-file = "/etc/ssl/etcd-ca.pem"
+cert-file = "/etc/ssl/gw.pem"
+key-file = "/etc/ssl/gw-key.pem"
+server-name = "etcd.example.com"
 `
 
 // twoListeners is what both files decode to, File aside.
@@ -88,6 +125,11 @@ func twoListeners(file string) *Snapshot {
 				DialTimeout:       2 * time.Second,   // inherited
 				OnEndpointRemoved: RemovedDrain,      // inherited
 				DrainTimeout:      45 * time.Second,  // inherited
+				Policy:            PolicyRoundRobin,  // inherited
+				// inherited, the rest from the built-in defaults
+				HealthCheck: HealthCheck{Type: CheckTCP, Interval: 10 * time.Second, Timeout: DefaultCheckTimeout, Fall: 3, Rise: DefaultRise},
+				OnUnhealthy: UnhealthyClose, // inherited
+				MemberSync:  time.Minute,    // inherited
 			},
 			{
 				Name:              "discovered",
@@ -101,6 +143,18 @@ func twoListeners(file string) *Snapshot {
 				DialTimeout:       500 * time.Millisecond,
 				OnEndpointRemoved: RemovedClose,
 				DrainTimeout:      90 * time.Minute,
+				Policy:            PolicyLeastConnections,
+				// type, timeout and rise set; interval and fall inherited
+				HealthCheck: HealthCheck{Type: CheckEtcd, Interval: 10 * time.Second, Timeout: time.Second, Fall: 3, Rise: 5},
+				OnUnhealthy: UnhealthyKeep,
+				MemberSync:  0, // off
+				TLS: TLS{
+					Enabled:    true,
+					CAFile:     "/etc/ssl/etcd-ca.pem",
+					CertFile:   "/etc/ssl/gw.pem",
+					KeyFile:    "/etc/ssl/gw-key.pem",
+					ServerName: "etcd.example.com",
+				},
 			},
 		},
 	}
@@ -153,6 +207,9 @@ func TestParseDefaults(t *testing.T) {
 			DialTimeout:       DefaultDialTimeout,
 			OnEndpointRemoved: RemovedKeep,
 			DrainTimeout:      DefaultDrainTimeout,
+			Policy:            PolicyStickyRandom,
+			HealthCheck:       HealthCheck{Type: CheckEtcd, Interval: 5 * time.Second, Timeout: 2 * time.Second, Fall: 2, Rise: 2},
+			OnUnhealthy:       UnhealthyKeep,
 		}},
 	}
 	if !reflect.DeepEqual(s, want) {
