@@ -57,9 +57,10 @@ func NewGroup(log logrus.FieldLogger) *Group {
 	return &Group{log: log, members: map[string]*member{}}
 }
 
-// Apply makes the running listeners match s. Every new address is bound
-// first; if any bind fails nothing changes and the error names the listener
-// and its listen-addr. Settings apply to new connections; open connections
+// Apply makes the running listeners match s. The TLS files of new and
+// changed listeners are read and every new address is bound first; if a
+// file can't be loaded or an address bound, nothing changes and the error
+// names the listener and the key. Settings apply to new connections; open connections
 // are never closed by Apply itself (a removed endpoint's connections follow
 // its listener's on-endpoint-removed policy, a removed listener's are
 // drained as at shutdown).
@@ -73,9 +74,24 @@ func (g *Group) Apply(ctx context.Context, s *config.Snapshot) (Diff, error) {
 		want[lc.Name] = lc
 	}
 
-	// Bind every address that is new, before touching anything.
+	// Load the pool settings (TLS files) of every listener that is new or
+	// changed, and bind every address that is new, before touching
+	// anything.
+	settings := map[string]upstream.Settings{}
+	var loadErr error
+	for _, lc := range s.Listeners {
+		if m, ok := g.members[lc.Name]; ok && equalListener(m.cfg, lc) {
+			continue
+		}
+		ps, err := poolSettings(lc)
+		if err != nil {
+			loadErr = errors.Join(loadErr, settingsError(s.File, lc.Name, err))
+			continue
+		}
+		settings[lc.Name] = ps
+	}
 	bound := map[string]net.Listener{}
-	var bindErr error
+	bindErr := loadErr
 	for _, lc := range s.Listeners {
 		if m, ok := g.members[lc.Name]; ok && m.cfg.ListenAddr == lc.ListenAddr {
 			continue
@@ -97,13 +113,13 @@ func (g *Group) Apply(ctx context.Context, s *config.Snapshot) (Diff, error) {
 	for _, lc := range s.Listeners {
 		m, ok := g.members[lc.Name]
 		if !ok {
-			m = g.start(lc, bound[lc.Name])
+			m = g.start(lc, bound[lc.Name], settings[lc.Name])
 			g.members[lc.Name] = m
 			diff.Added = append(diff.Added, lc.Name)
 			diff.Endpoints[lc.Name] = EndpointDiff{Added: slices.Clone(lc.Endpoints)}
 			continue
 		}
-		if changed, ed := g.update(m, lc, bound[lc.Name]); changed {
+		if changed, ed := g.update(m, lc, bound[lc.Name], settings[lc.Name]); changed {
 			diff.Changed = append(diff.Changed, lc.Name)
 			if len(ed.Added) > 0 || len(ed.Removed) > 0 {
 				diff.Endpoints[lc.Name] = ed
@@ -132,19 +148,10 @@ func fileName(f string) string {
 	return f
 }
 
-func poolSettings(lc config.Listener) upstream.Settings {
-	return upstream.Settings{
-		DialTimeout:       lc.DialTimeout,
-		RetryDelay:        lc.RetryDelay,
-		OnEndpointRemoved: lc.OnEndpointRemoved,
-		DrainTimeout:      lc.DrainTimeout,
-	}
-}
-
 // start builds the pool and listener of a new member and starts serving.
-func (g *Group) start(lc config.Listener, ln net.Listener) *member {
+func (g *Group) start(lc config.Listener, ln net.Listener, ps upstream.Settings) *member {
 	log := g.log.WithField("listener", lc.Name)
-	pool := upstream.NewPool(upstream.Options{Settings: poolSettings(lc), Log: log})
+	pool := upstream.NewPool(upstream.Options{Settings: ps, Log: log})
 	pool.Update(resolver.Static(lc.Endpoints))
 	m := &member{cfg: lc, pool: pool, ln: New(lc.Name, ln, pool, log)}
 	go func() { _ = m.ln.Serve() }()
@@ -152,14 +159,14 @@ func (g *Group) start(lc config.Listener, ln net.Listener) *member {
 	return m
 }
 
-// update applies lc to a running member; ln is its new socket when the
-// listen address changed, else nil.
-func (g *Group) update(m *member, lc config.Listener, ln net.Listener) (bool, EndpointDiff) {
+// update applies lc, whose pool settings are ps, to a running member; ln
+// is its new socket when the listen address changed, else nil.
+func (g *Group) update(m *member, lc config.Listener, ln net.Listener, ps upstream.Settings) (bool, EndpointDiff) {
 	if equalListener(m.cfg, lc) {
 		return false, EndpointDiff{}
 	}
 	log := g.log.WithField("listener", lc.Name)
-	m.pool.SetSettings(poolSettings(lc))
+	m.pool.SetSettings(ps)
 	var ed EndpointDiff
 	ed.Added, ed.Removed = m.pool.Update(resolver.Static(lc.Endpoints))
 	if ln != nil {
@@ -180,7 +187,9 @@ func equalListener(a, b config.Listener) bool {
 		a.DiscoverySRV == b.DiscoverySRV && a.DiscoverySRVName == b.DiscoverySRVName &&
 		a.InsecureDiscovery == b.InsecureDiscovery && a.TrustedCAFile == b.TrustedCAFile &&
 		a.DNSRefresh == b.DNSRefresh && a.RetryDelay == b.RetryDelay && a.DialTimeout == b.DialTimeout &&
-		a.OnEndpointRemoved == b.OnEndpointRemoved && a.DrainTimeout == b.DrainTimeout
+		a.OnEndpointRemoved == b.OnEndpointRemoved && a.DrainTimeout == b.DrainTimeout &&
+		a.Policy == b.Policy && a.HealthCheck == b.HealthCheck && a.OnUnhealthy == b.OnUnhealthy &&
+		a.MemberSync == b.MemberSync && a.TLS == b.TLS
 }
 
 // stop shuts a removed member down as at gateway shutdown.
