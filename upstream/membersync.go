@@ -132,8 +132,8 @@ func (p *Pool) memberList(ctx context.Context) ([]member, string, error) {
 }
 
 // memberListVia asks ep for the cluster's members with a linearizable
-// MemberList (serializable on etcd before 3.6), over TLS as tlsFor says,
-// within twice the dial timeout.
+// MemberList (a server that predates the flag answers from its own view),
+// over TLS as tlsFor says, within twice the dial timeout.
 func (p *Pool) memberListVia(ctx context.Context, ep *Endpoint) ([]member, error) {
 	s := p.settings.Load()
 	cli, err := clientv3.New(clientv3.Config{
