@@ -61,6 +61,9 @@ func (p *Pool) runMemberSync(ctx context.Context) {
 // endpoint, then the pool's discovered set replaced by the voting members
 // that are not configured already. A failed round changes nothing.
 func (p *Pool) syncMembers(ctx context.Context) {
+	if len(p.Endpoints()) == 0 {
+		return // not given its endpoints yet: Update will ask for a round
+	}
 	members, via, err := p.memberList(ctx)
 	if err != nil {
 		if ctx.Err() == nil {

@@ -51,6 +51,11 @@ func TestMemberSyncFailureKeepsTheEndpoints(t *testing.T) {
 		}
 		return false
 	})
+	for _, e := range hook.AllEntries() {
+		if strings.Contains(fmt.Sprint(e.Data["error"]), "no endpoint to ask") {
+			t.Fatal("a round ran before the pool had endpoints, and failed")
+		}
+	}
 	if n := p.syncRounds.Load(); n != 0 {
 		t.Fatalf("%d sync rounds counted as done", n)
 	}
