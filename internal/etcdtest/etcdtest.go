@@ -190,7 +190,8 @@ func (c *Cluster) AddLearner() (int, error) {
 }
 
 // Promote makes the learner i a voting member, retrying while etcd says
-// it has not caught up with the leader yet.
+// it has not caught up with the leader yet, and returns once the member
+// itself has applied its promotion.
 func (c *Cluster) Promote(i int) error {
 	m := c.Members[i]
 	cli, err := c.client()
@@ -203,15 +204,37 @@ func (c *Cluster) Promote(i int) error {
 	for {
 		_, err := cli.MemberPromote(ctx, m.ID())
 		if err == nil {
-			return nil
+			break
 		}
-		if !strings.Contains(err.Error(), "not in sync") || ctx.Err() != nil {
+		if !strings.Contains(err.Error(), "in sync with leader") || ctx.Err() != nil {
 			return fmt.Errorf("etcd member %s: MemberPromote: %w", m.Name, err)
 		}
-		select {
-		case <-time.After(20 * time.Millisecond): // bounded by ctx
-		case <-ctx.Done():
+		if err := pause(ctx); err != nil {
+			return fmt.Errorf("etcd member %s: MemberPromote: %w", m.Name, err)
 		}
+	}
+	for m.isLearner() {
+		if err := pause(ctx); err != nil {
+			return fmt.Errorf("etcd member %s: promoted, but still a learner: %w", m.Name, err)
+		}
+	}
+	return nil
+}
+
+// isLearner reports whether the running member sees itself as a learner.
+func (m *Member) isLearner() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.etcd != nil && m.etcd.Server.IsLearner()
+}
+
+// pause waits a moment before a retry, or returns ctx's error.
+func pause(ctx context.Context) error {
+	select {
+	case <-time.After(20 * time.Millisecond):
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
 	}
 }
 
