@@ -30,6 +30,10 @@ type rawConfig struct {
 	MaxConnections    any           `mapstructure:"max-connections"`
 	IdleTimeout       any           `mapstructure:"idle-timeout"`
 	KeepAlive         any           `mapstructure:"keepalive"`
+	Policy            any           `mapstructure:"policy"`
+	HealthCheck       any           `mapstructure:"health-check"`
+	OnUnhealthy       any           `mapstructure:"on-unhealthy"`
+	MemberSync        any           `mapstructure:"member-sync"`
 	Listeners         []rawListener `mapstructure:"listeners"`
 }
 
@@ -50,6 +54,11 @@ type rawListener struct {
 	MaxConnections    any `mapstructure:"max-connections"`
 	IdleTimeout       any `mapstructure:"idle-timeout"`
 	KeepAlive         any `mapstructure:"keepalive"`
+	Policy            any `mapstructure:"policy"`
+	HealthCheck       any `mapstructure:"health-check"`
+	OnUnhealthy       any `mapstructure:"on-unhealthy"`
+	MemberSync        any `mapstructure:"member-sync"`
+	TLS               any `mapstructure:"tls"`
 }
 
 // strictDecoding turns off viper's weak typing and decode hooks: values are
@@ -101,19 +110,30 @@ type listenersShape struct {
 	badElem map[int]bool // elements that are not tables
 }
 
-// walk reports every unknown key, at the top level and in each listener, and
-// a listeners value that is not a list of tables.
+// walk reports every unknown key, at the top level, in each listener and in
+// their blocks (health-check, tls), and a listeners value that is not a list
+// of tables.
 func walk(c *collector, v *viper.Viper) listenersShape {
 	// AllKeys, unlike AllSettings, also lists the keys whose value is null.
-	// Nested keys come as "a.b": a table where a value was expected.
+	// Nested keys come as "a.b": a block's key, or a table where a value
+	// was expected.
 	keys := v.AllKeys()
 	slices.Sort(keys)
 	for _, k := range keys {
-		top, _, _ := strings.Cut(k, ".")
-		if slices.Contains(topKeys(), top) {
-			continue
+		top, rest, nested := strings.Cut(k, ".")
+		switch {
+		case slices.Contains(topKeys(), top):
+			if sub := blockKeys(top); sub != nil && nested {
+				first, _, _ := strings.Cut(rest, ".")
+				walkBlockKey(c, topLevel, top+"."+first, sub)
+			}
+		case slices.Contains(listenerKeys(), top):
+			if !c.isBad(topLevel, top) {
+				c.add(topLevel, top, "%s", unknownKeyMsg(top, topKeys(), listenerKeys(), "a listener key: set it in each listener"))
+			}
+		default:
+			c.add(topLevel, k, "%s", unknownKeyMsg(k, topKeys(), listenerKeys(), "a listener key: set it in each listener"))
 		}
-		c.add(topLevel, k, "%s", unknownKeyMsg(k, topKeys(), listenerKeys(), "a listener key: set it in each listener"))
 	}
 
 	settings := v.AllSettings()
@@ -137,6 +157,18 @@ func walk(c *collector, v *viper.Viper) listenersShape {
 			for _, k := range lkeys {
 				if !slices.Contains(listenerKeys(), k) {
 					c.add(i, k, "%s", unknownKeyMsg(k, listenerKeys(), topKeys(), "a top-level key"))
+					continue
+				}
+				block, isBlock := m[k].(map[string]any)
+				if sub := blockKeys(k); sub != nil && isBlock {
+					bkeys := make([]string, 0, len(block))
+					for bk := range block {
+						bkeys = append(bkeys, bk)
+					}
+					slices.Sort(bkeys)
+					for _, bk := range bkeys {
+						walkBlockKey(c, i, k+"."+bk, sub)
+					}
 				}
 			}
 		}
@@ -144,6 +176,14 @@ func walk(c *collector, v *viper.Viper) listenersShape {
 	default:
 		c.add(topLevel, keyListeners, "must be a list of listeners (\"- name: ...\" items in YAML, [[listeners]] tables in TOML), not %s", describeValue(list))
 		return listenersShape{}
+	}
+}
+
+// walkBlockKey reports the qualified key of a block when it is not one of
+// known.
+func walkBlockKey(c *collector, idx int, key string, known []string) {
+	if !slices.Contains(known, key) && !c.isBad(idx, key) {
+		c.add(idx, key, "%s", unknownKeyMsg(key, known, nil, ""))
 	}
 }
 
@@ -176,7 +216,14 @@ func convert(c *collector, path string, raw *rawConfig, shape listenersShape) *S
 		MaxConnections:    cv.integer(topLevel, keyMaxConnections, raw.MaxConnections, 0),
 		IdleTimeout:       cv.duration(topLevel, keyIdleTimeout, raw.IdleTimeout, 0),
 		KeepAlive:         cv.duration(topLevel, keyKeepAlive, raw.KeepAlive, DefaultKeepAlive),
+		Policy:            strings.ToLower(cv.str(topLevel, keyPolicy, raw.Policy, DefaultPolicy)),
+		HealthCheck:       cv.healthCheck(topLevel, raw.HealthCheck, DefaultHealthCheck()),
+		OnUnhealthy:       strings.ToLower(cv.str(topLevel, keyOnUnhealthy, raw.OnUnhealthy, UnhealthyKeep)),
+		MemberSync:        cv.memberSync(topLevel, raw.MemberSync),
 	}
+	checkEnum(c, topLevel, keyPolicy, def.Policy, policies())
+	checkEnum(c, topLevel, keyOnUnhealthy, def.OnUnhealthy, unhealthyPolicies())
+	checkHealthCheck(c, topLevel, def.HealthCheck)
 	checkPositive(c, topLevel, keyDNSRefresh, def.DNSRefresh)
 	checkPositive(c, topLevel, keyRetryDelay, def.RetryDelay)
 	checkPositive(c, topLevel, keyDialTimeout, def.DialTimeout)
@@ -235,14 +282,28 @@ func (cv converter) listener(i int, rl *rawListener, def *Listener) Listener {
 	} else {
 		l.MaxConnections = cv.integer(i, keyMaxConnections, rl.MaxConnections, 0)
 	}
-	if rl.OnEndpointRemoved == nil {
-		l.OnEndpointRemoved = def.OnEndpointRemoved
-		if cv.c.isBad(topLevel, keyOnEndpointRemoved) {
-			cv.c.markBad(i, keyOnEndpointRemoved)
+	inheritEnum := func(key string, v any, d string) string {
+		if v == nil {
+			if cv.c.isBad(topLevel, key) {
+				cv.c.markBad(i, key)
+			}
+			return d
+		}
+		return strings.ToLower(cv.str(i, key, v, ""))
+	}
+	l.OnEndpointRemoved = inheritEnum(keyOnEndpointRemoved, rl.OnEndpointRemoved, def.OnEndpointRemoved)
+	l.Policy = inheritEnum(keyPolicy, rl.Policy, def.Policy)
+	l.OnUnhealthy = inheritEnum(keyOnUnhealthy, rl.OnUnhealthy, def.OnUnhealthy)
+	if rl.MemberSync == nil {
+		l.MemberSync = def.MemberSync
+		if cv.c.isBad(topLevel, keyMemberSync) {
+			cv.c.markBad(i, keyMemberSync)
 		}
 	} else {
-		l.OnEndpointRemoved = strings.ToLower(cv.str(i, keyOnEndpointRemoved, rl.OnEndpointRemoved, ""))
+		l.MemberSync = cv.memberSync(i, rl.MemberSync)
 	}
+	l.HealthCheck = cv.healthCheck(i, rl.HealthCheck, def.HealthCheck)
+	l.TLS = cv.tls(i, rl.TLS)
 	return l
 }
 
@@ -291,7 +352,7 @@ func (cv converter) integer(idx int, key string, v any, def int) int {
 		cv.c.add(idx, key, "%v is not a whole number", x)
 		return def
 	default:
-		cv.c.add(idx, key, "must be a whole number such as 1000, not %s", describeValue(v))
+		cv.c.add(idx, key, "must be a whole number, not %s", describeValue(v))
 		return def
 	}
 }

@@ -74,7 +74,11 @@ func (s *Snapshot) Describe(w io.Writer) {
 			}
 			row("dns-refresh", "%s (used by discovery-srv only)", fmtDuration(l.DNSRefresh))
 		}
-		row("retry-delay", "%s", fmtDuration(l.RetryDelay))
+		if l.HealthCheck.Type == CheckNone {
+			row("retry-delay", "%s", fmtDuration(l.RetryDelay))
+		} else {
+			row("retry-delay", "%s (unused: health checks bring endpoints back)", fmtDuration(l.RetryDelay))
+		}
 		row("dial-timeout", "%s", fmtDuration(l.DialTimeout))
 		row("on-endpoint-removed", "%s", l.OnEndpointRemoved)
 		if l.OnEndpointRemoved == RemovedDrain {
@@ -93,8 +97,60 @@ func (s *Snapshot) Describe(w io.Writer) {
 			row("idle-timeout", "off")
 		}
 		row("keepalive", "%s", fmtDuration(l.KeepAlive))
+		row("policy", "%s", l.Policy)
+		describeHealth(row, l)
+		describeTLS(row, l)
 	}
 	_ = tw.Flush()
+}
+
+// describeHealth writes the health-check, on-unhealthy and member-sync
+// rows of a listener.
+func describeHealth(row func(key, format string, args ...any), l Listener) {
+	h := l.HealthCheck
+	unused := ""
+	switch h.Type {
+	case CheckNone:
+		row(keyCheckType, "none (only failed dials take an endpoint out; retry-delay brings it back)")
+		unused = " (unused with type none)"
+	case CheckTCP:
+		row(keyCheckType, "tcp (a connect within the timeout)")
+	case CheckEtcd:
+		row(keyCheckType, "etcd (GET /health on the client port)")
+	}
+	row(keyCheckInterval, "%s%s", fmtDuration(h.Interval), unused)
+	row(keyCheckTimeout, "%s%s", fmtDuration(h.Timeout), unused)
+	row(keyCheckFall, "%d%s", h.Fall, unused)
+	row(keyCheckRise, "%d%s", h.Rise, unused)
+	if h.Type == CheckNone {
+		row(keyOnUnhealthy, "%s%s", l.OnUnhealthy, unused)
+	} else {
+		row(keyOnUnhealthy, "%s", l.OnUnhealthy)
+	}
+	if l.MemberSync > 0 {
+		row(keyMemberSync, "every %s", fmtDuration(l.MemberSync))
+	} else {
+		row(keyMemberSync, "off")
+	}
+}
+
+// describeTLS writes the tls rows of a listener.
+func describeTLS(row func(key, format string, args ...any), l Listener) {
+	t := l.TLS
+	if !t.Enabled {
+		row(keyTLS, "none (plain TCP to the members, except those discovered through _etcd-client-ssl)")
+		return
+	}
+	orNone := func(s, none string) string {
+		if s == "" {
+			return none
+		}
+		return s
+	}
+	row(keyTLSCAFile, "%s", orNone(t.CAFile, "none (system roots)"))
+	row(keyTLSCertFile, "%s", orNone(t.CertFile, "none (no client certificate)"))
+	row(keyTLSKeyFile, "%s", orNone(t.KeyFile, "none"))
+	row(keyTLSServerName, "%s", orNone(t.ServerName, "none (each endpoint's host)"))
 }
 
 // srvNames returns the SRV names queried for a domain: the TLS one

@@ -39,6 +39,15 @@ func TestDescribe(t *testing.T) {
 		"max-connections", "1000",
 		"idle-timeout", "off",
 		"keepalive", "30s",
+		"policy", "round-robin",
+		"health-check.type", "tcp",
+		"health-check.interval", "10s",
+		"health-check.timeout", "2s",
+		"health-check.fall", "3",
+		"health-check.rise", "2",
+		"on-unhealthy", "close",
+		"member-sync", "every 1m",
+		"tls", "none",
 		`listener "discovered"`,
 		"listen-addr", "[::1]:23791",
 		"discovery-srv", "example.com",
@@ -54,6 +63,18 @@ func TestDescribe(t *testing.T) {
 		"max-connections", "no limit",
 		"idle-timeout", "10m",
 		"keepalive", "1m",
+		"policy", "least-connections",
+		"health-check.type", "etcd (GET /health",
+		"health-check.interval", "10s",
+		"health-check.timeout", "1s",
+		"health-check.fall", "3",
+		"health-check.rise", "5",
+		"on-unhealthy", "keep",
+		"member-sync", "off",
+		"tls.ca-file", "/etc/ssl/etcd-ca.pem",
+		"tls.cert-file", "/etc/ssl/gw.pem",
+		"tls.key-file", "/etc/ssl/gw-key.pem",
+		"tls.server-name", "etcd.example.com",
 	}
 	rest := out
 	for _, w := range want {
@@ -72,7 +93,8 @@ func TestDescribeFlags(t *testing.T) {
 	}
 	var buf bytes.Buffer
 	s.Describe(&buf)
-	for _, w := range []string{"command-line flags", `listener "default"`, "127.0.0.1:23790", "127.0.0.1:2379", "system resolver"} {
+	for _, w := range []string{"command-line flags", `listener "default"`, "127.0.0.1:23790", "127.0.0.1:2379", "system resolver",
+		"policy", "sticky-random", "health-check.type", "etcd", "health-check.interval", "5s"} {
 		if !strings.Contains(buf.String(), w) {
 			t.Errorf("%q missing in:\n%s", w, buf.String())
 		}

@@ -48,6 +48,23 @@ func TestDocsExamples(t *testing.T) {
 	}
 }
 
+// TestDocsCoverEveryKey checks that docs/configuration.md documents every
+// key, block keys included, in a table row.
+func TestDocsCoverEveryKey(t *testing.T) {
+	doc, err := os.ReadFile("../docs/configuration.md")
+	if err != nil {
+		t.Skipf("documentation not found: %v", err)
+	}
+	keys := append(topKeys(), listenerKeys()...)
+	keys = append(keys, blockKeys(keyHealthCheck)...)
+	keys = append(keys, blockKeys(keyTLS)...)
+	for _, k := range keys {
+		if !strings.Contains(string(doc), "| `"+k+"` |") {
+			t.Errorf("key %q has no row in docs/configuration.md", k)
+		}
+	}
+}
+
 // TestShippedExamples checks that examples/etcd-gateway.yaml and .toml are
 // valid and the same configuration.
 func TestShippedExamples(t *testing.T) {

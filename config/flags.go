@@ -64,6 +64,9 @@ func FromFlags(f Flags) (*Snapshot, error) {
 		OnEndpointRemoved: RemovedKeep,
 		DrainTimeout:      DefaultDrainTimeout,
 		KeepAlive:         DefaultKeepAlive,
+		Policy:            DefaultPolicy,
+		HealthCheck:       flagsHealthCheck(),
+		OnUnhealthy:       UnhealthyKeep,
 	}
 	eps := f.Endpoints
 	if f.DiscoverySRV != "" && slices.Equal(eps, []string{DefaultEndpoint}) {
@@ -82,4 +85,13 @@ func FromFlags(f Flags) (*Snapshot, error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+// flagsHealthCheck is the health check of a gateway run on etcd's flags:
+// none, as etcd's gateway has none. Flags carry no TLS settings, so an
+// etcd check could not reach the members of a TLS cluster anyway.
+func flagsHealthCheck() HealthCheck {
+	hc := DefaultHealthCheck()
+	hc.Type = CheckNone
+	return hc
 }

@@ -34,6 +34,9 @@ func TestFromFlagsDefaultsAreEtcds(t *testing.T) {
 			OnEndpointRemoved: RemovedKeep,
 			DrainTimeout:      30 * time.Second,
 			KeepAlive:         15 * time.Second,
+			Policy:            "sticky-random",
+			HealthCheck:       HealthCheck{Type: "none", Interval: 5 * time.Second, Timeout: 2 * time.Second, Fall: 2, Rise: 2},
+			OnUnhealthy:       "keep",
 		}},
 	}
 	if !reflect.DeepEqual(s, wantSnap) {
@@ -50,7 +53,9 @@ func TestFromFlagsEqualsFile(t *testing.T) {
 		{
 			name:  "endpoints",
 			flags: Flags{ListenAddr: "0.0.0.0:23790", Endpoints: []string{"https://10.0.0.1:2379", "10.0.0.2:2379"}, RetryDelay: 10 * time.Second},
-			yaml: `listeners:
+			// etcd's gateway has no health checks: the drop-in mode neither.
+			yaml: `health-check: {type: none}
+listeners:
   - name: default
     listen-addr: 0.0.0.0:23790
     endpoints: [https://10.0.0.1:2379, 10.0.0.2:2379]
@@ -61,7 +66,8 @@ func TestFromFlagsEqualsFile(t *testing.T) {
 			name: "discovery",
 			flags: Flags{ListenAddr: "127.0.0.1:23790", Endpoints: []string{DefaultEndpoint}, RetryDelay: time.Minute,
 				DiscoverySRV: "example.com", DiscoverySRVName: "prod", InsecureDiscovery: true, TrustedCAFile: "/ca.pem"},
-			yaml: `listeners:
+			yaml: `health-check: {type: none}
+listeners:
   - name: default
     listen-addr: 127.0.0.1:23790
     discovery-srv: example.com

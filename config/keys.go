@@ -31,6 +31,22 @@ const (
 	keyMaxConnections    = "max-connections"
 	keyIdleTimeout       = "idle-timeout"
 	keyKeepAlive         = "keepalive"
+	keyPolicy            = "policy"
+	keyHealthCheck       = "health-check"
+	keyOnUnhealthy       = "on-unhealthy"
+	keyMemberSync        = "member-sync"
+	keyTLS               = "tls"
+
+	// Keys inside the blocks, qualified by the block's key.
+	keyCheckType     = "health-check.type"
+	keyCheckInterval = "health-check.interval"
+	keyCheckTimeout  = "health-check.timeout"
+	keyCheckFall     = "health-check.fall"
+	keyCheckRise     = "health-check.rise"
+	keyTLSCAFile     = "tls.ca-file"
+	keyTLSCertFile   = "tls.cert-file"
+	keyTLSKeyFile    = "tls.key-file"
+	keyTLSServerName = "tls.server-name"
 )
 
 // topKeys returns the keys allowed at the top level of the file.
@@ -40,7 +56,7 @@ func topKeys() []string {
 		keyAdminAddr, keyAdminPprof,
 		keyRetryDelay, keyDialTimeout, keyDNSRefresh, keyOnEndpointRemoved,
 		keyDrainTimeout, keyMaxConnections, keyIdleTimeout, keyKeepAlive,
-		keyListeners,
+		keyPolicy, keyHealthCheck, keyOnUnhealthy, keyMemberSync, keyListeners,
 	}
 }
 
@@ -51,7 +67,20 @@ func listenerKeys() []string {
 		keyDiscoverySRVName, keyInsecureDiscovery, keyTrustedCAFile,
 		keyDNSRefresh, keyRetryDelay, keyDialTimeout, keyOnEndpointRemoved,
 		keyDrainTimeout, keyMaxConnections, keyIdleTimeout, keyKeepAlive,
+		keyPolicy, keyHealthCheck, keyOnUnhealthy, keyMemberSync, keyTLS,
 	}
+}
+
+// blockKeys returns the qualified keys allowed inside the block key, or
+// nil when key is not a block.
+func blockKeys(key string) []string {
+	switch key {
+	case keyHealthCheck:
+		return []string{keyCheckType, keyCheckInterval, keyCheckTimeout, keyCheckFall, keyCheckRise}
+	case keyTLS:
+		return []string{keyTLSCAFile, keyTLSCertFile, keyTLSKeyFile, keyTLSServerName}
+	}
+	return nil
 }
 
 // flagFor returns the command-line flag that sets key, or "".

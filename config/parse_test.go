@@ -25,6 +25,13 @@ on-endpoint-removed: drain
 drain-timeout: 45s
 max-connections: 1000
 keepalive: 30s
+policy: round-robin
+health-check:
+  type: tcp
+  interval: 10s
+  fall: 3
+on-unhealthy: close
+member-sync: 1m
 listeners:
   - name: main
     listen-addr: 127.0.0.1:23790
@@ -46,6 +53,18 @@ listeners:
     max-connections: 0
     idle-timeout: 10m
     keepalive: 1m
+    policy: Least-Connections
+    health-check:
+      type: etcd
+      timeout: 1s
+      rise: 5
+    on-unhealthy: keep
+    member-sync: off
+    tls:
+      ca-file: /etc/ssl/etcd-ca.pem
+      cert-file: /etc/ssl/gw.pem
+      key-file: /etc/ssl/gw-key.pem
+      server-name: etcd.example.com
 `
 
 const twoListenersTOML = `
@@ -61,6 +80,14 @@ on-endpoint-removed = "drain"
 drain-timeout = "45s"
 max-connections = 1000
 keepalive = "30s"
+policy = "round-robin"
+on-unhealthy = "close"
+member-sync = "1m"
+
+[health-check]
+type = "tcp"
+interval = "10s"
+fall = 3
 
 [[listeners]]
 name = "main"
@@ -82,6 +109,16 @@ drain-timeout = "1h30m"
 max-connections = 0
 idle-timeout = "10m"
 keepalive = "1m"
+policy = "Least-Connections"
+health-check = { type = "etcd", timeout = "1s", rise = 5 }
+on-unhealthy = "keep"
+member-sync = "off"
+
+[listeners.tls]
+ca-file = "/etc/ssl/etcd-ca.pem"
+cert-file = "/etc/ssl/gw.pem"
+key-file = "/etc/ssl/gw-key.pem"
+server-name = "etcd.example.com"
 `
 
 // twoListeners is what both files decode to, File aside.
@@ -106,6 +143,11 @@ func twoListeners(file string) *Snapshot {
 				DrainTimeout:      45 * time.Second,  // inherited
 				MaxConnections:    1000,              // inherited
 				KeepAlive:         30 * time.Second,  // inherited
+				Policy:            PolicyRoundRobin,  // inherited
+				// inherited, the rest from the built-in defaults
+				HealthCheck: HealthCheck{Type: CheckTCP, Interval: 10 * time.Second, Timeout: DefaultCheckTimeout, Fall: 3, Rise: DefaultRise},
+				OnUnhealthy: UnhealthyClose, // inherited
+				MemberSync:  time.Minute,    // inherited
 			},
 			{
 				Name:              "discovered",
@@ -122,6 +164,18 @@ func twoListeners(file string) *Snapshot {
 				MaxConnections:    0, // set: no limit, not the inherited 1000
 				IdleTimeout:       10 * time.Minute,
 				KeepAlive:         time.Minute,
+				Policy:            PolicyLeastConnections,
+				// type, timeout and rise set; interval and fall inherited
+				HealthCheck: HealthCheck{Type: CheckEtcd, Interval: 10 * time.Second, Timeout: time.Second, Fall: 3, Rise: 5},
+				OnUnhealthy: UnhealthyKeep,
+				MemberSync:  0, // off
+				TLS: TLS{
+					Enabled:    true,
+					CAFile:     "/etc/ssl/etcd-ca.pem",
+					CertFile:   "/etc/ssl/gw.pem",
+					KeyFile:    "/etc/ssl/gw-key.pem",
+					ServerName: "etcd.example.com",
+				},
 			},
 		},
 	}
@@ -175,6 +229,9 @@ func TestParseDefaults(t *testing.T) {
 			OnEndpointRemoved: RemovedKeep,
 			DrainTimeout:      DefaultDrainTimeout,
 			KeepAlive:         DefaultKeepAlive,
+			Policy:            PolicyStickyRandom,
+			HealthCheck:       HealthCheck{Type: CheckEtcd, Interval: 5 * time.Second, Timeout: 2 * time.Second, Fall: 2, Rise: 2},
+			OnUnhealthy:       UnhealthyKeep,
 		}},
 	}
 	if !reflect.DeepEqual(s, want) {
@@ -288,7 +345,7 @@ func TestParseErrors(t *testing.T) {
 			name:    "max-connections as a string",
 			path:    "/etc/gw.toml",
 			data:    "max-connections = \"100\"\n[[listeners]]\nname = \"a\"\nlisten-addr = \"127.0.0.1:23790\"\nendpoints = [\"10.0.0.1:2379\"]\n",
-			problem: &Problem{Key: "max-connections", Msg: `must be a whole number such as 1000, not the string "100"`},
+			problem: &Problem{Key: "max-connections", Msg: `must be a whole number, not the string "100"`},
 		},
 		{
 			name:    "max-connections as a fraction",

@@ -19,7 +19,13 @@ const (
 	DefaultLogFormat       = "text"
 	// DefaultKeepAlive is the TCP keepalive period on both sides of a
 	// connection: Go's own default.
-	DefaultKeepAlive = 15 * time.Second
+	DefaultKeepAlive     = 15 * time.Second
+	DefaultPolicy        = PolicyStickyRandom
+	DefaultCheckType     = CheckEtcd
+	DefaultCheckInterval = 5 * time.Second
+	DefaultCheckTimeout  = 2 * time.Second
+	DefaultFall          = 2
+	DefaultRise          = 2
 )
 
 // What to do with open connections to an endpoint removed by a reload.
@@ -27,6 +33,27 @@ const (
 	RemovedKeep  = "keep"
 	RemovedDrain = "drain"
 	RemovedClose = "close"
+)
+
+// Pick policies (key policy).
+const (
+	PolicyStickyRandom     = "sticky-random"
+	PolicyRoundRobin       = "round-robin"
+	PolicyLeastConnections = "least-connections"
+)
+
+// Health-check types (key health-check.type).
+const (
+	CheckNone = "none"
+	CheckTCP  = "tcp"
+	CheckEtcd = "etcd"
+)
+
+// What to do with open connections to an endpoint that health checks mark
+// down (key on-unhealthy).
+const (
+	UnhealthyKeep  = "keep"
+	UnhealthyClose = "close"
 )
 
 // Snapshot is one validated configuration. It is never modified after it is
@@ -76,6 +103,48 @@ type Listener struct {
 	// KeepAlive is the TCP keepalive period of the client and the
 	// upstream connections.
 	KeepAlive time.Duration
+	// Policy is PolicyStickyRandom, PolicyRoundRobin or
+	// PolicyLeastConnections.
+	Policy      string
+	HealthCheck HealthCheck
+	// OnUnhealthy is UnhealthyKeep or UnhealthyClose.
+	OnUnhealthy string
+	// MemberSync is how often the cluster is asked for its members; 0
+	// means off.
+	MemberSync time.Duration
+	// TLS is how the gateway itself talks to the members (health checks,
+	// member sync); client traffic is forwarded untouched.
+	TLS TLS
+}
+
+// HealthCheck is a listener's health-check block, defaults and
+// inheritance applied.
+type HealthCheck struct {
+	// Type is CheckNone, CheckTCP or CheckEtcd.
+	Type              string
+	Interval, Timeout time.Duration
+	// Fall and Rise are the failed and successful checks in a row that
+	// mark an endpoint down and up.
+	Fall, Rise int
+}
+
+// DefaultHealthCheck returns the health check of a listener that sets
+// none.
+func DefaultHealthCheck() HealthCheck {
+	return HealthCheck{Type: DefaultCheckType, Interval: DefaultCheckInterval, Timeout: DefaultCheckTimeout, Fall: DefaultFall, Rise: DefaultRise}
+}
+
+// TLS is a listener's tls block: the files the gateway uses to talk to the
+// members over TLS. Paths are as written; they are read when the listener
+// is applied.
+type TLS struct {
+	// Enabled is true when the listener has a tls block, even an empty one
+	// (TLS with the system roots).
+	Enabled    bool
+	CAFile     string
+	CertFile   string
+	KeyFile    string
+	ServerName string
 }
 
 // Listener returns the listener named name, and whether it exists.

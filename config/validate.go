@@ -21,6 +21,11 @@ func logFormats() []string { return []string{"text", "json"} }
 func removedPolicies() []string {
 	return []string{RemovedKeep, RemovedDrain, RemovedClose}
 }
+func policies() []string {
+	return []string{PolicyStickyRandom, PolicyRoundRobin, PolicyLeastConnections}
+}
+func unhealthyPolicies() []string { return []string{UnhealthyKeep, UnhealthyClose} }
+func checkTypes() []string        { return []string{CheckNone, CheckTCP, CheckEtcd} }
 
 // validateSnapshot checks the values of s, with every default applied, and
 // reports to c each problem whose key is not already marked bad.
@@ -175,6 +180,13 @@ func validateListener(c *collector, i int, l *Listener) {
 	checkPositive(c, i, keyDialTimeout, l.DialTimeout)
 	checkPositive(c, i, keyDrainTimeout, l.DrainTimeout)
 	checkEnum(c, i, keyOnEndpointRemoved, l.OnEndpointRemoved, removedPolicies())
+	checkEnum(c, i, keyPolicy, l.Policy, policies())
+	checkEnum(c, i, keyOnUnhealthy, l.OnUnhealthy, unhealthyPolicies())
+	checkHealthCheck(c, i, l.HealthCheck)
+	if l.MemberSync < 0 && !c.isBad(i, keyMemberSync) {
+		c.add(i, keyMemberSync, "%s: must be greater than zero, or off", fmtDuration(l.MemberSync))
+	}
+	checkTLS(c, i, l.TLS)
 	checkLimits(c, i, l)
 }
 

@@ -67,9 +67,10 @@ func NewGroup(log logrus.FieldLogger) *Group {
 	return &Group{log: log, members: map[string]*member{}}
 }
 
-// Apply makes the running listeners match s. Every new address is bound
-// first; if any bind fails nothing changes and the error names the listener
-// and its listen-addr. Settings apply to new connections; open connections
+// Apply makes the running listeners match s. The TLS files of new and
+// changed listeners are read and every new address is bound first; if a
+// file can't be loaded or an address bound, nothing changes and the error
+// names the listener and the key. Settings apply to new connections; open connections
 // are never closed by Apply itself (a removed endpoint's connections follow
 // its listener's on-endpoint-removed policy, a removed listener's are
 // drained as at shutdown).
@@ -90,9 +91,24 @@ func (g *Group) Apply(ctx context.Context, s *config.Snapshot) (Diff, error) {
 		return Diff{}, err
 	}
 
-	// Bind every address that is new, before touching anything.
+	// Load the pool settings (TLS files) of every listener that is new or
+	// changed, and bind every address that is new, before touching
+	// anything.
+	settings := map[string]upstream.Settings{}
+	var loadErr error
+	for _, lc := range s.Listeners {
+		if m, ok := g.members[lc.Name]; ok && equalListener(m.cfg, lc) {
+			continue
+		}
+		ps, err := poolSettings(lc)
+		if err != nil {
+			loadErr = errors.Join(loadErr, settingsError(s.File, lc.Name, err))
+			continue
+		}
+		settings[lc.Name] = ps
+	}
 	bound := map[string]net.Listener{}
-	var bindErr error
+	bindErr := loadErr
 	for _, lc := range s.Listeners {
 		if m, ok := g.members[lc.Name]; ok && m.cfg.ListenAddr == lc.ListenAddr {
 			continue
@@ -116,13 +132,13 @@ func (g *Group) Apply(ctx context.Context, s *config.Snapshot) (Diff, error) {
 	for _, lc := range s.Listeners {
 		m, ok := g.members[lc.Name]
 		if !ok {
-			m = g.start(lc, bound[lc.Name], sources[lc.Name])
+			m = g.start(lc, bound[lc.Name], sources[lc.Name], settings[lc.Name])
 			g.members[lc.Name] = m
 			diff.Added = append(diff.Added, lc.Name)
 			diff.Endpoints[lc.Name] = EndpointDiff{Added: endpointAddrs(m.pool)}
 			continue
 		}
-		if changed, ed := g.update(m, lc, bound[lc.Name], sources[lc.Name]); changed {
+		if changed, ed := g.update(m, lc, bound[lc.Name], sources[lc.Name], settings[lc.Name]); changed {
 			diff.Changed = append(diff.Changed, lc.Name)
 			if len(ed.Added) > 0 || len(ed.Removed) > 0 {
 				diff.Endpoints[lc.Name] = ed
@@ -151,24 +167,15 @@ func fileName(f string) string {
 	return f
 }
 
-func poolSettings(lc config.Listener) upstream.Settings {
-	return upstream.Settings{
-		DialTimeout:       lc.DialTimeout,
-		RetryDelay:        lc.RetryDelay,
-		OnEndpointRemoved: lc.OnEndpointRemoved,
-		DrainTimeout:      lc.DrainTimeout,
-	}
-}
-
 func limitsOf(lc config.Listener) Limits {
 	return Limits{MaxConns: int64(lc.MaxConnections), IdleTimeout: lc.IdleTimeout, KeepAlive: lc.KeepAlive}
 }
 
 // start builds the pool and listener of a new member and starts serving.
-func (g *Group) start(lc config.Listener, ln net.Listener, src source) *member {
+func (g *Group) start(lc config.Listener, ln net.Listener, src source, ps upstream.Settings) *member {
 	log := g.log.WithField("listener", lc.Name)
 	m := &member{cfg: lc, dns: &resolver.LookupCounters{}}
-	m.pool = upstream.NewPool(upstream.Options{Settings: poolSettings(lc), Log: log, Dial: m.dial.dial})
+	m.pool = upstream.NewPool(upstream.Options{Settings: ps, Log: log, Dial: m.dial.dial})
 	g.setSource(m, lc, src)
 	m.ln = New(lc.Name, ln, m.pool, log)
 	m.ln.SetLimits(limitsOf(lc))
@@ -177,14 +184,18 @@ func (g *Group) start(lc config.Listener, ln net.Listener, src source) *member {
 	return m
 }
 
-// update applies lc to a running member; ln is its new socket when the
-// listen address changed, else nil.
-func (g *Group) update(m *member, lc config.Listener, ln net.Listener, src source) (bool, EndpointDiff) {
-	if equalListener(m.cfg, lc) && src.first == nil {
+// update applies lc, whose pool settings are ps, to a running member; ln
+// is its new socket when the listen address changed, else nil; src is its
+// SRV source when that was resolved anew.
+func (g *Group) update(m *member, lc config.Listener, ln net.Listener, src source, ps upstream.Settings) (bool, EndpointDiff) {
+	same := equalListener(m.cfg, lc)
+	if same && src.first == nil {
 		return false, EndpointDiff{}
 	}
 	log := g.log.WithField("listener", lc.Name)
-	m.pool.SetSettings(poolSettings(lc))
+	if !same { // only changed listeners have their settings (and TLS files) loaded
+		m.pool.SetSettings(ps)
+	}
 	var ed EndpointDiff
 	ed.Added, ed.Removed = g.setSource(m, lc, src)
 	for _, l := range m.prev {

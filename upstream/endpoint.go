@@ -1,10 +1,12 @@
 // Package upstream keeps one pool of etcd endpoints per cluster: it picks the
-// endpoint for each new connection, fails over when a dial fails, re-probes
-// failed endpoints after the retry delay, and takes endpoint-set updates in
-// place so that endpoints which stay keep their state.
+// endpoint for each new connection, fails over when a dial fails, checks the
+// endpoints' health, re-probes failed endpoints, follows the cluster's
+// membership when asked to, and takes endpoint-set updates in place so that
+// endpoints which stay keep their state.
 package upstream
 
 import (
+	"context"
 	"io"
 	"math/rand/v2"
 	"sync"
@@ -16,16 +18,36 @@ import (
 
 // Endpoint is one member address in a pool with its live state. Its methods
 // are safe for concurrent use.
+//
+// Two states decide whether it takes new connections, and both must say
+// up: the passive state (Active), which a failed dial turns off, and the
+// health-check verdict (Healthy), which stays true when no check runs.
 type Endpoint struct {
 	addr string
 	// record holds the SRV data, which an update may change in place.
 	record atomic.Pointer[resolver.Endpoint]
 
 	active  atomic.Bool
+	healthy atomic.Bool
 	removed atomic.Bool
 	probing atomic.Bool
 
+	// streak counts the latest health-check results: n > 0 is n successes
+	// in a row, n < 0 is -n failures in a row. A failed dial ends a run of
+	// successes.
+	streak atomic.Int64
+	// checkErr is why the last health check failed; nil after a success.
+	checkErr atomic.Pointer[string]
+	// healthMu orders the checker's verdicts with the checker being
+	// stopped, so that a verdict never lands after the stop. Dial never
+	// takes it.
+	healthMu sync.Mutex
+	// checkStop stops the endpoint's health checks; nil when none run.
+	// Guarded by the pool's updateMu.
+	checkStop context.CancelFunc
+
 	open       atomic.Int64
+	dialing    atomic.Int64
 	total      atomic.Uint64
 	dialErrors atomic.Uint64
 	// Bytes forwarded through connections to the endpoint, added as each
@@ -34,7 +56,7 @@ type Endpoint struct {
 	bytesToClient   atomic.Uint64
 
 	// conns holds a *tracked for every open connection, so that a removed
-	// endpoint's connections can be closed.
+	// or unhealthy endpoint's connections can be closed.
 	conns sync.Map
 }
 
@@ -42,6 +64,7 @@ func newEndpoint(re resolver.Endpoint) *Endpoint {
 	ep := &Endpoint{addr: re.Addr}
 	ep.record.Store(&re)
 	ep.active.Store(true)
+	ep.healthy.Store(true)
 	return ep
 }
 
@@ -55,8 +78,28 @@ func (ep *Endpoint) priority() uint16 { return ep.record.Load().Priority }
 
 func (ep *Endpoint) weight() uint16 { return ep.record.Load().Weight }
 
-// Active reports whether the endpoint takes new connections.
+// Active reports the passive state: false from a failed dial until a
+// successful dial, probe or run of health checks brings it back.
 func (ep *Endpoint) Active() bool { return ep.active.Load() }
+
+// Healthy reports the health checks' verdict; it is true when the pool runs
+// no health check.
+func (ep *Endpoint) Healthy() bool { return ep.healthy.Load() }
+
+// Up reports whether the endpoint takes new connections: it is in its pool,
+// active and healthy.
+func (ep *Endpoint) Up() bool {
+	return ep.active.Load() && ep.healthy.Load() && !ep.removed.Load()
+}
+
+// LastCheckError is why the last health check failed, or "" when it
+// passed or none has run.
+func (ep *Endpoint) LastCheckError() string {
+	if e := ep.checkErr.Load(); e != nil {
+		return *e
+	}
+	return ""
+}
 
 // Removed reports whether a later update took the endpoint out of its pool.
 func (ep *Endpoint) Removed() bool { return ep.removed.Load() }
@@ -85,11 +128,16 @@ func (ep *Endpoint) BytesToUpstream() uint64 { return ep.bytesToUpstream.Load() 
 // over the connections closed so far.
 func (ep *Endpoint) BytesToClient() uint64 { return ep.bytesToClient.Load() }
 
+// load is the endpoint's number of connections, open or being dialled, as
+// least-connections counts it.
+func (ep *Endpoint) load() int64 { return ep.open.Load() + ep.dialing.Load() }
+
 type tracked struct{ c io.Closer }
 
 // Track records c as a connection open to the endpoint until the returned
 // function is called. A tracked connection is closed when the endpoint is
-// removed with the drain or close policy.
+// removed with the drain or close policy, or goes unhealthy with
+// on-unhealthy close.
 func (ep *Endpoint) Track(c io.Closer) (untrack func()) {
 	t := &tracked{c: c}
 	ep.conns.Store(t, struct{}{})
@@ -114,4 +162,38 @@ func (ep *Endpoint) closeConns(window time.Duration) {
 		time.AfterFunc(rand.N(window), func() { _ = t.c.Close() })
 		return true
 	})
+}
+
+// addResult counts one health-check result into the streak and returns
+// the new streak.
+func (ep *Endpoint) addResult(ok bool) int64 {
+	for {
+		old := ep.streak.Load()
+		var n int64
+		switch {
+		case ok && old < 0, !ok && old > 0:
+			n = 1
+			if !ok {
+				n = -1
+			}
+		case ok:
+			n = old + 1
+		default:
+			n = old - 1
+		}
+		if ep.streak.CompareAndSwap(old, n) {
+			return n
+		}
+	}
+}
+
+// endSuccessRun forgets a run of successful checks, so that an endpoint
+// whose dial failed needs rise new successes to come back.
+func (ep *Endpoint) endSuccessRun() {
+	for {
+		old := ep.streak.Load()
+		if old <= 0 || ep.streak.CompareAndSwap(old, 0) {
+			return
+		}
+	}
 }

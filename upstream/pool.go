@@ -2,6 +2,7 @@ package upstream
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -34,19 +35,57 @@ var ErrNoEndpoint = errors.New("no endpoint reachable")
 type DialFunc func(ctx context.Context, network, addr string) (net.Conn, error)
 
 // Settings are the pool settings a reload may change. They apply to new
-// connections and to later probes.
+// connections and to later probes and checks.
 type Settings struct {
 	DialTimeout time.Duration
 	RetryDelay  time.Duration
 	// OnEndpointRemoved is RemovedKeep, RemovedDrain or RemovedClose.
 	OnEndpointRemoved string
 	DrainTimeout      time.Duration
+	// Policy names the pick policy (PolicyStickyRandom when empty). It is
+	// ignored when Options.Policy is set.
+	Policy string
+	// HealthCheck configures active health checks; the zero value runs
+	// none.
+	HealthCheck HealthCheck
+	// OnUnhealthy is UnhealthyKeep (when empty) or UnhealthyClose.
+	OnUnhealthy string
+	// MemberSync is how often the cluster is asked for its members; 0
+	// turns member sync off.
+	MemberSync time.Duration
+	// TLS, when set, is used to talk to every endpoint (etcd check and
+	// member sync): the listener's tls block.
+	TLS *tls.Config
+	// DiscoveredTLS is used for endpoints discovered through
+	// _etcd-client-ssl when TLS is nil; nil means the system roots.
+	DiscoveredTLS *tls.Config
+}
+
+func (s Settings) withDefaults() Settings {
+	if s.DialTimeout <= 0 {
+		s.DialTimeout = 3 * time.Second
+	}
+	if s.RetryDelay <= 0 {
+		s.RetryDelay = time.Minute
+	}
+	if s.Policy == "" {
+		s.Policy = PolicyStickyRandom
+	}
+	if s.OnUnhealthy == "" {
+		s.OnUnhealthy = UnhealthyKeep
+	}
+	if s.MemberSync < 0 {
+		s.MemberSync = 0
+	}
+	s.HealthCheck = s.HealthCheck.withDefaults()
+	return s
 }
 
 // Options configure a new Pool.
 type Options struct {
 	Settings
-	// Policy picks among candidates; nil means StickyRandom.
+	// Policy, when set, picks among candidates for the pool's whole life,
+	// whatever Settings.Policy says.
 	Policy Policy
 	// Dial dials an endpoint; nil means a net.Dialer.
 	Dial DialFunc
@@ -54,29 +93,49 @@ type Options struct {
 	Log logrus.FieldLogger
 }
 
-// Pool is the set of endpoints of one etcd cluster. Dial and Endpoints are
-// lock-free; Update serialises with itself only.
+// Pool is the set of endpoints of one etcd cluster: the configured
+// endpoints (the seed) and, with member sync, the members the cluster
+// reports besides them. Dial and Endpoints are lock-free; Update,
+// SetSettings and member sync serialise with each other only.
 type Pool struct {
 	ctx    context.Context
 	cancel context.CancelFunc
-	policy Policy
 	dial   DialFunc
 	log    logrus.FieldLogger
 
-	settings  atomic.Pointer[Settings]
-	endpoints atomic.Pointer[[]*Endpoint]
-	failovers atomic.Uint64
+	fixedPolicy bool // Options.Policy was set
+	policy      atomic.Pointer[policySlot]
+	settings    atomic.Pointer[Settings]
+	endpoints   atomic.Pointer[[]*Endpoint]
+	clients     atomic.Pointer[checkClients]
+	failovers   atomic.Uint64
 
 	updateMu sync.Mutex
+	// configured and discovered are the two sources of the endpoint set,
+	// which is their union. Guarded by updateMu.
+	configured, discovered []resolver.Endpoint
+	// syncStop stops member sync; nil when it is off. Guarded by updateMu.
+	syncStop context.CancelFunc
+	// syncNow asks member sync for a round now.
+	syncNow chan struct{}
+	// syncRounds counts the member sync rounds that succeeded.
+	syncRounds atomic.Uint64
+}
+
+// policySlot holds the pool's policy and the name it was made from.
+type policySlot struct {
+	name string
+	Policy
 }
 
 // NewPool returns a pool with no endpoints; call Update to give it some.
-// Close stops its background probes.
+// Close stops its background work.
 func NewPool(opts Options) *Pool {
 	ctx, cancel := context.WithCancel(context.Background())
-	p := &Pool{ctx: ctx, cancel: cancel, policy: opts.Policy, dial: opts.Dial, log: opts.Log}
-	if p.policy == nil {
-		p.policy = &StickyRandom{}
+	p := &Pool{ctx: ctx, cancel: cancel, dial: opts.Dial, log: opts.Log, syncNow: make(chan struct{}, 1)}
+	if opts.Policy != nil {
+		p.fixedPolicy = true
+		p.policy.Store(&policySlot{Policy: opts.Policy})
 	}
 	if p.dial == nil {
 		var d net.Dialer
@@ -87,9 +146,9 @@ func NewPool(opts Options) *Pool {
 		l.SetOutput(discard{})
 		p.log = l
 	}
-	p.SetSettings(opts.Settings)
 	empty := []*Endpoint{}
 	p.endpoints.Store(&empty)
+	p.SetSettings(opts.Settings)
 	return p
 }
 
@@ -97,18 +156,33 @@ type discard struct{}
 
 func (discard) Write(b []byte) (int, error) { return len(b), nil }
 
-// SetSettings replaces the pool's settings.
+// SetSettings replaces the pool's settings: a changed policy starts afresh,
+// health checks and member sync start, stop or change from their next
+// round.
 func (p *Pool) SetSettings(s Settings) {
-	if s.DialTimeout <= 0 {
-		s.DialTimeout = 3 * time.Second
-	}
-	if s.RetryDelay <= 0 {
-		s.RetryDelay = time.Minute
-	}
+	s = s.withDefaults()
+	p.updateMu.Lock()
+	defer p.updateMu.Unlock()
 	p.settings.Store(&s)
+	if cur := p.policy.Load(); !p.fixedPolicy && (cur == nil || cur.name != s.Policy) {
+		pol, err := NewPolicy(s.Policy)
+		if err != nil {
+			p.log.WithError(err).Error("keeping sticky-random")
+			pol = &StickyRandom{}
+		}
+		p.policy.Store(&policySlot{name: s.Policy, Policy: pol})
+	}
+	if c := p.clients.Load(); c == nil || c.tls != s.TLS || c.discoveredTLS != s.DiscoveredTLS {
+		p.clients.Store(newCheckClients(p.dial, s.TLS, s.DiscoveredTLS))
+		if c != nil {
+			c.closeIdle()
+		}
+	}
+	p.syncChecksLocked()
+	p.syncMemberSyncLocked()
 }
 
-// Settings returns the pool's current settings.
+// Settings returns the pool's current settings, defaults applied.
 func (p *Pool) Settings() Settings { return *p.settings.Load() }
 
 // Endpoints returns the pool's current endpoints. The slice must not be
@@ -119,26 +193,47 @@ func (p *Pool) Endpoints() []*Endpoint { return *p.endpoints.Load() }
 // after a dial to another endpoint failed for them.
 func (p *Pool) Failovers() uint64 { return p.failovers.Load() }
 
-// Close stops the pool's probes. Open connections are not touched.
-func (p *Pool) Close() { p.cancel() }
+// Close stops the pool's probes, health checks and member sync. Open
+// connections are not touched.
+func (p *Pool) Close() {
+	p.cancel()
+	if c := p.clients.Load(); c != nil {
+		c.closeIdle()
+	}
+}
 
-// Update replaces the pool's endpoint set. Endpoints whose address stays keep
-// their object, and so their state and counters; new ones start active;
-// removed ones stop taking connections at once, and their open connections
-// are kept, drained or closed as the settings say. It returns the addresses
-// added and removed.
+// Update replaces the pool's configured endpoint set, the seed. Endpoints
+// whose address stays keep their object, and so their state and counters;
+// new ones start up and get health checks; removed ones stop taking
+// connections at once, and their open connections are kept, drained or
+// closed as the settings say. Members found by member sync stay. It
+// returns the addresses added to and removed from the pool.
 func (p *Pool) Update(eps []resolver.Endpoint) (added, removed []string) {
 	p.updateMu.Lock()
 	defer p.updateMu.Unlock()
+	p.configured = eps
+	added, removed = p.publishLocked("config")
+	if p.syncStop != nil && (len(added) > 0 || len(removed) > 0) {
+		select { // a new seed may be another cluster: ask it now
+		case p.syncNow <- struct{}{}:
+		default:
+		}
+	}
+	return added, removed
+}
 
+// publishLocked makes the endpoint set the union of the configured and
+// discovered endpoints, configured first; source names what changed for
+// the log. The caller holds updateMu.
+func (p *Pool) publishLocked(source string) (added, removed []string) {
 	old := p.Endpoints()
 	byAddr := make(map[string]*Endpoint, len(old))
 	for _, ep := range old {
 		byAddr[ep.addr] = ep
 	}
-	next := make([]*Endpoint, 0, len(eps))
-	seen := make(map[string]bool, len(eps))
-	for _, re := range eps {
+	next := make([]*Endpoint, 0, len(p.configured)+len(p.discovered))
+	seen := make(map[string]bool, len(p.configured)+len(p.discovered))
+	for _, re := range append(append([]resolver.Endpoint(nil), p.configured...), p.discovered...) {
 		if seen[re.Addr] {
 			continue
 		}
@@ -162,6 +257,7 @@ func (p *Pool) Update(eps []resolver.Endpoint) (added, removed []string) {
 		}
 		removed = append(removed, ep.addr)
 		ep.removed.Store(true)
+		p.stopChecksLocked(ep)
 		switch s.OnEndpointRemoved {
 		case RemovedClose:
 			ep.closeConns(closeSpread)
@@ -169,18 +265,31 @@ func (p *Pool) Update(eps []resolver.Endpoint) (added, removed []string) {
 			time.AfterFunc(s.DrainTimeout, func() { ep.closeConns(closeSpread) })
 		}
 	}
-	if len(old) > 0 && (len(added) > 0 || len(removed) > 0) {
-		p.log.WithFields(logrus.Fields{"added": added, "removed": removed}).Info("endpoints updated")
+	if len(removed) > 0 {
+		p.clients.Load().closeIdle()
+	}
+	p.syncChecksLocked()
+	if (len(old) > 0 || source != "config") && (len(added) > 0 || len(removed) > 0) {
+		p.log.WithFields(logrus.Fields{"added": added, "removed": removed, "source": source}).Info("endpoints updated")
 	}
 	return added, removed
 }
 
+// Dial levels: which endpoints a round of picks considers.
+const (
+	levelUp     = iota // active and healthy: the normal case
+	levelActive        // none was up: active ones, health ignored
+	levelAny           // none of those answered: every endpoint left
+)
+
 // Dial connects to an endpoint of the pool for one new client connection.
-// It picks with the policy among the active endpoints of the best SRV
+// It picks with the policy among the endpoints that are up, of the best SRV
 // priority; when a dial fails it marks that endpoint inactive and tries the
-// next, so the client never sees the failure. When no active endpoint is
-// left it tries every remaining endpoint once anyway, so that a member which
-// came back is used at once rather than after the retry delay.
+// next, so the client never sees the failure. When no endpoint that is up
+// answers, it tries the unhealthy ones whose dials worked, then every other
+// endpoint, once each: health checks alone never make the gateway refuse a
+// client, and a member which came back is used at once rather than after
+// the retry delay.
 func (p *Pool) Dial(ctx context.Context) (net.Conn, *Endpoint, error) {
 	eps := p.Endpoints()
 	if len(eps) == 0 {
@@ -189,38 +298,25 @@ func (p *Pool) Dial(ctx context.Context) (net.Conn, *Endpoint, error) {
 	s := p.settings.Load()
 	var tried []*Endpoint
 	var lastErr error
-	for {
-		ep := p.pick(eps, tried)
-		if ep == nil {
-			break
-		}
-		conn, err := p.dialOne(ctx, s, ep)
-		if err == nil {
-			p.countFailover(lastErr)
-			return conn, ep, nil
-		}
-		lastErr = err
-		tried = append(tried, ep)
-		if ctx.Err() != nil {
-			return nil, nil, ctx.Err()
-		}
-	}
-	// Nothing active answered: try the inactive ones too, once each.
-	for _, ep := range eps {
-		if contains(tried, ep) || ep.removed.Load() {
-			continue
-		}
-		conn, err := p.dialOne(ctx, s, ep)
-		if err == nil {
-			p.countFailover(lastErr)
-			return conn, ep, nil
-		}
-		lastErr = err
-		if ctx.Err() != nil {
-			return nil, nil, ctx.Err()
+	for level := levelUp; level <= levelAny; level++ {
+		for {
+			ep := p.pick(eps, tried, level)
+			if ep == nil {
+				break
+			}
+			conn, err := p.dialOne(ctx, s, ep)
+			if err == nil {
+				p.countFailover(lastErr)
+				return conn, ep, nil
+			}
+			lastErr = err
+			tried = append(tried, ep)
+			if ctx.Err() != nil {
+				return nil, nil, ctx.Err()
+			}
 		}
 	}
-	return nil, nil, fmt.Errorf("%w: tried %d endpoints, last error: %w", ErrNoEndpoint, len(eps), lastErr)
+	return nil, nil, fmt.Errorf("%w: tried %d endpoints, last error: %w", ErrNoEndpoint, len(tried), lastErr)
 }
 
 // countFailover counts a connection served after a failed dial, which
@@ -231,14 +327,14 @@ func (p *Pool) countFailover(lastErr error) {
 	}
 }
 
-// pick returns the policy's choice among the active, untried endpoints of
-// the lowest SRV priority present, or nil when there is none.
-func (p *Pool) pick(eps, tried []*Endpoint) *Endpoint {
+// pick returns the policy's choice among the untried endpoints that level
+// admits, of the lowest SRV priority present, or nil when there is none.
+func (p *Pool) pick(eps, tried []*Endpoint, level int) *Endpoint {
 	var buf [16]*Endpoint
 	candidates := buf[:0]
 	best := -1
 	for _, ep := range eps {
-		if !ep.active.Load() || contains(tried, ep) {
+		if !admits(level, ep) || contains(tried, ep) {
 			continue
 		}
 		switch prio := int(ep.priority()); {
@@ -252,7 +348,21 @@ func (p *Pool) pick(eps, tried []*Endpoint) *Endpoint {
 	if len(candidates) == 0 {
 		return nil
 	}
-	return p.policy.Pick(candidates)
+	return p.policy.Load().Pick(candidates)
+}
+
+func admits(level int, ep *Endpoint) bool {
+	if ep.removed.Load() {
+		return false
+	}
+	switch level {
+	case levelUp:
+		return ep.active.Load() && ep.healthy.Load()
+	case levelActive:
+		return ep.active.Load()
+	default:
+		return true
+	}
 }
 
 func contains(eps []*Endpoint, ep *Endpoint) bool {
@@ -266,6 +376,8 @@ func contains(eps []*Endpoint, ep *Endpoint) bool {
 
 // dialOne dials ep within the dial timeout and updates its state.
 func (p *Pool) dialOne(ctx context.Context, s *Settings, ep *Endpoint) (net.Conn, error) {
+	ep.dialing.Add(1)
+	defer ep.dialing.Add(-1)
 	dctx, cancel := context.WithTimeout(ctx, s.DialTimeout)
 	conn, err := p.dial(dctx, "tcp", ep.addr)
 	cancel()
@@ -287,12 +399,16 @@ func localFailure(err error) bool {
 	return errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE)
 }
 
-// markDown deactivates ep and starts its re-probe.
+// markDown deactivates ep after a failed dial. Without health checks the
+// retry-delay probe brings it back; with them, rise successful checks do.
 func (p *Pool) markDown(ep *Endpoint, err error) {
+	ep.endSuccessRun()
 	if ep.active.CompareAndSwap(true, false) {
-		p.log.WithFields(logrus.Fields{"endpoint": ep.addr, "error": err.Error()}).Warn("endpoint deactivated")
+		p.log.WithFields(logrus.Fields{"endpoint": ep.addr, "reason": "dial failed", "error": err.Error()}).Warn("endpoint deactivated")
 	}
-	p.startProbe(ep)
+	if p.settings.Load().HealthCheck.Type == CheckNone {
+		p.startProbe(ep)
+	}
 }
 
 // markUp re-activates ep if it was inactive.
@@ -304,6 +420,7 @@ func (p *Pool) markUp(ep *Endpoint, reason string) {
 
 // startProbe runs ep's re-probe loop unless one is running: every retry
 // delay, a TCP connect within the dial timeout; success re-activates it.
+// The loop ends when health checks take over.
 func (p *Pool) startProbe(ep *Endpoint) {
 	if !ep.probing.CompareAndSwap(false, true) {
 		return
@@ -319,7 +436,8 @@ func (p *Pool) startProbe(ep *Endpoint) {
 				return
 			case <-t.C:
 			}
-			if ep.removed.Load() || ep.active.Load() {
+			s = p.settings.Load()
+			if ep.removed.Load() || ep.active.Load() || s.HealthCheck.Type != CheckNone {
 				return
 			}
 			dctx, cancel := context.WithTimeout(p.ctx, s.DialTimeout)

@@ -336,8 +336,8 @@ func TestPriorityClassAndWeights(t *testing.T) {
 	const n = 10000
 	counts := map[string]int{}
 	for range n {
-		counts[p.pick(p.Endpoints(), nil).Addr()]++
-		p.policy.(*StickyRandom).current.Store(nil) // measure the random pick, not stickiness
+		counts[p.pick(p.Endpoints(), nil, levelUp).Addr()]++
+		p.policy.Load().Policy.(*StickyRandom).current.Store(nil) // measure the random pick, not stickiness
 	}
 	if counts["d:1"] != 0 {
 		t.Fatalf("lower-priority class got %d picks while the top class is active", counts["d:1"])
@@ -351,7 +351,7 @@ func TestPriorityClassAndWeights(t *testing.T) {
 	for _, ep := range p.Endpoints()[:3] {
 		ep.active.Store(false)
 	}
-	if got := p.pick(p.Endpoints(), nil).Addr(); got != "d:1" {
+	if got := p.pick(p.Endpoints(), nil, levelUp).Addr(); got != "d:1" {
 		t.Fatalf("with the top class inactive picked %s, want d:1", got)
 	}
 }

@@ -38,8 +38,8 @@ func srvPool(t *testing.T, records ...dnstest.SRV) *Pool {
 func shares(p *Pool, n int) map[string]float64 {
 	counts := map[string]int{}
 	for range n {
-		counts[p.pick(p.Endpoints(), nil).Addr()]++
-		p.policy.(*StickyRandom).current.Store(nil)
+		counts[p.pick(p.Endpoints(), nil, levelUp).Addr()]++
+		p.policy.Load().Policy.(*StickyRandom).current.Store(nil)
 	}
 	out := map[string]float64{}
 	for addr, c := range counts {

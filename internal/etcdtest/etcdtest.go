@@ -4,15 +4,18 @@
 package etcdtest
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
 	"net/url"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
 
+	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/server/v3/embed"
 	"go.uber.org/zap"
 )
@@ -26,9 +29,17 @@ type Member struct {
 	ClientURL url.URL
 	PeerURL   url.URL
 	dir       string
+	// initialCluster and clusterState are what the member was first
+	// started with: the cluster's members and "new", or, for a member
+	// added to a running cluster, the members at that time and
+	// "existing".
+	initialCluster string
+	clusterState   string
 
-	mu   sync.Mutex
-	etcd *embed.Etcd
+	mu      sync.Mutex
+	etcd    *embed.Etcd
+	id      uint64
+	removed bool
 }
 
 // ClientAddr is the member's client host:port.
@@ -41,32 +52,38 @@ func (m *Member) Running() bool {
 	return m.etcd != nil
 }
 
-// Cluster is a set of members that form one etcd cluster.
+// ID is the member's etcd ID, known once it has been started.
+func (m *Member) ID() uint64 {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.id
+}
+
+// Cluster is a set of members that form one etcd cluster. Members removed
+// with RemoveMember stay in Members, stopped.
 type Cluster struct {
-	Members        []*Member
-	initialCluster string
-	token          string
+	Members []*Member
+	dir     string
+	token   string
 }
 
 // Start starts a cluster of n members with data under dir and waits until
 // every member is ready.
 func Start(dir string, n int) (*Cluster, error) {
-	c := &Cluster{token: filepath.Base(dir)}
+	c := &Cluster{dir: dir, token: filepath.Base(dir)}
 	var peers []string
 	for i := range n {
-		cu, err := freeURL()
+		m, err := c.newMember(i)
 		if err != nil {
 			return nil, err
 		}
-		pu, err := freeURL()
-		if err != nil {
-			return nil, err
-		}
-		m := &Member{Name: fmt.Sprintf("m%d", i), ClientURL: cu, PeerURL: pu, dir: filepath.Join(dir, fmt.Sprintf("m%d", i))}
 		c.Members = append(c.Members, m)
-		peers = append(peers, m.Name+"="+pu.String())
+		peers = append(peers, m.Name+"="+m.PeerURL.String())
 	}
-	c.initialCluster = strings.Join(peers, ",")
+	for _, m := range c.Members {
+		m.initialCluster = strings.Join(peers, ",")
+		m.clusterState = embed.ClusterStateFlagNew
+	}
 
 	errs := make([]error, n)
 	var wg sync.WaitGroup
@@ -85,13 +102,177 @@ func Start(dir string, n int) (*Cluster, error) {
 	return c, nil
 }
 
-// ClientAddrs lists the members' client host:port addresses.
+// newMember returns member i on free loopback ports, not started.
+func (c *Cluster) newMember(i int) (*Member, error) {
+	cu, err := freeURL()
+	if err != nil {
+		return nil, err
+	}
+	pu, err := freeURL()
+	if err != nil {
+		return nil, err
+	}
+	name := fmt.Sprintf("m%d", i)
+	return &Member{Name: name, ClientURL: cu, PeerURL: pu, dir: filepath.Join(c.dir, name)}, nil
+}
+
+// ClientAddrs lists the client host:port addresses of the members that
+// were not removed.
 func (c *Cluster) ClientAddrs() []string {
-	out := make([]string, len(c.Members))
-	for i, m := range c.Members {
-		out[i] = m.ClientAddr()
+	out := make([]string, 0, len(c.Members))
+	for _, m := range c.Members {
+		if !m.isRemoved() {
+			out = append(out, m.ClientAddr())
+		}
 	}
 	return out
+}
+
+func (m *Member) isRemoved() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.removed
+}
+
+// AddMember grows the running cluster by one voting member: AddLearner,
+// then Promote. It returns the new member's index in Members.
+//
+// Going through a learner keeps the quorum unchanged while the new member
+// starts; a voting member added to a one-member cluster would stall the
+// cluster until it has caught up.
+func (c *Cluster) AddMember() (int, error) {
+	i, err := c.AddLearner()
+	if err != nil {
+		return 0, err
+	}
+	return i, c.Promote(i)
+}
+
+// AddLearner announces a new member as a learner with MemberAddAsLearner
+// through a running member, then starts it with initial cluster state
+// "existing" and waits until it is ready. It returns the new member's index
+// in Members.
+func (c *Cluster) AddLearner() (int, error) {
+	m, err := c.newMember(len(c.Members))
+	if err != nil {
+		return 0, err
+	}
+	cli, err := c.client()
+	if err != nil {
+		return 0, err
+	}
+	defer cli.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
+	defer cancel()
+	resp, err := cli.MemberAddAsLearner(ctx, []string{m.PeerURL.String()})
+	if err != nil {
+		return 0, fmt.Errorf("etcd member %s: MemberAddAsLearner: %w", m.Name, err)
+	}
+	// The new member must be started with the membership as the cluster
+	// now has it: every member's name and peer URL, its own included.
+	var peers []string
+	for _, pm := range resp.Members {
+		name := pm.Name
+		if pm.ID == resp.Member.ID {
+			name = m.Name
+		}
+		for _, u := range pm.PeerURLs {
+			peers = append(peers, name+"="+u)
+		}
+	}
+	m.initialCluster = strings.Join(peers, ",")
+	m.clusterState = embed.ClusterStateFlagExisting
+	c.Members = append(c.Members, m)
+	if err := c.start(m); err != nil {
+		return 0, err
+	}
+	return len(c.Members) - 1, nil
+}
+
+// Promote makes the learner i a voting member, retrying while etcd says
+// it has not caught up with the leader yet, and returns once the member
+// itself has applied its promotion.
+func (c *Cluster) Promote(i int) error {
+	m := c.Members[i]
+	cli, err := c.client()
+	if err != nil {
+		return err
+	}
+	defer cli.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
+	defer cancel()
+	for {
+		_, err := cli.MemberPromote(ctx, m.ID())
+		if err == nil {
+			break
+		}
+		if !strings.Contains(err.Error(), "in sync with leader") || ctx.Err() != nil {
+			return fmt.Errorf("etcd member %s: MemberPromote: %w", m.Name, err)
+		}
+		if err := pause(ctx); err != nil {
+			return fmt.Errorf("etcd member %s: MemberPromote: %w", m.Name, err)
+		}
+	}
+	for m.isLearner() {
+		if err := pause(ctx); err != nil {
+			return fmt.Errorf("etcd member %s: promoted, but still a learner: %w", m.Name, err)
+		}
+	}
+	return nil
+}
+
+// isLearner reports whether the running member sees itself as a learner.
+func (m *Member) isLearner() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.etcd != nil && m.etcd.Server.IsLearner()
+}
+
+// pause waits a moment before a retry, or returns ctx's error.
+func pause(ctx context.Context) error {
+	select {
+	case <-time.After(20 * time.Millisecond):
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// RemoveMember takes member i out of the cluster with MemberRemove,
+// through another running member, and stops it.
+func (c *Cluster) RemoveMember(i int) error {
+	m := c.Members[i]
+	id := m.ID()
+	cli, err := c.client(i)
+	if err != nil {
+		return err
+	}
+	defer cli.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
+	defer cancel()
+	if _, err := cli.MemberRemove(ctx, id); err != nil {
+		return fmt.Errorf("etcd member %s: MemberRemove: %w", m.Name, err)
+	}
+	m.mu.Lock()
+	m.removed = true
+	m.mu.Unlock()
+	c.Stop(i)
+	return nil
+}
+
+// client returns a client of the running members, except those at the
+// indexes in except.
+func (c *Cluster) client(except ...int) (*clientv3.Client, error) {
+	var eps []string
+	for i, m := range c.Members {
+		if m.Running() && !m.isRemoved() && !slices.Contains(except, i) {
+			eps = append(eps, m.ClientAddr())
+		}
+	}
+	if len(eps) == 0 {
+		return nil, errors.New("etcd cluster: no running member to ask")
+	}
+	return clientv3.New(clientv3.Config{Endpoints: eps, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
 }
 
 // Stop stops member i.
@@ -124,9 +305,13 @@ func (c *Cluster) start(m *Member) error {
 	cfg.AdvertiseClientUrls = []url.URL{m.ClientURL}
 	cfg.ListenPeerUrls = []url.URL{m.PeerURL}
 	cfg.AdvertisePeerUrls = []url.URL{m.PeerURL}
-	cfg.InitialCluster = c.initialCluster
+	cfg.InitialCluster = m.initialCluster
+	cfg.ClusterState = m.clusterState
 	cfg.InitialClusterToken = c.token
 	cfg.UnsafeNoFsync = true
+	// Without it, etcd refuses a MemberRemove until every member has been
+	// connected for 5 s, which would make the tests wait.
+	cfg.StrictReconfigCheck = false
 	cfg.TickMs = 50
 	cfg.ElectionMs = 500
 	cfg.ZapLoggerBuilder = embed.NewZapLoggerBuilder(zap.NewNop())
@@ -146,6 +331,7 @@ func (c *Cluster) start(m *Member) error {
 	}
 	m.mu.Lock()
 	m.etcd = e
+	m.id = uint64(e.Server.MemberID())
 	m.mu.Unlock()
 	return nil
 }

@@ -1,0 +1,149 @@
+package config
+
+import (
+	"strings"
+	"time"
+)
+
+// Bounds of health-check.fall and health-check.rise.
+const (
+	minFallRise = 1
+	maxFallRise = 1000
+)
+
+// memberSyncOff is the value that turns member sync off.
+const memberSyncOff = "off"
+
+// block returns the table of a block key (health-check, tls): nil and true
+// when it is absent, the table and true when it is one. Anything else is
+// reported, and every key of the block is marked bad.
+func (cv converter) block(idx int, key string, v any) (map[string]any, bool) {
+	switch m := v.(type) {
+	case nil:
+		return nil, true
+	case map[string]any:
+		return m, true
+	}
+	short := make([]string, 0, 5)
+	for _, k := range blockKeys(key) {
+		short = append(short, strings.TrimPrefix(k, key+"."))
+	}
+	cv.c.add(idx, key, "must be a table of keys (%s), not %s", strings.Join(short, ", "), describeValue(v))
+	for _, k := range blockKeys(key) {
+		cv.c.markBad(idx, k)
+	}
+	return nil, false
+}
+
+// sub returns the value of the qualified key in its block's table.
+func sub(m map[string]any, key string) any {
+	_, k, _ := strings.Cut(key, ".")
+	return m[k]
+}
+
+// healthCheck converts a health-check block. Each key left out keeps its
+// value from def: the built-in defaults at the top level, the top level's
+// values in a listener (a bad one there is not reported again).
+func (cv converter) healthCheck(idx int, v any, def HealthCheck) HealthCheck {
+	m, _ := cv.block(idx, keyHealthCheck, v)
+	absent := func(key string) bool {
+		if sub(m, key) != nil {
+			return false
+		}
+		if idx != topLevel && cv.c.isBad(topLevel, key) {
+			cv.c.markBad(idx, key)
+		}
+		return true
+	}
+	h := def
+	if !absent(keyCheckType) {
+		h.Type = strings.ToLower(cv.str(idx, keyCheckType, sub(m, keyCheckType), def.Type))
+	}
+	if !absent(keyCheckInterval) {
+		h.Interval = cv.duration(idx, keyCheckInterval, sub(m, keyCheckInterval), def.Interval)
+	}
+	if !absent(keyCheckTimeout) {
+		h.Timeout = cv.duration(idx, keyCheckTimeout, sub(m, keyCheckTimeout), def.Timeout)
+	}
+	if !absent(keyCheckFall) {
+		h.Fall = cv.integer(idx, keyCheckFall, sub(m, keyCheckFall), def.Fall)
+	}
+	if !absent(keyCheckRise) {
+		h.Rise = cv.integer(idx, keyCheckRise, sub(m, keyCheckRise), def.Rise)
+	}
+	return h
+}
+
+// tls converts a listener's tls block. A block, even empty, enables TLS.
+func (cv converter) tls(idx int, v any) TLS {
+	m, ok := cv.block(idx, keyTLS, v)
+	if !ok || v == nil {
+		return TLS{}
+	}
+	return TLS{
+		Enabled:    true,
+		CAFile:     cv.str(idx, keyTLSCAFile, sub(m, keyTLSCAFile), ""),
+		CertFile:   cv.str(idx, keyTLSCertFile, sub(m, keyTLSCertFile), ""),
+		KeyFile:    cv.str(idx, keyTLSKeyFile, sub(m, keyTLSKeyFile), ""),
+		ServerName: cv.str(idx, keyTLSServerName, sub(m, keyTLSServerName), ""),
+	}
+}
+
+// memberSync converts member-sync: a duration greater than zero, or "off"
+// (false too); nil is off.
+func (cv converter) memberSync(idx int, v any) time.Duration {
+	switch x := v.(type) {
+	case nil:
+		return 0
+	case bool:
+		if !x {
+			return 0
+		}
+		cv.c.add(idx, keyMemberSync, "true is not an interval: write a duration such as \"1m\", or \"off\"")
+		return 0
+	case string:
+		if strings.EqualFold(strings.TrimSpace(x), memberSyncOff) {
+			return 0
+		}
+	}
+	d := cv.duration(idx, keyMemberSync, v, 0)
+	if d <= 0 && !cv.c.isBad(idx, keyMemberSync) {
+		cv.c.add(idx, keyMemberSync, "%s: must be greater than zero; write \"off\" to turn member sync off", fmtDuration(d))
+	}
+	return d
+}
+
+// checkHealthCheck reports the problems of a health-check block.
+func checkHealthCheck(c *collector, idx int, h HealthCheck) {
+	checkEnum(c, idx, keyCheckType, h.Type, checkTypes())
+	checkPositive(c, idx, keyCheckInterval, h.Interval)
+	checkPositive(c, idx, keyCheckTimeout, h.Timeout)
+	for _, k := range []struct {
+		key string
+		n   int
+	}{{keyCheckFall, h.Fall}, {keyCheckRise, h.Rise}} {
+		if (k.n < minFallRise || k.n > maxFallRise) && !c.isBad(idx, k.key) {
+			c.add(idx, k.key, "%d: must be from %d to %d (checks in a row)", k.n, minFallRise, maxFallRise)
+		}
+	}
+	if h.Timeout > h.Interval && h.Interval > 0 && !c.isBad(idx, keyCheckTimeout) && !c.isBad(idx, keyCheckInterval) {
+		c.add(idx, keyCheckTimeout, "%s is longer than %s %s: a check must end before the next one is due",
+			fmtDuration(h.Timeout), keyCheckInterval, fmtDuration(h.Interval))
+	}
+}
+
+// checkTLS reports the problems of a tls block.
+func checkTLS(c *collector, idx int, t TLS) {
+	if !t.Enabled {
+		return
+	}
+	switch {
+	case t.CertFile != "" && t.KeyFile == "" && !c.isBad(idx, keyTLSKeyFile):
+		c.add(idx, keyTLSKeyFile, "missing: %s needs %s, its private key", keyTLSCertFile, keyTLSKeyFile)
+	case t.KeyFile != "" && t.CertFile == "" && !c.isBad(idx, keyTLSCertFile):
+		c.add(idx, keyTLSCertFile, "missing: %s needs %s, its certificate", keyTLSKeyFile, keyTLSCertFile)
+	}
+	if strings.ContainsAny(t.ServerName, " \t/:") && !c.isBad(idx, keyTLSServerName) {
+		c.add(idx, keyTLSServerName, "%q is not a host name", t.ServerName)
+	}
+}

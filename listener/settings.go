@@ -1,0 +1,49 @@
+package listener
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/etcd-gateway/etcd-gateway/config"
+	"github.com/etcd-gateway/etcd-gateway/upstream"
+)
+
+// poolSettings returns the pool settings of a listener, with its TLS files
+// loaded. Errors are *keyError.
+func poolSettings(lc config.Listener) (upstream.Settings, error) {
+	clientConf, err := clientTLS(lc.TLS)
+	if err != nil {
+		return upstream.Settings{}, err
+	}
+	discoveredConf, err := discoveryTLS(lc.TrustedCAFile)
+	if err != nil {
+		return upstream.Settings{}, err
+	}
+	return upstream.Settings{
+		DialTimeout:       lc.DialTimeout,
+		RetryDelay:        lc.RetryDelay,
+		OnEndpointRemoved: lc.OnEndpointRemoved,
+		DrainTimeout:      lc.DrainTimeout,
+		Policy:            lc.Policy,
+		HealthCheck: upstream.HealthCheck{
+			Type:     lc.HealthCheck.Type,
+			Interval: lc.HealthCheck.Interval,
+			Timeout:  lc.HealthCheck.Timeout,
+			Fall:     lc.HealthCheck.Fall,
+			Rise:     lc.HealthCheck.Rise,
+		},
+		OnUnhealthy:   lc.OnUnhealthy,
+		MemberSync:    lc.MemberSync,
+		TLS:           clientConf,
+		DiscoveredTLS: discoveredConf,
+	}, nil
+}
+
+// settingsError formats an error of poolSettings for the listener of file.
+func settingsError(file, listener string, err error) error {
+	var ke *keyError
+	if errors.As(err, &ke) {
+		return fmt.Errorf("%s: listener %q: key %q: %w", fileName(file), listener, ke.key, ke.err)
+	}
+	return fmt.Errorf("%s: listener %q: %w", fileName(file), listener, err)
+}

@@ -1,0 +1,139 @@
+package listener
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"math/big"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/etcd-gateway/etcd-gateway/config"
+	"github.com/etcd-gateway/etcd-gateway/upstream"
+)
+
+// writeCert writes a self-signed certificate and its key as PEM files in
+// dir and returns their paths.
+func writeCert(t *testing.T, dir string) (certFile, keyFile string) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          big.NewInt(1),
+		Subject:               pkix.Name{CommonName: "etcd-gateway test"},
+		NotBefore:             time.Now().Add(-time.Hour),
+		NotAfter:              time.Now().Add(time.Hour),
+		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	write := func(path, typ string, der []byte) {
+		if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(certFile, "CERTIFICATE", der)
+	write(keyFile, "EC PRIVATE KEY", keyDER)
+	return certFile, keyFile
+}
+
+func TestApplyGivesPoolsTheirHealthSettings(t *testing.T) {
+	dir := t.TempDir()
+	certFile, keyFile := writeCert(t, dir)
+	lc := listenerConfig("main", []string{"127.0.0.1:1"})
+	lc.Policy = config.PolicyLeastConnections
+	lc.HealthCheck = config.HealthCheck{Type: config.CheckTCP, Interval: time.Hour, Timeout: time.Second, Fall: 3, Rise: 4}
+	lc.OnUnhealthy = config.UnhealthyClose
+	lc.MemberSync = time.Hour
+	lc.TLS = config.TLS{Enabled: true, CAFile: certFile, CertFile: certFile, KeyFile: keyFile, ServerName: "etcd.example.com"}
+	g := startGroup(t, lc)
+	pool := g.Listeners()["main"].Pool()
+
+	s := pool.Settings()
+	wantHC := upstream.HealthCheck{Type: upstream.CheckTCP, Interval: time.Hour, Timeout: time.Second, Fall: 3, Rise: 4}
+	if s.Policy != upstream.PolicyLeastConnections || s.HealthCheck != wantHC || s.OnUnhealthy != upstream.UnhealthyClose || s.MemberSync != time.Hour {
+		t.Fatalf("pool settings %+v", s)
+	}
+	if s.TLS == nil || s.TLS.RootCAs == nil || len(s.TLS.Certificates) != 1 || s.TLS.ServerName != "etcd.example.com" {
+		t.Fatalf("pool TLS settings %+v", s.TLS)
+	}
+
+	// A reload changes them in place.
+	lc.HealthCheck.Type = config.CheckNone
+	lc.TLS = config.TLS{}
+	if _, err := g.Apply(context.Background(), &config.Snapshot{ShutdownTimeout: time.Second, Listeners: []config.Listener{lc}}); err != nil {
+		t.Fatal(err)
+	}
+	if g.Listeners()["main"].Pool() != pool {
+		t.Fatal("the reload replaced the pool")
+	}
+	if s := pool.Settings(); s.HealthCheck.Type != upstream.CheckNone || s.TLS != nil {
+		t.Fatalf("after the reload: type %q, TLS %v", s.HealthCheck.Type, s.TLS)
+	}
+}
+
+func TestApplyRejectsUnreadableTLSFiles(t *testing.T) {
+	dir := t.TempDir()
+	certFile, keyFile := writeCert(t, dir)
+	notPEM := filepath.Join(dir, "not.pem")
+	if err := os.WriteFile(notPEM, []byte("hello"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, otherKey := writeCert(t, t.TempDir())
+	missing := filepath.Join(dir, "missing.pem")
+
+	good := listenerConfig("main", []string{"127.0.0.1:1"})
+	g := startGroup(t, good)
+	for _, tc := range []struct {
+		name string
+		tls  config.TLS
+		srv  string // trusted-ca-file
+		want string
+	}{
+		{"missing ca-file", config.TLS{Enabled: true, CAFile: missing}, "", `key "tls.ca-file": open ` + missing},
+		{"ca-file without a certificate", config.TLS{Enabled: true, CAFile: notPEM}, "", `key "tls.ca-file": ` + notPEM + `: no PEM certificate`},
+		{"missing cert-file", config.TLS{Enabled: true, CertFile: missing, KeyFile: keyFile}, "", `key "tls.cert-file": open ` + missing},
+		{"cert-file that is not a certificate", config.TLS{Enabled: true, CertFile: notPEM, KeyFile: keyFile}, "", `key "tls.cert-file"`},
+		{"missing key-file", config.TLS{Enabled: true, CertFile: certFile, KeyFile: missing}, "", `key "tls.key-file": open ` + missing},
+		{"key-file of another certificate", config.TLS{Enabled: true, CertFile: certFile, KeyFile: otherKey}, "", `key "tls.key-file": ` + otherKey},
+		{"missing trusted-ca-file", config.TLS{}, missing, `key "trusted-ca-file": open ` + missing},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			bad := good
+			bad.TLS = tc.tls
+			bad.TrustedCAFile = tc.srv
+			added := listenerConfig("added", []string{"127.0.0.1:1"})
+			_, err := g.Apply(context.Background(), &config.Snapshot{File: "/etc/gw.yaml", ShutdownTimeout: time.Second, Listeners: []config.Listener{bad, added}})
+			if err == nil {
+				t.Fatal("Apply succeeded")
+			}
+			if !strings.Contains(err.Error(), `/etc/gw.yaml: listener "main": `+tc.want) {
+				t.Fatalf("error %q does not name the file, listener and key: want %q", err, tc.want)
+			}
+			if _, ok := g.Listeners()["added"]; ok {
+				t.Fatal("the rejected snapshot's new listener was started")
+			}
+			if s := g.Listeners()["main"].Pool().Settings(); s.TLS != nil || s.DiscoveredTLS != nil {
+				t.Fatal("the rejected snapshot changed the pool")
+			}
+		})
+	}
+}

@@ -1,0 +1,94 @@
+package listener
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/pem"
+	"fmt"
+	"os"
+
+	"github.com/etcd-gateway/etcd-gateway/config"
+)
+
+// keyError is a problem with the value of one listener key.
+type keyError struct {
+	key string
+	err error
+}
+
+func (e *keyError) Error() string { return fmt.Sprintf("key %q: %v", e.key, e.err) }
+
+func (e *keyError) Unwrap() error { return e.err }
+
+// clientTLS loads the files of a listener's tls block into the TLS settings
+// the gateway talks to the members with; nil when the listener has no tls
+// block. Errors are *keyError naming the key of the file at fault.
+func clientTLS(t config.TLS) (*tls.Config, error) {
+	if !t.Enabled {
+		return nil, nil
+	}
+	conf := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: t.ServerName}
+	if t.CAFile != "" {
+		pool, err := loadCAs(t.CAFile)
+		if err != nil {
+			return nil, &keyError{"tls.ca-file", err}
+		}
+		conf.RootCAs = pool
+	}
+	if t.CertFile != "" {
+		cert, err := loadKeyPair(t.CertFile, t.KeyFile)
+		if err != nil {
+			return nil, err
+		}
+		conf.Certificates = []tls.Certificate{cert}
+	}
+	return conf, nil
+}
+
+// discoveryTLS returns the TLS settings for members discovered through
+// _etcd-client-ssl: trusted-ca-file as the roots; nil (the system roots)
+// when it is not set.
+func discoveryTLS(caFile string) (*tls.Config, error) {
+	if caFile == "" {
+		return nil, nil
+	}
+	pool, err := loadCAs(caFile)
+	if err != nil {
+		return nil, &keyError{"trusted-ca-file", err}
+	}
+	return &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: pool}, nil
+}
+
+// loadCAs reads a PEM file of CA certificates.
+func loadCAs(path string) (*x509.CertPool, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(data) {
+		return nil, fmt.Errorf("%s: no PEM certificate in the file", path)
+	}
+	return pool, nil
+}
+
+// loadKeyPair reads a PEM certificate and its private key, blaming the key
+// of the file at fault.
+func loadKeyPair(certFile, keyFile string) (tls.Certificate, error) {
+	certPEM, err := os.ReadFile(certFile)
+	if err != nil {
+		return tls.Certificate{}, &keyError{"tls.cert-file", err}
+	}
+	if b, _ := pem.Decode(certPEM); b == nil || b.Type != "CERTIFICATE" {
+		return tls.Certificate{}, &keyError{"tls.cert-file", fmt.Errorf("%s: no PEM certificate in the file", certFile)}
+	}
+	keyPEM, err := os.ReadFile(keyFile)
+	if err != nil {
+		return tls.Certificate{}, &keyError{"tls.key-file", err}
+	}
+	cert, err := tls.X509KeyPair(certPEM, keyPEM)
+	if err != nil {
+		return tls.Certificate{}, &keyError{"tls.key-file", fmt.Errorf("%s: %w", keyFile, err)}
+	}
+	return cert, nil
+}
