@@ -411,3 +411,55 @@ func TestMetricsCountMaxConnectionsRejections(t *testing.T) {
 	m.expect(t, 1, "etcd_gateway_listener_connections_open", "listener", "main")
 	m.expect(t, 1, "etcd_gateway_listener_connections_total", "listener", "main")
 }
+
+// TestStatusShowsHealthChecks runs etcd health checks against a real
+// member and an echo server that is no etcd: /status and endpoint_up show
+// the member healthy and the impostor unhealthy, with the check's reason.
+func TestStatusShowsHealthChecks(t *testing.T) {
+	c := startCluster(t, 1)
+	impostor := echoServer(t)
+	dir := t.TempDir()
+	addr, adminAddr := freeAddr(t), freeAddr(t)
+	extra := "    health-check: {type: etcd, interval: 100ms, timeout: 100ms, fall: 1, rise: 1}\n"
+	startHarness(t, dir, filepath.Join(dir, "gw.yaml"),
+		withAdmin(adminAddr, "", render(listenerSpec{name: "main", addr: addr, endpoints: []string{c.ClientAddrs()[0], impostor}, extra: extra})))
+
+	var ls ListenerStatus
+	waitFor(t, "a verdict on both endpoints", 10*time.Second, func() bool {
+		ls = status(t, adminAddr).Listeners[0]
+		healthy, unhealthy := 0, 0
+		for _, ep := range ls.Endpoints {
+			switch ep.Health {
+			case "healthy":
+				healthy++
+			case "unhealthy":
+				unhealthy++
+			}
+		}
+		return healthy == 1 && unhealthy == 1
+	})
+	for _, ep := range ls.Endpoints {
+		switch ep.Address {
+		case c.ClientAddrs()[0]:
+			if ep.State != "active" || ep.CheckError != "" {
+				t.Fatalf("the etcd member: %+v", ep)
+			}
+		case impostor:
+			if ep.State != "inactive" || ep.CheckError == "" {
+				t.Fatalf("the impostor: %+v, want inactive with the check's reason", ep)
+			}
+		}
+	}
+	code, body := get(t, adminAddr, "/metrics")
+	if code != http.StatusOK {
+		t.Fatalf("/metrics: %d", code)
+	}
+	for _, want := range []string{
+		fmt.Sprintf(`etcd_gateway_endpoint_up{endpoint=%q,listener="main"} 1`, c.ClientAddrs()[0]),
+		fmt.Sprintf(`etcd_gateway_endpoint_up{endpoint=%q,listener="main"} 0`, impostor),
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+}

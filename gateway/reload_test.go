@@ -42,7 +42,7 @@ type listenerSpec struct {
 
 func render(ls ...listenerSpec) string {
 	var b strings.Builder
-	b.WriteString("log-level: debug\nshutdown-timeout: 2s\nretry-delay: 1h\ndial-timeout: 1s\nlisteners:\n")
+	b.WriteString("log-level: debug\nshutdown-timeout: 2s\nretry-delay: 1h\ndial-timeout: 1s\nhealth-check: {type: none}\nlisteners:\n")
 	for _, l := range ls {
 		fmt.Fprintf(&b, "  - name: %s\n    listen-addr: %s\n    endpoints: [%s]\n", l.name, l.addr, strings.Join(l.endpoints, ", "))
 		b.WriteString(l.extra)

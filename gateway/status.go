@@ -3,6 +3,7 @@ package gateway
 import (
 	"errors"
 	"fmt"
+	"github.com/etcd-gateway/etcd-gateway/config"
 	"time"
 
 	"github.com/etcd-gateway/etcd-gateway/listener"
@@ -65,12 +66,14 @@ type Source struct {
 type EndpointStatus struct {
 	Address string `json:"address"`
 	// State is "active" (takes new connections) or "inactive" (a dial
-	// failed; it waits for its re-probe after retry-delay).
+	// failed, or its health checks fail).
 	State string `json:"state"`
-	// Health is what the gateway last saw of the endpoint: "unknown"
-	// (never dialled yet), "reachable" (the last dial or probe succeeded)
-	// or "unreachable" (the last dial failed).
+	// Health is what the gateway last saw of the endpoint: "healthy" or
+	// "unhealthy" from its health checks (CheckError says why); without
+	// checks "unknown" (never dialled yet), "reachable" (the last dial or
+	// probe succeeded) or "unreachable" (the last dial failed).
 	Health           string `json:"health"`
+	CheckError       string `json:"check_error,omitempty"`
 	OpenConnections  int64  `json:"open_connections"`
 	TotalConnections uint64 `json:"total_connections"`
 	DialErrors       uint64 `json:"dial_errors"`
@@ -138,9 +141,14 @@ func listenerStatus(ls listener.Status) ListenerStatus {
 			Priority:         ep.Priority,
 			Weight:           ep.Weight,
 		}
+		checked := ls.Config.HealthCheck.Type != "" && ls.Config.HealthCheck.Type != config.CheckNone
 		switch {
+		case !ep.Healthy:
+			es.State, es.Health, es.CheckError = "inactive", "unhealthy", ep.CheckError
 		case !ep.Active:
 			es.State, es.Health = "inactive", "unreachable"
+		case checked:
+			es.Health = "healthy"
 		case ep.TotalConns == 0 && ep.DialErrors == 0:
 			es.Health = "unknown"
 		}

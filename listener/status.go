@@ -38,9 +38,13 @@ type Status struct {
 // EndpointStatus is a point-in-time view of one endpoint of a pool.
 type EndpointStatus struct {
 	resolver.Endpoint
-	// Active reports whether the endpoint takes new connections (false
-	// after a failed dial, until a probe or a dial succeeds).
+	// Active is false after a failed dial, until a probe, a dial or rise
+	// successful health checks bring the endpoint back.
 	Active bool
+	// Healthy is the health checks' verdict (true without checks), and
+	// CheckError why the last check failed.
+	Healthy    bool
+	CheckError string
 	// OpenConns is the number of connections open to the endpoint.
 	OpenConns int64
 	// TotalConns, DialErrors, BytesToUpstream and BytesToClient count
@@ -77,6 +81,8 @@ func (g *Group) Status() []Status {
 			st.Endpoints = append(st.Endpoints, EndpointStatus{
 				Endpoint:        ep.Record(),
 				Active:          ep.Active(),
+				Healthy:         ep.Healthy(),
+				CheckError:      ep.LastCheckError(),
 				OpenConns:       ep.OpenConns(),
 				TotalConns:      ep.TotalConns(),
 				DialErrors:      ep.DialErrors(),
