@@ -14,8 +14,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/etcd-gateway/etcd-gateway/internal/testutil"
+
 	clientv3 "go.etcd.io/etcd/client/v3"
-	"go.uber.org/zap"
 
 	"github.com/etcd-gateway/etcd-gateway/config"
 	"github.com/etcd-gateway/etcd-gateway/internal/etcdtest"
@@ -91,13 +92,7 @@ func writeFile(t *testing.T, path, text string) {
 // waitFor polls cond until it is true or the deadline passes.
 func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testutil.WaitFor(t, what, timeout, cond)
 }
 
 // waitApplied waits until n reloads have been applied in all, and fails if
@@ -146,35 +141,11 @@ func sorted(s []string) []string {
 	return s
 }
 
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
+func freeAddr(t *testing.T) string { return testutil.FreeAddr(t) }
 
-func startCluster(t *testing.T, n int) *etcdtest.Cluster {
-	t.Helper()
-	c, err := etcdtest.Start(t.TempDir(), n)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c.Close)
-	return c
-}
+func startCluster(t *testing.T, n int) *etcdtest.Cluster { return testutil.Cluster(t, n) }
 
-func newClient(t *testing.T, addr string) *clientv3.Client {
-	t.Helper()
-	c, err := clientv3.New(clientv3.Config{Endpoints: []string{addr}, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	return c
-}
+func newClient(t *testing.T, addr string) *clientv3.Client { return testutil.Client(t, addr) }
 
 // getValue reads key through addr with a new client.
 func getValue(t *testing.T, addr, key string) string {

@@ -8,30 +8,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/etcd-gateway/etcd-gateway/internal/testutil"
+
 	"github.com/sirupsen/logrus"
 
 	"github.com/etcd-gateway/etcd-gateway/config"
 )
 
-// echoServer echoes every connection until it is closed.
-func echoServer(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() { _, _ = io.Copy(c, c); c.Close() }()
-		}
-	}()
-	return ln.Addr().String()
-}
+// echoServer echoes every connection and returns its address.
+func echoServer(t *testing.T) string { return testutil.Echo(t).Addr }
 
 func echoes(c net.Conn) bool {
 	_ = c.SetDeadline(time.Now().Add(5 * time.Second))

@@ -7,23 +7,16 @@ import (
 	"testing"
 	"time"
 
+	"github.com/etcd-gateway/etcd-gateway/internal/testutil"
+
 	"github.com/sirupsen/logrus"
 	clientv3 "go.etcd.io/etcd/client/v3"
-	"go.uber.org/zap"
 
 	"github.com/etcd-gateway/etcd-gateway/config"
 	"github.com/etcd-gateway/etcd-gateway/internal/etcdtest"
 )
 
-func startCluster(t *testing.T, n int) *etcdtest.Cluster {
-	t.Helper()
-	c, err := etcdtest.Start(t.TempDir(), n)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c.Close)
-	return c
-}
+func startCluster(t *testing.T, n int) *etcdtest.Cluster { return testutil.Cluster(t, n) }
 
 func testLogger(t *testing.T) *logrus.Logger {
 	log := logrus.New()
@@ -70,19 +63,7 @@ func gatewayAddr(t *testing.T, g *Group, name string) string {
 	return l.Addr().String()
 }
 
-func newClient(t *testing.T, addr string) *clientv3.Client {
-	t.Helper()
-	c, err := clientv3.New(clientv3.Config{
-		Endpoints:   []string{addr},
-		DialTimeout: 5 * time.Second,
-		Logger:      zap.NewNop(),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	return c
-}
+func newClient(t *testing.T, addr string) *clientv3.Client { return testutil.Client(t, addr) }
 
 func ctxTimeout(t *testing.T, d time.Duration) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), d)
@@ -231,11 +212,5 @@ func endpointOf(g *Group, name, addr string) interface{ Active() bool } {
 // waitFor polls cond until it is true or the deadline passes.
 func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testutil.WaitFor(t, what, timeout, cond)
 }

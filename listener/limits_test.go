@@ -8,29 +8,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/etcd-gateway/etcd-gateway/internal/testutil"
+
 	"github.com/etcd-gateway/etcd-gateway/config"
 )
 
-// echoServer echoes every connection until it is closed, and returns its
-// address.
-func echoServer(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() { _, _ = io.Copy(c, c); c.Close() }()
-		}
-	}()
-	return ln.Addr().String()
-}
+// echoServer echoes every connection and returns its address.
+func echoServer(t *testing.T) string { return testutil.Echo(t).Addr }
 
 // dial connects to addr and closes the connection at the end of the test.
 func dial(t *testing.T, addr string) net.Conn {

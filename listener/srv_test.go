@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/etcd-gateway/etcd-gateway/internal/testutil"
+
 	"github.com/miekg/dns"
 	logtest "github.com/sirupsen/logrus/hooks/test"
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -20,15 +22,7 @@ import (
 	"github.com/etcd-gateway/etcd-gateway/resolver"
 )
 
-func startDNS(t *testing.T) *dnstest.Server {
-	t.Helper()
-	d, err := dnstest.Start()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(d.Stop)
-	return d
-}
+func startDNS(t *testing.T) *dnstest.Server { return testutil.DNS(t) }
 
 // identityServer listens on ip:port (0 for any port), writes name and a
 // newline to each connection, then echoes. It returns the port.

@@ -7,19 +7,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/etcd-gateway/etcd-gateway/internal/testutil"
+
 	"github.com/etcd-gateway/etcd-gateway/internal/dnstest"
 	"github.com/etcd-gateway/etcd-gateway/internal/tlstest"
 )
 
-func startDNS(t *testing.T) *dnstest.Server {
-	t.Helper()
-	s, err := dnstest.Start()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(s.Stop)
-	return s
-}
+func startDNS(t *testing.T) *dnstest.Server { return testutil.DNS(t) }
 
 // tcpServer listens on ip:port (port 0 for any) and writes name to each
 // connection, then closes it. It returns the port.
@@ -58,13 +52,7 @@ func deadPort(t *testing.T) int {
 // waitFor polls cond until it is true or the deadline passes.
 func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testutil.WaitFor(t, what, timeout, cond)
 }
 
 // newCA returns a certificate authority made for the test.

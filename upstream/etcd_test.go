@@ -6,21 +6,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/etcd-gateway/etcd-gateway/internal/testutil"
+
 	"github.com/etcd-gateway/etcd-gateway/internal/etcdtest"
 	"github.com/etcd-gateway/etcd-gateway/resolver"
 )
 
 // These tests run real etcd members in-process.
 
-func startCluster(t *testing.T, n int) *etcdtest.Cluster {
-	t.Helper()
-	c, err := etcdtest.Start(t.TempDir(), n)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c.Close)
-	return c
-}
+func startCluster(t *testing.T, n int) *etcdtest.Cluster { return testutil.Cluster(t, n) }
 
 // TestFrozenMember puts a relay in front of a member and freezes it: the
 // kernel still completes handshakes, nothing gets an answer. The etcd check

@@ -4,9 +4,10 @@ import (
 	"context"
 	"errors"
 	"net"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/etcd-gateway/etcd-gateway/internal/testutil"
 
 	"github.com/etcd-gateway/etcd-gateway/resolver"
 )
@@ -60,49 +61,10 @@ func (s *server) restart(t *testing.T) {
 }
 
 // deadAddr returns a loopback address where nothing listens.
-func deadAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	_ = ln.Close()
-	return addr
-}
+func deadAddr(t *testing.T) string { return testutil.DeadAddr(t) }
 
-// blackhole returns a loopback address whose accept queue is full, so a
-// new TCP handshake never completes: the listening socket has backlog 0 and
-// is never accepted from.
-func blackhole(t *testing.T) string {
-	t.Helper()
-	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = syscall.Close(fd) })
-	if err := syscall.Bind(fd, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
-		t.Fatal(err)
-	}
-	if err := syscall.Listen(fd, 0); err != nil {
-		t.Fatal(err)
-	}
-	sa, err := syscall.Getsockname(fd)
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := (&net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: sa.(*syscall.SockaddrInet4).Port}).String()
-	// Fill the accept queue until a dial no longer completes.
-	for i := 0; i < 16; i++ {
-		c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
-		if err != nil {
-			return addr
-		}
-		t.Cleanup(func() { _ = c.Close() })
-	}
-	t.Fatal("accept queue never filled")
-	return ""
-}
+// blackhole returns a loopback address where a handshake never completes.
+func blackhole(t *testing.T) string { return testutil.Blackhole(t) }
 
 // ordered picks the first candidate, so tests control the order of tries.
 type ordered struct{}
@@ -120,13 +82,7 @@ func newTestPool(t *testing.T, s Settings, addrs ...string) *Pool {
 // waitFor polls cond until it is true or the deadline passes.
 func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testutil.WaitFor(t, what, timeout, cond)
 }
 
 func endpoint(p *Pool, addr string) *Endpoint {

@@ -3,9 +3,10 @@ package main
 import (
 	"bytes"
 	"context"
-	"net"
 	"strings"
 	"testing"
+
+	"github.com/etcd-gateway/etcd-gateway/internal/testutil"
 )
 
 // TestDemoRuns runs the README's first command in check mode: two real
@@ -21,12 +22,4 @@ func TestDemoRuns(t *testing.T) {
 	}
 }
 
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
+func freeAddr(t *testing.T) string { return testutil.FreeAddr(t) }
