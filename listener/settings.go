@@ -11,7 +11,7 @@ import (
 // poolSettings returns the pool settings of a listener, with its TLS files
 // loaded. Errors are *keyError.
 func poolSettings(lc config.Listener) (upstream.Settings, error) {
-	clientConf, err := clientTLS(lc.TLS)
+	clientConf, err := clientTLS(lc.UpstreamTLS)
 	if err != nil {
 		return upstream.Settings{}, err
 	}

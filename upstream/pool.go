@@ -54,7 +54,7 @@ type Settings struct {
 	// turns member sync off.
 	MemberSync time.Duration
 	// TLS, when set, is used to talk to every endpoint (etcd check and
-	// member sync): the listener's tls block.
+	// member sync): the listener's upstream-tls block.
 	TLS *tls.Config
 	// DiscoveredTLS is used for endpoints discovered through
 	// _etcd-client-ssl when TLS is nil; nil means the system roots.
