@@ -1,6 +1,7 @@
 package listener
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 
@@ -19,6 +20,10 @@ func poolSettings(lc config.Listener) (upstream.Settings, error) {
 	if err != nil {
 		return upstream.Settings{}, err
 	}
+	var originate *tls.Config
+	if lc.UpstreamTLS.Originates() {
+		originate = originateTLS(clientConf)
+	}
 	return upstream.Settings{
 		DialTimeout:       lc.DialTimeout,
 		RetryDelay:        lc.RetryDelay,
@@ -36,6 +41,7 @@ func poolSettings(lc config.Listener) (upstream.Settings, error) {
 		MemberSync:    lc.MemberSync,
 		TLS:           clientConf,
 		DiscoveredTLS: discoveredConf,
+		Originate:     originate,
 	}, nil
 }
 

@@ -46,6 +46,17 @@ func clientTLS(t config.UpstreamTLS) (*tls.Config, error) {
 	return conf, nil
 }
 
+// originateTLS returns the settings the gateway speaks TLS to the members
+// with for its clients: those of upstream-tls, offering ALPN h2 (etcd
+// serves its client TLS port with h2 only, for gRPC), with a session
+// cache so that a new client connection resumes a session.
+func originateTLS(conf *tls.Config) *tls.Config {
+	c := conf.Clone()
+	c.NextProtos = []string{"h2"}
+	c.ClientSessionCache = tls.NewLRUClientSessionCache(64)
+	return c
+}
+
 // discoveryTLS returns the TLS settings for members discovered through
 // _etcd-client-ssl: trusted-ca-file as the roots; nil (the system roots)
 // when it is not set.
