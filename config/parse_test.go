@@ -954,6 +954,13 @@ func TestLoad(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Load(%s): %v", good, err)
 	}
+	// Load digests the files a listener references (here missing ones).
+	for i, l := range s.Listeners {
+		if (len(l.Files()) > 0) != (l.FilesDigest != "") {
+			t.Errorf("listener %s: files %q, digest %q", l.Name, l.Files(), l.FilesDigest)
+		}
+		s.Listeners[i].FilesDigest = ""
+	}
 	if want := twoListeners(good); !reflect.DeepEqual(s, want) {
 		t.Errorf("Load(%s)\n got %#v\nwant %#v", good, s, want)
 	}

@@ -118,6 +118,11 @@ type Listener struct {
 	// TLS is the TLS the listener serves to its clients; zero when it
 	// serves plain TCP.
 	TLS ListenTLS
+	// FilesDigest is the digest of the content of the files the listener
+	// references (Files), set by Load and by the Watcher (see
+	// WithFileDigests), so that a renewed certificate makes the listener
+	// differ; empty in a snapshot from Parse or FromFlags.
+	FilesDigest string
 }
 
 // HealthCheck is a listener's health-check block, defaults and
