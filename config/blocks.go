@@ -14,7 +14,7 @@ const (
 // memberSyncOff is the value that turns member sync off.
 const memberSyncOff = "off"
 
-// block returns the table of a block key (health-check, tls): nil and true
+// block returns the table of a block key (health-check, upstream-tls, tls): nil and true
 // when it is absent, the table and true when it is one. Anything else is
 // reported, and every key of the block is marked bad.
 func (cv converter) block(idx int, key string, v any) (map[string]any, bool) {
@@ -74,19 +74,41 @@ func (cv converter) healthCheck(idx int, v any, def HealthCheck) HealthCheck {
 	return h
 }
 
-// tls converts a listener's tls block. A block, even empty, enables TLS.
-func (cv converter) tls(idx int, v any) TLS {
+// upstreamTLS converts a listener's upstream-tls block. A block, even
+// empty, enables TLS to the members.
+func (cv converter) upstreamTLS(idx int, v any) UpstreamTLS {
+	m, ok := cv.block(idx, keyUpstreamTLS, v)
+	if !ok || v == nil {
+		return UpstreamTLS{}
+	}
+	return UpstreamTLS{
+		Enabled:     true,
+		CAFile:      cv.str(idx, keyUpCAFile, sub(m, keyUpCAFile), ""),
+		CertFile:    cv.str(idx, keyUpCertFile, sub(m, keyUpCertFile), ""),
+		KeyFile:     cv.str(idx, keyUpKeyFile, sub(m, keyUpKeyFile), ""),
+		ServerName:  cv.str(idx, keyUpServerName, sub(m, keyUpServerName), ""),
+		Passthrough: cv.boolean(idx, keyUpPassthrough, sub(m, keyUpPassthrough)),
+	}
+}
+
+// listenTLS converts a listener's tls block. An empty block is reported:
+// it has no certificate to serve.
+func (cv converter) listenTLS(idx int, v any) ListenTLS {
 	m, ok := cv.block(idx, keyTLS, v)
 	if !ok || v == nil {
-		return TLS{}
+		return ListenTLS{}
 	}
-	return TLS{
-		Enabled:    true,
-		CAFile:     cv.str(idx, keyTLSCAFile, sub(m, keyTLSCAFile), ""),
-		CertFile:   cv.str(idx, keyTLSCertFile, sub(m, keyTLSCertFile), ""),
-		KeyFile:    cv.str(idx, keyTLSKeyFile, sub(m, keyTLSKeyFile), ""),
-		ServerName: cv.str(idx, keyTLSServerName, sub(m, keyTLSServerName), ""),
+	t := ListenTLS{
+		CertFile:     cv.str(idx, keyTLSCertFile, sub(m, keyTLSCertFile), ""),
+		KeyFile:      cv.str(idx, keyTLSKeyFile, sub(m, keyTLSKeyFile), ""),
+		ClientCAFile: cv.str(idx, keyTLSClientCA, sub(m, keyTLSClientCA), ""),
 	}
+	// A block of unknown keys only is reported as such (by walk).
+	if !t.Enabled() && len(m) == 0 && !cv.c.isBad(idx, keyTLSCertFile) && !cv.c.isBad(idx, keyTLSKeyFile) && !cv.c.isBad(idx, keyTLSClientCA) {
+		cv.c.add(idx, keyTLSCertFile, "missing: a tls block serves TLS to the clients and needs %s and %s", keyTLSCertFile, keyTLSKeyFile)
+		cv.c.markBad(idx, keyTLSKeyFile)
+	}
+	return t
 }
 
 // memberSync converts member-sync: a duration greater than zero, or "off"
@@ -132,18 +154,40 @@ func checkHealthCheck(c *collector, idx int, h HealthCheck) {
 	}
 }
 
-// checkTLS reports the problems of a tls block.
-func checkTLS(c *collector, idx int, t TLS) {
+// checkUpstreamTLS reports the problems of an upstream-tls block.
+func checkUpstreamTLS(c *collector, idx int, t UpstreamTLS) {
 	if !t.Enabled {
 		return
 	}
-	switch {
-	case t.CertFile != "" && t.KeyFile == "" && !c.isBad(idx, keyTLSKeyFile):
-		c.add(idx, keyTLSKeyFile, "missing: %s needs %s, its private key", keyTLSCertFile, keyTLSKeyFile)
-	case t.KeyFile != "" && t.CertFile == "" && !c.isBad(idx, keyTLSCertFile):
-		c.add(idx, keyTLSCertFile, "missing: %s needs %s, its certificate", keyTLSKeyFile, keyTLSCertFile)
+	checkPair(c, idx, t.CertFile, t.KeyFile, keyUpCertFile, keyUpKeyFile)
+	if strings.ContainsAny(t.ServerName, " \t/:") && !c.isBad(idx, keyUpServerName) {
+		c.add(idx, keyUpServerName, "%q is not a host name", t.ServerName)
 	}
-	if strings.ContainsAny(t.ServerName, " \t/:") && !c.isBad(idx, keyTLSServerName) {
-		c.add(idx, keyTLSServerName, "%q is not a host name", t.ServerName)
+}
+
+// checkListenTLS reports the problems of a tls block, and of its
+// combination with upstream-tls.
+func checkListenTLS(c *collector, idx int, t ListenTLS, up UpstreamTLS) {
+	if !t.Enabled() {
+		return
+	}
+	checkPair(c, idx, t.CertFile, t.KeyFile, keyTLSCertFile, keyTLSKeyFile)
+	if t.CertFile == "" && t.KeyFile == "" && !c.isBad(idx, keyTLSCertFile) {
+		c.add(idx, keyTLSCertFile, "missing: a tls block serves TLS to the clients and needs %s and %s", keyTLSCertFile, keyTLSKeyFile)
+	}
+	if up.Enabled && up.Passthrough && !c.isBad(idx, keyUpPassthrough) {
+		c.add(idx, keyUpPassthrough, "true together with a %s block: the gateway ends the clients' TLS, so it can't pass their bytes through to members that expect TLS; "+
+			"remove %s (the gateway then speaks TLS to the members) or the %s block (clients then speak TLS to the members through it)", keyTLS, keyUpPassthrough, keyTLS)
+	}
+}
+
+// checkPair reports a certificate without its key, or a key without its
+// certificate.
+func checkPair(c *collector, idx int, cert, key, certKey, keyKey string) {
+	switch {
+	case cert != "" && key == "" && !c.isBad(idx, keyKey):
+		c.add(idx, keyKey, "missing: %s needs %s, its private key", certKey, keyKey)
+	case key != "" && cert == "" && !c.isBad(idx, certKey):
+		c.add(idx, certKey, "missing: %s needs %s, its certificate", keyKey, certKey)
 	}
 }

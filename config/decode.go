@@ -58,6 +58,7 @@ type rawListener struct {
 	HealthCheck       any `mapstructure:"health-check"`
 	OnUnhealthy       any `mapstructure:"on-unhealthy"`
 	MemberSync        any `mapstructure:"member-sync"`
+	UpstreamTLS       any `mapstructure:"upstream-tls"`
 	TLS               any `mapstructure:"tls"`
 }
 
@@ -111,7 +112,7 @@ type listenersShape struct {
 }
 
 // walk reports every unknown key, at the top level, in each listener and in
-// their blocks (health-check, tls), and a listeners value that is not a list
+// their blocks (health-check, upstream-tls, tls), and a listeners value that is not a list
 // of tables.
 func walk(c *collector, v *viper.Viper) listenersShape {
 	// AllKeys, unlike AllSettings, also lists the keys whose value is null.
@@ -182,9 +183,16 @@ func walk(c *collector, v *viper.Viper) listenersShape {
 // walkBlockKey reports the qualified key of a block when it is not one of
 // known.
 func walkBlockKey(c *collector, idx int, key string, known []string) {
-	if !slices.Contains(known, key) && !c.isBad(idx, key) {
-		c.add(idx, key, "%s", unknownKeyMsg(key, known, nil, ""))
+	if slices.Contains(known, key) || c.isBad(idx, key) {
+		return
 	}
+	// The members' TLS block was called tls before upstream-tls.
+	if rest, ok := strings.CutPrefix(key, keyTLS+"."); ok && slices.Contains(blockKeys(keyUpstreamTLS), keyUpstreamTLS+"."+rest) {
+		c.add(idx, key, "%s; did you mean %q? The members' TLS settings are in the %s block; tls is the TLS the listener serves to its clients",
+			unknownKey, keyUpstreamTLS+"."+rest, keyUpstreamTLS)
+		return
+	}
+	c.add(idx, key, "%s", unknownKeyMsg(key, known, nil, ""))
 }
 
 // convert builds the snapshot from raw, applying defaults and inheritance,
@@ -303,7 +311,8 @@ func (cv converter) listener(i int, rl *rawListener, def *Listener) Listener {
 		l.MemberSync = cv.memberSync(i, rl.MemberSync)
 	}
 	l.HealthCheck = cv.healthCheck(i, rl.HealthCheck, def.HealthCheck)
-	l.TLS = cv.tls(i, rl.TLS)
+	l.UpstreamTLS = cv.upstreamTLS(i, rl.UpstreamTLS)
+	l.TLS = cv.listenTLS(i, rl.TLS)
 	return l
 }
 

@@ -134,23 +134,37 @@ func describeHealth(row func(key, format string, args ...any), l Listener) {
 	}
 }
 
-// describeTLS writes the tls rows of a listener.
+// describeTLS writes the upstream-tls and tls rows of a listener.
 func describeTLS(row func(key, format string, args ...any), l Listener) {
-	t := l.TLS
-	if !t.Enabled {
-		row(keyTLS, "none (plain TCP to the members, except those discovered through _etcd-client-ssl)")
-		return
-	}
 	orNone := func(s, none string) string {
 		if s == "" {
 			return none
 		}
 		return s
 	}
-	row(keyTLSCAFile, "%s", orNone(t.CAFile, "none (system roots)"))
-	row(keyTLSCertFile, "%s", orNone(t.CertFile, "none (no client certificate)"))
-	row(keyTLSKeyFile, "%s", orNone(t.KeyFile, "none"))
-	row(keyTLSServerName, "%s", orNone(t.ServerName, "none (each endpoint's host)"))
+	t := l.UpstreamTLS
+	switch {
+	case !t.Enabled:
+		row(keyUpstreamTLS, "none (plain TCP to the members, except those discovered through _etcd-client-ssl; client bytes passed through)")
+	default:
+		row(keyUpCAFile, "%s", orNone(t.CAFile, "none (system roots)"))
+		row(keyUpCertFile, "%s", orNone(t.CertFile, "none (no client certificate)"))
+		row(keyUpKeyFile, "%s", orNone(t.KeyFile, "none"))
+		row(keyUpServerName, "%s", orNone(t.ServerName, "none (each endpoint's host)"))
+		if t.Passthrough {
+			row(keyUpPassthrough, "true (client bytes passed through; TLS for health checks and member sync only)")
+		} else {
+			row(keyUpPassthrough, "false (the gateway speaks TLS to the members for its clients)")
+		}
+	}
+	lt := l.TLS
+	if !lt.Enabled() {
+		row(keyTLS, "none (clients speak plain TCP to the listener)")
+		return
+	}
+	row(keyTLSCertFile, "%s", lt.CertFile)
+	row(keyTLSKeyFile, "%s", lt.KeyFile)
+	row(keyTLSClientCA, "%s", orNone(lt.ClientCAFile, "none (no client certificate asked)"))
 }
 
 // srvNames returns the SRV names queried for a domain: the TLS one

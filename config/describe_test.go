@@ -47,6 +47,7 @@ func TestDescribe(t *testing.T) {
 		"health-check.rise", "2",
 		"on-unhealthy", "close",
 		"member-sync", "every 1m",
+		"upstream-tls", "none",
 		"tls", "none",
 		`listener "discovered"`,
 		"listen-addr", "[::1]:23791",

@@ -57,6 +57,7 @@ func TestDocsCoverEveryKey(t *testing.T) {
 	}
 	keys := append(topKeys(), listenerKeys()...)
 	keys = append(keys, blockKeys(keyHealthCheck)...)
+	keys = append(keys, blockKeys(keyUpstreamTLS)...)
 	keys = append(keys, blockKeys(keyTLS)...)
 	for _, k := range keys {
 		if !strings.Contains(string(doc), "| `"+k+"` |") {

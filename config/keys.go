@@ -35,6 +35,7 @@ const (
 	keyHealthCheck       = "health-check"
 	keyOnUnhealthy       = "on-unhealthy"
 	keyMemberSync        = "member-sync"
+	keyUpstreamTLS       = "upstream-tls"
 	keyTLS               = "tls"
 
 	// Keys inside the blocks, qualified by the block's key.
@@ -43,10 +44,14 @@ const (
 	keyCheckTimeout  = "health-check.timeout"
 	keyCheckFall     = "health-check.fall"
 	keyCheckRise     = "health-check.rise"
-	keyTLSCAFile     = "tls.ca-file"
+	keyUpCAFile      = "upstream-tls.ca-file"
+	keyUpCertFile    = "upstream-tls.cert-file"
+	keyUpKeyFile     = "upstream-tls.key-file"
+	keyUpServerName  = "upstream-tls.server-name"
+	keyUpPassthrough = "upstream-tls.passthrough"
 	keyTLSCertFile   = "tls.cert-file"
 	keyTLSKeyFile    = "tls.key-file"
-	keyTLSServerName = "tls.server-name"
+	keyTLSClientCA   = "tls.client-ca-file"
 )
 
 // topKeys returns the keys allowed at the top level of the file.
@@ -67,7 +72,7 @@ func listenerKeys() []string {
 		keyDiscoverySRVName, keyInsecureDiscovery, keyTrustedCAFile,
 		keyDNSRefresh, keyRetryDelay, keyDialTimeout, keyOnEndpointRemoved,
 		keyDrainTimeout, keyMaxConnections, keyIdleTimeout, keyKeepAlive,
-		keyPolicy, keyHealthCheck, keyOnUnhealthy, keyMemberSync, keyTLS,
+		keyPolicy, keyHealthCheck, keyOnUnhealthy, keyMemberSync, keyUpstreamTLS, keyTLS,
 	}
 }
 
@@ -77,8 +82,10 @@ func blockKeys(key string) []string {
 	switch key {
 	case keyHealthCheck:
 		return []string{keyCheckType, keyCheckInterval, keyCheckTimeout, keyCheckFall, keyCheckRise}
+	case keyUpstreamTLS:
+		return []string{keyUpCAFile, keyUpCertFile, keyUpKeyFile, keyUpServerName, keyUpPassthrough}
 	case keyTLS:
-		return []string{keyTLSCAFile, keyTLSCertFile, keyTLSKeyFile, keyTLSServerName}
+		return []string{keyTLSCertFile, keyTLSKeyFile, keyTLSClientCA}
 	}
 	return nil
 }

@@ -16,14 +16,19 @@ import (
 )
 
 // Load reads the configuration file at path once and returns its validated
-// snapshot; see Parse. An unreadable or missing file, or a directory, is an
-// error naming the path.
+// snapshot; see Parse. Unlike Parse, it also digests the files the
+// listeners reference (see WithFileDigests). An unreadable or missing
+// file, or a directory, is an error naming the path.
 func Load(path string) (*Snapshot, error) {
 	data, err := ReadFile(path)
 	if err != nil {
 		return nil, err
 	}
-	return Parse(path, data)
+	s, err := Parse(path, data)
+	if err != nil {
+		return nil, err
+	}
+	return WithFileDigests(s), nil
 }
 
 // MaxFileSize is the largest configuration file read. A real one is a few

@@ -60,7 +60,7 @@ listeners:
       rise: 5
     on-unhealthy: keep
     member-sync: off
-    tls:
+    upstream-tls:
       ca-file: /etc/ssl/etcd-ca.pem
       cert-file: /etc/ssl/gw.pem
       key-file: /etc/ssl/gw-key.pem
@@ -114,7 +114,7 @@ health-check = { type = "etcd", timeout = "1s", rise = 5 }
 on-unhealthy = "keep"
 member-sync = "off"
 
-[listeners.tls]
+[listeners.upstream-tls]
 ca-file = "/etc/ssl/etcd-ca.pem"
 cert-file = "/etc/ssl/gw.pem"
 key-file = "/etc/ssl/gw-key.pem"
@@ -169,7 +169,7 @@ func twoListeners(file string) *Snapshot {
 				HealthCheck: HealthCheck{Type: CheckEtcd, Interval: 10 * time.Second, Timeout: time.Second, Fall: 3, Rise: 5},
 				OnUnhealthy: UnhealthyKeep,
 				MemberSync:  0, // off
-				TLS: TLS{
+				UpstreamTLS: UpstreamTLS{
 					Enabled:    true,
 					CAFile:     "/etc/ssl/etcd-ca.pem",
 					CertFile:   "/etc/ssl/gw.pem",
@@ -953,6 +953,13 @@ func TestLoad(t *testing.T) {
 	s, err := Load(good)
 	if err != nil {
 		t.Fatalf("Load(%s): %v", good, err)
+	}
+	// Load digests the files a listener references (here missing ones).
+	for i, l := range s.Listeners {
+		if (len(l.Files()) > 0) != (l.FilesDigest != "") {
+			t.Errorf("listener %s: files %q, digest %q", l.Name, l.Files(), l.FilesDigest)
+		}
+		s.Listeners[i].FilesDigest = ""
 	}
 	if want := twoListeners(good); !reflect.DeepEqual(s, want) {
 		t.Errorf("Load(%s)\n got %#v\nwant %#v", good, s, want)

@@ -112,9 +112,17 @@ type Listener struct {
 	// MemberSync is how often the cluster is asked for its members; 0
 	// means off.
 	MemberSync time.Duration
-	// TLS is how the gateway itself talks to the members (health checks,
-	// member sync); client traffic is forwarded untouched.
-	TLS TLS
+	// UpstreamTLS is how the gateway talks TLS to the members: for client
+	// traffic (unless Passthrough), health checks and member sync.
+	UpstreamTLS UpstreamTLS
+	// TLS is the TLS the listener serves to its clients; zero when it
+	// serves plain TCP.
+	TLS ListenTLS
+	// FilesDigest is the digest of the content of the files the listener
+	// references (Files), set by Load and by the Watcher (see
+	// WithFileDigests), so that a renewed certificate makes the listener
+	// differ; empty in a snapshot from Parse or FromFlags.
+	FilesDigest string
 }
 
 // HealthCheck is a listener's health-check block, defaults and
@@ -134,18 +142,43 @@ func DefaultHealthCheck() HealthCheck {
 	return HealthCheck{Type: DefaultCheckType, Interval: DefaultCheckInterval, Timeout: DefaultCheckTimeout, Fall: DefaultFall, Rise: DefaultRise}
 }
 
-// TLS is a listener's tls block: the files the gateway uses to talk to the
-// members over TLS. Paths are as written; they are read when the listener
-// is applied.
-type TLS struct {
-	// Enabled is true when the listener has a tls block, even an empty one
-	// (TLS with the system roots).
+// UpstreamTLS is a listener's upstream-tls block: the files the gateway
+// uses to talk to the members over TLS. Paths are as written; they are
+// read when the listener is applied.
+type UpstreamTLS struct {
+	// Enabled is true when the listener has an upstream-tls block, even an
+	// empty one (TLS with the system roots).
 	Enabled    bool
 	CAFile     string
 	CertFile   string
 	KeyFile    string
 	ServerName string
+	// Passthrough forwards the clients' bytes untouched (clients speak
+	// TLS to the members end to end); the block then serves only the
+	// gateway's own connections (health checks, member sync). When false
+	// the gateway originates TLS to the members for client traffic.
+	Passthrough bool
 }
+
+// Originates reports whether the gateway speaks TLS to the members for
+// client traffic: an upstream-tls block without passthrough.
+func (t UpstreamTLS) Originates() bool { return t.Enabled && !t.Passthrough }
+
+// ListenTLS is a listener's tls block: the gateway terminates TLS from
+// its clients. Paths are as written; they are read when the listener is
+// applied.
+type ListenTLS struct {
+	// CertFile and KeyFile are the listener's certificate and key; both
+	// are set when the block is present.
+	CertFile string
+	KeyFile  string
+	// ClientCAFile, when set, makes the listener require a client
+	// certificate signed by one of its CAs.
+	ClientCAFile string
+}
+
+// Enabled reports whether the listener terminates TLS.
+func (t ListenTLS) Enabled() bool { return t.CertFile != "" || t.KeyFile != "" || t.ClientCAFile != "" }
 
 // Listener returns the listener named name, and whether it exists.
 func (s *Snapshot) Listener(name string) (Listener, bool) {

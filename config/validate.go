@@ -186,7 +186,8 @@ func validateListener(c *collector, i int, l *Listener) {
 	if l.MemberSync < 0 && !c.isBad(i, keyMemberSync) {
 		c.add(i, keyMemberSync, "%s: must be greater than zero, or off", fmtDuration(l.MemberSync))
 	}
-	checkTLS(c, i, l.TLS)
+	checkUpstreamTLS(c, i, l.UpstreamTLS)
+	checkListenTLS(c, i, l.TLS, l.UpstreamTLS)
 	checkLimits(c, i, l)
 }
 

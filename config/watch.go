@@ -3,7 +3,9 @@ package config
 import (
 	"context"
 	"crypto/sha256"
+	"io"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -34,7 +36,8 @@ type Reload struct {
 }
 
 // Watcher watches a config file and sends a Reload for every change of its
-// content: fsnotify events on the file's directory (so renames over the
+// content, or of the content of the files it references (certificates,
+// keys, CAs: see Snapshot.Files): fsnotify events on the file's directory (so renames over the
 // file, delete-and-create and Kubernetes' ..data symlink swap are seen),
 // explicit triggers (SIGHUP), and a periodic poll, all read by one goroutine
 // so that two reads never overlap.
@@ -52,6 +55,9 @@ type Watcher struct {
 	// lastErr is the error of the last read that failed, so that a file
 	// which stays unreadable is reported once, not at every poll.
 	lastErr string
+	// files are the TLS and CA files the last valid snapshot references;
+	// their directories are watched too.
+	files []string
 }
 
 // WatchOptions tune a Watcher; zero values mean the defaults.
@@ -113,6 +119,9 @@ func (w *Watcher) Run(ctx context.Context) {
 	}
 
 	w.check(ctx, "start", false)
+	if fw != nil {
+		w.watchDirs(fw) // the referenced files are known now
+	}
 	poll := time.NewTicker(w.poll)
 	defer poll.Stop()
 	debounce := time.NewTimer(time.Hour)
@@ -142,33 +151,51 @@ func (w *Watcher) Run(ctx context.Context) {
 			w.check(ctx, "poll", false)
 		case <-w.trigger:
 			w.check(ctx, "signal", true)
+			if fw != nil {
+				w.watchDirs(fw)
+			}
 		}
 	}
 }
 
-// watchDirs watches the file's directory and, when the file is a symlink,
-// the directory of its target.
+// watchDirs watches the directory of the config file and of each file it
+// references and, for those that are symlinks, the directory of their
+// target. Directories already watched stay watched.
 func (w *Watcher) watchDirs(fw *fsnotify.Watcher) {
-	dirs := []string{filepath.Dir(w.path)}
-	if real, err := filepath.EvalSymlinks(w.path); err == nil {
-		dirs = append(dirs, filepath.Dir(real))
+	var dirs []string
+	for _, f := range append([]string{w.path}, w.files...) {
+		dirs = append(dirs, filepath.Dir(f))
+		if real, err := filepath.EvalSymlinks(f); err == nil {
+			dirs = append(dirs, filepath.Dir(real))
+		}
 	}
-	for _, d := range dirs {
+	slices.Sort(dirs)
+	for _, d := range slices.Compact(dirs) {
+		if slices.Contains(fw.WatchList(), d) {
+			continue
+		}
 		if err := fw.Add(d); err != nil {
-			w.log.WithError(err).WithField("dir", d).Warn("can't watch the config file's directory; polling only")
+			w.log.WithError(err).WithField("dir", d).Warn("can't watch the directory of the config file or of a file it references; polling only")
 		}
 	}
 }
 
-// relevant reports whether an event on name may change the file: the file
-// itself, its symlink target, or Kubernetes' ..data and ..timestamp entries.
+// relevant reports whether an event on name may change the file or a file
+// it references: the file itself, its symlink target, or Kubernetes'
+// ..data and ..timestamp entries.
 func (w *Watcher) relevant(name string) bool {
 	base := filepath.Base(name)
 	if base == filepath.Base(w.path) || strings.HasPrefix(base, "..") {
 		return true
 	}
-	if real, err := filepath.EvalSymlinks(w.path); err == nil && filepath.Clean(name) == real {
-		return true
+	name = filepath.Clean(name)
+	for _, f := range append([]string{w.path}, w.files...) {
+		if name == filepath.Clean(f) {
+			return true
+		}
+		if real, err := filepath.EvalSymlinks(f); err == nil && name == real {
+			return true
+		}
 	}
 	return false
 }
@@ -187,12 +214,23 @@ func (w *Watcher) check(ctx context.Context, trigger string, force bool) {
 		r = Reload{Err: err, Trigger: trigger}
 	} else {
 		w.lastErr = ""
-		sum := sha256.Sum256(data)
+		snap, err := Parse(w.path, data)
+		h := sha256.New()
+		h.Write(data)
+		if err == nil {
+			// A renewed certificate is a change too.
+			snap = WithFileDigests(snap)
+			w.files = snap.Files()
+			for _, l := range snap.Listeners {
+				_, _ = io.WriteString(h, "\x00"+l.FilesDigest)
+			}
+		}
+		var sum [sha256.Size]byte
+		h.Sum(sum[:0])
 		if sum == w.last && !force {
 			return
 		}
 		w.last = sum
-		snap, err := Parse(w.path, data)
 		r = Reload{Snapshot: snap, Err: err, Trigger: trigger}
 	}
 	select {

@@ -44,6 +44,7 @@ type collector struct {
 
 	listenerInfo, listenerOpen, listenerTotal, listenerRejected *prometheus.Desc
 	listenerIdleClosed, listenerNoUpstream, listenerBytes       *prometheus.Desc
+	listenerTLSFailures                                         *prometheus.Desc
 	listenerFailovers, listenerMaxConns, dnsLookups             *prometheus.Desc
 	endpointUp, endpointOpen, endpointTotal, endpointDialErrors *prometheus.Desc
 	endpointBytes                                               *prometheus.Desc
@@ -62,16 +63,17 @@ func newCollector(g *Gateway) *collector {
 		lastReloadSuccess:    d("config_last_reload_success_timestamp_seconds", "When the running configuration was applied (at start, or by the last applied reload), in Unix seconds."),
 		lastReloadSuccessful: d("config_last_reload_successful", "1 when the last config file read was applied or matched the running configuration, 0 when it was rejected."),
 
-		listenerInfo:       d("listener_info", "Always 1; the labels give the listener's bound address and its source (static, or srv:DOMAIN).", "listener", "address", "source"),
-		listenerOpen:       d("listener_connections_open", "Client connections open now.", l...),
-		listenerTotal:      d("listener_connections_total", "Client connections accepted and forwarded (rejected ones are not counted here).", l...),
-		listenerRejected:   d("listener_connections_rejected_total", "Client connections closed at once because the listener had max-connections open.", l...),
-		listenerIdleClosed: d("listener_idle_closed_total", "Client connections closed by idle-timeout.", l...),
-		listenerNoUpstream: d("listener_no_upstream_total", "Client connections closed because no endpoint could be dialled.", l...),
-		listenerBytes:      d("listener_bytes_total", "Bytes forwarded, counted when each connection closes; direction is to_upstream or to_client.", "listener", "direction"),
-		listenerFailovers:  d("listener_failovers_total", "Client connections served by an endpoint after a dial to another endpoint failed for them.", l...),
-		listenerMaxConns:   d("listener_max_connections", "The listener's max-connections; 0 means no limit.", l...),
-		dnsLookups:         d("dns_lookups_total", "DNS SRV lookups of listeners with discovery-srv, by result (success or failure).", "listener", "result"),
+		listenerInfo:        d("listener_info", "Always 1; the labels give the listener's bound address and its source (static, or srv:DOMAIN).", "listener", "address", "source"),
+		listenerOpen:        d("listener_connections_open", "Client connections open now.", l...),
+		listenerTotal:       d("listener_connections_total", "Client connections accepted and forwarded (rejected ones are not counted here).", l...),
+		listenerRejected:    d("listener_connections_rejected_total", "Client connections closed at once because the listener had max-connections open.", l...),
+		listenerIdleClosed:  d("listener_idle_closed_total", "Client connections closed by idle-timeout.", l...),
+		listenerNoUpstream:  d("listener_no_upstream_total", "Client connections closed because no endpoint could be dialled.", l...),
+		listenerTLSFailures: d("listener_tls_handshake_failures_total", "Client connections closed because their TLS handshake failed (listeners with a tls block).", l...),
+		listenerBytes:       d("listener_bytes_total", "Bytes forwarded, counted when each connection closes; direction is to_upstream or to_client.", "listener", "direction"),
+		listenerFailovers:   d("listener_failovers_total", "Client connections served by an endpoint after a dial to another endpoint failed for them.", l...),
+		listenerMaxConns:    d("listener_max_connections", "The listener's max-connections; 0 means no limit.", l...),
+		dnsLookups:          d("dns_lookups_total", "DNS SRV lookups of listeners with discovery-srv, by result (success or failure).", "listener", "result"),
 
 		endpointUp:         d("endpoint_up", "1 when the endpoint takes new connections: its last dial worked and its health checks pass.", le...),
 		endpointOpen:       d("endpoint_connections_open", "Connections open to the endpoint now.", le...),
@@ -86,7 +88,7 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{
 		c.buildInfo, c.reloads, c.lastReloadSuccess, c.lastReloadSuccessful,
 		c.listenerInfo, c.listenerOpen, c.listenerTotal, c.listenerRejected,
-		c.listenerIdleClosed, c.listenerNoUpstream, c.listenerBytes,
+		c.listenerIdleClosed, c.listenerNoUpstream, c.listenerBytes, c.listenerTLSFailures,
 		c.listenerFailovers, c.listenerMaxConns, c.dnsLookups,
 		c.endpointUp, c.endpointOpen, c.endpointTotal, c.endpointDialErrors, c.endpointBytes,
 	} {
@@ -134,6 +136,7 @@ func (c *collector) collectListener(ls listener.Status,
 	counter(c.listenerRejected, ls.Counters.Rejected, name)
 	counter(c.listenerIdleClosed, ls.Counters.IdleClosed, name)
 	counter(c.listenerNoUpstream, ls.Counters.NoUpstream, name)
+	counter(c.listenerTLSFailures, ls.Counters.TLSHandshakeFailures, name)
 	counter(c.listenerBytes, ls.Counters.BytesToUpstream, name, toUpstream)
 	counter(c.listenerBytes, ls.Counters.BytesToClient, name, toClient)
 	counter(c.listenerFailovers, ls.Failovers, name)

@@ -2,6 +2,7 @@ package listener
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -94,7 +95,7 @@ func (g *Group) Apply(ctx context.Context, s *config.Snapshot) (Diff, error) {
 	// Load the pool settings (TLS files) of every listener that is new or
 	// changed, and bind every address that is new, before touching
 	// anything.
-	settings := map[string]upstream.Settings{}
+	settings := map[string]loaded{}
 	var loadErr error
 	for _, lc := range s.Listeners {
 		if m, ok := g.members[lc.Name]; ok && equalListener(m.cfg, lc) {
@@ -105,7 +106,12 @@ func (g *Group) Apply(ctx context.Context, s *config.Snapshot) (Diff, error) {
 			loadErr = errors.Join(loadErr, settingsError(s.File, lc.Name, err))
 			continue
 		}
-		settings[lc.Name] = ps
+		st, err := serverTLS(lc.TLS)
+		if err != nil {
+			loadErr = errors.Join(loadErr, settingsError(s.File, lc.Name, err))
+			continue
+		}
+		settings[lc.Name] = loaded{pool: ps, serve: st}
 	}
 	bound := map[string]net.Listener{}
 	bindErr := loadErr
@@ -171,30 +177,39 @@ func limitsOf(lc config.Listener) Limits {
 	return Limits{MaxConns: int64(lc.MaxConnections), IdleTimeout: lc.IdleTimeout, KeepAlive: lc.KeepAlive}
 }
 
+// loaded is what Apply read from a listener's files before changing
+// anything: its pool settings and the TLS it serves (nil for plain TCP).
+type loaded struct {
+	pool  upstream.Settings
+	serve *tls.Config
+}
+
 // start builds the pool and listener of a new member and starts serving.
-func (g *Group) start(lc config.Listener, ln net.Listener, src source, ps upstream.Settings) *member {
+func (g *Group) start(lc config.Listener, ln net.Listener, src source, ld loaded) *member {
 	log := g.log.WithField("listener", lc.Name)
 	m := &member{cfg: lc, dns: &resolver.LookupCounters{}}
-	m.pool = upstream.NewPool(upstream.Options{Settings: ps, Log: log, Dial: m.dial.dial})
+	m.pool = upstream.NewPool(upstream.Options{Settings: ld.pool, Log: log, Dial: m.dial.dial})
 	g.setSource(m, lc, src)
 	m.ln = New(lc.Name, ln, m.pool, log)
 	m.ln.SetLimits(limitsOf(lc))
+	m.ln.SetTLS(ld.serve)
 	go func() { _ = m.ln.Serve() }()
 	log.WithFields(logrus.Fields{"addr": ln.Addr().String(), "endpoints": endpointAddrs(m.pool)}).Info("listener ready")
 	return m
 }
 
-// update applies lc, whose pool settings are ps, to a running member; ln
-// is its new socket when the listen address changed, else nil; src is its
-// SRV source when that was resolved anew.
-func (g *Group) update(m *member, lc config.Listener, ln net.Listener, src source, ps upstream.Settings) (bool, EndpointDiff) {
+// update applies lc, whose files ld holds, to a running member; ln is its
+// new socket when the listen address changed, else nil; src is its SRV
+// source when that was resolved anew.
+func (g *Group) update(m *member, lc config.Listener, ln net.Listener, src source, ld loaded) (bool, EndpointDiff) {
 	same := equalListener(m.cfg, lc)
 	if same && src.first == nil {
 		return false, EndpointDiff{}
 	}
 	log := g.log.WithField("listener", lc.Name)
 	if !same { // only changed listeners have their settings (and TLS files) loaded
-		m.pool.SetSettings(ps)
+		m.pool.SetSettings(ld.pool)
+		m.ln.SetTLS(ld.serve)
 	}
 	var ed EndpointDiff
 	ed.Added, ed.Removed = g.setSource(m, lc, src)
@@ -206,6 +221,7 @@ func (g *Group) update(m *member, lc config.Listener, ln net.Listener, src sourc
 		old := m.ln
 		m.ln = New(lc.Name, ln, m.pool, log)
 		m.ln.SetLimits(limitsOf(lc))
+		m.ln.SetTLS(old.TLS())
 		go func() { _ = m.ln.Serve() }()
 		_ = old.Close()
 		g.retired = append(g.retired, old)

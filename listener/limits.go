@@ -48,6 +48,7 @@ type counters struct {
 	noUpstream      atomic.Uint64
 	bytesToUpstream atomic.Uint64
 	bytesToClient   atomic.Uint64
+	tlsFailures     atomic.Uint64
 	// lastRejectLog is when a rejection was last logged (unix ns), so that
 	// a flood of rejections logs about once a second.
 	lastRejectLog atomic.Int64
@@ -76,6 +77,9 @@ type Counters struct {
 	// BytesToUpstream and BytesToClient count the bytes forwarded each way
 	// by the connections closed so far.
 	BytesToUpstream, BytesToClient uint64
+	// TLSHandshakeFailures counts the clients closed because their TLS
+	// handshake failed, on a listener with a tls block.
+	TLSHandshakeFailures uint64
 }
 
 // Add returns the sum of c and o.
@@ -87,6 +91,8 @@ func (c Counters) Add(o Counters) Counters {
 		NoUpstream:      c.NoUpstream + o.NoUpstream,
 		BytesToUpstream: c.BytesToUpstream + o.BytesToUpstream,
 		BytesToClient:   c.BytesToClient + o.BytesToClient,
+
+		TLSHandshakeFailures: c.TLSHandshakeFailures + o.TLSHandshakeFailures,
 	}
 }
 
@@ -99,6 +105,8 @@ func (l *Listener) Counters() Counters {
 		NoUpstream:      l.counters.noUpstream.Load(),
 		BytesToUpstream: l.counters.bytesToUpstream.Load(),
 		BytesToClient:   l.counters.bytesToClient.Load(),
+
+		TLSHandshakeFailures: l.counters.tlsFailures.Load(),
 	}
 }
 

@@ -6,6 +6,7 @@ package listener
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"net"
 	"sync"
@@ -45,6 +46,10 @@ type Listener struct {
 	limits        atomic.Pointer[Limits]
 	limitsChanged chan struct{}
 	counters      counters
+
+	// serverTLS is the TLS served to new clients, nil for plain TCP; see
+	// servetls.go.
+	serverTLS atomic.Pointer[tls.Config]
 }
 
 // proxyConn is a client connection and, once dialled, its upstream.
@@ -155,6 +160,10 @@ func (l *Listener) handle(pc *proxyConn) {
 		l.wg.Done()
 	}()
 	start := time.Now()
+	client, ok := l.serveTLS(pc)
+	if !ok {
+		return
+	}
 	up, ep, err := l.pool.Dial(l.ctx)
 	if err != nil {
 		l.counters.noUpstream.Add(1)
@@ -171,7 +180,7 @@ func (l *Listener) handle(pc *proxyConn) {
 	defer untrack()
 	log := l.log.WithFields(logrus.Fields{"endpoint": ep.Addr(), "client": pc.client.RemoteAddr().String()})
 	log.Debug("connection opened")
-	sent, received := Forward(pc.client, up)
+	sent, received := Forward(client, up)
 	l.counters.addBytes(ep, sent, received)
 	log.WithFields(logrus.Fields{"bytes-sent": sent, "bytes-received": received, "duration": time.Since(start).String()}).Debug("connection closed")
 }

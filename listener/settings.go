@@ -1,6 +1,7 @@
 package listener
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 
@@ -11,13 +12,17 @@ import (
 // poolSettings returns the pool settings of a listener, with its TLS files
 // loaded. Errors are *keyError.
 func poolSettings(lc config.Listener) (upstream.Settings, error) {
-	clientConf, err := clientTLS(lc.TLS)
+	clientConf, err := clientTLS(lc.UpstreamTLS)
 	if err != nil {
 		return upstream.Settings{}, err
 	}
 	discoveredConf, err := discoveryTLS(lc.TrustedCAFile)
 	if err != nil {
 		return upstream.Settings{}, err
+	}
+	var originate *tls.Config
+	if lc.UpstreamTLS.Originates() {
+		originate = originateTLS(clientConf)
 	}
 	return upstream.Settings{
 		DialTimeout:       lc.DialTimeout,
@@ -36,6 +41,7 @@ func poolSettings(lc config.Listener) (upstream.Settings, error) {
 		MemberSync:    lc.MemberSync,
 		TLS:           clientConf,
 		DiscoveredTLS: discoveredConf,
+		Originate:     originate,
 	}, nil
 }
 

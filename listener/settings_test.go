@@ -63,7 +63,7 @@ func TestApplyGivesPoolsTheirHealthSettings(t *testing.T) {
 	lc.HealthCheck = config.HealthCheck{Type: config.CheckTCP, Interval: time.Hour, Timeout: time.Second, Fall: 3, Rise: 4}
 	lc.OnUnhealthy = config.UnhealthyClose
 	lc.MemberSync = time.Hour
-	lc.TLS = config.TLS{Enabled: true, CAFile: certFile, CertFile: certFile, KeyFile: keyFile, ServerName: "etcd.example.com"}
+	lc.UpstreamTLS = config.UpstreamTLS{Enabled: true, CAFile: certFile, CertFile: certFile, KeyFile: keyFile, ServerName: "etcd.example.com"}
 	g := startGroup(t, lc)
 	pool := g.Listeners()["main"].Pool()
 
@@ -78,7 +78,7 @@ func TestApplyGivesPoolsTheirHealthSettings(t *testing.T) {
 
 	// A reload changes them in place.
 	lc.HealthCheck.Type = config.CheckNone
-	lc.TLS = config.TLS{}
+	lc.UpstreamTLS = config.UpstreamTLS{}
 	if _, err := g.Apply(context.Background(), &config.Snapshot{ShutdownTimeout: time.Second, Listeners: []config.Listener{lc}}); err != nil {
 		t.Fatal(err)
 	}
@@ -104,21 +104,21 @@ func TestApplyRejectsUnreadableTLSFiles(t *testing.T) {
 	g := startGroup(t, good)
 	for _, tc := range []struct {
 		name string
-		tls  config.TLS
+		tls  config.UpstreamTLS
 		srv  string // trusted-ca-file
 		want string
 	}{
-		{"missing ca-file", config.TLS{Enabled: true, CAFile: missing}, "", `key "tls.ca-file": open ` + missing},
-		{"ca-file without a certificate", config.TLS{Enabled: true, CAFile: notPEM}, "", `key "tls.ca-file": ` + notPEM + `: no PEM certificate`},
-		{"missing cert-file", config.TLS{Enabled: true, CertFile: missing, KeyFile: keyFile}, "", `key "tls.cert-file": open ` + missing},
-		{"cert-file that is not a certificate", config.TLS{Enabled: true, CertFile: notPEM, KeyFile: keyFile}, "", `key "tls.cert-file"`},
-		{"missing key-file", config.TLS{Enabled: true, CertFile: certFile, KeyFile: missing}, "", `key "tls.key-file": open ` + missing},
-		{"key-file of another certificate", config.TLS{Enabled: true, CertFile: certFile, KeyFile: otherKey}, "", `key "tls.key-file": ` + otherKey},
-		{"missing trusted-ca-file", config.TLS{}, missing, `key "trusted-ca-file": open ` + missing},
+		{"missing ca-file", config.UpstreamTLS{Enabled: true, CAFile: missing}, "", `key "upstream-tls.ca-file": open ` + missing},
+		{"ca-file without a certificate", config.UpstreamTLS{Enabled: true, CAFile: notPEM}, "", `key "upstream-tls.ca-file": ` + notPEM + `: no PEM certificate`},
+		{"missing cert-file", config.UpstreamTLS{Enabled: true, CertFile: missing, KeyFile: keyFile}, "", `key "upstream-tls.cert-file": open ` + missing},
+		{"cert-file that is not a certificate", config.UpstreamTLS{Enabled: true, CertFile: notPEM, KeyFile: keyFile}, "", `key "upstream-tls.cert-file"`},
+		{"missing key-file", config.UpstreamTLS{Enabled: true, CertFile: certFile, KeyFile: missing}, "", `key "upstream-tls.key-file": open ` + missing},
+		{"key-file of another certificate", config.UpstreamTLS{Enabled: true, CertFile: certFile, KeyFile: otherKey}, "", `key "upstream-tls.key-file": ` + otherKey},
+		{"missing trusted-ca-file", config.UpstreamTLS{}, missing, `key "trusted-ca-file": open ` + missing},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			bad := good
-			bad.TLS = tc.tls
+			bad.UpstreamTLS = tc.tls
 			bad.TrustedCAFile = tc.srv
 			added := listenerConfig("added", []string{"127.0.0.1:1"})
 			_, err := g.Apply(context.Background(), &config.Snapshot{File: "/etc/gw.yaml", ShutdownTimeout: time.Second, Listeners: []config.Listener{bad, added}})

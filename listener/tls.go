@@ -20,10 +20,11 @@ func (e *keyError) Error() string { return fmt.Sprintf("key %q: %v", e.key, e.er
 
 func (e *keyError) Unwrap() error { return e.err }
 
-// clientTLS loads the files of a listener's tls block into the TLS settings
-// the gateway talks to the members with; nil when the listener has no tls
-// block. Errors are *keyError naming the key of the file at fault.
-func clientTLS(t config.TLS) (*tls.Config, error) {
+// clientTLS loads the files of a listener's upstream-tls block into the TLS
+// settings the gateway talks to the members with; nil when the listener has
+// no upstream-tls block. Errors are *keyError naming the key of the file at
+// fault.
+func clientTLS(t config.UpstreamTLS) (*tls.Config, error) {
 	if !t.Enabled {
 		return nil, nil
 	}
@@ -31,18 +32,29 @@ func clientTLS(t config.TLS) (*tls.Config, error) {
 	if t.CAFile != "" {
 		pool, err := loadCAs(t.CAFile)
 		if err != nil {
-			return nil, &keyError{"tls.ca-file", err}
+			return nil, &keyError{"upstream-tls.ca-file", err}
 		}
 		conf.RootCAs = pool
 	}
 	if t.CertFile != "" {
-		cert, err := loadKeyPair(t.CertFile, t.KeyFile)
+		cert, err := loadKeyPair(t.CertFile, t.KeyFile, "upstream-tls.cert-file", "upstream-tls.key-file")
 		if err != nil {
 			return nil, err
 		}
 		conf.Certificates = []tls.Certificate{cert}
 	}
 	return conf, nil
+}
+
+// originateTLS returns the settings the gateway speaks TLS to the members
+// with for its clients: those of upstream-tls, offering ALPN h2 (etcd
+// serves its client TLS port with h2 only, for gRPC), with a session
+// cache so that a new client connection resumes a session.
+func originateTLS(conf *tls.Config) *tls.Config {
+	c := conf.Clone()
+	c.NextProtos = []string{"h2"}
+	c.ClientSessionCache = tls.NewLRUClientSessionCache(64)
+	return c
 }
 
 // discoveryTLS returns the TLS settings for members discovered through
@@ -74,21 +86,21 @@ func loadCAs(path string) (*x509.CertPool, error) {
 
 // loadKeyPair reads a PEM certificate and its private key, blaming the key
 // of the file at fault.
-func loadKeyPair(certFile, keyFile string) (tls.Certificate, error) {
+func loadKeyPair(certFile, keyFile, certKey, keyKey string) (tls.Certificate, error) {
 	certPEM, err := os.ReadFile(certFile)
 	if err != nil {
-		return tls.Certificate{}, &keyError{"tls.cert-file", err}
+		return tls.Certificate{}, &keyError{certKey, err}
 	}
 	if b, _ := pem.Decode(certPEM); b == nil || b.Type != "CERTIFICATE" {
-		return tls.Certificate{}, &keyError{"tls.cert-file", fmt.Errorf("%s: no PEM certificate in the file", certFile)}
+		return tls.Certificate{}, &keyError{certKey, fmt.Errorf("%s: no PEM certificate in the file", certFile)}
 	}
 	keyPEM, err := os.ReadFile(keyFile)
 	if err != nil {
-		return tls.Certificate{}, &keyError{"tls.key-file", err}
+		return tls.Certificate{}, &keyError{keyKey, err}
 	}
 	cert, err := tls.X509KeyPair(certPEM, keyPEM)
 	if err != nil {
-		return tls.Certificate{}, &keyError{"tls.key-file", fmt.Errorf("%s: %w", keyFile, err)}
+		return tls.Certificate{}, &keyError{keyKey, fmt.Errorf("%s: %w", keyFile, err)}
 	}
 	return cert, nil
 }

@@ -82,7 +82,7 @@ func (p *Pool) checkEtcd(ctx context.Context, ep *Endpoint) error {
 func hint(status int, body []byte) string {
 	switch {
 	case strings.Contains(string(body), "HTTP request to an HTTPS server"):
-		return ": the member speaks TLS: give the listener a tls block"
+		return ": the member speaks TLS: give the listener an upstream-tls block"
 	case status == http.StatusNotFound:
 		return ": this port serves no /health (client HTTP moved to --listen-client-http-urls?): use health-check type tcp"
 	}

@@ -230,7 +230,7 @@ func isLoopback(addr string) bool {
 }
 
 // tlsFor returns the TLS settings for asking ep for the members, or nil
-// for plain TCP: the listener's tls block when it has one, else, for a
+// for plain TCP: the listener's upstream-tls block when it has one, else, for a
 // member discovered through _etcd-client-ssl, the discovery CA (or the
 // system roots). The etcd check chooses the same way (checkClients).
 func tlsFor(s *Settings, ep *Endpoint) *tls.Config {

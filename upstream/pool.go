@@ -54,11 +54,16 @@ type Settings struct {
 	// turns member sync off.
 	MemberSync time.Duration
 	// TLS, when set, is used to talk to every endpoint (etcd check and
-	// member sync): the listener's tls block.
+	// member sync): the listener's upstream-tls block.
 	TLS *tls.Config
 	// DiscoveredTLS is used for endpoints discovered through
 	// _etcd-client-ssl when TLS is nil; nil means the system roots.
 	DiscoveredTLS *tls.Config
+	// Originate, when set, makes Dial speak TLS to the endpoint for the
+	// client: the handshake is part of the dial, within DialTimeout, and
+	// a handshake that fails is a failed dial. An empty ServerName is
+	// the endpoint's host.
+	Originate *tls.Config
 }
 
 func (s Settings) withDefaults() Settings {
@@ -380,6 +385,9 @@ func (p *Pool) dialOne(ctx context.Context, s *Settings, ep *Endpoint) (net.Conn
 	defer ep.dialing.Add(-1)
 	dctx, cancel := context.WithTimeout(ctx, s.DialTimeout)
 	conn, err := p.dial(dctx, "tcp", ep.addr)
+	if err == nil && s.Originate != nil {
+		conn, err = originate(dctx, conn, s.Originate, ep.addr)
+	}
 	cancel()
 	if err != nil {
 		ep.dialErrors.Add(1)
@@ -390,6 +398,25 @@ func (p *Pool) dialOne(ctx context.Context, s *Settings, ep *Endpoint) (net.Conn
 	}
 	p.markUp(ep, "dial succeeded")
 	return conn, nil
+}
+
+// originate runs a TLS client handshake on conn with conf, within ctx, and
+// returns the TLS connection; on failure it closes conn.
+func originate(ctx context.Context, conn net.Conn, conf *tls.Config, addr string) (net.Conn, error) {
+	if conf.ServerName == "" {
+		host, _, err := net.SplitHostPort(addr)
+		if err != nil {
+			host = addr
+		}
+		conf = conf.Clone()
+		conf.ServerName = host
+	}
+	tc := tls.Client(conn, conf)
+	if err := tc.HandshakeContext(ctx); err != nil {
+		_ = conn.Close()
+		return nil, fmt.Errorf("TLS handshake: %w", err)
+	}
+	return tc, nil
 }
 
 // localFailure reports whether a dial failed for a reason of this host, not

@@ -80,13 +80,13 @@ func TestEtcdCheckOverTLS(t *testing.T) {
 		wantHealthy bool
 		wantErr     string
 	}{
-		{"tls block", false, false, func(f *fakeEtcd) Settings {
+		{"upstream-tls block", false, false, func(f *fakeEtcd) Settings {
 			return Settings{TLS: &tls.Config{RootCAs: rootsOf(f)}}
 		}, true, ""},
-		{"no tls block: plain HTTP to a TLS port", false, false, func(*fakeEtcd) Settings {
+		{"no upstream-tls block: plain HTTP to a TLS port", false, false, func(*fakeEtcd) Settings {
 			return Settings{}
-		}, false, "give the listener a tls block"},
-		{"tls block with an unknown CA", false, false, func(*fakeEtcd) Settings {
+		}, false, "give the listener an upstream-tls block"},
+		{"upstream-tls block with an unknown CA", false, false, func(*fakeEtcd) Settings {
 			return Settings{TLS: &tls.Config{RootCAs: x509.NewCertPool()}}
 		}, false, "certificate"},
 		{"discovered through _etcd-client-ssl", false, true, func(f *fakeEtcd) Settings {

@@ -2,11 +2,15 @@ package etcdtest
 
 import (
 	"context"
+	"crypto/tls"
+	"path/filepath"
 	"testing"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
+
+	"github.com/etcd-gateway/etcd-gateway/internal/tlstest"
 )
 
 func TestAddAndRemoveMember(t *testing.T) {
@@ -72,4 +76,60 @@ func members(t *testing.T, addr string) (n, learners int) {
 		}
 	}
 	return len(resp.Members), learners
+}
+
+// TestTLS starts a member serving client TLS with client-cert-auth: a
+// client with a certificate signed by the CA gets through, one without a
+// certificate does not.
+func TestTLS(t *testing.T) {
+	dir := t.TempDir()
+	ca, err := tlstest.NewCA("etcd CA")
+	if err != nil {
+		t.Fatal(err)
+	}
+	caFile, err := ca.WriteFile(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := ca.Issue("127.0.0.1", "localhost")
+	if err != nil {
+		t.Fatal(err)
+	}
+	certFile, keyFile, err := tlstest.WriteKeyPair(dir, "server", srv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl, err := ca.IssueClient("client")
+	if err != nil {
+		t.Fatal(err)
+	}
+	clientTLS := &tls.Config{RootCAs: ca.Pool(), Certificates: []tls.Certificate{cl}}
+	c, err := StartWithOptions(filepath.Join(dir, "data"), 1, Options{TLS: &TLS{CertFile: certFile, KeyFile: keyFile, ClientCAFile: caFile, Client: clientTLS}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	if c.Members[0].ClientURL.Scheme != "https" {
+		t.Fatalf("client URL %s, want https", c.Members[0].ClientURL.String())
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	cli, err := clientv3.New(clientv3.Config{Endpoints: c.ClientAddrs(), DialTimeout: 5 * time.Second, TLS: clientTLS, Logger: zap.NewNop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	if _, err := cli.Put(ctx, "k", "v"); err != nil {
+		t.Fatalf("put with a client certificate: %v", err)
+	}
+	// Without a certificate the handshake fails.
+	conn, err := tls.Dial("tcp", c.Members[0].ClientAddr(), &tls.Config{RootCAs: ca.Pool(), NextProtos: []string{"h2"}})
+	if err == nil {
+		_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
+		_, err = conn.Read(make([]byte, 1))
+		_ = conn.Close()
+	}
+	if err == nil {
+		t.Fatal("a client without a certificate got through")
+	}
 }

@@ -75,26 +75,73 @@ func (ca *CA) Pool() *x509.CertPool {
 	return p
 }
 
-// Issue returns a server certificate for dnsNames, signed by ca.
-func (ca *CA) Issue(dnsNames ...string) (tls.Certificate, error) {
+// Issue returns a server certificate for names, signed by ca. A name that
+// is an IP address goes in the certificate's IP addresses, any other in its
+// DNS names.
+func (ca *CA) Issue(names ...string) (tls.Certificate, error) {
+	return ca.issue(names, x509.ExtKeyUsageServerAuth)
+}
+
+// IssueClient returns a client certificate named name, signed by ca, for
+// mTLS.
+func (ca *CA) IssueClient(name string) (tls.Certificate, error) {
+	return ca.issue([]string{name}, x509.ExtKeyUsageClientAuth)
+}
+
+// issue returns a certificate for names with the extended key usage
+// usage, signed by ca. Leaf is set.
+func (ca *CA) issue(names []string, usage x509.ExtKeyUsage) (tls.Certificate, error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return tls.Certificate{}, fmt.Errorf("tlstest: key: %w", err)
 	}
 	tmpl := &x509.Certificate{
 		SerialNumber: big.NewInt(ca.serial.Add(1)),
-		Subject:      pkix.Name{CommonName: dnsNames[0]},
-		DNSNames:     dnsNames,
+		Subject:      pkix.Name{CommonName: names[0]},
 		NotBefore:    time.Now().Add(-time.Hour),
 		NotAfter:     time.Now().Add(time.Hour),
 		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		ExtKeyUsage:  []x509.ExtKeyUsage{usage},
+	}
+	for _, n := range names {
+		if ip := net.ParseIP(n); ip != nil {
+			tmpl.IPAddresses = append(tmpl.IPAddresses, ip)
+		} else {
+			tmpl.DNSNames = append(tmpl.DNSNames, n)
+		}
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.Cert, &key.PublicKey, ca.key)
 	if err != nil {
 		return tls.Certificate{}, fmt.Errorf("tlstest: certificate: %w", err)
 	}
-	return tls.Certificate{Certificate: [][]byte{der, ca.Cert.Raw}, PrivateKey: key}, nil
+	leaf, err := x509.ParseCertificate(der)
+	if err != nil {
+		return tls.Certificate{}, fmt.Errorf("tlstest: certificate: %w", err)
+	}
+	return tls.Certificate{Certificate: [][]byte{der, ca.Cert.Raw}, PrivateKey: key, Leaf: leaf}, nil
+}
+
+// WriteKeyPair writes cert (its chain) and its key, as PEM, to NAME.pem
+// and NAME-key.pem in dir, and returns their paths. Existing files are
+// replaced in place.
+func WriteKeyPair(dir, name string, cert tls.Certificate) (certFile, keyFile string, err error) {
+	var chain []byte
+	for _, der := range cert.Certificate {
+		chain = append(chain, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})...)
+	}
+	keyDER, err := x509.MarshalPKCS8PrivateKey(cert.PrivateKey)
+	if err != nil {
+		return "", "", fmt.Errorf("tlstest: key: %w", err)
+	}
+	certFile = filepath.Join(dir, name+".pem")
+	keyFile = filepath.Join(dir, name+"-key.pem")
+	if err := os.WriteFile(certFile, chain, 0o600); err != nil {
+		return "", "", fmt.Errorf("tlstest: %w", err)
+	}
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
+		return "", "", fmt.Errorf("tlstest: %w", err)
+	}
+	return certFile, keyFile, nil
 }
 
 // Server is a TLS server on 127.0.0.1. After the handshake it writes
