@@ -95,11 +95,15 @@ func TestBadConfigFilesKeepServing(t *testing.T) {
 		t.Fatal(err)
 	}
 	path := filepath.Join(dir, "gw.yaml")
-	good := fmt.Sprintf("log-format: json\nlisteners:\n  - name: main\n    listen-addr: %s\n    endpoints: [%s]\n", addr, echo.Addr)
+	good := fmt.Sprintf("log-level: debug\nlog-format: json\nlisteners:\n  - name: main\n    listen-addr: %s\n    endpoints: [%s]\n", addr, echo.Addr)
 	if err := os.WriteFile(path, []byte(good), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	gw := startChild(t, path, addr, 0, uidEnv+"=65534")
+	// The watcher's first read must be over before the file changes.
+	testutil.WaitFor(t, "the watcher's first read", 10*time.Second, func() bool {
+		return len(gw.logLines("config file watched")) == 1
+	})
 
 	rejected := 0
 	expectRejected := func(what, want string) {

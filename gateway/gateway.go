@@ -175,6 +175,7 @@ func (g *Gateway) Reload(ctx context.Context, r config.Reload) {
 	unchanged := r.Err == nil && reflect.DeepEqual(r.Snapshot, g.Current())
 	if unchanged && r.Trigger == "start" {
 		// The watcher's first read found the file as Start loaded it.
+		log.Debug("config file watched: it matches the running configuration")
 		return
 	}
 	g.notifyReloading()
