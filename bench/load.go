@@ -22,6 +22,7 @@ const ioTimeout = 10 * time.Second
 
 // rrResult is a request/response run.
 type rrResult struct {
+	ops       int
 	opsPerSec float64
 	p50, p99  time.Duration
 }
@@ -82,6 +83,7 @@ func runRR(addr string, conns, size int, d time.Duration) (rrResult, error) {
 	all := slices.Concat(lats...)
 	slices.Sort(all)
 	return rrResult{
+		ops:       len(all),
 		opsPerSec: float64(len(all)) / elapsed.Seconds(),
 		p50:       percentile(all, 0.50),
 		p99:       percentile(all, 0.99),
@@ -130,6 +132,7 @@ func runBulk(addr string, n int64) (float64, error) {
 
 // connResult is a connect/request/close run.
 type connResult struct {
+	conns  int
 	perSec float64
 	p50    time.Duration
 }
@@ -175,7 +178,7 @@ func runConnect(addr string, workers, size int, d time.Duration) (connResult, er
 	}
 	all := slices.Concat(lats...)
 	slices.Sort(all)
-	return connResult{perSec: float64(len(all)) / elapsed.Seconds(), p50: percentile(all, 0.5)}, nil
+	return connResult{conns: len(all), perSec: float64(len(all)) / elapsed.Seconds(), p50: percentile(all, 0.5)}, nil
 }
 
 func connectOnce(addr string, req, resp []byte) error {

@@ -47,6 +47,7 @@ type options struct {
 	rows        string
 	proxies     string
 	baseline    string
+	profile     string
 }
 
 func main() {
@@ -54,6 +55,7 @@ func main() {
 	child := flag.Bool("child-gateway", false, "internal: run as the gateway under test")
 	listen := flag.String("listen", "", "internal: the child gateway's listen address")
 	backendAddr := flag.String("backend", "", "internal: the child gateway's backend")
+	childProfile := flag.String("child-profile", "", "internal: the child gateway's CPU profile file")
 	flag.DurationVar(&o.duration, "duration", 5*time.Second, "length of each timed run")
 	flag.IntVar(&o.rounds, "rounds", 3, "runs per target and row, alternating targets; figures are medians")
 	flag.IntVar(&o.size, "size", 128, "request/response size in bytes")
@@ -66,11 +68,12 @@ func main() {
 	flag.DurationVar(&o.settle, "settle", time.Second, "wait after opening idle connections before measuring")
 	flag.StringVar(&o.rows, "rows", "rr1,rr64,bulk,connect,idle,hold", "rows to run")
 	flag.StringVar(&o.proxies, "proxies", "haproxy,etcd", "external proxies to look for on PATH")
-	flag.StringVar(&o.baseline, "baseline", "", "an etcd-gateway binary (e.g. built from another commit) measured as the extra target \"baseline\"")
+	flag.StringVar(&o.profile, "profile", "", "write the gateway child's CPU profile (pprof) to this file")
+	flag.StringVar(&o.baseline, "baseline", "", "extra etcd-gateway binaries (e.g. built from other commits) to measure, as NAME=PATH[,NAME=PATH...]")
 	flag.Parse()
 
 	if *child {
-		if err := runChildGateway(*listen, *backendAddr); err != nil {
+		if err := runChildGateway(*listen, *backendAddr, *childProfile); err != nil {
 			fmt.Fprintln(os.Stderr, "child gateway:", err)
 			os.Exit(1)
 		}
@@ -107,26 +110,50 @@ type row struct {
 
 func rows(o options) []row {
 	us := func(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) }
+	// cpu runs f and returns, with its figures, the CPU time p used per
+	// unit of work (µs); NaN for direct.
+	cpu := func(p *proc, f func() (float64, []float64, error)) ([]float64, error) {
+		var t0 time.Duration
+		if p != nil {
+			t0 = cpuTime(p.pid())
+		}
+		units, figs, err := f()
+		per := math.NaN()
+		if p != nil && units > 0 {
+			per = us(cpuTime(p.pid())-t0) / units
+		}
+		return append(figs, per), err
+	}
 	rr := func(conns int) func(string, *proc) ([]float64, string, error) {
-		return func(addr string, _ *proc) ([]float64, string, error) {
-			r, err := runRR(addr, conns, o.size, o.duration)
-			return []float64{r.opsPerSec, us(r.p50), us(r.p99)}, "", err
+		return func(addr string, p *proc) ([]float64, string, error) {
+			figs, err := cpu(p, func() (float64, []float64, error) {
+				r, err := runRR(addr, conns, o.size, o.duration)
+				return float64(r.ops), []float64{r.opsPerSec, us(r.p50), us(r.p99)}, err
+			})
+			return figs, "", err
 		}
 	}
-	rrCols := []col{{"ops/s", true, 0}, {"p50 µs", false, 0}, {"p99 µs", false, 0}}
+	rrCols := []col{{"ops/s", true, 0}, {"p50 µs", false, 0}, {"p99 µs", false, 0}, {"proxy CPU µs/op", false, 1}}
 	all := []row{
 		{key: "rr1", title: fmt.Sprintf("request/response %d B, 1 connection", o.size), cols: rrCols, run: rr(1)},
 		{key: "rr64", title: fmt.Sprintf("request/response %d B, %d connections", o.size, o.conns), cols: rrCols, run: rr(o.conns)},
-		{key: "bulk", title: fmt.Sprintf("one-way bulk %d MiB, backend to client", o.bulkMiB), cols: []col{{"MB/s", true, 0}},
-			run: func(addr string, _ *proc) ([]float64, string, error) {
-				v, err := runBulk(addr, o.bulkMiB<<20)
-				return []float64{v}, "", err
+		{key: "bulk", title: fmt.Sprintf("one-way bulk %d MiB, backend to client", o.bulkMiB), cols: []col{{"MB/s", true, 0}, {"proxy CPU ms/GB", false, 0}},
+			run: func(addr string, p *proc) ([]float64, string, error) {
+				figs, err := cpu(p, func() (float64, []float64, error) {
+					v, err := runBulk(addr, o.bulkMiB<<20)
+					// µs per GB / 1000 = ms per GB
+					return float64(o.bulkMiB<<20) / 1e9 * 1000, []float64{v}, err
+				})
+				return figs, "", err
 			}},
 		{key: "connect", title: fmt.Sprintf("connect, %d B request, response, close; %d workers", o.connectSize, o.workers),
-			cols: []col{{"conns/s", true, 0}, {"p50 µs", false, 0}},
-			run: func(addr string, _ *proc) ([]float64, string, error) {
-				r, err := runConnect(addr, o.workers, o.connectSize, o.duration)
-				return []float64{r.perSec, us(r.p50)}, "", err
+			cols: []col{{"conns/s", true, 0}, {"p50 µs", false, 0}, {"proxy CPU µs/conn", false, 1}},
+			run: func(addr string, p *proc) ([]float64, string, error) {
+				figs, err := cpu(p, func() (float64, []float64, error) {
+					r, err := runConnect(addr, o.workers, o.connectSize, o.duration)
+					return float64(r.conns), []float64{r.perSec, us(r.p50)}, err
+				})
+				return figs, "", err
 			}},
 		{key: "idle", title: fmt.Sprintf("%d idle connections: cost in the proxy process", o.idle), fresh: true, proxiesOnly: true,
 			cols: []col{{"RSS KiB/conn", false, 1}, {"fds/conn", false, 2}, {"answering %", true, 1}},

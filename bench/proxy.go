@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"syscall"
@@ -74,20 +75,30 @@ func findKinds(opts options, say func(string, ...any)) []kind {
 		name: "gateway",
 		what: "etcd-gateway from this tree (" + goVersion() + "), a separate process",
 		launch: func(dir, backend string) (*proc, error) {
-			return startProc(dir, "gateway", self, []string{"-child-gateway", "-listen", "%ADDR%", "-backend", backend})
+			args := []string{"-child-gateway", "-listen", "%ADDR%", "-backend", backend}
+			if opts.profile != "" {
+				args = append(args, "-child-profile", opts.profile)
+			}
+			return startProc(dir, "gateway", self, args)
 		},
 	})
 	say("found: gateway (this tree, run as a child process)")
-	if opts.baseline != "" {
-		bin := opts.baseline
+	for _, nb := range strings.Split(opts.baseline, ",") {
+		name, bin, ok := strings.Cut(nb, "=")
+		if !ok {
+			name, bin = "baseline", nb
+		}
+		if bin == "" {
+			continue
+		}
 		kinds = append(kinds, kind{
-			name: "baseline",
+			name: name,
 			what: "etcd-gateway binary " + bin,
 			launch: func(dir, backend string) (*proc, error) {
-				return startProc(dir, "baseline", bin, []string{"start", "--listen-addr", "%ADDR%", "--endpoints", backend})
+				return startProc(dir, name, bin, []string{"start", "--listen-addr", "%ADDR%", "--endpoints", backend})
 			},
 		})
-		say("found: baseline (%s)", bin)
+		say("found: %s (%s)", name, bin)
 	}
 	for _, name := range strings.Split(opts.proxies, ",") {
 		switch strings.TrimSpace(name) {
@@ -261,8 +272,19 @@ func openEcho(addr string, timeout time.Duration) (net.Conn, error) {
 
 // runChildGateway is the bench binary re-executed as the gateway under
 // test: one listener on listen in front of backend, logs to stderr at warn
-// level, until SIGTERM or SIGINT.
-func runChildGateway(listen, backend string) error {
+// level, until SIGTERM or SIGINT; with a CPU profile when profile is set.
+func runChildGateway(listen, backend, profile string) error {
+	if profile != "" {
+		f, err := os.Create(profile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
 	f := config.DefaultFlags()
 	f.ListenAddr = listen
 	f.Endpoints = []string{backend}
@@ -302,4 +324,27 @@ func procStats(pid int) (rss int64, fds int, err error) {
 		return 0, 0, err
 	}
 	return rss, len(ents), nil
+}
+
+// cpuTime is the CPU time (user and system, every thread) process pid has
+// used so far, to the kernel's clock tick (10 ms).
+func cpuTime(pid int) time.Duration {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0
+	}
+	// The command name, in parentheses, may hold spaces: skip past it.
+	s := string(b)
+	if i := strings.LastIndexByte(s, ')'); i >= 0 {
+		s = s[i+1:]
+	}
+	f := strings.Fields(s)
+	if len(f) < 13 {
+		return 0
+	}
+	// Fields 14 and 15 of stat (utime, stime) are 12 and 13 after the name.
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	const clockTick = 100 // USER_HZ on Linux
+	return time.Duration(ut+st) * time.Second / clockTick
 }
