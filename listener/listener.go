@@ -7,6 +7,7 @@ package listener
 import (
 	"context"
 	"errors"
+	"io"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -39,13 +40,20 @@ type Listener struct {
 	open   atomic.Int64
 	closed atomic.Bool
 	done   chan struct{} // closed when Serve returns
+
+	fwd    *Forwarder // nil when it could not be started: fwdErr says why
+	fwdErr error
 }
 
-// proxyConn is a client connection and, once dialled, its upstream.
+// errClosedWhileDialling reports a client closed before its upstream was
+// connected.
+var errClosedWhileDialling = errors.New("connection closed while dialling")
+
+// proxyConn is a client connection and, once dialled, its forwarding.
 type proxyConn struct {
 	client net.Conn
 	mu     sync.Mutex
-	up     net.Conn
+	fwd    io.Closer
 	closed bool
 }
 
@@ -53,32 +61,35 @@ type proxyConn struct {
 func (c *proxyConn) Close() error {
 	c.mu.Lock()
 	c.closed = true
-	up := c.up
+	fwd := c.fwd
 	c.mu.Unlock()
-	if up != nil {
-		_ = up.Close()
+	if fwd != nil {
+		return fwd.Close() // closes both connections
 	}
 	return c.client.Close()
 }
 
-// setUpstream records up, or closes it and reports false when the
-// connection was closed while up was being dialled.
-func (c *proxyConn) setUpstream(up net.Conn) bool {
+// forward starts forwarding between the client and up with f, unless the
+// connection was closed while up was being dialled. On error both
+// connections are closed and done is not called.
+func (c *proxyConn) forward(f *Forwarder, up net.Conn, done func(sent, received int64)) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closed {
-		_ = up.Close()
-		return false
+		_, _ = up.Close(), c.client.Close()
+		return errClosedWhileDialling
 	}
-	c.up = up
-	return true
+	fwd, err := f.Start(c.client, up, done)
+	c.fwd = fwd
+	return err
 }
 
 // New returns a listener that serves ln with pool. Serve must be started
 // before Close or Shutdown is called.
 func New(name string, ln net.Listener, pool *upstream.Pool, log logrus.FieldLogger) *Listener {
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Listener{name: name, ln: ln, pool: pool, log: log, ctx: ctx, cancel: cancel, done: make(chan struct{})}
+	fwd, err := NewForwarder()
+	return &Listener{name: name, ln: ln, pool: pool, log: log, ctx: ctx, cancel: cancel, done: make(chan struct{}), fwd: fwd, fwdErr: err}
 }
 
 // Name is the listener's configured name.
@@ -124,28 +135,57 @@ func (l *Listener) Serve() error {
 }
 
 func (l *Listener) handle(pc *proxyConn) {
-	defer func() {
-		l.conns.Delete(pc)
-		l.open.Add(-1)
-		l.wg.Done()
-	}()
 	start := time.Now()
+	if l.fwd == nil {
+		l.log.WithError(l.fwdErr).Error("no forwarder; closing client")
+		_ = pc.client.Close()
+		l.release(pc)
+		return
+	}
 	up, ep, err := l.pool.Dial(l.ctx)
 	if err != nil {
 		l.log.WithError(err).WithField("client", pc.client.RemoteAddr().String()).Warn("no upstream for client; closing it")
 		_ = pc.client.Close()
-		return
-	}
-	if !pc.setUpstream(up) {
-		_ = pc.client.Close()
+		l.release(pc)
 		return
 	}
 	untrack := ep.Track(pc)
-	defer untrack()
-	log := l.log.WithFields(logrus.Fields{"endpoint": ep.Addr(), "client": pc.client.RemoteAddr().String()})
-	log.Debug("connection opened")
-	sent, received := Forward(pc.client, up)
-	log.WithFields(logrus.Fields{"bytes-sent": sent, "bytes-received": received, "duration": time.Since(start).String()}).Debug("connection closed")
+	client := pc.client.RemoteAddr().String()
+	l.log.WithFields(logrus.Fields{"endpoint": ep.Addr(), "client": client}).Debug("connection opened")
+	// The forwarder holds no goroutine for the connection: handle returns
+	// now, and done runs when both directions have ended.
+	err = pc.forward(l.fwd, up, func(sent, received int64) {
+		untrack()
+		l.log.WithFields(logrus.Fields{
+			"endpoint": ep.Addr(), "client": client,
+			"bytes-sent": sent, "bytes-received": received, "duration": time.Since(start).String(),
+		}).Debug("connection closed")
+		l.release(pc)
+	})
+	if err != nil {
+		untrack()
+		if !errors.Is(err, errClosedWhileDialling) {
+			l.log.WithError(err).WithField("client", client).Warn("can't forward; closing client")
+		}
+		l.release(pc)
+	}
+}
+
+// release forgets an ended connection. The forwarder of a closed listener
+// stops with its last connection.
+func (l *Listener) release(pc *proxyConn) {
+	l.conns.Delete(pc)
+	last := l.open.Add(-1) == 0
+	l.wg.Done()
+	if last && l.closed.Load() {
+		go l.closeForwarder() // not on the forwarder's own goroutine
+	}
+}
+
+func (l *Listener) closeForwarder() {
+	if l.fwd != nil {
+		_ = l.fwd.Close()
+	}
 }
 
 // Close stops accepting. Open connections are left alone; see Shutdown.
@@ -153,6 +193,9 @@ func (l *Listener) Close() error {
 	l.closed.Store(true)
 	err := l.ln.Close()
 	<-l.done
+	if l.open.Load() == 0 {
+		l.closeForwarder()
+	}
 	return err
 }
 
@@ -168,6 +211,7 @@ func (l *Listener) Shutdown(ctx context.Context) error {
 	select {
 	case <-idle:
 		l.cancel()
+		l.closeForwarder()
 		return nil
 	case <-ctx.Done():
 	}
@@ -177,5 +221,6 @@ func (l *Listener) Shutdown(ctx context.Context) error {
 		return true
 	})
 	<-idle
+	l.closeForwarder()
 	return ctx.Err()
 }

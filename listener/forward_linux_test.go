@@ -1,0 +1,99 @@
+//go:build linux
+
+package listener
+
+import (
+	"crypto/rand"
+	"errors"
+	"net"
+	"sync"
+	"testing"
+	"time"
+)
+
+func TestForwardIdleThenBurstHoldsNoPipeWhenQuiet(t *testing.T) {
+	f := newForwarder(t)
+	const n = 16
+	clients := make([]net.Conn, n)
+	for i := range clients {
+		client, server, _ := forwarded(t, f)
+		echo(server)
+		clients[i] = client
+		roundTrip(t, client, []byte("hello")) // forwarding is set up
+	}
+	// Idle: two sockets per connection and nothing else.
+	idle := openFDs(t)
+
+	// A burst on every connection at once, big enough to be spliced.
+	burst := make([]byte, 1<<20)
+	_, _ = rand.Read(burst)
+	var wg sync.WaitGroup
+	for _, c := range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			roundTrip(t, c, burst)
+		}()
+	}
+	wg.Wait()
+	// One more small round trip each: it runs on the loops after the
+	// burst's last pump call, so every connection is quiet again.
+	for _, c := range clients {
+		roundTrip(t, c, []byte("quiet?"))
+	}
+	// Quiet: the pipes went back to the loops, which keep a few.
+	if got, most := openFDs(t), idle+2*maxFreePipes*len(f.loops); got > most {
+		t.Fatalf("%d descriptors open after the burst, want at most %d (%d when idle before it)", got, most, idle)
+	}
+}
+
+func TestForwarderCloseEndsItsConnections(t *testing.T) {
+	f, err := NewForwarder()
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := openFDs(t)
+	const n = 10
+	done := make(chan struct{}, n)
+	var clients []net.Conn
+	for range n {
+		client, gwClient := tcpPair(t)
+		gwUpstream, _ := tcpPair(t)
+		if _, err := f.Start(gwClient, gwUpstream, func(int64, int64) { done <- struct{}{} }); err != nil {
+			t.Fatal(err)
+		}
+		clients = append(clients, client)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for range n {
+		<-done
+	}
+	for _, c := range clients {
+		_ = c.SetReadDeadline(time.Now().Add(testTimeout))
+		if _, err := c.Read(make([]byte, 1)); err == nil {
+			t.Fatal("read succeeded after the forwarder closed")
+		}
+	}
+	// Left: the test's own ends (client, server) of each pair; gone: the
+	// loops' epoll descriptors.
+	if got, want := openFDs(t), before+2*n-len(f.loops); got != want {
+		t.Fatalf("%d descriptors open, want %d", got, want)
+	}
+	a, b := tcpPair(t)
+	if _, err := f.Start(a, b, func(int64, int64) { t.Error("done called") }); err == nil {
+		t.Fatal("Start succeeded on a closed forwarder")
+	}
+}
+
+func TestStartRejectsWhatIsNotASocket(t *testing.T) {
+	a, b := net.Pipe()
+	_, err := newForwarder(t).Start(a, b, func(int64, int64) { t.Error("done called") })
+	if !errors.Is(err, ErrNotSocket) {
+		t.Fatalf("Start returned %v, want ErrNotSocket", err)
+	}
+	if _, err := a.Write([]byte("x")); err == nil {
+		t.Fatal("the connection was left open")
+	}
+}
