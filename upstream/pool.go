@@ -218,6 +218,9 @@ func (p *Pool) Dial(ctx context.Context) (net.Conn, *Endpoint, error) {
 // pick returns the policy's choice among the active, untried endpoints of
 // the lowest SRV priority present, or nil when there is none.
 func (p *Pool) pick(eps, tried []*Endpoint) *Endpoint {
+	if allCandidates(eps, tried) {
+		return p.policy.Pick(eps) // the usual case, without a copy
+	}
 	var buf [16]*Endpoint
 	candidates := buf[:0]
 	best := -1
@@ -237,6 +240,21 @@ func (p *Pool) pick(eps, tried []*Endpoint) *Endpoint {
 		return nil
 	}
 	return p.policy.Pick(candidates)
+}
+
+// allCandidates reports whether every endpoint of eps is a candidate: the
+// pool has some, all active, none tried, all of one priority.
+func allCandidates(eps, tried []*Endpoint) bool {
+	if len(eps) == 0 || len(tried) > 0 {
+		return false
+	}
+	prio := eps[0].priority()
+	for _, ep := range eps {
+		if !ep.active.Load() || ep.priority() != prio {
+			return false
+		}
+	}
+	return true
 }
 
 func contains(eps []*Endpoint, ep *Endpoint) bool {
