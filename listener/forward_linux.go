@@ -64,12 +64,17 @@ type Forwarder struct {
 	loops     []*loop
 	next      atomic.Uint32
 	closeOnce sync.Once
+	firstBufs sync.Pool // *[]byte of copyBufSize, for sendFirst
 }
 
 // NewForwarder starts a forwarder with one event loop per GOMAXPROCS; each
 // holds an epoll descriptor and a goroutine.
 func NewForwarder() (*Forwarder, error) {
 	f := &Forwarder{}
+	f.firstBufs.New = func() any {
+		b := make([]byte, copyBufSize)
+		return &b
+	}
 	for range runtime.GOMAXPROCS(0) {
 		l, err := newLoop()
 		if err != nil {
@@ -120,11 +125,51 @@ func (f *Forwarder) Start(client, upstream net.Conn, done func(toUpstream, toCli
 		p.step()
 	}
 	p.l = f.loops[f.next.Add(1)%uint32(len(f.loops))]
+	f.sendFirst(p)
 	if err := p.l.add(p); err != nil {
 		_, _ = client.Close(), upstream.Close()
 		return nil, err
 	}
 	return p, nil
+}
+
+// sendFirst forwards what the client has already sent, from the caller's
+// goroutine, before p is registered: clients speak first, and their first
+// request is usually waiting by the time the upstream is connected; moving
+// it here saves the loop a turn per connection. Registration then reports
+// whatever is left: more data, EOF, an error, or a destination to drain.
+func (f *Forwarder) sendFirst(p *pair) {
+	bp := f.firstBufs.Get().(*[]byte)
+	defer f.firstBufs.Put(bp)
+	_ = p.sides[0].raw.Control(func(cfd uintptr) {
+		n, err := read(int(cfd), *bp)
+		if n <= 0 {
+			// Nothing yet, or EOF (the loop will read it again), or an
+			// error: registration reports the socket's state.
+			p.failed = err != nil && err != unix.EAGAIN
+			return
+		}
+		_ = p.sides[1].raw.Control(func(ufd uintptr) {
+			w, err := write(int(ufd), (*bp)[:n])
+			if w < 0 {
+				w = 0
+			}
+			d := &p.dirs[0]
+			d.n += int64(w)
+			switch {
+			case err != nil && err != unix.EAGAIN:
+				p.failed = true
+			case w < n:
+				// Keep the rest for the loop, and have the upstream
+				// registered for write space, which reports at once if
+				// there is some.
+				d.buf = make([]byte, copyBufSize)
+				d.end = copy(d.buf, (*bp)[w:n])
+				p.sides[1].writable = false
+				p.sides[1].outArmed = true
+			}
+		})
+	})
 }
 
 // Close stops the event loops and waits for them. Connections still being
@@ -194,6 +239,9 @@ func newLoop() (*loop, error) {
 }
 
 // add registers both sockets of p, edge-triggered, for their whole life.
+// They start with read events only (unless sendFirst left data to write): a
+// new socket is writable, and waking the loop to be told so would cost a
+// turn per socket.
 func (l *loop) add(p *pair) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -210,11 +258,7 @@ func (l *loop) add(p *pair) error {
 	l.gen++
 	p.slot, p.gen = slot, l.gen
 	for i := range p.sides {
-		ev := unix.EpollEvent{
-			Events: unix.EPOLLIN | unix.EPOLLOUT | unix.EPOLLRDHUP | unix.EPOLLET,
-			Fd:     slot<<1 | int32(i),
-			Pad:    p.gen,
-		}
+		ev := p.event(i, p.sides[i].outArmed)
 		var err error
 		if cerr := p.sides[i].raw.Control(func(fd uintptr) {
 			err = unix.EpollCtl(l.epfd, unix.EPOLL_CTL_ADD, int(fd), &ev)
@@ -390,6 +434,7 @@ type side struct {
 	writable bool // may take data
 	rdhup    bool // the peer has shut its write side: reads end in EOF
 	broken   bool // the socket has an error
+	outArmed bool // registered for write events too
 }
 
 // ready records the events epoll reported for s.
@@ -423,6 +468,32 @@ type direction struct {
 	eof   bool // src reached EOF: shut dst's write side once all is written
 	done  bool // dst's write side is shut
 	again bool // stopped after a full burst with data left
+}
+
+// event is the registration of side i: read events, and write events too
+// once a write to it had to wait.
+func (p *pair) event(i int, out bool) unix.EpollEvent {
+	ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLRDHUP | unix.EPOLLET, Fd: p.slot<<1 | int32(i), Pad: p.gen}
+	if out {
+		ev.Events |= unix.EPOLLOUT
+	}
+	return ev
+}
+
+// waitWritable notes that side i is full and makes sure its registration
+// reports when it drains. Edge-triggered, the next write-space edge comes
+// after the EAGAIN that got us here; if it came in between, epoll_ctl
+// reports it at once.
+func (p *pair) waitWritable(i int) error {
+	s := &p.sides[i]
+	s.writable = false
+	if s.outArmed {
+		return nil
+	}
+	s.outArmed = true
+	ev := p.event(i, true)
+	_, _, errno := unix.RawSyscall6(unix.SYS_EPOLL_CTL, uintptr(p.l.epfd), unix.EPOLL_CTL_MOD, uintptr(p.fds[i]), uintptr(unsafe.Pointer(&ev)), 0, 0)
+	return errnoErr(errno)
 }
 
 // Close ends the forwarding at once: both connections are closed and done
@@ -501,8 +572,7 @@ func (p *pair) pump(d *direction) error {
 			}
 			switch {
 			case err == unix.EAGAIN:
-				dst.writable = false
-				return nil
+				return p.waitWritable(d.dst)
 			case err != nil:
 				return err
 			case d.off < d.end:
@@ -522,8 +592,7 @@ func (p *pair) pump(d *direction) error {
 				moved += n
 			}
 			if err == unix.EAGAIN {
-				dst.writable = false
-				return nil
+				return p.waitWritable(d.dst)
 			}
 			if err != nil {
 				return err
@@ -532,8 +601,12 @@ func (p *pair) pump(d *direction) error {
 		}
 		if d.eof {
 			d.releasePipe(l)
-			if err := shutdown(dfd, unix.SHUT_WR); err != nil {
-				return err
+			// When the other direction is over, the pair is about to be
+			// closed, and close sends the FIN: no need to shut first.
+			if !p.dirs[d.dst].done {
+				if err := shutdown(dfd, unix.SHUT_WR); err != nil {
+					return err
+				}
 			}
 			d.done = true
 			return nil

@@ -3,12 +3,16 @@
 package listener
 
 import (
+	"bytes"
 	"crypto/rand"
 	"errors"
+	"io"
 	"net"
 	"sync"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 func TestForwardIdleThenBurstHoldsNoPipeWhenQuiet(t *testing.T) {
@@ -95,5 +99,69 @@ func TestStartRejectsWhatIsNotASocket(t *testing.T) {
 	}
 	if _, err := a.Write([]byte("x")); err == nil {
 		t.Fatal("the connection was left open")
+	}
+}
+
+func TestForwardFirstRequestWhenTheUpstreamIsFull(t *testing.T) {
+	// The client's first request is read before the pair is registered; if
+	// the upstream can't take it, it waits for write space.
+	client, gwClient := tcpPair(t)
+	gwUpstream, server := tcpPair(t)
+	// Fill the upstream connection until the kernel takes no more.
+	junk := bytes.Repeat([]byte{'j'}, 64<<10)
+	filled := 0
+	raw, err := gwUpstream.(*net.TCPConn).SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = raw.Write(func(fd uintptr) bool {
+		for {
+			n, err := unix.Write(int(fd), junk)
+			if n > 0 {
+				filled += n
+			}
+			if err != nil {
+				return true
+			}
+		}
+	})
+	req := make([]byte, copyBufSize)
+	_, _ = rand.Read(req)
+	_ = client.SetDeadline(time.Now().Add(testTimeout))
+	if _, err := client.Write(req); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan [2]int64, 1)
+	if _, err := newForwarder(t).Start(gwClient, gwUpstream, func(up, down int64) { done <- [2]int64{up, down} }); err != nil {
+		t.Fatal(err)
+	}
+	_ = server.SetDeadline(time.Now().Add(testTimeout))
+	if _, err := io.CopyN(io.Discard, server, int64(filled)); err != nil {
+		t.Fatal(err)
+	}
+	got := make([]byte, len(req))
+	if _, err := io.ReadFull(server, got); err != nil || !bytes.Equal(got, req) {
+		t.Fatalf("server got %d bytes, equal=%v, %v", len(got), bytes.Equal(got, req), err)
+	}
+	client.Close()
+	server.Close()
+	if n := <-done; n[0] != int64(len(req)) {
+		t.Fatalf("done counted %v", n)
+	}
+}
+
+func TestForwardClientResetBeforeStart(t *testing.T) {
+	client, gwClient := tcpPair(t)
+	gwUpstream, server := tcpPair(t)
+	_ = client.(*net.TCPConn).SetLinger(0)
+	client.Close()
+	done := make(chan [2]int64, 1)
+	if _, err := newForwarder(t).Start(gwClient, gwUpstream, func(up, down int64) { done <- [2]int64{up, down} }); err != nil {
+		t.Fatal(err)
+	}
+	<-done
+	_ = server.SetReadDeadline(time.Now().Add(testTimeout))
+	if _, err := server.Read(make([]byte, 1)); err == nil {
+		t.Fatal("the server could still read")
 	}
 }

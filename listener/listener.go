@@ -150,25 +150,40 @@ func (l *Listener) handle(pc *proxyConn) {
 		return
 	}
 	untrack := ep.Track(pc)
-	client := pc.client.RemoteAddr().String()
-	l.log.WithFields(logrus.Fields{"endpoint": ep.Addr(), "client": client}).Debug("connection opened")
+	debug := debugEnabled(l.log) // the fields cost allocations: build them only for debug
+	if debug {
+		l.log.WithFields(logrus.Fields{"endpoint": ep.Addr(), "client": pc.client.RemoteAddr().String()}).Debug("connection opened")
+	}
 	// The forwarder holds no goroutine for the connection: handle returns
 	// now, and done runs when both directions have ended.
 	err = pc.forward(l.fwd, up, func(sent, received int64) {
 		untrack()
-		l.log.WithFields(logrus.Fields{
-			"endpoint": ep.Addr(), "client": client,
-			"bytes-sent": sent, "bytes-received": received, "duration": time.Since(start).String(),
-		}).Debug("connection closed")
+		if debug {
+			l.log.WithFields(logrus.Fields{
+				"endpoint": ep.Addr(), "client": pc.client.RemoteAddr().String(),
+				"bytes-sent": sent, "bytes-received": received, "duration": time.Since(start).String(),
+			}).Debug("connection closed")
+		}
 		l.release(pc)
 	})
 	if err != nil {
 		untrack()
 		if !errors.Is(err, errClosedWhileDialling) {
-			l.log.WithError(err).WithField("client", client).Warn("can't forward; closing client")
+			l.log.WithError(err).WithField("client", pc.client.RemoteAddr().String()).Warn("can't forward; closing client")
 		}
 		l.release(pc)
 	}
+}
+
+// debugEnabled reports whether log writes debug lines.
+func debugEnabled(log logrus.FieldLogger) bool {
+	switch l := log.(type) {
+	case *logrus.Entry:
+		return l.Logger.IsLevelEnabled(logrus.DebugLevel)
+	case *logrus.Logger:
+		return l.IsLevelEnabled(logrus.DebugLevel)
+	}
+	return true
 }
 
 // release forgets an ended connection. The forwarder of a closed listener
