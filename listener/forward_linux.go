@@ -114,6 +114,7 @@ func (f *Forwarder) Start(client, upstream net.Conn, done func(toUpstream, toCli
 		p.sides[i] = side{conn: c, raw: raw, writable: true}
 	}
 	p.dirs = [2]direction{{src: 0, dst: 1}, {src: 1, dst: 0}}
+	p.l = f.loops[f.next.Add(1)%uint32(len(f.loops))]
 	p.withFD[0] = func(fd uintptr) {
 		p.fds[0] = int(fd)
 		if p.sides[1].raw.Control(p.withFD[1]) != nil {
@@ -122,15 +123,38 @@ func (f *Forwarder) Start(client, upstream net.Conn, done func(toUpstream, toCli
 	}
 	p.withFD[1] = func(fd uintptr) {
 		p.fds[1] = int(fd)
-		p.step()
+		if p.starting {
+			p.start(f)
+		} else {
+			p.step()
+		}
 	}
-	p.l = f.loops[f.next.Add(1)%uint32(len(f.loops))]
-	f.sendFirst(p)
-	if err := p.l.add(p); err != nil {
+	p.starting = true
+	err := p.sides[0].raw.Control(p.withFD[0])
+	if err == nil {
+		err = p.startErr
+	}
+	if err == nil && !p.registered {
+		err = net.ErrClosed // a connection was closed already
+	}
+	if err != nil {
 		_, _ = client.Close(), upstream.Close()
 		return nil, err
 	}
 	return p, nil
+}
+
+// start runs in Start, with both descriptors held: it forwards what the
+// client has already sent, then registers the pair with its loop, which
+// owns it from then on.
+func (p *pair) start(f *Forwarder) {
+	p.starting = false
+	f.sendFirst(p)
+	if err := p.l.add(p); err != nil {
+		p.startErr = err
+		return
+	}
+	p.registered = true
 }
 
 // sendFirst forwards what the client has already sent, from the caller's
@@ -141,35 +165,30 @@ func (f *Forwarder) Start(client, upstream net.Conn, done func(toUpstream, toCli
 func (f *Forwarder) sendFirst(p *pair) {
 	bp := f.firstBufs.Get().(*[]byte)
 	defer f.firstBufs.Put(bp)
-	_ = p.sides[0].raw.Control(func(cfd uintptr) {
-		n, err := read(int(cfd), *bp)
-		if n <= 0 {
-			// Nothing yet, or EOF (the loop will read it again), or an
-			// error: registration reports the socket's state.
-			p.failed = err != nil && err != unix.EAGAIN
-			return
-		}
-		_ = p.sides[1].raw.Control(func(ufd uintptr) {
-			w, err := write(int(ufd), (*bp)[:n])
-			if w < 0 {
-				w = 0
-			}
-			d := &p.dirs[0]
-			d.n += int64(w)
-			switch {
-			case err != nil && err != unix.EAGAIN:
-				p.failed = true
-			case w < n:
-				// Keep the rest for the loop, and have the upstream
-				// registered for write space, which reports at once if
-				// there is some.
-				d.buf = make([]byte, copyBufSize)
-				d.end = copy(d.buf, (*bp)[w:n])
-				p.sides[1].writable = false
-				p.sides[1].outArmed = true
-			}
-		})
-	})
+	n, err := read(p.fds[0], *bp)
+	if n <= 0 {
+		// Nothing yet, or EOF (the loop will read it again), or an error:
+		// registration reports the socket's state.
+		p.failed = err != nil && err != unix.EAGAIN
+		return
+	}
+	w, err := write(p.fds[1], (*bp)[:n])
+	if w < 0 {
+		w = 0
+	}
+	d := &p.dirs[0]
+	d.n += int64(w)
+	switch {
+	case err != nil && err != unix.EAGAIN:
+		p.failed = true
+	case w < n:
+		// Keep the rest for the loop, and have the upstream registered
+		// for write space, which reports at once if there is some.
+		d.buf = make([]byte, copyBufSize)
+		d.end = copy(d.buf, (*bp)[w:n])
+		p.sides[1].writable = false
+		p.sides[1].outArmed = true
+	}
 }
 
 // Close stops the event loops and waits for them. Connections still being
@@ -238,7 +257,8 @@ func newLoop() (*loop, error) {
 	return l, nil
 }
 
-// add registers both sockets of p, edge-triggered, for their whole life.
+// add registers both sockets of p (whose descriptors the caller holds),
+// edge-triggered, for their whole life.
 // They start with read events only (unless sendFirst left data to write): a
 // new socket is writable, and waking the loop to be told so would cost a
 // turn per socket.
@@ -259,17 +279,9 @@ func (l *loop) add(p *pair) error {
 	p.slot, p.gen = slot, l.gen
 	for i := range p.sides {
 		ev := p.event(i, p.sides[i].outArmed)
-		var err error
-		if cerr := p.sides[i].raw.Control(func(fd uintptr) {
-			err = unix.EpollCtl(l.epfd, unix.EPOLL_CTL_ADD, int(fd), &ev)
-		}); cerr != nil {
-			err = cerr
-		}
-		if err != nil {
+		if err := unix.EpollCtl(l.epfd, unix.EPOLL_CTL_ADD, p.fds[i], &ev); err != nil {
 			if i == 1 {
-				_ = p.sides[0].raw.Control(func(fd uintptr) {
-					_ = unix.EpollCtl(l.epfd, unix.EPOLL_CTL_DEL, int(fd), nil)
-				})
+				_ = unix.EpollCtl(l.epfd, unix.EPOLL_CTL_DEL, p.fds[0], nil)
 			}
 			l.free = append(l.free, slot)
 			return os.NewSyscallError("epoll_ctl", err)
@@ -424,6 +436,11 @@ type pair struct {
 	failed   bool
 	finished bool
 	queued   bool // in l.again
+
+	// Used by Start only, before the loop owns the pair.
+	starting   bool
+	registered bool
+	startErr   error
 }
 
 // side is one socket of a pair and what its last events said.

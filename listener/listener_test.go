@@ -3,16 +3,19 @@ package listener
 import (
 	"context"
 	"errors"
+	"io"
 	"net"
 	"testing"
 	"time"
+
+	"github.com/sirupsen/logrus"
 
 	"github.com/etcd-gateway/etcd-gateway/resolver"
 	"github.com/etcd-gateway/etcd-gateway/upstream"
 )
 
 // echoBackend is a loopback server that echoes on every connection.
-func echoBackend(t *testing.T) string {
+func echoBackend(t testing.TB) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -32,7 +35,7 @@ func echoBackend(t *testing.T) string {
 }
 
 // startListener serves a new listener in front of backend.
-func startListener(t *testing.T, backend string) *Listener {
+func startListener(t testing.TB, backend string) *Listener {
 	t.Helper()
 	pool := upstream.NewPool(upstream.Options{})
 	t.Cleanup(pool.Close)
@@ -41,7 +44,12 @@ func startListener(t *testing.T, backend string) *Listener {
 	if err != nil {
 		t.Fatal(err)
 	}
-	l := New("test", ln, pool, testLogger(t))
+	log := logrus.New()
+	log.SetOutput(io.Discard)
+	if tt, ok := t.(*testing.T); ok {
+		log = testLogger(tt)
+	}
+	l := New("test", ln, pool, log)
 	if l.fwdErr != nil {
 		t.Fatal(l.fwdErr)
 	}
