@@ -428,20 +428,23 @@ func (bn *bench) printRow(r row, med map[string][]float64, notes map[string]stri
 		}
 		bn.say("%s", line)
 	}
-	gw := med["gateway"]
-	if gw == nil {
-		return
-	}
-	for _, k := range bn.kinds {
-		m, ok := med[k.name]
-		if !ok || k.name == "gateway" || k.name == "direct" {
+	// Every proxy against every other one, the gateway first.
+	for i, a := range bn.kinds {
+		ma, ok := med[a.name]
+		if !ok || a.launch == nil {
 			continue
 		}
-		var parts []string
-		for c, cl := range r.cols {
-			parts = append(parts, fmt.Sprintf("%s %s (%s)", cl.name, fmtRatio(ratio(gw[c], m[c])), better(cl, gw[c], m[c])))
+		for _, b := range bn.kinds[i+1:] {
+			mb, ok := med[b.name]
+			if !ok || b.launch == nil {
+				continue
+			}
+			var parts []string
+			for c, cl := range r.cols {
+				parts = append(parts, fmt.Sprintf("%s %s (%s)", cl.name, fmtRatio(ratio(ma[c], mb[c])), better(cl, ma[c], mb[c])))
+			}
+			bn.say("  %s ÷ %-8s %s", a.name, b.name, strings.Join(parts, ", "))
 		}
-		bn.say("  gateway ÷ %-8s %s", k.name, strings.Join(parts, ", "))
 	}
 }
 

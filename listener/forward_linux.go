@@ -227,6 +227,7 @@ type loop struct {
 	events []unix.EpollEvent
 	batch  []*pair
 	again  []*pair // pairs that used their burst with data left to move
+	spare  []*pair // the other slice for again
 	bufs   [][]byte
 	pipes  []pipe
 }
@@ -347,12 +348,16 @@ func (l *loop) runAgain() {
 	if len(l.again) == 0 {
 		return
 	}
+	// Two slices in turn: a pair may queue itself again while this turn
+	// runs.
 	again := l.again
-	l.again = nil
+	l.again = l.spare[:0]
 	for _, p := range again {
 		p.queued = false
 		p.run()
 	}
+	clear(again)
+	l.spare = again[:0]
 }
 
 // stop finishes every pair left when the loop ends, and frees the pipes.
