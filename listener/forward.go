@@ -1,49 +1,25 @@
 package listener
 
 import (
-	"errors"
-	"io"
 	"net"
-	"sync"
 )
 
-// closeWriter is a connection whose write side can be shut alone.
-type closeWriter interface {
-	CloseWrite() error
-}
-
-// Forward copies bytes both ways between client and upstream until both
-// directions have ended, then closes both connections. When one side
+// Forward copies bytes both ways between client and upstream with f until
+// both directions have ended, then closes both connections. When one side
 // finishes sending (EOF) the other side's write half is shut, so a client
 // that closes its write side still receives the reply. When a copy fails
 // (reset, or a connection closed under it) both connections are closed at
 // once. It returns the bytes sent to upstream and to the client.
-func Forward(client, upstream net.Conn) (toUpstream, toClient int64) {
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		toClient = pipe(upstream, client)
-	}()
-	toUpstream = pipe(client, upstream)
-	wg.Wait()
-	_ = client.Close()
-	_ = upstream.Close()
-	return toUpstream, toClient
-}
-
-// pipe copies src to dst. At EOF it shuts dst's write side; on an error it
-// closes both, which also ends the copy in the other direction.
-func pipe(src, dst net.Conn) int64 {
-	n, err := io.Copy(dst, src)
-	if err == nil || errors.Is(err, io.EOF) {
-		if cw, ok := dst.(closeWriter); ok {
-			if cw.CloseWrite() == nil {
-				return n
-			}
-		}
+//
+// It is Start that waits for done; the listener uses Start, so that an idle
+// connection parks no goroutine.
+func (f *Forwarder) Forward(client, upstream net.Conn) (toUpstream, toClient int64) {
+	type counts struct{ up, down int64 }
+	ch := make(chan counts, 1)
+	_, err := f.Start(client, upstream, func(up, down int64) { ch <- counts{up, down} })
+	if err != nil {
+		return 0, 0
 	}
-	_ = src.Close()
-	_ = dst.Close()
-	return n
+	c := <-ch
+	return c.up, c.down
 }

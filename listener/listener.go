@@ -8,6 +8,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"io"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -50,13 +51,20 @@ type Listener struct {
 	// serverTLS is the TLS served to new clients, nil for plain TCP; see
 	// servetls.go.
 	serverTLS atomic.Pointer[tls.Config]
+	fwd       *Forwarder // nil when it could not be started: fwdErr says why
+	fwdErr    error
 }
 
-// proxyConn is a client connection and, once dialled, its upstream.
+// errClosedWhileDialling reports a client closed before its upstream was
+// connected.
+var errClosedWhileDialling = errors.New("connection closed while dialling")
+
+// proxyConn is a client connection and, once dialled, its forwarding.
 type proxyConn struct {
 	client net.Conn
 	mu     sync.Mutex
-	up     net.Conn
+	up     net.Conn  // the upstream connection, once dialled
+	fwd    io.Closer // the forwarding of both, once started
 	closed bool
 }
 
@@ -64,32 +72,36 @@ type proxyConn struct {
 func (c *proxyConn) Close() error {
 	c.mu.Lock()
 	c.closed = true
-	up := c.up
+	fwd := c.fwd
 	c.mu.Unlock()
-	if up != nil {
-		_ = up.Close()
+	if fwd != nil {
+		return fwd.Close() // closes both connections
 	}
 	return c.client.Close()
 }
 
-// setUpstream records up, or closes it and reports false when the
-// connection was closed while up was being dialled.
-func (c *proxyConn) setUpstream(up net.Conn) bool {
+// forward starts forwarding between client (pc.client, or TLS over it) and
+// up with f, unless the
+// connection was closed while up was being dialled. On error both
+// connections are closed and done is not called.
+func (c *proxyConn) forward(f *Forwarder, client, up net.Conn, done func(sent, received int64)) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closed {
-		_ = up.Close()
-		return false
+		_, _ = up.Close(), c.client.Close()
+		return errClosedWhileDialling
 	}
-	c.up = up
-	return true
+	fwd, err := f.Start(client, up, done)
+	c.up, c.fwd = up, fwd
+	return err
 }
 
 // New returns a listener that serves ln with pool. Serve must be started
 // before Close or Shutdown is called.
 func New(name string, ln net.Listener, pool *upstream.Pool, log logrus.FieldLogger) *Listener {
 	ctx, cancel := context.WithCancel(context.Background())
-	l := &Listener{name: name, ln: ln, pool: pool, log: log, ctx: ctx, cancel: cancel, done: make(chan struct{})}
+	fwd, err := NewForwarder()
+	l := &Listener{name: name, ln: ln, pool: pool, log: log, ctx: ctx, cancel: cancel, done: make(chan struct{}), fwd: fwd, fwdErr: err}
 	l.limits.Store(&Limits{})
 	l.limitsChanged = make(chan struct{}, 1)
 	return l
@@ -154,14 +166,16 @@ func (l *Listener) Serve() error {
 }
 
 func (l *Listener) handle(pc *proxyConn) {
-	defer func() {
-		l.conns.Delete(pc)
-		l.open.Add(-1)
-		l.wg.Done()
-	}()
 	start := time.Now()
-	client, ok := l.serveTLS(pc)
+	if l.fwd == nil {
+		l.log.WithError(l.fwdErr).Error("no forwarder; closing client")
+		_ = pc.client.Close()
+		l.release(pc)
+		return
+	}
+	client, ok := l.serveTLS(pc) // pc.client itself when the listener has no tls block
 	if !ok {
+		l.release(pc)
 		return
 	}
 	up, ep, err := l.pool.Dial(l.ctx)
@@ -169,20 +183,63 @@ func (l *Listener) handle(pc *proxyConn) {
 		l.counters.noUpstream.Add(1)
 		l.log.WithError(err).WithField("client", pc.client.RemoteAddr().String()).Warn("no upstream for client; closing it")
 		_ = pc.client.Close()
+		l.release(pc)
 		return
 	}
 	setKeepAlive(up, l.limits.Load().KeepAlive)
-	if !pc.setUpstream(up) {
-		_ = pc.client.Close()
-		return
-	}
 	untrack := ep.Track(pc)
-	defer untrack()
-	log := l.log.WithFields(logrus.Fields{"endpoint": ep.Addr(), "client": pc.client.RemoteAddr().String()})
-	log.Debug("connection opened")
-	sent, received := Forward(client, up)
-	l.counters.addBytes(ep, sent, received)
-	log.WithFields(logrus.Fields{"bytes-sent": sent, "bytes-received": received, "duration": time.Since(start).String()}).Debug("connection closed")
+	debug := debugEnabled(l.log) // the fields cost allocations: build them only for debug
+	if debug {
+		l.log.WithFields(logrus.Fields{"endpoint": ep.Addr(), "client": pc.client.RemoteAddr().String()}).Debug("connection opened")
+	}
+	// The forwarder holds no goroutine for the connection: handle returns
+	// now, and done runs when both directions have ended.
+	err = pc.forward(l.fwd, client, up, func(sent, received int64) {
+		untrack()
+		l.counters.addBytes(ep, sent, received)
+		if debug {
+			l.log.WithFields(logrus.Fields{
+				"endpoint": ep.Addr(), "client": pc.client.RemoteAddr().String(),
+				"bytes-sent": sent, "bytes-received": received, "duration": time.Since(start).String(),
+			}).Debug("connection closed")
+		}
+		l.release(pc)
+	})
+	if err != nil {
+		untrack()
+		if !errors.Is(err, errClosedWhileDialling) {
+			l.log.WithError(err).WithField("client", pc.client.RemoteAddr().String()).Warn("can't forward; closing client")
+		}
+		l.release(pc)
+	}
+}
+
+// debugEnabled reports whether log writes debug lines.
+func debugEnabled(log logrus.FieldLogger) bool {
+	switch l := log.(type) {
+	case *logrus.Entry:
+		return l.Logger.IsLevelEnabled(logrus.DebugLevel)
+	case *logrus.Logger:
+		return l.IsLevelEnabled(logrus.DebugLevel)
+	}
+	return true
+}
+
+// release forgets an ended connection. The forwarder of a closed listener
+// stops with its last connection.
+func (l *Listener) release(pc *proxyConn) {
+	l.conns.Delete(pc)
+	last := l.open.Add(-1) == 0
+	l.wg.Done()
+	if last && l.closed.Load() {
+		go l.closeForwarder() // not on the forwarder's own goroutine
+	}
+}
+
+func (l *Listener) closeForwarder() {
+	if l.fwd != nil {
+		_ = l.fwd.Close()
+	}
 }
 
 // Close stops accepting. Open connections are left alone; see Shutdown.
@@ -190,6 +247,9 @@ func (l *Listener) Close() error {
 	l.closed.Store(true)
 	err := l.ln.Close()
 	<-l.done
+	if l.open.Load() == 0 {
+		l.closeForwarder()
+	}
 	return err
 }
 
@@ -205,6 +265,7 @@ func (l *Listener) Shutdown(ctx context.Context) error {
 	select {
 	case <-idle:
 		l.cancel()
+		l.closeForwarder()
 		return nil
 	case <-ctx.Done():
 	}
@@ -214,5 +275,6 @@ func (l *Listener) Shutdown(ctx context.Context) error {
 		return true
 	})
 	<-idle
+	l.closeForwarder()
 	return ctx.Err()
 }

@@ -97,9 +97,13 @@ func (s *Server) Close() {
 	s.wg.Wait()
 }
 
-// Echo starts a server that echoes every connection.
+// Echo starts a server that echoes every connection. It copies through a
+// small buffer, not io.Copy's splice, which would hold a pipe pair (two
+// descriptors) per connection in the test process.
 func Echo(t testing.TB) *Server {
-	return Serve(t, func(c net.Conn) { _, _ = io.Copy(c, c) })
+	return Serve(t, func(c net.Conn) {
+		_, _ = io.CopyBuffer(struct{ io.Writer }{c}, struct{ io.Reader }{c}, make([]byte, 4096))
+	})
 }
 
 // AcceptThenClose starts a server that closes every connection at once.

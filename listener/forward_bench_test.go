@@ -1,0 +1,200 @@
+package listener
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"testing"
+)
+
+// The forwarder against the reference it replaced, two goroutines with
+// io.Copy (which splices on Linux), in the same run:
+//
+//	go test -run XXX -bench Forward -benchmem ./listener/
+
+// forwardFunc starts forwarding between the gateway's two ends.
+type forwardFunc func(tb testing.TB, gwClient, gwUpstream net.Conn)
+
+func implementations(b *testing.B) map[string]forwardFunc {
+	f := newForwarder(b)
+	return map[string]forwardFunc{
+		"impl=forwarder": func(tb testing.TB, c, u net.Conn) {
+			if _, err := f.Start(c, u, func(int64, int64) {}); err != nil {
+				tb.Fatal(err)
+			}
+		},
+		"impl=io.Copy": func(_ testing.TB, c, u net.Conn) { go ioCopyForward(c, u) },
+	}
+}
+
+// ioCopyForward is the forwarder this package had before: a goroutine per
+// direction, io.Copy, CloseWrite at EOF.
+func ioCopyForward(client, upstream net.Conn) {
+	half := func(src, dst net.Conn) {
+		_, err := io.Copy(dst, src)
+		if err == nil || errors.Is(err, io.EOF) {
+			if dst.(*net.TCPConn).CloseWrite() == nil {
+				return
+			}
+		}
+		_, _ = src.Close(), dst.Close()
+	}
+	go half(upstream, client)
+	half(client, upstream)
+}
+
+// benchPair returns the client's and the server's ends of a connection
+// forwarded by fwd.
+func benchPair(b *testing.B, fwd forwardFunc) (client, server net.Conn) {
+	client, gwClient := tcpPair(b)
+	gwUpstream, server := tcpPair(b)
+	fwd(b, gwClient, gwUpstream)
+	return client, server
+}
+
+// echoLoop echoes with a plain buffer (io.Copy would splice), until EOF.
+func echoLoop(c net.Conn) {
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := c.Read(buf)
+		if n > 0 {
+			if _, err := c.Write(buf[:n]); err != nil {
+				return
+			}
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+// BenchmarkForward measures the forwarder over loopback: one-way bulk
+// (64 KiB per op), and 128-byte request/response on one connection and on
+// 64 at once.
+func BenchmarkForward(b *testing.B) {
+	for name, fwd := range implementations(b) {
+		b.Run("bulk/"+name, func(b *testing.B) {
+			client, server := benchPair(b, fwd)
+			chunk := make([]byte, 256<<10)
+			go func() {
+				for {
+					if _, err := server.Write(chunk); err != nil {
+						return
+					}
+				}
+			}()
+			const perOp = 64 << 10
+			buf := make([]byte, 256<<10)
+			b.SetBytes(perOp)
+			b.ReportAllocs()
+			b.ResetTimer()
+			for remain := int64(b.N) * perOp; remain > 0; {
+				n, err := client.Read(buf[:min(int64(len(buf)), remain)])
+				if err != nil {
+					b.Fatal(err)
+				}
+				remain -= int64(n)
+			}
+			b.StopTimer()
+			client.Close()
+			server.Close()
+		})
+		b.Run("rr128/"+name, func(b *testing.B) {
+			client, server := benchPair(b, fwd)
+			go echoLoop(server)
+			req, resp := make([]byte, 128), make([]byte, 128)
+			b.ReportAllocs()
+			b.ResetTimer()
+			for range b.N {
+				if _, err := client.Write(req); err != nil {
+					b.Fatal(err)
+				}
+				if _, err := io.ReadFull(client, resp); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run("rr128-64conns/"+name, func(b *testing.B) {
+			const conns = 64
+			clients := make([]net.Conn, conns)
+			for i := range clients {
+				client, server := benchPair(b, fwd)
+				go echoLoop(server)
+				clients[i] = client
+			}
+			var next atomic.Int32
+			var once sync.Once
+			b.SetParallelism(max(1, conns/runtime.GOMAXPROCS(0)))
+			b.ReportAllocs()
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				i := int(next.Add(1)-1) % conns
+				c := clients[i]
+				req, resp := make([]byte, 128), make([]byte, 128)
+				for pb.Next() {
+					if _, err := c.Write(req); err != nil {
+						once.Do(func() { b.Error(err) })
+						return
+					}
+					if _, err := io.ReadFull(c, resp); err != nil {
+						once.Do(func() { b.Error(err) })
+						return
+					}
+				}
+			})
+		})
+	}
+}
+
+// BenchmarkListenerConnect is a whole client connection through a
+// Listener in front of an echo server: connect, 64-byte request and
+// response, close; from 8 goroutines. Allocations count both ends of the
+// benchmark's own connections too.
+func BenchmarkListenerConnect(b *testing.B) {
+	back, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer back.Close()
+	go func() {
+		for {
+			c, err := back.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				echoLoop(c)
+				c.Close()
+			}()
+		}
+	}()
+	l := startListener(b, back.Addr().String())
+	defer func() { _ = l.Shutdown(context.Background()) }()
+	addr := l.Addr().String()
+	b.SetParallelism(max(1, 8/runtime.GOMAXPROCS(0)))
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		req, resp := make([]byte, 64), make([]byte, 64)
+		for pb.Next() {
+			c, err := net.Dial("tcp", addr)
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			_, err = c.Write(req)
+			if err == nil {
+				_, err = io.ReadFull(c, resp)
+			}
+			c.Close()
+			if err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+}

@@ -1,0 +1,28 @@
+//go:build !linux
+
+package listener
+
+import (
+	"io"
+	"net"
+)
+
+// Forwarder forwards connection pairs. This portable version copies with two
+// goroutines per connection; the Linux one is event driven and holds no
+// goroutine, buffer or pipe while a connection is idle.
+type Forwarder struct{}
+
+// NewForwarder returns a forwarder.
+func NewForwarder() (*Forwarder, error) { return &Forwarder{}, nil }
+
+// Close does nothing here: this forwarder has no shared state.
+func (f *Forwarder) Close() error { return nil }
+
+// Start forwards bytes both ways between client and upstream and returns at
+// once; see the Linux version for the contract.
+func (f *Forwarder) Start(client, upstream net.Conn, done func(toUpstream, toClient int64)) (io.Closer, error) {
+	return startCopy(client, upstream, done), nil
+}
+
+// loopsExited returns nothing: this forwarder has no loops.
+func (f *Forwarder) loopsExited() []<-chan struct{} { return nil }
