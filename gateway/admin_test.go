@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/etcd-gateway/etcd-gateway/internal/testutil"
+
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
@@ -19,22 +21,8 @@ import (
 // closableEcho is an echo server that can be stopped, after which dials
 // to its address are refused.
 func closableEcho(t *testing.T) (addr string, stop func()) {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() { _, _ = io.Copy(c, c); c.Close() }()
-		}
-	}()
-	return ln.Addr().String(), func() { ln.Close() }
+	s := testutil.Echo(t)
+	return s.Addr, s.Close
 }
 
 func dialGateway(t *testing.T, addr string) net.Conn {

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/etcd-gateway/etcd-gateway/internal/testutil"
+
 	"github.com/sirupsen/logrus"
 
 	"github.com/etcd-gateway/etcd-gateway/resolver"
@@ -15,24 +17,7 @@ import (
 )
 
 // echoBackend is a loopback server that echoes on every connection.
-func echoBackend(t testing.TB) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			echo(c)
-		}
-	}()
-	return ln.Addr().String()
-}
+func echoBackend(t testing.TB) string { return testutil.Echo(t).Addr }
 
 // startListener serves a new listener in front of backend.
 func startListener(t testing.TB, backend string) *Listener {
