@@ -34,12 +34,35 @@ func TestKeepAliveSetOnBothSides(t *testing.T) {
 	lc.KeepAlive = 7 * time.Second
 	g := startGroup(t, lc)
 	l := g.Listeners()["main"]
+	if !l.keepAliveInherited.Load() {
+		t.Error("the listening socket does not carry the keepalive: every client pays its own setsockopt calls")
+	}
+	checkKeepAlive(t, l, 7)
+
+	// A new keepalive applies to connections accepted from then on.
+	lim := l.Limits()
+	lim.KeepAlive = 9 * time.Second
+	l.SetLimits(lim)
+	checkKeepAlive(t, l, 9)
+}
+
+// checkKeepAlive opens a connection through l and checks that both of its
+// sides have keepalive on with an idle time of idle seconds.
+func checkKeepAlive(t *testing.T, l *Listener, idle int) {
+	t.Helper()
 	c := dial(t, l.Addr().String())
+	defer c.Close()
 	if !echoes(c) {
 		t.Fatal("no echo")
 	}
+	local := c.LocalAddr().String()
 	var pc *proxyConn
-	l.conns.Range(func(k, _ any) bool { pc = k.(*proxyConn); return false })
+	l.conns.Range(func(k, _ any) bool {
+		if k.(*proxyConn).client.RemoteAddr().String() == local {
+			pc = k.(*proxyConn)
+		}
+		return pc == nil
+	})
 	if pc == nil {
 		t.Fatal("no tracked connection")
 	}
@@ -47,8 +70,8 @@ func TestKeepAliveSetOnBothSides(t *testing.T) {
 	up := pc.up
 	pc.mu.Unlock()
 	for side, conn := range map[string]net.Conn{"client": pc.client, "upstream": up} {
-		if on, idle := keepAliveOf(t, conn); on == 0 || idle != 7 {
-			t.Errorf("%s side: SO_KEEPALIVE=%d TCP_KEEPIDLE=%d, want on and 7", side, on, idle)
+		if on, got := keepAliveOf(t, conn); on == 0 || got != idle {
+			t.Errorf("%s side: SO_KEEPALIVE=%d TCP_KEEPIDLE=%d, want on and %d", side, on, got, idle)
 		}
 	}
 }

@@ -117,6 +117,9 @@ func (l *Listener) Limits() Limits { return *l.limits.Load() }
 // at once, to the connections already open too; KeepAlive applies to new
 // connections.
 func (l *Listener) SetLimits(lim Limits) {
+	// The listening socket first: a connection accepted from now on
+	// inherits the new keepalive, whichever limits admit reads.
+	l.keepAliveInherited.Store(setListenerKeepAlive(l.ln, lim.KeepAlive))
 	l.limits.Store(&lim)
 	select {
 	case l.limitsChanged <- struct{}{}:
@@ -125,8 +128,9 @@ func (l *Listener) SetLimits(lim Limits) {
 }
 
 // admit decides on a connection just accepted: past MaxConns it is closed
-// at once and counted; otherwise its keepalive is set. It reports whether
-// the connection is to be served.
+// at once and counted; otherwise its keepalive is set, unless it inherited
+// it from the listening socket. It reports whether the connection is to be
+// served.
 func (l *Listener) admit(c net.Conn) bool {
 	lim := l.limits.Load()
 	if lim.MaxConns > 0 && l.open.Load() >= lim.MaxConns {
@@ -135,7 +139,9 @@ func (l *Listener) admit(c net.Conn) bool {
 		l.logRejection(lim.MaxConns, n)
 		return false
 	}
-	setKeepAlive(c, lim.KeepAlive)
+	if !l.keepAliveInherited.Load() {
+		setKeepAlive(c, lim.KeepAlive)
+	}
 	return true
 }
 

@@ -44,9 +44,12 @@ type Listener struct {
 	done   chan struct{} // closed when Serve returns
 
 	// Limits and counters beyond open/total: see limits.go.
-	limits        atomic.Pointer[Limits]
-	limitsChanged chan struct{}
-	counters      counters
+	limits atomic.Pointer[Limits]
+	// keepAliveInherited is set when the listening socket carries the
+	// keepalive, which accepted connections inherit.
+	keepAliveInherited atomic.Bool
+	limitsChanged      chan struct{}
+	counters           counters
 
 	// serverTLS is the TLS served to new clients, nil for plain TCP; see
 	// servetls.go.

@@ -60,7 +60,7 @@ func (d *dialSwitch) dial(ctx context.Context, network, addr string) (net.Conn, 
 	if fn := d.fn.Load(); fn != nil {
 		return (*fn)(ctx, network, addr)
 	}
-	var nd net.Dialer
+	nd := net.Dialer{KeepAlive: -1} // handle sets the listener's keepalive
 	return nd.DialContext(ctx, network, addr)
 }
 

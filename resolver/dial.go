@@ -11,11 +11,12 @@ import (
 // targets) go to dnsServer, a host:port, so that a member whose address
 // record changes is followed at the next dial. With dnsServer empty it uses
 // the system resolver. Nothing is cached: every dial looks the name up.
+// It sets no TCP keepalive: the caller does, once, with its own period.
 //
 // Its type is that of upstream.DialFunc; it is not named here so that this
 // package need not import upstream.
 func Dialer(dnsServer string) func(ctx context.Context, network, addr string) (net.Conn, error) {
-	d := &net.Dialer{}
+	d := &net.Dialer{KeepAlive: -1}
 	if dnsServer == "" {
 		return d.DialContext
 	}
