@@ -131,6 +131,9 @@ func (l *Listener) TotalConns() uint64 { return l.total.Load() }
 func (l *Listener) Serve() error {
 	defer close(l.done)
 	go l.reapIdle()
+	stop := make(chan struct{})
+	defer close(stop) // idle workers exit
+	w := newWorkers(l.handle, stop)
 	var backoff time.Duration
 	var lastLog time.Time
 	suppressed := 0
@@ -164,7 +167,7 @@ func (l *Listener) Serve() error {
 		l.open.Add(1)
 		l.total.Add(1)
 		l.wg.Add(1)
-		go l.handle(pc)
+		w.run(pc)
 	}
 }
 

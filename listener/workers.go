@@ -1,0 +1,60 @@
+package listener
+
+import (
+	"sync/atomic"
+	"time"
+)
+
+// workerIdle is how long a handler goroutine waits for its next connection
+// before it exits.
+const workerIdle = 10 * time.Second
+
+// workers runs the handling of new connections (TLS handshake, dial,
+// forwarding start) on goroutines that outlive one connection. A new
+// goroutine's stack starts small and grows, by copying, through the dial's
+// deep call chain, on every connection; a reused one has grown already. A
+// goroutine that finds no work for workerIdle exits, so a burst leaves
+// nothing behind for long.
+type workers struct {
+	handle func(*proxyConn)
+	work   chan *proxyConn // unbuffered: only an idle worker takes from it
+	stop   <-chan struct{} // closed when no more work will come
+
+	running atomic.Int32 // worker goroutines alive
+	idle    atomic.Int32 // of which waiting for work
+}
+
+func newWorkers(handle func(*proxyConn), stop <-chan struct{}) *workers {
+	return &workers{handle: handle, work: make(chan *proxyConn), stop: stop}
+}
+
+// run hands pc to an idle worker, or to a new one when all are busy.
+func (w *workers) run(pc *proxyConn) {
+	select {
+	case w.work <- pc:
+	default:
+		w.running.Add(1)
+		go w.loop(pc)
+	}
+}
+
+func (w *workers) loop(pc *proxyConn) {
+	defer w.running.Add(-1)
+	timer := time.NewTimer(workerIdle)
+	defer timer.Stop()
+	for {
+		w.handle(pc)
+		timer.Reset(workerIdle)
+		w.idle.Add(1)
+		select {
+		case pc = <-w.work:
+			w.idle.Add(-1)
+		case <-timer.C:
+			w.idle.Add(-1)
+			return
+		case <-w.stop:
+			w.idle.Add(-1)
+			return
+		}
+	}
+}
