@@ -176,3 +176,23 @@ func TestPolicyFromSettingsAndReload(t *testing.T) {
 		}
 	}
 }
+
+// The usual pick, every endpoint up and of one priority, hands the pool's
+// own slice to the policy: no allocation per new connection. With one
+// endpoint down the candidates are copied, and the down one is never
+// picked.
+func TestPickCopiesOnlyWhenItMust(t *testing.T) {
+	p := NewPool(Options{Policy: &StickyRandom{}})
+	defer p.Close()
+	p.Update(resolver.Static([]string{"10.0.0.1:2379", "10.0.0.2:2379", "10.0.0.3:2379"}))
+	eps := p.Endpoints()
+	if n := testing.AllocsPerRun(100, func() { p.pick(eps, nil, levelUp) }); n != 0 {
+		t.Errorf("pick among endpoints all up: %v allocations, want 0", n)
+	}
+	eps[1].active.Store(false)
+	for range 100 {
+		if ep := p.pick(eps, nil, levelUp); ep == nil || ep == eps[1] {
+			t.Fatalf("picked %v with %s down", ep, eps[1].Addr())
+		}
+	}
+}

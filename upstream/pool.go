@@ -335,6 +335,10 @@ func (p *Pool) countFailover(lastErr error) {
 // pick returns the policy's choice among the untried endpoints that level
 // admits, of the lowest SRV priority present, or nil when there is none.
 func (p *Pool) pick(eps, tried []*Endpoint, level int) *Endpoint {
+	if allCandidates(eps, tried, level) {
+		return p.policy.Load().Pick(eps) // the usual case, without a copy
+	}
+	// buf escapes through the Policy interface: one allocation, only here.
 	var buf [16]*Endpoint
 	candidates := buf[:0]
 	best := -1
@@ -354,6 +358,22 @@ func (p *Pool) pick(eps, tried []*Endpoint, level int) *Endpoint {
 		return nil
 	}
 	return p.policy.Load().Pick(candidates)
+}
+
+// allCandidates reports whether every endpoint of eps is a candidate: the
+// pool has some, level admits them all, none was tried, all are of one
+// priority. Then the pool's own immutable slice goes to the policy as it is.
+func allCandidates(eps, tried []*Endpoint, level int) bool {
+	if len(eps) == 0 || len(tried) > 0 {
+		return false
+	}
+	prio := eps[0].priority()
+	for _, ep := range eps {
+		if !admits(level, ep) || ep.priority() != prio {
+			return false
+		}
+	}
+	return true
 }
 
 func admits(level int, ep *Endpoint) bool {
