@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
@@ -246,10 +247,32 @@ func endpointOf(rr *dns.SRV, isTLS bool) (Endpoint, string) {
 		return ep, `target "." means the service is not available at this name (RFC 2782)`
 	}
 	ep.Addr = net.JoinHostPort(target, strconv.Itoa(int(rr.Port)))
+	if !dialable(target) {
+		return ep, fmt.Sprintf("target %q is neither a host name nor an IP address", rr.Target)
+	}
 	if rr.Port == 0 {
 		return ep, "port 0"
 	}
 	return ep, ""
+}
+
+// dialable reports whether target (lower case, without the final dot) is
+// something a dial can take: an IP address, or a host name of letters,
+// digits, hyphens, underscores and dots. A DNS name may hold any byte
+// (miekg/dns writes "]" or "\032" into the target as they come), and such a
+// name would make an address that no dial, and no status page, can parse.
+func dialable(target string) bool {
+	if _, err := netip.ParseAddr(target); err == nil {
+		return true
+	}
+	for _, c := range []byte(target) {
+		switch {
+		case c >= 'a' && c <= 'z', c >= '0' && c <= '9', c == '-', c == '_', c == '.':
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // servers returns the DNS servers to query, as host:port.

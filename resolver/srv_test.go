@@ -149,6 +149,7 @@ func TestTargetsBecomeHostPort(t *testing.T) {
 		dnstest.SRV{Port: 2379, Target: "."},
 		dnstest.SRV{Port: 0, Target: "zero.example.test"},
 		dnstest.SRV{Port: 2379, Target: "member-1.example.test"}, // the first again
+		dnstest.SRV{Port: 2379, Target: "bad]name.example.test"}, // found by FuzzSRVAnswer
 	)
 	res, err := resolve(t, s)
 	if err != nil {
@@ -164,7 +165,8 @@ func TestTargetsBecomeHostPort(t *testing.T) {
 		reasons[dr.Addr] = dr.Reason
 	}
 	if !strings.Contains(reasons["."], "not available") || reasons["zero.example.test:0"] != "port 0" ||
-		!strings.Contains(reasons["member-1.example.test:2379"], "more than once") {
+		!strings.Contains(reasons["member-1.example.test:2379"], "more than once") ||
+		!strings.Contains(reasons["bad]name.example.test:2379"], "neither a host name nor an IP address") {
 		t.Fatalf("dropped %+v", res.Dropped)
 	}
 }
