@@ -46,15 +46,16 @@ func (w *workers) loop(pc *proxyConn) {
 		w.handle(pc)
 		timer.Reset(workerIdle)
 		w.idle.Add(1)
+		var next *proxyConn // nil: stop or idle too long
 		select {
-		case pc = <-w.work:
-			w.idle.Add(-1)
+		case next = <-w.work:
 		case <-timer.C:
-			w.idle.Add(-1)
-			return
 		case <-w.stop:
-			w.idle.Add(-1)
+		}
+		w.idle.Add(-1)
+		if next == nil {
 			return
 		}
+		pc = next
 	}
 }
