@@ -28,36 +28,11 @@ func startDNS(t *testing.T) *dnstest.Server { return testutil.DNS(t) }
 // newline to each connection, then echoes. It returns the port.
 func identityServer(t *testing.T, ip, name string, port int) int {
 	t.Helper()
-	ln, err := net.Listen("tcp", net.JoinHostPort(ip, strconv.Itoa(port)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				if _, err := c.Write([]byte(name + "\n")); err != nil {
-					return
-				}
-				buf := make([]byte, 1024)
-				for {
-					n, err := c.Read(buf)
-					if err != nil {
-						return
-					}
-					if _, err := c.Write(buf[:n]); err != nil {
-						return
-					}
-				}
-			}()
+	return testutil.ServeAt(t, net.JoinHostPort(ip, strconv.Itoa(port)), func(c net.Conn) {
+		if _, err := c.Write([]byte(name + "\n")); err == nil {
+			testutil.EchoConn(c)
 		}
-	}()
-	return ln.Addr().(*net.TCPAddr).Port
+	}).Port()
 }
 
 // conn is a client connection through the gateway to an identity server.

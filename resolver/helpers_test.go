@@ -19,22 +19,9 @@ func startDNS(t *testing.T) *dnstest.Server { return testutil.DNS(t) }
 // connection, then closes it. It returns the port.
 func tcpServer(t *testing.T, ip, name string, port int) int {
 	t.Helper()
-	ln, err := net.Listen("tcp", net.JoinHostPort(ip, strconv.Itoa(port)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			_, _ = c.Write([]byte(name))
-			_ = c.Close()
-		}
-	}()
-	return ln.Addr().(*net.TCPAddr).Port
+	return testutil.ServeAt(t, net.JoinHostPort(ip, strconv.Itoa(port)), func(c net.Conn) {
+		_, _ = c.Write([]byte(name))
+	}).Port()
 }
 
 // deadPort returns a loopback port where nothing listens.

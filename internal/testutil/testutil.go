@@ -52,10 +52,17 @@ type Server struct {
 	open map[net.Conn]struct{}
 }
 
-// Serve starts a server that runs handle on each connection.
+// Serve starts a server on a free loopback port that runs handle on each
+// connection, and closes the connection when handle returns.
 func Serve(t testing.TB, handle func(net.Conn)) *Server {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	return ServeAt(t, "127.0.0.1:0", handle)
+}
+
+// ServeAt is Serve on addr, a host:port (port 0 for any).
+func ServeAt(t testing.TB, addr string, handle func(net.Conn)) *Server {
+	t.Helper()
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -100,11 +107,15 @@ func (s *Server) Close() {
 // Echo starts a server that echoes every connection. It copies through a
 // small buffer, not io.Copy's splice, which would hold a pipe pair (two
 // descriptors) per connection in the test process.
-func Echo(t testing.TB) *Server {
-	return Serve(t, func(c net.Conn) {
-		_, _ = io.CopyBuffer(struct{ io.Writer }{c}, struct{ io.Reader }{c}, make([]byte, 4096))
-	})
+func Echo(t testing.TB) *Server { return Serve(t, EchoConn) }
+
+// EchoConn echoes c until it ends, through a small buffer (see Echo).
+func EchoConn(c net.Conn) {
+	_, _ = io.CopyBuffer(struct{ io.Writer }{c}, struct{ io.Reader }{c}, make([]byte, 4096))
 }
+
+// Port is the port s listens on.
+func (s *Server) Port() int { return s.ln.Addr().(*net.TCPAddr).Port }
 
 // AcceptThenClose starts a server that closes every connection at once.
 func AcceptThenClose(t testing.TB) *Server { return Serve(t, func(net.Conn) {}) }
