@@ -35,42 +35,70 @@ func runRR(addr string, conns, size int, d time.Duration) (rrResult, error) {
 	if err != nil {
 		return rrResult{}, err
 	}
+	ops, lat, elapsed, err := runWorkers(conns, d, func(i int, s *samples) error {
+		c := cs[i]
+		req := bytes.Repeat([]byte{byte('a' + i%26)}, size)
+		resp := make([]byte, size)
+		_ = c.SetDeadline(s.end.Add(ioTimeout))
+		for t0 := time.Now(); t0.Before(s.end); t0 = time.Now() {
+			if _, err := c.Write(req); err != nil {
+				return err
+			}
+			if _, err := io.ReadFull(c, resp); err != nil {
+				return err
+			}
+			s.record(time.Since(t0))
+			if resp[0] != req[0] || resp[size-1] != req[size-1] {
+				return errors.New("echo mismatch")
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return rrResult{}, err
+	}
+	return rrResult{
+		ops:       ops,
+		opsPerSec: float64(ops) / elapsed.Seconds(),
+		p50:       percentile(lat, 0.50),
+		p99:       percentile(lat, 0.99),
+	}, nil
+}
+
+// samples is one worker's account of a timed run.
+type samples struct {
+	end time.Time       // when the worker stops starting operations
+	n   int             // operations done
+	cap int             // latencies kept at most
+	lat []time.Duration // the first cap latencies
+}
+
+// record counts one operation and keeps its latency while there is room.
+func (s *samples) record(d time.Duration) {
+	s.n++
+	if len(s.lat) < s.cap {
+		s.lat = append(s.lat, d)
+	}
+}
+
+// runWorkers runs work on n goroutines released together, each until d has
+// passed, and returns the operations they counted, their latencies sorted
+// (at most maxSamples in all), the time they took, and their errors joined.
+func runWorkers(n int, d time.Duration, work func(i int, s *samples) error) (int, []time.Duration, time.Duration, error) {
 	var wg sync.WaitGroup
 	start := make(chan struct{})
-	lats := make([][]time.Duration, conns)
-	errs := make([]error, conns)
-	for i, c := range cs {
+	ss := make([]samples, n)
+	errs := make([]error, n)
+	for i := range n {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			req := bytes.Repeat([]byte{byte('a' + i%26)}, size)
-			resp := make([]byte, size)
-			lat := make([]time.Duration, 0, min(maxSamples/conns, 1<<16))
+			s := &ss[i]
+			s.cap = maxSamples / n
+			s.lat = make([]time.Duration, 0, min(s.cap, 1<<16))
 			<-start
-			end := time.Now().Add(d)
-			_ = c.SetDeadline(end.Add(ioTimeout))
-			for {
-				t0 := time.Now()
-				if !t0.Before(end) {
-					break
-				}
-				if _, err := c.Write(req); err != nil {
-					errs[i] = err
-					break
-				}
-				if _, err := io.ReadFull(c, resp); err != nil {
-					errs[i] = err
-					break
-				}
-				if len(lat) < maxSamples/conns {
-					lat = append(lat, time.Since(t0))
-				}
-				if resp[0] != req[0] || resp[size-1] != req[size-1] {
-					errs[i] = errors.New("echo mismatch")
-					break
-				}
-			}
-			lats[i] = lat
+			s.end = time.Now().Add(d)
+			errs[i] = work(i, s)
 		}()
 	}
 	t0 := time.Now()
@@ -78,18 +106,20 @@ func runRR(addr string, conns, size int, d time.Duration) (rrResult, error) {
 	wg.Wait()
 	elapsed := time.Since(t0)
 	if err := errors.Join(errs...); err != nil {
-		return rrResult{}, err
+		return 0, nil, 0, err
+	}
+	ops := 0
+	lats := make([][]time.Duration, n)
+	for i := range ss {
+		ops += ss[i].n
+		lats[i] = ss[i].lat
 	}
 	all := slices.Concat(lats...)
 	slices.Sort(all)
-	return rrResult{
-		ops:       len(all),
-		opsPerSec: float64(len(all)) / elapsed.Seconds(),
-		p50:       percentile(all, 0.50),
-		p99:       percentile(all, 0.99),
-	}, nil
+	return ops, all, elapsed, nil
 }
 
+// percentile returns the q quantile (0 to 1) of sorted latencies.
 func percentile(sorted []time.Duration, q float64) time.Duration {
 	if len(sorted) == 0 {
 		return 0
@@ -140,45 +170,21 @@ type connResult struct {
 // runConnect has workers loop for d: connect, send a size-byte request
 // (with the echo preamble in the same write), read the echo, close.
 func runConnect(addr string, workers, size int, d time.Duration) (connResult, error) {
-	var wg sync.WaitGroup
-	lats := make([][]time.Duration, workers)
-	errs := make([]error, workers)
-	start := make(chan struct{})
-	for i := range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			req := append([]byte{modeEcho}, bytes.Repeat([]byte{'c'}, size)...)
-			resp := make([]byte, size)
-			var lat []time.Duration
-			<-start
-			end := time.Now().Add(d)
-			for {
-				t0 := time.Now()
-				if !t0.Before(end) {
-					break
-				}
-				if err := connectOnce(addr, req, resp); err != nil {
-					errs[i] = err
-					break
-				}
-				if len(lat) < maxSamples/workers {
-					lat = append(lat, time.Since(t0))
-				}
+	n, lat, elapsed, err := runWorkers(workers, d, func(_ int, s *samples) error {
+		req := append([]byte{modeEcho}, bytes.Repeat([]byte{'c'}, size)...)
+		resp := make([]byte, size)
+		for t0 := time.Now(); t0.Before(s.end); t0 = time.Now() {
+			if err := connectOnce(addr, req, resp); err != nil {
+				return err
 			}
-			lats[i] = lat
-		}()
-	}
-	t0 := time.Now()
-	close(start)
-	wg.Wait()
-	elapsed := time.Since(t0)
-	if err := errors.Join(errs...); err != nil {
+			s.record(time.Since(t0))
+		}
+		return nil
+	})
+	if err != nil {
 		return connResult{}, err
 	}
-	all := slices.Concat(lats...)
-	slices.Sort(all)
-	return connResult{conns: len(all), perSec: float64(len(all)) / elapsed.Seconds(), p50: percentile(all, 0.5)}, nil
+	return connResult{conns: n, perSec: float64(n) / elapsed.Seconds(), p50: percentile(lat, 0.5)}, nil
 }
 
 func connectOnce(addr string, req, resp []byte) error {
