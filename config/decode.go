@@ -20,6 +20,7 @@ type rawConfig struct {
 	LogFormat         any           `mapstructure:"log-format"`
 	ShutdownTimeout   any           `mapstructure:"shutdown-timeout"`
 	DNSServer         any           `mapstructure:"dns-server"`
+	DNSStaleMax       any           `mapstructure:"dns-stale-max"`
 	RetryDelay        any           `mapstructure:"retry-delay"`
 	DialTimeout       any           `mapstructure:"dial-timeout"`
 	DNSRefresh        any           `mapstructure:"dns-refresh"`
@@ -205,6 +206,7 @@ func convert(c *collector, path string, raw *rawConfig, shape listenersShape) *S
 		LogFormat:       strings.ToLower(cv.str(topLevel, keyLogFormat, raw.LogFormat, DefaultLogFormat)),
 		ShutdownTimeout: cv.duration(topLevel, keyShutdownTimeout, raw.ShutdownTimeout, DefaultShutdownTimeout),
 		DNSServer:       cv.str(topLevel, keyDNSServer, raw.DNSServer, ""),
+		DNSStaleMax:     cv.duration(topLevel, keyDNSStaleMax, raw.DNSStaleMax, 0),
 		AdminAddr:       cv.str(topLevel, keyAdminAddr, raw.AdminAddr, ""),
 		AdminPprof:      cv.boolean(topLevel, keyAdminPprof, raw.AdminPprof),
 	}

@@ -29,6 +29,9 @@ func (s *Snapshot) Describe(w io.Writer) {
 	row("log-level", "%s", s.LogLevel)
 	row("log-format", "%s", s.LogFormat)
 	row("shutdown-timeout", "%s", fmtDuration(s.ShutdownTimeout))
+	if s.DNSStaleMax > 0 {
+		row("dns-stale-max", "%s", fmtDuration(s.DNSStaleMax))
+	}
 	if s.DNSServer != "" {
 		row("dns-server", "%s", s.DNSServer)
 	} else {

@@ -13,6 +13,7 @@ const (
 	keyLogFormat         = "log-format"
 	keyShutdownTimeout   = "shutdown-timeout"
 	keyDNSServer         = "dns-server"
+	keyDNSStaleMax       = "dns-stale-max"
 	keyListeners         = "listeners"
 	keyName              = "name"
 	keyListenAddr        = "listen-addr"
@@ -57,7 +58,7 @@ const (
 // topKeys returns the keys allowed at the top level of the file.
 func topKeys() []string {
 	return []string{
-		keyLogLevel, keyLogFormat, keyShutdownTimeout, keyDNSServer,
+		keyLogLevel, keyLogFormat, keyShutdownTimeout, keyDNSServer, keyDNSStaleMax,
 		keyAdminAddr, keyAdminPprof,
 		keyRetryDelay, keyDialTimeout, keyDNSRefresh, keyOnEndpointRemoved,
 		keyDrainTimeout, keyMaxConnections, keyIdleTimeout, keyKeepAlive,

@@ -68,6 +68,9 @@ type Snapshot struct {
 	// DNSServer is the host:port of the DNS server used for SRV discovery and
 	// for resolving discovered targets; empty means the system resolver.
 	DNSServer string
+	// DNSStaleMax is how long the last good addresses of a host name stay
+	// in use while its lookups fail; 0 means for as long as they fail.
+	DNSStaleMax time.Duration
 	// AdminAddr is the host:port of the admin HTTP server (/metrics,
 	// /healthz, /status); empty means no admin server.
 	AdminAddr string

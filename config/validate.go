@@ -33,6 +33,9 @@ func validateSnapshot(s *Snapshot, c *collector) {
 	checkEnum(c, topLevel, keyLogLevel, s.LogLevel, logLevels())
 	checkEnum(c, topLevel, keyLogFormat, s.LogFormat, logFormats())
 	checkPositive(c, topLevel, keyShutdownTimeout, s.ShutdownTimeout)
+	if s.DNSStaleMax < 0 && !c.isBad(topLevel, keyDNSStaleMax) {
+		c.add(topLevel, keyDNSStaleMax, "%s: must be 0s (no limit) or more", fmtDuration(s.DNSStaleMax))
+	}
 	if s.DNSServer != "" && !c.isBad(topLevel, keyDNSServer) {
 		if _, err := parseHostPort(s.DNSServer, false, "10.0.0.53:53"); err != nil {
 			c.add(topLevel, keyDNSServer, "%q: %v", s.DNSServer, err)

@@ -4,11 +4,11 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
-	"fmt"
 	"net"
 	"reflect"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/sirupsen/logrus"
@@ -21,8 +21,21 @@ import (
 // Group runs the listeners of a configuration and applies each new
 // snapshot to them as a diff: listeners are started, stopped, re-bound, and
 // their pools updated in place, without closing open connections.
+//
+// Two locks: applyMu makes Apply and Shutdown one at a time, and is held
+// through the slow work of an Apply (DNS lookups, TLS files, binds); mu
+// guards the running members and is held only to change or read them, so
+// that /healthz, /status and /metrics never wait for DNS.
 type Group struct {
 	log logrus.FieldLogger
+	// minRefresh is the shortest time between two lookups of a DNS name;
+	// zero means resolver.MinRefresh. Tests shorten it.
+	minRefresh time.Duration
+
+	applyMu sync.Mutex
+	// hosts resolves the host names of every pool; replaced when
+	// dns-server changes.
+	hosts atomic.Pointer[resolver.Hosts]
 
 	mu      sync.Mutex
 	members map[string]*member
@@ -34,8 +47,7 @@ type member struct {
 	cfg  config.Listener
 	pool *upstream.Pool
 	ln   *Listener
-	dial dialSwitch  // the pool's dial function
-	srv  *srvRefresh // running SRV refresh, nil for static endpoints
+	src  *source
 	// prev are the member's listeners closed by re-binds that still have
 	// open connections; base holds the counts of those that had none left.
 	// With them the member's counters go on across re-binds.
@@ -68,102 +80,28 @@ func NewGroup(log logrus.FieldLogger) *Group {
 	return &Group{log: log, members: map[string]*member{}}
 }
 
-// Apply makes the running listeners match s. The TLS files of new and
-// changed listeners are read and every new address is bound first; if a
-// file can't be loaded or an address bound, nothing changes and the error
-// names the listener and the key. Settings apply to new connections; open connections
-// are never closed by Apply itself (a removed endpoint's connections follow
-// its listener's on-endpoint-removed policy, a removed listener's are
-// drained as at shutdown).
+// Apply makes the running listeners match s. Everything that can fail is
+// done first, without changing anything: SRV discovery of new and changed
+// listeners, the lookup of new host names, the TLS files of new and
+// changed listeners, the binding of new addresses. A name DNS says does not
+// exist, a file that can't be loaded, an address that can't be bound: nothing
+// changes, and the error names the listener and the key. DNS that can't be
+// reached is no error: the listener starts and serves once DNS answers.
+// Settings apply to new connections; open connections are never closed by
+// Apply itself (a removed endpoint's connections follow its listener's
+// on-endpoint-removed policy, a removed listener's are drained as at
+// shutdown).
 func (g *Group) Apply(ctx context.Context, s *config.Snapshot) (Diff, error) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-
-	diff := Diff{Endpoints: map[string]EndpointDiff{}}
-	want := make(map[string]config.Listener, len(s.Listeners))
-	for _, lc := range s.Listeners {
-		want[lc.Name] = lc
-	}
-
-	// Resolve every SRV discovery that is new or changed, before touching
-	// anything.
-	sources, err := g.prepareSources(ctx, s)
+	g.applyMu.Lock()
+	defer g.applyMu.Unlock()
+	p, err := g.prepare(ctx, s)
 	if err != nil {
+		p.abort()
 		return Diff{}, err
 	}
-
-	// Load the pool settings (TLS files) of every listener that is new or
-	// changed, and bind every address that is new, before touching
-	// anything.
-	settings := map[string]loaded{}
-	var loadErr error
-	for _, lc := range s.Listeners {
-		if m, ok := g.members[lc.Name]; ok && equalListener(m.cfg, lc) {
-			continue
-		}
-		ps, err := poolSettings(lc)
-		if err != nil {
-			loadErr = errors.Join(loadErr, settingsError(s.File, lc.Name, err))
-			continue
-		}
-		st, err := serverTLS(lc.TLS)
-		if err != nil {
-			loadErr = errors.Join(loadErr, settingsError(s.File, lc.Name, err))
-			continue
-		}
-		settings[lc.Name] = loaded{pool: ps, serve: st}
-	}
-	bound := map[string]net.Listener{}
-	bindErr := loadErr
-	for _, lc := range s.Listeners {
-		if m, ok := g.members[lc.Name]; ok && m.cfg.ListenAddr == lc.ListenAddr {
-			continue
-		}
-		// Keepalive is set on each accepted connection from the
-		// listener's limits, which a reload may change.
-		ln, err := (&net.ListenConfig{KeepAlive: -1}).Listen(ctx, "tcp", lc.ListenAddr)
-		if err != nil {
-			bindErr = errors.Join(bindErr, fmt.Errorf("%s: listener %q: key \"listen-addr\": %w", fileName(s.File), lc.Name, err))
-			continue
-		}
-		bound[lc.Name] = ln
-	}
-	if bindErr != nil {
-		for _, ln := range bound {
-			_ = ln.Close()
-		}
-		return Diff{}, bindErr
-	}
-
-	for _, lc := range s.Listeners {
-		m, ok := g.members[lc.Name]
-		if !ok {
-			m = g.start(lc, bound[lc.Name], sources[lc.Name], settings[lc.Name])
-			g.members[lc.Name] = m
-			diff.Added = append(diff.Added, lc.Name)
-			diff.Endpoints[lc.Name] = EndpointDiff{Added: endpointAddrs(m.pool)}
-			continue
-		}
-		if changed, ed := g.update(m, lc, bound[lc.Name], sources[lc.Name], settings[lc.Name]); changed {
-			diff.Changed = append(diff.Changed, lc.Name)
-			if len(ed.Added) > 0 || len(ed.Removed) > 0 {
-				diff.Endpoints[lc.Name] = ed
-			}
-		}
-	}
-	for name, m := range g.members {
-		if _, ok := want[name]; ok {
-			continue
-		}
-		delete(g.members, name)
-		diff.Removed = append(diff.Removed, name)
-		go g.stop(m, s.ShutdownTimeout)
-	}
-	g.pruneRetired()
-	slices.Sort(diff.Added)
-	slices.Sort(diff.Removed)
-	slices.Sort(diff.Changed)
-	return diff, nil
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.commit(s, p), nil
 }
 
 func fileName(f string) string {
@@ -185,11 +123,12 @@ type loaded struct {
 }
 
 // start builds the pool and listener of a new member and starts serving.
-func (g *Group) start(lc config.Listener, ln net.Listener, src source, ld loaded) *member {
+func (g *Group) start(lc config.Listener, ln net.Listener, p *plan, ld loaded) *member {
 	log := g.log.WithField("listener", lc.Name)
 	m := &member{cfg: lc, dns: &resolver.LookupCounters{}}
-	m.pool = upstream.NewPool(upstream.Options{Settings: ld.pool, Log: log, Dial: m.dial.dial})
-	g.setSource(m, lc, src)
+	m.pool = upstream.NewPool(upstream.Options{Settings: ld.pool, Log: log, Dial: g.dial})
+	m.src = &source{pool: m.pool, hosts: g.hosts.Load, log: log}
+	g.setSource(m, lc, p)
 	m.ln = New(lc.Name, ln, m.pool, log)
 	m.ln.SetLimits(limitsOf(lc))
 	m.ln.SetTLS(ld.serve)
@@ -199,11 +138,12 @@ func (g *Group) start(lc config.Listener, ln net.Listener, src source, ld loaded
 }
 
 // update applies lc, whose files ld holds, to a running member; ln is its
-// new socket when the listen address changed, else nil; src is its SRV
-// source when that was resolved anew.
-func (g *Group) update(m *member, lc config.Listener, ln net.Listener, src source, ld loaded) (bool, EndpointDiff) {
+// new socket when the listen address changed, else nil; p holds its SRV
+// discovery when that was resolved anew.
+func (g *Group) update(m *member, lc config.Listener, ln net.Listener, p *plan, ld loaded) (bool, EndpointDiff) {
+	_, resolved := p.srv[lc.Name]
 	same := equalListener(m.cfg, lc)
-	if same && src.first == nil {
+	if same && !resolved && p.hosts == nil {
 		return false, EndpointDiff{}
 	}
 	log := g.log.WithField("listener", lc.Name)
@@ -212,7 +152,7 @@ func (g *Group) update(m *member, lc config.Listener, ln net.Listener, src sourc
 		m.ln.SetTLS(ld.serve)
 	}
 	var ed EndpointDiff
-	ed.Added, ed.Removed = g.setSource(m, lc, src)
+	ed.Added, ed.Removed = g.setSource(m, lc, p)
 	for _, l := range m.prev {
 		l.SetLimits(limitsOf(lc))
 	}
@@ -238,9 +178,7 @@ func equalListener(a, b config.Listener) bool { return reflect.DeepEqual(a, b) }
 
 // stop shuts a removed member down as at gateway shutdown.
 func (g *Group) stop(m *member, timeout time.Duration) {
-	if m.srv != nil {
-		m.srv.stop()
-	}
+	m.src.stopSRV()
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	_ = m.ln.Shutdown(ctx)
@@ -284,20 +222,23 @@ func (g *Group) Listeners() map[string]*Listener {
 // Shutdown stops every listener from accepting, waits for open connections
 // to end until ctx is done, then closes the rest and stops the pools.
 func (g *Group) Shutdown(ctx context.Context) error {
+	g.applyMu.Lock()
+	defer g.applyMu.Unlock()
 	g.mu.Lock()
 	var ls []*Listener
 	var pools []*upstream.Pool
 	for name, m := range g.members {
 		ls = append(ls, m.ln)
 		pools = append(pools, m.pool)
-		if m.srv != nil {
-			m.srv.stop()
-		}
+		m.src.stopSRV()
 		delete(g.members, name)
 	}
 	ls = append(ls, g.retired...)
 	g.retired = nil
 	g.mu.Unlock()
+	if h := g.hosts.Load(); h != nil {
+		defer h.Close()
+	}
 
 	var wg sync.WaitGroup
 	errs := make([]error, len(ls))

@@ -3,18 +3,67 @@ package resolver
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 )
 
-// Dialer returns the function that dials discovered endpoints: a
-// net.Dialer whose host-name lookups (the A and AAAA records of SRV
-// targets) go to dnsServer, a host:port, so that a member whose address
-// record changes is followed at the next dial. With dnsServer empty it uses
-// the system resolver. Nothing is cached: every dial looks the name up.
-// It sets no TCP keepalive: the caller does, once, with its own period.
-//
-// Its type is that of upstream.DialFunc; it is not named here so that this
-// package need not import upstream.
+// ErrUnresolved is wrapped by the error of a dial to a host name that has
+// no address to use: not resolved yet, gone from DNS, or expired by
+// dns-stale-max. Such a failure is DNS's, not the member's.
+var ErrUnresolved = errors.New("host name has no address")
+
+// Dial dials addr (host:port) for the pool and its health checks: a
+// host name is replaced by its cached addresses, tried in order, so that
+// dials and checks reach the same addresses and never wait for DNS. A
+// name not tracked yet is tracked, and this first dial waits for its first
+// lookup within ctx. IP addresses are dialled as they are. It sets no TCP
+// keepalive: the caller does, once, with its own period.
+func (h *Hosts) Dial(ctx context.Context, network, addr string) (net.Conn, error) {
+	var d net.Dialer
+	d.KeepAlive = -1
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil || !IsName(host) {
+		return d.DialContext(ctx, network, addr)
+	}
+	st := h.await(ctx, h.track(host))
+	if len(st.Addrs) == 0 {
+		return nil, fmt.Errorf("%w: %s: %s", ErrUnresolved, host, st.why())
+	}
+	var last error
+	for i, ip := range st.Addrs {
+		conn, err := d.DialContext(ctx, network, net.JoinHostPort(ip.String(), port))
+		if err == nil {
+			return conn, nil
+		}
+		last = err
+		if ctx.Err() != nil || i == len(st.Addrs)-1 {
+			break
+		}
+	}
+	if len(st.Addrs) > 1 {
+		return nil, fmt.Errorf("%s: all %d addresses failed, the last: %w", host, len(st.Addrs), last)
+	}
+	return nil, fmt.Errorf("%s: %w", host, last)
+}
+
+// why says why a state has no address.
+func (st HostState) why() string {
+	switch {
+	case st.Pending:
+		return "not resolved yet"
+	case st.Gone:
+		return "DNS says it has no address (NXDOMAIN or no A/AAAA record)"
+	case st.Expired:
+		return "its last answer is older than dns-stale-max and lookups fail: " + st.LastError
+	default:
+		return "no lookup has succeeded yet: " + st.LastError
+	}
+}
+
+// Dialer returns a dial function that looks host names up at every dial
+// through dnsServer (host:port; empty means the system resolver), with no
+// cache. `check` uses it, for one-off dials; the running gateway dials
+// through Hosts.
 func Dialer(dnsServer string) func(ctx context.Context, network, addr string) (net.Conn, error) {
 	d := &net.Dialer{KeepAlive: -1}
 	if dnsServer == "" {

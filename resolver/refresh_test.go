@@ -25,9 +25,18 @@ type refresher struct {
 
 func runRefresher(t *testing.T, s SRV) *refresher {
 	t.Helper()
+	return runRefresherCounting(t, s, nil)
+}
+
+// runRefresherCounting is runRefresher with lookup counters.
+func runRefresherCounting(t *testing.T, s SRV, counters *LookupCounters) *refresher {
+	t.Helper()
 	first, err := resolve(t, s)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if counters != nil {
+		counters.Record(first, nil)
 	}
 	log, hook := logtest.NewNullLogger()
 	r := &refresher{hook: hook}
@@ -35,7 +44,7 @@ func runRefresher(t *testing.T, s SRV) *refresher {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		Refresher{SRV: s, Interval: 10 * time.Millisecond, Log: log, Update: func(eps []Endpoint) {
+		Refresher{SRV: s, Interval: 10 * time.Millisecond, MinInterval: time.Millisecond, Log: log, Counters: counters, Update: func(eps []Endpoint) {
 			r.mu.Lock()
 			defer r.mu.Unlock()
 			r.sets = append(r.sets, eps)
@@ -112,12 +121,19 @@ func TestRefreshKeepsLastGoodSet(t *testing.T) {
 			s := SRV{Domain: "example.test", Insecure: true, DNSServer: d.Addr, Timeout: 200 * time.Millisecond}
 			tlsName, plainName := s.Names()
 			d.SetSRV(plainName, dnstest.SRV{Port: 2379, Target: "a.example.test"})
-			r := runRefresher(t, s)
+			var counters LookupCounters
+			r := runRefresherCounting(t, s, &counters)
 			tc.breakDNS(d, tlsName, plainName)
-			// Several refreshes fail, each with a warning.
-			waitFor(t, "warnings", 10*time.Second, func() bool { return r.warnings("keeping the last good endpoints") >= 3 })
+			waitFor(t, "failed refreshes", 10*time.Second, func() bool { return counters.Failed() >= 4 })
 			if u := r.updates(); len(u) != 0 {
 				t.Fatalf("the set was replaced by %+v", u)
+			}
+			// The first failure is logged, not every one (then once a minute).
+			if n := r.warnings("keeping the last good endpoints"); n != 1 {
+				t.Fatalf("%d warnings for %d failed refreshes, want 1", n, counters.Failed())
+			}
+			if st := counters.State(); !st.Failing || st.LastError == "" || st.ResolvedAt.IsZero() {
+				t.Fatalf("state %+v: want failing, with the error and the last good resolution's time", st)
 			}
 		})
 	}
@@ -136,9 +152,6 @@ func TestRefreshKeepsTheEndpointsOfANameThatFailed(t *testing.T) {
 	waitFor(t, "the new set", 5*time.Second, func() bool { return len(r.updates()) > 0 })
 	if got, want := addrs(r.updates()[0]), []string{"b.example.test:2379", "t.example.test:2379"}; !slices.Equal(got, want) {
 		t.Fatalf("update %q, want %q: the failed name's endpoints kept, the other name's replaced", got, want)
-	}
-	if r.warnings("SRV lookup failed") == 0 {
-		t.Fatal("no warning about the failed lookup")
 	}
 }
 

@@ -55,6 +55,10 @@ type SRV struct {
 	// Timeout bounds each DNS query and each TLS handshake; zero means
 	// DefaultTimeout.
 	Timeout time.Duration
+	// Hosts, when set, resolves the targets' names for the TLS
+	// validation, so that the running gateway's cache learns them; nil
+	// means a lookup at each dial, as `check` does.
+	Hosts *Hosts
 }
 
 // FromConfig returns the SRV discovery of listener l, which must have
@@ -100,6 +104,29 @@ type Result struct {
 	Dropped []Dropped
 }
 
+// Unreachable reports whether no SRV name got an answer: DNS could not be
+// asked (every query timed out, was refused or failed), which says nothing
+// about the cluster, unlike NXDOMAIN or an empty answer.
+func (r Result) Unreachable() bool {
+	for _, l := range r.Lookups {
+		if l.Err == nil {
+			return false
+		}
+	}
+	return len(r.Lookups) > 0
+}
+
+// TTL is the smallest TTL of the records found, or 0 when none was.
+func (r Result) TTL() time.Duration {
+	var least time.Duration
+	for _, l := range r.Lookups {
+		if l.Records > 0 && (least == 0 || l.TTL < least) {
+			least = l.TTL
+		}
+	}
+	return least
+}
+
 // Queried returns the SRV names that were queried.
 func (r Result) Queried() []string {
 	out := make([]string, len(r.Lookups))
@@ -124,6 +151,8 @@ type Lookup struct {
 	// timeout, or a failure code such as SERVFAIL. NXDOMAIN and an answer
 	// without records are answers, not errors.
 	Err error
+	// TTL is the smallest TTL of the records found.
+	TTL time.Duration
 }
 
 // String describes the outcome: "2 records", "NXDOMAIN", "no SRV
@@ -159,10 +188,6 @@ type Dropped struct {
 // ErrNoEndpoints and says which names were queried, what each returned and
 // why records were dropped. The Result is filled in either case.
 func (s SRV) Resolve(ctx context.Context) (Result, error) {
-	servers, err := s.servers()
-	if err != nil {
-		return Result{}, fmt.Errorf("discovery-srv %q: %w", s.Domain, err)
-	}
 	tlsName, plainName := s.Names()
 	res := Result{Lookups: []Lookup{{Name: tlsName, TLS: true}, {Name: plainName}}}
 	answers := make([][]*dns.SRV, len(res.Lookups))
@@ -171,7 +196,7 @@ func (s SRV) Resolve(ctx context.Context) (Result, error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			answers[i] = s.lookup(ctx, servers, &res.Lookups[i])
+			answers[i] = s.lookup(ctx, &res.Lookups[i])
 		}()
 	}
 	wg.Wait()
@@ -201,6 +226,7 @@ func (s SRV) Resolve(ctx context.Context) (Result, error) {
 	if s.Insecure || len(candidates) == 0 {
 		res.Endpoints = candidates
 	} else {
+		var err error
 		res.Endpoints, err = s.validateAll(ctx, candidates, &res)
 		if err != nil {
 			return res, fmt.Errorf("discovery-srv %q: %w", s.Domain, err)
@@ -275,61 +301,30 @@ func dialable(target string) bool {
 	return true
 }
 
-// servers returns the DNS servers to query, as host:port.
-func (s SRV) servers() ([]string, error) {
-	if s.DNSServer != "" {
-		return []string{s.DNSServer}, nil
-	}
-	cc, err := dns.ClientConfigFromFile(resolvConf)
-	if err != nil {
-		return nil, fmt.Errorf("system resolver: %w", err)
-	}
-	if len(cc.Servers) == 0 {
-		return nil, fmt.Errorf("system resolver: no nameserver in %s; set dns-server", resolvConf)
-	}
-	out := make([]string, len(cc.Servers))
-	for i, srv := range cc.Servers {
-		out[i] = net.JoinHostPort(srv, cc.Port)
-	}
-	return out, nil
-}
-
 // lookup queries l.Name's SRV records from each server in turn until one
 // answers, records the outcome in l and returns the records.
-func (s SRV) lookup(ctx context.Context, servers []string, l *Lookup) []*dns.SRV {
-	q := new(dns.Msg)
-	q.SetQuestion(dns.Fqdn(l.Name), dns.TypeSRV)
-	q.SetEdns0(4096, false)
-	var errs []error
-	for _, server := range servers {
-		r, err := s.exchange(ctx, server, q)
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		switch r.Rcode {
-		case dns.RcodeSuccess:
-			var out []*dns.SRV
-			for _, rr := range r.Answer {
-				if srv, ok := rr.(*dns.SRV); ok {
-					out = append(out, srv)
-				}
-			}
-			l.Records = len(out)
-			return out
-		case dns.RcodeNameError:
-			l.NXDomain = true
-			return nil
-		default:
-			errs = append(errs, fmt.Errorf("%s from %s", dns.RcodeToString[r.Rcode], server))
-		}
-		if ctx.Err() != nil {
-			break
+func (s SRV) lookup(ctx context.Context, l *Lookup) []*dns.SRV {
+	r, err := s.querier().ask(ctx, l.Name, dns.TypeSRV)
+	if err != nil {
+		l.Err = err
+		return nil
+	}
+	if r.Rcode == dns.RcodeNameError {
+		l.NXDomain = true
+		return nil
+	}
+	var out []*dns.SRV
+	for _, rr := range r.Answer {
+		if srv, ok := rr.(*dns.SRV); ok {
+			out = append(out, srv)
 		}
 	}
-	l.Err = joinErrs(errs)
-	return nil
+	l.Records = len(out)
+	l.TTL = minTTL(r.Answer)
+	return out
 }
+
+func (s SRV) querier() querier { return querier{server: s.DNSServer, timeout: s.timeout()} }
 
 // joinErrs joins errs on one line, for logs and check's output.
 func joinErrs(errs []error) error {
@@ -341,36 +336,4 @@ func joinErrs(errs []error) error {
 		msgs[i] = err.Error()
 	}
 	return errors.New(strings.Join(msgs, "; "))
-}
-
-// exchange sends q to server over UDP, and again over TCP when the answer
-// is truncated.
-func (s SRV) exchange(ctx context.Context, server string, q *dns.Msg) (*dns.Msg, error) {
-	r, err := s.exchangeNet(ctx, "udp", server, q)
-	if err == nil && r.Truncated {
-		r, err = s.exchangeNet(ctx, "tcp", server, q)
-	}
-	return r, err
-}
-
-func (s SRV) exchangeNet(ctx context.Context, network, server string, q *dns.Msg) (*dns.Msg, error) {
-	ctx, cancel := context.WithTimeout(ctx, s.timeout())
-	defer cancel()
-	c := &dns.Client{Net: network, Timeout: s.timeout()}
-	co, err := c.DialContext(ctx, server)
-	if err != nil {
-		return nil, fmt.Errorf("query %s over %s: %w", server, network, err)
-	}
-	defer co.Close()
-	// The client honours the context's deadline but not its cancellation.
-	stop := context.AfterFunc(ctx, func() { _ = co.Close() })
-	defer stop()
-	r, _, err := c.ExchangeWithConnContext(ctx, q, co)
-	if err != nil {
-		if ctx.Err() != nil {
-			err = ctx.Err()
-		}
-		return nil, fmt.Errorf("query %s over %s: %w", server, network, err)
-	}
-	return r, nil
 }

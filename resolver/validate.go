@@ -19,6 +19,9 @@ func (s SRV) validateAll(ctx context.Context, candidates []Endpoint, res *Result
 		return nil, err
 	}
 	dial := Dialer(s.DNSServer)
+	if s.Hosts != nil {
+		dial = s.Hosts.Dial
+	}
 	errs := make([]error, len(candidates))
 	var wg sync.WaitGroup
 	for i, ep := range candidates {

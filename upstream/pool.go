@@ -114,6 +114,8 @@ type Pool struct {
 	endpoints   atomic.Pointer[[]*Endpoint]
 	clients     atomic.Pointer[checkClients]
 	failovers   atomic.Uint64
+	// waiting says why the pool has no endpoints yet, for Dial's error.
+	waiting atomic.Pointer[string]
 
 	updateMu sync.Mutex
 	// configured and discovered are the two sources of the endpoint set,
@@ -207,6 +209,17 @@ func (p *Pool) Close() {
 	}
 }
 
+// SetWaiting records why the pool has no endpoints yet (its source can't
+// reach DNS, say), so that a client refused meanwhile is logged with the
+// reason; "" clears it.
+func (p *Pool) SetWaiting(why string) {
+	if why == "" {
+		p.waiting.Store(nil)
+		return
+	}
+	p.waiting.Store(&why)
+}
+
 // Update replaces the pool's configured endpoint set, the seed. Endpoints
 // whose address stays keep their object, and so their state and counters;
 // new ones start up and get health checks; removed ones stop taking
@@ -298,6 +311,9 @@ const (
 func (p *Pool) Dial(ctx context.Context) (net.Conn, *Endpoint, error) {
 	eps := p.Endpoints()
 	if len(eps) == 0 {
+		if why := p.waiting.Load(); why != nil {
+			return nil, nil, fmt.Errorf("%w: the pool has no endpoints yet: %s", ErrNoEndpoint, *why)
+		}
 		return nil, nil, fmt.Errorf("%w: the pool has no endpoints", ErrNoEndpoint)
 	}
 	s := p.settings.Load()
@@ -440,10 +456,11 @@ func originate(ctx context.Context, conn net.Conn, conf *tls.Config, addr string
 }
 
 // localFailure reports whether a dial failed for a reason of this host, not
-// of the endpoint: out of file descriptors. Such a failure says nothing
-// about the member, so it doesn't mark it down.
+// of the endpoint: out of file descriptors, or a host name with no address
+// to dial (DNS's trouble). Such a failure says nothing about the member, so
+// it doesn't mark it down.
 func localFailure(err error) bool {
-	return errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE)
+	return errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) || errors.Is(err, resolver.ErrUnresolved)
 }
 
 // markDown deactivates ep after a failed dial. Without health checks the

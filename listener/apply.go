@@ -1,0 +1,300 @@
+package listener
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"slices"
+	"sync"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/etcd-gateway/etcd-gateway/config"
+	"github.com/etcd-gateway/etcd-gateway/resolver"
+)
+
+// plan is what Apply prepared before changing anything.
+type plan struct {
+	// hosts is a new name cache, when dns-server changed; nil otherwise.
+	hosts *resolver.Hosts
+	// srv holds, per listener, its SRV discovery when it is new or
+	// changed, with its first resolution.
+	srv      map[string]srvPlan
+	settings map[string]loaded
+	bound    map[string]net.Listener
+}
+
+// srvPlan is the first resolution of a new or changed SRV discovery; err
+// is set when DNS could not be reached.
+type srvPlan struct {
+	srv   resolver.SRV
+	first resolver.Result
+	err   error
+}
+
+// abort undoes what a plan that is not committed holds.
+func (p *plan) abort() {
+	if p == nil {
+		return
+	}
+	for _, ln := range p.bound {
+		_ = ln.Close()
+	}
+	if p.hosts != nil {
+		p.hosts.Close()
+	}
+}
+
+// prepare does the slow and failing work of an Apply, without g.mu: the
+// members it reads are changed only under applyMu, which the caller holds.
+func (g *Group) prepare(ctx context.Context, s *config.Snapshot) (*plan, error) {
+	p := &plan{srv: map[string]srvPlan{}, settings: map[string]loaded{}, bound: map[string]net.Listener{}}
+	hosts := g.hosts.Load()
+	if hosts == nil || hosts.DNSServer() != s.DNSServer {
+		p.hosts = resolver.NewHosts(resolver.HostsOptions{
+			DNSServer: s.DNSServer, Limits: g.hostLimits(s), Log: g.log, OnChange: g.hostChanged,
+		})
+		hosts = p.hosts
+	}
+	err := errors.Join(g.prepareDNS(ctx, s, p, hosts), g.prepareFiles(s, p))
+	return p, errors.Join(err, g.bind(ctx, s, p))
+}
+
+// prepareDNS resolves, at the same time, every SRV discovery that is new
+// or changed and every static host name new to its listener. A name or a
+// discovery that DNS says does not exist is an error; DNS that does not
+// answer is not.
+func (g *Group) prepareDNS(ctx context.Context, s *config.Snapshot, p *plan, hosts *resolver.Hosts) error {
+	ctx, cancel := context.WithTimeout(ctx, resolver.DefaultTimeout)
+	defer cancel()
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var errs []error
+	fail := func(err error) {
+		mu.Lock()
+		defer mu.Unlock()
+		errs = append(errs, err)
+	}
+	for _, lc := range s.Listeners {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := g.prepareListenerDNS(ctx, s, lc, p, &mu, hosts); err != nil {
+				fail(fmt.Errorf("%s: listener %q: %w", fileName(s.File), lc.Name, err))
+			}
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// prepareListenerDNS is prepareDNS for one listener; mu guards p.srv.
+func (g *Group) prepareListenerDNS(ctx context.Context, s *config.Snapshot, lc config.Listener, p *plan, mu *sync.Mutex, hosts *resolver.Hosts) error {
+	m := g.members[lc.Name]
+	if lc.DiscoverySRV == "" {
+		return checkNames(hosts.Resolve(ctx, newNames(m, lc, p.hosts != nil)))
+	}
+	var src *source
+	if m != nil {
+		src = m.src
+	}
+	if !srvChanged(src, lc, s.DNSServer, p.hosts != nil) {
+		return nil
+	}
+	srv := resolver.FromConfig(s.DNSServer, lc)
+	withHosts := srv
+	withHosts.Hosts = hosts
+	res, err := withHosts.Resolve(ctx)
+	if err != nil && !res.Unreachable() {
+		return fmt.Errorf("key \"discovery-srv\": %w", err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	p.srv[lc.Name] = srvPlan{srv: srv, first: res, err: err}
+	return nil
+}
+
+// newNames returns the host names of lc's static endpoints that m (nil for
+// a new listener) does not have already; all of them when the name cache
+// is new.
+func newNames(m *member, lc config.Listener, all bool) []string {
+	names := hostNames(resolver.Static(lc.Endpoints))
+	if m == nil || all {
+		return names
+	}
+	old := hostNames(resolver.Static(m.cfg.Endpoints))
+	return slices.DeleteFunc(names, func(n string) bool { return slices.Contains(old, n) })
+}
+
+// checkNames returns an error naming each name DNS says does not exist.
+func checkNames(states []resolver.HostState) error {
+	var errs []error
+	for _, st := range states {
+		if st.Gone {
+			errs = append(errs, fmt.Errorf("key \"endpoints\": host name %q: DNS says it does not exist (NXDOMAIN or no A/AAAA record)", st.Name))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// prepareFiles loads the pool settings (TLS files) of every listener that
+// is new or changed.
+func (g *Group) prepareFiles(s *config.Snapshot, p *plan) error {
+	var errs []error
+	for _, lc := range s.Listeners {
+		if m, ok := g.members[lc.Name]; ok && equalListener(m.cfg, lc) {
+			continue
+		}
+		ps, err := poolSettings(lc)
+		if err != nil {
+			errs = append(errs, settingsError(s.File, lc.Name, err))
+			continue
+		}
+		st, err := serverTLS(lc.TLS)
+		if err != nil {
+			errs = append(errs, settingsError(s.File, lc.Name, err))
+			continue
+		}
+		p.settings[lc.Name] = loaded{pool: ps, serve: st}
+	}
+	return errors.Join(errs...)
+}
+
+// bind binds every listen address that is new.
+func (g *Group) bind(ctx context.Context, s *config.Snapshot, p *plan) error {
+	var errs []error
+	for _, lc := range s.Listeners {
+		if m, ok := g.members[lc.Name]; ok && m.cfg.ListenAddr == lc.ListenAddr {
+			continue
+		}
+		// Keepalive is set on each accepted connection from the
+		// listener's limits, which a reload may change.
+		ln, err := (&net.ListenConfig{KeepAlive: -1}).Listen(ctx, "tcp", lc.ListenAddr)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: listener %q: key \"listen-addr\": %w", fileName(s.File), lc.Name, err))
+			continue
+		}
+		p.bound[lc.Name] = ln
+	}
+	return errors.Join(errs...)
+}
+
+// commit applies a prepared plan; the caller holds applyMu and mu. It
+// does no DNS or file work and can't fail.
+func (g *Group) commit(s *config.Snapshot, p *plan) Diff {
+	if p.hosts != nil {
+		if old := g.hosts.Swap(p.hosts); old != nil {
+			defer old.Close()
+		}
+	}
+	g.hosts.Load().SetLimits(g.hostLimits(s))
+	diff := Diff{Endpoints: map[string]EndpointDiff{}}
+	want := map[string]bool{}
+	for _, lc := range s.Listeners {
+		want[lc.Name] = true
+		g.commitListener(lc, p, &diff)
+	}
+	for name, m := range g.members {
+		if want[name] {
+			continue
+		}
+		delete(g.members, name)
+		diff.Removed = append(diff.Removed, name)
+		go g.stop(m, s.ShutdownTimeout)
+	}
+	g.pruneRetired()
+	g.retainNamesLocked()
+	slices.Sort(diff.Added)
+	slices.Sort(diff.Removed)
+	slices.Sort(diff.Changed)
+	return diff
+}
+
+// commitListener starts or updates the member of lc and records it in diff.
+func (g *Group) commitListener(lc config.Listener, p *plan, diff *Diff) {
+	m, ok := g.members[lc.Name]
+	if !ok {
+		m = g.start(lc, p.bound[lc.Name], p, p.settings[lc.Name])
+		g.members[lc.Name] = m
+		diff.Added = append(diff.Added, lc.Name)
+		diff.Endpoints[lc.Name] = EndpointDiff{Added: endpointAddrs(m.pool)}
+		return
+	}
+	if changed, ed := g.update(m, lc, p.bound[lc.Name], p, p.settings[lc.Name]); changed {
+		diff.Changed = append(diff.Changed, lc.Name)
+		if len(ed.Added) > 0 || len(ed.Removed) > 0 {
+			diff.Endpoints[lc.Name] = ed
+		}
+	}
+}
+
+// setSource points m's pool at lc's endpoints and returns the addresses
+// added and removed. Static endpoints replace the set and stop any SRV
+// refresh; a new or changed SRV discovery replaces the set with its first
+// resolution and (re)starts the refresh; an unchanged one is left running.
+// When DNS could not be reached, the listener keeps what it has (nothing,
+// when new) until its discovery answers.
+func (g *Group) setSource(m *member, lc config.Listener, p *plan) (added, removed []string) {
+	if lc.DiscoverySRV == "" {
+		m.src.stopSRV()
+		m.src.setWaiting("")
+		return m.src.set(resolver.Static(lc.Endpoints))
+	}
+	sp, ok := p.srv[lc.Name]
+	if !ok {
+		return nil, nil
+	}
+	m.dns.Record(sp.first, sp.err)
+	if sp.err != nil {
+		m.src.setWaiting(fmt.Sprintf("SRV discovery of %q: DNS could not be reached, retrying: %v", lc.DiscoverySRV, sp.err))
+		g.log.WithFields(logrus.Fields{"listener": lc.Name, "error": sp.err.Error(), "source": "dns"}).
+			Warn("SRV discovery could not reach DNS; the listener serves once DNS answers")
+	} else {
+		m.src.setWaiting("")
+		added, removed = m.src.set(sp.first.Endpoints)
+	}
+	m.src.startSRV(sp.srv, lc.DNSRefresh, g.minRefresh, sp.first, m.dns)
+	return added, removed
+}
+
+// dial is every pool's dial function: through the name cache in force.
+func (g *Group) dial(ctx context.Context, network, addr string) (net.Conn, error) {
+	return g.hosts.Load().Dial(ctx, network, addr)
+}
+
+// hostChanged republishes the sources that use name, whose addresses
+// changed or which DNS found gone or back.
+func (g *Group) hostChanged(name string) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for _, m := range g.members {
+		if m.src.uses(name) {
+			m.src.republish()
+		}
+	}
+}
+
+// retainNamesLocked stops resolving the names no member uses any more.
+// The caller holds mu.
+func (g *Group) retainNamesLocked() {
+	used := map[string]bool{}
+	for _, m := range g.members {
+		for _, n := range m.src.names() {
+			used[n] = true
+		}
+	}
+	g.hosts.Load().Retain(func(n string) bool { return used[n] })
+}
+
+// hostLimits are the name cache's limits for s: refreshed at most every
+// shortest dns-refresh of its listeners.
+func (g *Group) hostLimits(s *config.Snapshot) resolver.HostLimits {
+	l := resolver.HostLimits{Refresh: config.DefaultDNSRefresh, MinRefresh: g.minRefresh, StaleMax: s.DNSStaleMax}
+	for i, lc := range s.Listeners {
+		if i == 0 || lc.DNSRefresh < l.Refresh {
+			l.Refresh = lc.DNSRefresh
+		}
+	}
+	return l
+}
