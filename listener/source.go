@@ -157,9 +157,9 @@ func (s *source) startSRV(srv resolver.SRV, every, floor time.Duration, first re
 		SRV:         srv,
 		Interval:    every,
 		MinInterval: floor,
-		Log:      s.log,
-		Counters: counters,
-		Update:   func(eps []resolver.Endpoint) { s.discovered(r, eps) },
+		Log:         s.log,
+		Counters:    counters,
+		Update:      func(eps []resolver.Endpoint) { s.discovered(r, eps) },
 	}
 	s.mu.Lock()
 	s.srv = r
