@@ -22,6 +22,7 @@ func newRegistry(g *Gateway) *prometheus.Registry {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(
 		newCollector(g),
+		newDNSCollector(g),
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)

@@ -51,7 +51,11 @@ type ListenerStatus struct {
 	TotalConnections    uint64           `json:"total_connections"`
 	RejectedConnections uint64           `json:"rejected_connections"`
 	Failovers           uint64           `json:"failovers"`
-	Endpoints           []EndpointStatus `json:"endpoints"`
+	// Waiting says why the listener can't serve new clients now (DNS not
+	// reached yet, no endpoint address); absent when it can.
+	Waiting   string           `json:"waiting,omitempty"`
+	DNS       *DNSStatus       `json:"dns,omitempty"`
+	Endpoints []EndpointStatus `json:"endpoints"`
 }
 
 // Source is where a listener's endpoints come from.
@@ -74,6 +78,9 @@ type EndpointStatus struct {
 	// probe succeeded) or "unreachable" (the last dial failed).
 	Health           string `json:"health"`
 	CheckError       string `json:"check_error,omitempty"`
+	// Addresses are the IP addresses dials use, for an endpoint given by
+	// host name.
+	Addresses []string `json:"addresses,omitempty"`
 	OpenConnections  int64  `json:"open_connections"`
 	TotalConnections uint64 `json:"total_connections"`
 	DialErrors       uint64 `json:"dial_errors"`
@@ -130,9 +137,12 @@ func listenerStatus(ls listener.Status) ListenerStatus {
 	if ls.Config.DiscoverySRV != "" {
 		out.Source = Source{Type: "srv", Domain: ls.Config.DiscoverySRV, ServiceName: ls.Config.DiscoverySRVName}
 	}
+	out.Waiting = ls.Waiting
+	out.DNS = dnsStatus(ls, time.Now())
 	for _, ep := range ls.Endpoints {
 		es := EndpointStatus{
 			Address:          ep.Addr,
+			Addresses:        ep.Addresses,
 			State:            "active",
 			Health:           "reachable",
 			OpenConnections:  ep.OpenConns,
@@ -180,6 +190,11 @@ func (g *Gateway) health(listeners []listener.Status) error {
 	for _, lc := range g.Current().Listeners {
 		if !serving[lc.Name] {
 			return fmt.Errorf("listener %q (%s) is not accepting connections", lc.Name, lc.ListenAddr)
+		}
+	}
+	for _, ls := range listeners {
+		if ls.Waiting != "" {
+			return fmt.Errorf("listener %q (%s) can't serve new clients: %s", ls.Config.Name, ls.Addr, ls.Waiting)
 		}
 	}
 	return nil

@@ -30,6 +30,15 @@ type Status struct {
 	Failovers uint64
 	// DNS counts the lookups of an SRV source; nil for static endpoints.
 	DNS *resolver.LookupCounters
+	// SRV is what the SRV discovery last saw; nil for static endpoints.
+	SRV *resolver.SRVState
+	// Names is what DNS said of each host name of the listener's
+	// endpoints (configured, discovered and found by member sync).
+	Names []resolver.HostState
+	// Waiting says why the listener can't serve new clients now (its SRV
+	// discovery has not reached DNS yet, or no endpoint has an address);
+	// "" when it can.
+	Waiting string
 	// Endpoints are the endpoints of the pool now, in pool order. Removed
 	// endpoints are not included.
 	Endpoints []EndpointStatus
@@ -38,6 +47,9 @@ type Status struct {
 // EndpointStatus is a point-in-time view of one endpoint of a pool.
 type EndpointStatus struct {
 	resolver.Endpoint
+	// Addresses are the IP addresses dials use, for an endpoint given by
+	// host name; nil for an IP address.
+	Addresses []string
 	// Active is false after a failed dial, until a probe, a dial or rise
 	// successful health checks bring the endpoint back.
 	Active bool
@@ -76,10 +88,19 @@ func (g *Group) Status() []Status {
 		}
 		if m.cfg.DiscoverySRV != "" {
 			st.DNS = m.dns
+			srv := m.dns.State()
+			st.SRV = &srv
 		}
+		names := g.names(m)
+		for _, n := range names {
+			st.Names = append(st.Names, n)
+		}
+		slices.SortFunc(st.Names, func(a, b resolver.HostState) int { return strings.Compare(a.Name, b.Name) })
+		st.Waiting = waiting(m, names)
 		for _, ep := range m.pool.Endpoints() {
 			st.Endpoints = append(st.Endpoints, EndpointStatus{
 				Endpoint:        ep.Record(),
+				Addresses:       addresses(names, ep.Addr()),
 				Active:          ep.Active(),
 				Healthy:         ep.Healthy(),
 				CheckError:      ep.LastCheckError(),
@@ -94,6 +115,53 @@ func (g *Group) Status() []Status {
 	}
 	slices.SortFunc(out, func(a, b Status) int { return strings.Compare(a.Config.Name, b.Config.Name) })
 	return out
+}
+
+// names returns what the name cache knows of m's host names.
+func (g *Group) names(m *member) map[string]resolver.HostState {
+	hosts := g.hosts.Load()
+	out := map[string]resolver.HostState{}
+	for _, n := range m.src.names() {
+		if st, ok := hosts.State(n); ok {
+			out[n] = st
+		} else {
+			out[n] = resolver.HostState{Name: n, Pending: true}
+		}
+	}
+	return out
+}
+
+// addresses returns the addresses in use for addr's host, nil for an IP.
+func addresses(names map[string]resolver.HostState, addr string) []string {
+	st, ok := names[hostOf(addr)]
+	if !ok {
+		return nil
+	}
+	out := make([]string, len(st.Addrs))
+	for i, a := range st.Addrs {
+		out[i] = a.String()
+	}
+	return out
+}
+
+// waiting says why m can't serve new clients, or "".
+func waiting(m *member, names map[string]resolver.HostState) string {
+	if w := m.src.Waiting(); w != "" {
+		return w
+	}
+	eps := m.pool.Endpoints()
+	if len(eps) == 0 {
+		return "no endpoints: DNS says every endpoint's host name is gone"
+	}
+	var why []string
+	for _, ep := range eps {
+		st, ok := names[hostOf(ep.Addr())]
+		if !ok || len(st.Addrs) > 0 {
+			return ""
+		}
+		why = append(why, st.Name+": "+st.Why())
+	}
+	return "no endpoint has an address to dial: " + strings.Join(why, "; ")
 }
 
 // LookupCounters returns the DNS lookup counters of the listener named

@@ -27,7 +27,7 @@ func (h *Hosts) Dial(ctx context.Context, network, addr string) (net.Conn, error
 	}
 	st := h.await(ctx, h.track(host))
 	if len(st.Addrs) == 0 {
-		return nil, fmt.Errorf("%w: %s: %s", ErrUnresolved, host, st.why())
+		return nil, fmt.Errorf("%w: %s: %s", ErrUnresolved, host, st.Why())
 	}
 	var last error
 	for i, ip := range st.Addrs {
@@ -46,8 +46,8 @@ func (h *Hosts) Dial(ctx context.Context, network, addr string) (net.Conn, error
 	return nil, fmt.Errorf("%s: %w", host, last)
 }
 
-// why says why a state has no address.
-func (st HostState) why() string {
+// Why says why a name has no address to dial.
+func (st HostState) Why() string {
 	switch {
 	case st.Pending:
 		return "not resolved yet"

@@ -13,6 +13,7 @@ import (
 	"github.com/sirupsen/logrus"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
+	"google.golang.org/grpc"
 
 	"github.com/etcd-gateway/etcd-gateway/resolver"
 )
@@ -144,6 +145,10 @@ func (p *Pool) memberListVia(ctx context.Context, ep *Endpoint) ([]member, error
 		DialTimeout: s.DialTimeout,
 		TLS:         tlsFor(s, ep),
 		Logger:      zap.NewNop(),
+		// Dial as the pool does, through the gateway's cached addresses.
+		DialOptions: []grpc.DialOption{grpc.WithContextDialer(func(ctx context.Context, addr string) (net.Conn, error) {
+			return p.dial(ctx, "tcp", addr)
+		})},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("etcd client: %w", err)

@@ -40,6 +40,8 @@ type Server struct {
 	failed map[string]int // per name: the rcode its queries get
 	// garbage, when set, is what every query gets instead of an answer.
 	garbage Garbage
+	// silent makes the server read queries and never answer.
+	silent bool
 
 	queries atomic.Int64
 }
@@ -104,6 +106,31 @@ func (s *Server) serve() error {
 func (s *Server) Stop() {
 	_ = s.udp.Shutdown()
 	_ = s.tcp.Shutdown()
+}
+
+// Restart serves again on the same address after Stop, with the same
+// records.
+func (s *Server) Restart() error {
+	pc, err := net.ListenPacket("udp", s.Addr)
+	if err != nil {
+		return fmt.Errorf("dnstest: restart: %w", err)
+	}
+	l, err := net.Listen("tcp", s.Addr)
+	if err != nil {
+		_ = pc.Close()
+		return fmt.Errorf("dnstest: restart: %w", err)
+	}
+	s.udp = &dns.Server{PacketConn: pc, Handler: s}
+	s.tcp = &dns.Server{Listener: l, Handler: s}
+	return s.serve()
+}
+
+// SetSilent makes the server read every later query and never answer (a
+// server that is up but does not respond), or answer again.
+func (s *Server) SetSilent(silent bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.silent = silent
 }
 
 // Queries is the number of queries the server has received.
@@ -184,8 +211,11 @@ func (s *Server) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
 	s.queries.Add(1)
 	resp := s.answer(req)
 	s.mu.Lock()
-	g := s.garbage
+	g, silent := s.garbage, s.silent
 	s.mu.Unlock()
+	if silent {
+		return
+	}
 	switch g {
 	case RandomBytes:
 		junk := make([]byte, 64)

@@ -10,6 +10,7 @@ import (
 	"os"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -50,6 +51,28 @@ type Server struct {
 	wg   sync.WaitGroup
 	mu   sync.Mutex
 	open map[net.Conn]struct{}
+	// accepted counts the connections accepted.
+	accepted atomic.Int64
+}
+
+// Accepted is the number of connections the server has accepted.
+func (s *Server) Accepted() int64 { return s.accepted.Load() }
+
+// Relay starts a server on addr that relays every connection to target.
+func Relay(t testing.TB, addr, target string) *Server {
+	t.Helper()
+	return ServeAt(t, addr, func(c net.Conn) {
+		up, err := net.DialTimeout("tcp", target, 5*time.Second)
+		if err != nil {
+			return
+		}
+		defer up.Close()
+		go func() {
+			_, _ = io.Copy(up, c)
+			_ = up.(*net.TCPConn).CloseWrite()
+		}()
+		_, _ = io.Copy(c, up)
+	})
 }
 
 // Serve starts a server on a free loopback port that runs handle on each
@@ -78,6 +101,7 @@ func (s *Server) accept(handle func(net.Conn)) {
 		if err != nil {
 			return
 		}
+		s.accepted.Add(1)
 		s.mu.Lock()
 		s.open[c] = struct{}{}
 		s.mu.Unlock()
