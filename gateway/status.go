@@ -44,13 +44,13 @@ type ListenerStatus struct {
 	Address string `json:"address"`
 	Source  Source `json:"source"`
 	// MaxConnections is 0 without a limit; IdleTimeout is "0s" when off.
-	MaxConnections      int64            `json:"max_connections"`
-	IdleTimeout         string           `json:"idle_timeout"`
-	KeepAlive           string           `json:"keepalive"`
-	OpenConnections     int64            `json:"open_connections"`
-	TotalConnections    uint64           `json:"total_connections"`
-	RejectedConnections uint64           `json:"rejected_connections"`
-	Failovers           uint64           `json:"failovers"`
+	MaxConnections      int64  `json:"max_connections"`
+	IdleTimeout         string `json:"idle_timeout"`
+	KeepAlive           string `json:"keepalive"`
+	OpenConnections     int64  `json:"open_connections"`
+	TotalConnections    uint64 `json:"total_connections"`
+	RejectedConnections uint64 `json:"rejected_connections"`
+	Failovers           uint64 `json:"failovers"`
 	// Waiting says why the listener can't serve new clients now (DNS not
 	// reached yet, no endpoint address); absent when it can.
 	Waiting   string           `json:"waiting,omitempty"`
@@ -76,16 +76,16 @@ type EndpointStatus struct {
 	// "unhealthy" from its health checks (CheckError says why); without
 	// checks "unknown" (never dialled yet), "reachable" (the last dial or
 	// probe succeeded) or "unreachable" (the last dial failed).
-	Health           string `json:"health"`
-	CheckError       string `json:"check_error,omitempty"`
+	Health     string `json:"health"`
+	CheckError string `json:"check_error,omitempty"`
 	// Addresses are the IP addresses dials use, for an endpoint given by
 	// host name.
-	Addresses []string `json:"addresses,omitempty"`
-	OpenConnections  int64  `json:"open_connections"`
-	TotalConnections uint64 `json:"total_connections"`
-	DialErrors       uint64 `json:"dial_errors"`
-	Priority         uint16 `json:"priority,omitempty"`
-	Weight           uint16 `json:"weight,omitempty"`
+	Addresses        []string `json:"addresses,omitempty"`
+	OpenConnections  int64    `json:"open_connections"`
+	TotalConnections uint64   `json:"total_connections"`
+	DialErrors       uint64   `json:"dial_errors"`
+	Priority         uint16   `json:"priority,omitempty"`
+	Weight           uint16   `json:"weight,omitempty"`
 }
 
 // Status describes the running gateway.
