@@ -73,7 +73,25 @@ func hostAnswerOf(msgs []*dns.Msg, errs []error) (hostAnswer, error) {
 	if err := errors.Join(errs...); err != nil {
 		return hostAnswer{}, joinErrs(slices.DeleteFunc(errs, func(e error) bool { return e == nil }))
 	}
-	return hostAnswer{gone: true}, nil
+	return hostAnswer{gone: true, ttl: negativeTTL(msgs)}, nil
+}
+
+// negativeTTL is how long the answers that a name has no address may be
+// cached (RFC 2308: the SOA record of the authority section, the smaller
+// of its TTL and MINIMUM); 0 when they carry no SOA.
+func negativeTTL(msgs []*dns.Msg) time.Duration {
+	var least time.Duration
+	for _, m := range msgs {
+		for _, rr := range m.Ns {
+			if soa, ok := rr.(*dns.SOA); ok {
+				ttl := time.Duration(min(soa.Hdr.Ttl, soa.Minttl)) * time.Second
+				if least == 0 || ttl < least {
+					least = ttl
+				}
+			}
+		}
+	}
+	return least
 }
 
 // addrOf returns the address of an A or AAAA record.
