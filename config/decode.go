@@ -226,7 +226,7 @@ func convert(c *collector, path string, raw *rawConfig, shape listenersShape) *S
 		KeepAlive:         cv.duration(topLevel, keyKeepAlive, raw.KeepAlive, DefaultKeepAlive),
 		Policy:            strings.ToLower(cv.str(topLevel, keyPolicy, raw.Policy, DefaultPolicy)),
 		HealthCheck:       cv.healthCheck(topLevel, raw.HealthCheck, DefaultHealthCheck()),
-		OnUnhealthy:       strings.ToLower(cv.str(topLevel, keyOnUnhealthy, raw.OnUnhealthy, UnhealthyKeep)),
+		OnUnhealthy:       strings.ToLower(cv.str(topLevel, keyOnUnhealthy, raw.OnUnhealthy, DefaultOnUnhealthy)),
 		MemberSync:        cv.memberSync(topLevel, raw.MemberSync),
 	}
 	checkEnum(c, topLevel, keyPolicy, def.Policy, policies())

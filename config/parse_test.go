@@ -231,7 +231,7 @@ func TestParseDefaults(t *testing.T) {
 			KeepAlive:         DefaultKeepAlive,
 			Policy:            PolicyStickyRandom,
 			HealthCheck:       HealthCheck{Type: CheckEtcd, Interval: 5 * time.Second, Timeout: 2 * time.Second, Fall: 2, Rise: 2},
-			OnUnhealthy:       UnhealthyKeep,
+			OnUnhealthy:       UnhealthyClose,
 		}},
 	}
 	if !reflect.DeepEqual(s, want) {

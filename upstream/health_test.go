@@ -212,6 +212,7 @@ func TestOnUnhealthy(t *testing.T) {
 	}{
 		{"keep", UnhealthyKeep, false, false},
 		{"close", UnhealthyClose, false, true},
+		{"close by default", "", false, true},
 		{"close with no healthy endpoint left", UnhealthyClose, true, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
