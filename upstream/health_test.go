@@ -297,3 +297,15 @@ func TestCheckTypeChangesOnReload(t *testing.T) {
 		t.Fatalf("%d checks after the type went to none", got-n)
 	}
 }
+
+func TestCheckTimeoutDefault(t *testing.T) {
+	for _, tc := range []struct{ interval, want time.Duration }{
+		{time.Second, time.Second},
+		{10 * time.Second, DefaultCheckTimeout},
+		{0, DefaultCheckTimeout}, // the default interval, 5s
+	} {
+		if got := (HealthCheck{Type: CheckTCP, Interval: tc.interval}).withDefaults().Timeout; got != tc.want {
+			t.Errorf("interval %v: timeout %v, want %v", tc.interval, got, tc.want)
+		}
+	}
+}
