@@ -161,3 +161,31 @@ func TestDocsTopLevelDefaults(t *testing.T) {
 		}
 	}
 }
+
+// TestDocsFlagDefaults checks that docs/configuration.md names the
+// settings where a gateway run on etcd's flags differs from a file.
+func TestDocsFlagDefaults(t *testing.T) {
+	doc, err := os.ReadFile("../docs/configuration.md")
+	if err != nil {
+		t.Skipf("documentation not found: %v", err)
+	}
+	_, section, ok := strings.Cut(string(doc), "## Command-line flags")
+	if !ok {
+		t.Fatal(`no "## Command-line flags" section`)
+	}
+	section, _, _ = strings.Cut(section, "\n## ")
+	section = strings.Join(strings.Fields(section), " ")
+	s, err := FromFlags(DefaultFlags())
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := s.Listeners[0]
+	for _, want := range []string{
+		"`" + keyCheckType + "` is `" + l.HealthCheck.Type + "`",
+		"`" + keyOnUnhealthy + "` is `" + l.OnUnhealthy + "`",
+	} {
+		if !strings.Contains(section, want) {
+			t.Errorf("the command-line flags section does not say %q", want)
+		}
+	}
+}
