@@ -510,7 +510,16 @@ func TestParseErrors(t *testing.T) {
 			name: "duplicate endpoint",
 			path: "/etc/gw.yaml",
 			data: listenerYAML("name: a", "listen-addr: 127.0.0.1:23790", "endpoints: [10.0.0.1:2379, 'http://10.0.0.1:2379']"),
-			want: []string{`listener "a": key "endpoints": duplicate endpoint "10.0.0.1:2379"`},
+			want: []string{`listener "a": key "endpoints": duplicate endpoint "10.0.0.1:2379": listed at positions 0 and 1 (counting from 0); list it once`},
+		},
+		{
+			name: "endpoint listed three times, written two ways",
+			path: "/etc/gw.yaml",
+			data: listenerYAML("name: a", "listen-addr: 127.0.0.1:23790", "endpoints: [10.0.0.1:2379, b:1, 'http://10.0.0.1:2379', b:1, 'https://10.0.0.1:02379']"),
+			want: []string{
+				`key "endpoints": duplicate endpoint "10.0.0.1:2379": listed at positions 0, 2 and 4 (counting from 0), written "10.0.0.1:2379", "10.0.0.1:02379"; list it once`,
+				`key "endpoints": duplicate endpoint "b:1": listed at positions 1 and 3 (counting from 0); list it once`,
+			},
 		},
 		{
 			name: "endpoints not a list",

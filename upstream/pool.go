@@ -460,10 +460,11 @@ func (p *Pool) markDown(ep *Endpoint, err error) {
 	}
 }
 
-// markUp re-activates ep if it was inactive.
+// markUp re-activates ep if it was inactive. It logs at info: a member
+// coming back needs no action, unlike one going away.
 func (p *Pool) markUp(ep *Endpoint, reason string) {
 	if ep.active.CompareAndSwap(false, true) {
-		p.log.WithFields(logrus.Fields{"endpoint": ep.addr, "reason": reason}).Warn("endpoint re-activated")
+		p.log.WithFields(logrus.Fields{"endpoint": ep.addr, "reason": reason}).Info("endpoint re-activated")
 	}
 }
 
