@@ -3,11 +3,13 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"fmt"
 	"net"
 	"os"
 	"os/exec"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -155,4 +157,21 @@ func (c *child) logLines(s string) []string {
 		}
 	}
 	return out
+}
+
+// TestChildExitCodeOfTypo checks the real process: a mistyped command
+// exits 2 and says why on stderr.
+func TestChildExitCodeOfTypo(t *testing.T) {
+	cmd := exec.Command(os.Args[0], "strat", "--config", "x.yaml")
+	cmd.Env = append(os.Environ(), childEnv+"=1")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	err := cmd.Run()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != exitUsage {
+		t.Fatalf("%s strat: %v, want exit code %d", childUsage, err, exitUsage)
+	}
+	if !strings.Contains(stderr.String(), `unknown command "strat"`) {
+		t.Errorf("stderr lacks the error:\n%s", stderr.String())
+	}
 }

@@ -5,6 +5,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -19,33 +20,61 @@ import (
 )
 
 func main() {
-	if err := newRootCmd(os.Stdout, os.Stderr).Execute(); err != nil {
-		os.Exit(1)
-	}
+	os.Exit(runCLI(os.Args[1:], os.Stdout, os.Stderr))
 }
+
+// Exit codes: a command that failed, and a command line that is wrong
+// (unknown command or flag, stray argument).
+const (
+	exitFailure = 1
+	exitUsage   = 2
+)
+
+// runCLI runs the command line args and returns the exit code. A mistake
+// in the command line itself is reported with the usage of the command it
+// concerns, on errOut, so that a typo never fails silently.
+func runCLI(args []string, out, errOut io.Writer) int {
+	root := newRootCmd(out, errOut)
+	root.SetArgs(args)
+	cmd, err := root.ExecuteC()
+	if err == nil {
+		return 0
+	}
+	var re runError
+	if errors.As(err, &re) {
+		return exitFailure // already printed by the command
+	}
+	fmt.Fprintln(errOut, "error:", err)
+	fmt.Fprint(errOut, cmd.UsageString())
+	return exitUsage
+}
+
+// runError is the error of a command that ran: its RunE printed it, and it
+// is no mistake of the command line.
+type runError struct{ error }
+
+func (e runError) Unwrap() error { return e.error }
 
 // newRootCmd builds the command tree; out and errOut receive its output.
 func newRootCmd(out, errOut io.Writer) *cobra.Command {
 	root := &cobra.Command{
 		Use:           "etcd-gateway",
 		Short:         "A transparent TCP gateway in front of etcd clusters",
+		Version:       version(debug.ReadBuildInfo()),
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
 	root.SetOut(out)
 	root.SetErr(errOut)
+	root.SetVersionTemplate("etcd-gateway {{.Version}}\n")
 	root.AddCommand(newStartCmd(), newCheckCmd(), newVersionCmd())
-	// Print errors ourselves so that every problem is on its own line.
-	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
-		fmt.Fprintln(c.ErrOrStderr(), "error:", err)
-		return err
-	})
 	wrapRunE(root)
 	return root
 }
 
-// wrapRunE makes every subcommand print its error to stderr before
-// returning it, since the root silences cobra's own printing.
+// wrapRunE makes every subcommand print its error to stderr, each problem
+// on its own line, and mark it as a runError, since the root silences
+// cobra's own printing.
 func wrapRunE(root *cobra.Command) {
 	for _, c := range root.Commands() {
 		run := c.RunE
@@ -53,8 +82,9 @@ func wrapRunE(root *cobra.Command) {
 			err := run(cmd, args)
 			if err != nil {
 				fmt.Fprintln(cmd.ErrOrStderr(), "error:", err)
+				return runError{err}
 			}
-			return err
+			return nil
 		}
 	}
 }
@@ -112,17 +142,50 @@ func newCheckCmd() *cobra.Command {
 func newVersionCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:   "version",
-		Short: "Print the version",
+		Short: "Print the version (as --version does)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			v, goVersion := "(unknown)", "(unknown)"
-			if bi, ok := debug.ReadBuildInfo(); ok {
-				v, goVersion = bi.Main.Version, bi.GoVersion
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "etcd-gateway %s (%s)\n", v, goVersion)
+			fmt.Fprintf(cmd.OutOrStdout(), "etcd-gateway %s\n", cmd.Root().Version)
 			return nil
 		},
 	}
+}
+
+// version describes the build from its build info: the module version
+// when built as a module (go install ...@v1.2.3), else the VCS revision,
+// its time and whether the tree was modified, as go build stamps them from
+// a git checkout, so that a build can always be traced to its source.
+func version(bi *debug.BuildInfo, ok bool) string {
+	if !ok {
+		return "(no build information)"
+	}
+	v := bi.Main.Version
+	if v == "" || v == "(devel)" {
+		v = vcsVersion(bi.Settings)
+	}
+	return fmt.Sprintf("%s (%s)", v, bi.GoVersion)
+}
+
+// vcsVersion returns "revision REV from TIME", with ", modified" when the
+// tree had uncommitted changes, or a note that the build carries no VCS
+// information (go run, go test, -buildvcs=false).
+func vcsVersion(settings []debug.BuildSetting) string {
+	kv := make(map[string]string, len(settings))
+	for _, s := range settings {
+		kv[s.Key] = s.Value
+	}
+	rev := kv["vcs.revision"]
+	if rev == "" {
+		return "devel, built without version or VCS information"
+	}
+	v := "revision " + rev
+	if t := kv["vcs.time"]; t != "" {
+		v += " from " + t
+	}
+	if kv["vcs.modified"] == "true" {
+		v += ", modified"
+	}
+	return v
 }
 
 // loadSnapshot finds the configuration: --config, else etcd's flags when

@@ -5,19 +5,29 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"testing"
 
 	"github.com/etcd-gateway/etcd-gateway/internal/dnstest"
 )
 
-// execute runs the CLI with args and returns its stdout, stderr and error.
+// execute runs the CLI with args and returns its stdout, stderr and an
+// error when the exit code is not 0.
 func execute(args ...string) (string, string, error) {
+	out, errOut, code := executeCode(args...)
+	if code != 0 {
+		return out, errOut, fmt.Errorf("exit code %d", code)
+	}
+	return out, errOut, nil
+}
+
+// executeCode runs the CLI with args and returns its stdout, stderr and
+// exit code.
+func executeCode(args ...string) (string, string, int) {
 	var out, errOut bytes.Buffer
-	cmd := newRootCmd(&out, &errOut)
-	cmd.SetArgs(args)
-	err := cmd.Execute()
-	return out.String(), errOut.String(), err
+	code := runCLI(args, &out, &errOut)
+	return out.String(), errOut.String(), code
 }
 
 func TestCheckExampleConfigs(t *testing.T) {
@@ -78,8 +88,71 @@ func TestCheckReadsConfigFromEnvironment(t *testing.T) {
 
 func TestVersion(t *testing.T) {
 	out, _, err := execute("version")
-	if err != nil || !strings.HasPrefix(out, "etcd-gateway ") {
+	if err != nil || !strings.HasPrefix(out, "etcd-gateway ") || strings.Contains(out, "(devel)") {
 		t.Fatalf("version: %q %v", out, err)
+	}
+	flagOut, _, err := execute("--version")
+	if err != nil || flagOut != out {
+		t.Fatalf("--version printed %q (%v), want what version prints: %q", flagOut, err, out)
+	}
+}
+
+func TestVersionFromBuildInfo(t *testing.T) {
+	vcs := []debug.BuildSetting{
+		{Key: "vcs", Value: "git"},
+		{Key: "vcs.revision", Value: "0123456789abcdef0123456789abcdef01234567"},
+		{Key: "vcs.time", Value: "2026-11-20T10:00:00Z"},
+		{Key: "vcs.modified", Value: "true"},
+	}
+	for _, tc := range []struct {
+		name string
+		bi   debug.BuildInfo
+		want string
+	}{
+		{"module version", debug.BuildInfo{GoVersion: "go1.26", Main: debug.Module{Version: "v1.2.3"}, Settings: vcs},
+			"v1.2.3 (go1.26)"},
+		{"git checkout", debug.BuildInfo{GoVersion: "go1.26", Main: debug.Module{Version: "(devel)"}, Settings: vcs},
+			"revision 0123456789abcdef0123456789abcdef01234567 from 2026-11-20T10:00:00Z, modified (go1.26)"},
+		{"clean checkout", debug.BuildInfo{GoVersion: "go1.26", Main: debug.Module{Version: "(devel)"}, Settings: vcs[:3]},
+			"revision 0123456789abcdef0123456789abcdef01234567 from 2026-11-20T10:00:00Z (go1.26)"},
+		{"no VCS information", debug.BuildInfo{GoVersion: "go1.26", Main: debug.Module{Version: "(devel)"}},
+			"devel, built without version or VCS information (go1.26)"},
+	} {
+		if got := version(&tc.bi, true); got != tc.want {
+			t.Errorf("%s: version = %q, want %q", tc.name, got, tc.want)
+		}
+	}
+}
+
+// TestCommandLineMistakes checks that a typo in the command line is never
+// silent: the error and the usage on stderr, exit code 2.
+func TestCommandLineMistakes(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"strat", "--config", "x"}, []string{`unknown command "strat" for "etcd-gateway"`, "Did you mean this?", "start", "Usage:"}},
+		{[]string{"check", "x", "y"}, []string{`unknown command "x" for "etcd-gateway check"`, "Usage:\n  etcd-gateway check"}},
+		{[]string{"start", "--confg", "x"}, []string{"unknown flag: --confg", "Usage:\n  etcd-gateway start"}},
+		{[]string{"version", "now"}, []string{`unknown command "now"`, "Usage:\n  etcd-gateway version"}},
+	} {
+		out, errOut, code := executeCode(tc.args...)
+		if code != exitUsage {
+			t.Errorf("%q: exit code %d, want %d", tc.args, code, exitUsage)
+		}
+		if out != "" {
+			t.Errorf("%q: stdout %q, want nothing", tc.args, out)
+		}
+		for _, want := range tc.want {
+			if !strings.Contains(errOut, want) {
+				t.Errorf("%q: stderr lacks %q:\n%s", tc.args, want, errOut)
+			}
+		}
+	}
+	// A command that runs and fails is no usage error.
+	_, errOut, code := executeCode("check", "--config", filepath.Join(t.TempDir(), "none.yaml"))
+	if code != exitFailure || strings.Contains(errOut, "Usage:") || !strings.Contains(errOut, "none.yaml") {
+		t.Errorf("check of a missing file: exit code %d, stderr %q; want %d, the error and no usage", code, errOut, exitFailure)
 	}
 }
 

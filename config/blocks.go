@@ -1,6 +1,7 @@
 package config
 
 import (
+	"math"
 	"strings"
 	"time"
 )
@@ -39,6 +40,33 @@ func (cv converter) block(idx int, key string, v any) (map[string]any, bool) {
 func sub(m map[string]any, key string) any {
 	_, k, _ := strings.Cut(key, ".")
 	return m[k]
+}
+
+// timeoutUnset stands for a health-check.timeout that no level of the file
+// sets, until checkTimeout replaces it. No duration written in a file
+// parses to it.
+const timeoutUnset = time.Duration(math.MinInt64)
+
+// unsetTimeoutCheck is the built-in health check with its timeout not
+// yet decided: the top level's starting point.
+func unsetTimeoutCheck() HealthCheck {
+	h := DefaultHealthCheck()
+	h.Timeout = timeoutUnset
+	return h
+}
+
+// checkTimeout gives a timeout that no level set its default: the smaller
+// of DefaultCheckTimeout and the interval, so that interval: 1s alone is
+// valid. A timeout written in the file is kept, and checked.
+func checkTimeout(h HealthCheck) HealthCheck {
+	if h.Timeout != timeoutUnset {
+		return h
+	}
+	h.Timeout = DefaultCheckTimeout
+	if h.Interval > 0 && h.Interval < h.Timeout {
+		h.Timeout = h.Interval
+	}
+	return h
 }
 
 // healthCheck converts a health-check block. Each key left out keeps its

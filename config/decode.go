@@ -227,13 +227,13 @@ func convert(c *collector, path string, raw *rawConfig, shape listenersShape) *S
 		IdleTimeout:       cv.duration(topLevel, keyIdleTimeout, raw.IdleTimeout, 0),
 		KeepAlive:         cv.duration(topLevel, keyKeepAlive, raw.KeepAlive, DefaultKeepAlive),
 		Policy:            strings.ToLower(cv.str(topLevel, keyPolicy, raw.Policy, DefaultPolicy)),
-		HealthCheck:       cv.healthCheck(topLevel, raw.HealthCheck, DefaultHealthCheck()),
-		OnUnhealthy:       strings.ToLower(cv.str(topLevel, keyOnUnhealthy, raw.OnUnhealthy, UnhealthyKeep)),
+		HealthCheck:       cv.healthCheck(topLevel, raw.HealthCheck, unsetTimeoutCheck()),
+		OnUnhealthy:       strings.ToLower(cv.str(topLevel, keyOnUnhealthy, raw.OnUnhealthy, DefaultOnUnhealthy)),
 		MemberSync:        cv.memberSync(topLevel, raw.MemberSync),
 	}
 	checkEnum(c, topLevel, keyPolicy, def.Policy, policies())
 	checkEnum(c, topLevel, keyOnUnhealthy, def.OnUnhealthy, unhealthyPolicies())
-	checkHealthCheck(c, topLevel, def.HealthCheck)
+	checkHealthCheck(c, topLevel, checkTimeout(def.HealthCheck))
 	checkPositive(c, topLevel, keyDNSRefresh, def.DNSRefresh)
 	checkPositive(c, topLevel, keyRetryDelay, def.RetryDelay)
 	checkPositive(c, topLevel, keyDialTimeout, def.DialTimeout)
@@ -312,7 +312,7 @@ func (cv converter) listener(i int, rl *rawListener, def *Listener) Listener {
 	} else {
 		l.MemberSync = cv.memberSync(i, rl.MemberSync)
 	}
-	l.HealthCheck = cv.healthCheck(i, rl.HealthCheck, def.HealthCheck)
+	l.HealthCheck = checkTimeout(cv.healthCheck(i, rl.HealthCheck, def.HealthCheck))
 	l.UpstreamTLS = cv.upstreamTLS(i, rl.UpstreamTLS)
 	l.TLS = cv.listenTLS(i, rl.TLS)
 	return l

@@ -134,3 +134,58 @@ func TestOperationsExamples(t *testing.T) {
 		t.Fatal("no YAML example found")
 	}
 }
+
+// TestDocsTopLevelDefaults checks that the default column of the top-level
+// table in docs/configuration.md gives the value a file without the key
+// really gets, for the keys whose default is a word.
+func TestDocsTopLevelDefaults(t *testing.T) {
+	doc, err := os.ReadFile("../docs/configuration.md")
+	if err != nil {
+		t.Skipf("documentation not found: %v", err)
+	}
+	s, err := Parse("min.yaml", []byte("listeners: [{name: a, listen-addr: \":1\", endpoints: [\"a:1\"]}]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := s.Listeners[0]
+	for key, got := range map[string]string{
+		keyOnUnhealthy:       l.OnUnhealthy,
+		keyPolicy:            l.Policy,
+		keyOnEndpointRemoved: l.OnEndpointRemoved,
+		keyLogLevel:          s.LogLevel,
+		keyLogFormat:         s.LogFormat,
+	} {
+		row := "| `" + key + "` | string | `" + got + "` |"
+		if !strings.Contains(string(doc), row) {
+			t.Errorf("docs/configuration.md lacks the row %q: the default of %s is %q", row, key, got)
+		}
+	}
+}
+
+// TestDocsFlagDefaults checks that docs/configuration.md names the
+// settings where a gateway run on etcd's flags differs from a file.
+func TestDocsFlagDefaults(t *testing.T) {
+	doc, err := os.ReadFile("../docs/configuration.md")
+	if err != nil {
+		t.Skipf("documentation not found: %v", err)
+	}
+	_, section, ok := strings.Cut(string(doc), "## Command-line flags")
+	if !ok {
+		t.Fatal(`no "## Command-line flags" section`)
+	}
+	section, _, _ = strings.Cut(section, "\n## ")
+	section = strings.Join(strings.Fields(section), " ")
+	s, err := FromFlags(DefaultFlags())
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := s.Listeners[0]
+	for _, want := range []string{
+		"`" + keyCheckType + "` is `" + l.HealthCheck.Type + "`",
+		"`" + keyOnUnhealthy + "` is `" + l.OnUnhealthy + "`",
+	} {
+		if !strings.Contains(section, want) {
+			t.Errorf("the command-line flags section does not say %q", want)
+		}
+	}
+}

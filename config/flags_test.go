@@ -55,6 +55,7 @@ func TestFromFlagsEqualsFile(t *testing.T) {
 			flags: Flags{ListenAddr: "0.0.0.0:23790", Endpoints: []string{"https://10.0.0.1:2379", "10.0.0.2:2379"}, RetryDelay: 10 * time.Second},
 			// etcd's gateway has no health checks: the drop-in mode neither.
 			yaml: `health-check: {type: none}
+on-unhealthy: keep
 listeners:
   - name: default
     listen-addr: 0.0.0.0:23790
@@ -67,6 +68,7 @@ listeners:
 			flags: Flags{ListenAddr: "127.0.0.1:23790", Endpoints: []string{DefaultEndpoint}, RetryDelay: time.Minute,
 				DiscoverySRV: "example.com", DiscoverySRVName: "prod", InsecureDiscovery: true, TrustedCAFile: "/ca.pem"},
 			yaml: `health-check: {type: none}
+on-unhealthy: keep
 listeners:
   - name: default
     listen-addr: 127.0.0.1:23790

@@ -41,6 +41,8 @@ func TestParseHealthKeysErrors(t *testing.T) {
 			[]string{`listener "a": key "health-check.timeout": 3s is longer than health-check.interval 1s`}},
 		{"timeout longer than the inherited interval", top("health-check: {interval: 1s, timeout: 500ms}\n") + "    health-check: {timeout: 2s}\n",
 			[]string{`listener "a": key "health-check.timeout": 2s is longer than health-check.interval 1s`}},
+		{"written top-level timeout longer than a listener's interval", top("health-check: {timeout: 3s}\n") + "    health-check: {interval: 1s}\n",
+			[]string{`listener "a": key "health-check.timeout": 3s is longer than health-check.interval 1s`}},
 		{"fall zero", listenerYAML(ok, "health-check: {fall: 0}"),
 			[]string{`listener "a": key "health-check.fall": 0: must be from 1 to 1000`}},
 		{"rise not a number", listenerYAML(ok, "health-check: {rise: 'two'}"),
@@ -136,6 +138,16 @@ func TestParseHealthKeysValues(t *testing.T) {
 			}},
 		{"null health-check is the default", "gw.yaml", listenerYAML("name: a", "listen-addr: :1", "endpoints: [a:1]", "health-check:"),
 			func(l Listener) bool { return l.HealthCheck == DefaultHealthCheck() }},
+		{"interval alone shortens the default timeout", "gw.yaml", listenerYAML("name: a", "listen-addr: :1", "endpoints: [a:1]", "health-check: {interval: 1s}"),
+			func(l Listener) bool {
+				return l.HealthCheck.Interval == time.Second && l.HealthCheck.Timeout == time.Second
+			}},
+		{"top-level interval alone shortens the default timeout", "gw.yaml", "health-check: {interval: 500ms}\n" + listenerYAML("name: a", "listen-addr: :1", "endpoints: [a:1]"),
+			func(l Listener) bool { return l.HealthCheck.Timeout == 500*time.Millisecond }},
+		{"a listener's longer interval gets the default timeout back", "gw.yaml", "health-check: {interval: 1s}\n" + listenerYAML("name: a", "listen-addr: :1", "endpoints: [a:1]", "health-check: {interval: 10s}"),
+			func(l Listener) bool { return l.HealthCheck.Timeout == DefaultCheckTimeout }},
+		{"a written timeout is kept", "gw.yaml", "health-check: {timeout: 700ms}\n" + listenerYAML("name: a", "listen-addr: :1", "endpoints: [a:1]", "health-check: {interval: 1s}"),
+			func(l Listener) bool { return l.HealthCheck.Timeout == 700*time.Millisecond }},
 		{"type none keeps the other values", "gw.yaml", listenerYAML("name: a", "listen-addr: :1", "endpoints: [a:1]", "health-check: {type: none, fall: 7}"),
 			func(l Listener) bool { return l.HealthCheck.Type == CheckNone && l.HealthCheck.Fall == 7 }},
 	} {

@@ -75,7 +75,7 @@ func Parse(path string, data []byte) (*Snapshot, error) {
 	v := viper.New()
 	v.SetConfigType(format)
 	if err := v.ReadConfig(bytes.NewReader(data)); err != nil {
-		return nil, newSyntaxError(path, format, err)
+		return nil, newSyntaxError(path, format, data, err)
 	}
 	return decode(path, v)
 }
@@ -128,9 +128,11 @@ func (e *SyntaxError) Error() string {
 // Unwrap returns the parser's error.
 func (e *SyntaxError) Unwrap() error { return e.Err }
 
-// newSyntaxError turns an error of viper's ReadConfig into a *SyntaxError,
-// keeping the position the parser reported.
-func newSyntaxError(path, format string, err error) *SyntaxError {
+// newSyntaxError turns an error of viper's ReadConfig reading data into a
+// *SyntaxError, with the position the parser reported (corrected for
+// yaml.v3's parser errors) and hints for mistakes the parser's message
+// does not explain.
+func newSyntaxError(path, format string, data []byte, err error) *SyntaxError {
 	inner := err
 	var cpe viper.ConfigParseError
 	if errors.As(err, &cpe) && cpe.Unwrap() != nil {
@@ -167,6 +169,10 @@ func newSyntaxError(path, format string, err error) *SyntaxError {
 		msg = strings.TrimPrefix(msg, "yaml: ")
 		msg = strings.TrimPrefix(msg, "toml: ")
 		se.Line, se.Msg = cutYAMLLine(msg)
+		if format == "yaml" {
+			se.Line = yamlProblemLine(data, se.Line, se.Msg)
+			se.Msg = strings.Join(append([]string{se.Msg}, yamlHints(data)...), "; ")
+		}
 	}
 	if se.Msg == "" {
 		se.Msg = inner.Error()

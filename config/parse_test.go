@@ -231,7 +231,7 @@ func TestParseDefaults(t *testing.T) {
 			KeepAlive:         DefaultKeepAlive,
 			Policy:            PolicyStickyRandom,
 			HealthCheck:       HealthCheck{Type: CheckEtcd, Interval: 5 * time.Second, Timeout: 2 * time.Second, Fall: 2, Rise: 2},
-			OnUnhealthy:       UnhealthyKeep,
+			OnUnhealthy:       UnhealthyClose,
 		}},
 	}
 	if !reflect.DeepEqual(s, want) {
@@ -259,7 +259,7 @@ func TestParseErrors(t *testing.T) {
 			name: "yaml syntax",
 			path: "/etc/gw.yaml",
 			data: "log-level: info\nlisteners: [\n  - name: a\n",
-			want: []string{"/etc/gw.yaml", "yaml syntax error", "line 2"},
+			want: []string{"/etc/gw.yaml", "yaml syntax error", "line 3"}, // a block entry in a flow list
 		},
 		{
 			name: "yaml tab indentation",
@@ -510,7 +510,16 @@ func TestParseErrors(t *testing.T) {
 			name: "duplicate endpoint",
 			path: "/etc/gw.yaml",
 			data: listenerYAML("name: a", "listen-addr: 127.0.0.1:23790", "endpoints: [10.0.0.1:2379, 'http://10.0.0.1:2379']"),
-			want: []string{`listener "a": key "endpoints": duplicate endpoint "10.0.0.1:2379"`},
+			want: []string{`listener "a": key "endpoints": duplicate endpoint "10.0.0.1:2379": listed at positions 0 and 1 (counting from 0); list it once`},
+		},
+		{
+			name: "endpoint listed three times, written two ways",
+			path: "/etc/gw.yaml",
+			data: listenerYAML("name: a", "listen-addr: 127.0.0.1:23790", "endpoints: [10.0.0.1:2379, b:1, 'http://10.0.0.1:2379', b:1, 'https://10.0.0.1:02379']"),
+			want: []string{
+				`key "endpoints": duplicate endpoint "10.0.0.1:2379": listed at positions 0, 2 and 4 (counting from 0), written "10.0.0.1:2379", "10.0.0.1:02379"; list it once`,
+				`key "endpoints": duplicate endpoint "b:1": listed at positions 1 and 3 (counting from 0); list it once`,
+			},
 		},
 		{
 			name: "endpoints not a list",
@@ -993,5 +1002,46 @@ func TestLoad(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestYAMLSyntaxErrorLine checks the line of YAML syntax errors: yaml.v3
+// counts its parser errors' lines from 0, and the gateway must not.
+func TestYAMLSyntaxErrorLine(t *testing.T) {
+	for _, tc := range []struct {
+		name, data string
+		line       int
+	}{
+		{"unclosed flow list", "listeners:\n  - name: a\n    listen-addr: 127.0.0.1:1\n    endpoints: [x:1\n", 4},
+		{"bad indentation in a list", "log-level: info\nlisteners:\n  - name: a\n   bad: x\n", 4},
+		{"unclosed list after two keys", "a: b\nb: c\nx: [a\n", 3},
+		{"bad first line", "[a\n", 1},
+		{"tab (a scanner error)", "a: b\n\tc: d\n", 2},
+		{"mapping in a value (a scanner error)", "a: b\nc: d: e\n", 2},
+		{"unquoted IPv6", "listeners:\n  - name: a\n    listen-addr: [::1]:23790\n    endpoints: [x:1]\n", 3},
+	} {
+		_, err := Parse("gw.yaml", []byte(tc.data))
+		var se *SyntaxError
+		if !errors.As(err, &se) {
+			t.Errorf("%s: err = %v, want a *SyntaxError", tc.name, err)
+			continue
+		}
+		if se.Line != tc.line {
+			t.Errorf("%s: line %d, want %d (%v)", tc.name, se.Line, tc.line, err)
+		}
+	}
+}
+
+func TestYAMLUnquotedIPv6Hint(t *testing.T) {
+	for _, tc := range []struct{ data, want string }{
+		{"listeners:\n  - name: a\n    listen-addr: [::1]:23790\n    endpoints: [x:1]\n",
+			`line 3: YAML reads [::1]:23790 as a list: quote it: listen-addr: "[::1]:23790"`},
+		{"listeners:\n  - name: a\n    listen-addr: \"[::1]:23790\"\n    endpoints:\n      - [2001:db8::1]:2379 # a\n",
+			`line 5: YAML reads [2001:db8::1]:2379 as a list: quote it: - "[2001:db8::1]:2379"`},
+	} {
+		_, err := Parse("gw.yaml", []byte(tc.data))
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("err = %v, want it to contain %q", err, tc.want)
+		}
 	}
 }

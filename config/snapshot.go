@@ -26,6 +26,11 @@ const (
 	DefaultCheckTimeout  = 2 * time.Second
 	DefaultFall          = 2
 	DefaultRise          = 2
+	// DefaultOnUnhealthy is close: a client left on a frozen member hangs
+	// until its own timeouts fire and loses its leases, while a closed
+	// connection makes it reconnect, through the gateway, to a healthy
+	// member at once. Only command-line flags keep etcd's behaviour (keep).
+	DefaultOnUnhealthy = UnhealthyClose
 )
 
 // What to do with open connections to an endpoint removed by a reload.

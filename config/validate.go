@@ -2,6 +2,8 @@ package config
 
 import (
 	"fmt"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -130,19 +132,12 @@ func validateListener(c *collector, i int, l *Listener) {
 	}
 
 	if !c.isBad(i, keyEndpoints) {
-		seen := make(map[string]string, len(l.Endpoints))
 		for _, ep := range l.Endpoints {
-			hp, err := parseHostPort(ep, false, "10.0.0.1:2379")
-			if err != nil {
+			if _, err := parseHostPort(ep, false, "10.0.0.1:2379"); err != nil {
 				c.add(i, keyEndpoints, "endpoint %q: %v", ep, err)
-				continue
 			}
-			if first, dup := seen[hp.canonical()]; dup {
-				c.add(i, keyEndpoints, "duplicate endpoint %q (same as %q)", ep, first)
-				continue
-			}
-			seen[hp.canonical()] = ep
 		}
+		checkDuplicateEndpoints(c, i, l.Endpoints)
 	}
 
 	hasEndpoints, hasSRV := len(l.Endpoints) > 0, l.DiscoverySRV != ""
@@ -241,6 +236,58 @@ func checkEnum(c *collector, idx int, key, val string, allowed []string) {
 		}
 	}
 	c.add(idx, key, "%q is not one of %s", val, joinQuoted(allowed))
+}
+
+// checkDuplicateEndpoints reports each endpoint listed more than once (the
+// same host and port, however written), in one problem that names each of
+// its positions once. eps are as written, after the scheme is removed.
+func checkDuplicateEndpoints(c *collector, idx int, eps []string) {
+	positions := make(map[string][]int, len(eps))
+	var order []string
+	for pos, ep := range eps {
+		hp, err := parseHostPort(ep, false, "")
+		if err != nil {
+			continue
+		}
+		k := hp.canonical()
+		if positions[k] == nil {
+			order = append(order, k)
+		}
+		positions[k] = append(positions[k], pos)
+	}
+	for _, k := range order {
+		if ps := positions[k]; len(ps) > 1 {
+			c.add(idx, keyEndpoints, "duplicate endpoint %q: listed at positions %s (counting from 0)%s; list it once",
+				eps[ps[0]], joinAnd(ps), spellings(eps, ps))
+		}
+	}
+}
+
+// joinAnd writes 0, 1 and 3.
+func joinAnd(ns []int) string {
+	s := make([]string, len(ns))
+	for i, n := range ns {
+		s[i] = strconv.Itoa(n)
+	}
+	if len(s) == 1 {
+		return s[0]
+	}
+	return strings.Join(s[:len(s)-1], ", ") + " and " + s[len(s)-1]
+}
+
+// spellings returns ", written ..." when the endpoints at positions ps are
+// not all written the same, else "".
+func spellings(eps []string, ps []int) string {
+	var written []string
+	for _, p := range ps {
+		if !slices.Contains(written, eps[p]) {
+			written = append(written, eps[p])
+		}
+	}
+	if len(written) == 1 {
+		return ""
+	}
+	return ", written " + joinQuoted(written)
 }
 
 // joinQuoted returns the quoted values, comma-separated.

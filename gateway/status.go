@@ -3,9 +3,9 @@ package gateway
 import (
 	"errors"
 	"fmt"
-	"github.com/etcd-gateway/etcd-gateway/config"
 	"time"
 
+	"github.com/etcd-gateway/etcd-gateway/config"
 	"github.com/etcd-gateway/etcd-gateway/listener"
 )
 
@@ -88,6 +88,24 @@ type EndpointStatus struct {
 	Weight           uint16   `json:"weight,omitempty"`
 }
 
+// The values of EndpointStatus.State and EndpointStatus.Health.
+const (
+	stateActive       = "active"
+	stateInactive     = "inactive"
+	healthHealthy     = "healthy"
+	healthUnhealthy   = "unhealthy"
+	healthReachable   = "reachable"
+	healthUnreachable = "unreachable"
+	healthUnknown     = "unknown"
+)
+
+// endpointValues lists every value of EndpointStatus.State and Health, so
+// that a test holds the documentation of /status to them.
+func endpointValues() []string {
+	return []string{stateActive, stateInactive, healthHealthy, healthUnhealthy,
+		healthReachable, healthUnreachable, healthUnknown}
+}
+
 // Status describes the running gateway.
 func (g *Gateway) Status() Status {
 	st := g.Stats()
@@ -143,8 +161,8 @@ func listenerStatus(ls listener.Status) ListenerStatus {
 		es := EndpointStatus{
 			Address:          ep.Addr,
 			Addresses:        ep.Addresses,
-			State:            "active",
-			Health:           "reachable",
+			State:            stateActive,
+			Health:           healthReachable,
 			OpenConnections:  ep.OpenConns,
 			TotalConnections: ep.TotalConns,
 			DialErrors:       ep.DialErrors,
@@ -154,13 +172,13 @@ func listenerStatus(ls listener.Status) ListenerStatus {
 		checked := ls.Config.HealthCheck.Type != "" && ls.Config.HealthCheck.Type != config.CheckNone
 		switch {
 		case !ep.Healthy:
-			es.State, es.Health, es.CheckError = "inactive", "unhealthy", ep.CheckError
+			es.State, es.Health, es.CheckError = stateInactive, healthUnhealthy, ep.CheckError
 		case !ep.Active:
-			es.State, es.Health = "inactive", "unreachable"
+			es.State, es.Health = stateInactive, healthUnreachable
 		case checked:
-			es.Health = "healthy"
+			es.Health = healthHealthy
 		case ep.TotalConns == 0 && ep.DialErrors == 0:
-			es.Health = "unknown"
+			es.Health = healthUnknown
 		}
 		out.Endpoints = append(out.Endpoints, es)
 	}

@@ -55,7 +55,8 @@ func (h HealthCheck) withDefaults() HealthCheck {
 		h.Interval = DefaultCheckInterval
 	}
 	if h.Timeout <= 0 {
-		h.Timeout = DefaultCheckTimeout
+		// A check must end before the next one is due.
+		h.Timeout = min(DefaultCheckTimeout, h.Interval)
 	}
 	if h.Fall < 1 {
 		h.Fall = DefaultFall

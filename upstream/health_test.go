@@ -212,6 +212,7 @@ func TestOnUnhealthy(t *testing.T) {
 	}{
 		{"keep", UnhealthyKeep, false, false},
 		{"close", UnhealthyClose, false, true},
+		{"close by default", "", false, true},
 		{"close with no healthy endpoint left", UnhealthyClose, true, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -294,5 +295,17 @@ func TestCheckTypeChangesOnReload(t *testing.T) {
 	waitFor(t, "5 checks elsewhere", 5*time.Second, func() bool { return other.checks() >= 5 })
 	if got := f.checks(); got > n+1 {
 		t.Fatalf("%d checks after the type went to none", got-n)
+	}
+}
+
+func TestCheckTimeoutDefault(t *testing.T) {
+	for _, tc := range []struct{ interval, want time.Duration }{
+		{time.Second, time.Second},
+		{10 * time.Second, DefaultCheckTimeout},
+		{0, DefaultCheckTimeout}, // the default interval, 5s
+	} {
+		if got := (HealthCheck{Type: CheckTCP, Interval: tc.interval}).withDefaults().Timeout; got != tc.want {
+			t.Errorf("interval %v: timeout %v, want %v", tc.interval, got, tc.want)
+		}
 	}
 }

@@ -55,8 +55,9 @@ func TestTransitionsAreLogged(t *testing.T) {
 		t.Errorf("deactivated line: fields %v", e.Data)
 	}
 	e = find("endpoint re-activated")
-	if e.Data["reason"] != "health check passed" {
-		t.Errorf("re-activated line: fields %v", e.Data)
+	// A member coming back is good news: info, not a warning.
+	if e.Level != logrus.InfoLevel || e.Data["reason"] != "health check passed" {
+		t.Errorf("re-activated line: level %s, fields %v", e.Level, e.Data)
 	}
 	n := 0
 	for _, e := range hook.AllEntries() {

@@ -48,7 +48,9 @@ type Settings struct {
 	// HealthCheck configures active health checks; the zero value runs
 	// none.
 	HealthCheck HealthCheck
-	// OnUnhealthy is UnhealthyKeep (when empty) or UnhealthyClose.
+	// OnUnhealthy is UnhealthyClose (when empty) or UnhealthyKeep. Close is
+	// the default because a client left on a frozen member hangs and loses
+	// its leases, where a closed one reconnects to a healthy member.
 	OnUnhealthy string
 	// MemberSync is how often the cluster is asked for its members; 0
 	// turns member sync off.
@@ -77,7 +79,7 @@ func (s Settings) withDefaults() Settings {
 		s.Policy = PolicyStickyRandom
 	}
 	if s.OnUnhealthy == "" {
-		s.OnUnhealthy = UnhealthyKeep
+		s.OnUnhealthy = UnhealthyClose
 	}
 	if s.MemberSync < 0 {
 		s.MemberSync = 0
@@ -475,10 +477,11 @@ func (p *Pool) markDown(ep *Endpoint, err error) {
 	}
 }
 
-// markUp re-activates ep if it was inactive.
+// markUp re-activates ep if it was inactive. It logs at info: a member
+// coming back needs no action, unlike one going away.
 func (p *Pool) markUp(ep *Endpoint, reason string) {
 	if ep.active.CompareAndSwap(false, true) {
-		p.log.WithFields(logrus.Fields{"endpoint": ep.addr, "reason": reason}).Warn("endpoint re-activated")
+		p.log.WithFields(logrus.Fields{"endpoint": ep.addr, "reason": reason}).Info("endpoint re-activated")
 	}
 }
 
