@@ -4,7 +4,8 @@ package resolver
 
 // Endpoint is one etcd member address as found by a source.
 type Endpoint struct {
-	// Addr is host:port; host may be a name, resolved when dialling.
+	// Addr is host:port; host may be a name, which Hosts resolves in the
+	// background for the dials.
 	Addr string
 	// Priority and Weight come from SRV records (RFC 2782); static
 	// endpoints have both zero.
