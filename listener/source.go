@@ -50,13 +50,15 @@ func (r *srvRefresh) stopped() bool { return r.ctx.Err() != nil }
 func (s *source) set(raw []resolver.Endpoint) (added, removed []string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.setLocked(raw)
+	return s.setLocked("config", raw)
 }
 
-func (s *source) setLocked(raw []resolver.Endpoint) (added, removed []string) {
+// setLocked is set with the cause of the change ("config" or "dns"). The
+// caller holds mu.
+func (s *source) setLocked(cause string, raw []resolver.Endpoint) (added, removed []string) {
 	s.raw = raw
 	s.hosts().Track(hostNames(raw)...)
-	return s.publishLocked()
+	return s.publishLocked(cause)
 }
 
 // discovered takes a set from the SRV refresh r, unless r was stopped.
@@ -66,7 +68,7 @@ func (s *source) discovered(r *srvRefresh, eps []resolver.Endpoint) {
 	if s.srv != r {
 		return
 	}
-	s.setLocked(eps)
+	s.setLocked("dns", eps)
 	s.waiting = ""
 	s.pool.SetWaiting("")
 }
@@ -75,12 +77,12 @@ func (s *source) discovered(r *srvRefresh, eps []resolver.Endpoint) {
 func (s *source) republish() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.publishLocked()
+	s.publishLocked("dns")
 }
 
 // publishLocked gives the pool the raw set less the endpoints whose name
 // DNS says is gone. The caller holds mu.
-func (s *source) publishLocked() (added, removed []string) {
+func (s *source) publishLocked(cause string) (added, removed []string) {
 	hosts := s.hosts()
 	next := slices.DeleteFunc(slices.Clone(s.raw), func(ep resolver.Endpoint) bool {
 		st, ok := hosts.State(hostOf(ep.Addr))
@@ -90,7 +92,7 @@ func (s *source) publishLocked() (added, removed []string) {
 		return nil, nil
 	}
 	s.published = next
-	return s.pool.Update(next)
+	return s.pool.UpdateFrom(cause, next)
 }
 
 // uses reports whether name is one of the source's host names.

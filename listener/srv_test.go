@@ -227,7 +227,7 @@ func TestSRVRecordChangeReachesNewConnectionsOnly(t *testing.T) {
 	portA, portB := identityServer(t, "127.0.0.1", "A", 0), identityServer(t, "127.0.0.1", "B", 0)
 	plainSRV(d, "example.test", "a.example.test", portA)
 	d.SetAddr("b.example.test", "127.0.0.1")
-	g, _ := applySRV(t, d, srvListener("main", "example.test"))
+	g, hook := applySRV(t, d, srvListener("main", "example.test"))
 	addr := gatewayAddr(t, g, "main")
 
 	open, name := greet(t, addr)
@@ -242,6 +242,19 @@ func TestSRVRecordChangeReachesNewConnectionsOnly(t *testing.T) {
 		t.Fatal("A is still in the pool")
 	}
 	open.echo(t) // the open connection to A is untouched
+	logged := 0
+	for _, e := range hook.AllEntries() {
+		if e.Message != "endpoints updated" {
+			continue
+		}
+		logged++
+		if e.Data["source"] != "dns" {
+			t.Fatalf("a change made by DNS logged with source %v, want dns", e.Data["source"])
+		}
+	}
+	if logged == 0 {
+		t.Fatal("the change was not logged")
+	}
 }
 
 func TestSRVMovedMemberIsFollowed(t *testing.T) {

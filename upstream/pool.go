@@ -229,10 +229,16 @@ func (p *Pool) SetWaiting(why string) {
 // closed as the settings say. Members found by member sync stay. It
 // returns the addresses added to and removed from the pool.
 func (p *Pool) Update(eps []resolver.Endpoint) (added, removed []string) {
+	return p.UpdateFrom("config", eps)
+}
+
+// UpdateFrom is Update with what caused it named in the log: "config" for
+// an edit of the file, "dns" for a DNS answer.
+func (p *Pool) UpdateFrom(source string, eps []resolver.Endpoint) (added, removed []string) {
 	p.updateMu.Lock()
 	defer p.updateMu.Unlock()
 	p.configured = eps
-	added, removed = p.publishLocked("config")
+	added, removed = p.publishLocked(source)
 	if p.syncStop != nil && (len(added) > 0 || len(removed) > 0) {
 		select { // a new seed may be another cluster: ask it now
 		case p.syncNow <- struct{}{}:
