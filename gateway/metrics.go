@@ -70,7 +70,7 @@ func newCollector(g *Gateway) *collector {
 		listenerIdleClosed:  d("listener_idle_closed_total", "Client connections closed by idle-timeout.", l...),
 		listenerNoUpstream:  d("listener_no_upstream_total", "Client connections closed because no endpoint could be dialled.", l...),
 		listenerTLSFailures: d("listener_tls_handshake_failures_total", "Client connections closed because their TLS handshake failed (listeners with a tls block).", l...),
-		listenerBytes:       d("listener_bytes_total", "Bytes forwarded, counted when each connection closes; direction is to_upstream or to_client.", "listener", "direction"),
+		listenerBytes:       d("listener_bytes_total", "Bytes forwarded, counted as they are forwarded, by open connections too; direction is to_upstream or to_client.", "listener", "direction"),
 		listenerFailovers:   d("listener_failovers_total", "Client connections served by an endpoint after a dial to another endpoint failed for them.", l...),
 		listenerMaxConns:    d("listener_max_connections", "The listener's max-connections; 0 means no limit.", l...),
 		dnsLookups:          d("dns_lookups_total", "DNS SRV lookups of listeners with discovery-srv, by result (success or failure).", "listener", "result"),
@@ -79,7 +79,7 @@ func newCollector(g *Gateway) *collector {
 		endpointOpen:       d("endpoint_connections_open", "Connections open to the endpoint now.", le...),
 		endpointTotal:      d("endpoint_connections_total", "Connections made to the endpoint.", le...),
 		endpointDialErrors: d("endpoint_dial_errors_total", "Failed dials to the endpoint.", le...),
-		endpointBytes:      d("endpoint_bytes_total", "Bytes forwarded through connections to the endpoint, counted when each connection closes; direction is to_upstream or to_client.", "listener", "endpoint", "direction"),
+		endpointBytes:      d("endpoint_bytes_total", "Bytes forwarded through connections to the endpoint, counted as they are forwarded, by open connections too; direction is to_upstream or to_client.", "listener", "endpoint", "direction"),
 	}
 }
 

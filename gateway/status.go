@@ -44,14 +44,18 @@ type ListenerStatus struct {
 	Address string `json:"address"`
 	Source  Source `json:"source"`
 	// MaxConnections is 0 without a limit; IdleTimeout is "0s" when off.
-	MaxConnections      int64            `json:"max_connections"`
-	IdleTimeout         string           `json:"idle_timeout"`
-	KeepAlive           string           `json:"keepalive"`
-	OpenConnections     int64            `json:"open_connections"`
-	TotalConnections    uint64           `json:"total_connections"`
-	RejectedConnections uint64           `json:"rejected_connections"`
-	Failovers           uint64           `json:"failovers"`
-	Endpoints           []EndpointStatus `json:"endpoints"`
+	MaxConnections      int64  `json:"max_connections"`
+	IdleTimeout         string `json:"idle_timeout"`
+	KeepAlive           string `json:"keepalive"`
+	OpenConnections     int64  `json:"open_connections"`
+	TotalConnections    uint64 `json:"total_connections"`
+	RejectedConnections uint64 `json:"rejected_connections"`
+	Failovers           uint64 `json:"failovers"`
+	// BytesToUpstream and BytesToClient count the bytes forwarded each
+	// way as they move, by open connections too.
+	BytesToUpstream uint64           `json:"bytes_to_upstream"`
+	BytesToClient   uint64           `json:"bytes_to_client"`
+	Endpoints       []EndpointStatus `json:"endpoints"`
 }
 
 // Source is where a listener's endpoints come from.
@@ -77,8 +81,12 @@ type EndpointStatus struct {
 	OpenConnections  int64  `json:"open_connections"`
 	TotalConnections uint64 `json:"total_connections"`
 	DialErrors       uint64 `json:"dial_errors"`
-	Priority         uint16 `json:"priority,omitempty"`
-	Weight           uint16 `json:"weight,omitempty"`
+	// BytesToUpstream and BytesToClient count the bytes forwarded through
+	// the endpoint's connections as they move, by open connections too.
+	BytesToUpstream uint64 `json:"bytes_to_upstream"`
+	BytesToClient   uint64 `json:"bytes_to_client"`
+	Priority        uint16 `json:"priority,omitempty"`
+	Weight          uint16 `json:"weight,omitempty"`
 }
 
 // Status describes the running gateway.
@@ -125,6 +133,8 @@ func listenerStatus(ls listener.Status) ListenerStatus {
 		TotalConnections:    ls.Counters.Accepted,
 		RejectedConnections: ls.Counters.Rejected,
 		Failovers:           ls.Failovers,
+		BytesToUpstream:     ls.Counters.BytesToUpstream,
+		BytesToClient:       ls.Counters.BytesToClient,
 		Endpoints:           make([]EndpointStatus, 0, len(ls.Endpoints)),
 	}
 	if ls.Config.DiscoverySRV != "" {
@@ -138,6 +148,8 @@ func listenerStatus(ls listener.Status) ListenerStatus {
 			OpenConnections:  ep.OpenConns,
 			TotalConnections: ep.TotalConns,
 			DialErrors:       ep.DialErrors,
+			BytesToUpstream:  ep.BytesToUpstream,
+			BytesToClient:    ep.BytesToClient,
 			Priority:         ep.Priority,
 			Weight:           ep.Weight,
 		}

@@ -84,17 +84,17 @@ func (c *proxyConn) Close() error {
 }
 
 // forward starts forwarding between client (pc.client, or TLS over it) and
-// up with f, unless the
-// connection was closed while up was being dialled. On error both
+// up with f, counting bytes into m, unless the connection was closed while
+// up was being dialled. On error both
 // connections are closed and done is not called.
-func (c *proxyConn) forward(f *Forwarder, client, up net.Conn, done func(sent, received int64)) error {
+func (c *proxyConn) forward(f *Forwarder, client, up net.Conn, m Meters, done func(sent, received int64)) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closed {
 		_, _ = up.Close(), c.client.Close()
 		return errClosedWhileDialling
 	}
-	fwd, err := f.Start(client, up, done)
+	fwd, err := f.StartMetered(client, up, m, done)
 	c.up, c.fwd = up, fwd
 	return err
 }
@@ -105,6 +105,7 @@ func New(name string, ln net.Listener, pool *upstream.Pool, log logrus.FieldLogg
 	ctx, cancel := context.WithCancel(context.Background())
 	fwd, err := NewForwarder()
 	l := &Listener{name: name, ln: ln, pool: pool, log: log, ctx: ctx, cancel: cancel, done: make(chan struct{}), fwd: fwd, fwdErr: err}
+	l.counters.bytes = upstream.NewByteCounter()
 	l.limits.Store(&Limits{})
 	l.limitsChanged = make(chan struct{}, 1)
 	return l
@@ -200,9 +201,9 @@ func (l *Listener) handle(pc *proxyConn) {
 	}
 	// The forwarder holds no goroutine for the connection: handle returns
 	// now, and done runs when both directions have ended.
-	err = pc.forward(l.fwd, client, up, func(sent, received int64) {
+	meters := Meters{Listener: l.counters.bytes, Endpoint: ep.Bytes()}
+	err = pc.forward(l.fwd, client, up, meters, func(sent, received int64) {
 		untrack()
-		l.counters.addBytes(ep, sent, received)
 		if debug {
 			l.log.WithFields(logrus.Fields{
 				"endpoint": ep.Addr(), "client": pc.client.RemoteAddr().String(),
