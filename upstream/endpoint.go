@@ -30,7 +30,11 @@ type Endpoint struct {
 	active  atomic.Bool
 	healthy atomic.Bool
 	removed atomic.Bool
-	probing atomic.Bool
+	// removals counts the endpoint's removals, so that a drain timer of a
+	// removal can tell that the endpoint was revived (and perhaps removed
+	// again) since.
+	removals atomic.Uint64
+	probing  atomic.Bool
 
 	// streak counts the latest health-check results: n > 0 is n successes
 	// in a row, n < 0 is -n failures in a row. A failed dial ends a run of
@@ -64,6 +68,21 @@ func newEndpoint(re resolver.Endpoint) *Endpoint {
 	ep.active.Store(true)
 	ep.healthy.Store(true)
 	return ep
+}
+
+// revive puts a removed endpoint back into service when its address
+// returns to the pool, as a new endpoint would start (active, healthy, no
+// check results), but with its open connections and counters. The pool's
+// updateMu is held.
+func (ep *Endpoint) revive(re resolver.Endpoint) {
+	ep.record.Store(&re)
+	ep.healthMu.Lock()
+	ep.streak.Store(0)
+	ep.checkErr.Store(nil)
+	ep.healthy.Store(true)
+	ep.healthMu.Unlock()
+	ep.active.Store(true)
+	ep.removed.Store(false)
 }
 
 // Addr is the endpoint's host:port.
