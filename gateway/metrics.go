@@ -41,6 +41,7 @@ type collector struct {
 	buildInfo *prometheus.Desc
 
 	reloads, lastReloadSuccess, lastReloadSuccessful *prometheus.Desc
+	acceptPausedTotal, acceptPaused                  *prometheus.Desc
 
 	listenerInfo, listenerOpen, listenerTotal, listenerRejected *prometheus.Desc
 	listenerIdleClosed, listenerNoUpstream, listenerBytes       *prometheus.Desc
@@ -62,6 +63,9 @@ func newCollector(g *Gateway) *collector {
 		reloads:              d("config_reloads_total", "Config file reads by result: applied, rejected (the previous configuration stays), unchanged (matches the running configuration).", "result"),
 		lastReloadSuccess:    d("config_last_reload_success_timestamp_seconds", "When the running configuration was applied (at start, or by the last applied reload), in Unix seconds."),
 		lastReloadSuccessful: d("config_last_reload_successful", "1 when the last config file read was applied or matched the running configuration, 0 when it was rejected."),
+
+		acceptPausedTotal: d("accept_paused_total", "Times a listener stopped accepting because few file descriptors were left: a reserve is kept for the admin server, the config watcher and health checks."),
+		acceptPaused:      d("accept_paused", "Listeners not accepting now because few file descriptors are left."),
 
 		listenerInfo:        d("listener_info", "Always 1; the labels give the listener's bound address and its source (static, or srv:DOMAIN).", "listener", "address", "source"),
 		listenerOpen:        d("listener_connections_open", "Client connections open now.", l...),
@@ -87,6 +91,7 @@ func newCollector(g *Gateway) *collector {
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{
 		c.buildInfo, c.reloads, c.lastReloadSuccess, c.lastReloadSuccessful,
+		c.acceptPausedTotal, c.acceptPaused,
 		c.listenerInfo, c.listenerOpen, c.listenerTotal, c.listenerRejected,
 		c.listenerIdleClosed, c.listenerNoUpstream, c.listenerBytes, c.listenerTLSFailures,
 		c.listenerFailovers, c.listenerMaxConns, c.dnsLookups,
@@ -117,6 +122,9 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	counter(c.reloads, st.Unchanged, resultUnchanged)
 	gauge(c.lastReloadSuccess, float64(st.LastApplied.UnixNano())/1e9)
 	gauge(c.lastReloadSuccessful, boolValue(st.LastError == ""))
+	pauses, paused := c.g.group.AcceptPauses()
+	counter(c.acceptPausedTotal, pauses)
+	gauge(c.acceptPaused, float64(paused))
 
 	for _, ls := range c.g.group.Status() {
 		c.collectListener(ls, counter, gauge)

@@ -27,6 +27,7 @@ type Group struct {
 	mu      sync.Mutex
 	members map[string]*member
 	retired []*Listener // closed listeners whose connections may still be open
+	fds     *fdBudget   // shared by the listeners: see fds.go
 }
 
 // member is one configured listener and its live objects.
@@ -65,7 +66,7 @@ func (d Diff) Empty() bool {
 
 // NewGroup returns a group with no listeners.
 func NewGroup(log logrus.FieldLogger) *Group {
-	return &Group{log: log, members: map[string]*member{}}
+	return &Group{log: log, members: map[string]*member{}, fds: newFDBudget()}
 }
 
 // Apply makes the running listeners match s. The TLS files of new and
@@ -191,6 +192,7 @@ func (g *Group) start(lc config.Listener, ln net.Listener, src source, ld loaded
 	m.pool = upstream.NewPool(upstream.Options{Settings: ld.pool, Log: log, Dial: m.dial.dial})
 	g.setSource(m, lc, src)
 	m.ln = New(lc.Name, ln, m.pool, log)
+	m.ln.fds = g.fds
 	m.ln.SetLimits(limitsOf(lc))
 	m.ln.SetTLS(ld.serve)
 	go func() { _ = m.ln.Serve() }()
@@ -220,6 +222,7 @@ func (g *Group) update(m *member, lc config.Listener, ln net.Listener, src sourc
 	if ln != nil {
 		old := m.ln
 		m.ln = New(lc.Name, ln, m.pool, log)
+		m.ln.fds = g.fds
 		m.ln.SetLimits(limitsOf(lc))
 		m.ln.SetTLS(old.TLS())
 		go func() { _ = m.ln.Serve() }()

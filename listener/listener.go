@@ -56,6 +56,10 @@ type Listener struct {
 	serverTLS atomic.Pointer[tls.Config]
 	fwd       *Forwarder // nil when it could not be started: fwdErr says why
 	fwdErr    error
+
+	// fds is the descriptor budget shared by a Group's listeners (nil:
+	// never pause); see fds.go. Set before Serve.
+	fds *fdBudget
 }
 
 // errClosedWhileDialling reports a client closed before its upstream was
@@ -139,11 +143,15 @@ func (l *Listener) Serve() error {
 	var lastLog time.Time
 	suppressed := 0
 	for {
+		if !l.fds.waitRoom(l.ctx, &l.closed, l.log) {
+			return nil
+		}
 		c, err := l.ln.Accept()
 		if err != nil {
 			if l.closed.Load() || errors.Is(err, net.ErrClosed) {
 				return nil
 			}
+			l.fds.stale()
 			backoff = min(max(2*backoff, minAcceptBackoff), maxAcceptBackoff)
 			// At the open-file limit this repeats quickly: one line a second.
 			if time.Since(lastLog) >= time.Second {
@@ -165,6 +173,7 @@ func (l *Listener) Serve() error {
 		}
 		pc := &proxyConn{client: c}
 		l.conns.Store(pc, struct{}{})
+		l.fds.take()
 		l.open.Add(1)
 		l.total.Add(1)
 		l.wg.Add(1)
@@ -236,6 +245,7 @@ func debugEnabled(log logrus.FieldLogger) bool {
 // stops with its last connection.
 func (l *Listener) release(pc *proxyConn) {
 	l.conns.Delete(pc)
+	l.fds.give()
 	last := l.open.Add(-1) == 0
 	l.wg.Done()
 	if last && l.closed.Load() {
