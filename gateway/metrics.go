@@ -42,6 +42,7 @@ type collector struct {
 	buildInfo *prometheus.Desc
 
 	reloads, lastReloadSuccess, lastReloadSuccessful *prometheus.Desc
+	acceptPausedTotal, acceptPaused                  *prometheus.Desc
 
 	listenerInfo, listenerOpen, listenerTotal, listenerRejected *prometheus.Desc
 	listenerIdleClosed, listenerNoUpstream, listenerBytes       *prometheus.Desc
@@ -64,6 +65,9 @@ func newCollector(g *Gateway) *collector {
 		lastReloadSuccess:    d("config_last_reload_success_timestamp_seconds", "When the running configuration was applied (at start, or by the last applied reload), in Unix seconds."),
 		lastReloadSuccessful: d("config_last_reload_successful", "1 when the last config file read was applied or matched the running configuration, 0 when it was rejected."),
 
+		acceptPausedTotal: d("accept_paused_total", "Times a listener stopped accepting because few file descriptors were left: a reserve is kept for the admin server, the config watcher and health checks."),
+		acceptPaused:      d("accept_paused", "Listeners not accepting now because few file descriptors are left."),
+
 		listenerInfo:        d("listener_info", "Always 1; the labels give the listener's bound address and its source (static, or srv:DOMAIN).", "listener", "address", "source"),
 		listenerOpen:        d("listener_connections_open", "Client connections open now.", l...),
 		listenerTotal:       d("listener_connections_total", "Client connections accepted and forwarded (rejected ones are not counted here).", l...),
@@ -71,7 +75,7 @@ func newCollector(g *Gateway) *collector {
 		listenerIdleClosed:  d("listener_idle_closed_total", "Client connections closed by idle-timeout.", l...),
 		listenerNoUpstream:  d("listener_no_upstream_total", "Client connections closed because no endpoint could be dialled.", l...),
 		listenerTLSFailures: d("listener_tls_handshake_failures_total", "Client connections closed because their TLS handshake failed (listeners with a tls block).", l...),
-		listenerBytes:       d("listener_bytes_total", "Bytes forwarded, counted when each connection closes; direction is to_upstream or to_client.", "listener", "direction"),
+		listenerBytes:       d("listener_bytes_total", "Bytes forwarded, counted as they are forwarded, by open connections too; direction is to_upstream or to_client.", "listener", "direction"),
 		listenerFailovers:   d("listener_failovers_total", "Client connections served by an endpoint after a dial to another endpoint failed for them.", l...),
 		listenerMaxConns:    d("listener_max_connections", "The listener's max-connections; 0 means no limit.", l...),
 		dnsLookups:          d("dns_lookups_total", "DNS SRV lookups of listeners with discovery-srv, by result (success or failure).", "listener", "result"),
@@ -80,7 +84,7 @@ func newCollector(g *Gateway) *collector {
 		endpointOpen:       d("endpoint_connections_open", "Connections open to the endpoint now.", le...),
 		endpointTotal:      d("endpoint_connections_total", "Connections made to the endpoint.", le...),
 		endpointDialErrors: d("endpoint_dial_errors_total", "Failed dials to the endpoint.", le...),
-		endpointBytes:      d("endpoint_bytes_total", "Bytes forwarded through connections to the endpoint, counted when each connection closes; direction is to_upstream or to_client.", "listener", "endpoint", "direction"),
+		endpointBytes:      d("endpoint_bytes_total", "Bytes forwarded through connections to the endpoint, counted as they are forwarded, by open connections too; direction is to_upstream or to_client.", "listener", "endpoint", "direction"),
 	}
 }
 
@@ -88,6 +92,7 @@ func newCollector(g *Gateway) *collector {
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{
 		c.buildInfo, c.reloads, c.lastReloadSuccess, c.lastReloadSuccessful,
+		c.acceptPausedTotal, c.acceptPaused,
 		c.listenerInfo, c.listenerOpen, c.listenerTotal, c.listenerRejected,
 		c.listenerIdleClosed, c.listenerNoUpstream, c.listenerBytes, c.listenerTLSFailures,
 		c.listenerFailovers, c.listenerMaxConns, c.dnsLookups,
@@ -118,6 +123,9 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	counter(c.reloads, st.Unchanged, resultUnchanged)
 	gauge(c.lastReloadSuccess, float64(st.LastApplied.UnixNano())/1e9)
 	gauge(c.lastReloadSuccessful, boolValue(st.LastError == ""))
+	pauses, paused := c.g.group.AcceptPauses()
+	counter(c.acceptPausedTotal, pauses)
+	gauge(c.acceptPaused, float64(paused))
 
 	for _, ls := range c.g.group.Status() {
 		c.collectListener(ls, counter, gauge)

@@ -51,6 +51,10 @@ type ListenerStatus struct {
 	TotalConnections    uint64 `json:"total_connections"`
 	RejectedConnections uint64 `json:"rejected_connections"`
 	Failovers           uint64 `json:"failovers"`
+	// BytesToUpstream and BytesToClient count the bytes forwarded each
+	// way as they move, by open connections too.
+	BytesToUpstream uint64 `json:"bytes_to_upstream"`
+	BytesToClient   uint64 `json:"bytes_to_client"`
 	// Waiting says why the listener can't serve new clients now (DNS not
 	// reached yet, no endpoint address); absent when it can.
 	Waiting   string           `json:"waiting,omitempty"`
@@ -84,8 +88,12 @@ type EndpointStatus struct {
 	OpenConnections  int64    `json:"open_connections"`
 	TotalConnections uint64   `json:"total_connections"`
 	DialErrors       uint64   `json:"dial_errors"`
-	Priority         uint16   `json:"priority,omitempty"`
-	Weight           uint16   `json:"weight,omitempty"`
+	// BytesToUpstream and BytesToClient count the bytes forwarded through
+	// the endpoint's connections as they move, by open connections too.
+	BytesToUpstream uint64 `json:"bytes_to_upstream"`
+	BytesToClient   uint64 `json:"bytes_to_client"`
+	Priority        uint16 `json:"priority,omitempty"`
+	Weight          uint16 `json:"weight,omitempty"`
 }
 
 // The values of EndpointStatus.State and EndpointStatus.Health.
@@ -150,6 +158,8 @@ func listenerStatus(ls listener.Status) ListenerStatus {
 		TotalConnections:    ls.Counters.Accepted,
 		RejectedConnections: ls.Counters.Rejected,
 		Failovers:           ls.Failovers,
+		BytesToUpstream:     ls.Counters.BytesToUpstream,
+		BytesToClient:       ls.Counters.BytesToClient,
 		Endpoints:           make([]EndpointStatus, 0, len(ls.Endpoints)),
 	}
 	if ls.Config.DiscoverySRV != "" {
@@ -166,6 +176,8 @@ func listenerStatus(ls listener.Status) ListenerStatus {
 			OpenConnections:  ep.OpenConns,
 			TotalConnections: ep.TotalConns,
 			DialErrors:       ep.DialErrors,
+			BytesToUpstream:  ep.BytesToUpstream,
+			BytesToClient:    ep.BytesToClient,
 			Priority:         ep.Priority,
 			Weight:           ep.Weight,
 		}

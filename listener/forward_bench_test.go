@@ -9,6 +9,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+
+	"github.com/etcd-gateway/etcd-gateway/upstream"
 )
 
 // The forwarder against the reference it replaced, two goroutines with
@@ -21,9 +23,11 @@ type forwardFunc func(tb testing.TB, gwClient, gwUpstream net.Conn)
 
 func implementations(b *testing.B) map[string]forwardFunc {
 	f := newForwarder(b)
+	// Metered as the listener meters: a listener's and an endpoint's.
+	m := Meters{Listener: upstream.NewByteCounter(), Endpoint: upstream.NewByteCounter()}
 	return map[string]forwardFunc{
 		"impl=forwarder": func(tb testing.TB, c, u net.Conn) {
-			if _, err := f.Start(c, u, func(int64, int64) {}); err != nil {
+			if _, err := f.StartMetered(c, u, m, func(int64, int64) {}); err != nil {
 				tb.Fatal(err)
 			}
 		},

@@ -9,10 +9,11 @@ import (
 )
 
 // startCopy forwards bytes both ways between client and upstream with two
-// goroutines and io.Copy, and calls done when both directions have ended.
-// It serves connections that are no raw sockets (TLS), on every platform,
-// and every connection where there is no event-driven forwarder.
-func startCopy(client, upstream net.Conn, done func(toUpstream, toClient int64)) io.Closer {
+// goroutines and io.Copy, counting them into m as they are written, and
+// calls done when both directions have ended. It serves connections that
+// are no raw sockets (TLS), on every platform, and every connection where
+// there is no event-driven forwarder.
+func startCopy(client, upstream net.Conn, m meterShards, done func(toUpstream, toClient int64)) io.Closer {
 	c := &copyPair{client: client, upstream: upstream}
 	go func() {
 		var wg sync.WaitGroup
@@ -20,9 +21,9 @@ func startCopy(client, upstream net.Conn, done func(toUpstream, toClient int64))
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			toClient = copyHalf(upstream, client)
+			toClient = copyHalf(upstream, client, &meteredWriter{dst: client, m: m, toClient: true})
 		}()
-		toUpstream := copyHalf(client, upstream)
+		toUpstream := copyHalf(client, upstream, &meteredWriter{dst: upstream, m: m})
 		wg.Wait()
 		_, _ = client.Close(), upstream.Close()
 		done(toUpstream, toClient)
@@ -45,10 +46,29 @@ func (c *copyPair) Close() error {
 
 type closeWriter interface{ CloseWrite() error }
 
-// copyHalf copies src to dst. At EOF it shuts dst's write side; on an error
-// it closes both, which also ends the copy in the other direction.
-func copyHalf(src, dst net.Conn) int64 {
-	n, err := io.Copy(dst, src)
+// meteredWriter writes to its connection and counts what was written, so
+// that the byte counters move while a connection is open.
+type meteredWriter struct {
+	dst      io.Writer
+	m        meterShards
+	toClient bool // the direction counted: to the client, else to upstream
+}
+
+func (w *meteredWriter) Write(b []byte) (int, error) {
+	n, err := w.dst.Write(b)
+	if w.toClient {
+		w.m.add(0, int64(n))
+	} else {
+		w.m.add(int64(n), 0)
+	}
+	return n, err
+}
+
+// copyHalf copies src to dst through w, which writes to dst. At EOF it
+// shuts dst's write side; on an error it closes both, which also ends the
+// copy in the other direction.
+func copyHalf(src, dst net.Conn, w io.Writer) int64 {
+	n, err := io.Copy(w, src)
 	if err == nil || errors.Is(err, io.EOF) {
 		if cw, ok := dst.(closeWriter); ok && cw.CloseWrite() == nil {
 			return n

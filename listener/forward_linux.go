@@ -99,11 +99,20 @@ func NewForwarder() (*Forwarder, error) {
 // forwarding early, call Close on the returned Closer, never on the
 // connections. On error both connections are closed and done is not called.
 func (f *Forwarder) Start(client, upstream net.Conn, done func(toUpstream, toClient int64)) (io.Closer, error) {
-	p := &pair{done: done}
+	return f.StartMetered(client, upstream, Meters{}, done)
+}
+
+// StartMetered is Start, counting the bytes into m as they move: each
+// event loop counts into its own shard of m's counters, so that a
+// connection open for days shows its traffic at once and the loops share
+// no counter.
+func (f *Forwarder) StartMetered(client, upstream net.Conn, m Meters, done func(toUpstream, toClient int64)) (io.Closer, error) {
+	li := int(f.next.Add(1) % uint32(len(f.loops)))
+	p := &pair{done: done, meters: m.shards(li)}
 	for i, c := range [2]net.Conn{client, upstream} {
 		sc, ok := c.(syscall.Conn)
 		if !ok { // TLS: no socket to splice or poll; copy with goroutines
-			return startCopy(client, upstream, done), nil
+			return startCopy(client, upstream, p.meters, done), nil
 		}
 		raw, err := sc.SyscallConn()
 		if err != nil {
@@ -113,7 +122,7 @@ func (f *Forwarder) Start(client, upstream net.Conn, done func(toUpstream, toCli
 		p.sides[i] = side{conn: c, raw: raw, writable: true}
 	}
 	p.dirs = [2]direction{{src: 0, dst: 1}, {src: 1, dst: 0}}
-	p.l = f.loops[f.next.Add(1)%uint32(len(f.loops))]
+	p.l = f.loops[li]
 	p.withFD[0] = func(fd uintptr) {
 		p.fds[0] = int(fd)
 		if p.sides[1].raw.Control(p.withFD[1]) != nil {
@@ -149,6 +158,7 @@ func (f *Forwarder) Start(client, upstream net.Conn, done func(toUpstream, toCli
 func (p *pair) start(f *Forwarder) {
 	p.starting = false
 	f.sendFirst(p)
+	p.countBytes() // before add: from then on only the loop touches p
 	if err := p.l.add(p); err != nil {
 		p.startErr = err
 		return
@@ -434,6 +444,8 @@ type pair struct {
 	dirs      [2]direction // client→upstream, upstream→client: dirs[i] reads sides[i]
 	done      func(toUpstream, toClient int64)
 	closing   atomic.Bool
+	meters    meterShards // where bytes are counted as they move
+	counted   [2]int64    // of dirs[i].n, what meters have been told
 
 	fds      [2]int              // valid inside withFD only
 	withFD   [2]func(fd uintptr) // run step with both descriptors held
@@ -541,6 +553,7 @@ func (p *pair) run() {
 	if p.closing.Load() || p.sides[0].raw.Control(p.withFD[0]) != nil {
 		p.failed = true
 	}
+	p.countBytes()
 	if p.failed || (p.dirs[0].done && p.dirs[1].done) {
 		p.finish()
 		return
@@ -549,6 +562,17 @@ func (p *pair) run() {
 		p.queued = true
 		p.l.again = append(p.l.again, p)
 	}
+}
+
+// countBytes tells the meters what moved since it last ran: once per
+// turn of the pair, not per write.
+func (p *pair) countBytes() {
+	up, down := p.dirs[0].n-p.counted[0], p.dirs[1].n-p.counted[1]
+	if up == 0 && down == 0 {
+		return
+	}
+	p.counted = [2]int64{p.dirs[0].n, p.dirs[1].n}
+	p.meters.add(up, down)
 }
 
 // step runs both directions, with both descriptors held.

@@ -5,12 +5,15 @@ package listener
 import (
 	"io"
 	"net"
+	"sync/atomic"
 )
 
 // Forwarder forwards connection pairs. This portable version copies with two
 // goroutines per connection; the Linux one is event driven and holds no
 // goroutine, buffer or pipe while a connection is idle.
-type Forwarder struct{}
+type Forwarder struct {
+	next atomic.Uint32 // spreads connections over the meters' shards
+}
 
 // NewForwarder returns a forwarder.
 func NewForwarder() (*Forwarder, error) { return &Forwarder{}, nil }
@@ -21,7 +24,12 @@ func (f *Forwarder) Close() error { return nil }
 // Start forwards bytes both ways between client and upstream and returns at
 // once; see the Linux version for the contract.
 func (f *Forwarder) Start(client, upstream net.Conn, done func(toUpstream, toClient int64)) (io.Closer, error) {
-	return startCopy(client, upstream, done), nil
+	return f.StartMetered(client, upstream, Meters{}, done)
+}
+
+// StartMetered is Start, counting the bytes into m as they move.
+func (f *Forwarder) StartMetered(client, upstream net.Conn, m Meters, done func(toUpstream, toClient int64)) (io.Closer, error) {
+	return startCopy(client, upstream, m.shards(int(f.next.Add(1))), done), nil
 }
 
 // loopsExited returns nothing: this forwarder has no loops.

@@ -40,6 +40,7 @@ type Group struct {
 	mu      sync.Mutex
 	members map[string]*member
 	retired []*Listener // closed listeners whose connections may still be open
+	fds     *fdBudget   // shared by the listeners: see fds.go
 }
 
 // member is one configured listener and its live objects.
@@ -77,7 +78,7 @@ func (d Diff) Empty() bool {
 
 // NewGroup returns a group with no listeners.
 func NewGroup(log logrus.FieldLogger) *Group {
-	return &Group{log: log, members: map[string]*member{}}
+	return &Group{log: log, members: map[string]*member{}, fds: newFDBudget()}
 }
 
 // Apply makes the running listeners match s. Everything that can fail is
@@ -130,6 +131,7 @@ func (g *Group) start(lc config.Listener, ln net.Listener, p *plan, ld loaded) *
 	m.src = &source{pool: m.pool, hosts: g.hosts.Load, log: log}
 	g.setSource(m, lc, p)
 	m.ln = New(lc.Name, ln, m.pool, log)
+	m.ln.fds = g.fds
 	m.ln.SetLimits(limitsOf(lc))
 	m.ln.SetTLS(ld.serve)
 	go func() { _ = m.ln.Serve() }()
@@ -160,6 +162,7 @@ func (g *Group) update(m *member, lc config.Listener, ln net.Listener, p *plan, 
 	if ln != nil {
 		old := m.ln
 		m.ln = New(lc.Name, ln, m.pool, log)
+		m.ln.fds = g.fds
 		m.ln.SetLimits(limitsOf(lc))
 		m.ln.SetTLS(old.TLS())
 		go func() { _ = m.ln.Serve() }()

@@ -43,22 +43,15 @@ var errIdleUnsupported = errors.New("idle-timeout is not supported on this syste
 // counters are a listener's counts beyond open and accepted connections.
 // They are only ever added to.
 type counters struct {
-	rejected        atomic.Uint64
-	idleClosed      atomic.Uint64
-	noUpstream      atomic.Uint64
-	bytesToUpstream atomic.Uint64
-	bytesToClient   atomic.Uint64
-	tlsFailures     atomic.Uint64
+	rejected    atomic.Uint64
+	idleClosed  atomic.Uint64
+	noUpstream  atomic.Uint64
+	tlsFailures atomic.Uint64
+	// bytes counts what the listener's connections forward, as it moves.
+	bytes *upstream.ByteCounter
 	// lastRejectLog is when a rejection was last logged (unix ns), so that
 	// a flood of rejections logs about once a second.
 	lastRejectLog atomic.Int64
-}
-
-// addBytes counts the bytes of a closed connection to ep.
-func (c *counters) addBytes(ep *upstream.Endpoint, toUpstream, toClient int64) {
-	c.bytesToUpstream.Add(uint64(max(toUpstream, 0)))
-	c.bytesToClient.Add(uint64(max(toClient, 0)))
-	ep.AddBytes(toUpstream, toClient)
 }
 
 // Counters are a listener's cumulative counts.
@@ -75,7 +68,7 @@ type Counters struct {
 	// dialled.
 	NoUpstream uint64
 	// BytesToUpstream and BytesToClient count the bytes forwarded each way
-	// by the connections closed so far.
+	// so far, by open and closed connections.
 	BytesToUpstream, BytesToClient uint64
 	// TLSHandshakeFailures counts the clients closed because their TLS
 	// handshake failed, on a listener with a tls block.
@@ -98,13 +91,14 @@ func (c Counters) Add(o Counters) Counters {
 
 // Counters returns the listener's counts so far.
 func (l *Listener) Counters() Counters {
+	up, down := l.counters.bytes.Load()
 	return Counters{
 		Accepted:        l.total.Load(),
 		Rejected:        l.counters.rejected.Load(),
 		IdleClosed:      l.counters.idleClosed.Load(),
 		NoUpstream:      l.counters.noUpstream.Load(),
-		BytesToUpstream: l.counters.bytesToUpstream.Load(),
-		BytesToClient:   l.counters.bytesToClient.Load(),
+		BytesToUpstream: up,
+		BytesToClient:   down,
 
 		TLSHandshakeFailures: l.counters.tlsFailures.Load(),
 	}

@@ -56,6 +56,10 @@ type Listener struct {
 	serverTLS atomic.Pointer[tls.Config]
 	fwd       *Forwarder // nil when it could not be started: fwdErr says why
 	fwdErr    error
+
+	// fds is the descriptor budget shared by a Group's listeners (nil:
+	// never pause); see fds.go. Set before Serve.
+	fds *fdBudget
 }
 
 // errClosedWhileDialling reports a client closed before its upstream was
@@ -84,17 +88,17 @@ func (c *proxyConn) Close() error {
 }
 
 // forward starts forwarding between client (pc.client, or TLS over it) and
-// up with f, unless the
-// connection was closed while up was being dialled. On error both
+// up with f, counting bytes into m, unless the connection was closed while
+// up was being dialled. On error both
 // connections are closed and done is not called.
-func (c *proxyConn) forward(f *Forwarder, client, up net.Conn, done func(sent, received int64)) error {
+func (c *proxyConn) forward(f *Forwarder, client, up net.Conn, m Meters, done func(sent, received int64)) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closed {
 		_, _ = up.Close(), c.client.Close()
 		return errClosedWhileDialling
 	}
-	fwd, err := f.Start(client, up, done)
+	fwd, err := f.StartMetered(client, up, m, done)
 	c.up, c.fwd = up, fwd
 	return err
 }
@@ -105,6 +109,7 @@ func New(name string, ln net.Listener, pool *upstream.Pool, log logrus.FieldLogg
 	ctx, cancel := context.WithCancel(context.Background())
 	fwd, err := NewForwarder()
 	l := &Listener{name: name, ln: ln, pool: pool, log: log, ctx: ctx, cancel: cancel, done: make(chan struct{}), fwd: fwd, fwdErr: err}
+	l.counters.bytes = upstream.NewByteCounter()
 	l.limits.Store(&Limits{})
 	l.limitsChanged = make(chan struct{}, 1)
 	return l
@@ -138,11 +143,15 @@ func (l *Listener) Serve() error {
 	var lastLog time.Time
 	suppressed := 0
 	for {
+		if !l.fds.waitRoom(l.ctx, &l.closed, l.log) {
+			return nil
+		}
 		c, err := l.ln.Accept()
 		if err != nil {
 			if l.closed.Load() || errors.Is(err, net.ErrClosed) {
 				return nil
 			}
+			l.fds.stale()
 			backoff = min(max(2*backoff, minAcceptBackoff), maxAcceptBackoff)
 			// At the open-file limit this repeats quickly: one line a second.
 			if time.Since(lastLog) >= time.Second {
@@ -164,6 +173,7 @@ func (l *Listener) Serve() error {
 		}
 		pc := &proxyConn{client: c}
 		l.conns.Store(pc, struct{}{})
+		l.fds.take()
 		l.open.Add(1)
 		l.total.Add(1)
 		l.wg.Add(1)
@@ -200,9 +210,9 @@ func (l *Listener) handle(pc *proxyConn) {
 	}
 	// The forwarder holds no goroutine for the connection: handle returns
 	// now, and done runs when both directions have ended.
-	err = pc.forward(l.fwd, client, up, func(sent, received int64) {
+	meters := Meters{Listener: l.counters.bytes, Endpoint: ep.Bytes()}
+	err = pc.forward(l.fwd, client, up, meters, func(sent, received int64) {
 		untrack()
-		l.counters.addBytes(ep, sent, received)
 		if debug {
 			l.log.WithFields(logrus.Fields{
 				"endpoint": ep.Addr(), "client": pc.client.RemoteAddr().String(),
@@ -235,6 +245,7 @@ func debugEnabled(log logrus.FieldLogger) bool {
 // stops with its last connection.
 func (l *Listener) release(pc *proxyConn) {
 	l.conns.Delete(pc)
+	l.fds.give()
 	last := l.open.Add(-1) == 0
 	l.wg.Done()
 	if last && l.closed.Load() {

@@ -30,7 +30,11 @@ type Endpoint struct {
 	active  atomic.Bool
 	healthy atomic.Bool
 	removed atomic.Bool
-	probing atomic.Bool
+	// removals counts the endpoint's removals, so that a drain timer of a
+	// removal can tell that the endpoint was revived (and perhaps removed
+	// again) since.
+	removals atomic.Uint64
+	probing  atomic.Bool
 
 	// streak counts the latest health-check results: n > 0 is n successes
 	// in a row, n < 0 is -n failures in a row. A failed dial ends a run of
@@ -50,10 +54,8 @@ type Endpoint struct {
 	dialing    atomic.Int64
 	total      atomic.Uint64
 	dialErrors atomic.Uint64
-	// Bytes forwarded through connections to the endpoint, added as each
-	// connection closes.
-	bytesToUpstream atomic.Uint64
-	bytesToClient   atomic.Uint64
+	// bytes counts what connections to the endpoint forward, as it moves.
+	bytes *ByteCounter
 
 	// conns holds a *tracked for every open connection, so that a removed
 	// or unhealthy endpoint's connections can be closed.
@@ -61,11 +63,26 @@ type Endpoint struct {
 }
 
 func newEndpoint(re resolver.Endpoint) *Endpoint {
-	ep := &Endpoint{addr: re.Addr}
+	ep := &Endpoint{addr: re.Addr, bytes: NewByteCounter()}
 	ep.record.Store(&re)
 	ep.active.Store(true)
 	ep.healthy.Store(true)
 	return ep
+}
+
+// revive puts a removed endpoint back into service when its address
+// returns to the pool, as a new endpoint would start (active, healthy, no
+// check results), but with its open connections and counters. The pool's
+// updateMu is held.
+func (ep *Endpoint) revive(re resolver.Endpoint) {
+	ep.record.Store(&re)
+	ep.healthMu.Lock()
+	ep.streak.Store(0)
+	ep.checkErr.Store(nil)
+	ep.healthy.Store(true)
+	ep.healthMu.Unlock()
+	ep.active.Store(true)
+	ep.removed.Store(false)
 }
 
 // Addr is the endpoint's host:port.
@@ -113,20 +130,24 @@ func (ep *Endpoint) TotalConns() uint64 { return ep.total.Load() }
 // DialErrors is the number of failed dials to the endpoint so far.
 func (ep *Endpoint) DialErrors() uint64 { return ep.dialErrors.Load() }
 
-// AddBytes adds the bytes one closed connection carried to the endpoint
-// (toUpstream) and back to its client (toClient).
-func (ep *Endpoint) AddBytes(toUpstream, toClient int64) {
-	ep.bytesToUpstream.Add(uint64(max(toUpstream, 0)))
-	ep.bytesToClient.Add(uint64(max(toClient, 0)))
+// Bytes is the counter that the forwarding of the endpoint's connections
+// counts into as bytes move, so that a connection open for days shows its
+// traffic at once.
+func (ep *Endpoint) Bytes() *ByteCounter { return ep.bytes }
+
+// BytesToUpstream is the number of bytes sent to the endpoint so far, by
+// open and closed connections.
+func (ep *Endpoint) BytesToUpstream() uint64 {
+	up, _ := ep.bytes.Load()
+	return up
 }
 
-// BytesToUpstream is the number of bytes sent to the endpoint by the
-// connections closed so far.
-func (ep *Endpoint) BytesToUpstream() uint64 { return ep.bytesToUpstream.Load() }
-
 // BytesToClient is the number of bytes the endpoint sent back to clients
-// over the connections closed so far.
-func (ep *Endpoint) BytesToClient() uint64 { return ep.bytesToClient.Load() }
+// so far, by open and closed connections.
+func (ep *Endpoint) BytesToClient() uint64 {
+	_, down := ep.bytes.Load()
+	return down
+}
 
 // load is the endpoint's number of connections, open or being dialled, as
 // least-connections counts it.

@@ -123,6 +123,11 @@ type Pool struct {
 	// configured and discovered are the two sources of the endpoint set,
 	// which is their union. Guarded by updateMu.
 	configured, discovered []resolver.Endpoint
+	// retired are the endpoints removed from the set, by address, kept
+	// while connections to them may be open: an address that comes back
+	// revives its object, so that its open connections and counters stay
+	// with it. Guarded by updateMu.
+	retired map[string]*Endpoint
 	// syncStop stops member sync; nil when it is off. Guarded by updateMu.
 	syncStop context.CancelFunc
 	// syncNow asks member sync for a round now.
@@ -141,7 +146,7 @@ type policySlot struct {
 // Close stops its background work.
 func NewPool(opts Options) *Pool {
 	ctx, cancel := context.WithCancel(context.Background())
-	p := &Pool{ctx: ctx, cancel: cancel, dial: opts.Dial, log: opts.Log, syncNow: make(chan struct{}, 1)}
+	p := &Pool{ctx: ctx, cancel: cancel, dial: opts.Dial, log: opts.Log, syncNow: make(chan struct{}, 1), retired: map[string]*Endpoint{}}
 	if opts.Policy != nil {
 		p.fixedPolicy = true
 		p.policy.Store(&policySlot{Policy: opts.Policy})
@@ -257,6 +262,7 @@ func (p *Pool) publishLocked(source string) (added, removed []string) {
 	for _, ep := range old {
 		byAddr[ep.addr] = ep
 	}
+	p.pruneRetiredLocked()
 	next := make([]*Endpoint, 0, len(p.configured)+len(p.discovered))
 	seen := make(map[string]bool, len(p.configured)+len(p.discovered))
 	for _, re := range append(append([]resolver.Endpoint(nil), p.configured...), p.discovered...) {
@@ -271,24 +277,15 @@ func (p *Pool) publishLocked(source string) (added, removed []string) {
 			next = append(next, ep)
 			continue
 		}
-		next = append(next, newEndpoint(re))
+		next = append(next, p.addLocked(re))
 		added = append(added, re.Addr)
 	}
 	p.endpoints.Store(&next)
 
-	s := p.Settings()
 	for _, ep := range old {
-		if seen[ep.addr] {
-			continue
-		}
-		removed = append(removed, ep.addr)
-		ep.removed.Store(true)
-		p.stopChecksLocked(ep)
-		switch s.OnEndpointRemoved {
-		case RemovedClose:
-			ep.closeConns(closeSpread)
-		case RemovedDrain:
-			time.AfterFunc(s.DrainTimeout, func() { ep.closeConns(closeSpread) })
+		if !seen[ep.addr] {
+			removed = append(removed, ep.addr)
+			p.removeLocked(ep)
 		}
 	}
 	if len(removed) > 0 {
@@ -299,6 +296,53 @@ func (p *Pool) publishLocked(source string) (added, removed []string) {
 		p.log.WithFields(logrus.Fields{"added": added, "removed": removed, "source": source}).Info("endpoints updated")
 	}
 	return added, removed
+}
+
+// addLocked returns the endpoint for an address that joins the set: the
+// retired object of that address, revived, when there is one, else a new
+// one. The caller holds updateMu.
+func (p *Pool) addLocked(re resolver.Endpoint) *Endpoint {
+	ep, ok := p.retired[re.Addr]
+	if !ok {
+		return newEndpoint(re)
+	}
+	delete(p.retired, re.Addr)
+	ep.revive(re)
+	return ep
+}
+
+// removeLocked takes ep out of service: no new connections, no health
+// checks; its open connections are kept, drained or closed as the
+// settings say, and it is kept in retired while they may be open. The
+// caller holds updateMu.
+func (p *Pool) removeLocked(ep *Endpoint) {
+	gen := ep.removals.Add(1)
+	ep.removed.Store(true)
+	p.stopChecksLocked(ep)
+	p.retired[ep.addr] = ep
+	s := p.Settings()
+	switch s.OnEndpointRemoved {
+	case RemovedClose:
+		ep.closeConns(closeSpread)
+	case RemovedDrain:
+		time.AfterFunc(s.DrainTimeout, func() {
+			if ep.removals.Load() == gen && ep.removed.Load() { // not revived since
+				ep.closeConns(closeSpread)
+			}
+		})
+	}
+}
+
+// pruneRetiredLocked forgets the retired endpoints without a connection,
+// open or being dialled. One removed by the last update is kept until the
+// next, however, so that a connection dialled just before its removal and
+// not yet tracked is not missed. The caller holds updateMu.
+func (p *Pool) pruneRetiredLocked() {
+	for addr, ep := range p.retired {
+		if ep.load() == 0 {
+			delete(p.retired, addr)
+		}
+	}
 }
 
 // Dial levels: which endpoints a round of picks considers.

@@ -1,0 +1,47 @@
+package listener
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/etcd-gateway/etcd-gateway/config"
+)
+
+// TestReloadReaddingAnEndpointKeepsItsOpenCount: a reload removes the
+// endpoint of an open connection and the next adds it back; the status
+// counts the connection on the endpoint, and its bytes, all along.
+func TestReloadReaddingAnEndpointKeepsItsOpenCount(t *testing.T) {
+	b, a := echoServer(t), echoServer(t)
+	lc := listenerConfig("main", []string{b})
+	g := startGroup(t, lc)
+	c := dial(t, gatewayAddr(t, g, "main"))
+	if !echoes(c) {
+		t.Fatal("no echo")
+	}
+	apply := func(eps ...string) {
+		t.Helper()
+		lc.Endpoints = eps
+		if _, err := g.Apply(context.Background(), &config.Snapshot{ShutdownTimeout: time.Second, Listeners: []config.Listener{lc}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	apply(a)
+	apply(b, a)
+	if !echoes(c) {
+		t.Fatal("no echo after the reloads")
+	}
+	var ep EndpointStatus
+	// The loop counts bytes just after it writes them: wait for it.
+	waitFor(t, "the re-added endpoint's counts", 5*time.Second, func() bool {
+		for _, e := range statusOf(t, g, "main").Endpoints {
+			if e.Addr == b {
+				ep = e
+			}
+		}
+		return ep.BytesToClient == 8
+	})
+	if ep.OpenConns != 1 || ep.TotalConns != 1 || ep.BytesToUpstream != 8 {
+		t.Fatalf("re-added endpoint %s: %+v; want its open connection and 8 bytes each way", b, ep)
+	}
+}
