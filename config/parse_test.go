@@ -136,6 +136,7 @@ func twoListeners(file string) *Snapshot {
 				Name:              "main",
 				ListenAddr:        "127.0.0.1:23790",
 				Endpoints:         []string{"10.0.0.1:2379", "10.0.0.2:2379", "etcd-3.example.com:2379"},
+				TLSEndpoints:      []string{"etcd-3.example.com:2379"},
 				DNSRefresh:        DefaultDNSRefresh, // no top-level value: the built-in default
 				RetryDelay:        30 * time.Second,  // inherited
 				DialTimeout:       2 * time.Second,   // inherited
