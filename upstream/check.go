@@ -85,7 +85,7 @@ func (c *checkClients) getHealth(ctx context.Context, ep *Endpoint) error {
 	}
 	resp, err := client.Do(req)
 	if err != nil {
-		return fmt.Errorf("etcd check: GET %s: %w", healthPath, unwrapURLError(err))
+		return fmt.Errorf("etcd check: GET %s: %w%s", healthPath, unwrapURLError(err), eofHint(scheme, err))
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxHealthBody))
@@ -111,6 +111,15 @@ func hint(status int, body []byte) string {
 		return ": the member speaks TLS: give the listener an upstream-tls block"
 	case status == http.StatusNotFound:
 		return ": this port serves no /health (client HTTP moved to --listen-client-http-urls?): use health-check type tcp"
+	}
+	return ""
+}
+
+// eofHint explains a plain HTTP check that got no answer at all: that is
+// how etcd's TLS client port answers plain HTTP.
+func eofHint(scheme string, err error) string {
+	if scheme == "http" && errors.Is(err, io.EOF) {
+		return " (a member serving TLS closes plain HTTP so: list it as https://)"
 	}
 	return ""
 }

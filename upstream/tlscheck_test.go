@@ -97,7 +97,7 @@ func warnings(hook *logtest.Hook, substr string) []*logrus.Entry {
 func TestHTTPSMemberCheckedOverTLS(t *testing.T) {
 	m := startTLSMember(t, false)
 	for name, s := range map[string]Settings{
-		"trusted-ca-file":                      {DiscoveredTLS: &tls.Config{RootCAs: m.ca.Pool()}},
+		"trusted-ca-file":                       {DiscoveredTLS: &tls.Config{RootCAs: m.ca.Pool()}},
 		"upstream-tls ca-file with passthrough": {TLS: &tls.Config{RootCAs: m.ca.Pool()}},
 	} {
 		t.Run(name, func(t *testing.T) {
@@ -177,5 +177,18 @@ func TestClientCertMemberFallsBack(t *testing.T) {
 	waitFor(t, "3 more passing checks", 10*time.Second, func() bool { return ep.streak.Load() >= n+3 })
 	if _, fellBack := c.fallbacks.Load(m.addr); fellBack {
 		t.Fatal("with a client certificate the check still falls back")
+	}
+}
+
+// TestTLSMemberListedPlainSaysSo: a TLS member listed without https:// is
+// checked in plain HTTP, which etcd answers by closing: the check error
+// says to list it as https://.
+func TestTLSMemberListedPlainSaysSo(t *testing.T) {
+	m := startTLSMember(t, false)
+	p := checkedPool(t, Settings{HealthCheck: HealthCheck{Type: CheckEtcd, Interval: 100 * time.Millisecond, Timeout: time.Second, Fall: 1, Rise: 1}}, m.addr)
+	ep := endpoint(p, m.addr)
+	waitFor(t, "the member to be marked unhealthy", 10*time.Second, func() bool { return !ep.Healthy() })
+	if err := ep.LastCheckError(); !strings.Contains(err, "list it as https://") {
+		t.Fatalf("check error %q doesn't say to list the member as https://", err)
 	}
 }
