@@ -53,13 +53,13 @@ type etcdHealth struct {
 	Reason string `json:"reason"`
 }
 
-// checkEtcd asks ep's GET /health, over TLS when the listener has a tls
-// block or ep is a TLS member. Healthy is HTTP 200 with {"health":"true"}.
-// A TLS member the check can't talk to (its certificate can't be
-// verified, or it demands a client certificate the gateway lacks) is
-// checked with a handshake instead (tlsFallback), and logged once: marking
-// it down would be for a reason of the gateway's configuration, not of the
-// member.
+// checkEtcd asks ep's GET /health, over TLS when the listener has an
+// upstream-tls block or ep is a TLS member. Healthy is HTTP 200 with
+// {"health":"true"}. A TLS member the check can't talk to (its certificate
+// can't be verified, or it demands a client certificate the gateway
+// lacks) is checked with a handshake instead (checkHandshake), and logged
+// once: marking it down would be for a reason of the gateway's
+// configuration, not of the member, and one the operator can't see.
 func (p *Pool) checkEtcd(ctx context.Context, ep *Endpoint) error {
 	c := p.clients.Load()
 	if _, ok := c.fallbacks.Load(ep.addr); ok {
