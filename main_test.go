@@ -206,3 +206,27 @@ func TestCheckResolvesSRVDiscovery(t *testing.T) {
 		}
 	}
 }
+
+// TestCheckWarnsOfTLSCheckFallback: `check` of the migration example
+// (https:// members, no CA, no client certificate) says in one sentence
+// that their health check may fall back to tcp, and how to fix it.
+func TestCheckWarnsOfTLSCheckFallback(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "gw.yaml")
+	text := "listeners:\n  - name: main\n    listen-addr: 127.0.0.1:23790\n    endpoints: [https://infra0.example.com:2379, https://infra1.example.com:2379]\n"
+	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, errOut, err := execute("check", "--config", path)
+	if err != nil {
+		t.Fatalf("check: %v\n%s", err, errOut)
+	}
+	for _, want := range []string{
+		"https://infra0.example.com:2379 (TLS)",
+		"health-checked with tcp instead",
+		"trusted-ca-file", "cert-file and key-file", "health-check: {type: tcp}",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("check output lacks %q:\n%s", want, out)
+		}
+	}
+}

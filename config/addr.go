@@ -175,9 +175,10 @@ func validName(name string) bool {
 }
 
 // stripScheme removes an http:// or https:// prefix from an endpoint, as
-// etcd does, and a trailing slash after it. Any other scheme, and a path, are
-// errors.
-func stripScheme(ep string) (string, error) {
+// etcd does, and a trailing slash after it, and reports whether it was
+// https://: such a member serves TLS, and the health check must speak it.
+// Any other scheme, and a path, are errors.
+func stripScheme(ep string) (hostPort string, https bool, err error) {
 	lower := strings.ToLower(ep)
 	for _, scheme := range []string{"http://", "https://"} {
 		if !strings.HasPrefix(lower, scheme) {
@@ -185,12 +186,12 @@ func stripScheme(ep string) (string, error) {
 		}
 		rest := strings.TrimSuffix(ep[len(scheme):], "/")
 		if strings.ContainsAny(rest, "/?#") {
-			return "", fmt.Errorf("endpoint %q has a path: write %shost:port", ep, scheme)
+			return "", false, fmt.Errorf("endpoint %q has a path: write %shost:port", ep, scheme)
 		}
-		return rest, nil
+		return rest, scheme == "https://", nil
 	}
 	if i := strings.Index(ep, "://"); i >= 0 {
-		return "", fmt.Errorf("endpoint %q: scheme %q not supported: write host:port, optionally after http:// or https://", ep, ep[:i])
+		return "", false, fmt.Errorf("endpoint %q: scheme %q not supported: write host:port, optionally after http:// or https://", ep, ep[:i])
 	}
-	return ep, nil
+	return ep, false, nil
 }

@@ -263,12 +263,12 @@ func (cv converter) listener(i int, rl *rawListener, def *Listener) Listener {
 	l := Listener{
 		Name:              cv.str(i, keyName, rl.Name, ""),
 		ListenAddr:        cv.str(i, keyListenAddr, rl.ListenAddr, ""),
-		Endpoints:         cv.endpoints(i, rl.Endpoints),
 		DiscoverySRV:      cv.str(i, keyDiscoverySRV, rl.DiscoverySRV, ""),
 		DiscoverySRVName:  cv.str(i, keyDiscoverySRVName, rl.DiscoverySRVName, ""),
 		InsecureDiscovery: cv.boolean(i, keyInsecureDiscovery, rl.InsecureDiscovery),
 		TrustedCAFile:     cv.str(i, keyTrustedCAFile, rl.TrustedCAFile, ""),
 	}
+	l.Endpoints, l.TLSEndpoints = cv.endpoints(i, rl.Endpoints)
 	inheritDuration := func(key string, v any, d time.Duration) time.Duration {
 		if v == nil {
 			if cv.c.isBad(topLevel, key) {
@@ -424,14 +424,14 @@ func isNumber(s string) bool {
 }
 
 // endpoints converts the endpoints list; see cleanEndpoints.
-func (cv converter) endpoints(idx int, v any) []string {
+func (cv converter) endpoints(idx int, v any) (eps, tlsEps []string) {
 	if v == nil {
-		return nil
+		return nil, nil
 	}
 	list, ok := v.([]any)
 	if !ok {
 		cv.c.add(idx, keyEndpoints, "must be a list of host:port strings, e.g. [\"10.0.0.1:2379\", \"10.0.0.2:2379\"], not %s", describeValue(v))
-		return nil
+		return nil, nil
 	}
 	strs := make([]string, 0, len(list))
 	for j, e := range list {
@@ -446,23 +446,27 @@ func (cv converter) endpoints(idx int, v any) []string {
 }
 
 // cleanEndpoints trims each endpoint and strips its http:// or https://
-// prefix, as etcd does. When an endpoint is unusable it reports every
-// endpoint problem of the list at once (validation then skips the key), so
-// that one bad entry does not hide the others.
-func cleanEndpoints(c *collector, idx int, list []string) []string {
-	eps := make([]string, 0, len(list))
+// prefix, as etcd does; tlsEps are the endpoints of eps that were given as
+// https://. When an endpoint is unusable it reports every endpoint problem
+// of the list at once (validation then skips the key), so that one bad
+// entry does not hide the others.
+func cleanEndpoints(c *collector, idx int, list []string) (eps, tlsEps []string) {
+	eps = make([]string, 0, len(list))
 	for _, e := range list {
 		e = strings.TrimSpace(e)
 		if e == "" {
 			c.add(idx, keyEndpoints, "empty endpoint in the list")
 			continue
 		}
-		ep, err := stripScheme(e)
+		ep, https, err := stripScheme(e)
 		if err != nil {
 			c.add(idx, keyEndpoints, "%v", err)
 			continue
 		}
 		eps = append(eps, ep)
+		if https {
+			tlsEps = append(tlsEps, ep)
+		}
 	}
 	if c.isBad(idx, keyEndpoints) {
 		for _, ep := range eps {
@@ -472,9 +476,9 @@ func cleanEndpoints(c *collector, idx int, list []string) []string {
 		}
 	}
 	if len(eps) == 0 {
-		return nil
+		return nil, nil
 	}
-	return eps
+	return eps, tlsEps
 }
 
 // describeValue names the type of a parsed value, and the value when short, for

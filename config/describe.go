@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -73,6 +74,9 @@ func (s *Snapshot) Describe(w io.Writer) {
 				if i == 0 {
 					key = fmt.Sprintf("endpoints (%d)", len(l.Endpoints))
 				}
+				if slices.Contains(l.TLSEndpoints, ep) {
+					ep = "https://" + ep + " (TLS)"
+				}
 				row(key, "%s", ep)
 			}
 			row("dns-refresh", "%s (used by discovery-srv only)", fmtDuration(l.DNSRefresh))
@@ -102,6 +106,9 @@ func (s *Snapshot) Describe(w io.Writer) {
 		row("keepalive", "%s", fmtDuration(l.KeepAlive))
 		row("policy", "%s", l.Policy)
 		describeHealth(row, l)
+		if note := tlsCheckNote(l); note != "" {
+			row("note", "%s", note)
+		}
 		describeTLS(row, l)
 	}
 	_ = tw.Flush()
@@ -135,6 +142,47 @@ func describeHealth(row func(key, format string, args ...any), l Listener) {
 	} else {
 		row(keyMemberSync, "off")
 	}
+}
+
+// tlsCheckNote returns the sentence that warns that the etcd health check
+// may fall back to tcp for TLS members: when no CA is configured to
+// verify them (only the system roots), or no client certificate for
+// members that demand one. "" when it can't happen: no TLS member, another
+// check type, or the gateway originates TLS for its clients (then a
+// failed handshake fails their dials, and the check says so).
+func tlsCheckNote(l Listener) string {
+	up := l.UpstreamTLS
+	if l.HealthCheck.Type != CheckEtcd || up.Originates() {
+		return ""
+	}
+	members := "the members"
+	switch {
+	case up.Enabled:
+	case len(l.TLSEndpoints) > 0:
+		members = "the https:// members"
+	case l.DiscoverySRV != "":
+		members = "the members found through _etcd-client-ssl"
+	default:
+		return ""
+	}
+	noCA := (up.Enabled && up.CAFile == "") || (!up.Enabled && l.TrustedCAFile == "")
+	noCert := up.CertFile == ""
+	const then = "is health-checked with tcp instead (a connect and a TLS handshake, no /health), and the log says so"
+	const certFix = "an upstream-tls block with cert-file and key-file (passthrough: true keeps the clients' TLS end to end)"
+	caFix := "their CA (trusted-ca-file, or an upstream-tls block with ca-file and passthrough: true)"
+	if up.Enabled {
+		caFix = "their CA in upstream-tls ca-file"
+	}
+	switch {
+	case noCA && noCert:
+		return fmt.Sprintf("%s are verified with the system roots only, and offered no client certificate: one whose certificate they don't verify, or that demands a client certificate, %s; "+
+			"fix: give the listener %s and, for members with --client-cert-auth, %s, or set health-check: {type: tcp}", members, then, caFix, certFix)
+	case noCA:
+		return fmt.Sprintf("%s are verified with the system roots only: one whose certificate they don't verify %s; fix: give the listener %s, or set health-check: {type: tcp}", members, then, caFix)
+	case noCert:
+		return fmt.Sprintf("%s are offered no client certificate: one that demands one (--client-cert-auth) %s; fix: give the listener %s, or set health-check: {type: tcp}", members, then, certFix)
+	}
+	return ""
 }
 
 // describeTLS writes the upstream-tls and tls rows of a listener.

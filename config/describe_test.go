@@ -150,3 +150,53 @@ func TestDescribeAdminAddr(t *testing.T) {
 		}
 	}
 }
+
+// TestDescribeTLSCheckNote: check says, in one sentence with the fixes,
+// when the etcd check of https:// members may fall back to tcp; and not
+// when the configuration can check them.
+func TestDescribeTLSCheckNote(t *testing.T) {
+	const base = "name: a\n    listen-addr: 127.0.0.1:23790\n    endpoints: [https://10.0.0.1:2379, 10.0.0.2:2379]"
+	for _, tc := range []struct {
+		name  string
+		extra []string
+		want  []string // substrings of the note; none means no note
+	}{
+		{"no CA, no client certificate", nil, []string{
+			"the https:// members are verified with the system roots only, and offered no client certificate",
+			"health-checked with tcp instead", "trusted-ca-file", "upstream-tls block with ca-file and passthrough: true",
+			"cert-file and key-file", "health-check: {type: tcp}",
+		}},
+		{"trusted-ca-file, no client certificate", []string{"trusted-ca-file: /ca.pem"}, []string{
+			"the https:// members are offered no client certificate", "cert-file and key-file", "health-check: {type: tcp}",
+		}},
+		{"everything configured", []string{"upstream-tls: {ca-file: /ca.pem, cert-file: /c.pem, key-file: /k.pem, passthrough: true}"}, nil},
+		{"tcp checks", []string{"health-check: {type: tcp}"}, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, err := Parse("/etc/gw.yaml", []byte(listenerYAML(append([]string{base}, tc.extra...)...)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var buf bytes.Buffer
+			s.Describe(&buf)
+			out := buf.String()
+			if !strings.Contains(out, "https://10.0.0.1:2379 (TLS)") {
+				t.Errorf("the https:// endpoint is not shown as TLS:\n%s", out)
+			}
+			note := ""
+			for line := range strings.SplitSeq(out, "\n") {
+				if f := strings.Fields(line); len(f) > 0 && f[0] == "note" {
+					note = line
+				}
+			}
+			if len(tc.want) == 0 && note != "" {
+				t.Fatalf("unexpected note: %s", note)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(note, w) {
+					t.Errorf("note %q doesn't say %q", note, w)
+				}
+			}
+		})
+	}
+}

@@ -72,7 +72,7 @@ func FromFlags(f Flags) (*Snapshot, error) {
 	if f.DiscoverySRV != "" && slices.Equal(eps, []string{DefaultEndpoint}) {
 		eps = nil
 	}
-	l.Endpoints = cleanEndpoints(c, 0, eps)
+	l.Endpoints, l.TLSEndpoints = cleanEndpoints(c, 0, eps)
 	s := &Snapshot{
 		LogLevel:        DefaultLogLevel,
 		LogFormat:       DefaultLogFormat,

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -136,6 +137,7 @@ func twoListeners(file string) *Snapshot {
 				Name:              "main",
 				ListenAddr:        "127.0.0.1:23790",
 				Endpoints:         []string{"10.0.0.1:2379", "10.0.0.2:2379", "etcd-3.example.com:2379"},
+				TLSEndpoints:      []string{"etcd-3.example.com:2379"},
 				DNSRefresh:        DefaultDNSRefresh, // no top-level value: the built-in default
 				RetryDelay:        30 * time.Second,  // inherited
 				DialTimeout:       2 * time.Second,   // inherited
@@ -552,7 +554,7 @@ func TestParseErrors(t *testing.T) {
 			want: []string{
 				`listener "a": key "discovery-srv-name": only valid with discovery-srv`,
 				`listener "a": key "insecure-discovery": only valid with discovery-srv`,
-				`listener "a": key "trusted-ca-file": only valid with discovery-srv`,
+				`listener "a": key "trusted-ca-file": only valid with discovery-srv or with https:// endpoints`,
 			},
 		},
 		{
@@ -1043,5 +1045,19 @@ func TestYAMLUnquotedIPv6Hint(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("err = %v, want it to contain %q", err, tc.want)
 		}
+	}
+}
+
+// TestTrustedCAFileWithHTTPSEndpoints: trusted-ca-file verifies static
+// https:// members too, so it is accepted with them.
+func TestTrustedCAFileWithHTTPSEndpoints(t *testing.T) {
+	data := listenerYAML("name: a", "listen-addr: 127.0.0.1:23790", "endpoints: [https://10.0.0.1:2379, http://10.0.0.2:2379]", "trusted-ca-file: /ca.pem")
+	s, err := Parse("/etc/gw.yaml", []byte(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := s.Listeners[0]
+	if l.TrustedCAFile != "/ca.pem" || !slices.Equal(l.TLSEndpoints, []string{"10.0.0.1:2379"}) || !slices.Equal(l.Endpoints, []string{"10.0.0.1:2379", "10.0.0.2:2379"}) {
+		t.Fatalf("listener: endpoints %v, TLS %v, trusted-ca-file %q", l.Endpoints, l.TLSEndpoints, l.TrustedCAFile)
 	}
 }

@@ -91,14 +91,22 @@ type Listener struct {
 	ListenAddr string
 	// Endpoints is the static endpoint list (host:port, scheme stripped).
 	// Exactly one of Endpoints and DiscoverySRV is set.
-	Endpoints         []string
+	Endpoints []string
+	// TLSEndpoints are the entries of Endpoints that were given as
+	// https://: members that serve TLS, whose health checks and member
+	// sync speak TLS as for members found through _etcd-client-ssl. nil
+	// when there is none.
+	TLSEndpoints      []string
 	DiscoverySRV      string
 	DiscoverySRVName  string
 	InsecureDiscovery bool
-	TrustedCAFile     string
-	DNSRefresh        time.Duration
-	RetryDelay        time.Duration
-	DialTimeout       time.Duration
+	// TrustedCAFile verifies the TLS members when the listener has no
+	// upstream-tls block: those discovered through _etcd-client-ssl, and
+	// those given as https://.
+	TrustedCAFile string
+	DNSRefresh    time.Duration
+	RetryDelay    time.Duration
+	DialTimeout   time.Duration
 	// OnEndpointRemoved is RemovedKeep, RemovedDrain or RemovedClose.
 	OnEndpointRemoved string
 	DrainTimeout      time.Duration

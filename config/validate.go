@@ -165,7 +165,9 @@ func validateListener(c *collector, i int, l *Listener) {
 	}
 	srvOnly(keyDiscoverySRVName, l.DiscoverySRVName != "")
 	srvOnly(keyInsecureDiscovery, l.InsecureDiscovery)
-	srvOnly(keyTrustedCAFile, l.TrustedCAFile != "")
+	if l.TrustedCAFile != "" && !hasSRV && len(l.TLSEndpoints) == 0 && !c.isBad(i, keyTrustedCAFile) && !c.isBad(i, keyDiscoverySRV) && !c.isBad(i, keyEndpoints) {
+		c.add(i, keyTrustedCAFile, "only valid with %s or with https:// %s: it verifies the members that serve TLS", n(keyDiscoverySRV), n(keyEndpoints))
+	}
 	if l.DiscoverySRVName != "" && !c.isBad(i, keyDiscoverySRVName) {
 		// It becomes part of the label _etcd-client-ssl-NAME.
 		if !validSRVName(l.DiscoverySRVName) {

@@ -55,6 +55,13 @@ func render(ls ...listenerSpec) string {
 // out by the caller), starts the gateway on it and runs its reload loop.
 func startHarness(t *testing.T, dir, path, text string) *harness {
 	t.Helper()
+	return startHarnessLog(t, dir, path, text, io.Discard)
+}
+
+// startHarnessLog is startHarness with the gateway's log also written to
+// logOut (besides stderr with -v).
+func startHarnessLog(t *testing.T, dir, path, text string, logOut io.Writer) *harness {
+	t.Helper()
 	if text != "" {
 		writeFile(t, path, text)
 	}
@@ -62,9 +69,8 @@ func startHarness(t *testing.T, dir, path, text string) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var logOut io.Writer = io.Discard
 	if testing.Verbose() {
-		logOut = os.Stderr
+		logOut = io.MultiWriter(logOut, os.Stderr)
 	}
 	gw, err := Start(context.Background(), logOut, snap)
 	if err != nil {

@@ -4,15 +4,21 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
+	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+	"google.golang.org/grpc"
 )
 
 // TestMemberKilledMidStream kills the member a watch is streaming from: a
@@ -75,9 +81,12 @@ func TestMemberKilledMidStream(t *testing.T) {
 }
 
 // TestSoak runs load, member failover and reloads at once for about two
-// minutes (ETCD_GATEWAY_SOAK overrides): every client error must fall in
-// the window after a member was deliberately killed; none may come from the
-// gateway itself (reloads, accept, forwarding).
+// minutes (ETCD_GATEWAY_SOAK overrides). Every client error must be
+// explained by the member its operation reached through the gateway: that
+// member's witness, GET /health sent straight to it, failed or stalled
+// during the operation (the member was killed, was restarting, or had no
+// leader). An error on a member that answered its witness is the
+// gateway's (reloads, accept, forwarding) and fails the test.
 func TestSoak(t *testing.T) {
 	if testing.Short() {
 		t.Skip("soak test: skipped in -short")
@@ -98,54 +107,45 @@ func TestSoak(t *testing.T) {
 		}
 		return render(listenerSpec{name: "main", addr: addr, endpoints: list, extra: "    retry-delay: 500ms\n"})
 	}
-	h := startHarness(t, dir, filepath.Join(dir, "gw.yaml"), config(0))
-
-	// killWindows records when members were killed; an error within grace
-	// after a kill is accounted for by it.
-	const grace = 10 * time.Second
-	var mu sync.Mutex
-	var kills []time.Time
-	accounted := func(at time.Time) bool {
-		mu.Lock()
-		defer mu.Unlock()
-		for _, k := range kills {
-			if !at.Before(k) && at.Sub(k) < grace {
-				return true
-			}
-		}
-		return false
-	}
+	conns := newConnLog()
+	h := startHarnessLog(t, dir, filepath.Join(dir, "gw.yaml"), config(0), conns)
 
 	ctx, cancel := context.WithTimeout(context.Background(), duration+time.Minute)
 	defer cancel()
+	witnesses := map[string]*witness{}
+	for _, ep := range eps {
+		witnesses[ep] = startWitness(ctx, ep)
+	}
+	var events timeline
 	var stop atomic.Bool
-	var ops, deliberate, unexplained atomic.Int64
-	var firstUnexplained atomic.Pointer[string]
+	var ops atomic.Int64
+	var fmu sync.Mutex
+	var failures []failedOp
 	var wg sync.WaitGroup
 	const clients = 8
 	for i := range clients {
-		cli := newClient(t, addr)
+		cli, local := soakClient(t, addr)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			key := fmt.Sprintf("soak/%d", i)
 			for n := 0; n < 10_000_000 && !stop.Load(); n++ { // bounded
+				f := failedOp{client: i, start: time.Now(), conns: []string{local()}}
 				opCtx, opCancel := context.WithTimeout(ctx, 5*time.Second)
 				_, err := cli.Put(opCtx, key, fmt.Sprint(n))
 				if err == nil {
 					_, err = cli.Get(opCtx, key)
 				}
 				opCancel()
-				switch {
-				case err == nil:
+				if err == nil {
 					ops.Add(1)
-				case accounted(time.Now()):
-					deliberate.Add(1)
-				default:
-					unexplained.Add(1)
-					msg := fmt.Sprintf("%s: %v", time.Now().Format(time.RFC3339Nano), err)
-					firstUnexplained.CompareAndSwap(nil, &msg)
+					continue
 				}
+				f.end, f.err = time.Now(), err
+				f.conns = append(f.conns, local())
+				fmu.Lock()
+				failures = append(failures, f)
+				fmu.Unlock()
 			}
 		}()
 	}
@@ -161,13 +161,16 @@ func TestSoak(t *testing.T) {
 		select {
 		case <-reloadTick.C:
 			reloads++
+			events.add("reload %d", reloads)
 			saveRenameOver(t, h.path, config(reloads))
 			h.waitApplied(uint64(reloads))
 		case <-killTick.C:
 			if down >= 0 {
+				events.add("restarting member %s", c.Members[down].ClientAddr())
 				if err := c.Restart(down); err != nil {
 					t.Fatalf("restart member %d: %v", down, err)
 				}
+				events.add("member %s restarted", c.Members[down].ClientAddr())
 				down = -1
 				continue
 			}
@@ -175,9 +178,7 @@ func TestSoak(t *testing.T) {
 			used := h.usedNow()
 			for i, m := range c.Members {
 				if m.ClientAddr() == used {
-					mu.Lock()
-					kills = append(kills, time.Now())
-					mu.Unlock()
+					events.add("killing member %s", used)
 					c.Stop(i)
 					down, killed = i, killed+1
 				}
@@ -186,14 +187,252 @@ func TestSoak(t *testing.T) {
 	}
 	stop.Store(true)
 	wg.Wait()
-	t.Logf("soak %s: %d ok operations, %d reloads, %d member kills, %d errors after a kill, %d unexplained",
-		time.Since(start).Round(time.Second), ops.Load(), reloads, killed, deliberate.Load(), unexplained.Load())
-	if n := unexplained.Load(); n > 0 {
-		t.Fatalf("%d client errors not caused by a deliberate failure; first: %s", n, *firstUnexplained.Load())
+	cancel() // the witnesses
+	for _, w := range witnesses {
+		<-w.done
+	}
+
+	var explained, unexplained []string
+	for _, f := range failures {
+		members := conns.endpoints(f.conns)
+		if why := f.explain(members, witnesses); why != "" {
+			explained = append(explained, why)
+			continue
+		}
+		unexplained = append(unexplained, fmt.Sprintf("%s\nevents around it:\n%s", f.describe(members), events.around(f.start, f.end)))
+	}
+	t.Logf("soak %s: %d ok operations, %d reloads, %d member kills, %d errors explained by their member, %d unexplained",
+		time.Since(start).Round(time.Second), ops.Load(), reloads, killed, len(explained), len(unexplained))
+	for _, e := range explained {
+		t.Log(e)
+	}
+	if len(unexplained) > 0 {
+		t.Fatalf("%d client errors on members that answered their witness (the gateway's fault); first: %s", len(unexplained), unexplained[0])
 	}
 	if killed == 0 || reloads < 10 || ops.Load() < 1000 {
 		t.Fatalf("the soak did too little: %d kills, %d reloads, %d operations", killed, reloads, ops.Load())
 	}
+}
+
+// soakClient returns an etcd client of addr and the local address of its
+// current connection to the gateway, which the gateway logs as the
+// connection's client.
+func soakClient(t *testing.T, addr string) (*clientv3.Client, func() string) {
+	t.Helper()
+	var local atomic.Value
+	local.Store("")
+	dial := func(ctx context.Context, a string) (net.Conn, error) {
+		var d net.Dialer
+		conn, err := d.DialContext(ctx, "tcp", a)
+		if err == nil {
+			local.Store(conn.LocalAddr().String())
+		}
+		return conn, err
+	}
+	cli, err := clientv3.New(clientv3.Config{
+		Endpoints: []string{addr}, DialTimeout: 5 * time.Second, Logger: zap.NewNop(),
+		DialOptions: []grpc.DialOption{grpc.WithContextDialer(dial)},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cli.Close() })
+	return cli, func() string { return local.Load().(string) }
+}
+
+// failedOp is a client operation (a put and a get) that failed.
+type failedOp struct {
+	client     int
+	start, end time.Time
+	// conns are the local addresses of the client's connection to the
+	// gateway when the operation started and when it failed.
+	conns []string
+	err   error
+}
+
+// explain returns why f failed when a member it reached failed or stalled
+// its witness during f, else "". With no known member (the client had no
+// connection through the gateway), any member's witness counts.
+func (f failedOp) explain(members []string, witnesses map[string]*witness) string {
+	candidates := members
+	if len(candidates) == 0 {
+		for addr := range witnesses {
+			candidates = append(candidates, addr)
+		}
+	}
+	for _, m := range candidates {
+		if w := witnesses[m]; w != nil {
+			if bad, ok := w.badDuring(f.start, f.end); ok {
+				return fmt.Sprintf("%s: explained: its member's witness: %s", f.describe(members), bad)
+			}
+		}
+	}
+	return ""
+}
+
+func (f failedOp) describe(members []string) string {
+	return fmt.Sprintf("client %d, operation %s to %s on member(s) %v (gateway connections %v): %v",
+		f.client, f.start.Format("15:04:05.000"), f.end.Format("15:04:05.000"), members, f.conns, f.err)
+}
+
+// connLog reads the gateway's log and keeps, for each client connection,
+// the endpoint the gateway connected it to.
+type connLog struct {
+	opened *regexp.Regexp
+	mu     sync.Mutex
+	byConn map[string]string
+}
+
+func newConnLog() *connLog {
+	return &connLog{
+		opened: regexp.MustCompile(`msg="connection opened" client="([^"]+)" endpoint="([^"]+)"`),
+		byConn: map[string]string{},
+	}
+}
+
+// Write takes one log line (logrus writes each entry at once).
+func (l *connLog) Write(p []byte) (int, error) {
+	if m := l.opened.FindSubmatch(p); m != nil {
+		l.mu.Lock()
+		l.byConn[string(m[1])] = string(m[2])
+		l.mu.Unlock()
+	}
+	return len(p), nil
+}
+
+// endpoints returns the endpoints the client connections conns reached,
+// without duplicates.
+func (l *connLog) endpoints(conns []string) []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []string
+	for _, c := range conns {
+		if ep, ok := l.byConn[c]; ok && !slices.Contains(out, ep) {
+			out = append(out, ep)
+		}
+	}
+	return out
+}
+
+// Witness checks: how often, the timeout of one, and how long one may take
+// before it counts as a stall.
+const (
+	witnessEvery   = 100 * time.Millisecond
+	witnessTimeout = 2 * time.Second
+	witnessSlow    = time.Second
+)
+
+// witness asks a member's GET /health (a linearizable read, so it needs a
+// leader, as a put does) straight, bypassing the gateway, and records the
+// checks that failed or stalled.
+type witness struct {
+	addr string
+	done chan struct{}
+	mu   sync.Mutex
+	bad  []witnessCheck
+}
+
+type witnessCheck struct {
+	start, end time.Time
+	err        error
+}
+
+func (c witnessCheck) String() string {
+	return fmt.Sprintf("GET /health from %s to %s: %v", c.start.Format("15:04:05.000"), c.end.Format("15:04:05.000"), c.err)
+}
+
+func startWitness(ctx context.Context, addr string) *witness {
+	w := &witness{addr: addr, done: make(chan struct{})}
+	go w.run(ctx)
+	return w
+}
+
+func (w *witness) run(ctx context.Context) {
+	defer close(w.done)
+	client := &http.Client{Timeout: witnessTimeout}
+	defer client.CloseIdleConnections()
+	tick := time.NewTicker(witnessEvery)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		start := time.Now()
+		err := memberHealth(ctx, client, w.addr)
+		if ctx.Err() != nil {
+			return
+		}
+		if took := time.Since(start); err == nil && took > witnessSlow {
+			err = fmt.Errorf("answered after %s", took.Round(time.Millisecond))
+		}
+		if err != nil {
+			w.mu.Lock()
+			w.bad = append(w.bad, witnessCheck{start: start, end: time.Now(), err: err})
+			w.mu.Unlock()
+		}
+	}
+}
+
+// memberHealth asks addr's GET /health.
+func memberHealth(ctx context.Context, client *http.Client, addr string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/health", nil)
+	if err != nil {
+		return err
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<10))
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("HTTP %d: %s", resp.StatusCode, strings.TrimSpace(string(body)))
+	}
+	return nil
+}
+
+// badDuring returns a failed or stalled check that overlaps [from, to].
+func (w *witness) badDuring(from, to time.Time) (witnessCheck, bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, c := range w.bad {
+		if c.start.Before(to) && c.end.After(from) {
+			return c, true
+		}
+	}
+	return witnessCheck{}, false
+}
+
+// timeline records the soak's deliberate events, for the failure message.
+type timeline struct {
+	mu     sync.Mutex
+	events []timedEvent
+}
+
+type timedEvent struct {
+	at   time.Time
+	what string
+}
+
+func (tl *timeline) add(format string, args ...any) {
+	tl.mu.Lock()
+	defer tl.mu.Unlock()
+	tl.events = append(tl.events, timedEvent{time.Now(), fmt.Sprintf(format, args...)})
+}
+
+// around lists the events from 15 s before from to 1 s after to.
+func (tl *timeline) around(from, to time.Time) string {
+	tl.mu.Lock()
+	defer tl.mu.Unlock()
+	var b strings.Builder
+	for _, e := range tl.events {
+		if e.at.After(from.Add(-15*time.Second)) && e.at.Before(to.Add(time.Second)) {
+			fmt.Fprintf(&b, "  %s %s\n", e.at.Format("15:04:05.000"), e.what)
+		}
+	}
+	return b.String()
 }
 
 // usedNow returns the endpoint with the most open connections.

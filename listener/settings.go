@@ -41,6 +41,7 @@ func poolSettings(lc config.Listener) (upstream.Settings, error) {
 		MemberSync:    lc.MemberSync,
 		TLS:           clientConf,
 		DiscoveredTLS: discoveredConf,
+		TLSEndpoints:  lc.TLSEndpoints,
 		Originate:     originate,
 	}, nil
 }

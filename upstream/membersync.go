@@ -236,17 +236,23 @@ func isLoopback(addr string) bool {
 
 // tlsFor returns the TLS settings for asking ep for the members, or nil
 // for plain TCP: the listener's upstream-tls block when it has one, else, for a
-// member discovered through _etcd-client-ssl, the discovery CA (or the
+// TLS member (discovered through _etcd-client-ssl, or given as https://), the discovery CA (or the
 // system roots). The etcd check chooses the same way (checkClients).
 func tlsFor(s *Settings, ep *Endpoint) *tls.Config {
 	switch {
 	case s.TLS != nil:
 		return s.TLS
-	case ep.Record().TLS && s.DiscoveredTLS != nil:
+	case isTLS(s, ep) && s.DiscoveredTLS != nil:
 		return s.DiscoveredTLS
-	case ep.Record().TLS:
+	case isTLS(s, ep):
 		return &tls.Config{MinVersion: tls.VersionTLS12}
 	default:
 		return nil
 	}
+}
+
+// isTLS reports whether ep is a TLS member: discovered through
+// _etcd-client-ssl, synced from an https URL, or given as https://.
+func isTLS(s *Settings, ep *Endpoint) bool {
+	return ep.Record().TLS || slices.Contains(s.TLSEndpoints, ep.addr)
 }

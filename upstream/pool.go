@@ -58,9 +58,14 @@ type Settings struct {
 	// TLS, when set, is used to talk to every endpoint (etcd check and
 	// member sync): the listener's upstream-tls block.
 	TLS *tls.Config
-	// DiscoveredTLS is used for endpoints discovered through
-	// _etcd-client-ssl when TLS is nil; nil means the system roots.
+	// DiscoveredTLS is used for the TLS members (discovered through
+	// _etcd-client-ssl, or in TLSEndpoints) when TLS is nil; nil means the
+	// system roots.
 	DiscoveredTLS *tls.Config
+	// TLSEndpoints are the static endpoints given as https://: their
+	// health checks and member sync speak TLS, as for discovered TLS
+	// members.
+	TLSEndpoints []string
 	// Originate, when set, makes Dial speak TLS to the endpoint for the
 	// client: the handshake is part of the dial, within DialTimeout, and
 	// a handshake that fails is a failed dial. An empty ServerName is
@@ -186,8 +191,8 @@ func (p *Pool) SetSettings(s Settings) {
 		}
 		p.policy.Store(&policySlot{name: s.Policy, Policy: pol})
 	}
-	if c := p.clients.Load(); c == nil || c.tls != s.TLS || c.discoveredTLS != s.DiscoveredTLS {
-		p.clients.Store(newCheckClients(p.dial, s.TLS, s.DiscoveredTLS))
+	if c := p.clients.Load(); c == nil || !c.builtFrom(s) {
+		p.clients.Store(newCheckClients(p.dial, s))
 		if c != nil {
 			c.closeIdle()
 		}

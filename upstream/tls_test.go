@@ -86,8 +86,11 @@ func TestEtcdCheckOverTLS(t *testing.T) {
 		{"no upstream-tls block: plain HTTP to a TLS port", false, false, func(*fakeEtcd) Settings {
 			return Settings{}
 		}, false, "give the listener an upstream-tls block"},
+		// The gateway originates TLS: its clients' dials fail the same
+		// way, so the check must fail too (no fallback).
 		{"upstream-tls block with an unknown CA", false, false, func(*fakeEtcd) Settings {
-			return Settings{TLS: &tls.Config{RootCAs: x509.NewCertPool()}}
+			conf := &tls.Config{RootCAs: x509.NewCertPool()}
+			return Settings{TLS: conf, Originate: conf}
 		}, false, "certificate"},
 		{"discovered through _etcd-client-ssl", false, true, func(f *fakeEtcd) Settings {
 			return Settings{DiscoveredTLS: &tls.Config{RootCAs: rootsOf(f)}}
@@ -96,7 +99,8 @@ func TestEtcdCheckOverTLS(t *testing.T) {
 			return Settings{TLS: &tls.Config{RootCAs: rootsOf(f), Certificates: []tls.Certificate{cert}}}
 		}, true, ""},
 		{"client certificate missing", true, false, func(f *fakeEtcd) Settings {
-			return Settings{TLS: &tls.Config{RootCAs: rootsOf(f)}}
+			conf := &tls.Config{RootCAs: rootsOf(f)}
+			return Settings{TLS: conf, Originate: conf}
 		}, false, "certificate"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
