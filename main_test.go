@@ -216,7 +216,7 @@ func TestCheckWarnsOfTLSCheckFallback(t *testing.T) {
 	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	out, errOut, err := execute("check", "--config", path)
+	out, errOut, err := execute("check", "--no-dns", "--config", path) // example.com names
 	if err != nil {
 		t.Fatalf("check: %v\n%s", err, errOut)
 	}
@@ -228,5 +228,35 @@ func TestCheckWarnsOfTLSCheckFallback(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("check output lacks %q:\n%s", want, out)
 		}
+	}
+}
+
+// TestCheckResolvesHostNames: check resolves static host names at
+// dns-server, prints their addresses, and fails naming each name that does
+// not resolve; --no-dns skips DNS.
+func TestCheckResolvesHostNames(t *testing.T) {
+	d, err := dnstest.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(d.Stop)
+	d.SetAddr("m1.example.test", "127.0.0.7")
+	path := filepath.Join(t.TempDir(), "gw.yaml")
+	cfg := fmt.Sprintf("dns-server: %s\nlisteners:\n  - name: main\n    listen-addr: 127.0.0.1:23790\n    endpoints: [m1.example.test:2379, typo.example.test:2379, 10.0.0.1:2379]\n", d.Addr)
+	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, errOut, code := executeCode("check", "--config", path)
+	if code != exitFailure {
+		t.Fatalf("check with a name that does not resolve: exit code %d\n%s%s", code, out, errOut)
+	}
+	if !strings.Contains(out, "m1.example.test") || !strings.Contains(out, "127.0.0.7") || !strings.Contains(out, "typo.example.test\tdid not resolve") {
+		t.Errorf("check output does not list the names and their addresses:\n%s", out)
+	}
+	if !strings.Contains(errOut, `host name "typo.example.test" did not resolve`) || strings.Contains(errOut, "m1.example.test") || !strings.Contains(errOut, `key "endpoints"`) {
+		t.Errorf("stderr does not name exactly the name that did not resolve:\n%s", errOut)
+	}
+	if _, errOut, err := execute("check", "--no-dns", "--config", path); err != nil {
+		t.Fatalf("check --no-dns: %v\n%s", err, errOut)
 	}
 }

@@ -85,8 +85,12 @@ func TestMemberKilledMidStream(t *testing.T) {
 // explained by the member its operation reached through the gateway: that
 // member's witness, GET /health sent straight to it, failed or stalled
 // during the operation (the member was killed, was restarting, or had no
-// leader). An error on a member that answered its witness is the
-// gateway's (reloads, accept, forwarding) and fails the test.
+// leader); or by the kill of the cluster's leader while the operation was
+// in flight (etcd drops the proposals a follower forwarded to a leader that
+// dies, and the client waits out its timeout, whichever member it is on).
+// An error on a member that answered its witness, with no leader killed
+// during it, is the gateway's (reloads, accept, forwarding) and fails the
+// test.
 func TestSoak(t *testing.T) {
 	if testing.Short() {
 		t.Skip("soak test: skipped in -short")
@@ -117,6 +121,7 @@ func TestSoak(t *testing.T) {
 		witnesses[ep] = startWitness(ctx, ep)
 	}
 	var events timeline
+	var leaderKills []span // when a member that was the leader was being killed
 	var stop atomic.Bool
 	var ops atomic.Int64
 	var fmu sync.Mutex
@@ -178,8 +183,13 @@ func TestSoak(t *testing.T) {
 			used := h.usedNow()
 			for i, m := range c.Members {
 				if m.ClientAddr() == used {
-					events.add("killing member %s", used)
+					leader := isLeader(t, used)
+					events.add("killing member %s (leader: %v)", used, leader)
+					kill := span{from: time.Now()}
 					c.Stop(i)
+					if kill.to = time.Now(); leader {
+						leaderKills = append(leaderKills, kill)
+					}
 					down, killed = i, killed+1
 				}
 			}
@@ -195,7 +205,7 @@ func TestSoak(t *testing.T) {
 	var explained, unexplained []string
 	for _, f := range failures {
 		members := conns.endpoints(f.conns)
-		if why := f.explain(members, witnesses); why != "" {
+		if why := f.explain(members, witnesses, leaderKills); why != "" {
 			explained = append(explained, why)
 			continue
 		}
@@ -212,6 +222,21 @@ func TestSoak(t *testing.T) {
 	if killed == 0 || reloads < 10 || ops.Load() < 1000 {
 		t.Fatalf("the soak did too little: %d kills, %d reloads, %d operations", killed, reloads, ops.Load())
 	}
+}
+
+// isLeader reports whether the member at addr is its cluster's leader, as
+// it says itself.
+func isLeader(t *testing.T, addr string) bool {
+	t.Helper()
+	cli := newClient(t, addr)
+	defer cli.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	st, err := cli.Status(ctx, addr)
+	if err != nil {
+		t.Fatalf("status of %s: %v", addr, err)
+	}
+	return st.Leader == st.Header.MemberId
 }
 
 // soakClient returns an etcd client of addr and the local address of its
@@ -240,6 +265,9 @@ func soakClient(t *testing.T, addr string) (*clientv3.Client, func() string) {
 	return cli, func() string { return local.Load().(string) }
 }
 
+// span is a stretch of time.
+type span struct{ from, to time.Time }
+
 // failedOp is a client operation (a put and a get) that failed.
 type failedOp struct {
 	client     int
@@ -253,7 +281,12 @@ type failedOp struct {
 // explain returns why f failed when a member it reached failed or stalled
 // its witness during f, else "". With no known member (the client had no
 // connection through the gateway), any member's witness counts.
-func (f failedOp) explain(members []string, witnesses map[string]*witness) string {
+func (f failedOp) explain(members []string, witnesses map[string]*witness, leaderKills []span) string {
+	for _, k := range leaderKills {
+		if !k.from.After(f.end) && !k.to.Before(f.start) {
+			return fmt.Sprintf("%s: explained: the leader was killed from %s to %s, during the operation", f.describe(members), k.from.Format("15:04:05.000"), k.to.Format("15:04:05.000"))
+		}
+	}
 	candidates := members
 	if len(candidates) == 0 {
 		for addr := range witnesses {
