@@ -20,13 +20,13 @@ import (
 
 	"github.com/etcd-gateway/etcd-gateway/admin"
 	"github.com/etcd-gateway/etcd-gateway/config"
-	"github.com/etcd-gateway/etcd-gateway/listener"
+	"github.com/etcd-gateway/etcd-gateway/gateway/reconcile"
 )
 
 // Gateway is a running set of listeners and the configuration they follow.
 type Gateway struct {
 	log   *logrus.Logger
-	group *listener.Group
+	group *reconcile.Group
 
 	// current is the snapshot in force; written only by the goroutine that
 	// runs Start, Apply and Run.
@@ -87,7 +87,7 @@ func Start(ctx context.Context, logOut io.Writer, snap *config.Snapshot) (*Gatew
 	if err := ConfigureLogger(log, snap); err != nil {
 		return nil, err
 	}
-	g := &Gateway{log: log, group: listener.NewGroup(log), started: time.Now()}
+	g := &Gateway{log: log, group: reconcile.NewGroup(log), started: time.Now()}
 	g.registry = newRegistry(g)
 	adm, err := g.prepareAdmin(ctx, snap)
 	if err != nil {
@@ -110,7 +110,7 @@ func Start(ctx context.Context, logOut io.Writer, snap *config.Snapshot) (*Gatew
 func (g *Gateway) Log() *logrus.Logger { return g.log }
 
 // Group is the gateway's running listeners.
-func (g *Gateway) Group() *listener.Group { return g.group }
+func (g *Gateway) Group() *reconcile.Group { return g.group }
 
 // Current is the snapshot in force.
 func (g *Gateway) Current() *config.Snapshot { return g.current.Load() }
@@ -212,13 +212,13 @@ func (g *Gateway) Reload(ctx context.Context, r config.Reload) {
 
 // Apply applies the snapshot of r to the running listeners; on error
 // nothing changed and the previous snapshot keeps serving.
-func (g *Gateway) Apply(ctx context.Context, r config.Reload) (listener.Diff, error) {
+func (g *Gateway) Apply(ctx context.Context, r config.Reload) (reconcile.Diff, error) {
 	if r.Err != nil {
-		return listener.Diff{}, r.Err
+		return reconcile.Diff{}, r.Err
 	}
 	adm, err := g.prepareAdmin(ctx, r.Snapshot)
 	if err != nil {
-		return listener.Diff{}, err
+		return reconcile.Diff{}, err
 	}
 	diff, err := g.group.Apply(ctx, r.Snapshot)
 	if err != nil {

@@ -6,7 +6,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
-	"github.com/etcd-gateway/etcd-gateway/listener"
+	"github.com/etcd-gateway/etcd-gateway/gateway/reconcile"
 )
 
 // Label values of the direction label.
@@ -132,7 +132,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
-func (c *collector) collectListener(ls listener.Status,
+func (c *collector) collectListener(ls reconcile.Status,
 	counter func(*prometheus.Desc, uint64, ...string), gauge func(*prometheus.Desc, float64, ...string)) {
 	name := ls.Config.Name
 	source := "static"

@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/etcd-gateway/etcd-gateway/config"
-	"github.com/etcd-gateway/etcd-gateway/listener"
+	"github.com/etcd-gateway/etcd-gateway/gateway/reconcile"
 )
 
 // Status is what the admin server's /status returns, as JSON.
@@ -146,7 +146,7 @@ func (g *Gateway) Status() Status {
 	return out
 }
 
-func listenerStatus(ls listener.Status) ListenerStatus {
+func listenerStatus(ls reconcile.Status) ListenerStatus {
 	out := ListenerStatus{
 		Name:                ls.Config.Name,
 		Address:             ls.Addr,
@@ -206,7 +206,7 @@ func (g *Gateway) Health() error {
 	return g.health(g.group.Status())
 }
 
-func (g *Gateway) health(listeners []listener.Status) error {
+func (g *Gateway) health(listeners []reconcile.Status) error {
 	if g.stopping.Load() {
 		return errors.New("shutting down: draining connections")
 	}

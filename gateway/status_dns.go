@@ -3,7 +3,7 @@ package gateway
 import (
 	"time"
 
-	"github.com/etcd-gateway/etcd-gateway/listener"
+	"github.com/etcd-gateway/etcd-gateway/gateway/reconcile"
 	"github.com/etcd-gateway/etcd-gateway/resolver"
 )
 
@@ -47,7 +47,7 @@ type Answer struct {
 }
 
 // dnsStatus is ls's DNS status at now; nil when it has no name.
-func dnsStatus(ls listener.Status, now time.Time) *DNSStatus {
+func dnsStatus(ls reconcile.Status, now time.Time) *DNSStatus {
 	if ls.SRV == nil && len(ls.Names) == 0 {
 		return nil
 	}

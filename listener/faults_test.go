@@ -26,9 +26,9 @@ func serve(t *testing.T, s upstream.Settings, eps ...string) (string, *Listener,
 	if err != nil {
 		t.Fatal(err)
 	}
-	pool := upstream.NewPool(upstream.Options{Settings: s, Log: testLogger(t)})
+	pool := upstream.NewPool(upstream.Options{Settings: s, Log: testutil.Logger(t)})
 	pool.Update(resolver.Static(eps))
-	l := New("main", ln, pool, testLogger(t))
+	l := New("main", ln, pool, testutil.Logger(t))
 	go func() { _ = l.Serve() }()
 	var once sync.Once
 	stop := func() {

@@ -14,7 +14,7 @@ import (
 // At the open-file limit, accept fails with EMFILE, and so does everything
 // else that needs a descriptor: the admin server can't take a scrape or a
 // health probe, the config watcher can't read the file. So the listeners
-// of a Group share an fdBudget and stop accepting proxied connections
+// of a gateway share an FDBudget and stop accepting proxied connections
 // while fewer than reserve descriptors would be left: clients wait in the
 // listen backlog, and the rest of the gateway keeps working.
 //
@@ -36,9 +36,10 @@ const (
 	maxFDReserve = 256
 )
 
-// fdBudget keeps a reserve of free descriptors for the gateway's own work
-// by pausing the accept loops that share it. A nil *fdBudget never pauses.
-type fdBudget struct {
+// FDBudget keeps a reserve of free descriptors for the gateway's own work
+// by pausing the accept loops that share it. A nil *FDBudget never pauses.
+// The listeners of a gateway share one.
+type FDBudget struct {
 	limit   atomic.Int64 // RLIMIT_NOFILE; 0 when unknown: never pause
 	reserve atomic.Int64
 	held    atomic.Int64 // descriptors of proxied connections
@@ -54,41 +55,42 @@ type fdBudget struct {
 	lastLog atomic.Int64  // when a pause was last logged, unix ns
 }
 
-// newFDBudget returns a budget for this process's open-file limit.
-func newFDBudget() *fdBudget {
-	b := &fdBudget{count: openDescriptors}
+// NewFDBudget returns a budget for this process's open-file limit, for the
+// listeners of one gateway to share (Listener.UseBudget).
+func NewFDBudget() *FDBudget {
+	b := &FDBudget{count: openDescriptors}
 	b.setLimit(openFileLimit())
 	return b
 }
 
 // setLimit sets the open-file limit and the reserve that goes with it.
-func (b *fdBudget) setLimit(limit int64) {
+func (b *FDBudget) setLimit(limit int64) {
 	b.limit.Store(limit)
 	b.reserve.Store(min(max(limit/20, minFDReserve), maxFDReserve))
 }
 
 // take counts the descriptors of a proxied connection just accepted.
-func (b *fdBudget) take() {
+func (b *FDBudget) take() {
 	if b != nil {
 		b.held.Add(2)
 	}
 }
 
 // give forgets the descriptors of a proxied connection that ended.
-func (b *fdBudget) give() {
+func (b *FDBudget) give() {
 	if b != nil {
 		b.held.Add(-2)
 	}
 }
 
 // free is the number of descriptors free, as far as the budget knows.
-func (b *fdBudget) free() int64 {
+func (b *FDBudget) free() int64 {
 	return b.limit.Load() - b.held.Load() - b.other.Load()
 }
 
 // room reports whether a proxied connection may be accepted now: more
 // than the reserve would stay free.
-func (b *fdBudget) room() bool {
+func (b *FDBudget) room() bool {
 	if b == nil || b.limit.Load() <= 0 {
 		return true
 	}
@@ -104,7 +106,7 @@ func (b *fdBudget) room() bool {
 
 // recount counts the open descriptors that are not proxied connections'.
 // It keeps the last count when the system can't tell.
-func (b *fdBudget) recount() {
+func (b *FDBudget) recount() {
 	b.counted.Store(time.Now().UnixNano())
 	n, err := b.count()
 	if err != nil {
@@ -115,7 +117,7 @@ func (b *fdBudget) recount() {
 
 // stale makes the next room recount: an accept failed for want of
 // descriptors, so the last count is wrong.
-func (b *fdBudget) stale() {
+func (b *FDBudget) stale() {
 	if b != nil {
 		b.counted.Store(0)
 	}
@@ -124,7 +126,7 @@ func (b *fdBudget) stale() {
 // waitRoom returns once a proxied connection may be accepted, true, or
 // when ctx ends or closed is set, false. A pause is counted and logged, at
 // most once a second.
-func (b *fdBudget) waitRoom(ctx context.Context, closed *atomic.Bool, log logrus.FieldLogger) bool {
+func (b *FDBudget) waitRoom(ctx context.Context, closed *atomic.Bool, log logrus.FieldLogger) bool {
 	if b.room() {
 		return true
 	}
@@ -151,7 +153,7 @@ func (b *fdBudget) waitRoom(ctx context.Context, closed *atomic.Bool, log logrus
 }
 
 // logPause logs a pause, at most about once a second.
-func (b *fdBudget) logPause(log logrus.FieldLogger) {
+func (b *FDBudget) logPause(log logrus.FieldLogger) {
 	now := time.Now().UnixNano()
 	last := b.lastLog.Load()
 	if now-last < int64(time.Second) || !b.lastLog.CompareAndSwap(last, now) {
@@ -182,8 +184,8 @@ func openDescriptors() (int64, error) {
 	return 0, err
 }
 
-// AcceptPauses returns how many times the group's accept loops paused so
+// AcceptPauses returns how many times the accept loops sharing b paused so
 // far because few file descriptors were left, and how many are paused now.
-func (g *Group) AcceptPauses() (total uint64, now int64) {
-	return g.fds.pauses.Load(), g.fds.paused.Load()
+func (b *FDBudget) AcceptPauses() (total uint64, now int64) {
+	return b.pauses.Load(), b.paused.Load()
 }

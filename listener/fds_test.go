@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/etcd-gateway/etcd-gateway/internal/testutil"
+
 	"github.com/etcd-gateway/etcd-gateway/resolver"
 	"github.com/etcd-gateway/etcd-gateway/upstream"
 )
@@ -21,10 +23,10 @@ func TestAcceptPausesAtTheReserve(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	l := New("test", ln, pool, testLogger(t))
+	l := New("test", ln, pool, testutil.Logger(t))
 	// 10 descriptors besides the proxied connections', and room for 4 of
 	// those (2 descriptors each) above the reserve.
-	b := &fdBudget{}
+	b := &FDBudget{}
 	b.count = func() (int64, error) { return b.held.Load() + 10, nil }
 	b.setLimit(10 + minFDReserve + 8)
 	l.fds = b
@@ -36,7 +38,7 @@ func TestAcceptPausesAtTheReserve(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer waiting.Close()
-	waitFor(t, "accepting to pause", 5*time.Second, func() bool { return b.paused.Load() == 1 })
+	testutil.WaitFor(t, "accepting to pause", 5*time.Second, func() bool { return b.paused.Load() == 1 })
 	if n := l.OpenConns(); n != 4 || b.pauses.Load() != 1 {
 		t.Fatalf("paused with %d connections open, %d pauses; want 4 and 1", n, b.pauses.Load())
 	}
@@ -49,7 +51,7 @@ func TestAcceptPausesAtTheReserve(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer extra.Close()
-	waitFor(t, "accepting to pause again", 5*time.Second, func() bool { return b.paused.Load() == 1 })
+	testutil.WaitFor(t, "accepting to pause again", 5*time.Second, func() bool { return b.paused.Load() == 1 })
 	closed := make(chan struct{})
 	go func() {
 		_ = l.Close()

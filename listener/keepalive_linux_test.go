@@ -1,10 +1,15 @@
 package listener
 
 import (
+	"context"
 	"net"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/etcd-gateway/etcd-gateway/internal/testutil"
+	"github.com/etcd-gateway/etcd-gateway/resolver"
+	"github.com/etcd-gateway/etcd-gateway/upstream"
 
 	"golang.org/x/sys/unix"
 )
@@ -30,10 +35,17 @@ func keepAliveOf(t *testing.T, c net.Conn) (on, idle int) {
 }
 
 func TestKeepAliveSetOnBothSides(t *testing.T) {
-	lc := listenerConfig("main", []string{echoServer(t)})
-	lc.KeepAlive = 7 * time.Second
-	g := startGroup(t, lc)
-	l := g.Listeners()["main"]
+	ln, err := (&net.ListenConfig{KeepAlive: -1}).Listen(context.Background(), "tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := upstream.NewPool(upstream.Options{Log: testutil.Logger(t)})
+	pool.Update(resolver.Static([]string{testutil.Echo(t).Addr}))
+	t.Cleanup(pool.Close)
+	l := New("main", ln, pool, testutil.Logger(t))
+	l.SetLimits(Limits{KeepAlive: 7 * time.Second})
+	go func() { _ = l.Serve() }()
+	t.Cleanup(func() { _ = l.Shutdown(context.Background()) })
 	if !l.keepAliveInherited.Load() {
 		t.Error("the listening socket does not carry the keepalive: every client pays its own setsockopt calls")
 	}
@@ -50,9 +62,9 @@ func TestKeepAliveSetOnBothSides(t *testing.T) {
 // sides have keepalive on with an idle time of idle seconds.
 func checkKeepAlive(t *testing.T, l *Listener, idle int) {
 	t.Helper()
-	c := dial(t, l.Addr().String())
+	c := testutil.Dial(t, l.Addr().String())
 	defer c.Close()
-	if !echoes(c) {
+	if !testutil.Echoes(c) {
 		t.Fatal("no echo")
 	}
 	local := c.LocalAddr().String()

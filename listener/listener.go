@@ -1,7 +1,7 @@
-// Package listener runs the gateway's listeners: an accept loop per
+// Package listener accepts, tracks and drains: an accept loop per
 // listener, byte forwarding to the upstream pool, connection tracking and
-// draining, and a Group that applies configuration snapshots to the live
-// listeners as a diff.
+// draining. Applying configuration to the listeners is gateway/reconcile's
+// job.
 package listener
 
 import (
@@ -57,9 +57,9 @@ type Listener struct {
 	fwd       *Forwarder // nil when it could not be started: fwdErr says why
 	fwdErr    error
 
-	// fds is the descriptor budget shared by a Group's listeners (nil:
+	// fds is the descriptor budget shared by a gateway's listeners (nil:
 	// never pause); see fds.go. Set before Serve.
-	fds *fdBudget
+	fds *FDBudget
 }
 
 // errClosedWhileDialling reports a client closed before its upstream was
@@ -114,6 +114,20 @@ func New(name string, ln net.Listener, pool *upstream.Pool, log logrus.FieldLogg
 	l.limitsChanged = make(chan struct{}, 1)
 	return l
 }
+
+// UseBudget makes the listener pause accepting while b says few file
+// descriptors are left; call it before Serve. b is shared by the listeners
+// of one gateway.
+func (l *Listener) UseBudget(b *FDBudget) { l.fds = b }
+
+// Retire ends what a closed listener still runs for its connections (the
+// idle reaper) once the last of them is gone; its owner calls it when it
+// forgets the listener.
+func (l *Listener) Retire() { l.cancel() }
+
+// Serving reports whether the listener accepts connections: it was not
+// closed.
+func (l *Listener) Serving() bool { return !l.closed.Load() }
 
 // Name is the listener's configured name.
 func (l *Listener) Name() string { return l.name }

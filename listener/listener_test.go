@@ -32,7 +32,7 @@ func startListener(t testing.TB, backend string) *Listener {
 	log := logrus.New()
 	log.SetOutput(io.Discard)
 	if tt, ok := t.(*testing.T); ok {
-		log = testLogger(tt)
+		log = testutil.Logger(tt)
 	}
 	l := New("test", ln, pool, log)
 	if l.fwdErr != nil {

@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/sirupsen/logrus"
 )
 
 // WaitFor polls cond until it is true or timeout passes, then fails t.
@@ -312,4 +314,43 @@ func fdTargets() string {
 		}
 	}
 	return fmt.Sprint(out)
+}
+
+// Logger returns a logger that writes to the test's log with -v, and
+// nowhere otherwise.
+func Logger(t testing.TB) *logrus.Logger {
+	log := logrus.New()
+	log.SetOutput(io.Discard)
+	if testing.Verbose() {
+		log.SetOutput(testWriter{t})
+		log.SetLevel(logrus.DebugLevel)
+	}
+	return log
+}
+
+type testWriter struct{ t testing.TB }
+
+func (w testWriter) Write(b []byte) (int, error) { w.t.Log(string(b)); return len(b), nil }
+
+// Dial connects to addr and closes the connection at the end of the test.
+func Dial(t testing.TB, addr string) net.Conn {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// Echoes reports whether a ping through c comes back within 5 s.
+func Echoes(c net.Conn) bool {
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	defer c.SetDeadline(time.Time{})
+	if _, err := c.Write([]byte("ping")); err != nil {
+		return false
+	}
+	buf := make([]byte, 4)
+	_, err := io.ReadFull(c, buf)
+	return err == nil && string(buf) == "ping"
 }

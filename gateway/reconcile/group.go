@@ -1,4 +1,9 @@
-package listener
+// Package reconcile runs the listeners of a configuration and applies each
+// new snapshot to them as a diff: what can fail (DNS, TLS files, binds) is
+// prepared first without touching anything, then committed under a short
+// lock. It is the control plane's part of the gateway; the listener
+// package only accepts, tracks and drains.
+package reconcile
 
 import (
 	"context"
@@ -10,6 +15,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/etcd-gateway/etcd-gateway/listener"
 
 	"github.com/sirupsen/logrus"
 
@@ -39,21 +46,21 @@ type Group struct {
 
 	mu      sync.Mutex
 	members map[string]*member
-	retired []*Listener // closed listeners whose connections may still be open
-	fds     *fdBudget   // shared by the listeners: see fds.go
+	retired []*listener.Listener // closed listeners whose connections may still be open
+	fds     *listener.FDBudget   // shared by the listeners: see fds.go
 }
 
 // member is one configured listener and its live objects.
 type member struct {
 	cfg  config.Listener
 	pool *upstream.Pool
-	ln   *Listener
+	ln   *listener.Listener
 	src  *source
 	// prev are the member's listeners closed by re-binds that still have
 	// open connections; base holds the counts of those that had none left.
 	// With them the member's counters go on across re-binds.
-	prev []*Listener
-	base Counters
+	prev []*listener.Listener
+	base listener.Counters
 	// dns counts the lookups of the member's SRV source.
 	dns *resolver.LookupCounters
 }
@@ -78,7 +85,7 @@ func (d Diff) Empty() bool {
 
 // NewGroup returns a group with no listeners.
 func NewGroup(log logrus.FieldLogger) *Group {
-	return &Group{log: log, members: map[string]*member{}, fds: newFDBudget()}
+	return &Group{log: log, members: map[string]*member{}, fds: listener.NewFDBudget()}
 }
 
 // Apply makes the running listeners match s. Everything that can fail is
@@ -112,8 +119,8 @@ func fileName(f string) string {
 	return f
 }
 
-func limitsOf(lc config.Listener) Limits {
-	return Limits{MaxConns: int64(lc.MaxConnections), IdleTimeout: lc.IdleTimeout, KeepAlive: lc.KeepAlive}
+func limitsOf(lc config.Listener) listener.Limits {
+	return listener.Limits{MaxConns: int64(lc.MaxConnections), IdleTimeout: lc.IdleTimeout, KeepAlive: lc.KeepAlive}
 }
 
 // loaded is what Apply read from a listener's files before changing
@@ -130,8 +137,8 @@ func (g *Group) start(lc config.Listener, ln net.Listener, p *plan, ld loaded) *
 	m.pool = upstream.NewPool(upstream.Options{Settings: ld.pool, Log: log, Dial: g.dial})
 	m.src = &source{pool: m.pool, hosts: g.hosts.Load, log: log}
 	g.setSource(m, lc, p)
-	m.ln = New(lc.Name, ln, m.pool, log)
-	m.ln.fds = g.fds
+	m.ln = listener.New(lc.Name, ln, m.pool, log)
+	m.ln.UseBudget(g.fds)
 	m.ln.SetLimits(limitsOf(lc))
 	m.ln.SetTLS(ld.serve)
 	go func() { _ = m.ln.Serve() }()
@@ -161,8 +168,8 @@ func (g *Group) update(m *member, lc config.Listener, ln net.Listener, p *plan, 
 	m.ln.SetLimits(limitsOf(lc))
 	if ln != nil {
 		old := m.ln
-		m.ln = New(lc.Name, ln, m.pool, log)
-		m.ln.fds = g.fds
+		m.ln = listener.New(lc.Name, ln, m.pool, log)
+		m.ln.UseBudget(g.fds)
 		m.ln.SetLimits(limitsOf(lc))
 		m.ln.SetTLS(old.TLS())
 		go func() { _ = m.ln.Serve() }()
@@ -192,15 +199,15 @@ func (g *Group) stop(m *member, timeout time.Duration) {
 // pruneRetired forgets retired listeners whose connections have all ended,
 // keeping their counts in their member's base.
 func (g *Group) pruneRetired() {
-	g.retired = slices.DeleteFunc(g.retired, func(l *Listener) bool {
+	g.retired = slices.DeleteFunc(g.retired, func(l *listener.Listener) bool {
 		if l.OpenConns() != 0 {
 			return false
 		}
-		l.cancel() // ends its idle reaper
+		l.Retire()
 		return true
 	})
 	for _, m := range g.members {
-		m.prev = slices.DeleteFunc(m.prev, func(l *Listener) bool {
+		m.prev = slices.DeleteFunc(m.prev, func(l *listener.Listener) bool {
 			if l.OpenConns() != 0 {
 				return false
 			}
@@ -212,10 +219,10 @@ func (g *Group) pruneRetired() {
 }
 
 // Listeners returns the running listeners, by name.
-func (g *Group) Listeners() map[string]*Listener {
+func (g *Group) Listeners() map[string]*listener.Listener {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	out := make(map[string]*Listener, len(g.members))
+	out := make(map[string]*listener.Listener, len(g.members))
 	for name, m := range g.members {
 		out[name] = m.ln
 	}
@@ -228,7 +235,7 @@ func (g *Group) Shutdown(ctx context.Context) error {
 	g.applyMu.Lock()
 	defer g.applyMu.Unlock()
 	g.mu.Lock()
-	var ls []*Listener
+	var ls []*listener.Listener
 	var pools []*upstream.Pool
 	for name, m := range g.members {
 		ls = append(ls, m.ln)

@@ -1,4 +1,4 @@
-package listener
+package reconcile
 
 import (
 	"context"
@@ -12,32 +12,6 @@ import (
 
 	"github.com/etcd-gateway/etcd-gateway/config"
 )
-
-// echoServer echoes every connection and returns its address.
-func echoServer(t *testing.T) string { return testutil.Echo(t).Addr }
-
-// dial connects to addr and closes the connection at the end of the test.
-func dial(t *testing.T, addr string) net.Conn {
-	t.Helper()
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	return c
-}
-
-// echoes reports whether a ping through c comes back.
-func echoes(c net.Conn) bool {
-	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
-	defer c.SetDeadline(time.Time{})
-	if _, err := c.Write([]byte("ping")); err != nil {
-		return false
-	}
-	buf := make([]byte, 4)
-	_, err := io.ReadFull(c, buf)
-	return err == nil && string(buf) == "ping"
-}
 
 // closedByPeer reports whether c is closed by the other side within
 // timeout: a read ends with EOF or a reset rather than a timeout.
@@ -61,17 +35,17 @@ func statusOf(t *testing.T, g *Group, name string) Status {
 }
 
 func TestMaxConnectionsClosesAtOnceAndCounts(t *testing.T) {
-	lc := listenerConfig("main", []string{echoServer(t)})
+	lc := listenerConfig("main", []string{testutil.Echo(t).Addr})
 	lc.MaxConnections = 2
 	g := startGroup(t, lc)
 	addr := gatewayAddr(t, g, "main")
 
-	c1, c2 := dial(t, addr), dial(t, addr)
-	if !echoes(c1) || !echoes(c2) {
+	c1, c2 := testutil.Dial(t, addr), testutil.Dial(t, addr)
+	if !testutil.Echoes(c1) || !testutil.Echoes(c2) {
 		t.Fatal("the first two connections don't echo")
 	}
 	// The third is closed at once: not served, not queued.
-	c3 := dial(t, addr)
+	c3 := testutil.Dial(t, addr)
 	if !closedByPeer(c3, 5*time.Second) {
 		t.Fatal("the connection past max-connections was not closed")
 	}
@@ -82,8 +56,8 @@ func TestMaxConnectionsClosesAtOnceAndCounts(t *testing.T) {
 
 	// A slot frees up: the next connection is served.
 	c1.Close()
-	waitFor(t, "the closed connection to end", 5*time.Second, func() bool { return statusOf(t, g, "main").OpenConns == 1 })
-	if c4 := dial(t, addr); !echoes(c4) {
+	testutil.WaitFor(t, "the closed connection to end", 5*time.Second, func() bool { return statusOf(t, g, "main").OpenConns == 1 })
+	if c4 := testutil.Dial(t, addr); !testutil.Echoes(c4) {
 		t.Fatal("a connection under the limit was not served")
 	}
 
@@ -92,7 +66,7 @@ func TestMaxConnectionsClosesAtOnceAndCounts(t *testing.T) {
 	if _, err := g.Apply(context.Background(), &config.Snapshot{ShutdownTimeout: time.Second, Listeners: []config.Listener{lc}}); err != nil {
 		t.Fatal(err)
 	}
-	if c5 := dial(t, addr); !echoes(c5) {
+	if c5 := testutil.Dial(t, addr); !testutil.Echoes(c5) {
 		t.Fatal("a third connection was refused after the limit was lifted")
 	}
 	if n := statusOf(t, g, "main").Counters.Rejected; n != 1 {
@@ -102,13 +76,13 @@ func TestMaxConnectionsClosesAtOnceAndCounts(t *testing.T) {
 
 func TestIdleTimeoutClosesOnlyIdleConnections(t *testing.T) {
 	const timeout = 400 * time.Millisecond
-	lc := listenerConfig("main", []string{echoServer(t)})
+	lc := listenerConfig("main", []string{testutil.Echo(t).Addr})
 	lc.IdleTimeout = timeout
 	g := startGroup(t, lc)
 	addr := gatewayAddr(t, g, "main")
 
-	idle, busy := dial(t, addr), dial(t, addr)
-	if !echoes(idle) || !echoes(busy) {
+	idle, busy := testutil.Dial(t, addr), testutil.Dial(t, addr)
+	if !testutil.Echoes(idle) || !testutil.Echoes(busy) {
 		t.Fatal("no echo")
 	}
 	lastTraffic := time.Now()
@@ -125,7 +99,7 @@ func TestIdleTimeoutClosesOnlyIdleConnections(t *testing.T) {
 				busyErr <- nil
 				return
 			case <-tick.C:
-				if !echoes(busy) {
+				if !testutil.Echoes(busy) {
 					busyErr <- io.ErrUnexpectedEOF
 					return
 				}
@@ -140,7 +114,7 @@ func TestIdleTimeoutClosesOnlyIdleConnections(t *testing.T) {
 	}
 	// The busy one outlives two more timeouts.
 	deadline := time.Now().Add(2 * timeout)
-	waitFor(t, "two idle timeouts", 10*time.Second, func() bool { return time.Now().After(deadline) })
+	testutil.WaitFor(t, "two idle timeouts", 10*time.Second, func() bool { return time.Now().After(deadline) })
 	close(stop)
 	if err := <-busyErr; err != nil {
 		t.Fatal("the busy connection was closed by the idle timeout")
@@ -155,8 +129,8 @@ func TestIdleTimeoutClosesOnlyIdleConnections(t *testing.T) {
 	if _, err := g.Apply(context.Background(), &config.Snapshot{ShutdownTimeout: time.Second, Listeners: []config.Listener{lc}}); err != nil {
 		t.Fatal(err)
 	}
-	quiet := dial(t, addr)
-	if !echoes(quiet) {
+	quiet := testutil.Dial(t, addr)
+	if !testutil.Echoes(quiet) {
 		t.Fatal("no echo")
 	}
 	if closedByPeer(quiet, 2*timeout) {
@@ -165,15 +139,15 @@ func TestIdleTimeoutClosesOnlyIdleConnections(t *testing.T) {
 }
 
 func TestCountersGoOnAcrossRebind(t *testing.T) {
-	backend := echoServer(t)
+	backend := testutil.Echo(t).Addr
 	lc := listenerConfig("main", []string{backend})
 	g := startGroup(t, lc)
-	c := dial(t, gatewayAddr(t, g, "main"))
-	if !echoes(c) {
+	c := testutil.Dial(t, gatewayAddr(t, g, "main"))
+	if !testutil.Echoes(c) {
 		t.Fatal("no echo")
 	}
 	c.Close()
-	waitFor(t, "the connection to end", 5*time.Second, func() bool { return statusOf(t, g, "main").OpenConns == 0 })
+	testutil.WaitFor(t, "the connection to end", 5*time.Second, func() bool { return statusOf(t, g, "main").OpenConns == 0 })
 	before := statusOf(t, g, "main")
 	if before.Counters.Accepted != 1 || before.Counters.BytesToUpstream != 4 || before.Counters.BytesToClient != 4 {
 		t.Fatalf("counters after one ping: %+v", before.Counters)
@@ -196,7 +170,7 @@ func TestCountersGoOnAcrossRebind(t *testing.T) {
 	if after.Addr != lc.ListenAddr || after.Counters != before.Counters {
 		t.Fatalf("after the re-bind: addr %s counters %+v, want %s and %+v", after.Addr, after.Counters, lc.ListenAddr, before.Counters)
 	}
-	if c2 := dial(t, lc.ListenAddr); !echoes(c2) {
+	if c2 := testutil.Dial(t, lc.ListenAddr); !testutil.Echoes(c2) {
 		t.Fatal("no echo on the new address")
 	}
 	if n := statusOf(t, g, "main").Counters.Accepted; n != 2 {
@@ -232,7 +206,7 @@ func TestIdleTimeoutCountsTrafficFromUpstream(t *testing.T) {
 	lc := listenerConfig("main", []string{ln.Addr().String()})
 	lc.IdleTimeout = timeout
 	g := startGroup(t, lc)
-	c := dial(t, gatewayAddr(t, g, "main"))
+	c := testutil.Dial(t, gatewayAddr(t, g, "main"))
 	deadline := time.Now().Add(3 * timeout)
 	buf := make([]byte, 1)
 	for time.Now().Before(deadline) {

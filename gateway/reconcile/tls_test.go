@@ -1,4 +1,4 @@
-package listener
+package reconcile
 
 import (
 	"context"
@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/etcd-gateway/etcd-gateway/internal/testutil"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
@@ -232,7 +234,7 @@ func TestListenTLSRequiresClientCertificates(t *testing.T) {
 	if len(got) > 0 && got[0] != 0x15 { // 0x15: a TLS alert record
 		t.Fatalf("plain TCP got %q, want nothing but a TLS alert", got)
 	}
-	waitFor(t, "handshake failures counted", 5*time.Second, func() bool {
+	testutil.WaitFor(t, "handshake failures counted", 5*time.Second, func() bool {
 		return g.Listeners()["main"].Counters().TLSHandshakeFailures >= 2
 	})
 }

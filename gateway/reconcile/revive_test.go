@@ -1,9 +1,11 @@
-package listener
+package reconcile
 
 import (
 	"context"
 	"testing"
 	"time"
+
+	"github.com/etcd-gateway/etcd-gateway/internal/testutil"
 
 	"github.com/etcd-gateway/etcd-gateway/config"
 )
@@ -12,11 +14,11 @@ import (
 // endpoint of an open connection and the next adds it back; the status
 // counts the connection on the endpoint, and its bytes, all along.
 func TestReloadReaddingAnEndpointKeepsItsOpenCount(t *testing.T) {
-	b, a := echoServer(t), echoServer(t)
+	b, a := testutil.Echo(t).Addr, testutil.Echo(t).Addr
 	lc := listenerConfig("main", []string{b})
 	g := startGroup(t, lc)
-	c := dial(t, gatewayAddr(t, g, "main"))
-	if !echoes(c) {
+	c := testutil.Dial(t, gatewayAddr(t, g, "main"))
+	if !testutil.Echoes(c) {
 		t.Fatal("no echo")
 	}
 	apply := func(eps ...string) {
@@ -28,12 +30,12 @@ func TestReloadReaddingAnEndpointKeepsItsOpenCount(t *testing.T) {
 	}
 	apply(a)
 	apply(b, a)
-	if !echoes(c) {
+	if !testutil.Echoes(c) {
 		t.Fatal("no echo after the reloads")
 	}
 	var ep EndpointStatus
 	// The loop counts bytes just after it writes them: wait for it.
-	waitFor(t, "the re-added endpoint's counts", 5*time.Second, func() bool {
+	testutil.WaitFor(t, "the re-added endpoint's counts", 5*time.Second, func() bool {
 		for _, e := range statusOf(t, g, "main").Endpoints {
 			if e.Addr == b {
 				ep = e

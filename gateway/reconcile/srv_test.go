@@ -1,4 +1,4 @@
-package listener
+package reconcile
 
 import (
 	"bufio"
@@ -93,7 +93,7 @@ func srvListener(name, domain string) config.Listener {
 // with a hook that sees its log entries.
 func applySRV(t *testing.T, d *dnstest.Server, ls ...config.Listener) (*Group, *logtest.Hook) {
 	t.Helper()
-	log := testLogger(t)
+	log := testutil.Logger(t)
 	hook := logtest.NewLocal(log)
 	g := NewGroup(log)
 	g.minRefresh = time.Millisecond // refresh at the listeners' dns-refresh
@@ -237,7 +237,7 @@ func TestSRVRecordChangeReachesNewConnectionsOnly(t *testing.T) {
 	epA := g.Listeners()["main"].Pool().Endpoints()[0]
 
 	plainSRV(d, "example.test", "b.example.test", portB)
-	waitFor(t, "new connections to reach B", 10*time.Second, func() bool { return reached(t, addr) == "B" })
+	testutil.WaitFor(t, "new connections to reach B", 10*time.Second, func() bool { return reached(t, addr) == "B" })
 	if !epA.Removed() {
 		t.Fatal("A is still in the pool")
 	}
@@ -272,7 +272,7 @@ func TestSRVMovedMemberIsFollowed(t *testing.T) {
 	ep := g.Listeners()["main"].Pool().Endpoints()[0]
 	d.SetAddr("m.example.test", "127.0.0.2")
 	// The name is asked again when its TTL (1s) runs out.
-	waitFor(t, "new connections to reach the new address", 10*time.Second, func() bool { return reached(t, addr) == "new" })
+	testutil.WaitFor(t, "new connections to reach the new address", 10*time.Second, func() bool { return reached(t, addr) == "new" })
 	if now := g.Listeners()["main"].Pool().Endpoints()[0]; now != ep {
 		t.Fatal("the endpoint was replaced: its state is lost")
 	}
@@ -298,7 +298,7 @@ func TestSRVDNSTroubleKeepsThePool(t *testing.T) {
 			tc.breakDNS(d)
 			// The lookups are counted by result, for the metrics.
 			dns := g.LookupCounters("main")
-			waitFor(t, "failed refreshes", 10*time.Second, func() bool { return dns.Failed() >= 3 })
+			testutil.WaitFor(t, "failed refreshes", 10*time.Second, func() bool { return dns.Failed() >= 3 })
 			if got := poolAddrs(g, "main"); strings.Join(got, ",") != strings.Join(before, ",") {
 				t.Fatalf("pool went from %q to %q", before, got)
 			}
@@ -329,7 +329,7 @@ func TestSRVNothingFoundFailsApplyAndChangesNothing(t *testing.T) {
 	static.ListenAddr = ln.Addr().String()
 	ln.Close()
 
-	g := NewGroup(testLogger(t))
+	g := NewGroup(testutil.Logger(t))
 	t.Cleanup(func() { _ = g.Shutdown(context.Background()) })
 	_, err = g.Apply(context.Background(), &config.Snapshot{
 		File: "/etc/gw.yaml", ShutdownTimeout: time.Second, DNSServer: d.Addr,
@@ -360,7 +360,7 @@ func TestSRVReloadSwitchesSource(t *testing.T) {
 	plainSRV(d1, "example.test", "b.example.test", identityServer(t, "127.0.0.1", "B", 0))
 	plainSRV(d2, "example.test", "c.example.test", identityServer(t, "127.0.0.1", "C", 0))
 
-	g := NewGroup(testLogger(t))
+	g := NewGroup(testutil.Logger(t))
 	t.Cleanup(func() { _ = g.Shutdown(context.Background()) })
 	apply := func(dnsServer string, lc config.Listener) Diff {
 		t.Helper()
@@ -438,7 +438,7 @@ func TestSRVFromEtcdFlags(t *testing.T) {
 		t.Fatal(err)
 	}
 	snap.DNSServer = d.Addr // no flag for it; the test's DNS server
-	g := NewGroup(testLogger(t))
+	g := NewGroup(testutil.Logger(t))
 	t.Cleanup(func() { _ = g.Shutdown(context.Background()) })
 	if _, err := g.Apply(context.Background(), snap); err != nil {
 		t.Fatal(err)

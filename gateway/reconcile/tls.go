@@ -1,4 +1,4 @@
-package listener
+package reconcile
 
 import (
 	"crypto/tls"
@@ -103,4 +103,34 @@ func loadKeyPair(certFile, keyFile, certKey, keyKey string) (tls.Certificate, er
 		return tls.Certificate{}, &keyError{keyKey, fmt.Errorf("%s: %w", keyFile, err)}
 	}
 	return cert, nil
+}
+
+// serverTLS loads the files of a listener's tls block into the TLS
+// settings it serves to its clients: TLS 1.2 and later, ALPN h2 (gRPC
+// clients over TLS need it), and, with client-ca-file, client
+// certificates required and verified. nil when the listener has no tls
+// block. Errors are *keyError naming the key of the file at fault.
+func serverTLS(t config.ListenTLS) (*tls.Config, error) {
+	if !t.Enabled() {
+		return nil, nil
+	}
+	cert, err := loadKeyPair(t.CertFile, t.KeyFile, "tls.cert-file", "tls.key-file")
+	if err != nil {
+		return nil, err
+	}
+	conf := &tls.Config{
+		MinVersion:   tls.VersionTLS12,
+		Certificates: []tls.Certificate{cert},
+		NextProtos:   []string{"h2"},
+	}
+	if t.ClientCAFile != "" {
+		var pool *x509.CertPool
+		pool, err = loadCAs(t.ClientCAFile)
+		if err != nil {
+			return nil, &keyError{"tls.client-ca-file", err}
+		}
+		conf.ClientCAs = pool
+		conf.ClientAuth = tls.RequireAndVerifyClientCert
+	}
+	return conf, nil
 }

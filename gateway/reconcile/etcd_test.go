@@ -1,15 +1,13 @@
-package listener
+package reconcile
 
 import (
 	"context"
 	"fmt"
-	"io"
 	"testing"
 	"time"
 
 	"github.com/etcd-gateway/etcd-gateway/internal/testutil"
 
-	"github.com/sirupsen/logrus"
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/etcd-gateway/etcd-gateway/config"
@@ -17,20 +15,6 @@ import (
 )
 
 func startCluster(t *testing.T, n int) *etcdtest.Cluster { return testutil.Cluster(t, n) }
-
-func testLogger(t *testing.T) *logrus.Logger {
-	log := logrus.New()
-	log.SetOutput(io.Discard)
-	if testing.Verbose() {
-		log.SetOutput(testWriter{t})
-		log.SetLevel(logrus.DebugLevel)
-	}
-	return log
-}
-
-type testWriter struct{ t *testing.T }
-
-func (w testWriter) Write(b []byte) (int, error) { w.t.Log(string(b)); return len(b), nil }
 
 func listenerConfig(name string, endpoints []string) config.Listener {
 	return config.Listener{
@@ -46,7 +30,7 @@ func listenerConfig(name string, endpoints []string) config.Listener {
 
 func startGroup(t *testing.T, ls ...config.Listener) *Group {
 	t.Helper()
-	g := NewGroup(testLogger(t))
+	g := NewGroup(testutil.Logger(t))
 	if _, err := g.Apply(context.Background(), &config.Snapshot{ShutdownTimeout: time.Second, Listeners: ls}); err != nil {
 		t.Fatal(err)
 	}
@@ -172,7 +156,7 @@ func TestFailoverWhenTheUsedMemberStops(t *testing.T) {
 	if err := c.Restart(used); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "re-activation of the restarted member", 10*time.Second, ep.Active)
+	testutil.WaitFor(t, "re-activation of the restarted member", 10*time.Second, ep.Active)
 }
 
 func TestEveryMemberDownThenOneBack(t *testing.T) {
@@ -207,10 +191,4 @@ func endpointOf(g *Group, name, addr string) interface{ Active() bool } {
 		}
 	}
 	return nil
-}
-
-// waitFor polls cond until it is true or the deadline passes.
-func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool) {
-	t.Helper()
-	testutil.WaitFor(t, what, timeout, cond)
 }

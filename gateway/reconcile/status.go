@@ -1,8 +1,10 @@
-package listener
+package reconcile
 
 import (
 	"slices"
 	"strings"
+
+	"github.com/etcd-gateway/etcd-gateway/listener"
 
 	"github.com/etcd-gateway/etcd-gateway/config"
 	"github.com/etcd-gateway/etcd-gateway/resolver"
@@ -18,13 +20,13 @@ type Status struct {
 	// Serving reports whether the listener accepts connections.
 	Serving bool
 	// Limits are the limits in force.
-	Limits Limits
+	Limits listener.Limits
 	// OpenConns counts the open client connections, including those made
 	// on an address the listener was re-bound from.
 	OpenConns int64
 	// Counters are the listener's counts since it was added; a re-bind
 	// doesn't reset them.
-	Counters Counters
+	Counters listener.Counters
 	// Failovers counts the connections served after a dial to another
 	// endpoint failed for them.
 	Failovers uint64
@@ -70,13 +72,12 @@ type EndpointStatus struct {
 func (g *Group) Status() []Status {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	g.pruneRetired()
 	out := make([]Status, 0, len(g.members))
 	for _, m := range g.members {
 		st := Status{
 			Config:    m.cfg,
 			Addr:      m.ln.Addr().String(),
-			Serving:   !m.ln.closed.Load(),
+			Serving:   m.ln.Serving(),
 			Limits:    m.ln.Limits(),
 			OpenConns: m.ln.OpenConns(),
 			Counters:  m.base.Add(m.ln.Counters()),
@@ -163,6 +164,10 @@ func waiting(m *member, names map[string]resolver.HostState) string {
 	}
 	return "no endpoint has an address to dial: " + strings.Join(why, "; ")
 }
+
+// AcceptPauses returns how many times the group's accept loops paused so
+// far because few file descriptors were left, and how many are paused now.
+func (g *Group) AcceptPauses() (total uint64, now int64) { return g.fds.AcceptPauses() }
 
 // LookupCounters returns the DNS lookup counters of the listener named
 // name, for its SRV resolver to count into; nil when there is no such
