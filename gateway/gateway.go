@@ -32,10 +32,10 @@ type Gateway struct {
 	// runs Start, Apply and Run.
 	current atomic.Pointer[config.Snapshot]
 
-	applied, rejected, unchanged atomic.Uint64
-	lastApplied                  atomic.Int64 // unix nanoseconds
-	lastErr                      atomic.Pointer[string]
-	lastReload                   atomic.Pointer[reloadEvent]
+	// reloads is what the reloads did so far, replaced whole by the
+	// goroutine that runs Start and Run, so that a reader sees one
+	// consistent state.
+	reloads atomic.Pointer[ReloadStats]
 
 	started  time.Time
 	stopping atomic.Bool
@@ -43,13 +43,6 @@ type Gateway struct {
 	// admin is the admin server; nil when admin-addr is not set. It is
 	// replaced only by the goroutine that runs Start, Apply and Run.
 	admin atomic.Pointer[admin.Server]
-}
-
-// reloadEvent is the outcome of the last reload.
-type reloadEvent struct {
-	at     time.Time
-	result string // resultApplied, resultRejected or resultUnchanged
-	err    string
 }
 
 // Results of a reload, as /status and the metrics name them.
@@ -75,6 +68,28 @@ type ReloadStats struct {
 	// LastError is why the last reload was rejected; empty when the last
 	// reload was applied.
 	LastError string
+	// LastAt and LastResult are the time and result (resultApplied,
+	// resultRejected or resultUnchanged) of the last reload; zero and
+	// empty before the first.
+	LastAt     time.Time
+	LastResult string
+}
+
+// recordReload counts one reload with its result and, for a rejected one,
+// msg. Only the goroutine that runs Run calls it.
+func (g *Gateway) recordReload(result, msg string) {
+	st := g.Stats()
+	st.LastAt, st.LastResult, st.LastError = time.Now(), result, msg
+	switch result {
+	case resultApplied:
+		st.Applied++
+		st.LastApplied = st.LastAt
+	case resultRejected:
+		st.Rejected++
+	case resultUnchanged:
+		st.Unchanged++
+	}
+	g.reloads.Store(&st)
 }
 
 // Start configures a logger writing to logOut, starts every listener of
@@ -99,7 +114,7 @@ func Start(ctx context.Context, logOut io.Writer, snap *config.Snapshot) (*Gatew
 		return nil, err
 	}
 	g.current.Store(snap)
-	g.lastApplied.Store(time.Now().UnixNano())
+	g.reloads.Store(&ReloadStats{LastApplied: time.Now()})
 	adm.commit()
 	log.WithFields(logrus.Fields{"config": snap.File, "listeners": len(snap.Listeners)}).Info("gateway started")
 	g.notify(fmt.Sprintf("READY=1\nSTATUS=serving %d listener(s)", len(snap.Listeners)))
@@ -116,18 +131,7 @@ func (g *Gateway) Group() *reconcile.Group { return g.group }
 func (g *Gateway) Current() *config.Snapshot { return g.current.Load() }
 
 // Stats returns the reload counters.
-func (g *Gateway) Stats() ReloadStats {
-	st := ReloadStats{
-		Applied:     g.applied.Load(),
-		Rejected:    g.rejected.Load(),
-		Unchanged:   g.unchanged.Load(),
-		LastApplied: time.Unix(0, g.lastApplied.Load()),
-	}
-	if e := g.lastErr.Load(); e != nil {
-		st.LastError = *e
-	}
-	return st
-}
+func (g *Gateway) Stats() ReloadStats { return *g.reloads.Load() }
 
 // Run serves until ctx is done, then shuts down. When the configuration
 // came from a file, Run watches it and applies every change; a value on
@@ -180,10 +184,7 @@ func (g *Gateway) Reload(ctx context.Context, r config.Reload) {
 	}
 	g.notifyReloading()
 	if unchanged {
-		// State first, counter last: whoever sees the count sees the state.
-		g.lastErr.Store(nil)
-		g.lastReload.Store(&reloadEvent{at: time.Now(), result: resultUnchanged})
-		g.unchanged.Add(1)
+		g.recordReload(resultUnchanged, "")
 		log.Debug("config file read: nothing changed")
 		g.notify("READY=1\nSTATUS=config unchanged")
 		return
@@ -191,16 +192,12 @@ func (g *Gateway) Reload(ctx context.Context, r config.Reload) {
 	diff, err := g.Apply(ctx, r)
 	if err != nil {
 		msg := err.Error()
-		g.lastErr.Store(&msg)
-		g.lastReload.Store(&reloadEvent{at: time.Now(), result: resultRejected, err: msg})
-		g.rejected.Add(1)
+		g.recordReload(resultRejected, msg)
 		log.WithError(err).Error("config reload rejected: the running configuration stays")
 		g.notify("READY=1\nSTATUS=config reload rejected, the previous configuration serves: " + firstLine(msg))
 		return
 	}
-	g.lastErr.Store(nil)
-	g.lastReload.Store(&reloadEvent{at: time.Now(), result: resultApplied})
-	g.applied.Add(1)
+	g.recordReload(resultApplied, "")
 	g.notify(fmt.Sprintf("READY=1\nSTATUS=serving %d listener(s); config reloaded", len(g.Current().Listeners)))
 	fields := logrus.Fields{"added": diff.Added, "removed": diff.Removed, "changed": diff.Changed}
 	for name, ed := range diff.Endpoints {
@@ -230,7 +227,6 @@ func (g *Gateway) Apply(ctx context.Context, r config.Reload) (reconcile.Diff, e
 		return diff, err // unreachable: validated
 	}
 	g.current.Store(r.Snapshot)
-	g.lastApplied.Store(time.Now().UnixNano())
 	adm.commit()
 	return diff, nil
 }

@@ -131,9 +131,9 @@ func (g *Gateway) Status() Status {
 		},
 		Listeners: make([]ListenerStatus, 0, len(listeners)),
 	}
-	if ev := g.lastReload.Load(); ev != nil {
-		at := ev.at
-		out.Reload.LastAt, out.Reload.LastResult, out.Reload.LastError = &at, ev.result, ev.err
+	if st.LastResult != "" {
+		at := st.LastAt
+		out.Reload.LastAt, out.Reload.LastResult, out.Reload.LastError = &at, st.LastResult, st.LastError
 	}
 	if err := g.health(listeners); err != nil {
 		out.Health = err.Error()
@@ -210,8 +210,8 @@ func (g *Gateway) health(listeners []reconcile.Status) error {
 	if g.stopping.Load() {
 		return errors.New("shutting down: draining connections")
 	}
-	if e := g.lastErr.Load(); e != nil {
-		return fmt.Errorf("the last config reload was rejected; the previous configuration is serving: %s", *e)
+	if e := g.Stats().LastError; e != "" {
+		return fmt.Errorf("the last config reload was rejected; the previous configuration is serving: %s", e)
 	}
 	serving := make(map[string]bool, len(listeners))
 	for _, ls := range listeners {

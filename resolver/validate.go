@@ -6,8 +6,9 @@ import (
 	"crypto/x509"
 	"fmt"
 	"net"
-	"os"
 	"sync"
+
+	"github.com/etcd-gateway/etcd-gateway/internal/pemfile"
 )
 
 // validateAll checks every TLS candidate with a TLS handshake, at the same
@@ -50,13 +51,9 @@ func (s SRV) roots() (*x509.CertPool, error) {
 	if s.TrustedCAFile == "" {
 		return nil, nil
 	}
-	pem, err := os.ReadFile(s.TrustedCAFile)
+	pool, err := pemfile.CertPool(s.TrustedCAFile)
 	if err != nil {
 		return nil, fmt.Errorf("trusted-ca-file: %w", err)
-	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(pem) {
-		return nil, fmt.Errorf("trusted-ca-file %s: no PEM certificate in it", s.TrustedCAFile)
 	}
 	return pool, nil
 }

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/etcd-gateway/etcd-gateway/internal/pemfile"
+
 	"github.com/etcd-gateway/etcd-gateway/config"
 )
 
@@ -30,7 +32,7 @@ func clientTLS(t config.UpstreamTLS) (*tls.Config, error) {
 	}
 	conf := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: t.ServerName}
 	if t.CAFile != "" {
-		pool, err := loadCAs(t.CAFile)
+		pool, err := pemfile.CertPool(t.CAFile)
 		if err != nil {
 			return nil, &keyError{"upstream-tls.ca-file", err}
 		}
@@ -64,24 +66,11 @@ func discoveryTLS(caFile string) (*tls.Config, error) {
 	if caFile == "" {
 		return nil, nil
 	}
-	pool, err := loadCAs(caFile)
+	pool, err := pemfile.CertPool(caFile)
 	if err != nil {
 		return nil, &keyError{"trusted-ca-file", err}
 	}
 	return &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: pool}, nil
-}
-
-// loadCAs reads a PEM file of CA certificates.
-func loadCAs(path string) (*x509.CertPool, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(data) {
-		return nil, fmt.Errorf("%s: no PEM certificate in the file", path)
-	}
-	return pool, nil
 }
 
 // loadKeyPair reads a PEM certificate and its private key, blaming the key
@@ -125,7 +114,7 @@ func serverTLS(t config.ListenTLS) (*tls.Config, error) {
 	}
 	if t.ClientCAFile != "" {
 		var pool *x509.CertPool
-		pool, err = loadCAs(t.ClientCAFile)
+		pool, err = pemfile.CertPool(t.ClientCAFile)
 		if err != nil {
 			return nil, &keyError{"tls.client-ca-file", err}
 		}
