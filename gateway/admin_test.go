@@ -126,7 +126,7 @@ func (m metrics) expect(t *testing.T, want float64, name string, labels ...strin
 func waitMetric(t *testing.T, adminAddr string, want float64, name string, labels ...string) metrics {
 	t.Helper()
 	var m metrics
-	waitFor(t, fmt.Sprintf("%s%v = %v", name, labels, want), 5*time.Second, func() bool {
+	testutil.WaitFor(t, fmt.Sprintf("%s%v = %v", name, labels, want), 5*time.Second, func() bool {
 		m = scrape(t, adminAddr)
 		v, ok := m.value(name, labels...)
 		return ok && v == want
@@ -138,7 +138,7 @@ func TestMetricsFollowConnectionsFailuresAndReloads(t *testing.T) {
 	d, stopD := closableEcho(t)
 	e, stopE := closableEcho(t)
 	dir := t.TempDir()
-	addr, adminAddr := freeAddr(t), freeAddr(t)
+	addr, adminAddr := testutil.FreeAddr(t), testutil.FreeAddr(t)
 	conf := func(eps ...string) string {
 		return withAdmin(adminAddr, "", render(listenerSpec{name: "main", addr: addr, endpoints: eps}))
 	}
@@ -256,9 +256,9 @@ func status(t *testing.T, adminAddr string) Status {
 }
 
 func TestStatusAndHealthzFollowReloads(t *testing.T) {
-	a, b := echoServer(t), echoServer(t)
+	a, b := testutil.Echo(t).Addr, testutil.Echo(t).Addr
 	dir := t.TempDir()
-	addr, adminAddr := freeAddr(t), freeAddr(t)
+	addr, adminAddr := testutil.FreeAddr(t), testutil.FreeAddr(t)
 	good := withAdmin(adminAddr, "", render(listenerSpec{name: "main", addr: addr, endpoints: []string{a}}))
 	h := startHarness(t, dir, filepath.Join(dir, "gw.yaml"), good)
 
@@ -307,7 +307,7 @@ func TestStatusAndHealthzFollowReloads(t *testing.T) {
 
 	// Reverting the file: it matches the running config again.
 	saveRenameOver(t, h.path, good)
-	waitFor(t, "the reverted file to be read", 5*time.Second, func() bool { return h.gw.Stats().Unchanged == 1 })
+	testutil.WaitFor(t, "the reverted file to be read", 5*time.Second, func() bool { return h.gw.Stats().Unchanged == 1 })
 	if code, body := get(t, adminAddr, "/healthz"); code != http.StatusOK {
 		t.Fatalf("/healthz after the revert: %d %q", code, body)
 	}
@@ -329,9 +329,9 @@ func TestStatusAndHealthzFollowReloads(t *testing.T) {
 }
 
 func TestAdminServerFollowsReloads(t *testing.T) {
-	backend := echoServer(t)
+	backend := testutil.Echo(t).Addr
 	dir := t.TempDir()
-	addr, adminAddr, newAdminAddr := freeAddr(t), freeAddr(t), freeAddr(t)
+	addr, adminAddr, newAdminAddr := testutil.FreeAddr(t), testutil.FreeAddr(t), testutil.FreeAddr(t)
 	listeners := render(listenerSpec{name: "main", addr: addr, endpoints: []string{backend}})
 	h := startHarness(t, dir, filepath.Join(dir, "gw.yaml"), withAdmin(adminAddr, "", listeners))
 
@@ -382,9 +382,9 @@ func TestAdminServerFollowsReloads(t *testing.T) {
 }
 
 func TestMetricsCountMaxConnectionsRejections(t *testing.T) {
-	backend := echoServer(t)
+	backend := testutil.Echo(t).Addr
 	dir := t.TempDir()
-	addr, adminAddr := freeAddr(t), freeAddr(t)
+	addr, adminAddr := testutil.FreeAddr(t), testutil.FreeAddr(t)
 	startHarness(t, dir, filepath.Join(dir, "gw.yaml"), withAdmin(adminAddr, "max-connections: 1\n",
 		render(listenerSpec{name: "main", addr: addr, endpoints: []string{backend}})))
 	if c := dialGateway(t, addr); !echoes(c) {
@@ -404,16 +404,16 @@ func TestMetricsCountMaxConnectionsRejections(t *testing.T) {
 // member and an echo server that is no etcd: /status and endpoint_up show
 // the member healthy and the impostor unhealthy, with the check's reason.
 func TestStatusShowsHealthChecks(t *testing.T) {
-	c := startCluster(t, 1)
-	impostor := echoServer(t)
+	c := testutil.Cluster(t, 1)
+	impostor := testutil.Echo(t).Addr
 	dir := t.TempDir()
-	addr, adminAddr := freeAddr(t), freeAddr(t)
+	addr, adminAddr := testutil.FreeAddr(t), testutil.FreeAddr(t)
 	extra := "    health-check: {type: etcd, interval: 100ms, timeout: 100ms, fall: 1, rise: 1}\n"
 	startHarness(t, dir, filepath.Join(dir, "gw.yaml"),
 		withAdmin(adminAddr, "", render(listenerSpec{name: "main", addr: addr, endpoints: []string{c.ClientAddrs()[0], impostor}, extra: extra})))
 
 	var ls ListenerStatus
-	waitFor(t, "a verdict on both endpoints", 10*time.Second, func() bool {
+	testutil.WaitFor(t, "a verdict on both endpoints", 10*time.Second, func() bool {
 		ls = status(t, adminAddr).Listeners[0]
 		healthy, unhealthy := 0, 0
 		for _, ep := range ls.Endpoints {

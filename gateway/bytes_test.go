@@ -4,15 +4,17 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/etcd-gateway/etcd-gateway/internal/testutil"
 )
 
 // TestBytesCountedWhileConnectionsAreOpen: etcd connections live for days,
 // so the byte counters of /metrics and /status move with the traffic of a
 // connection that stays open, and its close counts nothing twice.
 func TestBytesCountedWhileConnectionsAreOpen(t *testing.T) {
-	backend := echoServer(t)
+	backend := testutil.Echo(t).Addr
 	dir := t.TempDir()
-	addr, adminAddr := freeAddr(t), freeAddr(t)
+	addr, adminAddr := testutil.FreeAddr(t), testutil.FreeAddr(t)
 	startHarness(t, dir, filepath.Join(dir, "gw.yaml"), withAdmin(adminAddr, "",
 		render(listenerSpec{name: "main", addr: addr, endpoints: []string{backend}})))
 	c := dialGateway(t, addr)
@@ -35,7 +37,7 @@ func expectBytes(t *testing.T, adminAddr, endpoint string, want float64) {
 		waitMetric(t, adminAddr, want, "etcd_gateway_listener_bytes_total", "listener", "main", "direction", dir)
 		waitMetric(t, adminAddr, want, "etcd_gateway_endpoint_bytes_total", "listener", "main", "endpoint", endpoint, "direction", dir)
 	}
-	waitFor(t, "/status byte counts", 5*time.Second, func() bool {
+	testutil.WaitFor(t, "/status byte counts", 5*time.Second, func() bool {
 		ls := status(t, adminAddr).Listeners[0]
 		ep := ls.Endpoints[0]
 		return float64(ls.BytesToUpstream) == want && float64(ls.BytesToClient) == want &&

@@ -63,7 +63,7 @@ func startDNSFixture(t *testing.T, c *etcdtest.Cluster) *dnsFixture {
 	t.Helper()
 	_, p, _ := net.SplitHostPort(c.ClientAddrs()[0])
 	port, _ := strconv.Atoi(p)
-	f := &dnsFixture{c: c, d: testutil.DNS(t), port: port, admin: freeAddr(t), srv: freeAddr(t), staticLst: freeAddr(t)}
+	f := &dnsFixture{c: c, d: testutil.DNS(t), port: port, admin: testutil.FreeAddr(t), srv: testutil.FreeAddr(t), staticLst: testutil.FreeAddr(t)}
 	etcdRecords(f.d, "127.0.0.1", port)
 	dir := t.TempDir()
 	f.h = startHarness(t, dir, filepath.Join(dir, "gw.yaml"), dnsConfig(f.d, f.admin, f.srv, f.staticLst, port))
@@ -74,7 +74,7 @@ func startDNSFixture(t *testing.T, c *etcdtest.Cluster) *dnsFixture {
 // read back; err says why not.
 func served(t *testing.T, addr, key string) error {
 	t.Helper()
-	cli := newClient(t, addr)
+	cli := testutil.Client(t, addr)
 	defer cli.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -110,7 +110,7 @@ func dnsState(t *testing.T, adminAddr, listener, name string) NameStatus {
 // no endpoint flaps, and when DNS comes back with another address for the
 // member, new connections go there.
 func TestDNSOutageNeverReachesClients(t *testing.T) {
-	c := startCluster(t, 1)
+	c := testutil.Cluster(t, 1)
 	for _, tc := range []struct {
 		name           string
 		breakDNS, mend func(t *testing.T, d *dnstest.Server)
@@ -133,7 +133,7 @@ func TestDNSOutageNeverReachesClients(t *testing.T) {
 				}
 			}
 			tc.breakDNS(t, f.d)
-			waitFor(t, "failed lookups of the name", 20*time.Second, func() bool {
+			testutil.WaitFor(t, "failed lookups of the name", 20*time.Second, func() bool {
 				return dnsState(t, f.admin, "static", "m1.etcd.test").State == "failing"
 			})
 			for i := range 3 {
@@ -158,7 +158,7 @@ func TestDNSOutageNeverReachesClients(t *testing.T) {
 			relay := testutil.Relay(t, net.JoinHostPort("127.0.0.2", strconv.Itoa(f.port)), c.ClientAddrs()[0])
 			f.d.SetAddr("m1.etcd.test", "127.0.0.2")
 			tc.mend(t, f.d)
-			waitFor(t, "new clients through the new address", 20*time.Second, func() bool {
+			testutil.WaitFor(t, "new clients through the new address", 20*time.Second, func() bool {
 				before := relay.Accepted()
 				return served(t, f.staticLst, "after") == nil && relay.Accepted() > before
 			})
@@ -183,7 +183,7 @@ func TestDNSTargetGoneRemovesEndpoint(t *testing.T) {
 	d.SetSRV(plain, dnstest.SRV{Port: uint16(a.Port()), Target: "a.etcd.test"}, dnstest.SRV{Port: uint16(b.Port()), Target: "b.etcd.test"})
 	d.SetAddr("a.etcd.test", "127.0.0.1")
 	d.SetAddr("b.etcd.test", "127.0.0.1")
-	dir, addr := t.TempDir(), freeAddr(t)
+	dir, addr := t.TempDir(), testutil.FreeAddr(t)
 	h := startHarness(t, dir, filepath.Join(dir, "gw.yaml"), fmt.Sprintf(
 		"dns-server: %s\ndns-refresh: 2s\nhealth-check: {type: none}\nlisteners:\n  - {name: main, listen-addr: %q, discovery-srv: etcd.test, insecure-discovery: true}\n", d.Addr, addr))
 	if got := len(h.endpoints("main")); got != 2 {
@@ -191,7 +191,7 @@ func TestDNSTargetGoneRemovesEndpoint(t *testing.T) {
 	}
 	d.Delete("b.etcd.test")
 	want := "a.etcd.test:" + strconv.Itoa(a.Port())
-	waitFor(t, "b to leave the pool", 10*time.Second, func() bool {
+	testutil.WaitFor(t, "b to leave the pool", 10*time.Second, func() bool {
 		eps := h.endpoints("main")
 		return len(eps) == 1 && eps[0] == want
 	})
@@ -199,20 +199,20 @@ func TestDNSTargetGoneRemovesEndpoint(t *testing.T) {
 		t.Fatal("the remaining target does not serve")
 	}
 	d.SetAddr("b.etcd.test", "127.0.0.1")
-	waitFor(t, "b back in the pool", 10*time.Second, func() bool { return len(h.endpoints("main")) == 2 })
+	testutil.WaitFor(t, "b back in the pool", 10*time.Second, func() bool { return len(h.endpoints("main")) == 2 })
 }
 
 // TestStartWithDNSDown: a gateway started while its DNS server is down
 // binds every listener, says on /healthz which listener waits and why,
 // closes their clients at once, and serves once DNS answers, by itself.
 func TestStartWithDNSDown(t *testing.T) {
-	c := startCluster(t, 1)
+	c := testutil.Cluster(t, 1)
 	_, p, _ := net.SplitHostPort(c.ClientAddrs()[0])
 	port, _ := strconv.Atoi(p)
 	d := testutil.DNS(t)
 	etcdRecords(d, "127.0.0.1", port)
 	d.Stop()
-	adminAddr, srvAddr, staticAddr := freeAddr(t), freeAddr(t), freeAddr(t)
+	adminAddr, srvAddr, staticAddr := testutil.FreeAddr(t), testutil.FreeAddr(t), testutil.FreeAddr(t)
 	dir := t.TempDir()
 	startHarness(t, dir, filepath.Join(dir, "gw.yaml"), dnsConfig(d, adminAddr, srvAddr, staticAddr, port))
 
@@ -236,7 +236,7 @@ func TestStartWithDNSDown(t *testing.T) {
 	if err := d.Restart(); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "/healthz to turn 200", 20*time.Second, func() bool {
+	testutil.WaitFor(t, "/healthz to turn 200", 20*time.Second, func() bool {
 		code, _ := get(t, adminAddr, "/healthz")
 		return code == http.StatusOK
 	})
@@ -255,7 +255,7 @@ func TestNameThatDoesNotExistFailsStartAndReload(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "gw.yaml")
 	text := func(name string) string {
-		return fmt.Sprintf("dns-server: %s\nhealth-check: {type: none}\nlisteners:\n  - {name: main, listen-addr: %q, endpoints: [%s:2379]}\n", d.Addr, freeAddr(t), name)
+		return fmt.Sprintf("dns-server: %s\nhealth-check: {type: none}\nlisteners:\n  - {name: main, listen-addr: %q, endpoints: [%s:2379]}\n", d.Addr, testutil.FreeAddr(t), name)
 	}
 	writeFile(t, path, text("typo.etcd.test"))
 	snap, err := config.Load(path)
@@ -289,7 +289,7 @@ func TestSilentDNSNeverBlocksProbes(t *testing.T) {
 	etcdRecords(d, "127.0.0.1", a.Port())
 	_, plain := resolver.SRV{Domain: "other.test"}.Names()
 	d.SetSRV(plain, dnstest.SRV{Port: uint16(a.Port()), Target: "m1.etcd.test"})
-	adminAddr, srvAddr, staticAddr := freeAddr(t), freeAddr(t), freeAddr(t)
+	adminAddr, srvAddr, staticAddr := testutil.FreeAddr(t), testutil.FreeAddr(t), testutil.FreeAddr(t)
 	dir := t.TempDir()
 	path := filepath.Join(dir, "gw.yaml")
 	base := strings.NewReplacer("dns-refresh: 2s", "dns-refresh: 1s", "health-check: {interval: 500ms, timeout: 400ms}", "health-check: {type: none}").

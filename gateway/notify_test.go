@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/etcd-gateway/etcd-gateway/internal/testutil"
+
 	"golang.org/x/sys/unix"
 
 	"github.com/etcd-gateway/etcd-gateway/config"
@@ -62,10 +64,10 @@ func notifySocket(t *testing.T) func() map[string]string {
 func TestSdNotifyReadyReloadingStopping(t *testing.T) {
 	next := notifySocket(t)
 	begin := monotonicUsec(t)
-	backend := echoServer(t)
+	backend := testutil.Echo(t).Addr
 	dir := t.TempDir()
 	path := filepath.Join(dir, "gw.yaml")
-	addr := freeAddr(t)
+	addr := testutil.FreeAddr(t)
 	writeFile(t, path, render(listenerSpec{name: "main", addr: addr, endpoints: []string{backend}}))
 	snap, err := config.Load(path)
 	if err != nil {
@@ -129,7 +131,7 @@ func TestSdNotifyReadyReloadingStopping(t *testing.T) {
 func TestSdNotifyOnSIGHUPWithoutFile(t *testing.T) {
 	next := notifySocket(t)
 	f := config.DefaultFlags()
-	f.ListenAddr, f.Endpoints = freeAddr(t), []string{echoServer(t)}
+	f.ListenAddr, f.Endpoints = testutil.FreeAddr(t), []string{testutil.Echo(t).Addr}
 	snap, err := config.FromFlags(f)
 	if err != nil {
 		t.Fatal(err)

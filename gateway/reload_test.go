@@ -95,17 +95,11 @@ func writeFile(t *testing.T, path, text string) {
 	}
 }
 
-// waitFor polls cond until it is true or the deadline passes.
-func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool) {
-	t.Helper()
-	testutil.WaitFor(t, what, timeout, cond)
-}
-
 // waitApplied waits until n reloads have been applied in all, and fails if
 // more were applied or any was rejected that the test did not cause.
 func (h *harness) waitApplied(n uint64) {
 	h.t.Helper()
-	waitFor(h.t, fmt.Sprintf("reload %d to be applied", n), 10*time.Second, func() bool { return h.gw.Stats().Applied >= n })
+	testutil.WaitFor(h.t, fmt.Sprintf("reload %d to be applied", n), 10*time.Second, func() bool { return h.gw.Stats().Applied >= n })
 	if st := h.gw.Stats(); st.Applied != n || st.Rejected != h.rejected {
 		h.t.Fatalf("reloads: applied %d (want %d), rejected %d (want %d, last error %q)", st.Applied, n, st.Rejected, h.rejected, st.LastError)
 	}
@@ -114,7 +108,7 @@ func (h *harness) waitApplied(n uint64) {
 // waitRejected waits until n reloads have been rejected in all.
 func (h *harness) waitRejected(n uint64) ReloadStats {
 	h.t.Helper()
-	waitFor(h.t, fmt.Sprintf("reload %d to be rejected", n), 10*time.Second, func() bool { return h.gw.Stats().Rejected >= n })
+	testutil.WaitFor(h.t, fmt.Sprintf("reload %d to be rejected", n), 10*time.Second, func() bool { return h.gw.Stats().Rejected >= n })
 	h.rejected = n
 	st := h.gw.Stats()
 	if st.Rejected != n {
@@ -147,18 +141,12 @@ func sorted(s []string) []string {
 	return s
 }
 
-func freeAddr(t *testing.T) string { return testutil.FreeAddr(t) }
-
-func startCluster(t *testing.T, n int) *etcdtest.Cluster { return testutil.Cluster(t, n) }
-
-func newClient(t *testing.T, addr string) *clientv3.Client { return testutil.Client(t, addr) }
-
 // getValue reads key through addr with a new client.
 func getValue(t *testing.T, addr, key string) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	resp, err := newClient(t, addr).Get(ctx, key)
+	resp, err := testutil.Client(t, addr).Get(ctx, key)
 	if err != nil {
 		t.Fatalf("get %s through %s: %v", key, addr, err)
 	}
@@ -172,7 +160,7 @@ func put(t *testing.T, c *etcdtest.Cluster, key, value string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if _, err := newClient(t, c.ClientAddrs()[0]).Put(ctx, key, value); err != nil {
+	if _, err := testutil.Client(t, c.ClientAddrs()[0]).Put(ctx, key, value); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -255,10 +243,10 @@ func (c *configMap) save(t *testing.T, text string) {
 }
 
 func TestEverySaveStyleReloadsOnce(t *testing.T) {
-	a, b := startCluster(t, 1), startCluster(t, 1)
+	a, b := testutil.Cluster(t, 1), testutil.Cluster(t, 1)
 	put(t, a, "whoami", "A")
 	put(t, b, "whoami", "B")
-	addr := freeAddr(t)
+	addr := testutil.FreeAddr(t)
 	toA := render(listenerSpec{name: "main", addr: addr, endpoints: a.ClientAddrs()})
 	toB := render(listenerSpec{name: "main", addr: addr, endpoints: b.ClientAddrs()})
 
@@ -279,7 +267,7 @@ func TestEverySaveStyleReloadsOnce(t *testing.T) {
 		applied++
 		h.waitApplied(applied)
 		// The next connection uses the new endpoints within 1 s.
-		waitFor(t, style+": the new endpoint set", time.Second, func() bool { return slices.Equal(h.endpoints("main"), sorted(eps)) })
+		testutil.WaitFor(t, style+": the new endpoint set", time.Second, func() bool { return slices.Equal(h.endpoints("main"), sorted(eps)) })
 		if got := getValue(t, addr, "whoami"); got != want {
 			t.Fatalf("%s: a new connection reached cluster %q, want %q", style, got, want)
 		}
@@ -299,12 +287,12 @@ func TestEverySaveStyleReloadsOnce(t *testing.T) {
 	// A Kubernetes ConfigMap volume: the ..data symlink is swapped.
 	cmDir := t.TempDir()
 	cm := &configMap{dir: cmDir}
-	cm.save(t, render(listenerSpec{name: "main", addr: freeAddr(t), endpoints: a.ClientAddrs()}))
+	cm.save(t, render(listenerSpec{name: "main", addr: testutil.FreeAddr(t), endpoints: a.ClientAddrs()}))
 	k := startHarness(t, cmDir, filepath.Join(cmDir, "gw.yaml"), "")
 	kaddr := k.addr("main")
 	cm.save(t, render(listenerSpec{name: "main", addr: kaddr, endpoints: b.ClientAddrs()}))
 	k.waitApplied(1)
-	waitFor(t, "configmap: the new endpoint set", time.Second, func() bool { return slices.Equal(k.endpoints("main"), sorted(b.ClientAddrs())) })
+	testutil.WaitFor(t, "configmap: the new endpoint set", time.Second, func() bool { return slices.Equal(k.endpoints("main"), sorted(b.ClientAddrs())) })
 	if got := getValue(t, kaddr, "whoami"); got != "B" {
 		t.Fatalf("configmap: reached %q, want B", got)
 	}
@@ -328,14 +316,14 @@ func (h *harness) usedEndpoint(name string) string {
 }
 
 func TestWatchSurvivesTwentyReloads(t *testing.T) {
-	c := startCluster(t, 3)
+	c := testutil.Cluster(t, 3)
 	dir := t.TempDir()
-	addr := freeAddr(t)
+	addr := testutil.FreeAddr(t)
 	h := startHarness(t, dir, filepath.Join(dir, "gw.yaml"), render(listenerSpec{name: "main", addr: addr, endpoints: c.ClientAddrs()}))
 
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	watcher := newClient(t, addr)
+	watcher := testutil.Client(t, addr)
 	wch := watcher.Watch(ctx, "ev/", clientv3.WithPrefix())
 	if _, err := watcher.Put(ctx, "ev/start", "x"); err != nil { // the watch is open once this is seen
 		t.Fatal(err)
@@ -349,7 +337,7 @@ func TestWatchSurvivesTwentyReloads(t *testing.T) {
 	}
 	accepted := h.gw.Group().Listeners()["main"].TotalConns()
 
-	writer := newClient(t, c.ClientAddrs()[0])
+	writer := testutil.Client(t, c.ClientAddrs()[0])
 	const reloads = 20
 	for i := range reloads {
 		eps := []string{used, others[i%2]}
@@ -379,9 +367,9 @@ func TestWatchSurvivesTwentyReloads(t *testing.T) {
 }
 
 func TestReloadsUnderLoadDropNothing(t *testing.T) {
-	c := startCluster(t, 3)
+	c := testutil.Cluster(t, 3)
 	dir := t.TempDir()
-	addr := freeAddr(t)
+	addr := testutil.FreeAddr(t)
 	m := c.ClientAddrs()
 	setA := render(listenerSpec{name: "main", addr: addr, endpoints: []string{m[0], m[1]}})
 	setB := render(listenerSpec{name: "main", addr: addr, endpoints: []string{m[1], m[2]}})
@@ -392,7 +380,7 @@ func TestReloadsUnderLoadDropNothing(t *testing.T) {
 	defer cancel()
 	var clis []*clientv3.Client
 	for i := range clients {
-		cli := newClient(t, addr)
+		cli := testutil.Client(t, addr)
 		if _, err := cli.Put(ctx, fmt.Sprintf("load/%d", i), "0"); err != nil {
 			t.Fatal(err)
 		}
@@ -447,11 +435,11 @@ func TestReloadsUnderLoadDropNothing(t *testing.T) {
 }
 
 func TestBadReloadsAreRejectedAndTheOldConfigServes(t *testing.T) {
-	a, b := startCluster(t, 1), startCluster(t, 1)
+	a, b := testutil.Cluster(t, 1), testutil.Cluster(t, 1)
 	put(t, a, "whoami", "A")
 	put(t, b, "whoami", "B")
 	dir := t.TempDir()
-	addr := freeAddr(t)
+	addr := testutil.FreeAddr(t)
 	good := render(listenerSpec{name: "main", addr: addr, endpoints: a.ClientAddrs()})
 	h := startHarness(t, dir, filepath.Join(dir, "gw.yaml"), good)
 
@@ -544,11 +532,11 @@ func alive(c net.Conn) bool {
 }
 
 func TestRemovedEndpointPolicies(t *testing.T) {
-	a, b := startCluster(t, 1), startCluster(t, 1)
+	a, b := testutil.Cluster(t, 1), testutil.Cluster(t, 1)
 	for _, policy := range []string{"keep", "drain", "close"} {
 		t.Run(policy, func(t *testing.T) {
 			dir := t.TempDir()
-			addr := freeAddr(t)
+			addr := testutil.FreeAddr(t)
 			extra := fmt.Sprintf("    on-endpoint-removed: %s\n    drain-timeout: 200ms\n", policy)
 			h := startHarness(t, dir, filepath.Join(dir, "gw.yaml"), render(listenerSpec{name: "main", addr: addr, endpoints: a.ClientAddrs(), extra: extra}))
 			c := rawConn(t, addr)
@@ -571,10 +559,10 @@ func TestRemovedEndpointPolicies(t *testing.T) {
 }
 
 func TestListenerAddRemoveRebind(t *testing.T) {
-	c := startCluster(t, 1)
+	c := testutil.Cluster(t, 1)
 	eps := c.ClientAddrs()
 	dir := t.TempDir()
-	mainAddr, extraAddr, newMainAddr := freeAddr(t), freeAddr(t), freeAddr(t)
+	mainAddr, extraAddr, newMainAddr := testutil.FreeAddr(t), testutil.FreeAddr(t), testutil.FreeAddr(t)
 	h := startHarness(t, dir, filepath.Join(dir, "gw.yaml"), render(listenerSpec{name: "main", addr: mainAddr, endpoints: eps}))
 	old := rawConn(t, mainAddr)
 
@@ -613,7 +601,7 @@ func TestListenerAddRemoveRebind(t *testing.T) {
 	// Remove a listener.
 	saveRenameOver(t, h.path, render(listenerSpec{name: "main", addr: newMainAddr, endpoints: eps}))
 	h.waitApplied(3)
-	waitFor(t, "the removed listener to stop accepting", 5*time.Second, func() bool {
+	testutil.WaitFor(t, "the removed listener to stop accepting", 5*time.Second, func() bool {
 		c, err := net.Dial("tcp", extraAddr)
 		if err == nil {
 			c.Close()

@@ -15,9 +15,6 @@ import (
 	"github.com/etcd-gateway/etcd-gateway/config"
 )
 
-// echoServer echoes every connection and returns its address.
-func echoServer(t *testing.T) string { return testutil.Echo(t).Addr }
-
 func echoes(c net.Conn) bool {
 	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
 	defer c.SetDeadline(time.Time{})
@@ -31,9 +28,9 @@ func echoes(c net.Conn) bool {
 
 func startEcho(t *testing.T, timeout time.Duration) (*Gateway, string) {
 	t.Helper()
-	addr := freeAddr(t)
+	addr := testutil.FreeAddr(t)
 	snap := &config.Snapshot{LogLevel: "info", LogFormat: "text", ShutdownTimeout: timeout, Listeners: []config.Listener{{
-		Name: "main", ListenAddr: addr, Endpoints: []string{echoServer(t)},
+		Name: "main", ListenAddr: addr, Endpoints: []string{testutil.Echo(t).Addr},
 		RetryDelay: time.Hour, DialTimeout: time.Second, OnEndpointRemoved: config.RemovedKeep, DrainTimeout: time.Second,
 	}}}
 	gw, err := Start(context.Background(), io.Discard, snap)
@@ -57,7 +54,7 @@ func TestShutdownDrainsOpenConnections(t *testing.T) {
 	go func() { done <- gw.Shutdown() }()
 
 	// New connections are refused at once; the open one keeps working.
-	waitFor(t, "the listener to stop accepting", 5*time.Second, func() bool {
+	testutil.WaitFor(t, "the listener to stop accepting", 5*time.Second, func() bool {
 		nc, err := net.Dial("tcp", addr)
 		if err == nil {
 			nc.Close()
@@ -104,8 +101,8 @@ func TestShutdownTimeoutClosesTheRest(t *testing.T) {
 
 func TestLogLevelAndFormatReloadAtOnce(t *testing.T) {
 	dir := t.TempDir()
-	addr := freeAddr(t)
-	backend := echoServer(t)
+	addr := testutil.FreeAddr(t)
+	backend := testutil.Echo(t).Addr
 	h := startHarness(t, dir, filepath.Join(dir, "gw.yaml"), render(listenerSpec{name: "main", addr: addr, endpoints: []string{backend}}))
 	if h.gw.Log().GetLevel() != logrus.DebugLevel {
 		t.Fatalf("level %s at start, want debug", h.gw.Log().GetLevel())

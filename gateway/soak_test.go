@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/etcd-gateway/etcd-gateway/internal/testutil"
+
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 	"google.golang.org/grpc"
@@ -25,14 +27,14 @@ import (
 // raw connection to it sees a clean close, not a hang, and the etcd client
 // reconnects through the gateway to another member and keeps receiving.
 func TestMemberKilledMidStream(t *testing.T) {
-	c := startCluster(t, 3)
+	c := testutil.Cluster(t, 3)
 	dir := t.TempDir()
-	addr := freeAddr(t)
+	addr := testutil.FreeAddr(t)
 	h := startHarness(t, dir, filepath.Join(dir, "gw.yaml"), render(listenerSpec{name: "main", addr: addr, endpoints: c.ClientAddrs()}))
 
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	cli := newClient(t, addr)
+	cli := testutil.Client(t, addr)
 	wch := cli.Watch(ctx, "s/", clientv3.WithPrefix())
 	if _, err := cli.Put(ctx, "s/0", "before"); err != nil {
 		t.Fatal(err)
@@ -57,7 +59,7 @@ func TestMemberKilledMidStream(t *testing.T) {
 			alive = a
 		}
 	}
-	writer := newClient(t, alive)
+	writer := testutil.Client(t, alive)
 	if _, err := writer.Put(ctx, "s/1", "after"); err != nil {
 		t.Fatal(err)
 	}
@@ -99,11 +101,11 @@ func TestSoak(t *testing.T) {
 	if d, err := time.ParseDuration(os.Getenv("ETCD_GATEWAY_SOAK")); err == nil {
 		duration = d
 	}
-	c := startCluster(t, 3)
+	c := testutil.Cluster(t, 3)
 	dir := t.TempDir()
-	addr := freeAddr(t)
+	addr := testutil.FreeAddr(t)
 	eps := c.ClientAddrs()
-	dead := freeAddr(t) // a listed endpoint that never answers: failover on every fresh pick of it
+	dead := testutil.FreeAddr(t) // a listed endpoint that never answers: failover on every fresh pick of it
 	config := func(i int) string {
 		list := slices.Clone(eps)
 		if i%2 == 1 {
@@ -228,7 +230,7 @@ func TestSoak(t *testing.T) {
 // it says itself.
 func isLeader(t *testing.T, addr string) bool {
 	t.Helper()
-	cli := newClient(t, addr)
+	cli := testutil.Client(t, addr)
 	defer cli.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()

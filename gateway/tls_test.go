@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/etcd-gateway/etcd-gateway/internal/testutil"
+
 	"github.com/etcd-gateway/etcd-gateway/internal/tlstest"
 )
 
@@ -50,7 +52,7 @@ func health(t *testing.T, c net.Conn, r *bufio.Reader) {
 // an open connection goes on; a garbage certificate is rejected naming
 // the file, the listener and the key, and the last good one keeps serving.
 func TestRenewedListenerCertificateIsPickedUp(t *testing.T) {
-	c := startCluster(t, 1)
+	c := testutil.Cluster(t, 1)
 	dir := t.TempDir()
 	certDir := filepath.Join(dir, "certs")
 	if err := os.Mkdir(certDir, 0o700); err != nil {
@@ -70,7 +72,7 @@ func TestRenewedListenerCertificateIsPickedUp(t *testing.T) {
 	}
 	path := filepath.Join(dir, "gw.yaml")
 	h := startHarness(t, dir, path, render(listenerSpec{
-		name: "secure", addr: freeAddr(t), endpoints: c.ClientAddrs(),
+		name: "secure", addr: testutil.FreeAddr(t), endpoints: c.ClientAddrs(),
 		extra: fmt.Sprintf("    tls: {cert-file: %s, key-file: %s}\n", certFile, keyFile),
 	}))
 	addr := h.addr("secure")
@@ -95,7 +97,7 @@ func TestRenewedListenerCertificateIsPickedUp(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := renewed.Leaf.SerialNumber.String()
-	waitFor(t, "new handshakes to see the renewed certificate", 10*time.Second, func() bool {
+	testutil.WaitFor(t, "new handshakes to see the renewed certificate", 10*time.Second, func() bool {
 		return serialSeen(t, addr, roots) == want
 	})
 	health(t, open, openR) // the open connection goes on
@@ -105,7 +107,7 @@ func TestRenewedListenerCertificateIsPickedUp(t *testing.T) {
 	if err := os.WriteFile(certFile, []byte("not a certificate\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the garbage certificate to be rejected", 10*time.Second, func() bool { return h.gw.Stats().Rejected > before })
+	testutil.WaitFor(t, "the garbage certificate to be rejected", 10*time.Second, func() bool { return h.gw.Stats().Rejected > before })
 	st := h.gw.Stats()
 	for _, part := range []string{path, `listener "secure"`, `key "tls.cert-file"`, certFile} {
 		if !strings.Contains(st.LastError, part) {

@@ -5,15 +5,11 @@ import (
 	"net"
 	"strconv"
 	"testing"
-	"time"
 
 	"github.com/etcd-gateway/etcd-gateway/internal/testutil"
 
-	"github.com/etcd-gateway/etcd-gateway/internal/dnstest"
 	"github.com/etcd-gateway/etcd-gateway/internal/tlstest"
 )
-
-func startDNS(t *testing.T) *dnstest.Server { return testutil.DNS(t) }
 
 // tcpServer listens on ip:port (port 0 for any) and writes name to each
 // connection, then closes it. It returns the port.
@@ -34,12 +30,6 @@ func deadPort(t *testing.T) int {
 	port := ln.Addr().(*net.TCPAddr).Port
 	_ = ln.Close()
 	return port
-}
-
-// waitFor polls cond until it is true or the deadline passes.
-func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool) {
-	t.Helper()
-	testutil.WaitFor(t, what, timeout, cond)
 }
 
 // newCA returns a certificate authority made for the test.

@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/etcd-gateway/etcd-gateway/internal/testutil"
+
 	"github.com/miekg/dns"
 	"github.com/sirupsen/logrus"
 	logtest "github.com/sirupsen/logrus/hooks/test"
@@ -63,7 +65,8 @@ func (th *testHosts) state(t *testing.T, name string) HostState {
 }
 
 func TestHostsResolveBothFamiliesSorted(t *testing.T) {
-	d := startDNS(t)
+	t.Parallel()
+	d := testutil.DNS(t)
 	d.SetAddr("m.test", "::1", "127.0.0.3", "127.0.0.2")
 	th := newTestHosts(t, d, time.Hour, 0)
 	st := th.Resolve(context.Background(), []string{"M.test"})[0]
@@ -77,6 +80,7 @@ func TestHostsResolveBothFamiliesSorted(t *testing.T) {
 // no answer: each keeps the addresses, dials go on, and the outage is
 // logged once however many lookups fail, then its end once.
 func TestHostsKeepAddressesThroughDNSTrouble(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name           string
 		breakDNS, mend func(d *dnstest.Server)
@@ -93,14 +97,14 @@ func TestHostsKeepAddressesThroughDNSTrouble(t *testing.T) {
 		{"wrong message ID", func(d *dnstest.Server) { d.SetGarbage(dnstest.WrongID) }, func(d *dnstest.Server) { d.SetGarbage(dnstest.NoGarbage) }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			d := startDNS(t)
+			d := testutil.DNS(t)
 			port := tcpServer(t, "127.0.0.1", "A", 0)
 			d.SetAddr("m.test", "127.0.0.1")
 			th := newTestHosts(t, d, 5*time.Millisecond, 0)
 			th.Resolve(context.Background(), []string{"m.test"})
 			base := th.changes.Load() // the first answer is a change
 			tc.breakDNS(d)
-			waitFor(t, "failed lookups", 10*time.Second, func() bool { return th.state(t, "m.test").Failures >= 4 })
+			testutil.WaitFor(t, "failed lookups", 10*time.Second, func() bool { return th.state(t, "m.test").Failures >= 4 })
 			st := th.state(t, "m.test")
 			if len(st.Addrs) != 1 || !st.Failing || st.LastError == "" || st.Gone {
 				t.Fatalf("state %+v: want the address kept, failing, with the error", st)
@@ -115,7 +119,7 @@ func TestHostsKeepAddressesThroughDNSTrouble(t *testing.T) {
 				t.Fatalf("OnChange called %d times while nothing changed", n)
 			}
 			tc.mend(d)
-			waitFor(t, "the recovery", 10*time.Second, func() bool { return !th.state(t, "m.test").Failing })
+			testutil.WaitFor(t, "the recovery", 10*time.Second, func() bool { return !th.state(t, "m.test").Failing })
 			if n := th.logged(logrus.InfoLevel, "DNS lookups succeed again"); n != 1 {
 				t.Fatalf("%d recovery lines, want 1", n)
 			}
@@ -124,6 +128,7 @@ func TestHostsKeepAddressesThroughDNSTrouble(t *testing.T) {
 }
 
 func TestHostsNameGoneAndBack(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name   string
 		remove func(d *dnstest.Server)
@@ -132,13 +137,13 @@ func TestHostsNameGoneAndBack(t *testing.T) {
 		{"no address record", func(d *dnstest.Server) { d.SetAddr("m.test") }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			d := startDNS(t)
+			d := testutil.DNS(t)
 			d.SetAddr("m.test", "127.0.0.1")
 			th := newTestHosts(t, d, 5*time.Millisecond, 0)
 			th.Resolve(context.Background(), []string{"m.test"})
 			base := th.changes.Load()
 			tc.remove(d)
-			waitFor(t, "the name gone", 10*time.Second, func() bool { return th.state(t, "m.test").Gone })
+			testutil.WaitFor(t, "the name gone", 10*time.Second, func() bool { return th.state(t, "m.test").Gone })
 			if st := th.state(t, "m.test"); len(st.Addrs) != 0 || st.Failing {
 				t.Fatalf("state %+v: a name gone has no address and is no failure", st)
 			}
@@ -147,7 +152,7 @@ func TestHostsNameGoneAndBack(t *testing.T) {
 				t.Fatalf("dial to a name gone: %v", err)
 			}
 			d.SetAddr("m.test", "127.0.0.2")
-			waitFor(t, "the name back", 10*time.Second, func() bool { return len(th.state(t, "m.test").Addrs) == 1 })
+			testutil.WaitFor(t, "the name back", 10*time.Second, func() bool { return len(th.state(t, "m.test").Addrs) == 1 })
 			if n := th.changes.Load() - base; n != 2 {
 				t.Fatalf("OnChange called %d times, want 2 (gone, back)", n)
 			}
@@ -156,7 +161,8 @@ func TestHostsNameGoneAndBack(t *testing.T) {
 }
 
 func TestHostsFollowAddressChanges(t *testing.T) {
-	d := startDNS(t)
+	t.Parallel()
+	d := testutil.DNS(t)
 	port := tcpServer(t, "127.0.0.1", "old", 0)
 	tcpServer(t, "127.0.0.2", "new", port)
 	d.SetAddr("m.test", "127.0.0.1")
@@ -167,14 +173,15 @@ func TestHostsFollowAddressChanges(t *testing.T) {
 		t.Fatalf("reached %q", got)
 	}
 	d.SetAddr("m.test", "127.0.0.2")
-	waitFor(t, "the new address within the TTL", 5*time.Second, func() bool { return dialName(t, th.Hosts, "m.test", port) == "new" })
+	testutil.WaitFor(t, "the new address within the TTL", 5*time.Second, func() bool { return dialName(t, th.Hosts, "m.test", port) == "new" })
 	if n := th.changes.Load() - base; n != 1 {
 		t.Fatalf("OnChange called %d times, want 1", n)
 	}
 }
 
 func TestHostsTryEveryAddressInOrder(t *testing.T) {
-	d := startDNS(t)
+	t.Parallel()
+	d := testutil.DNS(t)
 	port := tcpServer(t, "127.0.0.3", "third", 0)
 	d.SetAddr("m.test", "127.0.0.2", "127.0.0.3") // nothing on .2
 	th := newTestHosts(t, d, time.Hour, 0)
@@ -184,12 +191,13 @@ func TestHostsTryEveryAddressInOrder(t *testing.T) {
 }
 
 func TestHostsStaleMax(t *testing.T) {
-	d := startDNS(t)
+	t.Parallel()
+	d := testutil.DNS(t)
 	d.SetAddr("m.test", "127.0.0.1")
 	th := newTestHosts(t, d, 5*time.Millisecond, 200*time.Millisecond)
 	th.Resolve(context.Background(), []string{"m.test"})
 	d.SetRcode(dns.RcodeServerFailure)
-	waitFor(t, "the addresses expired", 10*time.Second, func() bool { return th.state(t, "m.test").Expired })
+	testutil.WaitFor(t, "the addresses expired", 10*time.Second, func() bool { return th.state(t, "m.test").Expired })
 	st := th.state(t, "m.test")
 	if len(st.Addrs) != 0 || time.Since(st.ResolvedAt) < 200*time.Millisecond {
 		t.Fatalf("state %+v: expired before dns-stale-max", st)
@@ -201,11 +209,12 @@ func TestHostsStaleMax(t *testing.T) {
 		t.Fatal("the expiry was not logged as an error once")
 	}
 	d.SetRcode(dns.RcodeSuccess)
-	waitFor(t, "the addresses back", 10*time.Second, func() bool { return len(th.state(t, "m.test").Addrs) == 1 })
+	testutil.WaitFor(t, "the addresses back", 10*time.Second, func() bool { return len(th.state(t, "m.test").Addrs) == 1 })
 }
 
 func TestHostsDialUnresolvedFailsAtOnce(t *testing.T) {
-	d := startDNS(t)
+	t.Parallel()
+	d := testutil.DNS(t)
 	d.SetSilent(true)
 	th := newTestHosts(t, d, time.Hour, 0)
 	th.Resolve(context.Background(), []string{"m.test"}) // times out: never resolved
@@ -220,7 +229,8 @@ func TestHostsDialUnresolvedFailsAtOnce(t *testing.T) {
 }
 
 func TestHostsRetainStopsLookups(t *testing.T) {
-	d := startDNS(t)
+	t.Parallel()
+	d := testutil.DNS(t)
 	d.SetAddr("a.test", "127.0.0.1")
 	d.SetAddr("b.test", "127.0.0.1")
 	th := newTestHosts(t, d, 5*time.Millisecond, 0)
@@ -235,6 +245,7 @@ func TestHostsRetainStopsLookups(t *testing.T) {
 }
 
 func TestRefreshDelay(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct{ ttl, floor, ceiling, want time.Duration }{
 		{0, time.Second, 30 * time.Second, 30 * time.Second},                 // TTL unknown: the ceiling
 		{5 * time.Second, time.Second, 30 * time.Second, 5 * time.Second},    // the TTL

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/etcd-gateway/etcd-gateway/internal/testutil"
+
 	"github.com/miekg/dns"
 	"github.com/sirupsen/logrus"
 	logtest "github.com/sirupsen/logrus/hooks/test"
@@ -75,27 +77,29 @@ func (r *refresher) warnings(msg string) int {
 }
 
 func TestRefreshFollowsRecordChanges(t *testing.T) {
-	d := startDNS(t)
+	t.Parallel()
+	d := testutil.DNS(t)
 	s := SRV{Domain: "example.test", Insecure: true, DNSServer: d.Addr, Timeout: time.Second}
 	_, plainName := s.Names()
 	d.SetSRV(plainName, dnstest.SRV{Port: 2379, Target: "a.example.test"})
 	r := runRefresher(t, s)
 
 	d.SetSRV(plainName, dnstest.SRV{Port: 2379, Target: "b.example.test"}, dnstest.SRV{Priority: 1, Port: 2379, Target: "c.example.test"})
-	waitFor(t, "the new set", 5*time.Second, func() bool { return len(r.updates()) > 0 })
+	testutil.WaitFor(t, "the new set", 5*time.Second, func() bool { return len(r.updates()) > 0 })
 	got := r.updates()[0]
 	if want := []string{"b.example.test:2379", "c.example.test:2379"}; !slices.Equal(addrs(got), want) || got[1].Priority != 1 {
 		t.Fatalf("update %+v, want %q with c at priority 1", got, want)
 	}
 	// An unchanged answer is not handed over again.
 	q := d.Queries()
-	waitFor(t, "more refreshes", 5*time.Second, func() bool { return d.Queries() > q+6 })
+	testutil.WaitFor(t, "more refreshes", 5*time.Second, func() bool { return d.Queries() > q+6 })
 	if n := len(r.updates()); n != 1 {
 		t.Fatalf("%d updates for one change", n)
 	}
 }
 
 func TestRefreshKeepsLastGoodSet(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name     string
 		breakDNS func(d *dnstest.Server, names ...string)
@@ -117,14 +121,14 @@ func TestRefreshKeepsLastGoodSet(t *testing.T) {
 		{"A records for an SRV query", func(d *dnstest.Server, _ ...string) { d.SetGarbage(dnstest.WrongType) }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			d := startDNS(t)
+			d := testutil.DNS(t)
 			s := SRV{Domain: "example.test", Insecure: true, DNSServer: d.Addr, Timeout: 200 * time.Millisecond}
 			tlsName, plainName := s.Names()
 			d.SetSRV(plainName, dnstest.SRV{Port: 2379, Target: "a.example.test"})
 			var counters LookupCounters
 			r := runRefresherCounting(t, s, &counters)
 			tc.breakDNS(d, tlsName, plainName)
-			waitFor(t, "failed refreshes", 10*time.Second, func() bool { return counters.Failed() >= 4 })
+			testutil.WaitFor(t, "failed refreshes", 10*time.Second, func() bool { return counters.Failed() >= 4 })
 			if u := r.updates(); len(u) != 0 {
 				t.Fatalf("the set was replaced by %+v", u)
 			}
@@ -140,7 +144,8 @@ func TestRefreshKeepsLastGoodSet(t *testing.T) {
 }
 
 func TestRefreshKeepsTheEndpointsOfANameThatFailed(t *testing.T) {
-	d := startDNS(t)
+	t.Parallel()
+	d := testutil.DNS(t)
 	s := SRV{Domain: "example.test", Insecure: true, DNSServer: d.Addr, Timeout: time.Second}
 	tlsName, plainName := s.Names()
 	d.SetSRV(tlsName, dnstest.SRV{Port: 2379, Target: "t.example.test"})
@@ -149,14 +154,15 @@ func TestRefreshKeepsTheEndpointsOfANameThatFailed(t *testing.T) {
 
 	d.SetRcode(dns.RcodeServerFailure, tlsName)
 	d.SetSRV(plainName, dnstest.SRV{Port: 2379, Target: "b.example.test"})
-	waitFor(t, "the new set", 5*time.Second, func() bool { return len(r.updates()) > 0 })
+	testutil.WaitFor(t, "the new set", 5*time.Second, func() bool { return len(r.updates()) > 0 })
 	if got, want := addrs(r.updates()[0]), []string{"b.example.test:2379", "t.example.test:2379"}; !slices.Equal(got, want) {
 		t.Fatalf("update %q, want %q: the failed name's endpoints kept, the other name's replaced", got, want)
 	}
 }
 
 func TestRefreshWarnsOnceAboutTheSameDrop(t *testing.T) {
-	d := startDNS(t)
+	t.Parallel()
+	d := testutil.DNS(t)
 	s := SRV{Domain: "example.test", DNSServer: d.Addr, Timeout: time.Second}
 	tlsName, plainName := s.Names()
 	ca := newCA(t, "test CA")
@@ -166,7 +172,7 @@ func TestRefreshWarnsOnceAboutTheSameDrop(t *testing.T) {
 	r := runRefresher(t, s)
 	d.SetSRV(plainName, dnstest.SRV{Port: 2379, Target: "plain.example.test"})
 	q := d.Queries()
-	waitFor(t, "several refreshes", 5*time.Second, func() bool { return d.Queries() > q+10 })
+	testutil.WaitFor(t, "several refreshes", 5*time.Second, func() bool { return d.Queries() > q+10 })
 	if n := r.warnings("dropped"); n != 1 {
 		t.Fatalf("%d warnings for one record dropped at every refresh, want 1", n)
 	}

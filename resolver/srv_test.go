@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/etcd-gateway/etcd-gateway/internal/testutil"
+
 	"github.com/miekg/dns"
 
 	"github.com/etcd-gateway/etcd-gateway/config"
@@ -25,6 +27,7 @@ func resolve(t *testing.T, s SRV) (Result, error) {
 }
 
 func TestNamesAsEtcd(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		s              SRV
 		tlsName, plain string
@@ -40,9 +43,10 @@ func TestNamesAsEtcd(t *testing.T) {
 }
 
 func TestResolveBothRecordKinds(t *testing.T) {
+	t.Parallel()
 	for _, name := range []string{"", "prod"} {
 		t.Run("name="+name, func(t *testing.T) {
-			d := startDNS(t)
+			d := testutil.DNS(t)
 			s := SRV{Domain: "example.test", Name: name, Insecure: true, DNSServer: d.Addr}
 			tlsName, plainName := s.Names()
 			d.SetSRV(tlsName,
@@ -81,7 +85,8 @@ func TestResolveBothRecordKinds(t *testing.T) {
 }
 
 func TestResolveOneNameIsEnough(t *testing.T) {
-	d := startDNS(t)
+	t.Parallel()
+	d := testutil.DNS(t)
 	s := SRV{Domain: "example.test", Insecure: true, DNSServer: d.Addr}
 	tlsName, plainName := s.Names()
 	d.SetSRV(plainName, dnstest.SRV{Port: 2379, Target: "a.example.test"})
@@ -100,7 +105,8 @@ func TestResolveOneNameIsEnough(t *testing.T) {
 }
 
 func TestResolveTellsFailuresApart(t *testing.T) {
-	d := startDNS(t)
+	t.Parallel()
+	d := testutil.DNS(t)
 	s := SRV{Domain: "example.test", Insecure: true, DNSServer: d.Addr}
 	tlsName, plainName := s.Names()
 	d.SetSRV(plainName) // exists, no records
@@ -140,7 +146,8 @@ func TestResolveTellsFailuresApart(t *testing.T) {
 }
 
 func TestTargetsBecomeHostPort(t *testing.T) {
-	d := startDNS(t)
+	t.Parallel()
+	d := testutil.DNS(t)
 	s := SRV{Domain: "example.test", Insecure: true, DNSServer: d.Addr}
 	_, plainName := s.Names()
 	d.SetSRV(plainName,
@@ -172,7 +179,8 @@ func TestTargetsBecomeHostPort(t *testing.T) {
 }
 
 func TestPlainRecordsNeedInsecureDiscovery(t *testing.T) {
-	d := startDNS(t)
+	t.Parallel()
+	d := testutil.DNS(t)
 	s := SRV{Domain: "example.test", DNSServer: d.Addr}
 	_, plainName := s.Names()
 	d.SetSRV(plainName, dnstest.SRV{Port: 2379, Target: "a.example.test"})
@@ -189,7 +197,8 @@ func TestPlainRecordsNeedInsecureDiscovery(t *testing.T) {
 }
 
 func TestDialerResolvesTargetsThroughDNSServer(t *testing.T) {
-	d := startDNS(t)
+	t.Parallel()
+	d := testutil.DNS(t)
 	port := tcpServer(t, "127.0.0.1", "first", 0)
 	// A second server on another loopback address, same port: where the
 	// member "moves" to.
@@ -227,6 +236,7 @@ func TestDialerResolvesTargetsThroughDNSServer(t *testing.T) {
 }
 
 func TestFromConfig(t *testing.T) {
+	t.Parallel()
 	l := config.Listener{DiscoverySRV: "example.com", DiscoverySRVName: "n", InsecureDiscovery: true, TrustedCAFile: "/ca.pem"}
 	got := FromConfig("10.0.0.53:53", l)
 	want := SRV{Domain: "example.com", Name: "n", Insecure: true, TrustedCAFile: "/ca.pem", DNSServer: "10.0.0.53:53"}

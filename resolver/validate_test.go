@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/etcd-gateway/etcd-gateway/internal/testutil"
+
 	"github.com/etcd-gateway/etcd-gateway/internal/dnstest"
 )
 
@@ -16,7 +18,7 @@ import (
 // discovery for it with the DNS server set.
 func secureZone(t *testing.T, ports map[string]int) (SRV, *dnstest.Server) {
 	t.Helper()
-	d := startDNS(t)
+	d := testutil.DNS(t)
 	s := SRV{Domain: "secure.test", DNSServer: d.Addr}
 	tlsName, _ := s.Names()
 	var recs []dnstest.SRV
@@ -31,6 +33,7 @@ func secureZone(t *testing.T, ports map[string]int) (SRV, *dnstest.Server) {
 func addr(target string, port int) string { return net.JoinHostPort(target, strconv.Itoa(port)) }
 
 func TestTLSValidation(t *testing.T) {
+	t.Parallel()
 	ca, otherCA := newCA(t, "test CA"), newCA(t, "unknown CA")
 	ports := map[string]int{
 		"good.secure.test":      tlsServer(t, ca.issue(t, "secure.test"), nil),
@@ -69,6 +72,7 @@ func TestTLSValidation(t *testing.T) {
 }
 
 func TestTLSValidationUsesSystemRootsWithoutCAFile(t *testing.T) {
+	t.Parallel()
 	ca := newCA(t, "test CA")
 	port := tlsServer(t, ca.issue(t, "secure.test"), nil)
 	s, _ := secureZone(t, map[string]int{"good.secure.test": port})
@@ -82,6 +86,7 @@ func TestTLSValidationUsesSystemRootsWithoutCAFile(t *testing.T) {
 }
 
 func TestTLSValidationPassesWhenOnlyClientCertIsMissing(t *testing.T) {
+	t.Parallel()
 	// A TLS 1.2 member with client-cert-auth aborts the handshake after
 	// its own certificate was verified: it proved who it is.
 	ca := newCA(t, "test CA")
@@ -98,6 +103,7 @@ func TestTLSValidationPassesWhenOnlyClientCertIsMissing(t *testing.T) {
 }
 
 func TestInsecureDiscoverySkipsValidation(t *testing.T) {
+	t.Parallel()
 	s, d := secureZone(t, map[string]int{"dead.secure.test": deadPort(t)})
 	_, plainName := s.Names()
 	d.SetSRV(plainName, dnstest.SRV{Port: 2379, Target: "plain.secure.test"})
@@ -109,6 +115,7 @@ func TestInsecureDiscoverySkipsValidation(t *testing.T) {
 }
 
 func TestTrustedCAFileProblems(t *testing.T) {
+	t.Parallel()
 	s, _ := secureZone(t, map[string]int{"good.secure.test": deadPort(t)})
 	s.TrustedCAFile = t.TempDir() + "/missing.pem"
 	if _, err := resolve(t, s); err == nil || !strings.Contains(err.Error(), "trusted-ca-file") {

@@ -16,7 +16,7 @@ import (
 // listener, and the admin server's /healthz.
 func TestDemoRuns(t *testing.T) {
 	var out bytes.Buffer
-	addrs := demoAddrs{main: freeAddr(t), events: freeAddr(t), admin: freeAddr(t)}
+	addrs := demoAddrs{main: testutil.FreeAddr(t), events: testutil.FreeAddr(t), admin: testutil.FreeAddr(t)}
 	if err := run(context.Background(), &out, addrs, true); err != nil {
 		t.Fatalf("demo: %v\n%s", err, out.String())
 	}
@@ -27,8 +27,6 @@ func TestDemoRuns(t *testing.T) {
 		t.Fatalf("demo output lacks %q:\n%s", want, out.String())
 	}
 }
-
-func freeAddr(t *testing.T) string { return testutil.FreeAddr(t) }
 
 // TestReadmeNamesDemoFlags checks that the README names every flag of the
 // demo, with its default address.

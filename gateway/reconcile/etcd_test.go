@@ -14,8 +14,6 @@ import (
 	"github.com/etcd-gateway/etcd-gateway/internal/etcdtest"
 )
 
-func startCluster(t *testing.T, n int) *etcdtest.Cluster { return testutil.Cluster(t, n) }
-
 func listenerConfig(name string, endpoints []string) config.Listener {
 	return config.Listener{
 		Name:              name,
@@ -47,8 +45,6 @@ func gatewayAddr(t *testing.T, g *Group, name string) string {
 	return l.Addr().String()
 }
 
-func newClient(t *testing.T, addr string) *clientv3.Client { return testutil.Client(t, addr) }
-
 func ctxTimeout(t *testing.T, d time.Duration) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	t.Cleanup(cancel)
@@ -56,9 +52,10 @@ func ctxTimeout(t *testing.T, d time.Duration) context.Context {
 }
 
 func TestPutGetWatchThroughListener(t *testing.T) {
-	c := startCluster(t, 1)
+	t.Parallel()
+	c := testutil.Cluster(t, 1)
 	g := startGroup(t, listenerConfig("main", c.ClientAddrs()))
-	cli := newClient(t, gatewayAddr(t, g, "main"))
+	cli := testutil.Client(t, gatewayAddr(t, g, "main"))
 	ctx := ctxTimeout(t, 20*time.Second)
 
 	wch := cli.Watch(ctx, "w/", clientv3.WithPrefix())
@@ -92,9 +89,10 @@ func TestPutGetWatchThroughListener(t *testing.T) {
 }
 
 func TestTwoListenersAreIsolated(t *testing.T) {
-	a, b := startCluster(t, 1), startCluster(t, 1)
+	t.Parallel()
+	a, b := testutil.Cluster(t, 1), testutil.Cluster(t, 1)
 	g := startGroup(t, listenerConfig("a", a.ClientAddrs()), listenerConfig("b", b.ClientAddrs()))
-	ca, cb := newClient(t, gatewayAddr(t, g, "a")), newClient(t, gatewayAddr(t, g, "b"))
+	ca, cb := testutil.Client(t, gatewayAddr(t, g, "a")), testutil.Client(t, gatewayAddr(t, g, "b"))
 	ctx := ctxTimeout(t, 20*time.Second)
 	if _, err := ca.Put(ctx, "only-in-a", "1"); err != nil {
 		t.Fatal(err)
@@ -130,21 +128,22 @@ func usedMember(t *testing.T, g *Group, name string, c *etcdtest.Cluster) int {
 }
 
 func TestFailoverWhenTheUsedMemberStops(t *testing.T) {
-	c := startCluster(t, 3)
+	t.Parallel()
+	c := testutil.Cluster(t, 3)
 	lc := listenerConfig("main", c.ClientAddrs())
 	lc.RetryDelay = 200 * time.Millisecond
 	g := startGroup(t, lc)
 	addr := gatewayAddr(t, g, "main")
 	ctx := ctxTimeout(t, 60*time.Second)
 
-	if _, err := newClient(t, addr).Put(ctx, "k", "v1"); err != nil {
+	if _, err := testutil.Client(t, addr).Put(ctx, "k", "v1"); err != nil {
 		t.Fatal(err)
 	}
 	used := usedMember(t, g, "main", c)
 	c.Stop(used)
 
 	// A new client through the gateway succeeds: the failed dial is hidden.
-	resp, err := newClient(t, addr).Get(ctx, "k")
+	resp, err := testutil.Client(t, addr).Get(ctx, "k")
 	if err != nil || len(resp.Kvs) != 1 || string(resp.Kvs[0].Value) != "v1" {
 		t.Fatalf("get through the gateway after the member stopped: %v %v", resp, err)
 	}
@@ -160,16 +159,17 @@ func TestFailoverWhenTheUsedMemberStops(t *testing.T) {
 }
 
 func TestEveryMemberDownThenOneBack(t *testing.T) {
-	c := startCluster(t, 1)
+	t.Parallel()
+	c := testutil.Cluster(t, 1)
 	g := startGroup(t, listenerConfig("main", c.ClientAddrs())) // retry-delay 1h
 	addr := gatewayAddr(t, g, "main")
 	ctx := ctxTimeout(t, 60*time.Second)
-	if _, err := newClient(t, addr).Put(ctx, "k", "v"); err != nil {
+	if _, err := testutil.Client(t, addr).Put(ctx, "k", "v"); err != nil {
 		t.Fatal(err)
 	}
 	c.Stop(0)
 	short, cancel := context.WithTimeout(ctx, time.Second)
-	_, err := newClient(t, addr).Get(short, "k")
+	_, err := testutil.Client(t, addr).Get(short, "k")
 	cancel()
 	if err == nil {
 		t.Fatal("get succeeded with every member down")
@@ -178,7 +178,7 @@ func TestEveryMemberDownThenOneBack(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Back at once, long before the one-hour retry delay.
-	resp, err := newClient(t, addr).Get(ctx, "k")
+	resp, err := testutil.Client(t, addr).Get(ctx, "k")
 	if err != nil || len(resp.Kvs) != 1 {
 		t.Fatalf("get after the member came back: %v %v", resp, err)
 	}

@@ -35,6 +35,7 @@ func statusOf(t *testing.T, g *Group, name string) Status {
 }
 
 func TestMaxConnectionsClosesAtOnceAndCounts(t *testing.T) {
+	t.Parallel()
 	lc := listenerConfig("main", []string{testutil.Echo(t).Addr})
 	lc.MaxConnections = 2
 	g := startGroup(t, lc)
@@ -75,6 +76,7 @@ func TestMaxConnectionsClosesAtOnceAndCounts(t *testing.T) {
 }
 
 func TestIdleTimeoutClosesOnlyIdleConnections(t *testing.T) {
+	t.Parallel()
 	const timeout = 400 * time.Millisecond
 	lc := listenerConfig("main", []string{testutil.Echo(t).Addr})
 	lc.IdleTimeout = timeout
@@ -139,6 +141,7 @@ func TestIdleTimeoutClosesOnlyIdleConnections(t *testing.T) {
 }
 
 func TestCountersGoOnAcrossRebind(t *testing.T) {
+	t.Parallel()
 	backend := testutil.Echo(t).Addr
 	lc := listenerConfig("main", []string{backend})
 	g := startGroup(t, lc)
@@ -181,6 +184,7 @@ func TestCountersGoOnAcrossRebind(t *testing.T) {
 // TestIdleTimeoutCountsTrafficFromUpstream: a client that only receives,
 // as an etcd watch does, is not idle.
 func TestIdleTimeoutCountsTrafficFromUpstream(t *testing.T) {
+	t.Parallel()
 	const timeout = 400 * time.Millisecond
 	// The backend sends a byte every timeout/5 and never reads.
 	ln, err := net.Listen("tcp", "127.0.0.1:0")

@@ -14,6 +14,7 @@ import (
 // endpoint of an open connection and the next adds it back; the status
 // counts the connection on the endpoint, and its bytes, all along.
 func TestReloadReaddingAnEndpointKeepsItsOpenCount(t *testing.T) {
+	t.Parallel()
 	b, a := testutil.Echo(t).Addr, testutil.Echo(t).Addr
 	lc := listenerConfig("main", []string{b})
 	g := startGroup(t, lc)

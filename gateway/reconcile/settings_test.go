@@ -34,6 +34,7 @@ func writeCert(t *testing.T, dir string) (certFile, keyFile string) {
 }
 
 func TestApplyGivesPoolsTheirHealthSettings(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	certFile, keyFile := writeCert(t, dir)
 	lc := listenerConfig("main", []string{"127.0.0.1:1"})
@@ -69,6 +70,7 @@ func TestApplyGivesPoolsTheirHealthSettings(t *testing.T) {
 }
 
 func TestApplyRejectsUnreadableTLSFiles(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	certFile, keyFile := writeCert(t, dir)
 	notPEM := filepath.Join(dir, "not.pem")

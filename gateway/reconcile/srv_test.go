@@ -22,8 +22,6 @@ import (
 	"github.com/etcd-gateway/etcd-gateway/resolver"
 )
 
-func startDNS(t *testing.T) *dnstest.Server { return testutil.DNS(t) }
-
 // identityServer listens on ip:port (0 for any port), writes name and a
 // newline to each connection, then echoes. It returns the port.
 func identityServer(t *testing.T, ip, name string, port int) int {
@@ -117,7 +115,8 @@ func poolAddrs(g *Group, name string) []string {
 }
 
 func TestSRVDiscoveryProxiesEtcd(t *testing.T) {
-	c := startCluster(t, 1)
+	t.Parallel()
+	c := testutil.Cluster(t, 1)
 	host, port, err := net.SplitHostPort(c.Members[0].ClientAddr())
 	if err != nil {
 		t.Fatal(err)
@@ -127,7 +126,7 @@ func TestSRVDiscoveryProxiesEtcd(t *testing.T) {
 		{"plain", ""}, {"plain", "prod"}, {"ssl", ""}, {"ssl", "prod"},
 	} {
 		t.Run(tc.kind+"/name="+tc.name, func(t *testing.T) {
-			d := startDNS(t)
+			d := testutil.DNS(t)
 			s := resolver.SRV{Domain: "etcd.test", Name: tc.name}
 			tlsName, plainName := s.Names()
 			recName := plainName
@@ -145,7 +144,7 @@ func TestSRVDiscoveryProxiesEtcd(t *testing.T) {
 			if got := poolAddrs(g, "main"); len(got) != 1 || got[0] != "m0.etcd.test:"+port {
 				t.Fatalf("pool endpoints %q, want the SRV target", got)
 			}
-			cli := newClient(t, gatewayAddr(t, g, "main"))
+			cli := testutil.Client(t, gatewayAddr(t, g, "main"))
 			ctx := ctxTimeout(t, 20*time.Second)
 			if _, err := cli.Put(ctx, "srv/"+tc.kind+tc.name, "v"); err != nil {
 				t.Fatalf("put through the gateway: %v", err)
@@ -159,6 +158,7 @@ func TestSRVDiscoveryProxiesEtcd(t *testing.T) {
 }
 
 func TestSRVValidatedTLSEndpointIsProxied(t *testing.T) {
+	t.Parallel()
 	ca, err := tlstest.NewCA("test CA")
 	if err != nil {
 		t.Fatal(err)
@@ -184,7 +184,7 @@ func TestSRVValidatedTLSEndpointIsProxied(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := startDNS(t)
+	d := testutil.DNS(t)
 	tlsName, _ := resolver.SRV{Domain: "secure.test"}.Names()
 	d.SetAddr("good.secure.test", "127.0.0.1")
 	d.SetAddr("wrong.secure.test", "127.0.0.1")
@@ -223,7 +223,8 @@ func TestSRVValidatedTLSEndpointIsProxied(t *testing.T) {
 }
 
 func TestSRVRecordChangeReachesNewConnectionsOnly(t *testing.T) {
-	d := startDNS(t)
+	t.Parallel()
+	d := testutil.DNS(t)
 	portA, portB := identityServer(t, "127.0.0.1", "A", 0), identityServer(t, "127.0.0.1", "B", 0)
 	plainSRV(d, "example.test", "a.example.test", portA)
 	d.SetAddr("b.example.test", "127.0.0.1")
@@ -258,7 +259,8 @@ func TestSRVRecordChangeReachesNewConnectionsOnly(t *testing.T) {
 }
 
 func TestSRVMovedMemberIsFollowed(t *testing.T) {
-	d := startDNS(t)
+	t.Parallel()
+	d := testutil.DNS(t)
 	port := identityServer(t, "127.0.0.1", "old", 0)
 	identityServer(t, "127.0.0.2", "new", port)
 	plainSRV(d, "example.test", "m.example.test", port)
@@ -279,6 +281,7 @@ func TestSRVMovedMemberIsFollowed(t *testing.T) {
 }
 
 func TestSRVDNSTroubleKeepsThePool(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name     string
 		breakDNS func(d *dnstest.Server)
@@ -291,7 +294,7 @@ func TestSRVDNSTroubleKeepsThePool(t *testing.T) {
 		{"server stopped", func(d *dnstest.Server) { d.Stop() }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			d := startDNS(t)
+			d := testutil.DNS(t)
 			plainSRV(d, "example.test", "a.example.test", identityServer(t, "127.0.0.1", "A", 0))
 			g, hook := applySRV(t, d, srvListener("main", "example.test"))
 			before := poolAddrs(g, "main")
@@ -320,7 +323,8 @@ func TestSRVDNSTroubleKeepsThePool(t *testing.T) {
 }
 
 func TestSRVNothingFoundFailsApplyAndChangesNothing(t *testing.T) {
-	d := startDNS(t)
+	t.Parallel()
+	d := testutil.DNS(t)
 	static := listenerConfig("static", []string{"127.0.0.1:1"})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -355,7 +359,8 @@ func TestSRVNothingFoundFailsApplyAndChangesNothing(t *testing.T) {
 }
 
 func TestSRVReloadSwitchesSource(t *testing.T) {
-	d1, d2 := startDNS(t), startDNS(t)
+	t.Parallel()
+	d1, d2 := testutil.DNS(t), testutil.DNS(t)
 	portA := identityServer(t, "127.0.0.1", "A", 0)
 	plainSRV(d1, "example.test", "b.example.test", identityServer(t, "127.0.0.1", "B", 0))
 	plainSRV(d2, "example.test", "c.example.test", identityServer(t, "127.0.0.1", "C", 0))
@@ -422,7 +427,8 @@ func TestSRVReloadSwitchesSource(t *testing.T) {
 }
 
 func TestSRVFromEtcdFlags(t *testing.T) {
-	d := startDNS(t)
+	t.Parallel()
+	d := testutil.DNS(t)
 	plainSRV(d, "example.test", "a.example.test", identityServer(t, "127.0.0.1", "A", 0))
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -449,7 +455,8 @@ func TestSRVFromEtcdFlags(t *testing.T) {
 }
 
 func TestSRVSeveralListenersResolvedTogether(t *testing.T) {
-	d := startDNS(t)
+	t.Parallel()
+	d := testutil.DNS(t)
 	plainSRV(d, "one.test", "a.one.test", identityServer(t, "127.0.0.1", "one", 0))
 	plainSRV(d, "two.test", "a.two.test", identityServer(t, "127.0.0.1", "two", 0))
 	static := listenerConfig("static", []string{"127.0.0.1:" + strconv.Itoa(identityServer(t, "127.0.0.1", "static", 0))})

@@ -108,12 +108,13 @@ func putGetWatch(t *testing.T, cli *clientv3.Client) {
 // certificate, speaking plain TCP to the gateway, reaches members that
 // require client certificates, through upstream-tls.
 func TestUpstreamTLSOriginatesForPlainClients(t *testing.T) {
+	t.Parallel()
 	e := newTLSEnv(t, "etcd CA")
 	c := startTLSCluster(t, e, 1)
 	lc := listenerConfig("main", c.ClientAddrs())
 	lc.UpstreamTLS = e.upstreamTLS()
 	g := startGroup(t, lc)
-	putGetWatch(t, newClient(t, gatewayAddr(t, g, "main")))
+	putGetWatch(t, testutil.Client(t, gatewayAddr(t, g, "main")))
 
 	// With passthrough, the same plain client's bytes reach the TLS port
 	// untouched, and fail.
@@ -137,6 +138,7 @@ func TestUpstreamTLSOriginatesForPlainClients(t *testing.T) {
 // certificate doesn't verify is a failed dial: marked down, and the client
 // goes to the member that verifies.
 func TestUpstreamTLSFailsOverPastMemberWithWrongCA(t *testing.T) {
+	t.Parallel()
 	e := newTLSEnv(t, "etcd CA")
 	c := startTLSCluster(t, e, 1)
 	other, err := tlstest.NewCA("another CA")
@@ -178,7 +180,7 @@ func TestUpstreamTLSFailsOverPastMemberWithWrongCA(t *testing.T) {
 	if pool.Failovers() == 0 {
 		t.Fatal("no failover counted")
 	}
-	putGetWatch(t, newClient(t, gatewayAddr(t, g, "main")))
+	putGetWatch(t, testutil.Client(t, gatewayAddr(t, g, "main")))
 }
 
 // TestListenTLSRequiresClientCertificates: a listener with tls and
@@ -186,6 +188,7 @@ func TestUpstreamTLSFailsOverPastMemberWithWrongCA(t *testing.T) {
 // clientv3 with a client certificate, and refuses a TLS client without one
 // and a plain TCP client.
 func TestListenTLSRequiresClientCertificates(t *testing.T) {
+	t.Parallel()
 	e := newTLSEnv(t, "etcd CA")
 	c := startTLSCluster(t, e, 1)
 	lc := listenerConfig("main", c.ClientAddrs())
