@@ -3,7 +3,6 @@ package gateway
 import (
 	"encoding/json"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"path/filepath"
@@ -25,35 +24,9 @@ func closableEcho(t *testing.T) (addr string, stop func()) {
 	return s.Addr, s.Close
 }
 
-func dialGateway(t *testing.T, addr string) net.Conn {
-	t.Helper()
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	return c
-}
-
 // withAdmin prefixes a config file with admin keys.
 func withAdmin(adminAddr, extra, text string) string {
 	return "admin-addr: " + adminAddr + "\n" + extra + text
-}
-
-// get fetches http://addr/path and returns the status code and body.
-func get(t *testing.T, addr, path string) (int, string) {
-	t.Helper()
-	client := &http.Client{Timeout: 10 * time.Second}
-	resp, err := client.Get("http://" + addr + path)
-	if err != nil {
-		t.Fatalf("GET %s: %v", path, err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatalf("GET %s: %v", path, err)
-	}
-	return resp.StatusCode, string(body)
 }
 
 // metrics is one scrape of /metrics, parsed.
@@ -61,7 +34,7 @@ type metrics map[string]*dto.MetricFamily
 
 func scrape(t *testing.T, adminAddr string) metrics {
 	t.Helper()
-	code, body := get(t, adminAddr, "/metrics")
+	code, body := testutil.Get(t, adminAddr, "/metrics")
 	if code != http.StatusOK {
 		t.Fatalf("/metrics: %d %s", code, body)
 	}
@@ -146,8 +119,8 @@ func TestMetricsFollowConnectionsFailuresAndReloads(t *testing.T) {
 	const l, ep = "listener", "endpoint"
 
 	// A connection opens.
-	c1 := dialGateway(t, addr)
-	if !echoes(c1) {
+	c1 := testutil.Dial(t, addr)
+	if !testutil.Echoes(c1) {
 		t.Fatal("no echo")
 	}
 	m := scrape(t, adminAddr)
@@ -184,8 +157,8 @@ func TestMetricsFollowConnectionsFailuresAndReloads(t *testing.T) {
 
 	// d fails: the next client is failed over to e.
 	stopD()
-	c2 := dialGateway(t, addr)
-	if !echoes(c2) {
+	c2 := testutil.Dial(t, addr)
+	if !testutil.Echoes(c2) {
 		t.Fatal("no echo after d stopped")
 	}
 	m = scrape(t, adminAddr)
@@ -209,7 +182,7 @@ func TestMetricsFollowConnectionsFailuresAndReloads(t *testing.T) {
 
 	// e fails too: the next client finds no upstream.
 	stopE()
-	c3 := dialGateway(t, addr)
+	c3 := testutil.Dial(t, addr)
 	_ = c3.SetReadDeadline(time.Now().Add(5 * time.Second))
 	if _, err := c3.Read(make([]byte, 1)); err == nil {
 		t.Fatal("a client with every endpoint down was served")
@@ -244,7 +217,7 @@ func mustValue(t *testing.T, m metrics, name string, labels ...string) float64 {
 // status fetches and decodes /status.
 func status(t *testing.T, adminAddr string) Status {
 	t.Helper()
-	code, body := get(t, adminAddr, "/status")
+	code, body := testutil.Get(t, adminAddr, "/status")
 	if code != http.StatusOK {
 		t.Fatalf("/status: %d %s", code, body)
 	}
@@ -271,13 +244,13 @@ func TestStatusAndHealthzFollowReloads(t *testing.T) {
 		ls.Endpoints[0].Address != a || ls.Endpoints[0].State != "active" || ls.Endpoints[0].Health != "unknown" {
 		t.Fatalf("listener status at start: %+v", ls)
 	}
-	if code, body := get(t, adminAddr, "/healthz"); code != http.StatusOK || body != "ok\n" {
+	if code, body := testutil.Get(t, adminAddr, "/healthz"); code != http.StatusOK || body != "ok\n" {
 		t.Fatalf("/healthz at start: %d %q", code, body)
 	}
 
 	// A connection shows in the status.
-	c := dialGateway(t, addr)
-	if !echoes(c) {
+	c := testutil.Dial(t, addr)
+	if !testutil.Echoes(c) {
 		t.Fatal("no echo")
 	}
 	ls = status(t, adminAddr).Listeners[0]
@@ -296,7 +269,7 @@ func TestStatusAndHealthzFollowReloads(t *testing.T) {
 		listenerSpec{name: "main", addr: addr, endpoints: []string{a}},
 		listenerSpec{name: "extra", addr: occupied.Addr().String(), endpoints: []string{a}})))
 	h.waitRejected(1)
-	code, body := get(t, adminAddr, "/healthz")
+	code, body := testutil.Get(t, adminAddr, "/healthz")
 	if code != http.StatusServiceUnavailable || !strings.Contains(body, `listener "extra"`) || !strings.Contains(body, "listen-addr") {
 		t.Fatalf("/healthz after a bind failure: %d %q, want 503 naming the listener and key", code, body)
 	}
@@ -308,7 +281,7 @@ func TestStatusAndHealthzFollowReloads(t *testing.T) {
 	// Reverting the file: it matches the running config again.
 	saveRenameOver(t, h.path, good)
 	testutil.WaitFor(t, "the reverted file to be read", 5*time.Second, func() bool { return h.gw.Stats().Unchanged == 1 })
-	if code, body := get(t, adminAddr, "/healthz"); code != http.StatusOK {
+	if code, body := testutil.Get(t, adminAddr, "/healthz"); code != http.StatusOK {
 		t.Fatalf("/healthz after the revert: %d %q", code, body)
 	}
 	if st := status(t, adminAddr); !st.Healthy || st.Reload.LastResult != "unchanged" {
@@ -335,12 +308,12 @@ func TestAdminServerFollowsReloads(t *testing.T) {
 	listeners := render(listenerSpec{name: "main", addr: addr, endpoints: []string{backend}})
 	h := startHarness(t, dir, filepath.Join(dir, "gw.yaml"), withAdmin(adminAddr, "", listeners))
 
-	if code, _ := get(t, adminAddr, "/debug/pprof/"); code != http.StatusNotFound {
+	if code, _ := testutil.Get(t, adminAddr, "/debug/pprof/"); code != http.StatusNotFound {
 		t.Fatalf("/debug/pprof/ without admin-pprof: %d, want 404", code)
 	}
 	saveRenameOver(t, h.path, withAdmin(adminAddr, "admin-pprof: true\n", listeners))
 	h.waitApplied(1)
-	if code, body := get(t, adminAddr, "/debug/pprof/"); code != http.StatusOK || !strings.Contains(body, "goroutine") {
+	if code, body := testutil.Get(t, adminAddr, "/debug/pprof/"); code != http.StatusOK || !strings.Contains(body, "goroutine") {
 		t.Fatalf("/debug/pprof/ with admin-pprof: %d", code)
 	}
 
@@ -354,14 +327,14 @@ func TestAdminServerFollowsReloads(t *testing.T) {
 	if st := h.waitRejected(1); !strings.Contains(st.LastError, `key "admin-addr"`) {
 		t.Fatalf("rejection %q does not name admin-addr", st.LastError)
 	}
-	if code, _ := get(t, adminAddr, "/healthz"); code != http.StatusServiceUnavailable {
+	if code, _ := testutil.Get(t, adminAddr, "/healthz"); code != http.StatusServiceUnavailable {
 		t.Fatalf("/healthz after a rejected reload: %d", code)
 	}
 
 	// The admin server moves.
 	saveRenameOver(t, h.path, withAdmin(newAdminAddr, "", listeners))
 	h.waitApplied(2)
-	if code, _ := get(t, newAdminAddr, "/healthz"); code != http.StatusOK {
+	if code, _ := testutil.Get(t, newAdminAddr, "/healthz"); code != http.StatusOK {
 		t.Fatalf("/healthz on the new admin address: %d", code)
 	}
 	if c, err := net.Dial("tcp", adminAddr); err == nil {
@@ -387,11 +360,11 @@ func TestMetricsCountMaxConnectionsRejections(t *testing.T) {
 	addr, adminAddr := testutil.FreeAddr(t), testutil.FreeAddr(t)
 	startHarness(t, dir, filepath.Join(dir, "gw.yaml"), withAdmin(adminAddr, "max-connections: 1\n",
 		render(listenerSpec{name: "main", addr: addr, endpoints: []string{backend}})))
-	if c := dialGateway(t, addr); !echoes(c) {
+	if c := testutil.Dial(t, addr); !testutil.Echoes(c) {
 		t.Fatal("no echo under the limit")
 	}
-	over := dialGateway(t, addr)
-	if echoes(over) {
+	over := testutil.Dial(t, addr)
+	if testutil.Echoes(over) {
 		t.Fatal("the connection past max-connections was served")
 	}
 	m := waitMetric(t, adminAddr, 1, "etcd_gateway_listener_connections_rejected_total", "listener", "main")
@@ -438,7 +411,7 @@ func TestStatusShowsHealthChecks(t *testing.T) {
 			}
 		}
 	}
-	code, body := get(t, adminAddr, "/metrics")
+	code, body := testutil.Get(t, adminAddr, "/metrics")
 	if code != http.StatusOK {
 		t.Fatalf("/metrics: %d", code)
 	}

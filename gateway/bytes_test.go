@@ -17,9 +17,9 @@ func TestBytesCountedWhileConnectionsAreOpen(t *testing.T) {
 	addr, adminAddr := testutil.FreeAddr(t), testutil.FreeAddr(t)
 	startHarness(t, dir, filepath.Join(dir, "gw.yaml"), withAdmin(adminAddr, "",
 		render(listenerSpec{name: "main", addr: addr, endpoints: []string{backend}})))
-	c := dialGateway(t, addr)
+	c := testutil.Dial(t, addr)
 	for ping := 1; ping <= 3; ping++ {
-		if !echoes(c) {
+		if !testutil.Echoes(c) {
 			t.Fatal("no echo")
 		}
 		expectBytes(t, adminAddr, backend, float64(4*ping))

@@ -162,7 +162,7 @@ func TestDNSOutageNeverReachesClients(t *testing.T) {
 				before := relay.Accepted()
 				return served(t, f.staticLst, "after") == nil && relay.Accepted() > before
 			})
-			if code, body := get(t, f.admin, "/healthz"); code != http.StatusOK {
+			if code, body := testutil.Get(t, f.admin, "/healthz"); code != http.StatusOK {
 				t.Fatalf("/healthz after the outage: %d %s", code, body)
 			}
 		})
@@ -195,7 +195,7 @@ func TestDNSTargetGoneRemovesEndpoint(t *testing.T) {
 		eps := h.endpoints("main")
 		return len(eps) == 1 && eps[0] == want
 	})
-	if c := dialGateway(t, addr); !echoes(c) {
+	if c := testutil.Dial(t, addr); !testutil.Echoes(c) {
 		t.Fatal("the remaining target does not serve")
 	}
 	d.SetAddr("b.etcd.test", "127.0.0.1")
@@ -216,7 +216,7 @@ func TestStartWithDNSDown(t *testing.T) {
 	dir := t.TempDir()
 	startHarness(t, dir, filepath.Join(dir, "gw.yaml"), dnsConfig(d, adminAddr, srvAddr, staticAddr, port))
 
-	code, body := get(t, adminAddr, "/healthz")
+	code, body := testutil.Get(t, adminAddr, "/healthz")
 	if code != http.StatusServiceUnavailable || !strings.Contains(body, "listener \"") || !strings.Contains(body, "connection refused") {
 		t.Fatalf("/healthz with DNS down: %d %q, want 503 naming a listener and the lookup error", code, body)
 	}
@@ -226,7 +226,7 @@ func TestStartWithDNSDown(t *testing.T) {
 		}
 	}
 	for _, addr := range []string{srvAddr, staticAddr} {
-		conn := dialGateway(t, addr)
+		conn := testutil.Dial(t, addr)
 		_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
 		if n, err := conn.Read(make([]byte, 1)); err != io.EOF {
 			t.Fatalf("a client of %s while DNS is down: read %d, %v; want it closed at once", addr, n, err)
@@ -237,7 +237,7 @@ func TestStartWithDNSDown(t *testing.T) {
 		t.Fatal(err)
 	}
 	testutil.WaitFor(t, "/healthz to turn 200", 20*time.Second, func() bool {
-		code, _ := get(t, adminAddr, "/healthz")
+		code, _ := testutil.Get(t, adminAddr, "/healthz")
 		return code == http.StatusOK
 	})
 	for _, addr := range []string{srvAddr, staticAddr} {
@@ -311,7 +311,7 @@ func TestSilentDNSNeverBlocksProbes(t *testing.T) {
 	for range 20 {
 		for _, path := range []string{"/healthz", "/status", "/metrics"} {
 			start := time.Now()
-			get(t, adminAddr, path)
+			testutil.Get(t, adminAddr, path)
 			took := time.Since(start)
 			longest = max(longest, took)
 			if took > 100*time.Millisecond {

@@ -73,15 +73,7 @@ func TestSdNotifyReadyReloadingStopping(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	gw, err := Start(context.Background(), io.Discard, snap)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	hup := make(chan os.Signal, 1)
-	done := make(chan error, 1)
-	go func() { done <- gw.Run(ctx, hup, config.WatchOptions{PollInterval: time.Hour}) }()
+	gw, hup, stop := runGateway(t, snap, config.WatchOptions{PollInterval: time.Hour})
 
 	if m := next(); m["READY"] != "1" {
 		t.Fatalf("first message %v, want READY=1", m)
@@ -117,11 +109,11 @@ func TestSdNotifyReadyReloadingStopping(t *testing.T) {
 		t.Fatalf("READY after a rejected reload has STATUS=%q, want the rejection", m["STATUS"])
 	}
 
-	cancel()
+	stopped := stop()
 	if m := next(); m["STOPPING"] != "1" {
 		t.Fatalf("message at shutdown %v, want STOPPING=1", m)
 	}
-	if err := <-done; err != nil {
+	if err := <-stopped; err != nil {
 		t.Fatalf("Run: %v", err)
 	}
 }
@@ -136,28 +128,40 @@ func TestSdNotifyOnSIGHUPWithoutFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	gw, err := Start(context.Background(), io.Discard, snap)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	hup := make(chan os.Signal, 1)
-	done := make(chan error, 1)
-	go func() { done <- gw.Run(ctx, hup, config.WatchOptions{}) }()
+	_, hup, stop := runGateway(t, snap, config.WatchOptions{})
+	var stopped <-chan error
 	want := []string{"READY", "RELOADING", "READY", "STOPPING"}
 	for i, key := range want {
 		switch i {
 		case 1:
 			hup <- syscall.SIGHUP
 		case 3:
-			cancel()
+			stopped = stop()
 		}
 		if m := next(); m[key] != "1" {
 			t.Fatalf("message %d: %v, want %s=1", i, m, key)
 		}
 	}
-	if err := <-done; err != nil {
+	if err := <-stopped; err != nil {
 		t.Fatalf("Run: %v", err)
+	}
+}
+
+// runGateway starts a gateway on snap and runs its reload loop with opts.
+// stop ends the loop; the channel it returns gets Run's error.
+func runGateway(t *testing.T, snap *config.Snapshot, opts config.WatchOptions) (gw *Gateway, hup chan os.Signal, stop func() <-chan error) {
+	t.Helper()
+	gw, err := Start(context.Background(), io.Discard, snap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	hup = make(chan os.Signal, 1)
+	done := make(chan error, 1)
+	go func() { done <- gw.Run(ctx, hup, opts) }()
+	return gw, hup, func() <-chan error {
+		cancel()
+		return done
 	}
 }

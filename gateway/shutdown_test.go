@@ -15,17 +15,6 @@ import (
 	"github.com/etcd-gateway/etcd-gateway/config"
 )
 
-func echoes(c net.Conn) bool {
-	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
-	defer c.SetDeadline(time.Time{})
-	if _, err := c.Write([]byte("ping")); err != nil {
-		return false
-	}
-	buf := make([]byte, 4)
-	_, err := io.ReadFull(c, buf)
-	return err == nil && string(buf) == "ping"
-}
-
 func startEcho(t *testing.T, timeout time.Duration) (*Gateway, string) {
 	t.Helper()
 	addr := testutil.FreeAddr(t)
@@ -47,7 +36,7 @@ func TestShutdownDrainsOpenConnections(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	if !echoes(c) {
+	if !testutil.Echoes(c) {
 		t.Fatal("no echo before shutdown")
 	}
 	done := make(chan error, 1)
@@ -61,7 +50,7 @@ func TestShutdownDrainsOpenConnections(t *testing.T) {
 		}
 		return err != nil
 	})
-	if !echoes(c) {
+	if !testutil.Echoes(c) {
 		t.Fatal("the open connection stopped working during the drain")
 	}
 	select {
@@ -87,7 +76,7 @@ func TestShutdownTimeoutClosesTheRest(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	if !echoes(c) {
+	if !testutil.Echoes(c) {
 		t.Fatal("no echo")
 	}
 	if err := gw.Shutdown(); err != nil {

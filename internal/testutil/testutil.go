@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"runtime"
 	"sync"
@@ -353,4 +354,21 @@ func Echoes(c net.Conn) bool {
 	buf := make([]byte, 4)
 	_, err := io.ReadFull(c, buf)
 	return err == nil && string(buf) == "ping"
+}
+
+// Get fetches http://addr/path within 10 s and returns the status code and
+// the body; a failed request fails the test.
+func Get(t testing.TB, addr, path string) (int, string) {
+	t.Helper()
+	client := &http.Client{Timeout: 10 * time.Second}
+	resp, err := client.Get("http://" + addr + path)
+	if err != nil {
+		t.Fatalf("GET %s: %v", path, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("GET %s: %v", path, err)
+	}
+	return resp.StatusCode, string(body)
 }
