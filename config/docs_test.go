@@ -1,10 +1,12 @@
 package config
 
 import (
+	"fmt"
 	"os"
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestDocsExamples checks that every YAML and TOML example in
@@ -49,21 +51,89 @@ func TestDocsExamples(t *testing.T) {
 }
 
 // TestDocsCoverEveryKey checks that docs/configuration.md documents every
-// key, block keys included, in a table row.
+// key of the schema, block keys included, in a table row whose type is the
+// schema's and whose default column gives the schema's default.
 func TestDocsCoverEveryKey(t *testing.T) {
 	doc, err := os.ReadFile("../docs/configuration.md")
 	if err != nil {
 		t.Skipf("documentation not found: %v", err)
 	}
-	keys := append(topKeys(), listenerKeys()...)
-	keys = append(keys, blockKeys(keyHealthCheck)...)
-	keys = append(keys, blockKeys(keyUpstreamTLS)...)
-	keys = append(keys, blockKeys(keyTLS)...)
-	for _, k := range keys {
-		if !strings.Contains(string(doc), "| `"+k+"` |") {
-			t.Errorf("key %q has no row in docs/configuration.md", k)
+	top, listener := docSection(t, string(doc), "## Top-level keys"), docSection(t, string(doc), "## Listener keys")
+	for _, sp := range schema() {
+		switch {
+		case sp.block() != "":
+			checkDocRow(t, string(doc), sp, false)
+		default:
+			if sp.in(true) {
+				checkDocRow(t, top, sp, false)
+			}
+			if sp.in(false) {
+				checkDocRow(t, listener, sp, sp.at == inherited)
+			}
 		}
 	}
+}
+
+// docSection returns the part of doc under the heading, up to the next
+// heading of its level.
+func docSection(t *testing.T, doc, heading string) string {
+	t.Helper()
+	_, part, ok := strings.Cut(doc, heading+"\n")
+	if !ok {
+		t.Fatalf("no %q section", heading)
+	}
+	part, _, _ = strings.Cut(part, "\n## ")
+	return part
+}
+
+// checkDocRow checks the table row of the key sp in part: its type
+// column, and its default column, which starts with "inherited, " for a
+// listener's inherited key.
+func checkDocRow(t *testing.T, part string, sp spec, inheritedRow bool) {
+	t.Helper()
+	_, row, ok := strings.Cut(part, "\n| `"+sp.key+"` | ")
+	if !ok {
+		t.Errorf("key %q has no row in docs/configuration.md (in its section)", sp.key)
+		return
+	}
+	row, _, _ = strings.Cut(row, "\n")
+	cols := strings.Split(row, " | ")
+	if len(cols) < 3 {
+		t.Errorf("row of %q has %d columns", sp.key, len(cols)+1)
+		return
+	}
+	if cols[0] != sp.doc {
+		t.Errorf("key %q: docs give the type %q, the schema %q", sp.key, cols[0], sp.doc)
+	}
+	if inheritedRow && !strings.HasPrefix(cols[1], "inherited") {
+		t.Errorf("key %q: docs give the default %q for a listener, want it inherited", sp.key, cols[1])
+	}
+	if def := docDefault(sp); def != "" && !strings.Contains(cols[1], "`"+def+"`") {
+		t.Errorf("key %q: docs give the default %q, the schema `%s`", sp.key, cols[1], def)
+	}
+}
+
+// docDefault returns the schema's default of sp as the docs write it, or
+// "" when it has none to show (an empty string, a block, a list).
+func docDefault(sp spec) string {
+	if sp.field == "" {
+		return ""
+	}
+	s := &Snapshot{}
+	setDefaults(reflect.ValueOf(s), true)
+	l := defaultListener()
+	root := reflect.ValueOf(&l)
+	if sp.at == topOnly {
+		root = reflect.ValueOf(s)
+	}
+	f := fieldOf(root, sp.field)
+	switch {
+	case sp.kind == syncKind && f.Int() == 0:
+		return memberSyncOff
+	case f.Type() == reflect.TypeFor[time.Duration]():
+		return fmtDuration(time.Duration(f.Int()))
+	}
+	return fmt.Sprint(f.Interface())
 }
 
 // TestShippedExamples checks that examples/etcd-gateway.yaml and .toml are
@@ -87,19 +157,16 @@ func TestShippedExamples(t *testing.T) {
 }
 
 // TestDocsListEveryKey checks that docs/configuration.md has a table row
-// for every key a file may hold, at the top level and in a listener.
+// for every key a file may hold, at the top level and in a listener, and
+// one for every flag of etcd's gateway.
 func TestDocsListEveryKey(t *testing.T) {
 	doc, err := os.ReadFile("../docs/configuration.md")
 	if err != nil {
 		t.Skipf("documentation not found: %v", err)
 	}
-	_, listenerPart, ok := strings.Cut(string(doc), "## Listener keys")
-	if !ok {
-		t.Fatal(`no "## Listener keys" section`)
-	}
-	listenerPart, _, _ = strings.Cut(listenerPart, "\n## ")
-	_, topPart, _ := strings.Cut(string(doc), "## Top-level keys")
-	topPart, _, _ = strings.Cut(topPart, "\n## ")
+	listenerPart := docSection(t, string(doc), "## Listener keys")
+	topPart := docSection(t, string(doc), "## Top-level keys")
+	flagPart := docSection(t, string(doc), "## Command-line flags")
 	for _, k := range topKeys() {
 		if !strings.Contains(topPart, "| `"+k+"` |") {
 			t.Errorf("top-level key %q has no row in the top-level table", k)
@@ -108,6 +175,9 @@ func TestDocsListEveryKey(t *testing.T) {
 	for _, k := range listenerKeys() {
 		if !strings.Contains(listenerPart, "| `"+k+"` |") {
 			t.Errorf("listener key %q has no row in the listener table", k)
+		}
+		if f := flagFor(k); f != "" && !strings.Contains(flagPart, "| `"+f+"` |") {
+			t.Errorf("flag %s has no row in the flags table", f)
 		}
 	}
 }
@@ -149,9 +219,9 @@ func TestDocsTopLevelDefaults(t *testing.T) {
 	}
 	l := s.Listeners[0]
 	for key, got := range map[string]string{
-		keyOnUnhealthy:       l.OnUnhealthy,
-		keyPolicy:            l.Policy,
-		keyOnEndpointRemoved: l.OnEndpointRemoved,
+		keyOnUnhealthy:       string(l.OnUnhealthy),
+		keyPolicy:            string(l.Policy),
+		keyOnEndpointRemoved: string(l.OnEndpointRemoved),
 		keyLogLevel:          s.LogLevel,
 		keyLogFormat:         s.LogFormat,
 	} {
@@ -181,8 +251,8 @@ func TestDocsFlagDefaults(t *testing.T) {
 	}
 	l := s.Listeners[0]
 	for _, want := range []string{
-		"`" + keyCheckType + "` is `" + l.HealthCheck.Type + "`",
-		"`" + keyOnUnhealthy + "` is `" + l.OnUnhealthy + "`",
+		"`" + keyCheckType + "` is `" + string(l.HealthCheck.Type) + "`",
+		"`" + keyOnUnhealthy + "` is `" + string(l.OnUnhealthy) + "`",
 	} {
 		if !strings.Contains(section, want) {
 			t.Errorf("the command-line flags section does not say %q", want)
