@@ -184,6 +184,7 @@ func (cv converter) decodeKeys(idx int, m map[string]any, root reflect.Value, sp
 		}
 	}
 }
+
 // listenersShape is what walk found of the listeners value.
 type listenersShape struct {
 	ok      bool         // absent, or a list
@@ -274,4 +275,3 @@ func walkBlockKey(c *collector, idx int, key string, known []string) {
 	}
 	c.add(idx, key, "%s", unknownKeyMsg(key, known, nil, ""))
 }
-

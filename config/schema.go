@@ -40,13 +40,13 @@ const (
 type rule uint8
 
 const (
-	anyValue   rule = iota
-	oneOf           // one of spec.values
-	above0          // a duration greater than zero
-	atLeast0        // a duration or number of 0 or more; 0 means spec.zero
-	checksInRow     // a number of checks in a row, minFallRise to maxFallRise
-	keepAliveRule   // see checkKeepAlive
-	syncRule        // member-sync: a duration greater than zero, or off (0)
+	anyValue      rule = iota
+	oneOf              // one of spec.values
+	above0             // a duration greater than zero
+	atLeast0           // a duration or number of 0 or more; 0 means spec.zero
+	checksInRow        // a number of checks in a row, minFallRise to maxFallRise
+	keepAliveRule      // see checkKeepAlive
+	syncRule           // member-sync: a duration greater than zero, or off (0)
 )
 
 // spec is one key of the file, declared once: the decoder, inheritance,
