@@ -72,6 +72,11 @@ type spec struct {
 	flag bool
 	// doc is the type column of the key's row in docs/configuration.md.
 	doc string
+	// none is how check shows the zero value (an absent block); "" shows
+	// it as it is.
+	none string
+	// shows is how check shows some values, by the value as written.
+	shows map[string]string
 }
 
 // schema returns every key of the file, in the order of the docs: the
@@ -81,9 +86,9 @@ func schema() []spec {
 		{key: keyLogLevel, field: "LogLevel", def: DefaultLogLevel, values: []string{"debug", "info", "warn", "error"}, rule: oneOf, doc: "string"},
 		{key: keyLogFormat, field: "LogFormat", def: DefaultLogFormat, values: []string{"text", "json"}, rule: oneOf, doc: "string"},
 		{key: keyShutdownTimeout, field: "ShutdownTimeout", def: DefaultShutdownTimeout, rule: above0, doc: "duration"},
-		{key: keyDNSServer, field: "DNSServer", doc: "host:port"},
+		{key: keyDNSServer, field: "DNSServer", doc: "host:port", none: "system resolver"},
 		{key: keyDNSStaleMax, field: "DNSStaleMax", rule: atLeast0, zero: "no limit", doc: "duration"},
-		{key: keyAdminAddr, field: "AdminAddr", doc: "host:port"},
+		{key: keyAdminAddr, field: "AdminAddr", doc: "host:port", none: "off (no /metrics, /healthz, /status)"},
 		{key: keyAdminPprof, field: "AdminPprof", doc: "boolean"},
 
 		{key: keyName, at: listenerOnly, field: "Name", doc: "string"},
@@ -92,7 +97,7 @@ func schema() []spec {
 		{key: keyDiscoverySRV, at: listenerOnly, field: "DiscoverySRV", flag: true, doc: "DNS domain"},
 		{key: keyDiscoverySRVName, at: listenerOnly, field: "DiscoverySRVName", flag: true, doc: "string"},
 		{key: keyInsecureDiscovery, at: listenerOnly, field: "InsecureDiscovery", flag: true, doc: "boolean"},
-		{key: keyTrustedCAFile, at: listenerOnly, field: "TrustedCAFile", flag: true, doc: "path"},
+		{key: keyTrustedCAFile, at: listenerOnly, field: "TrustedCAFile", flag: true, doc: "path", none: "none (system roots)"},
 
 		{key: keyDNSRefresh, at: inherited, field: "DNSRefresh", def: DefaultDNSRefresh, rule: above0, doc: "duration"},
 		{key: keyRetryDelay, at: inherited, field: "RetryDelay", def: DefaultRetryDelay, rule: above0, flag: true, doc: "duration"},
@@ -100,32 +105,40 @@ func schema() []spec {
 		{key: keyOnEndpointRemoved, at: inherited, field: "OnEndpointRemoved", def: DefaultOnEndpointRemoved,
 			values: names(RemovedKeep, RemovedDrain, RemovedClose), rule: oneOf, doc: "string"},
 		{key: keyDrainTimeout, at: inherited, field: "DrainTimeout", def: DefaultDrainTimeout, rule: above0, doc: "duration"},
-		{key: keyMaxConnections, at: inherited, field: "MaxConnections", rule: atLeast0, zero: "no limit", doc: "integer"},
-		{key: keyIdleTimeout, at: inherited, field: "IdleTimeout", rule: atLeast0, zero: "off", doc: "duration"},
+		{key: keyMaxConnections, at: inherited, field: "MaxConnections", rule: atLeast0, zero: "no limit", doc: "integer", none: "no limit"},
+		{key: keyIdleTimeout, at: inherited, field: "IdleTimeout", rule: atLeast0, zero: "off", doc: "duration", none: "off"},
 		{key: keyKeepAlive, at: inherited, field: "KeepAlive", def: DefaultKeepAlive, rule: keepAliveRule, doc: "duration"},
 		{key: keyPolicy, at: inherited, field: "Policy", def: DefaultPolicy,
 			values: names(PolicyStickyRandom, PolicyRoundRobin, PolicyLeastConnections), rule: oneOf, doc: "string"},
 		{key: keyHealthCheck, at: inherited, kind: blockKind, doc: "block"},
 		{key: keyCheckType, at: inherited, field: "HealthCheck.Type", def: DefaultCheckType,
-			values: names(CheckNone, CheckTCP, CheckEtcd), rule: oneOf, doc: "string"},
+			values: names(CheckNone, CheckTCP, CheckEtcd), rule: oneOf, doc: "string", shows: map[string]string{
+				string(CheckNone): "none (only failed dials take an endpoint out; retry-delay brings it back)",
+				string(CheckTCP):  "tcp (a connect within the timeout)",
+				string(CheckEtcd): "etcd (GET /health on the client port)",
+			}},
 		{key: keyCheckInterval, at: inherited, field: "HealthCheck.Interval", def: DefaultCheckInterval, rule: above0, doc: "duration"},
 		{key: keyCheckTimeout, at: inherited, field: "HealthCheck.Timeout", def: DefaultCheckTimeout, rule: above0, doc: "duration"},
 		{key: keyCheckFall, at: inherited, field: "HealthCheck.Fall", def: DefaultFall, rule: checksInRow, doc: "integer"},
 		{key: keyCheckRise, at: inherited, field: "HealthCheck.Rise", def: DefaultRise, rule: checksInRow, doc: "integer"},
 		{key: keyOnUnhealthy, at: inherited, field: "OnUnhealthy", def: DefaultOnUnhealthy,
 			values: names(UnhealthyKeep, UnhealthyClose), rule: oneOf, doc: "string"},
-		{key: keyMemberSync, at: inherited, field: "MemberSync", kind: syncKind, rule: syncRule, doc: "duration or `off`"},
+		{key: keyMemberSync, at: inherited, field: "MemberSync", kind: syncKind, rule: syncRule, doc: "duration or `off`", none: "off"},
 
-		{key: keyUpstreamTLS, at: listenerOnly, kind: blockKind, doc: "block"},
-		{key: keyUpCAFile, at: listenerOnly, field: "UpstreamTLS.CAFile", doc: "path"},
-		{key: keyUpCertFile, at: listenerOnly, field: "UpstreamTLS.CertFile", doc: "path"},
-		{key: keyUpKeyFile, at: listenerOnly, field: "UpstreamTLS.KeyFile", doc: "path"},
-		{key: keyUpServerName, at: listenerOnly, field: "UpstreamTLS.ServerName", doc: "host name"},
-		{key: keyUpPassthrough, at: listenerOnly, field: "UpstreamTLS.Passthrough", doc: "boolean"},
-		{key: keyTLS, at: listenerOnly, kind: blockKind, doc: "block"},
+		{key: keyUpstreamTLS, at: listenerOnly, kind: blockKind, doc: "block",
+			none: "none (plain TCP to the members, except those discovered through _etcd-client-ssl; client bytes passed through)"},
+		{key: keyUpCAFile, at: listenerOnly, field: "UpstreamTLS.CAFile", doc: "path", none: "none (system roots)"},
+		{key: keyUpCertFile, at: listenerOnly, field: "UpstreamTLS.CertFile", doc: "path", none: "none (no client certificate)"},
+		{key: keyUpKeyFile, at: listenerOnly, field: "UpstreamTLS.KeyFile", doc: "path", none: "none"},
+		{key: keyUpServerName, at: listenerOnly, field: "UpstreamTLS.ServerName", doc: "host name", none: "none (each endpoint's host)"},
+		{key: keyUpPassthrough, at: listenerOnly, field: "UpstreamTLS.Passthrough", doc: "boolean", shows: map[string]string{
+			"true":  "true (client bytes passed through; TLS for health checks and member sync only)",
+			"false": "false (the gateway speaks TLS to the members for its clients)",
+		}},
+		{key: keyTLS, at: listenerOnly, kind: blockKind, doc: "block", none: "none (clients speak plain TCP to the listener)"},
 		{key: keyTLSCertFile, at: listenerOnly, field: "TLS.CertFile", doc: "path"},
 		{key: keyTLSKeyFile, at: listenerOnly, field: "TLS.KeyFile", doc: "path"},
-		{key: keyTLSClientCA, at: listenerOnly, field: "TLS.ClientCAFile", doc: "path"},
+		{key: keyTLSClientCA, at: listenerOnly, field: "TLS.ClientCAFile", doc: "path", none: "none (no client certificate asked)"},
 
 		{key: keyListeners, kind: listKind, doc: "list"},
 	}
@@ -196,6 +209,16 @@ func flagFor(key string) string {
 		}
 	}
 	return ""
+}
+
+// specOf returns the spec of key, which is one of the schema's.
+func specOf(key string) spec {
+	for _, sp := range schema() {
+		if sp.key == key {
+			return sp
+		}
+	}
+	panic("config: no key " + key + " in the schema")
 }
 
 // fieldOf returns the field at path ("HealthCheck.Type") of the struct
