@@ -15,15 +15,12 @@ const (
 // memberSyncOff is the value that turns member sync off.
 const memberSyncOff = "off"
 
-// block returns the table of a block key (health-check, upstream-tls, tls): nil and true
-// when it is absent, the table and true when it is one. Anything else is
-// reported, and every key of the block is marked bad.
-func (cv converter) block(idx int, key string, v any) (map[string]any, bool) {
-	switch m := v.(type) {
-	case nil:
-		return nil, true
-	case map[string]any:
-		return m, true
+// block returns the table v of a block key (health-check, upstream-tls,
+// tls). Anything else is reported, every key of the block is marked bad,
+// and the block is nil, as if absent.
+func (cv converter) block(idx int, key string, v any) map[string]any {
+	if m, ok := v.(map[string]any); ok {
+		return m
 	}
 	short := make([]string, 0, 5)
 	for _, k := range blockKeys(key) {
@@ -33,7 +30,7 @@ func (cv converter) block(idx int, key string, v any) (map[string]any, bool) {
 	for _, k := range blockKeys(key) {
 		cv.c.markBad(idx, k)
 	}
-	return nil, false
+	return nil
 }
 
 // sub returns the value of the qualified key in its block's table.

@@ -175,11 +175,11 @@ func (cv converter) decodeKeys(idx int, m map[string]any, root reflect.Value, sp
 		}
 		switch sp.kind {
 		case blockKind:
-			blocks[sp.key], _ = cv.block(idx, sp.key, v)
+			blocks[sp.key] = cv.block(idx, sp.key, v)
 		case endpointsKind:
 			l := root.Interface().(*Listener)
 			l.Endpoints, l.TLSEndpoints = cv.endpoints(idx, v)
-		default:
+		case byType, syncKind:
 			cv.set(idx, sp, v, fieldOf(root, sp.field))
 		}
 	}

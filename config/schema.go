@@ -82,6 +82,14 @@ type spec struct {
 // schema returns every key of the file, in the order of the docs: the
 // top-level keys, then the listener keys, each block followed by its keys.
 func schema() []spec {
+	specs := append(topSpecs(), listenerSpecs()...)
+	specs = append(specs, inheritedSpecs()...)
+	specs = append(specs, tlsSpecs()...)
+	return append(specs, spec{key: keyListeners, kind: listKind, doc: "list"})
+}
+
+// topSpecs returns the keys of the top level only.
+func topSpecs() []spec {
 	return []spec{
 		{key: keyLogLevel, field: "LogLevel", def: DefaultLogLevel, values: []string{"debug", "info", "warn", "error"}, rule: oneOf, doc: "string"},
 		{key: keyLogFormat, field: "LogFormat", def: DefaultLogFormat, values: []string{"text", "json"}, rule: oneOf, doc: "string"},
@@ -90,7 +98,12 @@ func schema() []spec {
 		{key: keyDNSStaleMax, field: "DNSStaleMax", rule: atLeast0, zero: "no limit", doc: "duration"},
 		{key: keyAdminAddr, field: "AdminAddr", doc: "host:port", none: "off (no /metrics, /healthz, /status)"},
 		{key: keyAdminPprof, field: "AdminPprof", doc: "boolean"},
+	}
+}
 
+// listenerSpecs returns the keys of a listener only, but its TLS blocks.
+func listenerSpecs() []spec {
+	return []spec{
 		{key: keyName, at: listenerOnly, field: "Name", doc: "string"},
 		{key: keyListenAddr, at: listenerOnly, field: "ListenAddr", flag: true, doc: "host:port"},
 		{key: keyEndpoints, at: listenerOnly, kind: endpointsKind, flag: true, doc: "list of host:port"},
@@ -98,7 +111,13 @@ func schema() []spec {
 		{key: keyDiscoverySRVName, at: listenerOnly, field: "DiscoverySRVName", flag: true, doc: "string"},
 		{key: keyInsecureDiscovery, at: listenerOnly, field: "InsecureDiscovery", flag: true, doc: "boolean"},
 		{key: keyTrustedCAFile, at: listenerOnly, field: "TrustedCAFile", flag: true, doc: "path", none: "none (system roots)"},
+	}
+}
 
+// inheritedSpecs returns the keys of a listener that the top level sets
+// the default of.
+func inheritedSpecs() []spec {
+	return []spec{
 		{key: keyDNSRefresh, at: inherited, field: "DNSRefresh", def: DefaultDNSRefresh, rule: above0, doc: "duration"},
 		{key: keyRetryDelay, at: inherited, field: "RetryDelay", def: DefaultRetryDelay, rule: above0, flag: true, doc: "duration"},
 		{key: keyDialTimeout, at: inherited, field: "DialTimeout", def: DefaultDialTimeout, rule: above0, doc: "duration"},
@@ -124,7 +143,12 @@ func schema() []spec {
 		{key: keyOnUnhealthy, at: inherited, field: "OnUnhealthy", def: DefaultOnUnhealthy,
 			values: names(UnhealthyKeep, UnhealthyClose), rule: oneOf, doc: "string"},
 		{key: keyMemberSync, at: inherited, field: "MemberSync", kind: syncKind, rule: syncRule, doc: "duration or `off`", none: "off"},
+	}
+}
 
+// tlsSpecs returns a listener's TLS blocks and their keys.
+func tlsSpecs() []spec {
+	return []spec{
 		{key: keyUpstreamTLS, at: listenerOnly, kind: blockKind, doc: "block",
 			none: "none (plain TCP to the members, except those discovered through _etcd-client-ssl; client bytes passed through)"},
 		{key: keyUpCAFile, at: listenerOnly, field: "UpstreamTLS.CAFile", doc: "path", none: "none (system roots)"},
@@ -139,8 +163,6 @@ func schema() []spec {
 		{key: keyTLSCertFile, at: listenerOnly, field: "TLS.CertFile", doc: "path"},
 		{key: keyTLSKeyFile, at: listenerOnly, field: "TLS.KeyFile", doc: "path"},
 		{key: keyTLSClientCA, at: listenerOnly, field: "TLS.ClientCAFile", doc: "path", none: "none (no client certificate asked)"},
-
-		{key: keyListeners, kind: listKind, doc: "list"},
 	}
 }
 
