@@ -9,16 +9,33 @@ import (
 	"time"
 )
 
+// readDoc returns the content of docs/name, and skips the test when it
+// is not there.
+func readDoc(t *testing.T, name string) string {
+	t.Helper()
+	doc, err := os.ReadFile("../docs/" + name)
+	if err != nil {
+		t.Skipf("documentation not found: %v", err)
+	}
+	return string(doc)
+}
+
+// sameConfig reports a YAML and a TOML example that are not the same
+// configuration.
+func sameConfig(t *testing.T, yaml, toml *Snapshot) {
+	t.Helper()
+	if !reflect.DeepEqual(yaml, toml) {
+		t.Errorf("the YAML and TOML examples differ:\n%#v\n%#v", yaml, toml)
+	}
+}
+
 // TestDocsExamples checks that every YAML and TOML example in
 // docs/configuration.md is a valid configuration, and that the two versions
 // of the main example are the same configuration.
 func TestDocsExamples(t *testing.T) {
-	doc, err := os.ReadFile("../docs/configuration.md")
-	if err != nil {
-		t.Skipf("documentation not found: %v", err)
-	}
+	doc := readDoc(t, "configuration.md")
 	var parsed []*Snapshot
-	rest := string(doc)
+	rest := doc
 	for {
 		start := strings.Index(rest, "```")
 		if start < 0 {
@@ -45,24 +62,19 @@ func TestDocsExamples(t *testing.T) {
 	if len(parsed) < 3 {
 		t.Fatalf("found %d examples, want at least 3", len(parsed))
 	}
-	if !reflect.DeepEqual(parsed[0], parsed[1]) {
-		t.Errorf("the YAML and TOML examples differ:\n%#v\n%#v", parsed[0], parsed[1])
-	}
+	sameConfig(t, parsed[0], parsed[1])
 }
 
 // TestDocsCoverEveryKey checks that docs/configuration.md documents every
 // key of the schema, block keys included, in a table row whose type is the
 // schema's and whose default column gives the schema's default.
 func TestDocsCoverEveryKey(t *testing.T) {
-	doc, err := os.ReadFile("../docs/configuration.md")
-	if err != nil {
-		t.Skipf("documentation not found: %v", err)
-	}
-	top, listener := docSection(t, string(doc), "## Top-level keys"), docSection(t, string(doc), "## Listener keys")
+	doc := readDoc(t, "configuration.md")
+	top, listener := docSection(t, doc, "## Top-level keys"), docSection(t, doc, "## Listener keys")
 	for _, sp := range schema() {
 		switch {
 		case sp.block() != "":
-			checkDocRow(t, string(doc), sp, false)
+			checkDocRow(t, doc, sp, false)
 		default:
 			if sp.in(true) {
 				checkDocRow(t, top, sp, false)
@@ -151,22 +163,17 @@ func TestShippedExamples(t *testing.T) {
 		s.File = ""
 		got = append(got, s)
 	}
-	if !reflect.DeepEqual(got[0], got[1]) {
-		t.Errorf("the YAML and TOML examples differ:\n%#v\n%#v", got[0], got[1])
-	}
+	sameConfig(t, got[0], got[1])
 }
 
 // TestDocsListEveryKey checks that docs/configuration.md has a table row
 // for every key a file may hold, at the top level and in a listener, and
 // one for every flag of etcd's gateway.
 func TestDocsListEveryKey(t *testing.T) {
-	doc, err := os.ReadFile("../docs/configuration.md")
-	if err != nil {
-		t.Skipf("documentation not found: %v", err)
-	}
-	listenerPart := docSection(t, string(doc), "## Listener keys")
-	topPart := docSection(t, string(doc), "## Top-level keys")
-	flagPart := docSection(t, string(doc), "## Command-line flags")
+	doc := readDoc(t, "configuration.md")
+	listenerPart := docSection(t, doc, "## Listener keys")
+	topPart := docSection(t, doc, "## Top-level keys")
+	flagPart := docSection(t, doc, "## Command-line flags")
 	for _, k := range topKeys() {
 		if !strings.Contains(topPart, "| `"+k+"` |") {
 			t.Errorf("top-level key %q has no row in the top-level table", k)
@@ -185,12 +192,9 @@ func TestDocsListEveryKey(t *testing.T) {
 // TestOperationsExamples checks that every YAML config example in
 // docs/operations.md is a valid configuration.
 func TestOperationsExamples(t *testing.T) {
-	doc, err := os.ReadFile("../docs/operations.md")
-	if err != nil {
-		t.Skipf("documentation not found: %v", err)
-	}
+	doc := readDoc(t, "operations.md")
 	n := 0
-	for _, block := range strings.Split(string(doc), "```yaml\n")[1:] {
+	for _, block := range strings.Split(doc, "```yaml\n")[1:] {
 		body, _, ok := strings.Cut(block, "```")
 		if !ok {
 			t.Fatal("unterminated code block")
@@ -209,10 +213,7 @@ func TestOperationsExamples(t *testing.T) {
 // table in docs/configuration.md gives the value a file without the key
 // really gets, for the keys whose default is a word.
 func TestDocsTopLevelDefaults(t *testing.T) {
-	doc, err := os.ReadFile("../docs/configuration.md")
-	if err != nil {
-		t.Skipf("documentation not found: %v", err)
-	}
+	doc := readDoc(t, "configuration.md")
 	s, err := Parse("min.yaml", []byte("listeners: [{name: a, listen-addr: \":1\", endpoints: [\"a:1\"]}]\n"))
 	if err != nil {
 		t.Fatal(err)
@@ -226,7 +227,7 @@ func TestDocsTopLevelDefaults(t *testing.T) {
 		keyLogFormat:         s.LogFormat,
 	} {
 		row := "| `" + key + "` | string | `" + got + "` |"
-		if !strings.Contains(string(doc), row) {
+		if !strings.Contains(doc, row) {
 			t.Errorf("docs/configuration.md lacks the row %q: the default of %s is %q", row, key, got)
 		}
 	}
@@ -235,11 +236,8 @@ func TestDocsTopLevelDefaults(t *testing.T) {
 // TestDocsFlagDefaults checks that docs/configuration.md names the
 // settings where a gateway run on etcd's flags differs from a file.
 func TestDocsFlagDefaults(t *testing.T) {
-	doc, err := os.ReadFile("../docs/configuration.md")
-	if err != nil {
-		t.Skipf("documentation not found: %v", err)
-	}
-	_, section, ok := strings.Cut(string(doc), "## Command-line flags")
+	doc := readDoc(t, "configuration.md")
+	_, section, ok := strings.Cut(doc, "## Command-line flags")
 	if !ok {
 		t.Fatal(`no "## Command-line flags" section`)
 	}

@@ -20,42 +20,29 @@ func (cv converter) set(idx int, sp spec, v any, f reflect.Value) {
 	case f.Type() == reflect.TypeFor[time.Duration]():
 		f.SetInt(int64(cv.duration(idx, sp.key, v, time.Duration(f.Int()))))
 	case f.Kind() == reflect.String:
-		s := cv.str(idx, sp.key, v, f.String())
+		s := typed(cv, idx, sp.key, v, f.String(), "a string")
 		if sp.values != nil {
 			s = strings.ToLower(s)
 		}
 		f.SetString(s)
 	case f.Kind() == reflect.Bool:
-		f.SetBool(cv.boolean(idx, sp.key, v))
+		f.SetBool(typed(cv, idx, sp.key, v, false, "true or false"))
 	case f.Kind() == reflect.Int:
 		f.SetInt(int64(cv.integer(idx, sp.key, v, int(f.Int()))))
 	}
 }
 
-// str converts a string value; nil gives def.
-func (cv converter) str(idx int, key string, v any, def string) string {
+// typed converts v, a value of type T; nil gives def. A value of another
+// type is reported with want, what the key takes, and gives def.
+func typed[T any](cv converter, idx int, key string, v any, def T, want string) T {
 	switch x := v.(type) {
 	case nil:
 		return def
-	case string:
+	case T:
 		return x
-	default:
-		cv.c.add(idx, key, "must be a string, not %s", describeValue(v))
-		return def
 	}
-}
-
-// boolean converts a boolean value; nil gives false.
-func (cv converter) boolean(idx int, key string, v any) bool {
-	switch x := v.(type) {
-	case nil:
-		return false
-	case bool:
-		return x
-	default:
-		cv.c.add(idx, key, "must be true or false, not %s", describeValue(v))
-		return false
-	}
+	cv.c.add(idx, key, "must be %s, not %s", want, describeValue(v))
+	return def
 }
 
 // integer converts a whole number; nil gives def. A fraction, a string or
