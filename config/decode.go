@@ -160,7 +160,7 @@ func (cv converter) listener(i int, m map[string]any, def Listener) Listener {
 // default, or in a listener the top level's value of an inherited key.
 // A listener that leaves out an inherited key whose top-level value was
 // bad does not report it again: the key is marked bad in it too.
-func (cv converter) decodeKeys(idx int, m map[string]any, root reflect.Value, specs []spec) {
+func (cv converter) decodeKeys(idx int, m map[string]any, root reflect.Value, specs []*spec) {
 	blocks := make(map[string]map[string]any)
 	for _, sp := range specs {
 		v := m[sp.key]
@@ -201,20 +201,21 @@ func walk(c *collector, v *viper.Viper) listenersShape {
 	// was expected.
 	keys := v.AllKeys()
 	slices.Sort(keys)
+	known, other := topKeys(), listenerKeys()
 	for _, k := range keys {
 		top, rest, nested := strings.Cut(k, ".")
 		switch {
-		case slices.Contains(topKeys(), top):
+		case slices.Contains(known, top):
 			if sub := blockKeys(top); sub != nil && nested {
 				first, _, _ := strings.Cut(rest, ".")
 				walkBlockKey(c, topLevel, top+"."+first, sub)
 			}
-		case slices.Contains(listenerKeys(), top):
+		case slices.Contains(other, top):
 			if !c.isBad(topLevel, top) {
-				c.add(topLevel, top, "%s", unknownKeyMsg(top, topKeys(), listenerKeys(), "a listener key: set it in each listener"))
+				c.add(topLevel, top, "%s", unknownKeyMsg(top, known, other, "a listener key: set it in each listener"))
 			}
 		default:
-			c.add(topLevel, k, "%s", unknownKeyMsg(k, topKeys(), listenerKeys(), "a listener key: set it in each listener"))
+			c.add(topLevel, k, "%s", unknownKeyMsg(k, known, other, "a listener key: set it in each listener"))
 		}
 	}
 	return walkListeners(c, v.AllSettings()[keyListeners])
@@ -247,9 +248,10 @@ func walkListeners(c *collector, list any) listenersShape {
 // walkListener reports the unknown keys of the listener i, m, and of its
 // blocks.
 func walkListener(c *collector, i int, m map[string]any) {
+	known := listenerKeys()
 	for _, k := range slices.Sorted(maps.Keys(m)) {
-		if !slices.Contains(listenerKeys(), k) {
-			c.add(i, k, "%s", unknownKeyMsg(k, listenerKeys(), topKeys(), "a top-level key"))
+		if !slices.Contains(known, k) {
+			c.add(i, k, "%s", unknownKeyMsg(k, known, topKeys(), "a top-level key"))
 			continue
 		}
 		block, isBlock := m[k].(map[string]any)

@@ -71,7 +71,8 @@ func TestDocsExamples(t *testing.T) {
 func TestDocsCoverEveryKey(t *testing.T) {
 	doc := readDoc(t, "configuration.md")
 	top, listener := docSection(t, doc, "## Top-level keys"), docSection(t, doc, "## Listener keys")
-	for _, sp := range schema() {
+	for i := range schema() {
+		sp := &schema()[i]
 		switch {
 		case sp.block() != "":
 			checkDocRow(t, doc, sp, false)
@@ -101,7 +102,7 @@ func docSection(t *testing.T, doc, heading string) string {
 // checkDocRow checks the table row of the key sp in part: its type
 // column, and its default column, which starts with "inherited, " for a
 // listener's inherited key.
-func checkDocRow(t *testing.T, part string, sp spec, inheritedRow bool) {
+func checkDocRow(t *testing.T, part string, sp *spec, inheritedRow bool) {
 	t.Helper()
 	_, row, ok := strings.Cut(part, "\n| `"+sp.key+"` | ")
 	if !ok {
@@ -127,7 +128,7 @@ func checkDocRow(t *testing.T, part string, sp spec, inheritedRow bool) {
 
 // docDefault returns the schema's default of sp as the docs write it, or
 // "" when it has none to show (an empty string, a block, a list).
-func docDefault(sp spec) string {
+func docDefault(sp *spec) string {
 	if sp.field == "" {
 		return ""
 	}

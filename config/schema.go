@@ -79,9 +79,17 @@ type spec struct {
 	shows map[string]string
 }
 
+// keySchema is the schema, built once: decoding reads it for every key
+// of every file. Nothing modifies it.
+var keySchema = slices.Clip(buildSchema())
+
 // schema returns every key of the file, in the order of the docs: the
 // top-level keys, then the listener keys, each block followed by its keys.
-func schema() []spec {
+// The slice is shared: callers must not modify it.
+func schema() []spec { return keySchema }
+
+// buildSchema builds the schema; see schema.
+func buildSchema() []spec {
 	specs := append(topSpecs(), listenerSpecs()...)
 	specs = append(specs, inheritedSpecs()...)
 	specs = append(specs, tlsSpecs()...)
@@ -167,7 +175,7 @@ func tlsSpecs() []spec {
 }
 
 // block returns the block key of a qualified key, or "".
-func (sp spec) block() string {
+func (sp *spec) block() string {
 	b, _, ok := strings.Cut(sp.key, ".")
 	if !ok {
 		return ""
@@ -177,7 +185,7 @@ func (sp spec) block() string {
 
 // in reports whether the key may be written at the top level (top) or in
 // a listener.
-func (sp spec) in(top bool) bool {
+func (sp *spec) in(top bool) bool {
 	if top {
 		return sp.at != listenerOnly
 	}
@@ -186,18 +194,19 @@ func (sp spec) in(top bool) bool {
 
 // specsOf returns the keys of a level (top, or a listener) that are not
 // in a block, in schema order.
-func specsOf(top bool) []spec {
-	var out []spec
-	for _, sp := range schema() {
-		if sp.in(top) && sp.block() == "" {
-			out = append(out, sp)
+func specsOf(top bool) []*spec {
+	all := schema()
+	out := make([]*spec, 0, len(all))
+	for i := range all {
+		if all[i].in(top) && all[i].block() == "" {
+			out = append(out, &all[i])
 		}
 	}
 	return out
 }
 
 // keysOf returns the key names of specs.
-func keysOf(specs []spec) []string {
+func keysOf(specs []*spec) []string {
 	keys := make([]string, len(specs))
 	for i, sp := range specs {
 		keys[i] = sp.key
@@ -234,10 +243,11 @@ func flagFor(key string) string {
 }
 
 // specOf returns the spec of key, which is one of the schema's.
-func specOf(key string) spec {
-	for _, sp := range schema() {
-		if sp.key == key {
-			return sp
+func specOf(key string) *spec {
+	all := schema()
+	for i := range all {
+		if all[i].key == key {
+			return &all[i]
 		}
 	}
 	panic("config: no key " + key + " in the schema")
@@ -274,11 +284,12 @@ func defaultListener() Listener {
 
 // levelSpecs returns the keys written at the levels at, blocks' keys
 // included, in schema order, without the listeners list.
-func levelSpecs(at ...level) []spec {
-	var out []spec
-	for _, sp := range schema() {
-		if slices.Contains(at, sp.at) && sp.kind != listKind {
-			out = append(out, sp)
+func levelSpecs(at ...level) []*spec {
+	all := schema()
+	out := make([]*spec, 0, len(all))
+	for i := range all {
+		if slices.Contains(at, all[i].at) && all[i].kind != listKind {
+			out = append(out, &all[i])
 		}
 	}
 	return out

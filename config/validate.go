@@ -198,7 +198,7 @@ func validateSRVKeys(c *collector, i int, l *Listener) {
 
 // checkRules reports each value of root (a *Snapshot or a *Listener) that
 // breaks the rule of its key among specs, unless the key is already bad.
-func checkRules(c *collector, idx int, root reflect.Value, specs []spec) {
+func checkRules(c *collector, idx int, root reflect.Value, specs []*spec) {
 	for _, sp := range specs {
 		if sp.rule == anyValue || c.isBad(idx, sp.key) {
 			continue
@@ -210,7 +210,7 @@ func checkRules(c *collector, idx int, root reflect.Value, specs []spec) {
 }
 
 // ruleProblem returns what is wrong with f, the value of the key sp, or "".
-func ruleProblem(sp spec, f reflect.Value) string {
+func ruleProblem(sp *spec, f reflect.Value) string {
 	if sp.rule == oneOf {
 		if slices.Contains(sp.values, f.String()) {
 			return ""

@@ -13,7 +13,7 @@ type converter struct{ c *collector }
 
 // set converts v, the value of the key sp, into the field f; a value of
 // the wrong type is reported and leaves f as it was.
-func (cv converter) set(idx int, sp spec, v any, f reflect.Value) {
+func (cv converter) set(idx int, sp *spec, v any, f reflect.Value) {
 	switch {
 	case sp.kind == syncKind:
 		f.SetInt(int64(cv.memberSync(idx, v)))
