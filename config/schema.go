@@ -45,7 +45,7 @@ const (
 	above0             // a duration greater than zero
 	atLeast0           // a duration or number of 0 or more; 0 means spec.zero
 	checksInRow        // a number of checks in a row, minFallRise to maxFallRise
-	keepAliveRule      // see checkKeepAlive
+	keepAliveRule      // see keepAliveProblem
 	syncRule           // member-sync: a duration greater than zero, or off (0)
 )
 
