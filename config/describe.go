@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"reflect"
 	"slices"
 	"strings"
 	"text/tabwriter"
@@ -18,129 +19,135 @@ import (
 // Write errors are ignored; w is expected to be a terminal or a buffer.
 func (s *Snapshot) Describe(w io.Writer) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	row := func(key, format string, args ...any) {
-		fmt.Fprintf(tw, "  %s\t%s\n", key, fmt.Sprintf(format, args...))
-	}
-
+	d := describer{tw}
 	if s.File != "" {
 		fmt.Fprintf(tw, "config file %s\n", s.File)
 	} else {
 		fmt.Fprintf(tw, "config from command-line flags\n")
 	}
-	row("log-level", "%s", s.LogLevel)
-	row("log-format", "%s", s.LogFormat)
-	row("shutdown-timeout", "%s", fmtDuration(s.ShutdownTimeout))
+	top := reflect.ValueOf(s)
+	d.show(top, keyLogLevel, "")
+	d.show(top, keyLogFormat, "")
+	d.show(top, keyShutdownTimeout, "")
 	if s.DNSStaleMax > 0 {
-		row("dns-stale-max", "%s", fmtDuration(s.DNSStaleMax))
+		d.show(top, keyDNSStaleMax, "")
 	}
-	if s.DNSServer != "" {
-		row("dns-server", "%s", s.DNSServer)
-	} else {
-		row("dns-server", "system resolver")
-	}
-	switch {
-	case s.AdminAddr == "":
-		row("admin-addr", "off (no /metrics, /healthz, /status)")
-	case !isLoopback(s.AdminAddr):
-		row("admin-addr", "%s (not loopback: reachable from other hosts)", s.AdminAddr)
-	default:
-		row("admin-addr", "%s", s.AdminAddr)
-	}
+	d.show(top, keyDNSServer, "")
+	d.show(top, keyAdminAddr, noteIf(s.AdminAddr != "" && !isLoopback(s.AdminAddr), " (not loopback: reachable from other hosts)"))
 	if s.AdminAddr != "" {
-		row("admin-pprof", "%t", s.AdminPprof)
+		d.show(top, keyAdminPprof, "")
 	}
 	fmt.Fprintf(tw, "%d listener%s\n", len(s.Listeners), plural(len(s.Listeners)))
-
 	for _, l := range s.Listeners {
-		fmt.Fprintf(tw, "\nlistener %q\n", l.Name)
-		row("listen-addr", "%s", l.ListenAddr)
-		if l.DiscoverySRV != "" {
-			row("discovery-srv", "%s", l.DiscoverySRV)
-			if l.DiscoverySRVName != "" {
-				row("discovery-srv-name", "%s", l.DiscoverySRVName)
-			}
-			tlsName, plainName := srvNames(l.DiscoverySRV, l.DiscoverySRVName)
-			row("srv-records", "%s (TLS), %s (plain)", tlsName, plainName)
-			row("insecure-discovery", "%t", l.InsecureDiscovery)
-			if l.TrustedCAFile != "" {
-				row("trusted-ca-file", "%s", l.TrustedCAFile)
-			} else {
-				row("trusted-ca-file", "none (system roots)")
-			}
-			row("dns-refresh", "%s", fmtDuration(l.DNSRefresh))
-		} else {
-			for i, ep := range l.Endpoints {
-				key := ""
-				if i == 0 {
-					key = fmt.Sprintf("endpoints (%d)", len(l.Endpoints))
-				}
-				if slices.Contains(l.TLSEndpoints, ep) {
-					ep = "https://" + ep + " (TLS)"
-				}
-				row(key, "%s", ep)
-			}
-			row("dns-refresh", "%s (used by discovery-srv only)", fmtDuration(l.DNSRefresh))
-		}
-		if l.HealthCheck.Type == CheckNone {
-			row("retry-delay", "%s", fmtDuration(l.RetryDelay))
-		} else {
-			row("retry-delay", "%s (unused: health checks bring endpoints back)", fmtDuration(l.RetryDelay))
-		}
-		row("dial-timeout", "%s", fmtDuration(l.DialTimeout))
-		row("on-endpoint-removed", "%s", l.OnEndpointRemoved)
-		if l.OnEndpointRemoved == RemovedDrain {
-			row("drain-timeout", "%s", fmtDuration(l.DrainTimeout))
-		} else {
-			row("drain-timeout", "%s (used by on-endpoint-removed: drain only)", fmtDuration(l.DrainTimeout))
-		}
-		if l.MaxConnections > 0 {
-			row("max-connections", "%d", l.MaxConnections)
-		} else {
-			row("max-connections", "no limit")
-		}
-		if l.IdleTimeout > 0 {
-			row("idle-timeout", "%s", fmtDuration(l.IdleTimeout))
-		} else {
-			row("idle-timeout", "off")
-		}
-		row("keepalive", "%s", fmtDuration(l.KeepAlive))
-		row("policy", "%s", l.Policy)
-		describeHealth(row, l)
-		if note := tlsCheckNote(l); note != "" {
-			row("note", "%s", note)
-		}
-		describeTLS(row, l)
+		d.listener(l)
 	}
 	_ = tw.Flush()
 }
 
-// describeHealth writes the health-check, on-unhealthy and member-sync
-// rows of a listener.
-func describeHealth(row func(key, format string, args ...any), l Listener) {
-	h := l.HealthCheck
-	unused := ""
-	switch h.Type {
-	case CheckNone:
-		row(keyCheckType, "none (only failed dials take an endpoint out; retry-delay brings it back)")
-		unused = " (unused with type none)"
-	case CheckTCP:
-		row(keyCheckType, "tcp (a connect within the timeout)")
-	case CheckEtcd:
-		row(keyCheckType, "etcd (GET /health on the client port)")
+// describer writes the rows of Describe.
+type describer struct{ w io.Writer }
+
+// row writes one row: the key, and its value.
+func (d describer) row(key, format string, args ...any) {
+	fmt.Fprintf(d.w, "  %s\t%s\n", key, fmt.Sprintf(format, args...))
+}
+
+// show writes the row of key with the value root (a *Snapshot or a
+// *Listener) holds, as the schema shows it, followed by note.
+func (d describer) show(root reflect.Value, key, note string) {
+	sp := specOf(key)
+	f := fieldOf(root, sp.field)
+	v := fmt.Sprint(f.Interface())
+	if f.Type() == reflect.TypeFor[time.Duration]() {
+		v = fmtDuration(time.Duration(f.Int()))
 	}
-	row(keyCheckInterval, "%s%s", fmtDuration(h.Interval), unused)
-	row(keyCheckTimeout, "%s%s", fmtDuration(h.Timeout), unused)
-	row(keyCheckFall, "%d%s", h.Fall, unused)
-	row(keyCheckRise, "%d%s", h.Rise, unused)
-	if h.Type == CheckNone {
-		row(keyOnUnhealthy, "%s%s", l.OnUnhealthy, unused)
-	} else {
-		row(keyOnUnhealthy, "%s", l.OnUnhealthy)
+	switch {
+	case f.IsZero() && sp.none != "":
+		v = sp.none
+	case sp.kind == syncKind:
+		v = "every " + v
+	case sp.shows[v] != "":
+		v = sp.shows[v]
 	}
-	if l.MemberSync > 0 {
-		row(keyMemberSync, "every %s", fmtDuration(l.MemberSync))
+	d.row(key, "%s%s", v, note)
+}
+
+// noteIf returns note when cond holds, else "".
+func noteIf(cond bool, note string) string {
+	if cond {
+		return note
+	}
+	return ""
+}
+
+// listener writes the rows of one listener.
+func (d describer) listener(l Listener) {
+	fmt.Fprintf(d.w, "\nlistener %q\n", l.Name)
+	lv := reflect.ValueOf(&l)
+	d.show(lv, keyListenAddr, "")
+	d.source(l, lv)
+	d.show(lv, keyRetryDelay, noteIf(l.HealthCheck.Type != CheckNone, " (unused: health checks bring endpoints back)"))
+	d.show(lv, keyDialTimeout, "")
+	d.show(lv, keyOnEndpointRemoved, "")
+	d.show(lv, keyDrainTimeout, noteIf(l.OnEndpointRemoved != RemovedDrain, " (used by on-endpoint-removed: drain only)"))
+	for _, k := range []string{keyMaxConnections, keyIdleTimeout, keyKeepAlive, keyPolicy} {
+		d.show(lv, k, "")
+	}
+	unused := noteIf(l.HealthCheck.Type == CheckNone, " (unused with type none)")
+	d.show(lv, keyCheckType, "")
+	for _, k := range []string{keyCheckInterval, keyCheckTimeout, keyCheckFall, keyCheckRise, keyOnUnhealthy} {
+		d.show(lv, k, unused)
+	}
+	d.show(lv, keyMemberSync, "")
+	if note := tlsCheckNote(l); note != "" {
+		d.row("note", "%s", note)
+	}
+	d.tls(l, lv)
+}
+
+// source writes the rows of a listener's endpoints, or of its SRV
+// discovery.
+func (d describer) source(l Listener, lv reflect.Value) {
+	if l.DiscoverySRV == "" {
+		for i, ep := range l.Endpoints {
+			key := ""
+			if i == 0 {
+				key = fmt.Sprintf("endpoints (%d)", len(l.Endpoints))
+			}
+			if slices.Contains(l.TLSEndpoints, ep) {
+				ep = "https://" + ep + " (TLS)"
+			}
+			d.row(key, "%s", ep)
+		}
+		d.show(lv, keyDNSRefresh, " (used by discovery-srv only)")
+		return
+	}
+	d.show(lv, keyDiscoverySRV, "")
+	if l.DiscoverySRVName != "" {
+		d.show(lv, keyDiscoverySRVName, "")
+	}
+	tlsName, plainName := srvNames(l.DiscoverySRV, l.DiscoverySRVName)
+	d.row("srv-records", "%s (TLS), %s (plain)", tlsName, plainName)
+	d.show(lv, keyInsecureDiscovery, "")
+	d.show(lv, keyTrustedCAFile, "")
+	d.show(lv, keyDNSRefresh, "")
+}
+
+// tls writes the upstream-tls and tls rows of a listener.
+func (d describer) tls(l Listener, lv reflect.Value) {
+	if !l.UpstreamTLS.Enabled {
+		d.row(keyUpstreamTLS, "%s", specOf(keyUpstreamTLS).none)
 	} else {
-		row(keyMemberSync, "off")
+		for _, k := range blockKeys(keyUpstreamTLS) {
+			d.show(lv, k, "")
+		}
+	}
+	if !l.TLS.Enabled() {
+		d.row(keyTLS, "%s", specOf(keyTLS).none)
+		return
+	}
+	for _, k := range blockKeys(keyTLS) {
+		d.show(lv, k, "")
 	}
 }
 
@@ -183,39 +190,6 @@ func tlsCheckNote(l Listener) string {
 		return fmt.Sprintf("%s are offered no client certificate: one that demands one (--client-cert-auth) %s; fix: give the listener %s, or set health-check: {type: tcp}", members, then, certFix)
 	}
 	return ""
-}
-
-// describeTLS writes the upstream-tls and tls rows of a listener.
-func describeTLS(row func(key, format string, args ...any), l Listener) {
-	orNone := func(s, none string) string {
-		if s == "" {
-			return none
-		}
-		return s
-	}
-	t := l.UpstreamTLS
-	switch {
-	case !t.Enabled:
-		row(keyUpstreamTLS, "none (plain TCP to the members, except those discovered through _etcd-client-ssl; client bytes passed through)")
-	default:
-		row(keyUpCAFile, "%s", orNone(t.CAFile, "none (system roots)"))
-		row(keyUpCertFile, "%s", orNone(t.CertFile, "none (no client certificate)"))
-		row(keyUpKeyFile, "%s", orNone(t.KeyFile, "none"))
-		row(keyUpServerName, "%s", orNone(t.ServerName, "none (each endpoint's host)"))
-		if t.Passthrough {
-			row(keyUpPassthrough, "true (client bytes passed through; TLS for health checks and member sync only)")
-		} else {
-			row(keyUpPassthrough, "false (the gateway speaks TLS to the members for its clients)")
-		}
-	}
-	lt := l.TLS
-	if !lt.Enabled() {
-		row(keyTLS, "none (clients speak plain TCP to the listener)")
-		return
-	}
-	row(keyTLSCertFile, "%s", lt.CertFile)
-	row(keyTLSKeyFile, "%s", lt.KeyFile)
-	row(keyTLSClientCA, "%s", orNone(lt.ClientCAFile, "none (no client certificate asked)"))
 }
 
 // srvNames returns the SRV names queried for a domain: the TLS one

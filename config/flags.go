@@ -1,6 +1,7 @@
 package config
 
 import (
+	"reflect"
 	"slices"
 	"time"
 )
@@ -51,47 +52,30 @@ func DefaultFlags() Flags {
 // endpoints together with --discovery-srv are an error.
 func FromFlags(f Flags) (*Snapshot, error) {
 	c := newCollector(true)
-	l := Listener{
-		Name:              DefaultListenerName,
-		ListenAddr:        f.ListenAddr,
-		DiscoverySRV:      f.DiscoverySRV,
-		DiscoverySRVName:  f.DiscoverySRVName,
-		InsecureDiscovery: f.InsecureDiscovery,
-		TrustedCAFile:     f.TrustedCAFile,
-		DNSRefresh:        DefaultDNSRefresh,
-		RetryDelay:        f.RetryDelay,
-		DialTimeout:       DefaultDialTimeout,
-		OnEndpointRemoved: RemovedKeep,
-		DrainTimeout:      DefaultDrainTimeout,
-		KeepAlive:         DefaultKeepAlive,
-		Policy:            DefaultPolicy,
-		HealthCheck:       flagsHealthCheck(),
-		OnUnhealthy:       UnhealthyKeep,
-	}
+	l := defaultListener()
+	l.Name = DefaultListenerName
+	l.ListenAddr = f.ListenAddr
+	l.DiscoverySRV = f.DiscoverySRV
+	l.DiscoverySRVName = f.DiscoverySRVName
+	l.InsecureDiscovery = f.InsecureDiscovery
+	l.TrustedCAFile = f.TrustedCAFile
+	l.RetryDelay = f.RetryDelay
+	// etcd's gateway has no health checks. Flags carry no TLS settings,
+	// so an etcd check could not reach the members of a TLS cluster
+	// anyway.
+	l.HealthCheck.Type = CheckNone
+	l.OnUnhealthy = UnhealthyKeep
 	eps := f.Endpoints
 	if f.DiscoverySRV != "" && slices.Equal(eps, []string{DefaultEndpoint}) {
 		eps = nil
 	}
 	l.Endpoints, l.TLSEndpoints = cleanEndpoints(c, 0, eps)
-	s := &Snapshot{
-		LogLevel:        DefaultLogLevel,
-		LogFormat:       DefaultLogFormat,
-		ShutdownTimeout: DefaultShutdownTimeout,
-		Listeners:       []Listener{l},
-	}
+	s := &Snapshot{Listeners: []Listener{l}}
+	setDefaults(reflect.ValueOf(s), true)
 	validateSnapshot(s, c)
 	// The only listener is implicit: problems name just the flag.
 	if err := c.err("", func(int) string { return "" }); err != nil {
 		return nil, err
 	}
 	return s, nil
-}
-
-// flagsHealthCheck is the health check of a gateway run on etcd's flags:
-// none, as etcd's gateway has none. Flags carry no TLS settings, so an
-// etcd check could not reach the members of a TLS cluster anyway.
-func flagsHealthCheck() HealthCheck {
-	hc := DefaultHealthCheck()
-	hc.Type = CheckNone
-	return hc
 }

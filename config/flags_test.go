@@ -3,7 +3,6 @@ package config
 import (
 	"errors"
 	"reflect"
-	"strings"
 	"testing"
 	"time"
 )
@@ -155,11 +154,7 @@ func TestFromFlagsErrors(t *testing.T) {
 			if err == nil {
 				t.Fatalf("FromFlags succeeded: %#v", s)
 			}
-			for _, w := range tt.want {
-				if !strings.Contains(err.Error(), w) {
-					t.Errorf("error does not contain %q:\n%v", w, err)
-				}
-			}
+			errorContains(t, err, tt.want)
 			var ve *ValidationError
 			if !errors.As(err, &ve) {
 				t.Fatalf("error is a %T, want *ValidationError", err)

@@ -55,52 +55,6 @@ const (
 	keyTLSClientCA   = "tls.client-ca-file"
 )
 
-// topKeys returns the keys allowed at the top level of the file.
-func topKeys() []string {
-	return []string{
-		keyLogLevel, keyLogFormat, keyShutdownTimeout, keyDNSServer, keyDNSStaleMax,
-		keyAdminAddr, keyAdminPprof,
-		keyRetryDelay, keyDialTimeout, keyDNSRefresh, keyOnEndpointRemoved,
-		keyDrainTimeout, keyMaxConnections, keyIdleTimeout, keyKeepAlive,
-		keyPolicy, keyHealthCheck, keyOnUnhealthy, keyMemberSync, keyListeners,
-	}
-}
-
-// listenerKeys returns the keys allowed in a listener.
-func listenerKeys() []string {
-	return []string{
-		keyName, keyListenAddr, keyEndpoints, keyDiscoverySRV,
-		keyDiscoverySRVName, keyInsecureDiscovery, keyTrustedCAFile,
-		keyDNSRefresh, keyRetryDelay, keyDialTimeout, keyOnEndpointRemoved,
-		keyDrainTimeout, keyMaxConnections, keyIdleTimeout, keyKeepAlive,
-		keyPolicy, keyHealthCheck, keyOnUnhealthy, keyMemberSync, keyUpstreamTLS, keyTLS,
-	}
-}
-
-// blockKeys returns the qualified keys allowed inside the block key, or
-// nil when key is not a block.
-func blockKeys(key string) []string {
-	switch key {
-	case keyHealthCheck:
-		return []string{keyCheckType, keyCheckInterval, keyCheckTimeout, keyCheckFall, keyCheckRise}
-	case keyUpstreamTLS:
-		return []string{keyUpCAFile, keyUpCertFile, keyUpKeyFile, keyUpServerName, keyUpPassthrough}
-	case keyTLS:
-		return []string{keyTLSCertFile, keyTLSKeyFile, keyTLSClientCA}
-	}
-	return nil
-}
-
-// flagFor returns the command-line flag that sets key, or "".
-func flagFor(key string) string {
-	switch key {
-	case keyListenAddr, keyEndpoints, keyRetryDelay, keyDiscoverySRV,
-		keyDiscoverySRVName, keyInsecureDiscovery, keyTrustedCAFile:
-		return "--" + key
-	}
-	return ""
-}
-
 // unknownKeyMsg is the message for an unknown key: "unknown key", then a
 // hint: where the key belongs when it is a key of the other level (a
 // listener key at the top level, or the reverse), else a suggestion when a

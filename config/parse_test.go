@@ -998,12 +998,18 @@ func TestLoad(t *testing.T) {
 			if err == nil {
 				t.Fatalf("Load succeeded: %#v", s)
 			}
-			for _, w := range tt.want {
-				if !strings.Contains(err.Error(), w) {
-					t.Errorf("error does not contain %q: %v", w, err)
-				}
-			}
+			errorContains(t, err, tt.want)
 		})
+	}
+}
+
+// errorContains reports each of want that err's text does not contain.
+func errorContains(t *testing.T, err error, want []string) {
+	t.Helper()
+	for _, w := range want {
+		if !strings.Contains(err.Error(), w) {
+			t.Errorf("error does not contain %q:\n%v", w, err)
+		}
 	}
 }
 

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -23,31 +24,62 @@ type Problem struct {
 // String formats the problem without the file name:
 // `listener "NAME": key "KEY": MSG`, leaving out the parts that are empty.
 // An unknown key reads `listener "NAME": unknown key "KEY"; did you mean …`.
-func (p Problem) String() string {
+func (p Problem) String() string { return p.keyError("").Error() }
+
+// keyError returns the problem as a *KeyError of file.
+func (p Problem) keyError(file string) *KeyError {
+	return &KeyError{File: file, Listener: p.Listener, Key: p.Key, Err: errors.New(p.Msg)}
+}
+
+// KeyError is an error about one key of a configuration, in the one form
+// every package reports a bad value in, so that an operator finds the
+// place the same way whoever found the problem:
+// `FILE: listener "NAME": key "KEY": ERR`, leaving out the parts that are
+// empty.
+type KeyError struct {
+	// File is the configuration file, or what stands for it ("command
+	// line"); empty leaves it out.
+	File string
+	// Listener is the listener's name, or "listeners[N]" (see
+	// Problem.Listener); empty for the top level.
+	Listener string
+	// Key is the key as written (kebab-case, a block's keys qualified),
+	// or a flag ("--endpoints"); empty when the error is not about one key.
+	Key string
+	// Err says what is wrong.
+	Err error
+}
+
+// Error formats the error as `FILE: listener "NAME": key "KEY": ERR`; a
+// flag reads `flag --KEY: ERR`, and an unknown key
+// `listener "NAME": unknown key "KEY"; did you mean …`.
+func (e *KeyError) Error() string {
 	var b strings.Builder
-	if p.Listener != "" {
-		if strings.HasPrefix(p.Listener, "listeners[") {
-			b.WriteString(p.Listener)
-		} else {
-			fmt.Fprintf(&b, "listener %q", p.Listener)
-		}
-		b.WriteString(": ")
+	if e.File != "" {
+		b.WriteString(e.File + ": ")
 	}
-	if rest, ok := strings.CutPrefix(p.Msg, unknownKey); ok && p.Key != "" {
+	if strings.HasPrefix(e.Listener, "listeners[") {
+		b.WriteString(e.Listener + ": ")
+	} else if e.Listener != "" {
+		fmt.Fprintf(&b, "listener %q: ", e.Listener)
+	}
+	msg := fmt.Sprint(e.Err)
+	if rest, ok := strings.CutPrefix(msg, unknownKey); ok && e.Key != "" {
 		// Reads better than `key "x": unknown key`.
-		fmt.Fprintf(&b, "%s %q%s", unknownKey, p.Key, rest)
+		fmt.Fprintf(&b, "%s %q%s", unknownKey, e.Key, rest)
 		return b.String()
 	}
-	if p.Key != "" {
-		if strings.HasPrefix(p.Key, "-") {
-			fmt.Fprintf(&b, "flag %s: ", p.Key)
-		} else {
-			fmt.Fprintf(&b, "key %q: ", p.Key)
-		}
+	if strings.HasPrefix(e.Key, "-") {
+		fmt.Fprintf(&b, "flag %s: ", e.Key)
+	} else if e.Key != "" {
+		fmt.Fprintf(&b, "key %q: ", e.Key)
 	}
-	b.WriteString(p.Msg)
+	b.WriteString(msg)
 	return b.String()
 }
+
+// Unwrap returns Err, for errors.Is and errors.As.
+func (e *KeyError) Unwrap() error { return e.Err }
 
 // ValidationError is returned by Parse, Load, FromFlags and
 // Snapshot.Validate when a configuration is well-formed but not valid. It
@@ -70,18 +102,11 @@ func (e *ValidationError) Error() string {
 		}
 		return e.File + ": invalid configuration"
 	}
-	var b strings.Builder
+	lines := make([]string, len(e.Problems))
 	for i, p := range e.Problems {
-		if i > 0 {
-			b.WriteByte('\n')
-		}
-		if e.File != "" {
-			b.WriteString(e.File)
-			b.WriteString(": ")
-		}
-		b.WriteString(p.String())
+		lines[i] = p.keyError(e.File).Error()
 	}
-	return b.String()
+	return strings.Join(lines, "\n")
 }
 
 // unknownKey starts the message of every unknown-key problem.

@@ -31,34 +31,9 @@ const (
 	// connection makes it reconnect, through the gateway, to a healthy
 	// member at once. Only command-line flags keep etcd's behaviour (keep).
 	DefaultOnUnhealthy = UnhealthyClose
-)
-
-// What to do with open connections to an endpoint removed by a reload.
-const (
-	RemovedKeep  = "keep"
-	RemovedDrain = "drain"
-	RemovedClose = "close"
-)
-
-// Pick policies (key policy).
-const (
-	PolicyStickyRandom     = "sticky-random"
-	PolicyRoundRobin       = "round-robin"
-	PolicyLeastConnections = "least-connections"
-)
-
-// Health-check types (key health-check.type).
-const (
-	CheckNone = "none"
-	CheckTCP  = "tcp"
-	CheckEtcd = "etcd"
-)
-
-// What to do with open connections to an endpoint that health checks mark
-// down (key on-unhealthy).
-const (
-	UnhealthyKeep  = "keep"
-	UnhealthyClose = "close"
+	// DefaultOnEndpointRemoved keeps the connections of a removed
+	// endpoint: a reload never closes a connection by itself.
+	DefaultOnEndpointRemoved = RemovedKeep
 )
 
 // Snapshot is one validated configuration. It is never modified after it is
@@ -108,7 +83,7 @@ type Listener struct {
 	RetryDelay    time.Duration
 	DialTimeout   time.Duration
 	// OnEndpointRemoved is RemovedKeep, RemovedDrain or RemovedClose.
-	OnEndpointRemoved string
+	OnEndpointRemoved OnRemoved
 	DrainTimeout      time.Duration
 	// MaxConnections is the most client connections open at once; past
 	// it new connections are closed at once. 0 means no limit.
@@ -121,10 +96,10 @@ type Listener struct {
 	KeepAlive time.Duration
 	// Policy is PolicyStickyRandom, PolicyRoundRobin or
 	// PolicyLeastConnections.
-	Policy      string
+	Policy      Policy
 	HealthCheck HealthCheck
 	// OnUnhealthy is UnhealthyKeep or UnhealthyClose.
-	OnUnhealthy string
+	OnUnhealthy OnUnhealthy
 	// MemberSync is how often the cluster is asked for its members; 0
 	// means off.
 	MemberSync time.Duration
@@ -145,7 +120,7 @@ type Listener struct {
 // inheritance applied.
 type HealthCheck struct {
 	// Type is CheckNone, CheckTCP or CheckEtcd.
-	Type              string
+	Type              CheckType
 	Interval, Timeout time.Duration
 	// Fall and Rise are the failed and successful checks in a row that
 	// mark an endpoint down and up.
@@ -155,7 +130,7 @@ type HealthCheck struct {
 // DefaultHealthCheck returns the health check of a listener that sets
 // none.
 func DefaultHealthCheck() HealthCheck {
-	return HealthCheck{Type: DefaultCheckType, Interval: DefaultCheckInterval, Timeout: DefaultCheckTimeout, Fall: DefaultFall, Rise: DefaultRise}
+	return defaultListener().HealthCheck
 }
 
 // UpstreamTLS is a listener's upstream-tls block: the files the gateway

@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -17,27 +18,10 @@ func (s *Snapshot) Validate() error {
 	return c.err(s.File, func(idx int) string { return listenerLabel(s.Listeners, idx) })
 }
 
-// Allowed values of the enumerated keys.
-func logLevels() []string  { return []string{"debug", "info", "warn", "error"} }
-func logFormats() []string { return []string{"text", "json"} }
-func removedPolicies() []string {
-	return []string{RemovedKeep, RemovedDrain, RemovedClose}
-}
-func policies() []string {
-	return []string{PolicyStickyRandom, PolicyRoundRobin, PolicyLeastConnections}
-}
-func unhealthyPolicies() []string { return []string{UnhealthyKeep, UnhealthyClose} }
-func checkTypes() []string        { return []string{CheckNone, CheckTCP, CheckEtcd} }
-
 // validateSnapshot checks the values of s, with every default applied, and
 // reports to c each problem whose key is not already marked bad.
 func validateSnapshot(s *Snapshot, c *collector) {
-	checkEnum(c, topLevel, keyLogLevel, s.LogLevel, logLevels())
-	checkEnum(c, topLevel, keyLogFormat, s.LogFormat, logFormats())
-	checkPositive(c, topLevel, keyShutdownTimeout, s.ShutdownTimeout)
-	if s.DNSStaleMax < 0 && !c.isBad(topLevel, keyDNSStaleMax) {
-		c.add(topLevel, keyDNSStaleMax, "%s: must be 0s (no limit) or more", fmtDuration(s.DNSStaleMax))
-	}
+	checkRules(c, topLevel, reflect.ValueOf(s), levelSpecs(topOnly))
 	if s.DNSServer != "" && !c.isBad(topLevel, keyDNSServer) {
 		if _, err := parseHostPort(s.DNSServer, false, "10.0.0.53:53"); err != nil {
 			c.add(topLevel, keyDNSServer, "%q: %v", s.DNSServer, err)
@@ -58,14 +42,26 @@ func validateSnapshot(s *Snapshot, c *collector) {
 	if len(s.Listeners) == 0 && !c.isBad(topLevel, keyListeners) {
 		c.add(topLevel, keyListeners, "no listeners: at least one listener is required")
 	}
+	addrs := validateListeners(c, s.Listeners)
+	if admin != nil {
+		checkAdminOverlap(c, s, *admin, addrs)
+	}
+}
 
-	names := make(map[string]int)   // name -> index of the first listener with it
-	addrs := make([]hostPort, 0, 4) // valid listen addresses so far
-	owners := make([]int, 0, 4)     // index of the listener of each of addrs
-	for i := range s.Listeners {
-		l := &s.Listeners[i]
+// boundAddr is a valid listen address and the index of its listener.
+type boundAddr struct {
+	hostPort
+	owner int
+}
+
+// validateListeners checks each listener, and that no two have the same
+// name or address. It returns the valid listen addresses.
+func validateListeners(c *collector, ls []Listener) []boundAddr {
+	names := make(map[string]int) // name -> index of the first listener with it
+	addrs := make([]boundAddr, 0, 4)
+	for i := range ls {
+		l := &ls[i]
 		validateListener(c, i, l)
-
 		if l.Name != "" && !c.isBad(i, keyName) {
 			if first, dup := names[l.Name]; dup {
 				c.add(i, keyName, "duplicate name %q: listeners[%d] has it too", l.Name, first)
@@ -81,36 +77,45 @@ func validateSnapshot(s *Snapshot, c *collector) {
 			c.add(i, keyListenAddr, "%q: %v", l.ListenAddr, err)
 			continue
 		}
-		for k, other := range addrs {
-			if other.port != hp.port {
-				continue
-			}
-			o := &s.Listeners[owners[k]]
-			if other.canonical() == hp.canonical() {
-				c.add(i, keyListenAddr, "duplicate address %q: %s listens on %q",
-					l.ListenAddr, listenerRef(s.Listeners, owners[k]), o.ListenAddr)
-				break
-			}
-			if other.wildcard() || hp.wildcard() {
-				c.add(i, keyListenAddr, "%q overlaps %q of %s: a wildcard address takes the port on every address",
-					l.ListenAddr, o.ListenAddr, listenerRef(s.Listeners, owners[k]))
-				break
-			}
-		}
-		addrs = append(addrs, hp)
-		owners = append(owners, i)
+		checkAddrOverlap(c, ls, i, hp, addrs)
+		addrs = append(addrs, boundAddr{hp, i})
 	}
-	if admin != nil {
-		for k, other := range addrs {
-			if other.port != admin.port {
-				continue
-			}
-			o := &s.Listeners[owners[k]]
-			if other.canonical() == admin.canonical() || other.wildcard() || admin.wildcard() {
-				c.add(topLevel, keyAdminAddr, "%q overlaps %q of %s: the admin server needs an address of its own",
-					s.AdminAddr, o.ListenAddr, listenerRef(s.Listeners, owners[k]))
-				break
-			}
+	return addrs
+}
+
+// checkAddrOverlap reports the listen address hp of listener i when an
+// earlier listener has it, or a wildcard address on the same port.
+func checkAddrOverlap(c *collector, ls []Listener, i int, hp hostPort, addrs []boundAddr) {
+	l := &ls[i]
+	for _, other := range addrs {
+		if other.port != hp.port {
+			continue
+		}
+		o := &ls[other.owner]
+		if other.canonical() == hp.canonical() {
+			c.add(i, keyListenAddr, "duplicate address %q: %s listens on %q",
+				l.ListenAddr, listenerRef(ls, other.owner), o.ListenAddr)
+			return
+		}
+		if other.wildcard() || hp.wildcard() {
+			c.add(i, keyListenAddr, "%q overlaps %q of %s: a wildcard address takes the port on every address",
+				l.ListenAddr, o.ListenAddr, listenerRef(ls, other.owner))
+			return
+		}
+	}
+}
+
+// checkAdminOverlap reports an admin-addr that a listener's address
+// takes too.
+func checkAdminOverlap(c *collector, s *Snapshot, admin hostPort, addrs []boundAddr) {
+	for _, other := range addrs {
+		if other.port != admin.port {
+			continue
+		}
+		if other.canonical() == admin.canonical() || other.wildcard() || admin.wildcard() {
+			c.add(topLevel, keyAdminAddr, "%q overlaps %q of %s: the admin server needs an address of its own",
+				s.AdminAddr, s.Listeners[other.owner].ListenAddr, listenerRef(s.Listeners, other.owner))
+			return
 		}
 	}
 }
@@ -118,7 +123,6 @@ func validateSnapshot(s *Snapshot, c *collector) {
 // validateListener checks the values of one listener, except what involves
 // other listeners.
 func validateListener(c *collector, i int, l *Listener) {
-	n := c.name
 	if !c.isBad(i, keyName) {
 		switch {
 		case l.Name == "":
@@ -130,7 +134,18 @@ func validateListener(c *collector, i int, l *Listener) {
 	if l.ListenAddr == "" && !c.isBad(i, keyListenAddr) {
 		c.add(i, keyListenAddr, "missing: a listen address is required, e.g. \"127.0.0.1:23790\"")
 	}
+	validateSource(c, i, l)
+	validateSRVKeys(c, i, l)
+	checkRules(c, i, reflect.ValueOf(l), levelSpecs(listenerOnly, inherited))
+	checkCheckTimeout(c, i, l.HealthCheck)
+	checkUpstreamTLS(c, i, l.UpstreamTLS)
+	checkListenTLS(c, i, l.TLS, l.UpstreamTLS)
+}
 
+// validateSource checks the endpoints and discovery-srv of a listener:
+// exactly one of them, each valid.
+func validateSource(c *collector, i int, l *Listener) {
+	n := c.name
 	if !c.isBad(i, keyEndpoints) {
 		for _, ep := range l.Endpoints {
 			if _, err := parseHostPort(ep, false, "10.0.0.1:2379"); err != nil {
@@ -139,7 +154,6 @@ func validateListener(c *collector, i int, l *Listener) {
 		}
 		checkDuplicateEndpoints(c, i, l.Endpoints)
 	}
-
 	hasEndpoints, hasSRV := len(l.Endpoints) > 0, l.DiscoverySRV != ""
 	switch {
 	case hasEndpoints && hasSRV:
@@ -150,7 +164,6 @@ func validateListener(c *collector, i int, l *Listener) {
 	default:
 		c.add(i, keyEndpoints, "no etcd endpoints: set %s (a list of host:port) or %s (a DNS domain)", n(keyEndpoints), n(keyDiscoverySRV))
 	}
-
 	if hasSRV && !c.isBad(i, keyDiscoverySRV) {
 		if err := checkDomainName(l.DiscoverySRV); err != nil {
 			c.add(i, keyDiscoverySRV, "%q is not a DNS domain: %v", l.DiscoverySRV, err)
@@ -158,6 +171,13 @@ func validateListener(c *collector, i int, l *Listener) {
 			c.add(i, keyDiscoverySRV, "%q is not a DNS domain", l.DiscoverySRV)
 		}
 	}
+}
+
+// validateSRVKeys checks the keys that only SRV discovery (or, for
+// trusted-ca-file, https:// endpoints) uses.
+func validateSRVKeys(c *collector, i int, l *Listener) {
+	n := c.name
+	hasSRV := l.DiscoverySRV != ""
 	srvOnly := func(key string, set bool) {
 		if set && !hasSRV && !c.isBad(i, key) && !c.isBad(i, keyDiscoverySRV) {
 			c.add(i, key, "only valid with %s", n(keyDiscoverySRV))
@@ -174,21 +194,46 @@ func validateListener(c *collector, i int, l *Listener) {
 			c.add(i, keyDiscoverySRVName, "%q is not a valid SRV service name suffix: use up to %d letters, digits, '-' or '_'", l.DiscoverySRVName, maxSRVNameLen)
 		}
 	}
+}
 
-	checkPositive(c, i, keyDNSRefresh, l.DNSRefresh)
-	checkPositive(c, i, keyRetryDelay, l.RetryDelay)
-	checkPositive(c, i, keyDialTimeout, l.DialTimeout)
-	checkPositive(c, i, keyDrainTimeout, l.DrainTimeout)
-	checkEnum(c, i, keyOnEndpointRemoved, l.OnEndpointRemoved, removedPolicies())
-	checkEnum(c, i, keyPolicy, l.Policy, policies())
-	checkEnum(c, i, keyOnUnhealthy, l.OnUnhealthy, unhealthyPolicies())
-	checkHealthCheck(c, i, l.HealthCheck)
-	if l.MemberSync < 0 && !c.isBad(i, keyMemberSync) {
-		c.add(i, keyMemberSync, "%s: must be greater than zero, or off", fmtDuration(l.MemberSync))
+// checkRules reports each value of root (a *Snapshot or a *Listener) that
+// breaks the rule of its key among specs, unless the key is already bad.
+func checkRules(c *collector, idx int, root reflect.Value, specs []*spec) {
+	for _, sp := range specs {
+		if sp.rule == anyValue || c.isBad(idx, sp.key) {
+			continue
+		}
+		if msg := ruleProblem(sp, fieldOf(root, sp.field)); msg != "" {
+			c.add(idx, sp.key, "%s", msg)
+		}
 	}
-	checkUpstreamTLS(c, i, l.UpstreamTLS)
-	checkListenTLS(c, i, l.TLS, l.UpstreamTLS)
-	checkLimits(c, i, l)
+}
+
+// ruleProblem returns what is wrong with f, the value of the key sp, or "".
+func ruleProblem(sp *spec, f reflect.Value) string {
+	if sp.rule == oneOf {
+		if slices.Contains(sp.values, f.String()) {
+			return ""
+		}
+		return fmt.Sprintf("%q is not one of %s", f.String(), joinQuoted(sp.values))
+	}
+	n := f.Int()
+	d := fmtDuration(time.Duration(n))
+	switch {
+	case sp.rule == above0 && n <= 0:
+		return d + ": must be greater than zero"
+	case sp.rule == atLeast0 && n < 0 && f.Kind() == reflect.Int:
+		return fmt.Sprintf("%d: must be 0 (%s) or more", n, sp.zero)
+	case sp.rule == atLeast0 && n < 0:
+		return fmt.Sprintf("%s: must be 0s (%s) or more", d, sp.zero)
+	case sp.rule == checksInRow && (n < minFallRise || n > maxFallRise):
+		return fmt.Sprintf("%d: must be from %d to %d (checks in a row)", n, minFallRise, maxFallRise)
+	case sp.rule == syncRule && n < 0:
+		return d + ": must be greater than zero, or off"
+	case sp.rule == keepAliveRule:
+		return keepAliveProblem(time.Duration(n))
+	}
+	return ""
 }
 
 // TCP keepalive is set in whole seconds, up to the kernel's maximum for
@@ -198,46 +243,17 @@ const (
 	maxKeepAlive = 32767 * time.Second
 )
 
-// checkLimits checks max-connections, idle-timeout and keepalive of a
-// listener, or of the top-level defaults when idx is topLevel.
-func checkLimits(c *collector, idx int, l *Listener) {
-	if l.MaxConnections < 0 && !c.isBad(idx, keyMaxConnections) {
-		c.add(idx, keyMaxConnections, "%d: must be 0 (no limit) or more", l.MaxConnections)
-	}
-	if l.IdleTimeout < 0 && !c.isBad(idx, keyIdleTimeout) {
-		c.add(idx, keyIdleTimeout, "%s: must be 0s (off) or more", fmtDuration(l.IdleTimeout))
-	}
-	if c.isBad(idx, keyKeepAlive) {
-		return
-	}
+// keepAliveProblem returns what is wrong with a keepalive period, or "".
+func keepAliveProblem(d time.Duration) string {
 	switch {
-	case l.KeepAlive <= 0:
-		c.add(idx, keyKeepAlive, "%s: must be greater than zero", fmtDuration(l.KeepAlive))
-	case l.KeepAlive < minKeepAlive || l.KeepAlive%time.Second != 0:
-		c.add(idx, keyKeepAlive, "%s: TCP keepalive counts in whole seconds: use 1s or more, e.g. \"15s\"", fmtDuration(l.KeepAlive))
-	case l.KeepAlive > maxKeepAlive:
-		c.add(idx, keyKeepAlive, "%s: the longest TCP keepalive is %s", fmtDuration(l.KeepAlive), fmtDuration(maxKeepAlive))
+	case d <= 0:
+		return fmtDuration(d) + ": must be greater than zero"
+	case d < minKeepAlive || d%time.Second != 0:
+		return fmtDuration(d) + ": TCP keepalive counts in whole seconds: use 1s or more, e.g. \"15s\""
+	case d > maxKeepAlive:
+		return fmt.Sprintf("%s: the longest TCP keepalive is %s", fmtDuration(d), fmtDuration(maxKeepAlive))
 	}
-}
-
-// checkPositive reports a duration that is zero or negative.
-func checkPositive(c *collector, idx int, key string, d time.Duration) {
-	if d <= 0 && !c.isBad(idx, key) {
-		c.add(idx, key, "%s: must be greater than zero", fmtDuration(d))
-	}
-}
-
-// checkEnum reports a value that is not one of allowed.
-func checkEnum(c *collector, idx int, key, val string, allowed []string) {
-	if c.isBad(idx, key) {
-		return
-	}
-	for _, a := range allowed {
-		if val == a {
-			return
-		}
-	}
-	c.add(idx, key, "%q is not one of %s", val, joinQuoted(allowed))
+	return ""
 }
 
 // checkDuplicateEndpoints reports each endpoint listed more than once (the

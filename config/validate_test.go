@@ -115,3 +115,28 @@ func TestParseHostPort(t *testing.T) {
 		}
 	}
 }
+
+// TestKeyError checks the one form of "file, listener, key" errors, as the
+// listener and gateway packages write it, and that the cause is kept.
+func TestKeyError(t *testing.T) {
+	cause := errors.New("open /ca.pem: no such file or directory")
+	tests := []struct {
+		e    *KeyError
+		want string
+	}{
+		{&KeyError{File: "/etc/gw.yaml", Listener: "main", Key: "upstream-tls.ca-file", Err: cause},
+			`/etc/gw.yaml: listener "main": key "upstream-tls.ca-file": open /ca.pem: no such file or directory`},
+		{&KeyError{File: "command line", Listener: "default", Err: cause},
+			`command line: listener "default": open /ca.pem: no such file or directory`},
+		{&KeyError{File: "/etc/gw.yaml", Key: "admin-addr", Err: cause},
+			`/etc/gw.yaml: key "admin-addr": open /ca.pem: no such file or directory`},
+	}
+	for _, tt := range tests {
+		if got := tt.e.Error(); got != tt.want {
+			t.Errorf("Error() = %q, want %q", got, tt.want)
+		}
+		if !errors.Is(tt.e, cause) {
+			t.Errorf("%v does not unwrap to its cause", tt.e)
+		}
+	}
+}

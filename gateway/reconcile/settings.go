@@ -10,7 +10,8 @@ import (
 )
 
 // poolSettings returns the pool settings of a listener, with its TLS files
-// loaded. Errors are *keyError.
+// loaded. Errors are *keyError. config's enums go to upstream as strings
+// until upstream takes config's types.
 func poolSettings(lc config.Listener) (upstream.Settings, error) {
 	clientConf, err := clientTLS(lc.UpstreamTLS)
 	if err != nil {
@@ -27,17 +28,17 @@ func poolSettings(lc config.Listener) (upstream.Settings, error) {
 	return upstream.Settings{
 		DialTimeout:       lc.DialTimeout,
 		RetryDelay:        lc.RetryDelay,
-		OnEndpointRemoved: lc.OnEndpointRemoved,
+		OnEndpointRemoved: string(lc.OnEndpointRemoved),
 		DrainTimeout:      lc.DrainTimeout,
-		Policy:            lc.Policy,
+		Policy:            string(lc.Policy),
 		HealthCheck: upstream.HealthCheck{
-			Type:     lc.HealthCheck.Type,
+			Type:     string(lc.HealthCheck.Type),
 			Interval: lc.HealthCheck.Interval,
 			Timeout:  lc.HealthCheck.Timeout,
 			Fall:     lc.HealthCheck.Fall,
 			Rise:     lc.HealthCheck.Rise,
 		},
-		OnUnhealthy:   lc.OnUnhealthy,
+		OnUnhealthy:   string(lc.OnUnhealthy),
 		MemberSync:    lc.MemberSync,
 		TLS:           clientConf,
 		DiscoveredTLS: discoveredConf,
