@@ -3,7 +3,10 @@
 // emits a new snapshot for every valid change.
 package config
 
-import "time"
+import (
+	"errors"
+	"time"
+)
 
 // Defaults, as etcd's gateway has them where it has them.
 const (
@@ -57,6 +60,34 @@ type Snapshot struct {
 	// AdminPprof serves /debug/pprof/ on the admin server.
 	AdminPprof bool
 	Listeners  []Listener
+}
+
+// Source names where the snapshot came from, for errors: its file, or
+// "command line" for etcd's flags.
+func (s *Snapshot) Source() string {
+	if s.File == "" {
+		return "command line"
+	}
+	return s.File
+}
+
+// ListenerError names the snapshot's file and the listener in err, and in
+// each error of a joined err: a *KeyError keeps its key, any other error
+// becomes one without a key. Packages that apply a snapshot report their
+// failures with it, in the form config's own problems have.
+func (s *Snapshot) ListenerError(listener string, err error) error {
+	if joined, ok := err.(interface{ Unwrap() []error }); ok {
+		var out []error
+		for _, e := range joined.Unwrap() {
+			out = append(out, s.ListenerError(listener, e))
+		}
+		return errors.Join(out...)
+	}
+	ke := &KeyError{Err: err}
+	errors.As(err, &ke)
+	named := *ke
+	named.File, named.Listener = s.Source(), listener
+	return &named
 }
 
 // Listener is one named listener and the etcd cluster behind it. Every

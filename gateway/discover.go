@@ -30,7 +30,7 @@ func CheckDiscovery(ctx context.Context, w io.Writer, snap *config.Snapshot) err
 			err = checkNames(ctx, w, hosts, snap, l)
 		}
 		if err != nil {
-			errs = append(errs, fmt.Errorf("%s: listener %q: %w", fileName(snap.File), l.Name, err))
+			errs = append(errs, snap.ListenerError(l.Name, err))
 		}
 	}
 	return errors.Join(errs...)
@@ -42,7 +42,7 @@ func checkSRV(ctx context.Context, w io.Writer, snap *config.Snapshot, l config.
 	res, err := srv.Resolve(ctx)
 	res.Describe(w)
 	if err != nil {
-		return fmt.Errorf("key \"discovery-srv\": %w", err)
+		return &config.KeyError{Key: "discovery-srv", Err: err}
 	}
 	return nil
 }
@@ -66,7 +66,7 @@ func checkNames(ctx context.Context, w io.Writer, hosts *resolver.Hosts, snap *c
 			continue
 		}
 		fmt.Fprintf(w, "  %s\tdid not resolve: %s\n", st.Name, st.Why())
-		errs = append(errs, fmt.Errorf("key \"endpoints\": host name %q did not resolve: %s", st.Name, st.Why()))
+		errs = append(errs, &config.KeyError{Key: "endpoints", Err: fmt.Errorf("host name %q did not resolve: %s", st.Name, st.Why())})
 	}
 	return errors.Join(errs...)
 }
@@ -76,11 +76,4 @@ func dnsServerName(snap *config.Snapshot) string {
 		return "system resolver"
 	}
 	return snap.DNSServer
-}
-
-func fileName(f string) string {
-	if f == "" {
-		return "command line"
-	}
-	return f
 }

@@ -81,7 +81,7 @@ func (g *Group) prepareDNS(ctx context.Context, s *config.Snapshot, p *plan, hos
 		go func() {
 			defer wg.Done()
 			if err := g.prepareListenerDNS(ctx, s, lc, p, &mu, hosts); err != nil {
-				fail(fmt.Errorf("%s: listener %q: %w", fileName(s.File), lc.Name, err))
+				fail(s.ListenerError(lc.Name, err))
 			}
 		}()
 	}
@@ -107,7 +107,7 @@ func (g *Group) prepareListenerDNS(ctx context.Context, s *config.Snapshot, lc c
 	withHosts.Hosts = hosts
 	res, err := withHosts.Resolve(ctx)
 	if err != nil && !res.Unreachable() {
-		return fmt.Errorf("key \"discovery-srv\": %w", err)
+		return keyErr("discovery-srv", err)
 	}
 	mu.Lock()
 	defer mu.Unlock()
@@ -132,7 +132,7 @@ func checkNames(states []resolver.HostState) error {
 	var errs []error
 	for _, st := range states {
 		if st.Gone {
-			errs = append(errs, fmt.Errorf("key \"endpoints\": host name %q: DNS says it does not exist (NXDOMAIN or no A/AAAA record)", st.Name))
+			errs = append(errs, keyErr("endpoints", fmt.Errorf("host name %q: DNS says it does not exist (NXDOMAIN or no A/AAAA record)", st.Name)))
 		}
 	}
 	return errors.Join(errs...)
@@ -148,12 +148,12 @@ func (g *Group) prepareFiles(s *config.Snapshot, p *plan) error {
 		}
 		ps, err := poolSettings(lc)
 		if err != nil {
-			errs = append(errs, settingsError(s.File, lc.Name, err))
+			errs = append(errs, s.ListenerError(lc.Name, err))
 			continue
 		}
 		st, err := serverTLS(lc.TLS)
 		if err != nil {
-			errs = append(errs, settingsError(s.File, lc.Name, err))
+			errs = append(errs, s.ListenerError(lc.Name, err))
 			continue
 		}
 		p.settings[lc.Name] = loaded{pool: ps, serve: st}
@@ -172,7 +172,7 @@ func (g *Group) bind(ctx context.Context, s *config.Snapshot, p *plan) error {
 		// listener's limits, which a reload may change.
 		ln, err := (&net.ListenConfig{KeepAlive: -1}).Listen(ctx, "tcp", lc.ListenAddr)
 		if err != nil {
-			errs = append(errs, fmt.Errorf("%s: listener %q: key \"listen-addr\": %w", fileName(s.File), lc.Name, err))
+			errs = append(errs, s.ListenerError(lc.Name, keyErr("listen-addr", err)))
 			continue
 		}
 		p.bound[lc.Name] = ln

@@ -112,13 +112,6 @@ func (g *Group) Apply(ctx context.Context, s *config.Snapshot) (Diff, error) {
 	return g.commit(s, p), nil
 }
 
-func fileName(f string) string {
-	if f == "" {
-		return "command line"
-	}
-	return f
-}
-
 func limitsOf(lc config.Listener) listener.Limits {
 	return listener.Limits{MaxConns: int64(lc.MaxConnections), IdleTimeout: lc.IdleTimeout, KeepAlive: lc.KeepAlive}
 }

@@ -2,15 +2,13 @@ package reconcile
 
 import (
 	"crypto/tls"
-	"errors"
-	"fmt"
 
 	"github.com/etcd-gateway/etcd-gateway/config"
 	"github.com/etcd-gateway/etcd-gateway/upstream"
 )
 
 // poolSettings returns the pool settings of a listener, with its TLS files
-// loaded. Errors are *keyError. config's enums go to upstream as strings
+// loaded. Errors are *config.KeyError. config's enums go to upstream as strings
 // until upstream takes config's types.
 func poolSettings(lc config.Listener) (upstream.Settings, error) {
 	clientConf, err := clientTLS(lc.UpstreamTLS)
@@ -45,13 +43,4 @@ func poolSettings(lc config.Listener) (upstream.Settings, error) {
 		TLSEndpoints:  lc.TLSEndpoints,
 		Originate:     originate,
 	}, nil
-}
-
-// settingsError formats an error of poolSettings for the listener of file.
-func settingsError(file, listener string, err error) error {
-	var ke *keyError
-	if errors.As(err, &ke) {
-		return fmt.Errorf("%s: listener %q: key %q: %w", fileName(file), listener, ke.key, ke.err)
-	}
-	return fmt.Errorf("%s: listener %q: %w", fileName(file), listener, err)
 }

@@ -12,19 +12,9 @@ import (
 	"github.com/etcd-gateway/etcd-gateway/config"
 )
 
-// keyError is a problem with the value of one listener key.
-type keyError struct {
-	key string
-	err error
-}
-
-func (e *keyError) Error() string { return fmt.Sprintf("key %q: %v", e.key, e.err) }
-
-func (e *keyError) Unwrap() error { return e.err }
-
 // clientTLS loads the files of a listener's upstream-tls block into the TLS
 // settings the gateway talks to the members with; nil when the listener has
-// no upstream-tls block. Errors are *keyError naming the key of the file at
+// no upstream-tls block. Errors are *config.KeyError naming the key of the file at
 // fault.
 func clientTLS(t config.UpstreamTLS) (*tls.Config, error) {
 	if !t.Enabled {
@@ -34,7 +24,7 @@ func clientTLS(t config.UpstreamTLS) (*tls.Config, error) {
 	if t.CAFile != "" {
 		pool, err := pemfile.CertPool(t.CAFile)
 		if err != nil {
-			return nil, &keyError{"upstream-tls.ca-file", err}
+			return nil, keyErr("upstream-tls.ca-file", err)
 		}
 		conf.RootCAs = pool
 	}
@@ -68,7 +58,7 @@ func discoveryTLS(caFile string) (*tls.Config, error) {
 	}
 	pool, err := pemfile.CertPool(caFile)
 	if err != nil {
-		return nil, &keyError{"trusted-ca-file", err}
+		return nil, keyErr("trusted-ca-file", err)
 	}
 	return &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: pool}, nil
 }
@@ -78,18 +68,18 @@ func discoveryTLS(caFile string) (*tls.Config, error) {
 func loadKeyPair(certFile, keyFile, certKey, keyKey string) (tls.Certificate, error) {
 	certPEM, err := os.ReadFile(certFile)
 	if err != nil {
-		return tls.Certificate{}, &keyError{certKey, err}
+		return tls.Certificate{}, keyErr(certKey, err)
 	}
 	if b, _ := pem.Decode(certPEM); b == nil || b.Type != "CERTIFICATE" {
-		return tls.Certificate{}, &keyError{certKey, fmt.Errorf("%s: no PEM certificate in the file", certFile)}
+		return tls.Certificate{}, keyErr(certKey, fmt.Errorf("%s: no PEM certificate in the file", certFile))
 	}
 	keyPEM, err := os.ReadFile(keyFile)
 	if err != nil {
-		return tls.Certificate{}, &keyError{keyKey, err}
+		return tls.Certificate{}, keyErr(keyKey, err)
 	}
 	cert, err := tls.X509KeyPair(certPEM, keyPEM)
 	if err != nil {
-		return tls.Certificate{}, &keyError{keyKey, fmt.Errorf("%s: %w", keyFile, err)}
+		return tls.Certificate{}, keyErr(keyKey, fmt.Errorf("%s: %w", keyFile, err))
 	}
 	return cert, nil
 }
@@ -98,7 +88,7 @@ func loadKeyPair(certFile, keyFile, certKey, keyKey string) (tls.Certificate, er
 // settings it serves to its clients: TLS 1.2 and later, ALPN h2 (gRPC
 // clients over TLS need it), and, with client-ca-file, client
 // certificates required and verified. nil when the listener has no tls
-// block. Errors are *keyError naming the key of the file at fault.
+// block. Errors are *config.KeyError naming the key of the file at fault.
 func serverTLS(t config.ListenTLS) (*tls.Config, error) {
 	if !t.Enabled() {
 		return nil, nil
@@ -116,10 +106,14 @@ func serverTLS(t config.ListenTLS) (*tls.Config, error) {
 		var pool *x509.CertPool
 		pool, err = pemfile.CertPool(t.ClientCAFile)
 		if err != nil {
-			return nil, &keyError{"tls.client-ca-file", err}
+			return nil, keyErr("tls.client-ca-file", err)
 		}
 		conf.ClientCAs = pool
 		conf.ClientAuth = tls.RequireAndVerifyClientCert
 	}
 	return conf, nil
 }
+
+// keyErr is an error about the value of one key of a listener, whose file
+// and listener the caller adds.
+func keyErr(key string, err error) error { return &config.KeyError{Key: key, Err: err} }
