@@ -6,7 +6,6 @@
 package upstream
 
 import (
-	"context"
 	"io"
 	"math/rand/v2"
 	"sync"
@@ -36,19 +35,12 @@ type Endpoint struct {
 	removals atomic.Uint64
 	probing  atomic.Bool
 
-	// streak counts the latest health-check results: n > 0 is n successes
-	// in a row, n < 0 is -n failures in a row. A failed dial ends a run of
-	// successes.
-	streak atomic.Int64
 	// checkErr is why the last health check failed; nil after a success.
 	checkErr atomic.Pointer[string]
-	// healthMu orders the checker's verdicts with the checker being
-	// stopped, so that a verdict never lands after the stop. Dial never
-	// takes it.
-	healthMu sync.Mutex
-	// checkStop stops the endpoint's health checks; nil when none run.
-	// Guarded by the pool's updateMu.
-	checkStop context.CancelFunc
+	// check is the shared checker whose verdicts the endpoint hears; nil
+	// when none runs. Written under the pool's updateMu; a failed dial
+	// reads it.
+	check atomic.Pointer[checker]
 
 	open       atomic.Int64
 	dialing    atomic.Int64
@@ -73,14 +65,11 @@ func newEndpoint(re resolver.Endpoint) *Endpoint {
 // revive puts a removed endpoint back into service when its address
 // returns to the pool, as a new endpoint would start (active, healthy, no
 // check results), but with its open connections and counters. The pool's
-// updateMu is held.
+// updateMu is held, and a removed endpoint hears no checker.
 func (ep *Endpoint) revive(re resolver.Endpoint) {
 	ep.record.Store(&re)
-	ep.healthMu.Lock()
-	ep.streak.Store(0)
 	ep.checkErr.Store(nil)
 	ep.healthy.Store(true)
-	ep.healthMu.Unlock()
 	ep.active.Store(true)
 	ep.removed.Store(false)
 }
@@ -183,38 +172,4 @@ func (ep *Endpoint) closeConns(window time.Duration) {
 		time.AfterFunc(rand.N(window), func() { _ = t.c.Close() })
 		return true
 	})
-}
-
-// addResult counts one health-check result into the streak and returns
-// the new streak.
-func (ep *Endpoint) addResult(ok bool) int64 {
-	for {
-		old := ep.streak.Load()
-		var n int64
-		switch {
-		case ok && old < 0, !ok && old > 0:
-			n = 1
-			if !ok {
-				n = -1
-			}
-		case ok:
-			n = old + 1
-		default:
-			n = old - 1
-		}
-		if ep.streak.CompareAndSwap(old, n) {
-			return n
-		}
-	}
-}
-
-// endSuccessRun forgets a run of successful checks, so that an endpoint
-// whose dial failed needs rise new successes to come back.
-func (ep *Endpoint) endSuccessRun() {
-	for {
-		old := ep.streak.Load()
-		if old <= 0 || ep.streak.CompareAndSwap(old, 0) {
-			return
-		}
-	}
 }

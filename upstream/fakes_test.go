@@ -31,6 +31,10 @@ type fakeEtcd struct {
 	// from the test (answerHealthy or answerNoLeader).
 	steps chan int32
 
+	// accepted and open count the connections the server accepted, and
+	// those still open.
+	accepted, open atomic.Int32
+
 	mu       sync.Mutex
 	arrivals []time.Time
 	gaveUp   []time.Duration // per hung request: how long until the client left
@@ -41,6 +45,7 @@ func newFakeEtcd(t *testing.T, tls bool) *fakeEtcd {
 	f := &fakeEtcd{}
 	f.Server = httptest.NewUnstartedServer(http.HandlerFunc(f.serve))
 	f.Config.ErrorLog = log.New(io.Discard, "", 0) // refused handshakes are expected
+	f.Config.ConnState = f.countConns
 	if tls {
 		f.StartTLS()
 	} else {
@@ -55,6 +60,17 @@ func newFakeEtcd(t *testing.T, tls bool) *fakeEtcd {
 		f.Close()
 	})
 	return f
+}
+
+// countConns counts the server's connections as they open and close.
+func (f *fakeEtcd) countConns(_ net.Conn, state http.ConnState) {
+	switch state {
+	case http.StateNew:
+		f.accepted.Add(1)
+		f.open.Add(1)
+	case http.StateClosed, http.StateHijacked:
+		f.open.Add(-1)
+	}
 }
 
 // newSteppedEtcd returns a fakeEtcd whose answers the test gives one by

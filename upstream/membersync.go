@@ -2,7 +2,6 @@ package upstream
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -143,7 +142,7 @@ func (p *Pool) memberListVia(ctx context.Context, ep *Endpoint) ([]member, error
 	cli, err := clientv3.New(clientv3.Config{
 		Endpoints:   []string{ep.addr},
 		DialTimeout: s.DialTimeout,
-		TLS:         tlsFor(s, ep),
+		TLS:         tlsFor(s, ep.Record()).config(),
 		Logger:      zap.NewNop(),
 		// Dial as the pool does, through the gateway's cached addresses.
 		DialOptions: []grpc.DialOption{grpc.WithContextDialer(func(ctx context.Context, addr string) (net.Conn, error) {
@@ -232,27 +231,4 @@ func isLoopback(addr string) bool {
 	}
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
-}
-
-// tlsFor returns the TLS settings for asking ep for the members, or nil
-// for plain TCP: the listener's upstream-tls block when it has one, else, for a
-// TLS member (discovered through _etcd-client-ssl, or given as https://), the discovery CA (or the
-// system roots). The etcd check chooses the same way (checkClients).
-func tlsFor(s *Settings, ep *Endpoint) *tls.Config {
-	switch {
-	case s.TLS != nil:
-		return s.TLS
-	case isTLS(s, ep) && s.DiscoveredTLS != nil:
-		return s.DiscoveredTLS
-	case isTLS(s, ep):
-		return &tls.Config{MinVersion: tls.VersionTLS12}
-	default:
-		return nil
-	}
-}
-
-// isTLS reports whether ep is a TLS member: discovered through
-// _etcd-client-ssl, synced from an https URL, or given as https://.
-func isTLS(s *Settings, ep *Endpoint) bool {
-	return ep.Record().TLS || slices.Contains(s.TLSEndpoints, ep.addr)
 }

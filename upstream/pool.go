@@ -103,6 +103,11 @@ type Options struct {
 	Dial DialFunc
 	// Log receives the pool's log lines; it should carry the listener name.
 	Log logrus.FieldLogger
+	// Checkers, when set, runs the pool's health checks, shared with the
+	// other pools of the registry that check the same members the same
+	// way; nil gives the pool a registry of its own. Its dial function
+	// should be Dial.
+	Checkers *Checkers
 }
 
 // Pool is the set of endpoints of one etcd cluster: the configured
@@ -115,11 +120,11 @@ type Pool struct {
 	dial   DialFunc
 	log    logrus.FieldLogger
 
+	checkers    *Checkers
 	fixedPolicy bool // Options.Policy was set
 	policy      atomic.Pointer[policySlot]
 	settings    atomic.Pointer[Settings]
 	endpoints   atomic.Pointer[[]*Endpoint]
-	clients     atomic.Pointer[checkClients]
 	failovers   atomic.Uint64
 	// waiting says why the pool has no endpoints yet, for Dial's error.
 	waiting atomic.Pointer[string]
@@ -133,6 +138,9 @@ type Pool struct {
 	// revives its object, so that its open connections and counters stay
 	// with it. Guarded by updateMu.
 	retired map[string]*Endpoint
+	// closed is set by Close: no checker is taken after it. Guarded by
+	// updateMu.
+	closed bool
 	// syncStop stops member sync; nil when it is off. Guarded by updateMu.
 	syncStop context.CancelFunc
 	// syncNow asks member sync for a round now.
@@ -161,14 +169,23 @@ func NewPool(opts Options) *Pool {
 		p.dial = d.DialContext
 	}
 	if p.log == nil {
-		l := logrus.New()
-		l.SetOutput(discard{})
-		p.log = l
+		p.log = discardLog()
+	}
+	p.checkers = opts.Checkers
+	if p.checkers == nil {
+		p.checkers = NewCheckers(p.dial, p.log)
 	}
 	empty := []*Endpoint{}
 	p.endpoints.Store(&empty)
 	p.SetSettings(opts.Settings)
 	return p
+}
+
+// discardLog returns a logger that drops everything.
+func discardLog() logrus.FieldLogger {
+	l := logrus.New()
+	l.SetOutput(discard{})
+	return l
 }
 
 type discard struct{}
@@ -191,12 +208,6 @@ func (p *Pool) SetSettings(s Settings) {
 		}
 		p.policy.Store(&policySlot{name: s.Policy, Policy: pol})
 	}
-	if c := p.clients.Load(); c == nil || !c.builtFrom(s) {
-		p.clients.Store(newCheckClients(p.dial, s))
-		if c != nil {
-			c.closeIdle()
-		}
-	}
 	p.syncChecksLocked()
 	p.syncMemberSyncLocked()
 }
@@ -212,12 +223,16 @@ func (p *Pool) Endpoints() []*Endpoint { return *p.endpoints.Load() }
 // after a dial to another endpoint failed for them.
 func (p *Pool) Failovers() uint64 { return p.failovers.Load() }
 
-// Close stops the pool's probes, health checks and member sync. Open
+// Close stops the pool's probes and member sync, and lets go of its
+// health checkers, which stop when no other pool uses them. Open
 // connections are not touched.
 func (p *Pool) Close() {
 	p.cancel()
-	if c := p.clients.Load(); c != nil {
-		c.closeIdle()
+	p.updateMu.Lock()
+	defer p.updateMu.Unlock()
+	p.closed = true
+	for _, ep := range p.Endpoints() {
+		p.releaseChecksLocked(ep)
 	}
 }
 
@@ -292,9 +307,6 @@ func (p *Pool) publishLocked(source string) (added, removed []string) {
 			removed = append(removed, ep.addr)
 			p.removeLocked(ep)
 		}
-	}
-	if len(removed) > 0 {
-		p.clients.Load().closeIdle()
 	}
 	p.syncChecksLocked()
 	if (len(old) > 0 || source != "config") && (len(added) > 0 || len(removed) > 0) {
@@ -523,7 +535,9 @@ func localFailure(err error) bool {
 // markDown deactivates ep after a failed dial. Without health checks the
 // retry-delay probe brings it back; with them, rise successful checks do.
 func (p *Pool) markDown(ep *Endpoint, err error) {
-	ep.endSuccessRun()
+	if c := ep.check.Load(); c != nil {
+		c.endSuccessRun()
+	}
 	if ep.active.CompareAndSwap(true, false) {
 		p.log.WithFields(logrus.Fields{"endpoint": ep.addr, "reason": "dial failed", "error": err.Error()}).Warn("endpoint deactivated")
 	}
