@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"sync/atomic"
@@ -12,6 +11,7 @@ import (
 	"time"
 
 	"github.com/etcd-gateway/etcd-gateway/config"
+	"github.com/etcd-gateway/etcd-gateway/internal/testutil"
 )
 
 // healthServer is a fake etcd /health endpoint that counts the connections
@@ -19,8 +19,9 @@ import (
 // gateway keeps.
 type healthServer struct {
 	*httptest.Server
-	sick                     atomic.Bool
-	requests, accepted, open atomic.Int32
+	sick     atomic.Bool
+	requests atomic.Int32
+	conns    testutil.ConnCounter
 }
 
 func newHealthServer(t *testing.T) *healthServer {
@@ -34,15 +35,7 @@ func newHealthServer(t *testing.T) *healthServer {
 		}
 		_, _ = io.WriteString(w, `{"health":"true","reason":""}`)
 	}))
-	h.Config.ConnState = func(_ net.Conn, s http.ConnState) {
-		switch s {
-		case http.StateNew:
-			h.accepted.Add(1)
-			h.open.Add(1)
-		case http.StateClosed, http.StateHijacked:
-			h.open.Add(-1)
-		}
-	}
+	h.Config.ConnState = h.conns.Hook
 	h.Start()
 	t.Cleanup(h.Close)
 	return h
@@ -94,7 +87,7 @@ func TestListenersShareHealthChecks(t *testing.T) {
 		return hs[0].requests.Load() >= 3 && hs[1].requests.Load() >= 3 && hs[2].requests.Load() >= 3
 	})
 	for i, h := range hs {
-		if n := h.accepted.Load(); n != 1 {
+		if n := h.conns.Accepted.Load(); n != 1 {
 			t.Errorf("member %d: %d check connections for 20 listeners, want 1", i, n)
 		}
 	}
@@ -107,14 +100,14 @@ func TestListenersShareHealthChecks(t *testing.T) {
 	// Different check settings: a checker of their own.
 	other := checkedListeners("other-", 1, 2, addrs)
 	applyListeners(t, g, append(shared, other...)...)
-	waitFor(t, "the other listener's checks", 10*time.Second, func() bool { return hs[0].accepted.Load() == 2 })
+	waitFor(t, "the other listener's checks", 10*time.Second, func() bool { return hs[0].conns.Accepted.Load() == 2 })
 	// The shared listeners removed: their checker stops.
 	applyListeners(t, g, other...)
 	waitFor(t, "the removed listeners' checker to close its connection", 10*time.Second, func() bool {
-		return hs[0].open.Load() == 1 && hs[1].open.Load() == 1 && hs[2].open.Load() == 1
+		return hs[0].conns.Open.Load() == 1 && hs[1].conns.Open.Load() == 1 && hs[2].conns.Open.Load() == 1
 	})
 	for i, h := range hs {
-		if n := h.accepted.Load(); n != 2 {
+		if n := h.conns.Accepted.Load(); n != 2 {
 			t.Errorf("member %d: %d check connections accepted in all, want 2", i, n)
 		}
 	}

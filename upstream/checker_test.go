@@ -76,7 +76,7 @@ func TestPoolsShareTheirChecks(t *testing.T) {
 		t.Fatalf("%d checkers run for 20 pools in front of 3 members, want 3", n)
 	}
 	for _, f := range fs {
-		if n := f.accepted.Load(); n != 1 {
+		if n := f.conns.Accepted.Load(); n != 1 {
 			t.Errorf("member %s accepted %d check connections, want 1", f.addr, n)
 		}
 	}
@@ -105,7 +105,7 @@ func TestClosedPoolsReleaseTheirChecker(t *testing.T) {
 	pools[0].Close()
 	pools[1].Update(resolver.Static(addrs[:1]))
 	pools[2].Update(resolver.Static(addrs[:1]))
-	waitFor(t, "the unused checker to close its connection", 10*time.Second, func() bool { return fs[1].open.Load() == 0 })
+	waitFor(t, "the unused checker to close its connection", 10*time.Second, func() bool { return fs[1].conns.Open.Load() == 0 })
 	if n := cs.running(); n != 1 {
 		t.Fatalf("%d checkers run, want 1", n)
 	}
@@ -117,7 +117,7 @@ func TestClosedPoolsReleaseTheirChecker(t *testing.T) {
 	if n := cs.running(); n != 0 {
 		t.Fatalf("%d checkers run after every pool closed", n)
 	}
-	waitFor(t, "the last checker to close its connection", 10*time.Second, func() bool { return fs[0].open.Load() == 0 })
+	waitFor(t, "the last checker to close its connection", 10*time.Second, func() bool { return fs[0].conns.Open.Load() == 0 })
 }
 
 // TestDifferentCheckSettingsDoNotShare: a check that differs in its

@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/etcd-gateway/etcd-gateway/internal/testutil"
 )
 
 // Answers of a fakeEtcd's /health.
@@ -31,9 +33,9 @@ type fakeEtcd struct {
 	// from the test (answerHealthy or answerNoLeader).
 	steps chan int32
 
-	// accepted and open count the connections the server accepted, and
-	// those still open.
-	accepted, open atomic.Int32
+	// conns counts the connections the server accepted, and those still
+	// open.
+	conns testutil.ConnCounter
 
 	mu       sync.Mutex
 	arrivals []time.Time
@@ -45,7 +47,7 @@ func newFakeEtcd(t *testing.T, tls bool) *fakeEtcd {
 	f := &fakeEtcd{}
 	f.Server = httptest.NewUnstartedServer(http.HandlerFunc(f.serve))
 	f.Config.ErrorLog = log.New(io.Discard, "", 0) // refused handshakes are expected
-	f.Config.ConnState = f.countConns
+	f.Config.ConnState = f.conns.Hook
 	if tls {
 		f.StartTLS()
 	} else {
@@ -60,17 +62,6 @@ func newFakeEtcd(t *testing.T, tls bool) *fakeEtcd {
 		f.Close()
 	})
 	return f
-}
-
-// countConns counts the server's connections as they open and close.
-func (f *fakeEtcd) countConns(_ net.Conn, state http.ConnState) {
-	switch state {
-	case http.StateNew:
-		f.accepted.Add(1)
-		f.open.Add(1)
-	case http.StateClosed, http.StateHijacked:
-		f.open.Add(-1)
-	}
 }
 
 // newSteppedEtcd returns a fakeEtcd whose answers the test gives one by
