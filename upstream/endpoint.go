@@ -98,8 +98,37 @@ func (ep *Endpoint) Up() bool {
 	return ep.active.Load() && ep.healthy.Load() && !ep.removed.Load()
 }
 
-// LastCheckError is why the last health check failed, or "" when it
-// passed or none has run.
+// EndpointStats is a snapshot of an endpoint's state and counters, for the
+// status and the metrics: one call rather than a getter per field.
+type EndpointStats struct {
+	// Active, Healthy and Removed are the states: see Endpoint.
+	Active, Healthy, Removed bool
+	// CheckError is why the last health check failed, or "" when it
+	// passed or none has run.
+	CheckError string
+	// OpenConns is the number of connections open to the endpoint now;
+	// TotalConns those made so far, DialErrors the failed dials.
+	OpenConns              int64
+	TotalConns, DialErrors uint64
+	// BytesToUpstream and BytesToClient count the bytes forwarded each
+	// way so far, by open and closed connections.
+	BytesToUpstream, BytesToClient uint64
+}
+
+// Stats returns a snapshot of the endpoint's state and counters.
+func (ep *Endpoint) Stats() EndpointStats {
+	up, down := ep.bytes.Load()
+	return EndpointStats{
+		Active: ep.active.Load(), Healthy: ep.healthy.Load(), Removed: ep.removed.Load(),
+		CheckError: ep.LastCheckError(),
+		OpenConns:  ep.open.Load(), TotalConns: ep.total.Load(), DialErrors: ep.dialErrors.Load(),
+		BytesToUpstream: up, BytesToClient: down,
+	}
+}
+
+// LastCheckError is Stats().CheckError. It and the counters' getters
+// below stay for listener/status.go, which reads them, until that file
+// moves to the gateway package and reads Stats.
 func (ep *Endpoint) LastCheckError() string {
 	if e := ep.checkErr.Load(); e != nil {
 		return *e
@@ -110,13 +139,13 @@ func (ep *Endpoint) LastCheckError() string {
 // Removed reports whether a later update took the endpoint out of its pool.
 func (ep *Endpoint) Removed() bool { return ep.removed.Load() }
 
-// OpenConns is the number of connections open to the endpoint now.
+// OpenConns is Stats().OpenConns.
 func (ep *Endpoint) OpenConns() int64 { return ep.open.Load() }
 
-// TotalConns is the number of connections made to the endpoint so far.
+// TotalConns is Stats().TotalConns.
 func (ep *Endpoint) TotalConns() uint64 { return ep.total.Load() }
 
-// DialErrors is the number of failed dials to the endpoint so far.
+// DialErrors is Stats().DialErrors.
 func (ep *Endpoint) DialErrors() uint64 { return ep.dialErrors.Load() }
 
 // Bytes is the counter that the forwarding of the endpoint's connections
@@ -124,15 +153,13 @@ func (ep *Endpoint) DialErrors() uint64 { return ep.dialErrors.Load() }
 // traffic at once.
 func (ep *Endpoint) Bytes() *ByteCounter { return ep.bytes }
 
-// BytesToUpstream is the number of bytes sent to the endpoint so far, by
-// open and closed connections.
+// BytesToUpstream is Stats().BytesToUpstream.
 func (ep *Endpoint) BytesToUpstream() uint64 {
 	up, _ := ep.bytes.Load()
 	return up
 }
 
-// BytesToClient is the number of bytes the endpoint sent back to clients
-// so far, by open and closed connections.
+// BytesToClient is Stats().BytesToClient.
 func (ep *Endpoint) BytesToClient() uint64 {
 	_, down := ep.bytes.Load()
 	return down

@@ -157,8 +157,8 @@ func TestMemberSync(t *testing.T) {
 
 	// The learner is left out, though it has started and has a client
 	// URL. Two more rounds: the second began after it was added.
-	r := p.syncRounds.Load()
-	waitFor(t, "two more sync rounds", 10*time.Second, func() bool { return p.syncRounds.Load() >= r+2 })
+	r := p.Stats().SyncRounds
+	waitFor(t, "two more sync rounds", 10*time.Second, func() bool { return p.Stats().SyncRounds >= r+2 })
 	if endpoint(p, c.Members[learner].ClientAddr()) != nil {
 		t.Fatal("member sync added a learner")
 	}
