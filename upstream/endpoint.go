@@ -1,8 +1,10 @@
 // Package upstream keeps one pool of etcd endpoints per cluster: it picks the
-// endpoint for each new connection, fails over when a dial fails, checks the
-// endpoints' health, re-probes failed endpoints, follows the cluster's
-// membership when asked to, and takes endpoint-set updates in place so that
-// endpoints which stay keep their state.
+// endpoint for each new connection, fails over when a dial fails, re-probes
+// failed endpoints, and takes endpoint-set updates in place so that
+// endpoints which stay keep their state. Beside the pool, health checkers
+// (shared by the pools of a registry, so that a member is checked once
+// however many listeners point at it) and member sync feed it through
+// narrow interfaces.
 package upstream
 
 import (
