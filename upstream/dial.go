@@ -215,28 +215,26 @@ func (p *Pool) startProbe(ep *Endpoint) {
 	}
 	go func() {
 		defer ep.probing.Store(false)
-		for {
-			s := p.settings.Load()
-			t := time.NewTimer(s.RetryDelay)
-			select {
-			case <-p.ctx.Done():
-				t.Stop()
-				return
-			case <-t.C:
-			}
-			s = p.settings.Load()
-			if ep.removed.Load() || ep.active.Load() || s.HealthCheck.Type != CheckNone {
-				return
-			}
-			dctx, cancel := context.WithTimeout(p.ctx, s.DialTimeout)
-			conn, err := p.dial(dctx, "tcp", ep.addr)
-			cancel()
-			if err == nil {
-				_ = conn.Close()
-				p.markUp(ep, "probe succeeded")
-				return
-			}
-			p.log.WithFields(logrus.Fields{"endpoint": ep.addr, "error": err.Error()}).Debug("probe failed")
+		for sleepUntil(p.ctx, time.Now().Add(p.settings.Load().RetryDelay)) && p.probe(ep) {
 		}
 	}()
+}
+
+// probe runs one re-probe of ep and reports whether another is needed: not
+// when ep left the pool, came back or is now health-checked.
+func (p *Pool) probe(ep *Endpoint) bool {
+	s := p.settings.Load()
+	if ep.removed.Load() || ep.active.Load() || s.HealthCheck.Type != CheckNone {
+		return false
+	}
+	dctx, cancel := context.WithTimeout(p.ctx, s.DialTimeout)
+	conn, err := p.dial(dctx, "tcp", ep.addr)
+	cancel()
+	if err == nil {
+		_ = conn.Close()
+		p.markUp(ep, "probe succeeded")
+		return false
+	}
+	p.log.WithFields(logrus.Fields{"endpoint": ep.addr, "error": err.Error()}).Debug("probe failed")
+	return true
 }

@@ -149,15 +149,19 @@ func (p *Pool) setStatus(ep *Endpoint, v verdict) {
 		ep.checkErr.Store(&v.reason)
 	}
 	if v.reason != "" && v.fresh {
-		log.WithField("failures", -v.streak).WithField("error", v.reason).Debug("health check failed")
+		log.WithFields(logrus.Fields{"failures": -v.streak, "error": v.reason}).Debug("health check failed")
 	}
-	if !v.healthy {
-		if ep.healthy.CompareAndSwap(true, false) {
-			log.WithFields(logrus.Fields{"reason": v.reason, "failures": -v.streak}).Warn("endpoint unhealthy")
-			p.onUnhealthy(ep, log)
-		}
-		return
+	if v.healthy {
+		p.setHealthy(ep, v, log)
+	} else if ep.healthy.CompareAndSwap(true, false) {
+		log.WithFields(logrus.Fields{"reason": v.reason, "failures": -v.streak}).Warn("endpoint unhealthy")
+		p.onUnhealthy(ep, log)
 	}
+}
+
+// setHealthy marks ep healthy, and active again after rise successes in a
+// row.
+func (p *Pool) setHealthy(ep *Endpoint, v verdict, log logrus.FieldLogger) {
 	reason := "health check passed"
 	if v.streak > 1 {
 		reason = fmt.Sprintf("%d health checks passed in a row", v.streak)

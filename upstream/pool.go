@@ -192,30 +192,13 @@ func (p *Pool) UpdateFrom(source string, eps []resolver.Endpoint) (added, remove
 // the log. The caller holds updateMu.
 func (p *Pool) publishLocked(source string) (added, removed []string) {
 	old := p.Endpoints()
-	byAddr := make(map[string]*Endpoint, len(old))
-	for _, ep := range old {
-		byAddr[ep.addr] = ep
-	}
 	p.pruneRetiredLocked()
-	next := make([]*Endpoint, 0, len(p.configured)+len(p.discovered))
-	seen := make(map[string]bool, len(p.configured)+len(p.discovered))
-	for _, re := range append(append([]resolver.Endpoint(nil), p.configured...), p.discovered...) {
-		if seen[re.Addr] {
-			continue
-		}
-		seen[re.Addr] = true
-		if ep, ok := byAddr[re.Addr]; ok {
-			if ep.Record() != re {
-				ep.record.Store(&re)
-			}
-			next = append(next, ep)
-			continue
-		}
-		next = append(next, p.addLocked(re))
-		added = append(added, re.Addr)
-	}
+	next, added := p.nextLocked(old)
 	p.endpoints.Store(&next)
-
+	seen := make(map[string]bool, len(next))
+	for _, ep := range next {
+		seen[ep.addr] = true
+	}
 	for _, ep := range old {
 		if !seen[ep.addr] {
 			removed = append(removed, ep.addr)
@@ -227,6 +210,35 @@ func (p *Pool) publishLocked(source string) (added, removed []string) {
 		p.log.WithFields(logrus.Fields{"added": added, "removed": removed, "source": source}).Info("endpoints updated")
 	}
 	return added, removed
+}
+
+// nextLocked returns the endpoint set to publish after old, the union of
+// the configured and discovered endpoints: the objects of old for the
+// addresses that stay, with their records updated, and the addresses
+// added. The caller holds updateMu.
+func (p *Pool) nextLocked(old []*Endpoint) (next []*Endpoint, added []string) {
+	byAddr := make(map[string]*Endpoint, len(old))
+	for _, ep := range old {
+		byAddr[ep.addr] = ep
+	}
+	next = make([]*Endpoint, 0, len(p.configured)+len(p.discovered))
+	seen := make(map[string]bool, len(p.configured)+len(p.discovered))
+	for _, re := range slices.Concat(p.configured, p.discovered) {
+		if seen[re.Addr] {
+			continue
+		}
+		seen[re.Addr] = true
+		ep, ok := byAddr[re.Addr]
+		switch {
+		case !ok:
+			ep = p.addLocked(re)
+			added = append(added, re.Addr)
+		case ep.Record() != re:
+			ep.record.Store(&re)
+		}
+		next = append(next, ep)
+	}
+	return next, added
 }
 
 // addLocked returns the endpoint for an address that joins the set: the
