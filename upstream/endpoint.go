@@ -1,12 +1,13 @@
 // Package upstream keeps one pool of etcd endpoints per cluster: it picks the
-// endpoint for each new connection, fails over when a dial fails, checks the
-// endpoints' health, re-probes failed endpoints, follows the cluster's
-// membership when asked to, and takes endpoint-set updates in place so that
-// endpoints which stay keep their state.
+// endpoint for each new connection, fails over when a dial fails, re-probes
+// failed endpoints, and takes endpoint-set updates in place so that
+// endpoints which stay keep their state. Beside the pool, health checkers
+// (shared by the pools of a registry, so that a member is checked once
+// however many listeners point at it) and member sync feed it through
+// narrow interfaces.
 package upstream
 
 import (
-	"context"
 	"io"
 	"math/rand/v2"
 	"sync"
@@ -36,19 +37,12 @@ type Endpoint struct {
 	removals atomic.Uint64
 	probing  atomic.Bool
 
-	// streak counts the latest health-check results: n > 0 is n successes
-	// in a row, n < 0 is -n failures in a row. A failed dial ends a run of
-	// successes.
-	streak atomic.Int64
 	// checkErr is why the last health check failed; nil after a success.
 	checkErr atomic.Pointer[string]
-	// healthMu orders the checker's verdicts with the checker being
-	// stopped, so that a verdict never lands after the stop. Dial never
-	// takes it.
-	healthMu sync.Mutex
-	// checkStop stops the endpoint's health checks; nil when none run.
-	// Guarded by the pool's updateMu.
-	checkStop context.CancelFunc
+	// check is the shared checker whose verdicts the endpoint hears; nil
+	// when none runs. Written under the pool's updateMu; a failed dial
+	// reads it.
+	check atomic.Pointer[checker]
 
 	open       atomic.Int64
 	dialing    atomic.Int64
@@ -73,14 +67,11 @@ func newEndpoint(re resolver.Endpoint) *Endpoint {
 // revive puts a removed endpoint back into service when its address
 // returns to the pool, as a new endpoint would start (active, healthy, no
 // check results), but with its open connections and counters. The pool's
-// updateMu is held.
+// updateMu is held, and a removed endpoint hears no checker.
 func (ep *Endpoint) revive(re resolver.Endpoint) {
 	ep.record.Store(&re)
-	ep.healthMu.Lock()
-	ep.streak.Store(0)
 	ep.checkErr.Store(nil)
 	ep.healthy.Store(true)
-	ep.healthMu.Unlock()
 	ep.active.Store(true)
 	ep.removed.Store(false)
 }
@@ -109,8 +100,37 @@ func (ep *Endpoint) Up() bool {
 	return ep.active.Load() && ep.healthy.Load() && !ep.removed.Load()
 }
 
-// LastCheckError is why the last health check failed, or "" when it
-// passed or none has run.
+// EndpointStats is a snapshot of an endpoint's state and counters, for the
+// status and the metrics: one call rather than a getter per field.
+type EndpointStats struct {
+	// Active, Healthy and Removed are the states: see Endpoint.
+	Active, Healthy, Removed bool
+	// CheckError is why the last health check failed, or "" when it
+	// passed or none has run.
+	CheckError string
+	// OpenConns is the number of connections open to the endpoint now;
+	// TotalConns those made so far, DialErrors the failed dials.
+	OpenConns              int64
+	TotalConns, DialErrors uint64
+	// BytesToUpstream and BytesToClient count the bytes forwarded each
+	// way so far, by open and closed connections.
+	BytesToUpstream, BytesToClient uint64
+}
+
+// Stats returns a snapshot of the endpoint's state and counters.
+func (ep *Endpoint) Stats() EndpointStats {
+	up, down := ep.bytes.Load()
+	return EndpointStats{
+		Active: ep.active.Load(), Healthy: ep.healthy.Load(), Removed: ep.removed.Load(),
+		CheckError: ep.LastCheckError(),
+		OpenConns:  ep.open.Load(), TotalConns: ep.total.Load(), DialErrors: ep.dialErrors.Load(),
+		BytesToUpstream: up, BytesToClient: down,
+	}
+}
+
+// LastCheckError is Stats().CheckError. It and the counters' getters
+// below stay for listener/status.go, which reads them, until that file
+// moves to the gateway package and reads Stats.
 func (ep *Endpoint) LastCheckError() string {
 	if e := ep.checkErr.Load(); e != nil {
 		return *e
@@ -121,13 +141,13 @@ func (ep *Endpoint) LastCheckError() string {
 // Removed reports whether a later update took the endpoint out of its pool.
 func (ep *Endpoint) Removed() bool { return ep.removed.Load() }
 
-// OpenConns is the number of connections open to the endpoint now.
+// OpenConns is Stats().OpenConns.
 func (ep *Endpoint) OpenConns() int64 { return ep.open.Load() }
 
-// TotalConns is the number of connections made to the endpoint so far.
+// TotalConns is Stats().TotalConns.
 func (ep *Endpoint) TotalConns() uint64 { return ep.total.Load() }
 
-// DialErrors is the number of failed dials to the endpoint so far.
+// DialErrors is Stats().DialErrors.
 func (ep *Endpoint) DialErrors() uint64 { return ep.dialErrors.Load() }
 
 // Bytes is the counter that the forwarding of the endpoint's connections
@@ -135,15 +155,13 @@ func (ep *Endpoint) DialErrors() uint64 { return ep.dialErrors.Load() }
 // traffic at once.
 func (ep *Endpoint) Bytes() *ByteCounter { return ep.bytes }
 
-// BytesToUpstream is the number of bytes sent to the endpoint so far, by
-// open and closed connections.
+// BytesToUpstream is Stats().BytesToUpstream.
 func (ep *Endpoint) BytesToUpstream() uint64 {
 	up, _ := ep.bytes.Load()
 	return up
 }
 
-// BytesToClient is the number of bytes the endpoint sent back to clients
-// so far, by open and closed connections.
+// BytesToClient is Stats().BytesToClient.
 func (ep *Endpoint) BytesToClient() uint64 {
 	_, down := ep.bytes.Load()
 	return down
@@ -183,38 +201,4 @@ func (ep *Endpoint) closeConns(window time.Duration) {
 		time.AfterFunc(rand.N(window), func() { _ = t.c.Close() })
 		return true
 	})
-}
-
-// addResult counts one health-check result into the streak and returns
-// the new streak.
-func (ep *Endpoint) addResult(ok bool) int64 {
-	for {
-		old := ep.streak.Load()
-		var n int64
-		switch {
-		case ok && old < 0, !ok && old > 0:
-			n = 1
-			if !ok {
-				n = -1
-			}
-		case ok:
-			n = old + 1
-		default:
-			n = old - 1
-		}
-		if ep.streak.CompareAndSwap(old, n) {
-			return n
-		}
-	}
-}
-
-// endSuccessRun forgets a run of successful checks, so that an endpoint
-// whose dial failed needs rise new successes to come back.
-func (ep *Endpoint) endSuccessRun() {
-	for {
-		old := ep.streak.Load()
-		if old <= 0 || ep.streak.CompareAndSwap(old, 0) {
-			return
-		}
-	}
 }

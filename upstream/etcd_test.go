@@ -39,7 +39,7 @@ func TestFrozenMember(t *testing.T) {
 			// while it is up.
 			p := checkedPool(t, Settings{HealthCheck: hc}, r.addr, direct)
 			ep := endpoint(p, r.addr)
-			waitFor(t, "a passing check through the relay", 10*time.Second, func() bool { return ep.streak.Load() >= 1 })
+			waitFor(t, "a passing check through the relay", 10*time.Second, func() bool { return streakOf(ep) >= 1 })
 			if got := dialAddr(t, p); got != r.addr {
 				t.Fatalf("before the freeze a client went to %s", got)
 			}
@@ -49,9 +49,9 @@ func TestFrozenMember(t *testing.T) {
 			if typ == CheckTCP {
 				// Wait for fall more tcp checks to pass after the freeze,
 				// and a full bound: the endpoint is still up.
-				n := ep.streak.Load()
+				n := streakOf(ep)
 				waitFor(t, "tcp checks to go on passing", 10*time.Second, func() bool {
-					return ep.streak.Load() >= n+fall && time.Since(frozen) > bound
+					return streakOf(ep) >= n+fall && time.Since(frozen) > bound
 				})
 				if !ep.Up() {
 					t.Fatalf("the tcp check marked the frozen member down: %s", ep.LastCheckError())
@@ -90,7 +90,7 @@ func TestLostQuorumMemberAvoided(t *testing.T) {
 	hc := HealthCheck{Type: CheckEtcd, Interval: 50 * time.Millisecond, Timeout: 500 * time.Millisecond, Fall: 2, Rise: 2}
 	p := checkedPool(t, Settings{HealthCheck: hc}, a, b)
 	ep := endpoint(p, a)
-	waitFor(t, "passing checks", 10*time.Second, func() bool { return ep.streak.Load() >= 2 })
+	waitFor(t, "passing checks", 10*time.Second, func() bool { return streakOf(ep) >= 2 })
 	if got := dialAddr(t, p); got != a {
 		t.Fatalf("before the quorum loss a client went to %s", got)
 	}
@@ -153,12 +153,12 @@ func TestMemberSync(t *testing.T) {
 		t.Fatalf("a client went to %s", got)
 	}
 	ep := endpoint(p, added)
-	waitFor(t, "the added member to be checked healthy", 10*time.Second, func() bool { return ep.streak.Load() >= 1 })
+	waitFor(t, "the added member to be checked healthy", 10*time.Second, func() bool { return streakOf(ep) >= 1 })
 
 	// The learner is left out, though it has started and has a client
 	// URL. Two more rounds: the second began after it was added.
-	r := p.syncRounds.Load()
-	waitFor(t, "two more sync rounds", 10*time.Second, func() bool { return p.syncRounds.Load() >= r+2 })
+	r := p.Stats().SyncRounds
+	waitFor(t, "two more sync rounds", 10*time.Second, func() bool { return p.Stats().SyncRounds >= r+2 })
 	if endpoint(p, c.Members[learner].ClientAddr()) != nil {
 		t.Fatal("member sync added a learner")
 	}

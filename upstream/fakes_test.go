@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/etcd-gateway/etcd-gateway/internal/testutil"
 )
 
 // Answers of a fakeEtcd's /health.
@@ -31,6 +33,10 @@ type fakeEtcd struct {
 	// from the test (answerHealthy or answerNoLeader).
 	steps chan int32
 
+	// conns counts the connections the server accepted, and those still
+	// open.
+	conns testutil.ConnCounter
+
 	mu       sync.Mutex
 	arrivals []time.Time
 	gaveUp   []time.Duration // per hung request: how long until the client left
@@ -41,6 +47,7 @@ func newFakeEtcd(t *testing.T, tls bool) *fakeEtcd {
 	f := &fakeEtcd{}
 	f.Server = httptest.NewUnstartedServer(http.HandlerFunc(f.serve))
 	f.Config.ErrorLog = log.New(io.Discard, "", 0) // refused handshakes are expected
+	f.Config.ConnState = f.conns.Hook
 	if tls {
 		f.StartTLS()
 	} else {

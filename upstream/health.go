@@ -1,7 +1,6 @@
 package upstream
 
 import (
-	"context"
 	"fmt"
 	"time"
 
@@ -67,105 +66,111 @@ func (h HealthCheck) withDefaults() HealthCheck {
 	return h
 }
 
-// syncChecksLocked starts the health checks of every endpoint that has
-// none, or stops them all when the type is CheckNone. The caller holds
-// updateMu.
+// syncChecksLocked points every endpoint at the shared checker that its
+// settings call for, or stops its checks when the type is CheckNone. The
+// caller holds updateMu.
 func (p *Pool) syncChecksLocked() {
-	checking := p.settings.Load().HealthCheck.Type != CheckNone
-	for _, ep := range p.Endpoints() {
-		switch {
-		case checking && ep.checkStop == nil:
-			ctx, cancel := context.WithCancel(p.ctx)
-			ep.checkStop = cancel
-			go p.runChecks(ctx, ep)
-		case !checking && ep.checkStop != nil:
-			p.stopChecksLocked(ep)
-		}
+	if p.closed {
+		return
 	}
+	s := p.settings.Load()
+	for _, ep := range p.Endpoints() {
+		if s.HealthCheck.Type == CheckNone {
+			p.stopChecksLocked(ep)
+			continue
+		}
+		p.checkLocked(ep, p.checkKey(s, ep))
+	}
+}
+
+// checkKey is the key of ep's checker under s.
+func (p *Pool) checkKey(s *Settings, ep *Endpoint) checkKey {
+	k := checkKey{addr: ep.addr, hc: s.HealthCheck, tls: tlsFor(s, ep.Record())}
+	k.originate = k.tls.on && s.Originate != nil
+	return k
+}
+
+// checkLocked makes ep hear the checker of key, leaving the one it had,
+// whose verdict a new checker starts from. The caller holds updateMu.
+func (p *Pool) checkLocked(ep *Endpoint, key checkKey) {
+	old := ep.check.Load()
+	if old != nil && old.key == key {
+		return
+	}
+	if old != nil {
+		old.unsubscribe(ep)
+	}
+	c := p.checkers.acquire(key, old)
+	ep.check.Store(c)
+	c.subscribe(ep, p)
+	if old != nil {
+		p.checkers.release(old)
+	}
+}
+
+// releaseChecksLocked makes ep leave its checker, if any, and reports
+// whether it had one. The caller holds updateMu.
+func (p *Pool) releaseChecksLocked(ep *Endpoint) bool {
+	c := ep.check.Swap(nil)
+	if c == nil {
+		return false
+	}
+	c.unsubscribe(ep)
+	p.checkers.release(c)
+	return true
 }
 
 // stopChecksLocked stops ep's health checks and forgets their verdict: the
 // endpoint is healthy again, and when a failed dial left it inactive, the
 // retry-delay probe takes over. The caller holds updateMu.
 func (p *Pool) stopChecksLocked(ep *Endpoint) {
-	if ep.checkStop == nil {
+	if !p.releaseChecksLocked(ep) || ep.removed.Load() {
 		return
 	}
-	ep.checkStop()
-	ep.checkStop = nil
-	if ep.removed.Load() {
-		return
-	}
-	ep.healthMu.Lock()
-	ep.streak.Store(0)
 	ep.checkErr.Store(nil)
 	if ep.healthy.CompareAndSwap(false, true) {
 		p.log.WithFields(logrus.Fields{"endpoint": ep.addr, "reason": "health checks turned off"}).Info("endpoint healthy")
 	}
-	ep.healthMu.Unlock()
 	if !ep.active.Load() {
 		p.startProbe(ep)
 	}
 }
 
-// runChecks checks ep every interval until ctx is done. The first check
-// runs at once. Interval, timeout, fall and rise are read afresh for each
-// check, so a reload applies from the next one.
-func (p *Pool) runChecks(ctx context.Context, ep *Endpoint) {
-	for {
-		hc := p.settings.Load().HealthCheck
-		if hc.Type == CheckNone {
-			return // being stopped
-		}
-		start := time.Now()
-		err := p.checkOnce(ctx, hc, ep)
-		p.recordCheck(ctx, ep, hc, err)
-		t := time.NewTimer(time.Until(start.Add(hc.Interval)))
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return
-		case <-t.C:
-		}
+// setStatus implements statusSetter: it makes the transitions that the
+// verdict about ep calls for. The verdict going healthy marks ep healthy;
+// rise successes in a row also mark it active again when a failed dial had
+// deactivated it; the verdict going unhealthy marks ep unhealthy, and the
+// pool applies its own on-unhealthy to ep's connections.
+func (p *Pool) setStatus(ep *Endpoint, v verdict) {
+	log := p.log.WithFields(logrus.Fields{"endpoint": ep.addr, "check": v.hc.Type})
+	if v.reason == "" {
+		ep.checkErr.Store(nil)
+	} else {
+		ep.checkErr.Store(&v.reason)
+	}
+	if v.reason != "" && v.fresh {
+		log.WithFields(logrus.Fields{"failures": -v.streak, "error": v.reason}).Debug("health check failed")
+	}
+	if v.healthy {
+		p.setHealthy(ep, v, log)
+	} else if ep.healthy.CompareAndSwap(true, false) {
+		log.WithFields(logrus.Fields{"reason": v.reason, "failures": -v.streak}).Warn("endpoint unhealthy")
+		p.onUnhealthy(ep, log)
 	}
 }
 
-// recordCheck counts one check result and makes the transitions it calls
-// for: fall failures in a row mark ep unhealthy, rise successes in a row
-// mark it healthy and, when a failed dial had deactivated it, active again.
-func (p *Pool) recordCheck(ctx context.Context, ep *Endpoint, hc HealthCheck, err error) {
-	ep.healthMu.Lock()
-	defer ep.healthMu.Unlock()
-	if ctx.Err() != nil {
-		return // stopped meanwhile: the verdict is stale
+// setHealthy marks ep healthy, and active again after rise successes in a
+// row.
+func (p *Pool) setHealthy(ep *Endpoint, v verdict, log logrus.FieldLogger) {
+	reason := "health check passed"
+	if v.streak > 1 {
+		reason = fmt.Sprintf("%d health checks passed in a row", v.streak)
 	}
-	log := p.log.WithFields(logrus.Fields{"endpoint": ep.addr, "check": hc.Type})
-	if err == nil {
-		ep.checkErr.Store(nil)
-		n := ep.addResult(true)
-		if n < int64(hc.Rise) {
-			return
-		}
-		reason := "health check passed"
-		if n > 1 {
-			reason = fmt.Sprintf("%d health checks passed in a row", n)
-		}
-		if ep.healthy.CompareAndSwap(false, true) {
-			log.WithField("reason", reason).Info("endpoint healthy")
-		}
+	if ep.healthy.CompareAndSwap(false, true) {
+		log.WithField("reason", reason).Info("endpoint healthy")
+	}
+	if v.streak >= v.hc.Rise {
 		p.markUp(ep, reason)
-		return
-	}
-	msg := err.Error()
-	ep.checkErr.Store(&msg)
-	n := -ep.addResult(false)
-	log.WithError(err).WithField("failures", n).Debug("health check failed")
-	if n < int64(hc.Fall) {
-		return
-	}
-	if ep.healthy.CompareAndSwap(true, false) {
-		log.WithFields(logrus.Fields{"reason": msg, "failures": n}).Warn("endpoint unhealthy")
-		p.onUnhealthy(ep, log)
 	}
 }
 

@@ -39,7 +39,7 @@ func TestEtcdCheckFallAndRise(t *testing.T) {
 	ep := endpoint(p, bad.addr)
 	waitStreak := func(want int64) {
 		t.Helper()
-		waitFor(t, "the check result to be counted", 5*time.Second, func() bool { return ep.streak.Load() == want })
+		waitFor(t, "the check result to be counted", 5*time.Second, func() bool { return streakOf(ep) == want })
 	}
 
 	bad.step(t, answerHealthy)
@@ -116,7 +116,7 @@ func TestTCPCheck(t *testing.T) {
 	hc := HealthCheck{Type: CheckTCP, Interval: 10 * time.Millisecond, Timeout: time.Second, Fall: 2, Rise: 2}
 	p := checkedPool(t, Settings{HealthCheck: hc}, s.addr, other.addr)
 	ep := endpoint(p, s.addr)
-	waitFor(t, "a run of successful tcp checks", 5*time.Second, func() bool { return ep.streak.Load() >= 2 })
+	waitFor(t, "a run of successful tcp checks", 5*time.Second, func() bool { return streakOf(ep) >= 2 })
 	s.stop()
 	waitFor(t, "the closed port to be marked down", 5*time.Second, func() bool { return !ep.Healthy() })
 	if msg := ep.LastCheckError(); !strings.Contains(msg, "connection refused") {
@@ -144,7 +144,7 @@ func TestFailedDialNeedsRiseChecksToComeBack(t *testing.T) {
 	for range 3 {
 		f.step(t, answerHealthy)
 	}
-	waitFor(t, "3 successes", 5*time.Second, func() bool { return ep.streak.Load() == 3 })
+	waitFor(t, "3 successes", 5*time.Second, func() bool { return streakOf(ep) == 3 })
 
 	// A failed dial (passive) marks it down at once, whatever the checks
 	// said, and starts no retry-delay probe: the checks bring it back.
@@ -159,7 +159,7 @@ func TestFailedDialNeedsRiseChecksToComeBack(t *testing.T) {
 		t.Fatalf("new client went to %s", got)
 	}
 	f.step(t, answerHealthy)
-	waitFor(t, "1 success", 5*time.Second, func() bool { return ep.streak.Load() == 1 })
+	waitFor(t, "1 success", 5*time.Second, func() bool { return streakOf(ep) == 1 })
 	if ep.Active() {
 		t.Fatal("re-activated after 1 success with rise 2")
 	}

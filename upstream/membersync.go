@@ -2,12 +2,12 @@ package upstream
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
 	"net/url"
 	"slices"
+	"sync/atomic"
 	"time"
 
 	"github.com/sirupsen/logrus"
@@ -18,31 +18,71 @@ import (
 	"github.com/etcd-gateway/etcd-gateway/resolver"
 )
 
-// syncMemberSyncLocked starts or stops member sync as the settings say.
-// Stopping it drops the members it had added. The caller holds updateMu.
-func (p *Pool) syncMemberSyncLocked() {
-	on := p.settings.Load().MemberSync > 0
+// memberSync follows the cluster's membership for one pool: it asks the
+// cluster for its members at once, then every member-sync interval and
+// whenever the seed changes, and hands the pool the voting members it
+// doesn't have. It knows the pool only through memberPool.
+type memberSync struct {
+	pool memberPool
+	dial DialFunc
+	log  logrus.FieldLogger
+	// now asks for a round now.
+	now chan struct{}
+	// rounds counts the rounds that succeeded.
+	rounds atomic.Uint64
+	// stop stops the running loop; nil when off. Guarded by the pool's
+	// updateMu, under which switchTo is called.
+	stop context.CancelFunc
+}
+
+// memberPool is what member sync needs of its pool.
+type memberPool interface {
+	// Settings are the pool's settings: the interval, the dial timeout
+	// and the TLS to use.
+	Settings() Settings
+	// candidates returns the endpoints to ask, best first: the configured
+	// ones that are up, then the discovered ones that are up, then the
+	// rest.
+	candidates() []*Endpoint
+	// discover makes the voting members that are not configured the
+	// pool's discovered set, unless ctx is done, and returns how many
+	// that is and whether it did.
+	discover(ctx context.Context, members []member) (int, bool)
+}
+
+func newMemberSync(pool memberPool, dial DialFunc, log logrus.FieldLogger) *memberSync {
+	return &memberSync{pool: pool, dial: dial, log: log, now: make(chan struct{}, 1)}
+}
+
+// switchTo starts or stops the loop, a child of ctx, and reports whether
+// it stopped one. The caller holds the pool's updateMu.
+func (ms *memberSync) switchTo(ctx context.Context, on bool) (stopped bool) {
 	switch {
-	case on && p.syncStop == nil:
-		ctx, cancel := context.WithCancel(p.ctx)
-		p.syncStop = cancel
-		go p.runMemberSync(ctx)
-	case !on && p.syncStop != nil:
-		p.syncStop()
-		p.syncStop = nil
-		if len(p.discovered) > 0 {
-			p.discovered = nil
-			p.publishLocked("member-sync off")
-		}
+	case on && ms.stop == nil:
+		ctx, ms.stop = context.WithCancel(ctx)
+		go ms.run(ctx)
+	case !on && ms.stop != nil:
+		ms.stop()
+		ms.stop = nil
+		return true
+	}
+	return false
+}
+
+// kick asks a running loop for a round now: a new seed may be another
+// cluster.
+func (ms *memberSync) kick() {
+	select {
+	case ms.now <- struct{}{}:
+	default:
 	}
 }
 
-// runMemberSync asks the cluster for its members at once, then every
-// member-sync interval and whenever the seed changes, until ctx is done.
-func (p *Pool) runMemberSync(ctx context.Context) {
+// run runs rounds until ctx is done.
+func (ms *memberSync) run(ctx context.Context) {
 	for {
-		p.syncMembers(ctx)
-		interval := p.settings.Load().MemberSync
+		ms.round(ctx)
+		interval := ms.pool.Settings().MemberSync
 		if interval <= 0 {
 			return // being stopped
 		}
@@ -52,40 +92,33 @@ func (p *Pool) runMemberSync(ctx context.Context) {
 			t.Stop()
 			return
 		case <-t.C:
-		case <-p.syncNow:
+		case <-ms.now:
 			t.Stop()
 		}
 	}
 }
 
-// syncMembers runs one round of member sync: MemberList through an
-// endpoint, then the pool's discovered set replaced by the voting members
-// that are not configured already. A failed round changes nothing.
-func (p *Pool) syncMembers(ctx context.Context) {
-	if len(p.Endpoints()) == 0 {
+// round runs one round: MemberList through an endpoint, then the pool's
+// discovered set replaced by the voting members that are not configured
+// already. A failed round changes nothing.
+func (ms *memberSync) round(ctx context.Context) {
+	eps := ms.pool.candidates()
+	if len(eps) == 0 {
 		return // not given its endpoints yet: Update will ask for a round
 	}
-	members, via, err := p.memberList(ctx)
+	members, via, err := ms.memberList(ctx, eps)
 	if err != nil {
 		if ctx.Err() == nil {
-			p.log.WithError(err).Warn("member sync failed; the endpoints stay as they are")
+			ms.log.WithError(err).Warn("member sync failed; the endpoints stay as they are")
 		}
 		return
 	}
-	p.updateMu.Lock()
-	defer p.updateMu.Unlock()
-	if ctx.Err() != nil {
+	found, ok := ms.pool.discover(ctx, members)
+	if !ok {
 		return // stopped meanwhile
 	}
-	configured := make(map[string]bool, len(p.configured))
-	for _, re := range p.configured {
-		configured[re.Addr] = true
-	}
-	found := membersToEndpoints(members, configured)
-	p.log.WithFields(logrus.Fields{"via": via, "members": len(members), "discovered": len(found)}).Debug("member sync")
-	p.discovered = found
-	p.publishLocked("member-sync")
-	p.syncRounds.Add(1)
+	ms.log.WithFields(logrus.Fields{"via": via, "members": len(members), "discovered": found}).Debug("member sync")
+	ms.rounds.Add(1)
 }
 
 // member is what member sync uses of an etcd member.
@@ -95,42 +128,19 @@ type member struct {
 	ClientURLs []string
 }
 
-// memberList asks the cluster for its members through one endpoint: the
-// configured ones that are up first, then discovered ones that are up, then
-// the rest. It returns the members and the address that answered.
-func (p *Pool) memberList(ctx context.Context) ([]member, string, error) {
-	p.updateMu.Lock()
-	configured := make(map[string]bool, len(p.configured))
-	for _, re := range p.configured {
-		configured[re.Addr] = true
-	}
-	p.updateMu.Unlock()
-	eps := slices.Clone(p.Endpoints())
-	rank := func(ep *Endpoint) int {
-		r := 0
-		if !configured[ep.addr] {
-			r++
-		}
-		if !ep.Up() {
-			r += 2
-		}
-		return r
-	}
-	slices.SortStableFunc(eps, func(a, b *Endpoint) int { return rank(a) - rank(b) })
-
+// memberList asks the cluster for its members through the first of eps
+// that answers. It returns the members and the address that answered.
+func (ms *memberSync) memberList(ctx context.Context, eps []*Endpoint) ([]member, string, error) {
 	var errs []error
 	for _, ep := range eps {
-		ms, err := p.memberListVia(ctx, ep)
+		members, err := ms.memberListVia(ctx, ep)
 		if err == nil {
-			return ms, ep.addr, nil
+			return members, ep.addr, nil
 		}
 		errs = append(errs, fmt.Errorf("endpoint %s: %w", ep.addr, err))
 		if ctx.Err() != nil {
 			return nil, "", ctx.Err()
 		}
-	}
-	if len(errs) == 0 {
-		return nil, "", errors.New("no endpoint to ask")
 	}
 	return nil, "", errors.Join(errs...)
 }
@@ -138,16 +148,16 @@ func (p *Pool) memberList(ctx context.Context) ([]member, string, error) {
 // memberListVia asks ep for the cluster's members with a linearizable
 // MemberList (a server that predates the flag answers from its own view),
 // over TLS as tlsFor says, within twice the dial timeout.
-func (p *Pool) memberListVia(ctx context.Context, ep *Endpoint) ([]member, error) {
-	s := p.settings.Load()
+func (ms *memberSync) memberListVia(ctx context.Context, ep *Endpoint) ([]member, error) {
+	s := ms.pool.Settings()
 	cli, err := clientv3.New(clientv3.Config{
 		Endpoints:   []string{ep.addr},
 		DialTimeout: s.DialTimeout,
-		TLS:         tlsFor(s, ep),
+		TLS:         tlsFor(&s, ep.Record()).config(),
 		Logger:      zap.NewNop(),
 		// Dial as the pool does, through the gateway's cached addresses.
 		DialOptions: []grpc.DialOption{grpc.WithContextDialer(func(ctx context.Context, addr string) (net.Conn, error) {
-			return p.dial(ctx, "tcp", addr)
+			return ms.dial(ctx, "tcp", addr)
 		})},
 	})
 	if err != nil {
@@ -160,11 +170,11 @@ func (p *Pool) memberListVia(ctx context.Context, ep *Endpoint) ([]member, error
 	if err != nil {
 		return nil, fmt.Errorf("MemberList: %w", err)
 	}
-	ms := make([]member, 0, len(resp.Members))
+	members := make([]member, 0, len(resp.Members))
 	for _, m := range resp.Members {
-		ms = append(ms, member{Name: m.Name, IsLearner: m.IsLearner, ClientURLs: m.ClientURLs})
+		members = append(members, member{Name: m.Name, IsLearner: m.IsLearner, ClientURLs: m.ClientURLs})
 	}
-	return ms, nil
+	return members, nil
 }
 
 // membersToEndpoints turns the members into endpoints: one per voting
@@ -232,27 +242,4 @@ func isLoopback(addr string) bool {
 	}
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
-}
-
-// tlsFor returns the TLS settings for asking ep for the members, or nil
-// for plain TCP: the listener's upstream-tls block when it has one, else, for a
-// TLS member (discovered through _etcd-client-ssl, or given as https://), the discovery CA (or the
-// system roots). The etcd check chooses the same way (checkClients).
-func tlsFor(s *Settings, ep *Endpoint) *tls.Config {
-	switch {
-	case s.TLS != nil:
-		return s.TLS
-	case isTLS(s, ep) && s.DiscoveredTLS != nil:
-		return s.DiscoveredTLS
-	case isTLS(s, ep):
-		return &tls.Config{MinVersion: tls.VersionTLS12}
-	default:
-		return nil
-	}
-}
-
-// isTLS reports whether ep is a TLS member: discovered through
-// _etcd-client-ssl, synced from an https URL, or given as https://.
-func isTLS(s *Settings, ep *Endpoint) bool {
-	return ep.Record().TLS || slices.Contains(s.TLSEndpoints, ep.addr)
 }

@@ -56,7 +56,7 @@ func TestMemberSyncFailureKeepsTheEndpoints(t *testing.T) {
 			t.Fatal("a round ran before the pool had endpoints, and failed")
 		}
 	}
-	if n := p.syncRounds.Load(); n != 0 {
+	if n := p.Stats().SyncRounds; n != 0 {
 		t.Fatalf("%d sync rounds counted as done", n)
 	}
 	if eps := p.Endpoints(); len(eps) != 1 || eps[0].Addr() != f.addr {

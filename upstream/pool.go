@@ -2,108 +2,16 @@ package upstream
 
 import (
 	"context"
-	"crypto/tls"
-	"errors"
-	"fmt"
 	"net"
+	"slices"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/sirupsen/logrus"
 
 	"github.com/etcd-gateway/etcd-gateway/resolver"
 )
-
-// What a pool does with the open connections of an endpoint that an update
-// removes.
-const (
-	RemovedKeep  = "keep"
-	RemovedDrain = "drain"
-	RemovedClose = "close"
-)
-
-// closeSpread is the window over which connections closed by policy are
-// spread, so that their clients don't all reconnect at once.
-const closeSpread = 500 * time.Millisecond
-
-// ErrNoEndpoint is returned by Dial when no endpoint could be reached.
-var ErrNoEndpoint = errors.New("no endpoint reachable")
-
-// DialFunc dials one endpoint address.
-type DialFunc func(ctx context.Context, network, addr string) (net.Conn, error)
-
-// Settings are the pool settings a reload may change. They apply to new
-// connections and to later probes and checks.
-type Settings struct {
-	DialTimeout time.Duration
-	RetryDelay  time.Duration
-	// OnEndpointRemoved is RemovedKeep, RemovedDrain or RemovedClose.
-	OnEndpointRemoved string
-	DrainTimeout      time.Duration
-	// Policy names the pick policy (PolicyStickyRandom when empty). It is
-	// ignored when Options.Policy is set.
-	Policy string
-	// HealthCheck configures active health checks; the zero value runs
-	// none.
-	HealthCheck HealthCheck
-	// OnUnhealthy is UnhealthyClose (when empty) or UnhealthyKeep. Close is
-	// the default because a client left on a frozen member hangs and loses
-	// its leases, where a closed one reconnects to a healthy member.
-	OnUnhealthy string
-	// MemberSync is how often the cluster is asked for its members; 0
-	// turns member sync off.
-	MemberSync time.Duration
-	// TLS, when set, is used to talk to every endpoint (etcd check and
-	// member sync): the listener's upstream-tls block.
-	TLS *tls.Config
-	// DiscoveredTLS is used for the TLS members (discovered through
-	// _etcd-client-ssl, or in TLSEndpoints) when TLS is nil; nil means the
-	// system roots.
-	DiscoveredTLS *tls.Config
-	// TLSEndpoints are the static endpoints given as https://: their
-	// health checks and member sync speak TLS, as for discovered TLS
-	// members.
-	TLSEndpoints []string
-	// Originate, when set, makes Dial speak TLS to the endpoint for the
-	// client: the handshake is part of the dial, within DialTimeout, and
-	// a handshake that fails is a failed dial. An empty ServerName is
-	// the endpoint's host.
-	Originate *tls.Config
-}
-
-func (s Settings) withDefaults() Settings {
-	if s.DialTimeout <= 0 {
-		s.DialTimeout = 3 * time.Second
-	}
-	if s.RetryDelay <= 0 {
-		s.RetryDelay = time.Minute
-	}
-	if s.Policy == "" {
-		s.Policy = PolicyStickyRandom
-	}
-	if s.OnUnhealthy == "" {
-		s.OnUnhealthy = UnhealthyClose
-	}
-	if s.MemberSync < 0 {
-		s.MemberSync = 0
-	}
-	s.HealthCheck = s.HealthCheck.withDefaults()
-	return s
-}
-
-// Options configure a new Pool.
-type Options struct {
-	Settings
-	// Policy, when set, picks among candidates for the pool's whole life,
-	// whatever Settings.Policy says.
-	Policy Policy
-	// Dial dials an endpoint; nil means a net.Dialer.
-	Dial DialFunc
-	// Log receives the pool's log lines; it should carry the listener name.
-	Log logrus.FieldLogger
-}
 
 // Pool is the set of endpoints of one etcd cluster: the configured
 // endpoints (the seed) and, with member sync, the members the cluster
@@ -115,11 +23,12 @@ type Pool struct {
 	dial   DialFunc
 	log    logrus.FieldLogger
 
+	checkers    *Checkers
+	members     *memberSync
 	fixedPolicy bool // Options.Policy was set
 	policy      atomic.Pointer[policySlot]
 	settings    atomic.Pointer[Settings]
 	endpoints   atomic.Pointer[[]*Endpoint]
-	clients     atomic.Pointer[checkClients]
 	failovers   atomic.Uint64
 	// waiting says why the pool has no endpoints yet, for Dial's error.
 	waiting atomic.Pointer[string]
@@ -133,12 +42,9 @@ type Pool struct {
 	// revives its object, so that its open connections and counters stay
 	// with it. Guarded by updateMu.
 	retired map[string]*Endpoint
-	// syncStop stops member sync; nil when it is off. Guarded by updateMu.
-	syncStop context.CancelFunc
-	// syncNow asks member sync for a round now.
-	syncNow chan struct{}
-	// syncRounds counts the member sync rounds that succeeded.
-	syncRounds atomic.Uint64
+	// closed is set by Close: no checker is taken after it. Guarded by
+	// updateMu.
+	closed bool
 }
 
 // policySlot holds the pool's policy and the name it was made from.
@@ -151,7 +57,7 @@ type policySlot struct {
 // Close stops its background work.
 func NewPool(opts Options) *Pool {
 	ctx, cancel := context.WithCancel(context.Background())
-	p := &Pool{ctx: ctx, cancel: cancel, dial: opts.Dial, log: opts.Log, syncNow: make(chan struct{}, 1), retired: map[string]*Endpoint{}}
+	p := &Pool{ctx: ctx, cancel: cancel, dial: opts.Dial, log: opts.Log, retired: map[string]*Endpoint{}}
 	if opts.Policy != nil {
 		p.fixedPolicy = true
 		p.policy.Store(&policySlot{Policy: opts.Policy})
@@ -161,14 +67,24 @@ func NewPool(opts Options) *Pool {
 		p.dial = d.DialContext
 	}
 	if p.log == nil {
-		l := logrus.New()
-		l.SetOutput(discard{})
-		p.log = l
+		p.log = discardLog()
 	}
+	p.checkers = opts.Checkers
+	if p.checkers == nil {
+		p.checkers = NewCheckers(p.dial, p.log)
+	}
+	p.members = newMemberSync(p, p.dial, p.log)
 	empty := []*Endpoint{}
 	p.endpoints.Store(&empty)
 	p.SetSettings(opts.Settings)
 	return p
+}
+
+// discardLog returns a logger that drops everything.
+func discardLog() logrus.FieldLogger {
+	l := logrus.New()
+	l.SetOutput(discard{})
+	return l
 }
 
 type discard struct{}
@@ -191,14 +107,11 @@ func (p *Pool) SetSettings(s Settings) {
 		}
 		p.policy.Store(&policySlot{name: s.Policy, Policy: pol})
 	}
-	if c := p.clients.Load(); c == nil || !c.builtFrom(s) {
-		p.clients.Store(newCheckClients(p.dial, s))
-		if c != nil {
-			c.closeIdle()
-		}
-	}
 	p.syncChecksLocked()
-	p.syncMemberSyncLocked()
+	if p.members.switchTo(p.ctx, s.MemberSync > 0) && len(p.discovered) > 0 {
+		p.discovered = nil // member sync off: what it added goes
+		p.publishLocked("member-sync off")
+	}
 }
 
 // Settings returns the pool's current settings, defaults applied.
@@ -208,16 +121,35 @@ func (p *Pool) Settings() Settings { return *p.settings.Load() }
 // modified.
 func (p *Pool) Endpoints() []*Endpoint { return *p.endpoints.Load() }
 
-// Failovers is the number of connections that were served by an endpoint
-// after a dial to another endpoint failed for them.
+// PoolStats is a snapshot of a pool's counters, for the status and the
+// metrics.
+type PoolStats struct {
+	// Failovers is the number of connections that were served by an
+	// endpoint after a dial to another endpoint failed for them.
+	Failovers uint64
+	// SyncRounds is the number of member sync rounds that succeeded.
+	SyncRounds uint64
+}
+
+// Stats returns a snapshot of the pool's counters.
+func (p *Pool) Stats() PoolStats {
+	return PoolStats{Failovers: p.failovers.Load(), SyncRounds: p.members.rounds.Load()}
+}
+
+// Failovers is Stats().Failovers; it stays for listener/status.go, which
+// reads it, until that file moves to the gateway package.
 func (p *Pool) Failovers() uint64 { return p.failovers.Load() }
 
-// Close stops the pool's probes, health checks and member sync. Open
+// Close stops the pool's probes and member sync, and lets go of its
+// health checkers, which stop when no other pool uses them. Open
 // connections are not touched.
 func (p *Pool) Close() {
 	p.cancel()
-	if c := p.clients.Load(); c != nil {
-		c.closeIdle()
+	p.updateMu.Lock()
+	defer p.updateMu.Unlock()
+	p.closed = true
+	for _, ep := range p.Endpoints() {
+		p.releaseChecksLocked(ep)
 	}
 }
 
@@ -249,11 +181,8 @@ func (p *Pool) UpdateFrom(source string, eps []resolver.Endpoint) (added, remove
 	defer p.updateMu.Unlock()
 	p.configured = eps
 	added, removed = p.publishLocked(source)
-	if p.syncStop != nil && (len(added) > 0 || len(removed) > 0) {
-		select { // a new seed may be another cluster: ask it now
-		case p.syncNow <- struct{}{}:
-		default:
-		}
+	if len(added) > 0 || len(removed) > 0 {
+		p.members.kick()
 	}
 	return added, removed
 }
@@ -263,44 +192,53 @@ func (p *Pool) UpdateFrom(source string, eps []resolver.Endpoint) (added, remove
 // the log. The caller holds updateMu.
 func (p *Pool) publishLocked(source string) (added, removed []string) {
 	old := p.Endpoints()
-	byAddr := make(map[string]*Endpoint, len(old))
-	for _, ep := range old {
-		byAddr[ep.addr] = ep
-	}
 	p.pruneRetiredLocked()
-	next := make([]*Endpoint, 0, len(p.configured)+len(p.discovered))
-	seen := make(map[string]bool, len(p.configured)+len(p.discovered))
-	for _, re := range append(append([]resolver.Endpoint(nil), p.configured...), p.discovered...) {
-		if seen[re.Addr] {
-			continue
-		}
-		seen[re.Addr] = true
-		if ep, ok := byAddr[re.Addr]; ok {
-			if ep.Record() != re {
-				ep.record.Store(&re)
-			}
-			next = append(next, ep)
-			continue
-		}
-		next = append(next, p.addLocked(re))
-		added = append(added, re.Addr)
-	}
+	next, added := p.nextLocked(old)
 	p.endpoints.Store(&next)
-
+	seen := make(map[string]bool, len(next))
+	for _, ep := range next {
+		seen[ep.addr] = true
+	}
 	for _, ep := range old {
 		if !seen[ep.addr] {
 			removed = append(removed, ep.addr)
 			p.removeLocked(ep)
 		}
 	}
-	if len(removed) > 0 {
-		p.clients.Load().closeIdle()
-	}
 	p.syncChecksLocked()
 	if (len(old) > 0 || source != "config") && (len(added) > 0 || len(removed) > 0) {
 		p.log.WithFields(logrus.Fields{"added": added, "removed": removed, "source": source}).Info("endpoints updated")
 	}
 	return added, removed
+}
+
+// nextLocked returns the endpoint set to publish after old, the union of
+// the configured and discovered endpoints: the objects of old for the
+// addresses that stay, with their records updated, and the addresses
+// added. The caller holds updateMu.
+func (p *Pool) nextLocked(old []*Endpoint) (next []*Endpoint, added []string) {
+	byAddr := make(map[string]*Endpoint, len(old))
+	for _, ep := range old {
+		byAddr[ep.addr] = ep
+	}
+	next = make([]*Endpoint, 0, len(p.configured)+len(p.discovered))
+	seen := make(map[string]bool, len(p.configured)+len(p.discovered))
+	for _, re := range slices.Concat(p.configured, p.discovered) {
+		if seen[re.Addr] {
+			continue
+		}
+		seen[re.Addr] = true
+		ep, ok := byAddr[re.Addr]
+		switch {
+		case !ok:
+			ep = p.addLocked(re)
+			added = append(added, re.Addr)
+		case ep.Record() != re:
+			ep.record.Store(&re)
+		}
+		next = append(next, ep)
+	}
+	return next, added
 }
 
 // addLocked returns the endpoint for an address that joins the set: the
@@ -350,227 +288,46 @@ func (p *Pool) pruneRetiredLocked() {
 	}
 }
 
-// Dial levels: which endpoints a round of picks considers.
-const (
-	levelUp     = iota // active and healthy: the normal case
-	levelActive        // none was up: active ones, health ignored
-	levelAny           // none of those answered: every endpoint left
-)
+// configuredLocked returns the set of configured addresses. The caller
+// holds updateMu.
+func (p *Pool) configuredLocked() map[string]bool {
+	configured := make(map[string]bool, len(p.configured))
+	for _, re := range p.configured {
+		configured[re.Addr] = true
+	}
+	return configured
+}
 
-// Dial connects to an endpoint of the pool for one new client connection.
-// It picks with the policy among the endpoints that are up, of the best SRV
-// priority; when a dial fails it marks that endpoint inactive and tries the
-// next, so the client never sees the failure. When no endpoint that is up
-// answers, it tries the unhealthy ones whose dials worked, then every other
-// endpoint, once each: health checks alone never make the gateway refuse a
-// client, and a member which came back is used at once rather than after
-// the retry delay.
-func (p *Pool) Dial(ctx context.Context) (net.Conn, *Endpoint, error) {
-	eps := p.Endpoints()
-	if len(eps) == 0 {
-		if why := p.waiting.Load(); why != nil {
-			return nil, nil, fmt.Errorf("%w: the pool has no endpoints yet: %s", ErrNoEndpoint, *why)
+// candidates implements memberPool: the endpoints, the configured ones
+// that are up first, then the discovered ones that are up, then the rest.
+func (p *Pool) candidates() []*Endpoint {
+	p.updateMu.Lock()
+	configured := p.configuredLocked()
+	p.updateMu.Unlock()
+	eps := slices.Clone(p.Endpoints())
+	rank := func(ep *Endpoint) int {
+		r := 0
+		if !configured[ep.addr] {
+			r++
 		}
-		return nil, nil, fmt.Errorf("%w: the pool has no endpoints", ErrNoEndpoint)
-	}
-	s := p.settings.Load()
-	var tried []*Endpoint
-	var lastErr error
-	for level := levelUp; level <= levelAny; level++ {
-		for {
-			ep := p.pick(eps, tried, level)
-			if ep == nil {
-				break
-			}
-			conn, err := p.dialOne(ctx, s, ep)
-			if err == nil {
-				p.countFailover(lastErr)
-				return conn, ep, nil
-			}
-			lastErr = err
-			tried = append(tried, ep)
-			if ctx.Err() != nil {
-				return nil, nil, ctx.Err()
-			}
+		if !ep.Up() {
+			r += 2
 		}
+		return r
 	}
-	return nil, nil, fmt.Errorf("%w: tried %d endpoints, last error: %w", ErrNoEndpoint, len(tried), lastErr)
+	slices.SortStableFunc(eps, func(a, b *Endpoint) int { return rank(a) - rank(b) })
+	return eps
 }
 
-// countFailover counts a connection served after a failed dial, which
-// lastErr is when not nil.
-func (p *Pool) countFailover(lastErr error) {
-	if lastErr != nil {
-		p.failovers.Add(1)
+// discover implements memberPool: the voting members that are not
+// configured become the discovered set, unless ctx is done.
+func (p *Pool) discover(ctx context.Context, members []member) (int, bool) {
+	p.updateMu.Lock()
+	defer p.updateMu.Unlock()
+	if ctx.Err() != nil {
+		return 0, false
 	}
-}
-
-// pick returns the policy's choice among the untried endpoints that level
-// admits, of the lowest SRV priority present, or nil when there is none.
-func (p *Pool) pick(eps, tried []*Endpoint, level int) *Endpoint {
-	if allCandidates(eps, tried, level) {
-		return p.policy.Load().Pick(eps) // the usual case, without a copy
-	}
-	// buf escapes through the Policy interface: one allocation, only here.
-	var buf [16]*Endpoint
-	candidates := buf[:0]
-	best := -1
-	for _, ep := range eps {
-		if !admits(level, ep) || contains(tried, ep) {
-			continue
-		}
-		switch prio := int(ep.priority()); {
-		case best == -1 || prio < best:
-			best = prio
-			candidates = append(candidates[:0], ep)
-		case prio == best:
-			candidates = append(candidates, ep)
-		}
-	}
-	if len(candidates) == 0 {
-		return nil
-	}
-	return p.policy.Load().Pick(candidates)
-}
-
-// allCandidates reports whether every endpoint of eps is a candidate: the
-// pool has some, level admits them all, none was tried, all are of one
-// priority. Then the pool's own immutable slice goes to the policy as it is.
-func allCandidates(eps, tried []*Endpoint, level int) bool {
-	if len(eps) == 0 || len(tried) > 0 {
-		return false
-	}
-	prio := eps[0].priority()
-	for _, ep := range eps {
-		if !admits(level, ep) || ep.priority() != prio {
-			return false
-		}
-	}
-	return true
-}
-
-func admits(level int, ep *Endpoint) bool {
-	if ep.removed.Load() {
-		return false
-	}
-	switch level {
-	case levelUp:
-		return ep.active.Load() && ep.healthy.Load()
-	case levelActive:
-		return ep.active.Load()
-	default:
-		return true
-	}
-}
-
-func contains(eps []*Endpoint, ep *Endpoint) bool {
-	for _, e := range eps {
-		if e == ep {
-			return true
-		}
-	}
-	return false
-}
-
-// dialOne dials ep within the dial timeout and updates its state.
-func (p *Pool) dialOne(ctx context.Context, s *Settings, ep *Endpoint) (net.Conn, error) {
-	ep.dialing.Add(1)
-	defer ep.dialing.Add(-1)
-	dctx, cancel := context.WithTimeout(ctx, s.DialTimeout)
-	conn, err := p.dial(dctx, "tcp", ep.addr)
-	if err == nil && s.Originate != nil {
-		conn, err = originate(dctx, conn, s.Originate, ep.addr)
-	}
-	cancel()
-	if err != nil {
-		ep.dialErrors.Add(1)
-		if ctx.Err() == nil && !localFailure(err) {
-			p.markDown(ep, err)
-		}
-		return nil, fmt.Errorf("endpoint %s: %w", ep.addr, err)
-	}
-	p.markUp(ep, "dial succeeded")
-	return conn, nil
-}
-
-// originate runs a TLS client handshake on conn with conf, within ctx, and
-// returns the TLS connection; on failure it closes conn.
-func originate(ctx context.Context, conn net.Conn, conf *tls.Config, addr string) (net.Conn, error) {
-	if conf.ServerName == "" {
-		host, _, err := net.SplitHostPort(addr)
-		if err != nil {
-			host = addr
-		}
-		conf = conf.Clone()
-		conf.ServerName = host
-	}
-	tc := tls.Client(conn, conf)
-	if err := tc.HandshakeContext(ctx); err != nil {
-		_ = conn.Close()
-		return nil, fmt.Errorf("TLS handshake: %w", err)
-	}
-	return tc, nil
-}
-
-// localFailure reports whether a dial failed for a reason of this host, not
-// of the endpoint: out of file descriptors, or a host name with no address
-// to dial (DNS's trouble). Such a failure says nothing about the member, so
-// it doesn't mark it down.
-func localFailure(err error) bool {
-	return errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) || errors.Is(err, resolver.ErrUnresolved)
-}
-
-// markDown deactivates ep after a failed dial. Without health checks the
-// retry-delay probe brings it back; with them, rise successful checks do.
-func (p *Pool) markDown(ep *Endpoint, err error) {
-	ep.endSuccessRun()
-	if ep.active.CompareAndSwap(true, false) {
-		p.log.WithFields(logrus.Fields{"endpoint": ep.addr, "reason": "dial failed", "error": err.Error()}).Warn("endpoint deactivated")
-	}
-	if p.settings.Load().HealthCheck.Type == CheckNone {
-		p.startProbe(ep)
-	}
-}
-
-// markUp re-activates ep if it was inactive. It logs at info: a member
-// coming back needs no action, unlike one going away.
-func (p *Pool) markUp(ep *Endpoint, reason string) {
-	if ep.active.CompareAndSwap(false, true) {
-		p.log.WithFields(logrus.Fields{"endpoint": ep.addr, "reason": reason}).Info("endpoint re-activated")
-	}
-}
-
-// startProbe runs ep's re-probe loop unless one is running: every retry
-// delay, a TCP connect within the dial timeout; success re-activates it.
-// The loop ends when health checks take over.
-func (p *Pool) startProbe(ep *Endpoint) {
-	if !ep.probing.CompareAndSwap(false, true) {
-		return
-	}
-	go func() {
-		defer ep.probing.Store(false)
-		for {
-			s := p.settings.Load()
-			t := time.NewTimer(s.RetryDelay)
-			select {
-			case <-p.ctx.Done():
-				t.Stop()
-				return
-			case <-t.C:
-			}
-			s = p.settings.Load()
-			if ep.removed.Load() || ep.active.Load() || s.HealthCheck.Type != CheckNone {
-				return
-			}
-			dctx, cancel := context.WithTimeout(p.ctx, s.DialTimeout)
-			conn, err := p.dial(dctx, "tcp", ep.addr)
-			cancel()
-			if err == nil {
-				_ = conn.Close()
-				p.markUp(ep, "probe succeeded")
-				return
-			}
-			p.log.WithFields(logrus.Fields{"endpoint": ep.addr, "error": err.Error()}).Debug("probe failed")
-		}
-	}()
+	p.discovered = membersToEndpoints(members, p.configuredLocked())
+	p.publishLocked("member-sync")
+	return len(p.discovered), true
 }

@@ -390,3 +390,12 @@ func TestEmptyPool(t *testing.T) {
 		t.Fatalf("err=%v, want ErrNoEndpoint", err)
 	}
 }
+
+// streakOf returns the streak of ep's checker (n > 0: n successes in a
+// row, n < 0: -n failures in a row), or 0 when none runs.
+func streakOf(ep *Endpoint) int64 {
+	if c := ep.check.Load(); c != nil {
+		return int64(c.streakNow())
+	}
+	return 0
+}

@@ -117,7 +117,7 @@ func TestEtcdCheckOverTLS(t *testing.T) {
 			t.Cleanup(p.Close)
 			p.Update([]resolver.Endpoint{{Addr: f.addr, TLS: tc.discovered}})
 			ep := endpoint(p, f.addr)
-			waitFor(t, "a check result", 5*time.Second, func() bool { return ep.streak.Load() != 0 })
+			waitFor(t, "a check result", 5*time.Second, func() bool { return streakOf(ep) != 0 })
 			if ep.Healthy() != tc.wantHealthy {
 				t.Fatalf("healthy=%v (last error %q), want %v", ep.Healthy(), ep.LastCheckError(), tc.wantHealthy)
 			}

@@ -103,8 +103,8 @@ func TestHTTPSMemberCheckedOverTLS(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			p, hook := tlsCheckedPool(t, s, m.addr)
 			ep := endpoint(p, m.addr)
-			waitFor(t, "3 passing checks", 10*time.Second, func() bool { return ep.streak.Load() >= 3 })
-			if _, fellBack := p.clients.Load().fallbacks.Load(m.addr); fellBack {
+			waitFor(t, "3 passing checks", 10*time.Second, func() bool { return streakOf(ep) >= 3 })
+			if ep.check.Load().fellBack.Load() {
 				t.Fatal("the check fell back although the CA is configured")
 			}
 			if w := warnings(hook, ""); len(w) != 0 {
@@ -123,13 +123,13 @@ func TestHTTPSMemberUnverifiedFallsBack(t *testing.T) {
 	r := newRelay(t, m.addr)
 	p, hook := tlsCheckedPool(t, Settings{}, r.addr)
 	ep := endpoint(p, r.addr)
-	waitFor(t, "3 passing checks", 10*time.Second, func() bool { return ep.streak.Load() >= 3 })
+	waitFor(t, "3 passing checks", 10*time.Second, func() bool { return streakOf(ep) >= 3 })
 	if !ep.Up() {
 		t.Fatalf("the member is not up: %s", ep.LastCheckError())
 	}
 	lines := warnings(hook, "falls back to tcp")
 	if len(lines) != 1 {
-		t.Fatalf("%d fallback lines logged after %d checks, want 1", len(lines), ep.streak.Load())
+		t.Fatalf("%d fallback lines logged after %d checks, want 1", len(lines), streakOf(ep))
 	}
 	msg := lines[0].Message
 	for _, want := range []string{r.addr, "can't be verified with the system roots", "trusted-ca-file", "health-check: {type: tcp}"} {
@@ -157,7 +157,7 @@ func TestClientCertMemberFallsBack(t *testing.T) {
 	m := startTLSMember(t, true)
 	p, hook := tlsCheckedPool(t, Settings{TLS: &tls.Config{RootCAs: m.ca.Pool()}}, m.addr)
 	ep := endpoint(p, m.addr)
-	waitFor(t, "3 passing checks", 10*time.Second, func() bool { return ep.streak.Load() >= 3 })
+	waitFor(t, "3 passing checks", 10*time.Second, func() bool { return streakOf(ep) >= 3 })
 	lines := warnings(hook, "falls back to tcp")
 	if len(lines) != 1 {
 		t.Fatalf("%d fallback lines logged, want 1", len(lines))
@@ -172,10 +172,10 @@ func TestClientCertMemberFallsBack(t *testing.T) {
 	s := p.Settings()
 	s.TLS = &tls.Config{RootCAs: m.ca.Pool(), Certificates: []tls.Certificate{m.client}}
 	p.SetSettings(s)
-	c := p.clients.Load()
-	n := ep.streak.Load()
-	waitFor(t, "3 more passing checks", 10*time.Second, func() bool { return ep.streak.Load() >= n+3 })
-	if _, fellBack := c.fallbacks.Load(m.addr); fellBack {
+	c := ep.check.Load()
+	n := streakOf(ep)
+	waitFor(t, "3 more passing checks", 10*time.Second, func() bool { return streakOf(ep) >= n+3 })
+	if c.fellBack.Load() {
 		t.Fatal("with a client certificate the check still falls back")
 	}
 }

@@ -48,6 +48,9 @@ type Group struct {
 	members map[string]*member
 	retired []*listener.Listener // closed listeners whose connections may still be open
 	fds     *listener.FDBudget   // shared by the listeners: see fds.go
+	// checkers runs the pools' health checks, one per member and check
+	// settings however many listeners point at the member.
+	checkers *upstream.Checkers
 }
 
 // member is one configured listener and its live objects.
@@ -85,7 +88,9 @@ func (d Diff) Empty() bool {
 
 // NewGroup returns a group with no listeners.
 func NewGroup(log logrus.FieldLogger) *Group {
-	return &Group{log: log, members: map[string]*member{}, fds: listener.NewFDBudget()}
+	g := &Group{log: log, members: map[string]*member{}, fds: listener.NewFDBudget()}
+	g.checkers = upstream.NewCheckers(g.dial, log)
+	return g
 }
 
 // Apply makes the running listeners match s. Everything that can fail is
@@ -127,7 +132,7 @@ type loaded struct {
 func (g *Group) start(lc config.Listener, ln net.Listener, p *plan, ld loaded) *member {
 	log := g.log.WithField("listener", lc.Name)
 	m := &member{cfg: lc, dns: &resolver.LookupCounters{}}
-	m.pool = upstream.NewPool(upstream.Options{Settings: ld.pool, Log: log, Dial: g.dial})
+	m.pool = upstream.NewPool(upstream.Options{Settings: ld.pool, Log: log, Dial: g.dial, Checkers: g.checkers})
 	m.src = &source{pool: m.pool, hosts: g.hosts.Load, log: log}
 	g.setSource(m, lc, p)
 	m.ln = listener.New(lc.Name, ln, m.pool, log)

@@ -1,0 +1,105 @@
+package upstream
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"net"
+	"time"
+
+	"github.com/sirupsen/logrus"
+)
+
+// What a pool does with the open connections of an endpoint that an update
+// removes.
+const (
+	RemovedKeep  = "keep"
+	RemovedDrain = "drain"
+	RemovedClose = "close"
+)
+
+// closeSpread is the window over which connections closed by policy are
+// spread, so that their clients don't all reconnect at once.
+const closeSpread = 500 * time.Millisecond
+
+// ErrNoEndpoint is returned by Dial when no endpoint could be reached.
+var ErrNoEndpoint = errors.New("no endpoint reachable")
+
+// DialFunc dials one endpoint address.
+type DialFunc func(ctx context.Context, network, addr string) (net.Conn, error)
+
+// Settings are the pool settings a reload may change. They apply to new
+// connections and to later probes and checks.
+type Settings struct {
+	DialTimeout time.Duration
+	RetryDelay  time.Duration
+	// OnEndpointRemoved is RemovedKeep, RemovedDrain or RemovedClose.
+	OnEndpointRemoved string
+	DrainTimeout      time.Duration
+	// Policy names the pick policy (PolicyStickyRandom when empty). It is
+	// ignored when Options.Policy is set.
+	Policy string
+	// HealthCheck configures active health checks; the zero value runs
+	// none.
+	HealthCheck HealthCheck
+	// OnUnhealthy is UnhealthyClose (when empty) or UnhealthyKeep. Close is
+	// the default because a client left on a frozen member hangs and loses
+	// its leases, where a closed one reconnects to a healthy member.
+	OnUnhealthy string
+	// MemberSync is how often the cluster is asked for its members; 0
+	// turns member sync off.
+	MemberSync time.Duration
+	// TLS, when set, is used to talk to every endpoint (etcd check and
+	// member sync): the listener's upstream-tls block.
+	TLS *tls.Config
+	// DiscoveredTLS is used for the TLS members (discovered through
+	// _etcd-client-ssl, or in TLSEndpoints) when TLS is nil; nil means the
+	// system roots.
+	DiscoveredTLS *tls.Config
+	// TLSEndpoints are the static endpoints given as https://: their
+	// health checks and member sync speak TLS, as for discovered TLS
+	// members.
+	TLSEndpoints []string
+	// Originate, when set, makes Dial speak TLS to the endpoint for the
+	// client: the handshake is part of the dial, within DialTimeout, and
+	// a handshake that fails is a failed dial. An empty ServerName is
+	// the endpoint's host.
+	Originate *tls.Config
+}
+
+func (s Settings) withDefaults() Settings {
+	if s.DialTimeout <= 0 {
+		s.DialTimeout = 3 * time.Second
+	}
+	if s.RetryDelay <= 0 {
+		s.RetryDelay = time.Minute
+	}
+	if s.Policy == "" {
+		s.Policy = PolicyStickyRandom
+	}
+	if s.OnUnhealthy == "" {
+		s.OnUnhealthy = UnhealthyClose
+	}
+	if s.MemberSync < 0 {
+		s.MemberSync = 0
+	}
+	s.HealthCheck = s.HealthCheck.withDefaults()
+	return s
+}
+
+// Options configure a new Pool.
+type Options struct {
+	Settings
+	// Policy, when set, picks among candidates for the pool's whole life,
+	// whatever Settings.Policy says.
+	Policy Policy
+	// Dial dials an endpoint; nil means a net.Dialer.
+	Dial DialFunc
+	// Log receives the pool's log lines; it should carry the listener name.
+	Log logrus.FieldLogger
+	// Checkers, when set, runs the pool's health checks, shared with the
+	// other pools of the registry that check the same members the same
+	// way; nil gives the pool a registry of its own. Its dial function
+	// should be Dial.
+	Checkers *Checkers
+}
