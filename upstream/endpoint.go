@@ -128,9 +128,8 @@ func (ep *Endpoint) Stats() EndpointStats {
 	}
 }
 
-// LastCheckError is Stats().CheckError. It and the counters' getters
-// below stay for listener/status.go, which reads them, until that file
-// moves to the gateway package and reads Stats.
+// LastCheckError is Stats().CheckError, for a caller that wants only it
+// (the pool's own logs, tests); status pages read Stats.
 func (ep *Endpoint) LastCheckError() string {
 	if e := ep.checkErr.Load(); e != nil {
 		return *e

@@ -4,6 +4,8 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/etcd-gateway/etcd-gateway/upstream"
+
 	"github.com/etcd-gateway/etcd-gateway/listener"
 
 	"github.com/etcd-gateway/etcd-gateway/config"
@@ -52,20 +54,9 @@ type EndpointStatus struct {
 	// Addresses are the IP addresses dials use, for an endpoint given by
 	// host name; nil for an IP address.
 	Addresses []string
-	// Active is false after a failed dial, until a probe, a dial or rise
-	// successful health checks bring the endpoint back.
-	Active bool
-	// Healthy is the health checks' verdict (true without checks), and
-	// CheckError why the last check failed.
-	Healthy    bool
-	CheckError string
-	// OpenConns is the number of connections open to the endpoint.
-	OpenConns int64
-	// TotalConns, DialErrors, BytesToUpstream and BytesToClient count
-	// since the endpoint joined the pool; updates that keep it don't reset
-	// them.
-	TotalConns, DialErrors         uint64
-	BytesToUpstream, BytesToClient uint64
+	// EndpointStats are its state and counters; updates that keep the
+	// endpoint don't reset them.
+	upstream.EndpointStats
 }
 
 // Status returns a view of every running listener, ordered by name.
@@ -81,7 +72,7 @@ func (g *Group) Status() []Status {
 			Limits:    m.ln.Limits(),
 			OpenConns: m.ln.OpenConns(),
 			Counters:  m.base.Add(m.ln.Counters()),
-			Failovers: m.pool.Failovers(),
+			Failovers: m.pool.Stats().Failovers,
 		}
 		for _, l := range m.prev {
 			st.OpenConns += l.OpenConns()
@@ -100,16 +91,9 @@ func (g *Group) Status() []Status {
 		st.Waiting = waiting(m, names)
 		for _, ep := range m.pool.Endpoints() {
 			st.Endpoints = append(st.Endpoints, EndpointStatus{
-				Endpoint:        ep.Record(),
-				Addresses:       addresses(names, ep.Addr()),
-				Active:          ep.Active(),
-				Healthy:         ep.Healthy(),
-				CheckError:      ep.LastCheckError(),
-				OpenConns:       ep.OpenConns(),
-				TotalConns:      ep.TotalConns(),
-				DialErrors:      ep.DialErrors(),
-				BytesToUpstream: ep.BytesToUpstream(),
-				BytesToClient:   ep.BytesToClient(),
+				Endpoint:      ep.Record(),
+				Addresses:     addresses(names, ep.Addr()),
+				EndpointStats: ep.Stats(),
 			})
 		}
 		out = append(out, st)
