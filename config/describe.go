@@ -33,7 +33,7 @@ func (s *Snapshot) Describe(w io.Writer) {
 		d.show(top, keyDNSStaleMax, "")
 	}
 	d.show(top, keyDNSServer, "")
-	d.show(top, keyAdminAddr, noteIf(s.AdminAddr != "" && !isLoopback(s.AdminAddr), " (not loopback: reachable from other hosts)"))
+	d.show(top, keyAdminAddr, noteIf(s.AdminAddr != "" && !IsLoopback(s.AdminAddr), " (not loopback: reachable from other hosts)"))
 	if s.AdminAddr != "" {
 		d.show(top, keyAdminPprof, "")
 	}
@@ -223,9 +223,9 @@ func plural(n int) string {
 	return "s"
 }
 
-// isLoopback reports whether the host of addr, a valid host:port, is a
+// IsLoopback reports whether the host of addr, a valid host:port, is a
 // loopback address or "localhost". An empty host (every address) is not.
-func isLoopback(addr string) bool {
+func IsLoopback(addr string) bool {
 	host, _, err := net.SplitHostPort(addr)
 	if err != nil {
 		return false

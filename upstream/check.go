@@ -13,6 +13,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/etcd-gateway/etcd-gateway/config"
+
 	"github.com/sirupsen/logrus"
 )
 
@@ -31,14 +33,14 @@ func (c *checker) checkOnce(ctx context.Context) error {
 	cctx, cancel := context.WithTimeout(ctx, hc.Timeout)
 	defer cancel()
 	switch hc.Type {
-	case CheckTCP:
+	case config.CheckTCP:
 		conn, err := c.dial(cctx, "tcp", c.key.addr)
 		if err != nil {
 			return fmt.Errorf("tcp check: connect: %w", err)
 		}
 		_ = conn.Close()
 		return nil
-	case CheckEtcd:
+	case config.CheckEtcd:
 		return c.checkEtcd(cctx)
 	default:
 		return nil

@@ -8,6 +8,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/etcd-gateway/etcd-gateway/config"
+
 	"github.com/sirupsen/logrus"
 )
 
@@ -64,7 +66,7 @@ func (cs *Checkers) acquire(key checkKey, seed *checker) *checker {
 		return c
 	}
 	c := &checker{key: key, dial: cs.dial, log: cs.log, refs: 1, healthy: true, subs: map[*Endpoint]statusSetter{}}
-	if key.hc.Type == CheckEtcd {
+	if key.hc.Type == config.CheckEtcd {
 		c.client = &http.Client{Transport: checkTransport(cs.dial, key.tls.config())}
 	}
 	due := c.seedFrom(seed)

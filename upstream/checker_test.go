@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/etcd-gateway/etcd-gateway/config"
+
 	"github.com/etcd-gateway/etcd-gateway/resolver"
 )
 
@@ -61,7 +63,7 @@ func waitHealthy(t *testing.T, pools []*Pool, addr string, want bool) {
 
 // fastCheck is an etcd check every 20ms that moves the verdict at once.
 func fastCheck() HealthCheck {
-	return HealthCheck{Type: CheckEtcd, Interval: 20 * time.Millisecond, Timeout: time.Second, Fall: 1, Rise: 1}
+	return HealthCheck{Type: config.CheckEtcd, Interval: 20 * time.Millisecond, Timeout: time.Second, Fall: 1, Rise: 1}
 }
 
 // TestPoolsShareTheirChecks: 20 pools in front of the same 3 members
@@ -128,7 +130,7 @@ func TestDifferentCheckSettingsDoNotShare(t *testing.T) {
 	cs := NewCheckers(nil, nil)
 	slower, tcp := fastCheck(), fastCheck()
 	slower.Fall = 2
-	tcp.Type = CheckTCP
+	tcp.Type = config.CheckTCP
 	for _, s := range []Settings{
 		{HealthCheck: fastCheck()},
 		{HealthCheck: fastCheck(), DiscoveredTLS: &tls.Config{}}, // shares: plain member
@@ -148,8 +150,8 @@ func TestDifferentCheckSettingsDoNotShare(t *testing.T) {
 func TestSharedVerdictOwnOnUnhealthy(t *testing.T) {
 	fs, addrs := fakeMembers(t, 2)
 	cs := NewCheckers(nil, nil)
-	keep := sharedPool(t, cs, Settings{HealthCheck: fastCheck(), OnUnhealthy: UnhealthyKeep}, addrs...)
-	closing := sharedPool(t, cs, Settings{HealthCheck: fastCheck(), OnUnhealthy: UnhealthyClose}, addrs...)
+	keep := sharedPool(t, cs, Settings{HealthCheck: fastCheck(), OnUnhealthy: config.UnhealthyKeep}, addrs...)
+	closing := sharedPool(t, cs, Settings{HealthCheck: fastCheck(), OnUnhealthy: config.UnhealthyClose}, addrs...)
 	var conns []net.Conn
 	for _, p := range []*Pool{keep, closing} {
 		conn, ep, err := p.Dial(context.Background())

@@ -9,6 +9,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/etcd-gateway/etcd-gateway/config"
+
 	"github.com/sirupsen/logrus"
 
 	"github.com/etcd-gateway/etcd-gateway/resolver"
@@ -193,7 +195,7 @@ func (p *Pool) markDown(ep *Endpoint, err error) {
 	if ep.active.CompareAndSwap(true, false) {
 		p.log.WithFields(logrus.Fields{"endpoint": ep.addr, "reason": "dial failed", "error": err.Error()}).Warn("endpoint deactivated")
 	}
-	if p.settings.Load().HealthCheck.Type == CheckNone {
+	if p.settings.Load().HealthCheck.Type == config.CheckNone {
 		p.startProbe(ep)
 	}
 }
@@ -224,7 +226,7 @@ func (p *Pool) startProbe(ep *Endpoint) {
 // when ep left the pool, came back or is now health-checked.
 func (p *Pool) probe(ep *Endpoint) bool {
 	s := p.settings.Load()
-	if ep.removed.Load() || ep.active.Load() || s.HealthCheck.Type != CheckNone {
+	if ep.removed.Load() || ep.active.Load() || s.HealthCheck.Type != config.CheckNone {
 		return false
 	}
 	dctx, cancel := context.WithTimeout(p.ctx, s.DialTimeout)

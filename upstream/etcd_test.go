@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/etcd-gateway/etcd-gateway/config"
+
 	"github.com/etcd-gateway/etcd-gateway/internal/testutil"
 
 	"github.com/etcd-gateway/etcd-gateway/internal/etcdtest"
@@ -31,8 +33,8 @@ func TestFrozenMember(t *testing.T) {
 		// slack covers scheduling on a loaded CI machine under -race.
 		slack = 400 * time.Millisecond
 	)
-	for _, typ := range []string{CheckEtcd, CheckTCP} {
-		t.Run(typ, func(t *testing.T) {
+	for _, typ := range []config.CheckType{config.CheckEtcd, config.CheckTCP} {
+		t.Run(string(typ), func(t *testing.T) {
 			r := newRelay(t, direct)
 			hc := HealthCheck{Type: typ, Interval: interval, Timeout: timeout, Fall: fall, Rise: 1}
 			// The relay is preferred (ordered policy): clients go there
@@ -46,7 +48,7 @@ func TestFrozenMember(t *testing.T) {
 
 			r.freeze()
 			frozen := time.Now()
-			if typ == CheckTCP {
+			if typ == config.CheckTCP {
 				// Wait for fall more tcp checks to pass after the freeze,
 				// and a full bound: the endpoint is still up.
 				n := streakOf(ep)
@@ -87,7 +89,7 @@ func TestFrozenMember(t *testing.T) {
 func TestLostQuorumMemberAvoided(t *testing.T) {
 	lost, healthy := startCluster(t, 2), startCluster(t, 1)
 	a, b := lost.Members[0].ClientAddr(), healthy.ClientAddrs()[0]
-	hc := HealthCheck{Type: CheckEtcd, Interval: 50 * time.Millisecond, Timeout: 500 * time.Millisecond, Fall: 2, Rise: 2}
+	hc := HealthCheck{Type: config.CheckEtcd, Interval: 50 * time.Millisecond, Timeout: 500 * time.Millisecond, Fall: 2, Rise: 2}
 	p := checkedPool(t, Settings{HealthCheck: hc}, a, b)
 	ep := endpoint(p, a)
 	waitFor(t, "passing checks", 10*time.Second, func() bool { return streakOf(ep) >= 2 })
@@ -125,7 +127,7 @@ func TestMemberSync(t *testing.T) {
 	seed := c.ClientAddrs()[0]
 	s := Settings{
 		MemberSync:  50 * time.Millisecond,
-		HealthCheck: HealthCheck{Type: CheckEtcd, Interval: 50 * time.Millisecond, Timeout: time.Second},
+		HealthCheck: HealthCheck{Type: config.CheckEtcd, Interval: 50 * time.Millisecond, Timeout: time.Second},
 	}
 	p := checkedPool(t, s, seed)
 	addrs := func() []string {

@@ -4,40 +4,16 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/etcd-gateway/etcd-gateway/config"
+
 	"github.com/sirupsen/logrus"
-)
-
-// Health-check types.
-const (
-	// CheckNone runs no check: only failed dials take an endpoint out, as
-	// in etcd's gateway.
-	CheckNone = "none"
-	// CheckTCP connects to the endpoint within the timeout.
-	CheckTCP = "tcp"
-	// CheckEtcd asks the member's GET /health on its client port.
-	CheckEtcd = "etcd"
-)
-
-// What a pool does with the open connections of an endpoint whose health
-// checks mark it down.
-const (
-	UnhealthyKeep  = "keep"
-	UnhealthyClose = "close"
-)
-
-// Defaults of HealthCheck fields left zero.
-const (
-	DefaultCheckInterval = 5 * time.Second
-	DefaultCheckTimeout  = 2 * time.Second
-	DefaultFall          = 2
-	DefaultRise          = 2
 )
 
 // HealthCheck configures a pool's active health checks.
 type HealthCheck struct {
-	// Type is CheckNone (the zero value means it too), CheckTCP or
-	// CheckEtcd.
-	Type string
+	// Type is config.CheckNone (the zero value means it too), config.CheckTCP or
+	// config.CheckEtcd.
+	Type config.CheckType
 	// Interval is the time between the starts of two checks of an
 	// endpoint; Timeout bounds one check.
 	Interval, Timeout time.Duration
@@ -48,26 +24,26 @@ type HealthCheck struct {
 
 func (h HealthCheck) withDefaults() HealthCheck {
 	if h.Type == "" {
-		h.Type = CheckNone
+		h.Type = config.CheckNone
 	}
 	if h.Interval <= 0 {
-		h.Interval = DefaultCheckInterval
+		h.Interval = config.DefaultCheckInterval
 	}
 	if h.Timeout <= 0 {
 		// A check must end before the next one is due.
-		h.Timeout = min(DefaultCheckTimeout, h.Interval)
+		h.Timeout = min(config.DefaultCheckTimeout, h.Interval)
 	}
 	if h.Fall < 1 {
-		h.Fall = DefaultFall
+		h.Fall = config.DefaultFall
 	}
 	if h.Rise < 1 {
-		h.Rise = DefaultRise
+		h.Rise = config.DefaultRise
 	}
 	return h
 }
 
 // syncChecksLocked points every endpoint at the shared checker that its
-// settings call for, or stops its checks when the type is CheckNone. The
+// settings call for, or stops its checks when the type is config.CheckNone. The
 // caller holds updateMu.
 func (p *Pool) syncChecksLocked() {
 	if p.closed {
@@ -75,7 +51,7 @@ func (p *Pool) syncChecksLocked() {
 	}
 	s := p.settings.Load()
 	for _, ep := range p.Endpoints() {
-		if s.HealthCheck.Type == CheckNone {
+		if s.HealthCheck.Type == config.CheckNone {
 			p.stopChecksLocked(ep)
 			continue
 		}
@@ -180,7 +156,7 @@ func (p *Pool) setHealthy(ep *Endpoint, v verdict, log logrus.FieldLogger) {
 // when every member is down would only make clients reconnect to a member
 // as bad.
 func (p *Pool) onUnhealthy(ep *Endpoint, log logrus.FieldLogger) {
-	if p.settings.Load().OnUnhealthy != UnhealthyClose {
+	if p.settings.Load().OnUnhealthy != config.UnhealthyClose {
 		return
 	}
 	n := ep.OpenConns()

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/etcd-gateway/etcd-gateway/config"
+
 	"github.com/etcd-gateway/etcd-gateway/resolver"
 )
 
@@ -34,7 +36,7 @@ func dialAddr(t *testing.T, p *Pool) string {
 
 func TestEtcdCheckFallAndRise(t *testing.T) {
 	bad, good := newSteppedEtcd(t), newFakeEtcd(t, false)
-	hc := HealthCheck{Type: CheckEtcd, Interval: time.Millisecond, Timeout: 5 * time.Second, Fall: 3, Rise: 2}
+	hc := HealthCheck{Type: config.CheckEtcd, Interval: time.Millisecond, Timeout: 5 * time.Second, Fall: 3, Rise: 2}
 	p := checkedPool(t, Settings{HealthCheck: hc}, bad.addr, good.addr)
 	ep := endpoint(p, bad.addr)
 	waitStreak := func(want int64) {
@@ -80,7 +82,7 @@ func TestEtcdCheckFallAndRise(t *testing.T) {
 func TestCheckIntervalHonoured(t *testing.T) {
 	f := newFakeEtcd(t, false)
 	const interval = 60 * time.Millisecond
-	checkedPool(t, Settings{HealthCheck: HealthCheck{Type: CheckEtcd, Interval: interval, Timeout: time.Second}}, f.addr)
+	checkedPool(t, Settings{HealthCheck: HealthCheck{Type: config.CheckEtcd, Interval: interval, Timeout: time.Second}}, f.addr)
 	waitFor(t, "6 checks", 10*time.Second, func() bool { return f.checks() >= 6 })
 	at := f.arrivalTimes()[:6]
 	for i := 1; i < len(at); i++ {
@@ -99,7 +101,7 @@ func TestCheckTimeoutHonoured(t *testing.T) {
 	f := newFakeEtcd(t, false)
 	f.answer.Store(answerHang)
 	const timeout = 80 * time.Millisecond
-	p := checkedPool(t, Settings{HealthCheck: HealthCheck{Type: CheckEtcd, Interval: time.Hour, Timeout: timeout, Fall: 1}}, f.addr)
+	p := checkedPool(t, Settings{HealthCheck: HealthCheck{Type: config.CheckEtcd, Interval: time.Hour, Timeout: timeout, Fall: 1}}, f.addr)
 	ep := endpoint(p, f.addr)
 	waitFor(t, "the hung check to fail", 5*time.Second, func() bool { return !ep.Healthy() })
 	if msg := ep.LastCheckError(); !strings.Contains(msg, "deadline exceeded") {
@@ -113,7 +115,7 @@ func TestCheckTimeoutHonoured(t *testing.T) {
 
 func TestTCPCheck(t *testing.T) {
 	s, other := newServer(t), newServer(t)
-	hc := HealthCheck{Type: CheckTCP, Interval: 10 * time.Millisecond, Timeout: time.Second, Fall: 2, Rise: 2}
+	hc := HealthCheck{Type: config.CheckTCP, Interval: 10 * time.Millisecond, Timeout: time.Second, Fall: 2, Rise: 2}
 	p := checkedPool(t, Settings{HealthCheck: hc}, s.addr, other.addr)
 	ep := endpoint(p, s.addr)
 	waitFor(t, "a run of successful tcp checks", 5*time.Second, func() bool { return streakOf(ep) >= 2 })
@@ -138,7 +140,7 @@ func TestTCPCheck(t *testing.T) {
 func TestFailedDialNeedsRiseChecksToComeBack(t *testing.T) {
 	f := newSteppedEtcd(t)
 	other := newFakeEtcd(t, false)
-	hc := HealthCheck{Type: CheckEtcd, Interval: time.Millisecond, Timeout: 5 * time.Second, Fall: 2, Rise: 2}
+	hc := HealthCheck{Type: config.CheckEtcd, Interval: time.Millisecond, Timeout: 5 * time.Second, Fall: 2, Rise: 2}
 	p := checkedPool(t, Settings{HealthCheck: hc}, f.addr, other.addr)
 	ep := endpoint(p, f.addr)
 	for range 3 {
@@ -175,7 +177,7 @@ func TestEveryEndpointDownClientsStillTried(t *testing.T) {
 	a.answer.Store(answerNoLeader)
 	b.answer.Store(answerNoLeader)
 	dead := deadAddr(t)
-	hc := HealthCheck{Type: CheckEtcd, Interval: 10 * time.Millisecond, Timeout: time.Second, Fall: 1}
+	hc := HealthCheck{Type: config.CheckEtcd, Interval: 10 * time.Millisecond, Timeout: time.Second, Fall: 1}
 	p := checkedPool(t, Settings{HealthCheck: hc}, dead, a.addr, b.addr)
 	for _, addr := range []string{dead, a.addr, b.addr} {
 		ep := endpoint(p, addr)
@@ -206,18 +208,18 @@ func TestEveryEndpointDownClientsStillTried(t *testing.T) {
 func TestOnUnhealthy(t *testing.T) {
 	for _, tc := range []struct {
 		name       string
-		policy     string
+		policy     config.OnUnhealthy
 		othersDown bool // the other endpoint is unhealthy already
 		wantClosed bool
 	}{
-		{"keep", UnhealthyKeep, false, false},
-		{"close", UnhealthyClose, false, true},
+		{"keep", config.UnhealthyKeep, false, false},
+		{"close", config.UnhealthyClose, false, true},
 		{"close by default", "", false, true},
-		{"close with no healthy endpoint left", UnhealthyClose, true, false},
+		{"close with no healthy endpoint left", config.UnhealthyClose, true, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			a, b := newFakeEtcd(t, false), newFakeEtcd(t, false)
-			hc := HealthCheck{Type: CheckEtcd, Interval: 10 * time.Millisecond, Timeout: time.Second, Fall: 1}
+			hc := HealthCheck{Type: config.CheckEtcd, Interval: 10 * time.Millisecond, Timeout: time.Second, Fall: 1}
 			p := checkedPool(t, Settings{HealthCheck: hc, OnUnhealthy: tc.policy}, a.addr, b.addr)
 			if tc.othersDown {
 				b.answer.Store(answerNoLeader)
@@ -247,7 +249,7 @@ func TestOnUnhealthy(t *testing.T) {
 func TestChecksFollowUpdates(t *testing.T) {
 	a, b := newFakeEtcd(t, false), newFakeEtcd(t, false)
 	a.answer.Store(answerNoLeader)
-	hc := HealthCheck{Type: CheckEtcd, Interval: 5 * time.Millisecond, Timeout: time.Second, Fall: 1}
+	hc := HealthCheck{Type: config.CheckEtcd, Interval: 5 * time.Millisecond, Timeout: time.Second, Fall: 1}
 	p := checkedPool(t, Settings{HealthCheck: hc}, a.addr)
 	epA := endpoint(p, a.addr)
 	waitFor(t, "a to go unhealthy", 5*time.Second, func() bool { return !epA.Healthy() })
@@ -278,11 +280,11 @@ func TestCheckTypeChangesOnReload(t *testing.T) {
 		t.Fatal("type none must not check")
 	}
 	s := p.Settings()
-	s.HealthCheck = HealthCheck{Type: CheckEtcd, Interval: 5 * time.Millisecond, Timeout: time.Second, Fall: 1}
+	s.HealthCheck = HealthCheck{Type: config.CheckEtcd, Interval: 5 * time.Millisecond, Timeout: time.Second, Fall: 1}
 	p.SetSettings(s)
 	waitFor(t, "checks to start and mark it down", 5*time.Second, func() bool { return !ep.Healthy() })
 
-	s.HealthCheck.Type = CheckNone
+	s.HealthCheck.Type = config.CheckNone
 	p.SetSettings(s)
 	if !ep.Healthy() || ep.LastCheckError() != "" {
 		t.Fatal("turning checks off must forget their verdict")
@@ -290,7 +292,7 @@ func TestCheckTypeChangesOnReload(t *testing.T) {
 	n := f.checks()
 	other := newFakeEtcd(t, false)
 	// Prove time passes with a second pool that checks, then compare.
-	q := checkedPool(t, Settings{HealthCheck: HealthCheck{Type: CheckEtcd, Interval: 5 * time.Millisecond, Timeout: time.Second}}, other.addr)
+	q := checkedPool(t, Settings{HealthCheck: HealthCheck{Type: config.CheckEtcd, Interval: 5 * time.Millisecond, Timeout: time.Second}}, other.addr)
 	_ = q
 	waitFor(t, "5 checks elsewhere", 5*time.Second, func() bool { return other.checks() >= 5 })
 	if got := f.checks(); got > n+1 {
@@ -301,10 +303,10 @@ func TestCheckTypeChangesOnReload(t *testing.T) {
 func TestCheckTimeoutDefault(t *testing.T) {
 	for _, tc := range []struct{ interval, want time.Duration }{
 		{time.Second, time.Second},
-		{10 * time.Second, DefaultCheckTimeout},
-		{0, DefaultCheckTimeout}, // the default interval, 5s
+		{10 * time.Second, config.DefaultCheckTimeout},
+		{0, config.DefaultCheckTimeout}, // the default interval, 5s
 	} {
-		if got := (HealthCheck{Type: CheckTCP, Interval: tc.interval}).withDefaults().Timeout; got != tc.want {
+		if got := (HealthCheck{Type: config.CheckTCP, Interval: tc.interval}).withDefaults().Timeout; got != tc.want {
 			t.Errorf("interval %v: timeout %v, want %v", tc.interval, got, tc.want)
 		}
 	}

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/etcd-gateway/etcd-gateway/config"
+
 	"github.com/sirupsen/logrus"
 	logtest "github.com/sirupsen/logrus/hooks/test"
 
@@ -19,7 +21,7 @@ func TestTransitionsAreLogged(t *testing.T) {
 	f := newFakeEtcd(t, false)
 	log, hook := logtest.NewNullLogger()
 	log.SetLevel(logrus.DebugLevel)
-	hc := HealthCheck{Type: CheckEtcd, Interval: 5 * time.Millisecond, Timeout: time.Second, Fall: 1, Rise: 1}
+	hc := HealthCheck{Type: config.CheckEtcd, Interval: 5 * time.Millisecond, Timeout: time.Second, Fall: 1, Rise: 1}
 	p := NewPool(Options{Settings: Settings{RetryDelay: time.Hour, HealthCheck: hc}, Log: log})
 	t.Cleanup(p.Close)
 	p.Update(resolver.Static([]string{f.addr}))

@@ -15,6 +15,7 @@ import (
 	"go.uber.org/zap"
 	"google.golang.org/grpc"
 
+	"github.com/etcd-gateway/etcd-gateway/config"
 	"github.com/etcd-gateway/etcd-gateway/resolver"
 )
 
@@ -203,7 +204,7 @@ func membersToEndpoints(ms []member, configured map[string]bool) []resolver.Endp
 		}
 		pick := cands[0]
 		for _, c := range cands {
-			if !isLoopback(c.Addr) {
+			if !config.IsLoopback(c.Addr) {
 				pick = c
 				break
 			}
@@ -230,16 +231,4 @@ func clientURLEndpoint(raw string) (resolver.Endpoint, bool) {
 		return resolver.Endpoint{}, false
 	}
 	return resolver.Endpoint{Addr: u.Host, TLS: u.Scheme == "https"}, true
-}
-
-func isLoopback(addr string) bool {
-	host, _, err := net.SplitHostPort(addr)
-	if err != nil {
-		return false
-	}
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }

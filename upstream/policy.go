@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"sync/atomic"
+
+	"github.com/etcd-gateway/etcd-gateway/config"
 )
 
 // Policy chooses the endpoint for a new connection.
@@ -14,22 +16,15 @@ type Policy interface {
 	Pick(candidates []*Endpoint) *Endpoint
 }
 
-// Policy names, as the listener key policy takes them.
-const (
-	PolicyStickyRandom     = "sticky-random"
-	PolicyRoundRobin       = "round-robin"
-	PolicyLeastConnections = "least-connections"
-)
-
 // NewPolicy returns a new instance of the named policy; "" is
 // sticky-random.
-func NewPolicy(name string) (Policy, error) {
+func NewPolicy(name config.Policy) (Policy, error) {
 	switch name {
-	case PolicyStickyRandom, "":
+	case config.PolicyStickyRandom, "":
 		return &StickyRandom{}, nil
-	case PolicyRoundRobin:
+	case config.PolicyRoundRobin:
 		return &RoundRobin{}, nil
-	case PolicyLeastConnections:
+	case config.PolicyLeastConnections:
 		return LeastConnections{}, nil
 	}
 	return nil, fmt.Errorf("unknown policy %q", name)

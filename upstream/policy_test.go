@@ -5,15 +5,17 @@ import (
 	"testing"
 	"time"
 
+	"github.com/etcd-gateway/etcd-gateway/config"
+
 	"github.com/etcd-gateway/etcd-gateway/resolver"
 )
 
 func TestNewPolicy(t *testing.T) {
-	for name, want := range map[string]Policy{
-		"":                     &StickyRandom{},
-		PolicyStickyRandom:     &StickyRandom{},
-		PolicyRoundRobin:       &RoundRobin{},
-		PolicyLeastConnections: LeastConnections{},
+	for name, want := range map[config.Policy]Policy{
+		"":                            &StickyRandom{},
+		config.PolicyStickyRandom:     &StickyRandom{},
+		config.PolicyRoundRobin:       &RoundRobin{},
+		config.PolicyLeastConnections: LeastConnections{},
 	} {
 		got, err := NewPolicy(name)
 		if err != nil {
@@ -107,7 +109,7 @@ func TestLeastConnectionsBalancesOpenConnections(t *testing.T) {
 		}
 		res = append(res, resolver.Endpoint{Addr: s.addr, Weight: w})
 	}
-	p := NewPool(Options{Settings: Settings{RetryDelay: time.Hour, Policy: PolicyLeastConnections}})
+	p := NewPool(Options{Settings: Settings{RetryDelay: time.Hour, Policy: config.PolicyLeastConnections}})
 	t.Cleanup(p.Close)
 	p.Update(res)
 
@@ -144,7 +146,7 @@ func TestLeastConnectionsBalancesOpenConnections(t *testing.T) {
 
 func TestPolicyFromSettingsAndReload(t *testing.T) {
 	a, b := newServer(t), newServer(t)
-	p := NewPool(Options{Settings: Settings{RetryDelay: time.Hour, Policy: PolicyRoundRobin}})
+	p := NewPool(Options{Settings: Settings{RetryDelay: time.Hour, Policy: config.PolicyRoundRobin}})
 	t.Cleanup(p.Close)
 	p.Update(resolver.Static([]string{a.addr, b.addr}))
 	seen := map[string]int{}
@@ -160,7 +162,7 @@ func TestPolicyFromSettingsAndReload(t *testing.T) {
 		t.Fatalf("round-robin over 2 endpoints: %v, want 5 each", seen)
 	}
 	s := p.Settings()
-	s.Policy = PolicyStickyRandom
+	s.Policy = config.PolicyStickyRandom
 	p.SetSettings(s)
 	first := ""
 	for i := range 10 {

@@ -2,11 +2,14 @@ package upstream
 
 import (
 	"context"
+	"io"
 	"net"
 	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/etcd-gateway/etcd-gateway/config"
 
 	"github.com/sirupsen/logrus"
 
@@ -49,7 +52,7 @@ type Pool struct {
 
 // policySlot holds the pool's policy and the name it was made from.
 type policySlot struct {
-	name string
+	name config.Policy
 	Policy
 }
 
@@ -83,13 +86,9 @@ func NewPool(opts Options) *Pool {
 // discardLog returns a logger that drops everything.
 func discardLog() logrus.FieldLogger {
 	l := logrus.New()
-	l.SetOutput(discard{})
+	l.SetOutput(io.Discard)
 	return l
 }
-
-type discard struct{}
-
-func (discard) Write(b []byte) (int, error) { return len(b), nil }
 
 // SetSettings replaces the pool's settings: a changed policy starts afresh,
 // health checks and member sync start, stop or change from their next
@@ -265,9 +264,9 @@ func (p *Pool) removeLocked(ep *Endpoint) {
 	p.retired[ep.addr] = ep
 	s := p.Settings()
 	switch s.OnEndpointRemoved {
-	case RemovedClose:
+	case config.RemovedClose:
 		ep.closeConns(closeSpread)
-	case RemovedDrain:
+	case config.RemovedDrain:
 		time.AfterFunc(s.DrainTimeout, func() {
 			if ep.removals.Load() == gen && ep.removed.Load() { // not revived since
 				ep.closeConns(closeSpread)

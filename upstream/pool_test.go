@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/etcd-gateway/etcd-gateway/config"
+
 	"github.com/etcd-gateway/etcd-gateway/internal/testutil"
 
 	"github.com/etcd-gateway/etcd-gateway/resolver"
@@ -244,15 +246,15 @@ func TestUpdateKeepsStateOfStayingEndpoints(t *testing.T) {
 
 func TestRemovedEndpointConnectionsClosedByPolicy(t *testing.T) {
 	for _, tc := range []struct {
-		policy string
+		policy config.OnRemoved
 		drain  time.Duration
 		closed bool
 	}{
-		{RemovedKeep, 0, false},
-		{RemovedClose, 0, true},
-		{RemovedDrain, 100 * time.Millisecond, true},
+		{config.RemovedKeep, 0, false},
+		{config.RemovedClose, 0, true},
+		{config.RemovedDrain, 100 * time.Millisecond, true},
 	} {
-		t.Run(tc.policy, func(t *testing.T) {
+		t.Run(string(tc.policy), func(t *testing.T) {
 			s, other := newServer(t), newServer(t)
 			p := newTestPool(t, Settings{RetryDelay: time.Hour, OnEndpointRemoved: tc.policy, DrainTimeout: tc.drain}, s.addr)
 			conn, ep, err := p.Dial(context.Background())

@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/etcd-gateway/etcd-gateway/config"
+
 	"github.com/etcd-gateway/etcd-gateway/resolver"
 )
 
@@ -14,7 +16,7 @@ import (
 func TestReaddedEndpointCountsItsOpenConnections(t *testing.T) {
 	const drain = 50 * time.Millisecond
 	b, a := newServer(t), newServer(t)
-	p := newTestPool(t, Settings{RetryDelay: time.Hour, OnEndpointRemoved: RemovedDrain, DrainTimeout: drain}, b.addr, a.addr)
+	p := newTestPool(t, Settings{RetryDelay: time.Hour, OnEndpointRemoved: config.RemovedDrain, DrainTimeout: drain}, b.addr, a.addr)
 	conn, ep, err := p.Dial(context.Background())
 	if err != nil {
 		t.Fatal(err)

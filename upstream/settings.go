@@ -7,15 +7,9 @@ import (
 	"net"
 	"time"
 
-	"github.com/sirupsen/logrus"
-)
+	"github.com/etcd-gateway/etcd-gateway/config"
 
-// What a pool does with the open connections of an endpoint that an update
-// removes.
-const (
-	RemovedKeep  = "keep"
-	RemovedDrain = "drain"
-	RemovedClose = "close"
+	"github.com/sirupsen/logrus"
 )
 
 // closeSpread is the window over which connections closed by policy are
@@ -33,19 +27,19 @@ type DialFunc func(ctx context.Context, network, addr string) (net.Conn, error)
 type Settings struct {
 	DialTimeout time.Duration
 	RetryDelay  time.Duration
-	// OnEndpointRemoved is RemovedKeep, RemovedDrain or RemovedClose.
-	OnEndpointRemoved string
+	// OnEndpointRemoved is config.RemovedKeep, config.RemovedDrain or config.RemovedClose.
+	OnEndpointRemoved config.OnRemoved
 	DrainTimeout      time.Duration
-	// Policy names the pick policy (PolicyStickyRandom when empty). It is
+	// Policy names the pick policy (config.PolicyStickyRandom when empty). It is
 	// ignored when Options.Policy is set.
-	Policy string
+	Policy config.Policy
 	// HealthCheck configures active health checks; the zero value runs
 	// none.
 	HealthCheck HealthCheck
-	// OnUnhealthy is UnhealthyClose (when empty) or UnhealthyKeep. Close is
+	// OnUnhealthy is config.UnhealthyClose (when empty) or config.UnhealthyKeep. Close is
 	// the default because a client left on a frozen member hangs and loses
 	// its leases, where a closed one reconnects to a healthy member.
-	OnUnhealthy string
+	OnUnhealthy config.OnUnhealthy
 	// MemberSync is how often the cluster is asked for its members; 0
 	// turns member sync off.
 	MemberSync time.Duration
@@ -75,10 +69,10 @@ func (s Settings) withDefaults() Settings {
 		s.RetryDelay = time.Minute
 	}
 	if s.Policy == "" {
-		s.Policy = PolicyStickyRandom
+		s.Policy = config.PolicyStickyRandom
 	}
 	if s.OnUnhealthy == "" {
-		s.OnUnhealthy = UnhealthyClose
+		s.OnUnhealthy = config.UnhealthyClose
 	}
 	if s.MemberSync < 0 {
 		s.MemberSync = 0

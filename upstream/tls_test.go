@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/etcd-gateway/etcd-gateway/config"
+
 	"github.com/etcd-gateway/etcd-gateway/resolver"
 )
 
@@ -70,7 +72,7 @@ func rootsOf(f *fakeEtcd) *x509.CertPool {
 }
 
 func TestEtcdCheckOverTLS(t *testing.T) {
-	hc := HealthCheck{Type: CheckEtcd, Interval: 10 * time.Millisecond, Timeout: time.Second, Fall: 1, Rise: 1}
+	hc := HealthCheck{Type: config.CheckEtcd, Interval: 10 * time.Millisecond, Timeout: time.Second, Fall: 1, Rise: 1}
 	cert := clientCert(t)
 	for _, tc := range []struct {
 		name        string

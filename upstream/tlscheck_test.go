@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/etcd-gateway/etcd-gateway/config"
+
 	"github.com/sirupsen/logrus"
 	logtest "github.com/sirupsen/logrus/hooks/test"
 
@@ -73,7 +75,7 @@ func tlsCheckedPool(t *testing.T, s Settings, addrs ...string) (*Pool, *logtest.
 	log.SetLevel(logrus.DebugLevel)
 	s.RetryDelay = time.Hour
 	s.TLSEndpoints = addrs
-	s.HealthCheck = HealthCheck{Type: CheckEtcd, Interval: 100 * time.Millisecond, Timeout: time.Second, Fall: 2, Rise: 1}
+	s.HealthCheck = HealthCheck{Type: config.CheckEtcd, Interval: 100 * time.Millisecond, Timeout: time.Second, Fall: 2, Rise: 1}
 	p := NewPool(Options{Settings: s, Policy: ordered{}, Log: log})
 	t.Cleanup(p.Close)
 	p.Update(resolver.Static(addrs))
@@ -185,7 +187,7 @@ func TestClientCertMemberFallsBack(t *testing.T) {
 // says to list it as https://.
 func TestTLSMemberListedPlainSaysSo(t *testing.T) {
 	m := startTLSMember(t, false)
-	p := checkedPool(t, Settings{HealthCheck: HealthCheck{Type: CheckEtcd, Interval: 100 * time.Millisecond, Timeout: time.Second, Fall: 1, Rise: 1}}, m.addr)
+	p := checkedPool(t, Settings{HealthCheck: HealthCheck{Type: config.CheckEtcd, Interval: 100 * time.Millisecond, Timeout: time.Second, Fall: 1, Rise: 1}}, m.addr)
 	ep := endpoint(p, m.addr)
 	waitFor(t, "the member to be marked unhealthy", 10*time.Second, func() bool { return !ep.Healthy() })
 	if err := ep.LastCheckError(); !strings.Contains(err, "list it as https://") {

@@ -47,8 +47,8 @@ func TestApplyGivesPoolsTheirHealthSettings(t *testing.T) {
 	pool := g.Listeners()["main"].Pool()
 
 	s := pool.Settings()
-	wantHC := upstream.HealthCheck{Type: upstream.CheckTCP, Interval: time.Hour, Timeout: time.Second, Fall: 3, Rise: 4}
-	if s.Policy != upstream.PolicyLeastConnections || s.HealthCheck != wantHC || s.OnUnhealthy != upstream.UnhealthyClose || s.MemberSync != time.Hour {
+	wantHC := upstream.HealthCheck{Type: config.CheckTCP, Interval: time.Hour, Timeout: time.Second, Fall: 3, Rise: 4}
+	if s.Policy != config.PolicyLeastConnections || s.HealthCheck != wantHC || s.OnUnhealthy != config.UnhealthyClose || s.MemberSync != time.Hour {
 		t.Fatalf("pool settings %+v", s)
 	}
 	if s.TLS == nil || s.TLS.RootCAs == nil || len(s.TLS.Certificates) != 1 || s.TLS.ServerName != "etcd.example.com" {
@@ -64,7 +64,7 @@ func TestApplyGivesPoolsTheirHealthSettings(t *testing.T) {
 	if g.Listeners()["main"].Pool() != pool {
 		t.Fatal("the reload replaced the pool")
 	}
-	if s := pool.Settings(); s.HealthCheck.Type != upstream.CheckNone || s.TLS != nil {
+	if s := pool.Settings(); s.HealthCheck.Type != config.CheckNone || s.TLS != nil {
 		t.Fatalf("after the reload: type %q, TLS %v", s.HealthCheck.Type, s.TLS)
 	}
 }
