@@ -67,6 +67,9 @@ type Cluster struct {
 	dir     string
 	token   string
 	opts    Options
+	// used are the addresses handed to the cluster's members: a port
+	// closed after the pick may be picked again.
+	used map[string]bool
 }
 
 // Options tune a cluster started with StartWithOptions.
@@ -131,11 +134,11 @@ func StartWithOptions(dir string, n int, opts Options) (*Cluster, error) {
 
 // newMember returns member i on free loopback ports, not started.
 func (c *Cluster) newMember(i int) (*Member, error) {
-	cu, err := freeURL()
+	cu, err := c.freeURL()
 	if err != nil {
 		return nil, err
 	}
-	pu, err := freeURL()
+	pu, err := c.freeURL()
 	if err != nil {
 		return nil, err
 	}
@@ -378,13 +381,24 @@ func (c *Cluster) start(m *Member) error {
 	return nil
 }
 
-// freeURL returns an http URL on a loopback port that is free now.
-func freeURL() (url.URL, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return url.URL{}, err
+// freeURL returns an http URL on a loopback port that is free now and was
+// not handed to another member of the cluster: the kernel may give a port
+// it just gave, once closed, again.
+func (c *Cluster) freeURL() (url.URL, error) {
+	if c.used == nil {
+		c.used = map[string]bool{}
 	}
-	addr := l.Addr().String()
-	_ = l.Close()
-	return url.URL{Scheme: "http", Host: addr}, nil
+	for range 100 {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return url.URL{}, err
+		}
+		addr := l.Addr().String()
+		_ = l.Close()
+		if !c.used[addr] {
+			c.used[addr] = true
+			return url.URL{Scheme: "http", Host: addr}, nil
+		}
+	}
+	return url.URL{}, errors.New("etcdtest: no free port that the cluster does not use already")
 }
