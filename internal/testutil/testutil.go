@@ -31,15 +31,30 @@ func WaitFor(t testing.TB, what string, timeout time.Duration, cond func() bool)
 	}
 }
 
-// FreeAddr returns a loopback host:port that is free now.
+// handedOut holds every address FreeAddr returned in this test binary.
+// The kernel may give a port it just gave, once closed, again, and two
+// listeners of one test on one port fail to bind. This is the one
+// package-level variable of the test helpers: the set must span every
+// test of the process, which no value a test owns can do.
+var handedOut sync.Map
+
+// FreeAddr returns a loopback host:port that is free now and that it has
+// not returned before in this process.
 func FreeAddr(t testing.TB) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	for range 100 {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr := ln.Addr().String()
+		ln.Close()
+		if _, seen := handedOut.LoadOrStore(addr, true); !seen {
+			return addr
+		}
 	}
-	defer ln.Close()
-	return ln.Addr().String()
+	t.Fatal("testutil: no free port that was not handed out already")
+	return ""
 }
 
 // DeadAddr returns a loopback address where nothing listens: a dial is
