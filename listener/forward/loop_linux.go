@@ -1,6 +1,7 @@
 package forward
 
 import (
+	"fmt"
 	"net"
 	"os"
 	"sync"
@@ -82,24 +83,13 @@ type loop struct {
 
 // newLoop starts an event loop on its own epoll instance.
 func newLoop() (*loop, error) {
-	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
-	if err != nil {
-		return nil, os.NewSyscallError("epoll_create1", err)
-	}
-	if err := unix.SetNonblock(epfd, true); err != nil {
-		_ = unix.Close(epfd)
-		return nil, os.NewSyscallError("fcntl", err)
-	}
-	file := os.NewFile(uintptr(epfd), "epoll")
-	raw, err := file.SyscallConn()
-	if err != nil {
-		_ = file.Close()
-		return nil, err
-	}
 	l := &loop{
-		epfd: epfd, file: file, raw: raw, exited: make(chan struct{}),
+		exited: make(chan struct{}),
 		events: make([]unix.EpollEvent, maxEvents),
 		batch:  make([]*Pair, maxEvents),
+	}
+	if err := l.openEpoll(); err != nil {
+		return nil, err
 	}
 	l.firstBufs.New = func() any {
 		b := make([]byte, copyBufSize)
@@ -107,6 +97,25 @@ func newLoop() (*loop, error) {
 	}
 	go l.run()
 	return l, nil
+}
+
+// openEpoll makes l's epoll instance, non-blocking and registered in Go's
+// netpoller, so that a loop waiting for events parks its goroutine only.
+func (l *loop) openEpoll() error {
+	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if err != nil {
+		return os.NewSyscallError("epoll_create1", err)
+	}
+	if err := unix.SetNonblock(epfd, true); err != nil {
+		_ = unix.Close(epfd)
+		return os.NewSyscallError("fcntl", err)
+	}
+	l.epfd, l.file = epfd, os.NewFile(uintptr(epfd), "epoll")
+	if l.raw, err = l.file.SyscallConn(); err != nil {
+		_ = l.file.Close()
+		return fmt.Errorf("epoll: %w", err)
+	}
+	return nil
 }
 
 // close makes the loop stop taking pairs and wakes it to finish them;
@@ -130,17 +139,26 @@ func (l *loop) add(p *Pair) error {
 		return net.ErrClosed
 	}
 	p.slot, p.gen = l.takeSlot()
+	if err := l.watch(p); err != nil {
+		l.free = append(l.free, p.slot)
+		return err
+	}
+	l.pairs[p.slot] = p
+	return nil
+}
+
+// watch registers both sockets of p with the epoll instance; on error
+// neither stays registered.
+func (l *loop) watch(p *Pair) error {
 	for i := range p.sides {
 		ev := p.event(i, p.sides[i].outArmed)
 		if err := unix.EpollCtl(l.epfd, unix.EPOLL_CTL_ADD, p.fds[i], &ev); err != nil {
 			if i == 1 {
 				_ = unix.EpollCtl(l.epfd, unix.EPOLL_CTL_DEL, p.fds[0], nil)
 			}
-			l.free = append(l.free, p.slot)
 			return os.NewSyscallError("epoll_ctl", err)
 		}
 	}
-	l.pairs[p.slot] = p
 	return nil
 }
 
