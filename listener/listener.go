@@ -16,6 +16,7 @@ import (
 
 	"github.com/sirupsen/logrus"
 
+	"github.com/etcd-gateway/etcd-gateway/listener/forward"
 	"github.com/etcd-gateway/etcd-gateway/upstream"
 )
 
@@ -54,7 +55,7 @@ type Listener struct {
 	// serverTLS is the TLS served to new clients, nil for plain TCP; see
 	// servetls.go.
 	serverTLS atomic.Pointer[tls.Config]
-	fwd       *Forwarder // nil when it could not be started: fwdErr says why
+	fwd       *forward.Forwarder // nil when it could not be started: fwdErr says why
 	fwdErr    error
 
 	// fds is the descriptor budget shared by a gateway's listeners (nil:
@@ -91,7 +92,7 @@ func (c *proxyConn) Close() error {
 // up with f, counting bytes into m, unless the connection was closed while
 // up was being dialled. On error both
 // connections are closed and done is not called.
-func (c *proxyConn) forward(f *Forwarder, client, up net.Conn, m Meters, done func(sent, received int64)) error {
+func (c *proxyConn) forward(f *forward.Forwarder, client, up net.Conn, m forward.Meters, done func(sent, received int64)) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closed {
@@ -107,7 +108,7 @@ func (c *proxyConn) forward(f *Forwarder, client, up net.Conn, m Meters, done fu
 // before Close or Shutdown is called.
 func New(name string, ln net.Listener, pool *upstream.Pool, log logrus.FieldLogger) *Listener {
 	ctx, cancel := context.WithCancel(context.Background())
-	fwd, err := NewForwarder()
+	fwd, err := forward.NewForwarder()
 	l := &Listener{name: name, ln: ln, pool: pool, log: log, ctx: ctx, cancel: cancel, done: make(chan struct{}), fwd: fwd, fwdErr: err}
 	l.counters.bytes = upstream.NewByteCounter()
 	l.limits.Store(&Limits{})
@@ -224,7 +225,7 @@ func (l *Listener) handle(pc *proxyConn) {
 	}
 	// The forwarder holds no goroutine for the connection: handle returns
 	// now, and done runs when both directions have ended.
-	meters := Meters{Listener: l.counters.bytes, Endpoint: ep.Bytes()}
+	meters := forward.Meters{Listener: l.counters.bytes, Endpoint: ep.Bytes()}
 	err = pc.forward(l.fwd, client, up, meters, func(sent, received int64) {
 		untrack()
 		if debug {

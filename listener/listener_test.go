@@ -12,6 +12,7 @@ import (
 
 	"github.com/sirupsen/logrus"
 
+	"github.com/etcd-gateway/etcd-gateway/listener/forward"
 	"github.com/etcd-gateway/etcd-gateway/resolver"
 	"github.com/etcd-gateway/etcd-gateway/upstream"
 )
@@ -59,14 +60,20 @@ func dialThrough(t *testing.T, l *Listener, n int) []net.Conn {
 }
 
 // waitStopped waits for every loop of f to exit, for at most testTimeout.
-func waitStopped(t *testing.T, f *Forwarder) {
+func waitStopped(t *testing.T, f *forward.Forwarder) {
 	t.Helper()
-	for _, exited := range f.loopsExited() {
-		select {
-		case <-exited:
-		case <-time.After(testTimeout):
-			t.Fatal("the forwarder's loops are still running")
-		}
+	testutil.WaitFor(t, "the forwarder's loops to exit", testTimeout, f.Stopped)
+}
+
+// testTimeout bounds every blocking step of these tests, so that a bug
+// fails a test instead of hanging it. It is never a speed assertion.
+const testTimeout = 20 * time.Second
+
+// roundTrip sends msg on c and reads its echo.
+func roundTrip(t testing.TB, c net.Conn, msg []byte) {
+	t.Helper()
+	if err := testutil.RoundTrip(c, string(msg)); err != nil {
+		t.Fatal(err)
 	}
 }
 

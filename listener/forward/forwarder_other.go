@@ -1,6 +1,6 @@
 //go:build !linux
 
-package listener
+package forward
 
 import (
 	"io"
@@ -15,11 +15,15 @@ type Forwarder struct {
 	next atomic.Uint32 // spreads connections over the meters' shards
 }
 
-// NewForwarder returns a forwarder.
+// NewForwarder returns a forwarder; it has the Linux one's signature so
+// that callers need no build tags.
 func NewForwarder() (*Forwarder, error) { return &Forwarder{}, nil }
 
 // Close does nothing here: this forwarder has no shared state.
 func (f *Forwarder) Close() error { return nil }
+
+// Stopped reports true: this forwarder has no loop to wait for.
+func (f *Forwarder) Stopped() bool { return true }
 
 // Start forwards bytes both ways between client and upstream and returns at
 // once; see the Linux version for the contract.
@@ -31,6 +35,3 @@ func (f *Forwarder) Start(client, upstream net.Conn, done func(toUpstream, toCli
 func (f *Forwarder) StartMetered(client, upstream net.Conn, m Meters, done func(toUpstream, toClient int64)) (io.Closer, error) {
 	return startCopy(client, upstream, m.shards(int(f.next.Add(1))), done), nil
 }
-
-// loopsExited returns nothing: this forwarder has no loops.
-func (f *Forwarder) loopsExited() []<-chan struct{} { return nil }

@@ -1,6 +1,6 @@
 //go:build linux
 
-package listener
+package forward_test
 
 import (
 	"bytes"
@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/etcd-gateway/etcd-gateway/listener/forward"
 )
 
 func TestForwardIdleThenBurstHoldsNoPipeWhenQuiet(t *testing.T) {
@@ -46,13 +48,13 @@ func TestForwardIdleThenBurstHoldsNoPipeWhenQuiet(t *testing.T) {
 		roundTrip(t, c, []byte("quiet?"))
 	}
 	// Quiet: the pipes went back to the loops, which keep a few.
-	if got, most := openFDs(t), idle+2*maxFreePipes*len(f.loops); got > most {
+	if got, most := openFDs(t), idle+2*forward.MaxFreePipes*len(f.EpollFiles()); got > most {
 		t.Fatalf("%d descriptors open after the burst, want at most %d (%d when idle before it)", got, most, idle)
 	}
 }
 
 func TestForwarderCloseEndsItsConnections(t *testing.T) {
-	f, err := NewForwarder()
+	f, err := forward.NewForwarder()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,8 +87,8 @@ func TestForwarderCloseEndsItsConnections(t *testing.T) {
 			t.Fatal("a forwarded socket is still open")
 		}
 	}
-	for _, l := range f.loops {
-		if !isClosed(l.file) {
+	for _, file := range f.EpollFiles() {
+		if !isClosed(file) {
 			t.Fatal("an epoll descriptor is still open")
 		}
 	}
@@ -115,14 +117,7 @@ func TestStartCopiesWhatIsNotASocket(t *testing.T) {
 		t.Fatalf("client read %q, %v", buf[:2], err)
 	}
 	client.Close()
-	select {
-	case got := <-done:
-		if got != [2]int64{5, 2} {
-			t.Fatalf("done with %v, want [5 2]", got)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("done not called after the client closed")
-	}
+	waitCounts(t, done, [2]int64{5, 2})
 }
 
 func TestForwardFirstRequestWhenTheUpstreamIsFull(t *testing.T) {
@@ -148,7 +143,7 @@ func TestForwardFirstRequestWhenTheUpstreamIsFull(t *testing.T) {
 			}
 		}
 	})
-	req := make([]byte, copyBufSize)
+	req := make([]byte, forward.CopyBufSize)
 	_, _ = rand.Read(req)
 	_ = client.SetDeadline(time.Now().Add(testTimeout))
 	if _, err := client.Write(req); err != nil {

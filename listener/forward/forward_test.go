@@ -1,4 +1,4 @@
-package listener
+package forward_test
 
 import (
 	"bytes"
@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/etcd-gateway/etcd-gateway/listener/forward"
 )
 
 // tcpPair returns the two ends of a loopback TCP connection.
@@ -45,9 +47,9 @@ func tcpPair(t testing.TB) (a, b net.Conn) {
 }
 
 // newForwarder returns a forwarder closed at the end of the test.
-func newForwarder(t testing.TB) *Forwarder {
+func newForwarder(t testing.TB) *forward.Forwarder {
 	t.Helper()
-	f, err := NewForwarder()
+	f, err := forward.NewForwarder()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,7 +60,7 @@ func newForwarder(t testing.TB) *Forwarder {
 // forwarded starts forwarding between two TCP pairs and returns the
 // client's end and the server's end: client ⇄ [gwClient f gwUpstream] ⇄
 // server.
-func forwarded(t testing.TB, f *Forwarder) (client, server net.Conn, done <-chan [2]int64) {
+func forwarded(t testing.TB, f *forward.Forwarder) (client, server net.Conn, done <-chan [2]int64) {
 	t.Helper()
 	client, gwClient := tcpPair(t)
 	gwUpstream, server := tcpPair(t)
@@ -95,13 +97,20 @@ func TestForwardHalfClose(t *testing.T) {
 	if err != nil || string(reply) != "reply" {
 		t.Fatalf("client read %q, %v", reply, err)
 	}
+	waitCounts(t, done, [2]int64{7, 5})
+}
+
+// waitCounts waits up to 5 s for the byte counts of a forwarding that
+// ended, and checks them.
+func waitCounts(t *testing.T, done <-chan [2]int64, want [2]int64) {
+	t.Helper()
 	select {
-	case n := <-done:
-		if n != [2]int64{7, 5} {
-			t.Fatalf("Forward counted %v bytes, want [7 5]", n)
+	case got := <-done:
+		if got != want {
+			t.Fatalf("the forwarding counted %v bytes, want %v", got, want)
 		}
 	case <-time.After(5 * time.Second):
-		t.Fatal("Forward did not return after both sides closed")
+		t.Fatal("the forwarding did not end after both sides closed")
 	}
 }
 

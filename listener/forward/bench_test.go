@@ -1,7 +1,6 @@
-package listener
+package forward_test
 
 import (
-	"context"
 	"errors"
 	"io"
 	"net"
@@ -10,13 +9,15 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/etcd-gateway/etcd-gateway/internal/testutil"
+	"github.com/etcd-gateway/etcd-gateway/listener/forward"
 	"github.com/etcd-gateway/etcd-gateway/upstream"
 )
 
 // The forwarder against the reference it replaced, two goroutines with
 // io.Copy (which splices on Linux), in the same run:
 //
-//	go test -run XXX -bench Forward -benchmem ./listener/
+//	go test -run XXX -bench Forward -benchmem ./listener/forward/
 
 // forwardFunc starts forwarding between the gateway's two ends.
 type forwardFunc func(tb testing.TB, gwClient, gwUpstream net.Conn)
@@ -24,7 +25,7 @@ type forwardFunc func(tb testing.TB, gwClient, gwUpstream net.Conn)
 func implementations(b *testing.B) map[string]forwardFunc {
 	f := newForwarder(b)
 	// Metered as the listener meters: a listener's and an endpoint's.
-	m := Meters{Listener: upstream.NewByteCounter(), Endpoint: upstream.NewByteCounter()}
+	m := forward.Meters{Listener: upstream.NewByteCounter(), Endpoint: upstream.NewByteCounter()}
 	return map[string]forwardFunc{
 		"impl=forwarder": func(tb testing.TB, c, u net.Conn) {
 			if _, err := f.StartMetered(c, u, m, func(int64, int64) {}); err != nil {
@@ -60,22 +61,6 @@ func benchPair(b *testing.B, fwd forwardFunc) (client, server net.Conn) {
 	return client, server
 }
 
-// echoLoop echoes with a plain buffer (io.Copy would splice), until EOF.
-func echoLoop(c net.Conn) {
-	buf := make([]byte, 32<<10)
-	for {
-		n, err := c.Read(buf)
-		if n > 0 {
-			if _, err := c.Write(buf[:n]); err != nil {
-				return
-			}
-		}
-		if err != nil {
-			return
-		}
-	}
-}
-
 // BenchmarkForward measures the forwarder over loopback: one-way bulk
 // (64 KiB per op), and 128-byte request/response on one connection and on
 // 64 at once.
@@ -109,7 +94,7 @@ func BenchmarkForward(b *testing.B) {
 		})
 		b.Run("rr128/"+name, func(b *testing.B) {
 			client, server := benchPair(b, fwd)
-			go echoLoop(server)
+			go testutil.EchoConn(server)
 			req, resp := make([]byte, 128), make([]byte, 128)
 			b.ReportAllocs()
 			b.ResetTimer()
@@ -127,7 +112,7 @@ func BenchmarkForward(b *testing.B) {
 			clients := make([]net.Conn, conns)
 			for i := range clients {
 				client, server := benchPair(b, fwd)
-				go echoLoop(server)
+				go testutil.EchoConn(server)
 				clients[i] = client
 			}
 			var next atomic.Int32
@@ -152,53 +137,4 @@ func BenchmarkForward(b *testing.B) {
 			})
 		})
 	}
-}
-
-// BenchmarkListenerConnect is a whole client connection through a
-// Listener in front of an echo server: connect, 64-byte request and
-// response, close; from 8 goroutines. Allocations count both ends of the
-// benchmark's own connections too.
-func BenchmarkListenerConnect(b *testing.B) {
-	back, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer back.Close()
-	go func() {
-		for {
-			c, err := back.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				echoLoop(c)
-				c.Close()
-			}()
-		}
-	}()
-	l := startListener(b, back.Addr().String())
-	defer func() { _ = l.Shutdown(context.Background()) }()
-	addr := l.Addr().String()
-	b.SetParallelism(max(1, 8/runtime.GOMAXPROCS(0)))
-	b.ReportAllocs()
-	b.ResetTimer()
-	b.RunParallel(func(pb *testing.PB) {
-		req, resp := make([]byte, 64), make([]byte, 64)
-		for pb.Next() {
-			c, err := net.Dial("tcp", addr)
-			if err != nil {
-				b.Error(err)
-				return
-			}
-			_, err = c.Write(req)
-			if err == nil {
-				_, err = io.ReadFull(c, resp)
-			}
-			c.Close()
-			if err != nil {
-				b.Error(err)
-				return
-			}
-		}
-	})
 }

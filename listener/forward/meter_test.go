@@ -1,4 +1,4 @@
-package listener
+package forward_test
 
 import (
 	"io"
@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/etcd-gateway/etcd-gateway/internal/testutil"
+	"github.com/etcd-gateway/etcd-gateway/listener/forward"
 	"github.com/etcd-gateway/etcd-gateway/upstream"
 )
 
@@ -23,7 +24,7 @@ func TestMetersMoveWhileOpen(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			client, gwClient, gwUpstream, backend := tc.pairs(t)
-			m := Meters{Listener: upstream.NewByteCounter(), Endpoint: upstream.NewByteCounter()}
+			m := forward.Meters{Listener: upstream.NewByteCounter(), Endpoint: upstream.NewByteCounter()}
 			done := make(chan [2]int64, 1)
 			f := newForwarder(t)
 			if _, err := f.StartMetered(gwClient, gwUpstream, m, func(up, down int64) { done <- [2]int64{up, down} }); err != nil {
@@ -68,7 +69,7 @@ func echoThrough(t *testing.T, client, backend net.Conn, n int) {
 }
 
 // waitMeters waits until both meters count want bytes each way.
-func waitMeters(t *testing.T, m Meters, want uint64) {
+func waitMeters(t *testing.T, m forward.Meters, want uint64) {
 	t.Helper()
 	testutil.WaitFor(t, "the meters to count the bytes", 5*time.Second, func() bool {
 		lu, ld := m.Listener.Load()

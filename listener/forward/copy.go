@@ -1,4 +1,4 @@
-package listener
+package forward
 
 import (
 	"errors"
@@ -31,11 +31,14 @@ func startCopy(client, upstream net.Conn, m meterShards, done func(toUpstream, t
 	return c
 }
 
+// copyPair is the handle of a copied forwarding: Close ends it.
 type copyPair struct {
 	client, upstream net.Conn
 	closed           atomic.Bool
 }
 
+// Close closes both connections, which ends both copies; it may be called
+// any number of times.
 func (c *copyPair) Close() error {
 	if c.closed.Swap(true) {
 		return nil
@@ -44,6 +47,8 @@ func (c *copyPair) Close() error {
 	return nil
 }
 
+// closeWriter is a connection whose write side can be shut alone, for
+// half-close.
 type closeWriter interface{ CloseWrite() error }
 
 // meteredWriter writes to its connection and counts what was written, so
@@ -54,6 +59,7 @@ type meteredWriter struct {
 	toClient bool // the direction counted: to the client, else to upstream
 }
 
+// Write writes b and counts what was written.
 func (w *meteredWriter) Write(b []byte) (int, error) {
 	n, err := w.dst.Write(b)
 	if w.toClient {

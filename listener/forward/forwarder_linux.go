@@ -1,0 +1,122 @@
+package forward
+
+import (
+	"fmt"
+	"io"
+	"net"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"syscall"
+)
+
+// Forwarder forwards connection pairs. Its methods are safe for concurrent
+// use. Close it when no connection is forwarded any more.
+type Forwarder struct {
+	loops     []*loop
+	next      atomic.Uint32
+	closeOnce sync.Once
+}
+
+// Socket is a connection the event loop can forward: it polls and splices
+// through its descriptor, and closes it when the forwarding ends.
+// *net.TCPConn is one; a TLS connection is not.
+type Socket interface {
+	syscall.Conn
+	io.Closer
+}
+
+// NewForwarder starts a forwarder with one event loop per GOMAXPROCS; each
+// holds an epoll descriptor and a goroutine.
+func NewForwarder() (*Forwarder, error) {
+	f := &Forwarder{}
+	for range runtime.GOMAXPROCS(0) {
+		l, err := newLoop()
+		if err != nil {
+			_ = f.Close()
+			return nil, fmt.Errorf("forwarder: %w", err)
+		}
+		f.loops = append(f.loops, l)
+	}
+	return f, nil
+}
+
+// Start forwards bytes both ways between client and upstream and returns at
+// once. When one side finishes sending (EOF) the other side's write half is
+// shut, so a client that closes its write side still receives the reply.
+// When either side fails (reset, or the returned Closer's Close) both
+// connections are closed at once. When both directions have ended and both
+// connections are closed, done is called once, from the forwarder's event
+// loop, with the bytes sent to upstream and to the client: it must not
+// block, nor call Close on f.
+//
+// From Start on the connections belong to the forwarder: to end the
+// forwarding early, call Close on the returned Closer, never on the
+// connections. On error both connections are closed and done is not called.
+// Sockets go to an event loop (StartPair); anything else, such as TLS, is
+// copied by two goroutines.
+func (f *Forwarder) Start(client, upstream net.Conn, done func(toUpstream, toClient int64)) (io.Closer, error) {
+	return f.StartMetered(client, upstream, Meters{}, done)
+}
+
+// StartMetered is Start, counting the bytes into m as they move: each
+// event loop counts into its own shard of m's counters, so that a
+// connection open for days shows its traffic at once and the loops share
+// no counter.
+func (f *Forwarder) StartMetered(client, upstream net.Conn, m Meters, done func(toUpstream, toClient int64)) (io.Closer, error) {
+	cs, ok1 := client.(Socket)
+	us, ok2 := upstream.(Socket)
+	if !ok1 || !ok2 { // TLS: no socket to splice or poll
+		return startCopy(client, upstream, m.shards(f.pickLoop()), done), nil
+	}
+	return f.StartPair(cs, us, m, done)
+}
+
+// StartPair is StartMetered for two sockets: it registers them with one of
+// the event loops as a Pair, the handle that ends the forwarding.
+func (f *Forwarder) StartPair(client, upstream Socket, m Meters, done func(toUpstream, toClient int64)) (*Pair, error) {
+	li := f.pickLoop()
+	p, err := newPair(f.loops[li], client, upstream, m.shards(li), done)
+	if err == nil {
+		err = p.start()
+	}
+	if err != nil {
+		_, _ = client.Close(), upstream.Close()
+		return nil, fmt.Errorf("forward: %w", err)
+	}
+	return p, nil
+}
+
+// pickLoop returns the index of the loop a new connection goes to: each
+// in turn.
+func (f *Forwarder) pickLoop() int {
+	return int(f.next.Add(1) % uint32(len(f.loops)))
+}
+
+// Close stops the event loops and waits for them. Connections still being
+// forwarded are closed and their done called.
+func (f *Forwarder) Close() error {
+	f.closeOnce.Do(func() {
+		for _, l := range f.loops {
+			l.close()
+		}
+		for _, l := range f.loops {
+			<-l.exited
+		}
+	})
+	return nil
+}
+
+// Stopped reports whether every event loop has exited, so that an owner
+// that closed the forwarder from another goroutine can tell when its
+// descriptors are freed.
+func (f *Forwarder) Stopped() bool {
+	for _, l := range f.loops {
+		select {
+		case <-l.exited:
+		default:
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,281 @@
+package forward
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"sync"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// How the forwarder works on Linux.
+//
+// An idle connection must cost its two sockets and a few hundred bytes of
+// heap: no goroutine (a parked goroutine keeps a stack of 4 KiB or more), no
+// buffer, no splice pipe. So forwarding is event driven. A Forwarder runs one
+// event loop per GOMAXPROCS, each with its own epoll instance; a connection
+// pair is registered with one loop, edge-triggered, for its whole life, and
+// the loop moves bytes when a socket says it is ready:
+//
+//   - small data is copied through a buffer from the loop's free list, which
+//     goes back as soon as it is written;
+//   - when a read fills that buffer, the rest of the burst is spliced (zero
+//     copy) through a pipe from the loop's free list, which goes back once
+//     the source is drained and the pipe is empty;
+//   - what the destination can't take yet waits in the buffer or pipe for the
+//     destination's next writable edge, so only a connection that is moving
+//     data holds one;
+//   - a read shorter than its buffer means the socket is drained (as HAProxy
+//     assumes): new data, a FIN or an error after it raises a new edge.
+//
+// The epoll instance is itself registered in Go's netpoller (as an os.File),
+// so a loop with nothing to do parks its goroutine like any network read and
+// blocks no OS thread. The sockets stay registered in Go's netpoller too,
+// which costs nothing while nobody waits on them. Every syscall on a socket
+// runs inside its RawConn.Control (Pair.withFDs), so a concurrent Close
+// can't close the descriptor (and let the number be reused) under the loop.
+//
+// The files follow the seams: forwarder_linux.go is the API, this file the
+// event loop, freelist_linux.go its buffers and pipes, pair_linux.go and
+// start_linux.go a pair's state and its registration, pump_linux.go one
+// direction's steps, and sys_linux.go the raw syscalls.
+
+const (
+	// copyBufSize is the size of a copy buffer; a read that fills one
+	// switches the burst to splice.
+	copyBufSize = 16 << 10
+	// pipeSize is the capacity asked for a splice pipe; it is also the most
+	// one splice call moves.
+	pipeSize = 256 << 10
+	// burstSize is how much one direction moves before the loop serves its
+	// other connections.
+	burstSize = 1 << 20
+	// Free-list bounds of a loop: what a quiet loop keeps.
+	maxFreeBufs  = 16
+	maxFreePipes = 2
+	maxEvents    = 128
+)
+
+// loop is one event loop: an epoll instance, the pairs registered with it,
+// and the free buffers and pipes its pairs share.
+type loop struct {
+	epfd      int
+	file      *os.File // epfd, registered in Go's netpoller
+	raw       syscall.RawConn
+	exited    chan struct{}
+	firstBufs sync.Pool // *[]byte of copyBufSize, for sendFirst on callers' goroutines
+
+	mu      sync.Mutex // guards what follows; held per batch of events, not per event
+	stopped bool
+	pairs   []*Pair // by slot
+	free    []int32 // free slots
+	gen     int32
+
+	// Owned by the loop's goroutine.
+	events []unix.EpollEvent
+	batch  []*Pair
+	again  []*Pair // pairs that used their burst with data left to move
+	spare  []*Pair // the other slice for again
+	freeList
+}
+
+// newLoop starts an event loop on its own epoll instance.
+func newLoop() (*loop, error) {
+	l := &loop{
+		exited: make(chan struct{}),
+		events: make([]unix.EpollEvent, maxEvents),
+		batch:  make([]*Pair, maxEvents),
+	}
+	if err := l.openEpoll(); err != nil {
+		return nil, err
+	}
+	l.firstBufs.New = func() any {
+		b := make([]byte, copyBufSize)
+		return &b
+	}
+	go l.run()
+	return l, nil
+}
+
+// openEpoll makes l's epoll instance, non-blocking and registered in Go's
+// netpoller, so that a loop waiting for events parks its goroutine only.
+func (l *loop) openEpoll() error {
+	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if err != nil {
+		return os.NewSyscallError("epoll_create1", err)
+	}
+	if err := unix.SetNonblock(epfd, true); err != nil {
+		_ = unix.Close(epfd)
+		return os.NewSyscallError("fcntl", err)
+	}
+	l.epfd, l.file = epfd, os.NewFile(uintptr(epfd), "epoll")
+	if l.raw, err = l.file.SyscallConn(); err != nil {
+		_ = l.file.Close()
+		return fmt.Errorf("epoll: %w", err)
+	}
+	return nil
+}
+
+// close makes the loop stop taking pairs and wakes it to finish them;
+// it returns once the loop is out of its callback.
+func (l *loop) close() {
+	l.mu.Lock()
+	l.stopped = true
+	l.mu.Unlock()
+	_ = l.file.Close()
+}
+
+// add registers both sockets of p (whose descriptors the caller holds),
+// edge-triggered, for their whole life.
+// They start with read events only (unless sendFirst left data to write): a
+// new socket is writable, and waking the loop to be told so would cost a
+// turn per socket.
+func (l *loop) add(p *Pair) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.stopped {
+		return net.ErrClosed
+	}
+	p.slot, p.gen = l.takeSlot()
+	if err := l.watch(p); err != nil {
+		l.free = append(l.free, p.slot)
+		return err
+	}
+	l.pairs[p.slot] = p
+	return nil
+}
+
+// watch registers both sockets of p with the epoll instance; on error
+// neither stays registered.
+func (l *loop) watch(p *Pair) error {
+	for i := range p.sides {
+		ev := p.event(i, p.sides[i].outArmed)
+		if err := unix.EpollCtl(l.epfd, unix.EPOLL_CTL_ADD, p.fds[i], &ev); err != nil {
+			if i == 1 {
+				_ = unix.EpollCtl(l.epfd, unix.EPOLL_CTL_DEL, p.fds[0], nil)
+			}
+			return os.NewSyscallError("epoll_ctl", err)
+		}
+	}
+	return nil
+}
+
+// takeSlot returns a free slot of l.pairs and a new generation, which
+// tells a late event of the slot's last pair from one of the new pair.
+// l.mu is held.
+func (l *loop) takeSlot() (slot, gen int32) {
+	if n := len(l.free); n > 0 {
+		slot, l.free = l.free[n-1], l.free[:n-1]
+	} else {
+		slot = int32(len(l.pairs))
+		l.pairs = append(l.pairs, nil)
+	}
+	l.gen++
+	return slot, l.gen
+}
+
+// remove frees p's slot.
+func (l *loop) remove(p *Pair) {
+	l.mu.Lock()
+	l.pairs[p.slot] = nil
+	l.free = append(l.free, p.slot)
+	l.mu.Unlock()
+}
+
+// run is the loop's goroutine. The whole loop runs inside one RawConn.Read
+// of the epoll descriptor: Go's netpoller wakes it when the epoll has events,
+// and Close of the file ends it.
+func (l *loop) run() {
+	defer close(l.exited)
+	_ = l.raw.Read(l.turns)
+	l.stop()
+}
+
+// turns waits for events and serves them until the epoll has none ready;
+// it returns false to park in the netpoller, true to end the loop.
+func (l *loop) turns(epfd uintptr) bool {
+	for {
+		n, err := epollWait(int(epfd), l.events)
+		switch {
+		case err == unix.EINTR:
+			continue
+		case err != nil:
+			return true // can't happen with a valid epfd; stop
+		case n > 0:
+			l.dispatch(l.events[:n])
+		}
+		l.runAgain()
+		// Fewer events than room: the ready list was empty when we
+		// looked, and anything new raises the netpoller's edge.
+		if n < len(l.events) && len(l.again) == 0 {
+			return false
+		}
+	}
+}
+
+// dispatch hands a batch of events to their pairs.
+func (l *loop) dispatch(evs []unix.EpollEvent) {
+	l.lookUp(evs)
+	for i := range evs {
+		p := l.batch[i]
+		l.batch[i] = nil
+		if p == nil || p.finished {
+			continue
+		}
+		p.sides[evs[i].Fd&1].ready(evs[i].Events)
+		p.run()
+	}
+}
+
+// lookUp fills l.batch with the pair of each event, nil for an event of a
+// pair that is gone: one lock per batch.
+func (l *loop) lookUp(evs []unix.EpollEvent) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for i := range evs {
+		l.batch[i] = nil
+		slot := evs[i].Fd >> 1
+		if slot >= 0 && int(slot) < len(l.pairs) {
+			if p := l.pairs[slot]; p != nil && p.gen == evs[i].Pad {
+				l.batch[i] = p
+			}
+		}
+	}
+}
+
+// runAgain gives another turn to the pairs that used up their burst.
+func (l *loop) runAgain() {
+	if len(l.again) == 0 {
+		return
+	}
+	// Two slices in turn: a pair may queue itself again while this turn
+	// runs.
+	again := l.again
+	l.again = l.spare[:0]
+	for _, p := range again {
+		p.queued = false
+		p.run()
+	}
+	clear(again)
+	l.spare = again[:0]
+}
+
+// stop finishes every pair left when the loop ends, and frees the pipes.
+func (l *loop) stop() {
+	l.mu.Lock()
+	l.stopped = true
+	var left []*Pair
+	for _, p := range l.pairs {
+		if p != nil {
+			left = append(left, p)
+		}
+	}
+	l.mu.Unlock()
+	for _, p := range left {
+		p.finish()
+	}
+	l.freeList.release()
+	_ = l.file.Close()
+}
