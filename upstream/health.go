@@ -119,6 +119,7 @@ func (p *Pool) runChecks(ctx context.Context, ep *Endpoint) {
 		}
 		start := time.Now()
 		err := p.checkOnce(ctx, hc, ep)
+		ep.timings.observeCheck(start, err)
 		p.recordCheck(ctx, ep, hc, err)
 		t := time.NewTimer(time.Until(start.Add(hc.Interval)))
 		select {
