@@ -40,6 +40,8 @@ type Gateway struct {
 	started  time.Time
 	stopping atomic.Bool
 	registry *prometheus.Registry
+	// reloadDuration times the reloads that apply a changed file.
+	reloadDuration prometheus.Histogram
 	// admin is the admin server; nil when admin-addr is not set. It is
 	// replaced only by the goroutine that runs Start, Apply and Run.
 	admin atomic.Pointer[admin.Server]
@@ -188,7 +190,9 @@ func (g *Gateway) Reload(ctx context.Context, r config.Reload) {
 		g.notify("READY=1\nSTATUS=config unchanged")
 		return
 	}
+	start := time.Now()
 	diff, err := g.Apply(ctx, r)
+	g.reloadDuration.Observe(time.Since(start).Seconds())
 	if err != nil {
 		msg := err.Error()
 		g.lastErr.Store(&msg)
