@@ -30,6 +30,9 @@ type Options struct {
 	Health func() error
 	// Status returns the value /status sends, encoded as JSON.
 	Status func() any
+	// Page, when set, serves / (the status page, for a person); without
+	// it / lists the endpoints as plain text.
+	Page http.Handler
 	// Pprof serves /debug/pprof/; SetPprof changes it later.
 	Pprof bool
 	// Log receives the server's errors.
@@ -103,7 +106,11 @@ func (s *Server) routes() http.Handler {
 	return mux
 }
 
-func (s *Server) index(w http.ResponseWriter, _ *http.Request) {
+func (s *Server) index(w http.ResponseWriter, r *http.Request) {
+	if s.opts.Page != nil {
+		s.opts.Page.ServeHTTP(w, r)
+		return
+	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	fmt.Fprintln(w, "etcd-gateway admin server")
 	fmt.Fprintln(w, "  /metrics   Prometheus metrics")

@@ -45,6 +45,10 @@ type Gateway struct {
 	// admin is the admin server; nil when admin-addr is not set. It is
 	// replaced only by the goroutine that runs Start, Apply and Run.
 	admin atomic.Pointer[admin.Server]
+	// changes dates the endpoints' changes of state for /status.
+	changes *endpointChanges
+	// page renders the status page at the admin server's /.
+	page *statusPage
 }
 
 // reloadEvent is the outcome of the last reload.
@@ -89,7 +93,7 @@ func Start(ctx context.Context, logOut io.Writer, snap *config.Snapshot) (*Gatew
 	if err := ConfigureLogger(log, snap); err != nil {
 		return nil, err
 	}
-	g := &Gateway{log: log, group: listener.NewGroup(log), started: time.Now()}
+	g := &Gateway{log: log, group: listener.NewGroup(log), started: time.Now(), changes: newEndpointChanges(), page: newStatusPage()}
 	g.registry = newRegistry(g)
 	adm, err := g.prepareAdmin(ctx, snap)
 	if err != nil {
@@ -103,6 +107,7 @@ func Start(ctx context.Context, logOut io.Writer, snap *config.Snapshot) (*Gatew
 	g.current.Store(snap)
 	g.lastApplied.Store(time.Now().UnixNano())
 	adm.commit()
+	go g.changes.run(g)
 	log.WithFields(logrus.Fields{"config": snap.File, "listeners": len(snap.Listeners)}).Info("gateway started")
 	g.notify(fmt.Sprintf("READY=1\nSTATUS=serving %d listener(s)", len(snap.Listeners)))
 	return g, nil
@@ -256,6 +261,7 @@ func (g *Gateway) Shutdown() error {
 		err = nil
 	}
 	g.stopAdmin()
+	g.changes.close()
 	g.log.Info("gateway stopped")
 	return err
 }
