@@ -19,7 +19,8 @@ h1 { font-size: 1.4em; margin: 0 0 .3em; }
 h2 { font-size: 1.15em; margin: 1.4em 0 .4em; border-bottom: 1px solid #ccc; }
 h3 { font-size: 1em; margin: 1em 0 .3em; }
 table { border-collapse: collapse; margin: .3em 0 .8em; }
-th, td { padding: .2em .7em; border-bottom: 1px solid #e4e4e4; text-align: left; vertical-align: top; }
+th, td { padding: .2em .7em; border-bottom: 1px solid #e4e4e4; text-align: left; vertical-align: top; white-space: nowrap; }
+td.reason { white-space: normal; min-width: 20em; }
 th { background: #f3f3f3; font-weight: 600; }
 td.n, th.n { text-align: right; font-variant-numeric: tabular-nums; }
 code, pre, .mono { font-family: ui-monospace, "SFMono-Regular", Menlo, Consolas, monospace; font-size: .95em; }
@@ -73,7 +74,7 @@ nav a { margin-right: .8em; }
 <td class="mono">{{.Address}}</td>
 <td>{{source .Source}}</td>
 <td class="state">{{up .}} of {{len .Endpoints}}</td>
-<td class="n">{{.OpenConnections}}</td>
+<td class="n open">{{.OpenConnections}}</td>
 <td class="n">{{.TotalConnections}}</td>
 <td class="n">{{bytes .BytesToUpstream}}</td>
 <td class="n">{{bytes .BytesToClient}}</td>
@@ -103,7 +104,7 @@ nav a { margin-right: .8em; }
 <td class="state">{{if eq .State "active"}}up{{else}}down{{end}} <span class="muted small">({{.Health}})</span></td>
 <td class="reason">{{if .Reason}}<pre>{{.Reason}}</pre>{{end}}</td>
 <td>{{if .Since}}{{ago $.Now .Since}}{{end}}</td>
-<td class="n">{{.OpenConnections}}</td>
+<td class="n open">{{.OpenConnections}}</td>
 <td class="n">{{.TotalConnections}}</td>
 <td class="n">{{.DialErrors}}</td>
 <td class="n">{{bytes .BytesToUpstream}}</td>

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"context"
 	"net"
 	"net/http"
 	"os"
@@ -127,6 +128,13 @@ func TestStatusPageShowsWhatIsWrong(t *testing.T) {
 			endpointHealth(st, "main", impostor) == healthUnhealthy && endpointHealth(st, "main", member) == healthHealthy
 	})
 
+	// A client of main, served by the member: its connection and bytes show.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := newClient(t, mainAddr).Put(ctx, "k", "v"); err != nil {
+		t.Fatalf("put through the gateway: %v", err)
+	}
+
 	saveRenameOver(t, h.path, "listeners: [oops\n")
 	h.waitRejected(1)
 
@@ -159,6 +167,9 @@ func TestStatusPageShowsWhatIsWrong(t *testing.T) {
 	row = endpointRow(t, doc, "main", member)
 	if state, reason := text(cell(t, row, "state")), text(cell(t, row, "reason")); !hasClass(row, "ok") || !strings.HasPrefix(state, "up") || reason != "" {
 		t.Errorf("the member: class %q, state %q, reason %q; want up, no reason", attr(row, "class"), state, reason)
+	}
+	if open := text(cell(t, row, "open")); open != "1" {
+		t.Errorf("the member's open connections: %q, want the client's 1", open)
 	}
 
 	listeners := find(doc, func(n *html.Node) bool { return n.Data == "tr" && hasClass(n, "listener") })

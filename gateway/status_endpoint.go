@@ -127,7 +127,7 @@ func setReasons(ls *ListenerStatus) {
 			ep.Reason = reasonCheck + ": " + ep.CheckError
 			continue
 		case healthUnreachable:
-			ep.Reason = reasonDial + " (it is probed again; dial errors counted in dial_errors)"
+			ep.Reason = reasonDial + ": the last dial to it failed"
 			continue
 		}
 		host, _, err := net.SplitHostPort(ep.Address)
