@@ -24,8 +24,7 @@ ARG TARGETARCH
 RUN CGO_ENABLED=0 GOOS=${TARGETOS} GOARCH=${TARGETARCH} \
     go build -trimpath \
       -ldflags "-s -w -X github.com/etcd-gateway/etcd-gateway/internal/buildinfo.release=${VERSION}" \
-      -o /out/etcd-gateway . \
- && /out/etcd-gateway version
+      -o /out/etcd-gateway .
 
 # distroless/static: CA certificates, /etc/passwd with the nonroot user
 # (65532), tzdata; no shell, no package manager.

@@ -1,7 +1,8 @@
 // Package admin serves the gateway's admin HTTP endpoints on their own
-// address: /metrics for Prometheus, /healthz for probes, /status as JSON
-// and, when enabled, Go's profiler under /debug/pprof/. It knows nothing
-// of the gateway: what it serves comes from the Options.
+// address: a status page for a person at /, /metrics for Prometheus,
+// /healthz for probes, /status as JSON and, when enabled, Go's profiler
+// under /debug/pprof/. It knows nothing of the gateway: what it serves
+// comes from the Options.
 package admin
 
 import (
