@@ -202,6 +202,55 @@ func TestStatusPageShowsWhatIsWrong(t *testing.T) {
 	if len(refresh) != 1 || attr(refresh[0], "content") != "5" {
 		t.Errorf("?refresh=5: meta refresh %v", refresh)
 	}
+
+	// The metrics a dashboard needs, from the same gateway: the dial and
+	// health-check durations and results, the reload's duration.
+	m := scrape(t, adminAddr)
+	for _, c := range []struct {
+		name, endpoint string
+		min            uint64
+	}{
+		{"etcd_gateway_endpoint_dial_duration_seconds", member, 1},
+		{"etcd_gateway_endpoint_dial_duration_seconds", dead, 1},
+		{"etcd_gateway_endpoint_health_check_duration_seconds", impostor, 1},
+		{"etcd_gateway_config_reload_duration_seconds", "", 1},
+	} {
+		if n := histogramCount(m, c.name, c.endpoint); n < c.min {
+			t.Errorf("%s{endpoint=%q}: %d observations, want at least %d", c.name, c.endpoint, n, c.min)
+		}
+	}
+	if v, _ := m.value("etcd_gateway_endpoint_health_checks_total", "endpoint", impostor, "result", "failure"); v < 1 {
+		t.Errorf("the impostor's failed health checks: %v", v)
+	}
+	if v, _ := m.value("etcd_gateway_endpoint_health_checks_total", "endpoint", member, "result", "success"); v < 1 {
+		t.Errorf("the member's passed health checks: %v", v)
+	}
+	m.expect(t, 0, "etcd_gateway_endpoint_healthy", "endpoint", impostor)
+	m.expect(t, 1, "etcd_gateway_endpoint_healthy", "endpoint", member)
+	if v, _ := m.value("etcd_gateway_start_time_seconds"); v != float64(st.StartedAt.UnixNano())/1e9 {
+		t.Errorf("etcd_gateway_start_time_seconds %v, /status started_at %v", v, st.StartedAt)
+	}
+}
+
+// histogramCount is the sample count of the histogram series of name
+// whose endpoint label is endpoint ("" for a series without one).
+func histogramCount(m metrics, name, endpoint string) uint64 {
+	fam, ok := m[name]
+	if !ok {
+		return 0
+	}
+	for _, s := range fam.GetMetric() {
+		ep := ""
+		for _, lp := range s.GetLabel() {
+			if lp.GetName() == "endpoint" {
+				ep = lp.GetValue()
+			}
+		}
+		if ep == endpoint && s.GetHistogram() != nil {
+			return s.GetHistogram().GetSampleCount()
+		}
+	}
+	return 0
 }
 
 // endpointHealth is the health /status gives the endpoint, or "".
