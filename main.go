@@ -17,6 +17,7 @@ import (
 
 	"github.com/etcd-gateway/etcd-gateway/config"
 	"github.com/etcd-gateway/etcd-gateway/gateway"
+	"github.com/etcd-gateway/etcd-gateway/internal/buildinfo"
 )
 
 func main() {
@@ -67,7 +68,7 @@ func newRootCmd(out, errOut io.Writer) *cobra.Command {
 	root.SetOut(out)
 	root.SetErr(errOut)
 	root.SetVersionTemplate("etcd-gateway {{.Version}}\n")
-	root.AddCommand(newStartCmd(), newCheckCmd(), newVersionCmd())
+	root.AddCommand(newStartCmd(), newCheckCmd(), newStatusCmd(), newVersionCmd())
 	wrapRunE(root)
 	return root
 }
@@ -156,41 +157,13 @@ func newVersionCmd() *cobra.Command {
 	}
 }
 
-// version describes the build from its build info: the module version
-// when built as a module (go install ...@v1.2.3), else the VCS revision,
-// its time and whether the tree was modified, as go build stamps them from
-// a git checkout, so that a build can always be traced to its source.
+// version describes the build: the release version when the release
+// build stamped it (-ldflags -X, see internal/buildinfo), else the module
+// version when built as a module (go install ...@v1.2.3), else the VCS
+// revision, its time and whether the tree was modified, so that a build
+// can always be traced to its source.
 func version(bi *debug.BuildInfo, ok bool) string {
-	if !ok {
-		return "(no build information)"
-	}
-	v := bi.Main.Version
-	if v == "" || v == "(devel)" {
-		v = vcsVersion(bi.Settings)
-	}
-	return fmt.Sprintf("%s (%s)", v, bi.GoVersion)
-}
-
-// vcsVersion returns "revision REV from TIME", with ", modified" when the
-// tree had uncommitted changes, or a note that the build carries no VCS
-// information (go run, go test, -buildvcs=false).
-func vcsVersion(settings []debug.BuildSetting) string {
-	kv := make(map[string]string, len(settings))
-	for _, s := range settings {
-		kv[s.Key] = s.Value
-	}
-	rev := kv["vcs.revision"]
-	if rev == "" {
-		return "devel, built without version or VCS information"
-	}
-	v := "revision " + rev
-	if t := kv["vcs.time"]; t != "" {
-		v += " from " + t
-	}
-	if kv["vcs.modified"] == "true" {
-		v += ", modified"
-	}
-	return v
+	return buildinfo.Describe(buildinfo.Release(), bi, ok)
 }
 
 // loadSnapshot finds the configuration: --config, else etcd's flags when

@@ -1,7 +1,8 @@
 // Package admin serves the gateway's admin HTTP endpoints on their own
-// address: /metrics for Prometheus, /healthz for probes, /status as JSON
-// and, when enabled, Go's profiler under /debug/pprof/. It knows nothing
-// of the gateway: what it serves comes from the Options.
+// address: a status page for a person at /, /metrics for Prometheus,
+// /healthz for probes, /status as JSON and, when enabled, Go's profiler
+// under /debug/pprof/. It knows nothing of the gateway: what it serves
+// comes from the Options.
 package admin
 
 import (
@@ -30,6 +31,9 @@ type Options struct {
 	Health func() error
 	// Status returns the value /status sends, encoded as JSON.
 	Status func() any
+	// Page, when set, serves / (the status page, for a person); without
+	// it / lists the endpoints as plain text.
+	Page http.Handler
 	// Pprof serves /debug/pprof/; SetPprof changes it later.
 	Pprof bool
 	// Log receives the server's errors.
@@ -103,7 +107,11 @@ func (s *Server) routes() http.Handler {
 	return mux
 }
 
-func (s *Server) index(w http.ResponseWriter, _ *http.Request) {
+func (s *Server) index(w http.ResponseWriter, r *http.Request) {
+	if s.opts.Page != nil {
+		s.opts.Page.ServeHTTP(w, r)
+		return
+	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	fmt.Fprintln(w, "etcd-gateway admin server")
 	fmt.Fprintln(w, "  /metrics   Prometheus metrics")

@@ -87,3 +87,38 @@ func TestEndpoints(t *testing.T) {
 		t.Fatal("the admin server still accepts after Shutdown")
 	}
 }
+
+// TestIndexServesThePage: with a Page, / is the page (and only / : other
+// paths stay 404); without one, / lists the endpoints as text.
+func TestIndexServesThePage(t *testing.T) {
+	log := logrus.New()
+	log.SetOutput(io.Discard)
+	for _, withPage := range []bool{true, false} {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		opts := Options{Gatherer: prometheus.NewRegistry(), Health: func() error { return nil }, Status: func() any { return nil }, Log: log}
+		if withPage {
+			opts.Page = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+				w.Header().Set("Content-Type", "text/html; charset=utf-8")
+				_, _ = io.WriteString(w, "<p>the page</p>")
+			})
+		}
+		s := Start(ln, opts)
+		addr := s.Addr().String()
+		code, ct, body := get(t, addr, "/")
+		switch {
+		case withPage && (code != 200 || !strings.HasPrefix(ct, "text/html") || body != "<p>the page</p>"):
+			t.Errorf("/ with a page: %d %s %q", code, ct, body)
+		case !withPage && (code != 200 || !strings.HasPrefix(ct, "text/plain") || !strings.Contains(body, "/metrics")):
+			t.Errorf("/ without a page: %d %s %q", code, ct, body)
+		}
+		if code, _, _ := get(t, addr, "/index.html"); code != 404 {
+			t.Errorf("/index.html: %d, want 404", code)
+		}
+		if err := s.Shutdown(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+}

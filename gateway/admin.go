@@ -68,6 +68,7 @@ func (ch *adminChange) commit() {
 			Gatherer: g.registry,
 			Health:   g.Health,
 			Status:   func() any { return g.Status() },
+			Page:     g.page.handler(g),
 			Pprof:    ch.pprof,
 			Log:      g.log.WithField("component", "admin"),
 		})

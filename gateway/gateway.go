@@ -40,9 +40,15 @@ type Gateway struct {
 	started  time.Time
 	stopping atomic.Bool
 	registry *prometheus.Registry
+	// reloadDuration times the reloads that apply a changed file.
+	reloadDuration prometheus.Histogram
 	// admin is the admin server; nil when admin-addr is not set. It is
 	// replaced only by the goroutine that runs Start, Apply and Run.
 	admin atomic.Pointer[admin.Server]
+	// changes dates the endpoints' changes of state for /status.
+	changes *endpointChanges
+	// page renders the status page at the admin server's /.
+	page *statusPage
 }
 
 // Results of a reload, as /status and the metrics name them.
@@ -102,7 +108,7 @@ func Start(ctx context.Context, logOut io.Writer, snap *config.Snapshot) (*Gatew
 	if err := ConfigureLogger(log, snap); err != nil {
 		return nil, err
 	}
-	g := &Gateway{log: log, group: reconcile.NewGroup(log), started: time.Now()}
+	g := &Gateway{log: log, group: reconcile.NewGroup(log), started: time.Now(), changes: newEndpointChanges(), page: newStatusPage()}
 	g.registry = newRegistry(g)
 	adm, err := g.prepareAdmin(ctx, snap)
 	if err != nil {
@@ -116,6 +122,7 @@ func Start(ctx context.Context, logOut io.Writer, snap *config.Snapshot) (*Gatew
 	g.current.Store(snap)
 	g.reloads.Store(&ReloadStats{LastApplied: time.Now()})
 	adm.commit()
+	go g.changes.run(g)
 	log.WithFields(logrus.Fields{"config": snap.File, "listeners": len(snap.Listeners)}).Info("gateway started")
 	g.notify(fmt.Sprintf("READY=1\nSTATUS=serving %d listener(s)", len(snap.Listeners)))
 	return g, nil
@@ -189,7 +196,9 @@ func (g *Gateway) Reload(ctx context.Context, r config.Reload) {
 		g.notify("READY=1\nSTATUS=config unchanged")
 		return
 	}
+	start := time.Now()
 	diff, err := g.Apply(ctx, r)
+	g.reloadDuration.Observe(time.Since(start).Seconds())
 	if err != nil {
 		msg := err.Error()
 		g.recordReload(resultRejected, msg)
@@ -248,6 +257,7 @@ func (g *Gateway) Shutdown() error {
 		err = nil
 	}
 	g.stopAdmin()
+	g.changes.close()
 	g.log.Info("gateway stopped")
 	return err
 }

@@ -7,6 +7,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/etcd-gateway/etcd-gateway/gateway/reconcile"
+	"github.com/etcd-gateway/etcd-gateway/internal/buildinfo"
 )
 
 // Label values of the direction label.
@@ -20,9 +21,12 @@ const (
 // process's (file descriptors among them).
 func newRegistry(g *Gateway) *prometheus.Registry {
 	reg := prometheus.NewRegistry()
+	g.reloadDuration = newReloadDuration()
 	reg.MustRegister(
 		newCollector(g),
 		newDNSCollector(g),
+		newTimingCollector(g),
+		g.reloadDuration,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
@@ -111,11 +115,11 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
 	}
 
-	version, goVersion := "(unknown)", "(unknown)"
+	goVersion := "(unknown)"
 	if bi, ok := debug.ReadBuildInfo(); ok {
-		version, goVersion = bi.Main.Version, bi.GoVersion
+		goVersion = bi.GoVersion
 	}
-	gauge(c.buildInfo, 1, version, goVersion)
+	gauge(c.buildInfo, 1, buildinfo.Short(), goVersion)
 
 	st := c.g.Stats()
 	counter(c.reloads, st.Applied, resultApplied)

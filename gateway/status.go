@@ -15,6 +15,10 @@ type Status struct {
 	// command-line flags.
 	ConfigFile string    `json:"config_file"`
 	StartedAt  time.Time `json:"started_at"`
+	// Version is the build's version (as `etcd-gateway version` says),
+	// UptimeSeconds how long the gateway has run.
+	Version       string  `json:"version"`
+	UptimeSeconds float64 `json:"uptime_seconds"`
 	// Healthy and Health are /healthz's answer: "ok", or why not.
 	Healthy   bool             `json:"healthy"`
 	Health    string           `json:"health"`
@@ -94,6 +98,12 @@ type EndpointStatus struct {
 	BytesToClient   uint64 `json:"bytes_to_client"`
 	Priority        uint16 `json:"priority,omitempty"`
 	Weight          uint16 `json:"weight,omitempty"`
+	// Reason says why the endpoint takes no new connections (a failed
+	// dial, a failing health check, no address from DNS), or why it may
+	// soon not (DNS failing); absent when all is well. Since is when it
+	// entered its current state, or joined the pool.
+	Reason string     `json:"reason,omitempty"`
+	Since  *time.Time `json:"since,omitempty"`
 }
 
 // The values of EndpointStatus.State and EndpointStatus.Health.
@@ -143,6 +153,7 @@ func (g *Gateway) Status() Status {
 	for _, ls := range listeners {
 		out.Listeners = append(out.Listeners, listenerStatus(ls))
 	}
+	g.annotate(&out)
 	return out
 }
 

@@ -204,6 +204,7 @@ func (c *checker) record(ctx context.Context, start time.Time, err error) {
 	}
 	v := c.verdictLocked(true)
 	for ep, s := range c.subs {
+		ep.timings.observeCheck(start, err)
 		s.setStatus(ep, v)
 	}
 }

@@ -140,6 +140,7 @@ func contains(eps []*Endpoint, ep *Endpoint) bool {
 
 // dialOne dials ep within the dial timeout and updates its state.
 func (p *Pool) dialOne(ctx context.Context, s *Settings, ep *Endpoint) (net.Conn, error) {
+	defer ep.timings.observeDial(time.Now())
 	ep.dialing.Add(1)
 	defer ep.dialing.Add(-1)
 	dctx, cancel := context.WithTimeout(ctx, s.DialTimeout)

@@ -51,6 +51,8 @@ type Endpoint struct {
 	// bytes counts what connections to the endpoint forward, as it moves.
 	bytes *ByteCounter
 
+	timings Timings // dial and health-check durations (latency.go)
+
 	// conns holds a *tracked for every open connection, so that a removed
 	// or unhealthy endpoint's connections can be closed.
 	conns sync.Map
