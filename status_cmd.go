@@ -135,6 +135,24 @@ func fetchStatus(ctx context.Context, addr string) ([]byte, error) {
 // printStatus writes st as a header and two aligned tables: the listeners,
 // then every endpoint; a third lists host names when DNS has a say.
 func printStatus(w io.Writer, st gateway.Status, now time.Time) {
+	printHeader(w, st, now)
+	fmt.Fprintln(w)
+	table(w, "LISTENER\tADDRESS\tSOURCE\tUP\tOPEN\tTOTAL\tREJECTED\tMAX\tTO UPSTREAM\tTO CLIENT", listenerRows(st))
+	for _, ls := range st.Listeners {
+		if ls.Waiting != "" {
+			fmt.Fprintf(w, "listener %s can't serve new clients: %s\n", ls.Name, ls.Waiting)
+		}
+	}
+	fmt.Fprintln(w)
+	table(w, "LISTENER\tENDPOINT\tSTATE\tHEALTH\tSINCE\tOPEN\tTOTAL\tDIAL ERRORS\tREASON", endpointRows(st, now))
+	if names := nameRows(st); len(names) > 0 {
+		fmt.Fprintln(w)
+		table(w, "LISTENER\tHOST NAME\tDNS\tADDRESSES\tANSWER AGE\tLAST ERROR", names)
+	}
+}
+
+// printHeader prints the version, uptime, health and last reload.
+func printHeader(w io.Writer, st gateway.Status, now time.Time) {
 	fmt.Fprintf(w, "etcd-gateway %s, up %s", st.Version, shortDuration(time.Duration(st.UptimeSeconds*float64(time.Second))))
 	if st.ConfigFile != "" {
 		fmt.Fprintf(w, ", config %s", st.ConfigFile)
@@ -154,10 +172,20 @@ func printStatus(w io.Writer, st gateway.Status, now time.Time) {
 	if r.LastError != "" {
 		fmt.Fprintf(w, "  error: %s\n", strings.ReplaceAll(r.LastError, "\n", "\n         "))
 	}
+}
 
-	fmt.Fprintln(w)
+// table prints rows under header, columns aligned.
+func table(w io.Writer, header string, rows [][]string) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "LISTENER\tADDRESS\tSOURCE\tUP\tOPEN\tTOTAL\tREJECTED\tMAX\tTO UPSTREAM\tTO CLIENT")
+	fmt.Fprintln(tw, header)
+	for _, row := range rows {
+		fmt.Fprintln(tw, strings.Join(row, "\t"))
+	}
+	_ = tw.Flush()
+}
+
+func listenerRows(st gateway.Status) [][]string {
+	var rows [][]string
 	for _, ls := range st.Listeners {
 		up := 0
 		for _, ep := range ls.Endpoints {
@@ -173,19 +201,15 @@ func printStatus(w io.Writer, st gateway.Status, now time.Time) {
 		if ls.MaxConnections > 0 {
 			maxConns = strconv.FormatInt(ls.MaxConnections, 10)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d/%d\t%d\t%d\t%d\t%s\t%s\t%s\n", ls.Name, ls.Address, source, up, len(ls.Endpoints),
-			ls.OpenConnections, ls.TotalConnections, ls.RejectedConnections, maxConns, sizeBytes(ls.BytesToUpstream), sizeBytes(ls.BytesToClient))
+		rows = append(rows, []string{ls.Name, ls.Address, source, fmt.Sprintf("%d/%d", up, len(ls.Endpoints)),
+			fmt.Sprint(ls.OpenConnections), fmt.Sprint(ls.TotalConnections), fmt.Sprint(ls.RejectedConnections),
+			maxConns, sizeBytes(ls.BytesToUpstream), sizeBytes(ls.BytesToClient)})
 	}
-	_ = tw.Flush()
-	for _, ls := range st.Listeners {
-		if ls.Waiting != "" {
-			fmt.Fprintf(w, "listener %s can't serve new clients: %s\n", ls.Name, ls.Waiting)
-		}
-	}
+	return rows
+}
 
-	fmt.Fprintln(w)
-	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "LISTENER\tENDPOINT\tSTATE\tHEALTH\tSINCE\tOPEN\tTOTAL\tDIAL ERRORS\tREASON")
+func endpointRows(st gateway.Status, now time.Time) [][]string {
+	var rows [][]string
 	for _, ls := range st.Listeners {
 		for _, ep := range ls.Endpoints {
 			state, since := "up", "-"
@@ -195,17 +219,15 @@ func printStatus(w io.Writer, st gateway.Status, now time.Time) {
 			if ep.Since != nil {
 				since = shortDuration(now.Sub(*ep.Since))
 			}
-			reason := strings.ReplaceAll(ep.Reason, "\n", " ")
-			if reason == "" {
-				reason = "-"
-			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%d\t%d\t%s\n", ls.Name, ep.Address, state, ep.Health, since,
-				ep.OpenConnections, ep.TotalConnections, ep.DialErrors, reason)
+			rows = append(rows, []string{ls.Name, ep.Address, state, ep.Health, since, fmt.Sprint(ep.OpenConnections),
+				fmt.Sprint(ep.TotalConnections), fmt.Sprint(ep.DialErrors), orDash(strings.ReplaceAll(ep.Reason, "\n", " "))})
 		}
 	}
-	_ = tw.Flush()
+	return rows
+}
 
-	var names [][]string
+func nameRows(st gateway.Status) [][]string {
+	var rows [][]string
 	for _, ls := range st.Listeners {
 		if ls.DNS == nil {
 			continue
@@ -215,18 +237,10 @@ func printStatus(w io.Writer, st gateway.Status, now time.Time) {
 			if n.ResolvedAt != nil {
 				age = shortDuration(time.Duration(n.AgeSeconds * float64(time.Second)))
 			}
-			names = append(names, []string{ls.Name, n.Name, n.State, strings.Join(n.Addresses, ","), age, orDash(n.LastError)})
+			rows = append(rows, []string{ls.Name, n.Name, n.State, strings.Join(n.Addresses, ","), age, orDash(n.LastError)})
 		}
 	}
-	if len(names) > 0 {
-		fmt.Fprintln(w)
-		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-		fmt.Fprintln(tw, "LISTENER\tHOST NAME\tDNS\tADDRESSES\tANSWER AGE\tLAST ERROR")
-		for _, row := range names {
-			fmt.Fprintln(tw, strings.Join(row, "\t"))
-		}
-		_ = tw.Flush()
-	}
+	return rows
 }
 
 func orDash(s string) string {
