@@ -127,8 +127,8 @@ type Listener struct {
 	AllowedUIDs []string
 	AllowedGIDs []string
 	DNSRefresh  time.Duration
-	RetryDelay    time.Duration
-	DialTimeout   time.Duration
+	RetryDelay  time.Duration
+	DialTimeout time.Duration
 	// OnEndpointRemoved is RemovedKeep, RemovedDrain or RemovedClose.
 	OnEndpointRemoved OnRemoved
 	DrainTimeout      time.Duration
