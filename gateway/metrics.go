@@ -23,6 +23,7 @@ func newRegistry(g *Gateway) *prometheus.Registry {
 	reg.MustRegister(
 		newCollector(g),
 		newDNSCollector(g),
+		newPeerCollector(g),
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
