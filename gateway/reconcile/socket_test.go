@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	logtest "github.com/sirupsen/logrus/hooks/test"
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/etcd-gateway/etcd-gateway/config"
@@ -372,5 +373,40 @@ func TestAllowLists(t *testing.T) {
 	}
 	if dialAs(t, path, 65534, 65534) {
 		t.Error("a user removed from allowed-uids by a reload is still served")
+	}
+}
+
+// TestIdentityLeakWarnedAtStart checks that starting a listener that lends
+// the gateway's client certificate to every local user logs the warning,
+// and that a reload closing it to a group does not.
+func TestIdentityLeakWarnedAtStart(t *testing.T) {
+	t.Parallel()
+	e := newTLSEnv(t, "leak")
+	log, hook := logtest.NewNullLogger()
+	g := NewGroup(log)
+	t.Cleanup(func() { _ = g.Shutdown(context.Background()) })
+	lc := listenerConfig("main", []string{testutil.DeadAddr(t)})
+	lc.UpstreamTLS = e.upstreamTLS()
+	warned := func() int {
+		n := 0
+		for _, entry := range hook.AllEntries() {
+			if strings.Contains(entry.Message, "hands the gateway's etcd client certificate") {
+				n++
+			}
+		}
+		return n
+	}
+	if _, err := g.Apply(context.Background(), &config.Snapshot{ShutdownTimeout: time.Second, Listeners: []config.Listener{lc}}); err != nil {
+		t.Fatal(err)
+	}
+	if warned() != 1 {
+		t.Fatalf("%d warnings for a TCP listener with a client certificate, want 1", warned())
+	}
+	lc.ListenAddr, lc.SocketMode = "unix://"+filepath.Join(t.TempDir(), "gw.sock"), "0660"
+	if _, err := g.Apply(context.Background(), &config.Snapshot{ShutdownTimeout: time.Second, Listeners: []config.Listener{lc}}); err != nil {
+		t.Fatal(err)
+	}
+	if warned() != 1 {
+		t.Fatalf("warned of a unix socket with mode 0660")
 	}
 }
