@@ -25,8 +25,8 @@ func TestLocalListenAddrs(t *testing.T) {
 		{"mode on tcp", `{listen-addr: "127.0.0.1:1", socket-mode: "0600"}`, "only valid with a unix:// listen-addr"},
 		{"group on systemd", `{listen-addr: "systemd:x", socket-group: "0"}`, "SocketGroup="},
 		{"uids on tcp", `{listen-addr: "127.0.0.1:1", allowed-uids: [0]}`, "use a unix socket"},
-		{"unknown user", `{listen-addr: "unix:///run/gw.sock", allowed-uids: [no-such-user-here]}`, `no user "no-such-user-here" on this host`},
-		{"unknown group", `{listen-addr: "unix:///run/gw.sock", socket-group: no-such-group-here}`, `no group "no-such-group-here" on this host`},
+		{"unknown user: looked up when applied", `{listen-addr: "unix:///run/gw.sock", allowed-uids: [no-such-user-here]}`, ""},
+		{"bad name", `{listen-addr: "unix:///run/gw.sock", socket-group: "a:b"}`, "not a user or group name"},
 		{"bad id type", `{listen-addr: "unix:///run/gw.sock", allowed-gids: [true]}`, "must be a name or a number"},
 	}
 	for _, c := range cases {
@@ -101,5 +101,23 @@ func TestIdentityLeak(t *testing.T) {
 		if got != "" && (!strings.Contains(got, "unix socket") || !strings.Contains(got, "client-ca-file")) {
 			t.Errorf("%s: the warning %q does not give both fixes", c.name, got)
 		}
+	}
+}
+
+// TestLookupIDs checks names and numbers of users and groups, and the
+// error that names an unknown one.
+func TestLookupIDs(t *testing.T) {
+	if uid, err := LookupUID("root"); err != nil || uid != 0 {
+		t.Errorf("root: %d, %v", uid, err)
+	}
+	if gid, err := LookupGID("12345"); err != nil || gid != 12345 {
+		t.Errorf("12345: %d, %v", gid, err)
+	}
+	if _, err := LookupUID("no-such-user-here"); err == nil || !strings.Contains(err.Error(), `no user "no-such-user-here" on this host`) {
+		t.Errorf("unknown user: %v", err)
+	}
+	l := Listener{ListenAddr: "unix:///x", SocketMode: "0660", SocketGroup: "no-such-group-here"}
+	if _, err := l.SocketPerms(); err == nil || !strings.Contains(err.Error(), `key "socket-group": no group "no-such-group-here" on this host`) {
+		t.Errorf("unknown group: %v", err)
 	}
 }

@@ -410,3 +410,32 @@ func TestIdentityLeakWarnedAtStart(t *testing.T) {
 		t.Fatalf("warned of a unix socket with mode 0660")
 	}
 }
+
+// TestUnknownSocketUser checks that a name this host does not know fails
+// the apply, naming the listener and the key, and binds nothing.
+func TestUnknownSocketUser(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "u.sock")
+	for _, lc := range []config.Listener{
+		func() config.Listener {
+			lc := unixListenerConfig("a", path, []string{testutil.DeadAddr(t)})
+			lc.SocketOwner = "no-such-user-here"
+			return lc
+		}(),
+		func() config.Listener {
+			lc := unixListenerConfig("a", path, []string{testutil.DeadAddr(t)})
+			lc.AllowedGIDs = []string{"no-such-group-here"}
+			return lc
+		}(),
+	} {
+		g := NewGroup(testutil.Logger(t))
+		_, err := g.Apply(context.Background(), &config.Snapshot{ShutdownTimeout: time.Second, Listeners: []config.Listener{lc}})
+		if err == nil || !strings.Contains(err.Error(), `listener "a": key "`) || !strings.Contains(err.Error(), "on this host") {
+			t.Errorf("got %v, want an error naming the listener, the key and the name", err)
+		}
+		if !gone(path) {
+			t.Error("the socket file is left after a failed apply")
+		}
+		_ = g.Shutdown(context.Background())
+	}
+}
