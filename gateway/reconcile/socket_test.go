@@ -439,3 +439,56 @@ func TestUnknownSocketUser(t *testing.T) {
 		_ = g.Shutdown(context.Background())
 	}
 }
+
+// TestUnixClientHalfCloseAndLimits checks that a unix socket client is
+// forwarded as a TCP one is: its half-close reaches the member, which
+// still answers; its bytes are counted; max-connections turns the next
+// client away.
+func TestUnixClientHalfCloseAndLimits(t *testing.T) {
+	t.Parallel()
+	// The member reads the whole request, up to the client's half-close,
+	// then answers it back and closes.
+	member := testutil.Serve(t, func(c net.Conn) {
+		defer c.Close()
+		req, err := io.ReadAll(c)
+		if err == nil {
+			_, _ = c.Write(req)
+		}
+	})
+	path := filepath.Join(t.TempDir(), "h.sock")
+	lc := unixListenerConfig("a", path, []string{member.Addr})
+	lc.MaxConnections = 1
+	g := startGroup(t, lc)
+
+	c, err := net.Dial("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	testutil.WaitFor(t, "the client to be tracked", 5*time.Second, func() bool { return g.Listeners()["a"].OpenConns() == 1 })
+	// A second client is past max-connections: closed at once.
+	extra, err := net.Dial("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = extra.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := extra.Read(make([]byte, 1)); err != io.EOF {
+		t.Fatalf("a client past max-connections: read %v, want EOF", err)
+	}
+	_ = extra.Close()
+	if _, err := c.Write([]byte("half-closed")); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.(*net.UnixConn).CloseWrite(); err != nil {
+		t.Fatal(err)
+	}
+	got, err := io.ReadAll(c)
+	if err != nil || string(got) != "half-closed" {
+		t.Fatalf("answer after the half-close: %q, %v", got, err)
+	}
+	testutil.WaitFor(t, "the counters", 5*time.Second, func() bool {
+		ct := g.Listeners()["a"].Counters()
+		return ct.BytesToUpstream == 11 && ct.BytesToClient == 11 && ct.Rejected == 1 && ct.Accepted == 1
+	})
+}
