@@ -208,3 +208,30 @@ func TestSystemdUnitExample(t *testing.T) {
 		t.Fatalf("systemd-analyze verify: %v\n%s", err, out)
 	}
 }
+
+// TestSystemdSocketExample checks the socket unit beside the service: it
+// names its socket for a systemd: listen-addr, makes it a unix socket for
+// a group, and passes systemd's own check where systemd is installed.
+func TestSystemdSocketExample(t *testing.T) {
+	const path = "examples/etcd-gateway.socket"
+	u := unitFile(t, path)
+	for k, v := range map[string]string{"FileDescriptorName": "main", "SocketMode": "0660", "ListenStream": "/run/etcd-gateway/main.sock"} {
+		if got := u[k]; len(got) != 1 || got[0] != v {
+			t.Errorf("%s=%q, want %q", k, got, v)
+		}
+	}
+	text, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(text), "listen-addr: systemd:"+u["FileDescriptorName"][0]) {
+		t.Errorf("%s does not show the listen-addr that takes its socket", path)
+	}
+	analyze, err := exec.LookPath("systemd-analyze")
+	if err != nil {
+		t.Skip("systemd-analyze not installed")
+	}
+	if out, err := exec.Command(analyze, "verify", path).CombinedOutput(); err != nil || len(strings.TrimSpace(string(out))) > 0 {
+		t.Fatalf("systemd-analyze verify: %v\n%s", err, out)
+	}
+}

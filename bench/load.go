@@ -130,7 +130,7 @@ func percentile(sorted []time.Duration, q float64) time.Duration {
 // runBulk asks the backend, through addr, for n bytes and returns the rate
 // at which they arrive, in MB/s (10^6 bytes).
 func runBulk(addr string, n int64) (float64, error) {
-	c, err := net.DialTimeout("tcp", addr, ioTimeout)
+	c, err := dial(addr, ioTimeout)
 	if err != nil {
 		return 0, err
 	}
@@ -188,7 +188,7 @@ func runConnect(addr string, workers, size int, d time.Duration) (connResult, er
 }
 
 func connectOnce(addr string, req, resp []byte) error {
-	c, err := net.DialTimeout("tcp", addr, ioTimeout)
+	c, err := dial(addr, ioTimeout)
 	if err != nil {
 		return err
 	}

@@ -83,6 +83,14 @@ func findKinds(opts options, say func(string, ...any)) []kind {
 		},
 	})
 	say("found: gateway (this tree, run as a child process)")
+	kinds = append(kinds, kind{
+		name: "gw-unix",
+		what: "the same gateway on a unix socket listener (unix:///DIR/gw.sock)",
+		launch: func(dir, backend string) (*proc, error) {
+			addr := "unix://" + filepath.Join(dir, "gw.sock")
+			return startProcAt(dir, "gw-unix", self, []string{"-child-gateway", "-listen", addr, "-backend", backend}, addr)
+		},
+	})
 	for _, nb := range strings.Split(opts.baseline, ",") {
 		name, bin, ok := strings.Cut(nb, "=")
 		if !ok {
@@ -252,7 +260,7 @@ func freeAddr() (string, error) {
 // openEcho dials addr, selects echo mode and checks that one byte comes
 // back, so the connection is established end to end.
 func openEcho(addr string, timeout time.Duration) (net.Conn, error) {
-	c, err := net.DialTimeout("tcp", addr, timeout)
+	c, err := dial(addr, timeout)
 	if err != nil {
 		return nil, err
 	}
@@ -268,6 +276,14 @@ func openEcho(addr string, timeout time.Duration) (net.Conn, error) {
 	}
 	_ = c.SetDeadline(time.Time{})
 	return c, nil
+}
+
+// dial connects to addr: host:port, or unix:///path for a unix socket.
+func dial(addr string, timeout time.Duration) (net.Conn, error) {
+	if path, ok := strings.CutPrefix(addr, "unix://"); ok {
+		return net.DialTimeout("unix", path, timeout)
+	}
+	return net.DialTimeout("tcp", addr, timeout)
 }
 
 // runChildGateway is the bench binary re-executed as the gateway under

@@ -179,7 +179,7 @@ func (cv converter) decodeKeys(idx int, m map[string]any, root reflect.Value, sp
 		case endpointsKind:
 			l := root.Interface().(*Listener)
 			l.Endpoints, l.TLSEndpoints = cv.endpoints(idx, v)
-		case byType, syncKind:
+		case byType, syncKind, idKind, idsKind, modeKind:
 			cv.set(idx, sp, v, fieldOf(root, sp.field))
 		}
 	}

@@ -85,6 +85,7 @@ func (d describer) listener(l Listener) {
 	fmt.Fprintf(d.w, "\nlistener %q\n", l.Name)
 	lv := reflect.ValueOf(&l)
 	d.show(lv, keyListenAddr, "")
+	d.socket(l, lv)
 	d.source(l, lv)
 	d.show(lv, keyRetryDelay, noteIf(l.HealthCheck.Type != CheckNone, " (unused: health checks bring endpoints back)"))
 	d.show(lv, keyDialTimeout, "")
@@ -102,7 +103,25 @@ func (d describer) listener(l Listener) {
 	if note := tlsCheckNote(l); note != "" {
 		d.row("note", "%s", note)
 	}
+	if warn := IdentityLeak(l); warn != "" {
+		d.row("warning", "%s", warn)
+	}
 	d.tls(l, lv)
+}
+
+// socket writes the rows of a unix socket's file and of the allow-lists,
+// for the listeners they apply to.
+func (d describer) socket(l Listener, lv reflect.Value) {
+	network, _ := SplitListenAddr(l.ListenAddr)
+	if network == NetworkUnix {
+		for _, k := range []string{keySocketMode, keySocketOwner, keySocketGroup} {
+			d.show(lv, k, "")
+		}
+	}
+	if network != NetworkTCP {
+		d.show(lv, keyAllowedUIDs, "")
+		d.show(lv, keyAllowedGIDs, "")
+	}
 }
 
 // source writes the rows of a listener's endpoints, or of its SRV

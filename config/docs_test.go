@@ -145,6 +145,8 @@ func docDefault(sp *spec) string {
 		return memberSyncOff
 	case f.Type() == reflect.TypeFor[time.Duration]():
 		return fmtDuration(time.Duration(f.Int()))
+	case f.Kind() == reflect.Slice:
+		return ""
 	}
 	return fmt.Sprint(f.Interface())
 }

@@ -33,6 +33,7 @@ func TestFromFlagsDefaultsAreEtcds(t *testing.T) {
 			OnEndpointRemoved: RemovedKeep,
 			DrainTimeout:      30 * time.Second,
 			KeepAlive:         15 * time.Second,
+			SocketMode:        DefaultSocketMode,
 			Policy:            "sticky-random",
 			HealthCheck:       HealthCheck{Type: "none", Interval: 5 * time.Second, Timeout: 2 * time.Second, Fall: 2, Rise: 2},
 			OnUnhealthy:       "keep",

@@ -38,6 +38,11 @@ const (
 	keyMemberSync        = "member-sync"
 	keyUpstreamTLS       = "upstream-tls"
 	keyTLS               = "tls"
+	keySocketMode        = "socket-mode"
+	keySocketOwner       = "socket-owner"
+	keySocketGroup       = "socket-group"
+	keyAllowedUIDs       = "allowed-uids"
+	keyAllowedGIDs       = "allowed-gids"
 
 	// Keys inside the blocks, qualified by the block's key.
 	keyCheckType     = "health-check.type"

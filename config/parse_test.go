@@ -145,7 +145,8 @@ func twoListeners(file string) *Snapshot {
 				DrainTimeout:      45 * time.Second,  // inherited
 				MaxConnections:    1000,              // inherited
 				KeepAlive:         30 * time.Second,  // inherited
-				Policy:            PolicyRoundRobin,  // inherited
+				SocketMode:        DefaultSocketMode,
+				Policy:            PolicyRoundRobin, // inherited
 				// inherited, the rest from the built-in defaults
 				HealthCheck: HealthCheck{Type: CheckTCP, Interval: 10 * time.Second, Timeout: DefaultCheckTimeout, Fall: 3, Rise: DefaultRise},
 				OnUnhealthy: UnhealthyClose, // inherited
@@ -166,6 +167,7 @@ func twoListeners(file string) *Snapshot {
 				MaxConnections:    0, // set: no limit, not the inherited 1000
 				IdleTimeout:       10 * time.Minute,
 				KeepAlive:         time.Minute,
+				SocketMode:        DefaultSocketMode,
 				Policy:            PolicyLeastConnections,
 				// type, timeout and rise set; interval and fall inherited
 				HealthCheck: HealthCheck{Type: CheckEtcd, Interval: 10 * time.Second, Timeout: time.Second, Fall: 3, Rise: 5},
@@ -231,6 +233,7 @@ func TestParseDefaults(t *testing.T) {
 			OnEndpointRemoved: RemovedKeep,
 			DrainTimeout:      DefaultDrainTimeout,
 			KeepAlive:         DefaultKeepAlive,
+			SocketMode:        DefaultSocketMode,
 			Policy:            PolicyStickyRandom,
 			HealthCheck:       HealthCheck{Type: CheckEtcd, Interval: 5 * time.Second, Timeout: 2 * time.Second, Fall: 2, Rise: 2},
 			OnUnhealthy:       UnhealthyClose,

@@ -34,6 +34,14 @@ const (
 	blockKind
 	// listKind is the listeners list, decoded by convert.
 	listKind
+	// idKind is a user or group: a name, or a number written as a
+	// number or a string; see converter.id.
+	idKind
+	// idsKind is a list of idKind values.
+	idsKind
+	// modeKind is a file mode: an octal string; a bare number is refused,
+	// since YAML reads 0660 as 432.
+	modeKind
 )
 
 // rule is what a value must obey beyond its type.
@@ -47,6 +55,7 @@ const (
 	checksInRow        // a number of checks in a row, minFallRise to maxFallRise
 	keepAliveRule      // see keepAliveProblem
 	syncRule           // member-sync: a duration greater than zero, or off (0)
+	modeRule           // a file mode: an octal string from 0 to 0777
 )
 
 // spec is one key of the file, declared once: the decoder, inheritance,
@@ -113,12 +122,17 @@ func topSpecs() []spec {
 func listenerSpecs() []spec {
 	return []spec{
 		{key: keyName, at: listenerOnly, field: "Name", doc: "string"},
-		{key: keyListenAddr, at: listenerOnly, field: "ListenAddr", flag: true, doc: "host:port"},
+		{key: keyListenAddr, at: listenerOnly, field: "ListenAddr", flag: true, doc: "host:port, `unix:///path` or `systemd:NAME`"},
 		{key: keyEndpoints, at: listenerOnly, kind: endpointsKind, flag: true, doc: "list of host:port"},
 		{key: keyDiscoverySRV, at: listenerOnly, field: "DiscoverySRV", flag: true, doc: "DNS domain"},
 		{key: keyDiscoverySRVName, at: listenerOnly, field: "DiscoverySRVName", flag: true, doc: "string"},
 		{key: keyInsecureDiscovery, at: listenerOnly, field: "InsecureDiscovery", flag: true, doc: "boolean"},
 		{key: keyTrustedCAFile, at: listenerOnly, field: "TrustedCAFile", flag: true, doc: "path", none: "none (system roots)"},
+		{key: keySocketMode, at: listenerOnly, field: "SocketMode", kind: modeKind, def: DefaultSocketMode, rule: modeRule, doc: "octal string"},
+		{key: keySocketOwner, at: listenerOnly, field: "SocketOwner", kind: idKind, doc: "user name or number", none: "the gateway's user"},
+		{key: keySocketGroup, at: listenerOnly, field: "SocketGroup", kind: idKind, doc: "group name or number", none: "the gateway's group"},
+		{key: keyAllowedUIDs, at: listenerOnly, field: "AllowedUIDs", kind: idsKind, doc: "list of user names or numbers", none: "anyone (no allow-list)"},
+		{key: keyAllowedGIDs, at: listenerOnly, field: "AllowedGIDs", kind: idsKind, doc: "list of group names or numbers", none: "anyone (no allow-list)"},
 	}
 }
 

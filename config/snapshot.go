@@ -37,6 +37,10 @@ const (
 	// DefaultOnEndpointRemoved keeps the connections of a removed
 	// endpoint: a reload never closes a connection by itself.
 	DefaultOnEndpointRemoved = RemovedKeep
+	// DefaultSocketMode lets the socket's owner and group connect to a
+	// unix socket listener, and nobody else: the group is how etcd
+	// clients are let in.
+	DefaultSocketMode = "0660"
 )
 
 // Snapshot is one validated configuration. It is never modified after it is
@@ -110,9 +114,21 @@ type Listener struct {
 	// upstream-tls block: those discovered through _etcd-client-ssl, and
 	// those given as https://.
 	TrustedCAFile string
-	DNSRefresh    time.Duration
-	RetryDelay    time.Duration
-	DialTimeout   time.Duration
+	// SocketMode, SocketOwner and SocketGroup are the mode (an octal
+	// string), owner and group (a name or a number; "" leaves the
+	// gateway's) of the file of a unix:// listener. See SocketPerms.
+	SocketMode  string
+	SocketOwner string
+	SocketGroup string
+	// AllowedUIDs and AllowedGIDs are who may connect to a unix socket
+	// listener, by the connecting process's user or group (names or
+	// numbers, as written); nil lets anyone the socket's mode lets in.
+	// See PeerIDs.
+	AllowedUIDs []string
+	AllowedGIDs []string
+	DNSRefresh  time.Duration
+	RetryDelay  time.Duration
+	DialTimeout time.Duration
 	// OnEndpointRemoved is RemovedKeep, RemovedDrain or RemovedClose.
 	OnEndpointRemoved OnRemoved
 	DrainTimeout      time.Duration

@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"path/filepath"
 	"reflect"
 	"slices"
 	"strconv"
@@ -59,6 +60,7 @@ type boundAddr struct {
 func validateListeners(c *collector, ls []Listener) []boundAddr {
 	names := make(map[string]int) // name -> index of the first listener with it
 	addrs := make([]boundAddr, 0, 4)
+	var locals []int // listeners on a valid unix:// or systemd: address
 	for i := range ls {
 		l := &ls[i]
 		validateListener(c, i, l)
@@ -70,6 +72,15 @@ func validateListeners(c *collector, ls []Listener) []boundAddr {
 			}
 		}
 		if l.ListenAddr == "" || c.isBad(i, keyListenAddr) {
+			continue
+		}
+		if local, err := checkLocalAddr(l.ListenAddr); local {
+			if err != nil {
+				c.add(i, keyListenAddr, "%v", err)
+			} else {
+				checkLocalOverlap(c, ls, i, locals)
+				locals = append(locals, i)
+			}
 			continue
 		}
 		hp, err := parseHostPort(l.ListenAddr, true, "127.0.0.1:23790")
@@ -100,6 +111,24 @@ func checkAddrOverlap(c *collector, ls []Listener, i int, hp hostPort, addrs []b
 		if other.wildcard() || hp.wildcard() {
 			c.add(i, keyListenAddr, "%q overlaps %q of %s: a wildcard address takes the port on every address",
 				l.ListenAddr, o.ListenAddr, listenerRef(ls, other.owner))
+			return
+		}
+	}
+}
+
+// checkLocalOverlap reports the unix:// or systemd: listen address of
+// listener i when one of the earlier listeners locals has it: a path
+// written another way ("/run/x.sock" and "/run//x.sock") is the same.
+func checkLocalOverlap(c *collector, ls []Listener, i int, locals []int) {
+	same := func(a string) string {
+		if n, p := SplitListenAddr(a); n == NetworkUnix {
+			return unixPrefix + filepath.Clean(p)
+		}
+		return a
+	}
+	for _, o := range locals {
+		if same(ls[o].ListenAddr) == same(ls[i].ListenAddr) {
+			c.add(i, keyListenAddr, "duplicate address %q: %s listens on %q", ls[i].ListenAddr, listenerRef(ls, o), ls[o].ListenAddr)
 			return
 		}
 	}
@@ -140,6 +169,7 @@ func validateListener(c *collector, i int, l *Listener) {
 	checkCheckTimeout(c, i, l.HealthCheck)
 	checkUpstreamTLS(c, i, l.UpstreamTLS)
 	checkListenTLS(c, i, l.TLS, l.UpstreamTLS)
+	validateSocketKeys(c, i, l)
 }
 
 // validateSource checks the endpoints and discovery-srv of a listener:
@@ -216,6 +246,12 @@ func ruleProblem(sp *spec, f reflect.Value) string {
 			return ""
 		}
 		return fmt.Sprintf("%q is not one of %s", f.String(), joinQuoted(sp.values))
+	}
+	if sp.rule == modeRule {
+		if _, err := ParseSocketMode(f.String()); err != nil {
+			return err.Error()
+		}
+		return ""
 	}
 	n := f.Int()
 	d := fmtDuration(time.Duration(n))

@@ -17,6 +17,12 @@ func (cv converter) set(idx int, sp *spec, v any, f reflect.Value) {
 	switch {
 	case sp.kind == syncKind:
 		f.SetInt(int64(cv.memberSync(idx, v)))
+	case sp.kind == idKind:
+		f.SetString(cv.id(idx, sp.key, v))
+	case sp.kind == idsKind:
+		f.Set(reflect.ValueOf(cv.ids(idx, sp.key, v)))
+	case sp.kind == modeKind:
+		f.SetString(cv.mode(idx, sp.key, v, f.String()))
 	case f.Type() == reflect.TypeFor[time.Duration]():
 		f.SetInt(int64(cv.duration(idx, sp.key, v, time.Duration(f.Int()))))
 	case f.Kind() == reflect.String:
@@ -231,4 +237,57 @@ func (cv converter) memberSync(idx int, v any) time.Duration {
 		cv.c.add(idx, keyMemberSync, "%s: must be greater than zero; write \"off\" to turn member sync off", fmtDuration(d))
 	}
 	return d
+}
+
+// id converts a user or group: a name, or a whole number (as a number or
+// a string), as the string written. nil or a bad value gives "".
+func (cv converter) id(idx int, key string, v any) string {
+	switch x := v.(type) {
+	case nil:
+		return ""
+	case string:
+		return strings.TrimSpace(x)
+	case int, int8, int16, int32, int64, uint, uint8, uint16, uint32, uint64:
+		return fmt.Sprint(x)
+	}
+	cv.c.add(idx, key, "must be a name or a number, not %s", describeValue(v))
+	return ""
+}
+
+// ids converts a list of users or groups (see id); a single one is a list
+// of one.
+func (cv converter) ids(idx int, key string, v any) []string {
+	list, ok := v.([]any)
+	if !ok {
+		if s := cv.id(idx, key, v); s != "" {
+			return []string{s}
+		}
+		return nil
+	}
+	out := make([]string, 0, len(list))
+	for _, e := range list {
+		if s := cv.id(idx, key, e); s != "" {
+			out = append(out, s)
+		}
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	return out
+}
+
+// mode converts a file mode written as an octal string; nil gives def.
+// A number is refused: YAML reads an unquoted 0660 as 432.
+func (cv converter) mode(idx int, key string, v any, def string) string {
+	switch x := v.(type) {
+	case nil:
+		return def
+	case string:
+		return strings.TrimSpace(x)
+	case int, int8, int16, int32, int64, uint, uint8, uint16, uint32, uint64:
+		cv.c.add(idx, key, "the number %v: write the mode as a quoted octal string, e.g. \"0660\" (unquoted, YAML reads 0660 as the number 432)", x)
+		return def
+	}
+	cv.c.add(idx, key, "must be an octal string such as \"0660\", not %s", describeValue(v))
+	return def
 }

@@ -27,6 +27,7 @@ func newRegistry(g *Gateway) *prometheus.Registry {
 		newDNSCollector(g),
 		newTimingCollector(g),
 		g.reloadDuration,
+		newPeerCollector(g),
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)

@@ -23,6 +23,9 @@ type Limits struct {
 	// KeepAlive is the TCP keepalive period set on every new client and
 	// upstream connection. 0 leaves the sockets as they are.
 	KeepAlive time.Duration
+	// Peers, when set, lets in only the clients it allows, by their
+	// credentials; nil lets anyone in. See peer.go.
+	Peers *Peers
 }
 
 // keepAliveProbes is how many unanswered keepalive probes end a
@@ -47,6 +50,10 @@ type counters struct {
 	idleClosed  atomic.Uint64
 	noUpstream  atomic.Uint64
 	tlsFailures atomic.Uint64
+	// denied counts the clients an allow-list closed; lastDeniedLog is
+	// when one was last logged (unix ns).
+	denied        atomic.Uint64
+	lastDeniedLog atomic.Int64
 	// bytes counts what the listener's connections forward, as it moves.
 	bytes *upstream.ByteCounter
 	// lastRejectLog is when a rejection was last logged (unix ns), so that
@@ -73,6 +80,9 @@ type Counters struct {
 	// TLSHandshakeFailures counts the clients closed because their TLS
 	// handshake failed, on a listener with a tls block.
 	TLSHandshakeFailures uint64
+	// Denied counts the clients closed at once because the listener's
+	// allow-list (allowed-uids, allowed-gids) does not let them in.
+	Denied uint64
 }
 
 // Add returns the sum of c and o.
@@ -86,6 +96,7 @@ func (c Counters) Add(o Counters) Counters {
 		BytesToClient:   c.BytesToClient + o.BytesToClient,
 
 		TLSHandshakeFailures: c.TLSHandshakeFailures + o.TLSHandshakeFailures,
+		Denied:               c.Denied + o.Denied,
 	}
 }
 
@@ -101,6 +112,7 @@ func (l *Listener) Counters() Counters {
 		BytesToClient:   down,
 
 		TLSHandshakeFailures: l.counters.tlsFailures.Load(),
+		Denied:               l.counters.denied.Load(),
 	}
 }
 
@@ -121,12 +133,16 @@ func (l *Listener) SetLimits(lim Limits) {
 	}
 }
 
-// admit decides on a connection just accepted: past MaxConns it is closed
+// admit decides on a connection just accepted: a client the allow-list
+// does not let in is closed (see admitPeer); past MaxConns it is closed
 // at once and counted; otherwise its keepalive is set, unless it inherited
 // it from the listening socket. It reports whether the connection is to be
 // served.
 func (l *Listener) admit(c net.Conn) bool {
 	lim := l.limits.Load()
+	if !l.admitPeer(c, lim.Peers) {
+		return false
+	}
 	if lim.MaxConns > 0 && l.open.Load() >= lim.MaxConns {
 		_ = c.Close()
 		n := l.counters.rejected.Add(1)
@@ -195,7 +211,7 @@ func (l *Listener) closeIdle(timeout time.Duration) error {
 	var unsupported error
 	l.conns.Range(func(k, _ any) bool {
 		pc := k.(*proxyConn)
-		idle, err := idleFor(pc.client)
+		idle, err := idleFor(pc.idleConn())
 		if errors.Is(err, errIdleUnsupported) {
 			unsupported = err
 			return false
@@ -211,6 +227,21 @@ func (l *Listener) closeIdle(timeout time.Duration) error {
 		return true
 	})
 	return unsupported
+}
+
+// idleConn is the connection whose idle time stands for the pair's: the
+// client's, or, for a unix socket client (TCP_INFO is TCP's), the
+// upstream's, which carries the same bytes.
+func (c *proxyConn) idleConn() net.Conn {
+	if _, unixClient := c.client.(*net.UnixConn); !unixClient {
+		return c.client
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, tcp := c.up.(*net.TCPConn); !tcp {
+		return c.client // not dialled yet, or TLS: idleFor skips it
+	}
+	return c.up
 }
 
 // closeIfOpen closes the connection unless it is closed already, and

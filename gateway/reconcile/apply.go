@@ -23,6 +23,8 @@ type plan struct {
 	srv      map[string]srvPlan
 	settings map[string]loaded
 	bound    map[string]net.Listener
+	// perms are the new permissions of the unix sockets that stay bound.
+	perms map[string]socketChange
 }
 
 // srvPlan is the first resolution of a new or changed SRV discovery; err
@@ -49,7 +51,7 @@ func (p *plan) abort() {
 // prepare does the slow and failing work of an Apply, without g.mu: the
 // members it reads are changed only under applyMu, which the caller holds.
 func (g *Group) prepare(ctx context.Context, s *config.Snapshot) (*plan, error) {
-	p := &plan{srv: map[string]srvPlan{}, settings: map[string]loaded{}, bound: map[string]net.Listener{}}
+	p := &plan{srv: map[string]srvPlan{}, settings: map[string]loaded{}, bound: map[string]net.Listener{}, perms: map[string]socketChange{}}
 	hosts := g.hosts.Load()
 	if hosts == nil || hosts.DNSServer() != s.DNSServer {
 		p.hosts = resolver.NewHosts(resolver.HostsOptions{
@@ -156,7 +158,12 @@ func (g *Group) prepareFiles(s *config.Snapshot, p *plan) error {
 			errs = append(errs, s.ListenerError(lc.Name, err))
 			continue
 		}
-		p.settings[lc.Name] = loaded{pool: ps, serve: st}
+		peers, err := peersOf(lc)
+		if err != nil {
+			errs = append(errs, s.ListenerError(lc.Name, err))
+			continue
+		}
+		p.settings[lc.Name] = loaded{pool: ps, serve: st, peers: peers}
 	}
 	return errors.Join(errs...)
 }
@@ -166,18 +173,47 @@ func (g *Group) bind(ctx context.Context, s *config.Snapshot, p *plan) error {
 	var errs []error
 	for _, lc := range s.Listeners {
 		if m, ok := g.members[lc.Name]; ok && m.cfg.ListenAddr == lc.ListenAddr {
+			if err := g.keepSocket(m, lc, p); err != nil {
+				errs = append(errs, s.ListenerError(lc.Name, err))
+			}
 			continue
 		}
-		// Keepalive is set on each accepted connection from the
-		// listener's limits, which a reload may change.
-		ln, err := (&net.ListenConfig{KeepAlive: -1}).Listen(ctx, "tcp", lc.ListenAddr)
+		ln, err := g.listen(ctx, lc)
 		if err != nil {
-			errs = append(errs, s.ListenerError(lc.Name, keyErr("listen-addr", err)))
+			errs = append(errs, s.ListenerError(lc.Name, err))
+			if ln != nil {
+				_ = ln.Close()
+			}
 			continue
 		}
 		p.bound[lc.Name] = ln
 	}
 	return errors.Join(errs...)
+}
+
+// keepSocket prepares what changes on a socket that stays bound: the
+// mode, owner and group of a unix socket's file, applied at commit
+// without re-binding. It checks that a systemd socket that gets an
+// allow-list is a unix socket.
+func (g *Group) keepSocket(m *member, lc config.Listener, p *plan) error {
+	if err := checkPeersOn(m.ln.Addr(), lc); err != nil {
+		return err
+	}
+	if network, path := config.SplitListenAddr(lc.ListenAddr); network == config.NetworkUnix &&
+		(m.cfg.SocketMode != lc.SocketMode || m.cfg.SocketOwner != lc.SocketOwner || m.cfg.SocketGroup != lc.SocketGroup) {
+		perms, err := lc.SocketPerms()
+		if err != nil {
+			return err
+		}
+		p.perms[lc.Name] = socketChange{path: path, perms: perms}
+	}
+	return nil
+}
+
+// socketChange is new permissions for the file of a bound unix socket.
+type socketChange struct {
+	path  string
+	perms config.SocketPerms
 }
 
 // commit applies a prepared plan; the caller holds applyMu and mu. It
@@ -194,6 +230,12 @@ func (g *Group) commit(s *config.Snapshot, p *plan) Diff {
 	for _, lc := range s.Listeners {
 		want[lc.Name] = true
 		g.commitListener(lc, p, &diff)
+	}
+	for name, ch := range p.perms {
+		// Only the owner lost the right to chown since prepare: say so.
+		if err := setSocketPerms(ch.path, ch.perms); err != nil {
+			g.log.WithFields(logrus.Fields{"listener": name, "error": err.Error()}).Error("unix socket's permissions not changed")
+		}
 	}
 	for name, m := range g.members {
 		if want[name] {

@@ -51,6 +51,9 @@ type Group struct {
 	// checkers runs the pools' health checks, one per member and check
 	// settings however many listeners point at the member.
 	checkers *upstream.Checkers
+	// systemd are the sockets systemd passed, for systemd: listen
+	// addresses.
+	systemd systemdSockets
 }
 
 // member is one configured listener and its live objects.
@@ -66,6 +69,9 @@ type member struct {
 	base listener.Counters
 	// dns counts the lookups of the member's SRV source.
 	dns *resolver.LookupCounters
+	// peers is the member's allow-list, names looked up; nil lets anyone
+	// in.
+	peers *listener.Peers
 }
 
 // Diff says what an Apply changed.
@@ -117,8 +123,9 @@ func (g *Group) Apply(ctx context.Context, s *config.Snapshot) (Diff, error) {
 	return g.commit(s, p), nil
 }
 
-func limitsOf(lc config.Listener) listener.Limits {
-	return listener.Limits{MaxConns: int64(lc.MaxConnections), IdleTimeout: lc.IdleTimeout, KeepAlive: lc.KeepAlive}
+// limitsOf returns the limits of lc, whose allow-list is peers.
+func limitsOf(lc config.Listener, peers *listener.Peers) listener.Limits {
+	return listener.Limits{MaxConns: int64(lc.MaxConnections), IdleTimeout: lc.IdleTimeout, KeepAlive: lc.KeepAlive, Peers: peers}
 }
 
 // loaded is what Apply read from a listener's files before changing
@@ -126,21 +133,24 @@ func limitsOf(lc config.Listener) listener.Limits {
 type loaded struct {
 	pool  upstream.Settings
 	serve *tls.Config
+	// peers is the allow-list, names looked up; nil lets anyone in.
+	peers *listener.Peers
 }
 
 // start builds the pool and listener of a new member and starts serving.
 func (g *Group) start(lc config.Listener, ln net.Listener, p *plan, ld loaded) *member {
 	log := g.log.WithField("listener", lc.Name)
-	m := &member{cfg: lc, dns: &resolver.LookupCounters{}}
+	m := &member{cfg: lc, dns: &resolver.LookupCounters{}, peers: ld.peers}
 	m.pool = upstream.NewPool(upstream.Options{Settings: ld.pool, Log: log, Dial: g.dial, Checkers: g.checkers})
 	m.src = &source{pool: m.pool, hosts: g.hosts.Load, log: log}
 	g.setSource(m, lc, p)
 	m.ln = listener.New(lc.Name, ln, m.pool, log)
 	m.ln.UseBudget(g.fds)
-	m.ln.SetLimits(limitsOf(lc))
+	m.ln.SetLimits(limitsOf(lc, m.peers))
 	m.ln.SetTLS(ld.serve)
 	go func() { _ = m.ln.Serve() }()
 	log.WithFields(logrus.Fields{"addr": ln.Addr().String(), "endpoints": endpointAddrs(m.pool)}).Info("listener ready")
+	warnIdentityLeak(log, lc)
 	return m
 }
 
@@ -157,18 +167,20 @@ func (g *Group) update(m *member, lc config.Listener, ln net.Listener, p *plan, 
 	if !same { // only changed listeners have their settings (and TLS files) loaded
 		m.pool.SetSettings(ld.pool)
 		m.ln.SetTLS(ld.serve)
+		m.peers = ld.peers
+		warnIdentityLeak(log, lc)
 	}
 	var ed EndpointDiff
 	ed.Added, ed.Removed = g.setSource(m, lc, p)
 	for _, l := range m.prev {
-		l.SetLimits(limitsOf(lc))
+		l.SetLimits(limitsOf(lc, m.peers))
 	}
-	m.ln.SetLimits(limitsOf(lc))
+	m.ln.SetLimits(limitsOf(lc, m.peers))
 	if ln != nil {
 		old := m.ln
 		m.ln = listener.New(lc.Name, ln, m.pool, log)
 		m.ln.UseBudget(g.fds)
-		m.ln.SetLimits(limitsOf(lc))
+		m.ln.SetLimits(limitsOf(lc, m.peers))
 		m.ln.SetTLS(old.TLS())
 		go func() { _ = m.ln.Serve() }()
 		_ = old.Close()
@@ -178,6 +190,14 @@ func (g *Group) update(m *member, lc config.Listener, ln net.Listener, p *plan, 
 	}
 	m.cfg = lc
 	return true, ed
+}
+
+// warnIdentityLeak logs config.IdentityLeak's warning when lc lends the
+// gateway's etcd client certificate to every local user.
+func warnIdentityLeak(log logrus.FieldLogger, lc config.Listener) {
+	if w := config.IdentityLeak(lc); w != "" {
+		log.Warn(w)
+	}
 }
 
 // equalListener reports whether two listener configs are the same in every
