@@ -35,36 +35,20 @@ type tlsMember struct {
 func startTLSMember(t *testing.T, clientCertAuth bool) tlsMember {
 	t.Helper()
 	dir := t.TempDir()
-	ca, err := tlstest.NewCA("etcd-ca")
+	e, err := tlstest.NewEnv(dir, "etcd-ca", "gateway")
 	if err != nil {
 		t.Fatal(err)
 	}
-	caFile, err := ca.WriteFile(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := ca.Issue("127.0.0.1", "localhost")
-	if err != nil {
-		t.Fatal(err)
-	}
-	certFile, keyFile, err := tlstest.WriteKeyPair(dir, "server", srv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	client, err := ca.IssueClient("gateway")
-	if err != nil {
-		t.Fatal(err)
-	}
-	opts := &etcdtest.TLS{CertFile: certFile, KeyFile: keyFile, Client: &tls.Config{RootCAs: ca.Pool(), Certificates: []tls.Certificate{client}}}
+	opts := &etcdtest.TLS{CertFile: e.CertFile, KeyFile: e.KeyFile, Client: e.ClientTLS()}
 	if clientCertAuth {
-		opts.ClientCAFile = caFile
+		opts.ClientCAFile = e.CAFile
 	}
 	c, err := etcdtest.StartWithOptions(filepath.Join(dir, "etcd"), 1, etcdtest.Options{TLS: opts})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(c.Close)
-	return tlsMember{addr: c.ClientAddrs()[0], ca: ca, client: client}
+	return tlsMember{addr: c.ClientAddrs()[0], ca: e.CA, client: e.Client}
 }
 
 // tlsCheckedPool returns a pool over addrs, all given as https://, running

@@ -38,27 +38,15 @@ type tlsEnv struct {
 func newTLSEnv(t *testing.T, name string) *tlsEnv {
 	t.Helper()
 	e := &tlsEnv{dir: t.TempDir()}
-	var err error
-	if e.ca, err = tlstest.NewCA(name); err != nil {
-		t.Fatal(err)
-	}
-	if e.caFile, err = e.ca.WriteFile(e.dir); err != nil {
-		t.Fatal(err)
-	}
-	srv, err := e.ca.Issue("127.0.0.1", "localhost")
+	env, err := tlstest.NewEnv(e.dir, name, "client")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if e.serverCert, e.serverKey, err = tlstest.WriteKeyPair(e.dir, "server", srv); err != nil {
-		t.Fatal(err)
-	}
-	if e.client, err = e.ca.IssueClient("client"); err != nil {
-		t.Fatal(err)
-	}
+	e.ca, e.caFile, e.serverCert, e.serverKey, e.client = env.CA, env.CAFile, env.CertFile, env.KeyFile, env.Client
 	if e.clientCert, e.clientKey, err = tlstest.WriteKeyPair(e.dir, "client", e.client); err != nil {
 		t.Fatal(err)
 	}
-	e.clientTLS = &tls.Config{RootCAs: e.ca.Pool(), Certificates: []tls.Certificate{e.client}}
+	e.clientTLS = env.ClientTLS()
 	e.anonTLS = &tls.Config{RootCAs: e.ca.Pool(), NextProtos: []string{"h2"}}
 	return e
 }
