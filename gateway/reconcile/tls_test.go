@@ -92,24 +92,31 @@ func putGetWatch(t *testing.T, cli *clientv3.Client) {
 	}
 }
 
+// upstreamTLSListener starts a one-member cluster that requires client
+// certificates and returns its TLS environment and a listener "main" in
+// front of it with upstream-tls.
+func upstreamTLSListener(t *testing.T) (*tlsEnv, config.Listener) {
+	t.Helper()
+	e := newTLSEnv(t, "etcd CA")
+	c := startTLSCluster(t, e, 1)
+	lc := listenerConfig("main", c.ClientAddrs())
+	lc.UpstreamTLS = e.upstreamTLS()
+	return e, lc
+}
+
 // TestUpstreamTLSOriginatesForPlainClients: a client without any
 // certificate, speaking plain TCP to the gateway, reaches members that
 // require client certificates, through upstream-tls.
 func TestUpstreamTLSOriginatesForPlainClients(t *testing.T) {
 	t.Parallel()
-	e := newTLSEnv(t, "etcd CA")
-	c := startTLSCluster(t, e, 1)
-	lc := listenerConfig("main", c.ClientAddrs())
-	lc.UpstreamTLS = e.upstreamTLS()
+	_, lc := upstreamTLSListener(t)
 	g := startGroup(t, lc)
 	putGetWatch(t, testutil.Client(t, gatewayAddr(t, g, "main")))
 
 	// With passthrough, the same plain client's bytes reach the TLS port
 	// untouched, and fail.
 	lc.UpstreamTLS.Passthrough = true
-	if _, err := g.Apply(context.Background(), &config.Snapshot{ShutdownTimeout: time.Second, Listeners: []config.Listener{lc}}); err != nil {
-		t.Fatal(err)
-	}
+	mustApply(t, g, lc)
 	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{gatewayAddr(t, g, "main")}, DialTimeout: time.Second, Logger: zap.NewNop()})
 	if err != nil {
 		t.Fatal(err)
@@ -177,10 +184,7 @@ func TestUpstreamTLSFailsOverPastMemberWithWrongCA(t *testing.T) {
 // and a plain TCP client.
 func TestListenTLSRequiresClientCertificates(t *testing.T) {
 	t.Parallel()
-	e := newTLSEnv(t, "etcd CA")
-	c := startTLSCluster(t, e, 1)
-	lc := listenerConfig("main", c.ClientAddrs())
-	lc.UpstreamTLS = e.upstreamTLS()
+	e, lc := upstreamTLSListener(t)
 	lc.TLS = config.ListenTLS{CertFile: e.serverCert, KeyFile: e.serverKey, ClientCAFile: e.caFile}
 	g := startGroup(t, lc)
 	addr := gatewayAddr(t, g, "main")
