@@ -66,12 +66,43 @@ func (p *proc) stop() {
 // findKinds returns direct, the gateway, and every external proxy found on
 // PATH (or given by flag), with a line per proxy saying what was found.
 func findKinds(opts options, say func(string, ...any)) []kind {
-	self, err := os.Executable()
-	if err != nil {
-		self = os.Args[0]
+	kinds := []kind{{name: "direct", what: "no proxy: the client dials the backend"}, gatewayKind(opts), unixGatewayKind()}
+	say("found: gateway (this tree, run as a child process), on TCP and on a unix socket")
+	kinds = append(kinds, baselineKinds(opts, say)...)
+	for _, name := range strings.Split(opts.proxies, ",") {
+		if k, ok := externalKind(name, say); ok {
+			kinds = append(kinds, k)
+		}
 	}
-	kinds := []kind{{name: "direct", what: "no proxy: the client dials the backend"}}
-	kinds = append(kinds, kind{
+	return kinds
+}
+
+// selfPath is this binary, which runs the gateway as a child.
+func selfPath() string {
+	if self, err := os.Executable(); err == nil {
+		return self
+	}
+	return os.Args[0]
+}
+
+// unixGatewayKind is the same gateway behind a unix socket listener, to
+// compare with the loopback TCP one.
+func unixGatewayKind() kind {
+	self := selfPath()
+	return kind{
+		name: "gw-unix",
+		what: "the same gateway on a unix socket listener (unix:///DIR/gw.sock)",
+		launch: func(dir, backend string) (*proc, error) {
+			addr := "unix://" + filepath.Join(dir, "gw.sock")
+			return startProcAt(dir, "gw-unix", self, []string{"-child-gateway", "-listen", addr, "-backend", backend}, addr)
+		},
+	}
+}
+
+// gatewayKind is the gateway from this tree: this binary re-executed.
+func gatewayKind(opts options) kind {
+	self := selfPath()
+	return kind{
 		name: "gateway",
 		what: "etcd-gateway from this tree (" + goVersion() + "), a separate process",
 		launch: func(dir, backend string) (*proc, error) {
@@ -81,16 +112,12 @@ func findKinds(opts options, say func(string, ...any)) []kind {
 			}
 			return startProc(dir, "gateway", self, args)
 		},
-	})
-	say("found: gateway (this tree, run as a child process)")
-	kinds = append(kinds, kind{
-		name: "gw-unix",
-		what: "the same gateway on a unix socket listener (unix:///DIR/gw.sock)",
-		launch: func(dir, backend string) (*proc, error) {
-			addr := "unix://" + filepath.Join(dir, "gw.sock")
-			return startProcAt(dir, "gw-unix", self, []string{"-child-gateway", "-listen", addr, "-backend", backend}, addr)
-		},
-	})
+	}
+}
+
+// baselineKinds are the etcd-gateway binaries -baseline names.
+func baselineKinds(opts options, say func(string, ...any)) []kind {
+	var kinds []kind
 	for _, nb := range strings.Split(opts.baseline, ",") {
 		name, bin, ok := strings.Cut(nb, "=")
 		if !ok {
@@ -108,36 +135,50 @@ func findKinds(opts options, say func(string, ...any)) []kind {
 		})
 		say("found: %s (%s)", name, bin)
 	}
-	for _, name := range strings.Split(opts.proxies, ",") {
-		switch strings.TrimSpace(name) {
-		case "haproxy":
-			bin, err := exec.LookPath("haproxy")
-			if err != nil {
-				say("not found: haproxy (not on PATH); skipped")
-				continue
-			}
-			v := firstLine(bin, "-v")
-			kinds = append(kinds, kind{name: "haproxy", what: v, launch: func(dir, backend string) (*proc, error) {
-				return startHAProxy(dir, bin, backend)
-			}})
-			say("found: haproxy (%s)", v)
-		case "etcd":
-			bin, err := exec.LookPath("etcd")
-			if err != nil {
-				say("not found: etcd (for `etcd gateway start`, not on PATH); skipped")
-				continue
-			}
-			v := firstLine(bin, "--version")
-			kinds = append(kinds, kind{name: "etcd-gw", what: "etcd gateway start, " + v, launch: func(dir, backend string) (*proc, error) {
-				return startProc(dir, "etcd-gw", bin, []string{"gateway", "start", "--listen-addr=%ADDR%", "--endpoints=" + backend, "--retry-delay=1m"})
-			}})
-			say("found: etcd gateway (%s)", v)
-		case "":
-		default:
-			say("unknown proxy %q; skipped (known: haproxy, etcd)", name)
-		}
-	}
 	return kinds
+}
+
+// externalKind is the proxy -proxies calls name, if it is known and on
+// PATH.
+func externalKind(name string, say func(string, ...any)) (kind, bool) {
+	switch strings.TrimSpace(name) {
+	case "haproxy":
+		return haproxyKind(say)
+	case "etcd":
+		return etcdGatewayKind(say)
+	case "":
+	default:
+		say("unknown proxy %q; skipped (known: haproxy, etcd)", name)
+	}
+	return kind{}, false
+}
+
+// haproxyKind is HAProxy in TCP mode.
+func haproxyKind(say func(string, ...any)) (kind, bool) {
+	bin, err := exec.LookPath("haproxy")
+	if err != nil {
+		say("not found: haproxy (not on PATH); skipped")
+		return kind{}, false
+	}
+	v := firstLine(bin, "-v")
+	say("found: haproxy (%s)", v)
+	return kind{name: "haproxy", what: v, launch: func(dir, backend string) (*proc, error) {
+		return startHAProxy(dir, bin, backend)
+	}}, true
+}
+
+// etcdGatewayKind is `etcd gateway start`.
+func etcdGatewayKind(say func(string, ...any)) (kind, bool) {
+	bin, err := exec.LookPath("etcd")
+	if err != nil {
+		say("not found: etcd (for `etcd gateway start`, not on PATH); skipped")
+		return kind{}, false
+	}
+	v := firstLine(bin, "--version")
+	say("found: etcd gateway (%s)", v)
+	return kind{name: "etcd-gw", what: "etcd gateway start, " + v, launch: func(dir, backend string) (*proc, error) {
+		return startProc(dir, "etcd-gw", bin, []string{"gateway", "start", "--listen-addr=%ADDR%", "--endpoints=" + backend, "--retry-delay=1m"})
+	}}, true
 }
 
 func goVersion() string { return runtime.Version() }

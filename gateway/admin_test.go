@@ -355,11 +355,7 @@ func TestAdminServerFollowsReloads(t *testing.T) {
 }
 
 func TestMetricsCountMaxConnectionsRejections(t *testing.T) {
-	backend := testutil.Echo(t).Addr
-	dir := t.TempDir()
-	addr, adminAddr := testutil.FreeAddr(t), testutil.FreeAddr(t)
-	startHarness(t, dir, filepath.Join(dir, "gw.yaml"), withAdmin(adminAddr, "max-connections: 1\n",
-		render(listenerSpec{name: "main", addr: addr, endpoints: []string{backend}})))
+	addr, adminAddr := startMainWithAdmin(t, "max-connections: 1\n", testutil.Echo(t).Addr)
 	if c := testutil.Dial(t, addr); !testutil.Echoes(c) {
 		t.Fatal("no echo under the limit")
 	}

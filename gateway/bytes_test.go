@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -13,10 +12,7 @@ import (
 // connection that stays open, and its close counts nothing twice.
 func TestBytesCountedWhileConnectionsAreOpen(t *testing.T) {
 	backend := testutil.Echo(t).Addr
-	dir := t.TempDir()
-	addr, adminAddr := testutil.FreeAddr(t), testutil.FreeAddr(t)
-	startHarness(t, dir, filepath.Join(dir, "gw.yaml"), withAdmin(adminAddr, "",
-		render(listenerSpec{name: "main", addr: addr, endpoints: []string{backend}})))
+	addr, adminAddr := startMainWithAdmin(t, "", backend)
 	c := testutil.Dial(t, addr)
 	for ping := 1; ping <= 3; ping++ {
 		if !testutil.Echoes(c) {

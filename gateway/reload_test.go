@@ -58,6 +58,41 @@ func startHarness(t *testing.T, dir, path, text string) *harness {
 	return startHarnessLog(t, dir, path, text, io.Discard)
 }
 
+// startMain starts a gateway, in a new directory, whose one listener
+// "main" listens on a new free address in front of endpoints. It returns
+// the harness and that address.
+func startMain(t *testing.T, endpoints []string) (*harness, string) {
+	t.Helper()
+	dir := t.TempDir()
+	addr := testutil.FreeAddr(t)
+	h := startHarness(t, dir, filepath.Join(dir, "gw.yaml"), render(listenerSpec{name: "main", addr: addr, endpoints: endpoints}))
+	return h, addr
+}
+
+// startMainWithAdmin is startMain with an admin address, also new and
+// free, and extra top-level keys. It returns the listener's and the admin
+// addresses.
+func startMainWithAdmin(t *testing.T, extra string, endpoints ...string) (addr, adminAddr string) {
+	t.Helper()
+	dir := t.TempDir()
+	addr, adminAddr = testutil.FreeAddr(t), testutil.FreeAddr(t)
+	startHarness(t, dir, filepath.Join(dir, "gw.yaml"), withAdmin(adminAddr, extra,
+		render(listenerSpec{name: "main", addr: addr, endpoints: endpoints})))
+	return addr, adminAddr
+}
+
+// openWatch watches prefix through the gateway at addr and puts key: the
+// watch is open once the put is seen on it.
+func openWatch(t *testing.T, ctx context.Context, addr, prefix, key, value string) clientv3.WatchChan {
+	t.Helper()
+	cli := testutil.Client(t, addr)
+	wch := cli.Watch(ctx, prefix, clientv3.WithPrefix())
+	if _, err := cli.Put(ctx, key, value); err != nil {
+		t.Fatal(err)
+	}
+	return wch
+}
+
 // startHarnessLog is startHarness with the gateway's log also written to
 // logOut (besides stderr with -v).
 func startHarnessLog(t *testing.T, dir, path, text string, logOut io.Writer) *harness {
@@ -317,17 +352,11 @@ func (h *harness) usedEndpoint(name string) string {
 
 func TestWatchSurvivesTwentyReloads(t *testing.T) {
 	c := testutil.Cluster(t, 3)
-	dir := t.TempDir()
-	addr := testutil.FreeAddr(t)
-	h := startHarness(t, dir, filepath.Join(dir, "gw.yaml"), render(listenerSpec{name: "main", addr: addr, endpoints: c.ClientAddrs()}))
+	h, addr := startMain(t, c.ClientAddrs())
 
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	watcher := testutil.Client(t, addr)
-	wch := watcher.Watch(ctx, "ev/", clientv3.WithPrefix())
-	if _, err := watcher.Put(ctx, "ev/start", "x"); err != nil { // the watch is open once this is seen
-		t.Fatal(err)
-	}
+	wch := openWatch(t, ctx, addr, "ev/", "ev/start", "x")
 	used := h.usedEndpoint("main")
 	var others []string
 	for _, a := range c.ClientAddrs() {

@@ -28,17 +28,11 @@ import (
 // reconnects through the gateway to another member and keeps receiving.
 func TestMemberKilledMidStream(t *testing.T) {
 	c := testutil.Cluster(t, 3)
-	dir := t.TempDir()
-	addr := testutil.FreeAddr(t)
-	h := startHarness(t, dir, filepath.Join(dir, "gw.yaml"), render(listenerSpec{name: "main", addr: addr, endpoints: c.ClientAddrs()}))
+	h, addr := startMain(t, c.ClientAddrs())
 
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	cli := testutil.Client(t, addr)
-	wch := cli.Watch(ctx, "s/", clientv3.WithPrefix())
-	if _, err := cli.Put(ctx, "s/0", "before"); err != nil {
-		t.Fatal(err)
-	}
+	wch := openWatch(t, ctx, addr, "s/", "s/0", "before")
 	raw := rawConn(t, addr) // sticky: to the same member
 	used := h.usedEndpoint("main")
 	accepted := h.gw.Group().Listeners()["main"].TotalConns()

@@ -6,24 +6,13 @@ import (
 	"time"
 
 	"github.com/etcd-gateway/etcd-gateway/internal/testutil"
-
-	"github.com/etcd-gateway/etcd-gateway/resolver"
-	"github.com/etcd-gateway/etcd-gateway/upstream"
 )
 
 // TestAcceptPausesAtTheReserve gives a listener a budget with room for a
 // few connections above its reserve: it stops accepting, counts the pause,
 // resumes when a connection ends, and a Shutdown while paused returns.
 func TestAcceptPausesAtTheReserve(t *testing.T) {
-	backend := echoBackend(t)
-	pool := upstream.NewPool(upstream.Options{})
-	t.Cleanup(pool.Close)
-	pool.Update([]resolver.Endpoint{{Addr: backend}})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	l := New("test", ln, pool, testutil.Logger(t))
+	l := newListener(t, testutil.Echo(t).Addr)
 	// 10 descriptors besides the proxied connections', and room for 4 of
 	// those (2 descriptors each) above the reserve.
 	b := &FDBudget{}

@@ -17,11 +17,17 @@ import (
 	"github.com/etcd-gateway/etcd-gateway/upstream"
 )
 
-// echoBackend is a loopback server that echoes on every connection.
-func echoBackend(t testing.TB) string { return testutil.Echo(t).Addr }
-
 // startListener serves a new listener in front of backend.
 func startListener(t testing.TB, backend string) *Listener {
+	t.Helper()
+	l := newListener(t, backend)
+	go func() { _ = l.Serve() }()
+	return l
+}
+
+// newListener returns a new listener, not yet serving, in front of
+// backend.
+func newListener(t testing.TB, backend string) *Listener {
 	t.Helper()
 	pool := upstream.NewPool(upstream.Options{})
 	t.Cleanup(pool.Close)
@@ -39,7 +45,6 @@ func startListener(t testing.TB, backend string) *Listener {
 	if l.fwdErr != nil {
 		t.Fatal(l.fwdErr)
 	}
-	go func() { _ = l.Serve() }()
 	return l
 }
 
@@ -78,7 +83,7 @@ func roundTrip(t testing.TB, c net.Conn, msg []byte) {
 }
 
 func TestShutdownClosesIdleConnections(t *testing.T) {
-	l := startListener(t, echoBackend(t))
+	l := startListener(t, testutil.Echo(t).Addr)
 	clients := dialThrough(t, l, 20)
 	if got := l.OpenConns(); got != 20 {
 		t.Fatalf("%d open connections, want 20", got)
@@ -102,7 +107,7 @@ func TestShutdownClosesIdleConnections(t *testing.T) {
 }
 
 func TestShutdownDrainsConnectionsThatEnd(t *testing.T) {
-	l := startListener(t, echoBackend(t))
+	l := startListener(t, testutil.Echo(t).Addr)
 	clients := dialThrough(t, l, 5)
 	shut := make(chan error, 1)
 	go func() { shut <- l.Shutdown(context.Background()) }()
@@ -118,7 +123,7 @@ func TestShutdownDrainsConnectionsThatEnd(t *testing.T) {
 }
 
 func TestClosedListenerStopsItsForwarderWithTheLastConnection(t *testing.T) {
-	l := startListener(t, echoBackend(t))
+	l := startListener(t, testutil.Echo(t).Addr)
 	clients := dialThrough(t, l, 3)
 	if err := l.Close(); err != nil {
 		t.Fatal(err)
@@ -132,7 +137,7 @@ func TestClosedListenerStopsItsForwarderWithTheLastConnection(t *testing.T) {
 	}
 	waitStopped(t, l.fwd)
 
-	idle := startListener(t, echoBackend(t))
+	idle := startListener(t, testutil.Echo(t).Addr)
 	if err := idle.Close(); err != nil {
 		t.Fatal(err)
 	}

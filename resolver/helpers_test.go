@@ -6,8 +6,8 @@ import (
 	"strconv"
 	"testing"
 
+	"github.com/etcd-gateway/etcd-gateway/internal/dnstest"
 	"github.com/etcd-gateway/etcd-gateway/internal/testutil"
-
 	"github.com/etcd-gateway/etcd-gateway/internal/tlstest"
 )
 
@@ -18,6 +18,19 @@ func tcpServer(t *testing.T, ip, name string, port int) int {
 	return testutil.ServeAt(t, net.JoinHostPort(ip, strconv.Itoa(port)), func(c net.Conn) {
 		_, _ = c.Write([]byte(name))
 	}).Port()
+}
+
+// movingName starts a DNS server that points name at 127.0.0.1, where a
+// tcpServer writes before, and a tcpServer on 127.0.0.2, same port, that
+// writes after: where the name can move to. It returns the DNS server and
+// the port.
+func movingName(t *testing.T, name, before, after string) (*dnstest.Server, int) {
+	t.Helper()
+	d := testutil.DNS(t)
+	port := tcpServer(t, "127.0.0.1", before, 0)
+	tcpServer(t, "127.0.0.2", after, port)
+	d.SetAddr(name, "127.0.0.1")
+	return d, port
 }
 
 // deadPort returns a loopback port where nothing listens.

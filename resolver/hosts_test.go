@@ -162,10 +162,7 @@ func TestHostsNameGoneAndBack(t *testing.T) {
 
 func TestHostsFollowAddressChanges(t *testing.T) {
 	t.Parallel()
-	d := testutil.DNS(t)
-	port := tcpServer(t, "127.0.0.1", "old", 0)
-	tcpServer(t, "127.0.0.2", "new", port)
-	d.SetAddr("m.test", "127.0.0.1")
+	d, port := movingName(t, "m.test", "old", "new")
 	th := newTestHosts(t, d, time.Hour, 0) // the TTL (1s) sets the pace
 	th.Resolve(context.Background(), []string{"m.test"})
 	base := th.changes.Load()

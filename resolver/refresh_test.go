@@ -76,12 +76,21 @@ func (r *refresher) warnings(msg string) int {
 	return n
 }
 
-func TestRefreshFollowsRecordChanges(t *testing.T) {
-	t.Parallel()
+// plainSRV is insecure SRV discovery of example.test through a new DNS
+// server, whose plain record points at a.example.test:2379.
+func plainSRV(t *testing.T) (*dnstest.Server, SRV) {
+	t.Helper()
 	d := testutil.DNS(t)
 	s := SRV{Domain: "example.test", Insecure: true, DNSServer: d.Addr, Timeout: time.Second}
 	_, plainName := s.Names()
 	d.SetSRV(plainName, dnstest.SRV{Port: 2379, Target: "a.example.test"})
+	return d, s
+}
+
+func TestRefreshFollowsRecordChanges(t *testing.T) {
+	t.Parallel()
+	d, s := plainSRV(t)
+	_, plainName := s.Names()
 	r := runRefresher(t, s)
 
 	d.SetSRV(plainName, dnstest.SRV{Port: 2379, Target: "b.example.test"}, dnstest.SRV{Priority: 1, Port: 2379, Target: "c.example.test"})
@@ -145,11 +154,9 @@ func TestRefreshKeepsLastGoodSet(t *testing.T) {
 
 func TestRefreshKeepsTheEndpointsOfANameThatFailed(t *testing.T) {
 	t.Parallel()
-	d := testutil.DNS(t)
-	s := SRV{Domain: "example.test", Insecure: true, DNSServer: d.Addr, Timeout: time.Second}
+	d, s := plainSRV(t)
 	tlsName, plainName := s.Names()
 	d.SetSRV(tlsName, dnstest.SRV{Port: 2379, Target: "t.example.test"})
-	d.SetSRV(plainName, dnstest.SRV{Port: 2379, Target: "a.example.test"})
 	r := runRefresher(t, s)
 
 	d.SetRcode(dns.RcodeServerFailure, tlsName)

@@ -198,12 +198,9 @@ func TestPlainRecordsNeedInsecureDiscovery(t *testing.T) {
 
 func TestDialerResolvesTargetsThroughDNSServer(t *testing.T) {
 	t.Parallel()
-	d := testutil.DNS(t)
-	port := tcpServer(t, "127.0.0.1", "first", 0)
 	// A second server on another loopback address, same port: where the
 	// member "moves" to.
-	tcpServer(t, "127.0.0.2", "second", port)
-	d.SetAddr("member.example.test", "127.0.0.1")
+	d, port := movingName(t, "member.example.test", "first", "second")
 	dial := Dialer(d.Addr)
 	hello := func() string {
 		t.Helper()

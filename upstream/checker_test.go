@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/etcd-gateway/etcd-gateway/config"
-
+	"github.com/etcd-gateway/etcd-gateway/internal/testutil"
 	"github.com/etcd-gateway/etcd-gateway/resolver"
 )
 
@@ -51,7 +51,7 @@ func fakeMembers(t *testing.T, n int) ([]*fakeEtcd, []string) {
 // waitHealthy waits until addr is healthy as want says in every pool.
 func waitHealthy(t *testing.T, pools []*Pool, addr string, want bool) {
 	t.Helper()
-	waitFor(t, fmt.Sprintf("%s healthy=%v in all %d pools", addr, want, len(pools)), 10*time.Second, func() bool {
+	testutil.WaitFor(t, fmt.Sprintf("%s healthy=%v in all %d pools", addr, want, len(pools)), 10*time.Second, func() bool {
 		for _, p := range pools {
 			if endpoint(p, addr).Healthy() != want {
 				return false
@@ -73,7 +73,7 @@ func TestPoolsShareTheirChecks(t *testing.T) {
 	fs, addrs := fakeMembers(t, 3)
 	pools, cs := sharedPools(t, 20, Settings{HealthCheck: fastCheck()}, addrs...)
 	ep := endpoint(pools[0], addrs[0])
-	waitFor(t, "3 passing checks", 10*time.Second, func() bool { return streakOf(ep) >= 3 })
+	testutil.WaitFor(t, "3 passing checks", 10*time.Second, func() bool { return streakOf(ep) >= 3 })
 	if n := cs.running(); n != 3 {
 		t.Fatalf("%d checkers run for 20 pools in front of 3 members, want 3", n)
 	}
@@ -83,7 +83,7 @@ func TestPoolsShareTheirChecks(t *testing.T) {
 		}
 	}
 	before, streak := fs[0].checks(), streakOf(ep)
-	waitFor(t, "5 more checks", 10*time.Second, func() bool { return streakOf(ep) >= streak+5 })
+	testutil.WaitFor(t, "5 more checks", 10*time.Second, func() bool { return streakOf(ep) >= streak+5 })
 	if n := fs[0].checks() - before; n > 7 {
 		t.Fatalf("%d checks of one member in 5 intervals, want about 5", n)
 	}
@@ -103,23 +103,23 @@ func TestPoolsShareTheirChecks(t *testing.T) {
 func TestClosedPoolsReleaseTheirChecker(t *testing.T) {
 	fs, addrs := fakeMembers(t, 2)
 	pools, cs := sharedPools(t, 3, Settings{HealthCheck: fastCheck()}, addrs...)
-	waitFor(t, "both members checked", 10*time.Second, func() bool { return fs[0].checks() > 0 && fs[1].checks() > 0 })
+	testutil.WaitFor(t, "both members checked", 10*time.Second, func() bool { return fs[0].checks() > 0 && fs[1].checks() > 0 })
 	pools[0].Close()
 	pools[1].Update(resolver.Static(addrs[:1]))
 	pools[2].Update(resolver.Static(addrs[:1]))
-	waitFor(t, "the unused checker to close its connection", 10*time.Second, func() bool { return fs[1].conns.Open.Load() == 0 })
+	testutil.WaitFor(t, "the unused checker to close its connection", 10*time.Second, func() bool { return fs[1].conns.Open.Load() == 0 })
 	if n := cs.running(); n != 1 {
 		t.Fatalf("%d checkers run, want 1", n)
 	}
 	n := fs[0].checks()
-	waitFor(t, "3 more checks of the member still used", 10*time.Second, func() bool { return fs[0].checks() >= n+3 })
+	testutil.WaitFor(t, "3 more checks of the member still used", 10*time.Second, func() bool { return fs[0].checks() >= n+3 })
 
 	pools[1].Close()
 	pools[2].Close()
 	if n := cs.running(); n != 0 {
 		t.Fatalf("%d checkers run after every pool closed", n)
 	}
-	waitFor(t, "the last checker to close its connection", 10*time.Second, func() bool { return fs[0].conns.Open.Load() == 0 })
+	testutil.WaitFor(t, "the last checker to close its connection", 10*time.Second, func() bool { return fs[0].conns.Open.Load() == 0 })
 }
 
 // TestDifferentCheckSettingsDoNotShare: a check that differs in its

@@ -7,23 +7,18 @@ import (
 	"time"
 
 	"github.com/etcd-gateway/etcd-gateway/config"
-
 	"github.com/etcd-gateway/etcd-gateway/internal/testutil"
-
-	"github.com/etcd-gateway/etcd-gateway/internal/etcdtest"
 	"github.com/etcd-gateway/etcd-gateway/resolver"
 )
 
 // These tests run real etcd members in-process.
-
-func startCluster(t *testing.T, n int) *etcdtest.Cluster { return testutil.Cluster(t, n) }
 
 // TestFrozenMember puts a relay in front of a member and freezes it: the
 // kernel still completes handshakes, nothing gets an answer. The etcd check
 // takes the endpoint out within interval × fall + timeout; the tcp check
 // can't see the difference and keeps sending clients there.
 func TestFrozenMember(t *testing.T) {
-	c := startCluster(t, 1)
+	c := testutil.Cluster(t, 1)
 	direct := c.ClientAddrs()[0]
 	const (
 		interval = 100 * time.Millisecond
@@ -41,7 +36,7 @@ func TestFrozenMember(t *testing.T) {
 			// while it is up.
 			p := checkedPool(t, Settings{HealthCheck: hc}, r.addr, direct)
 			ep := endpoint(p, r.addr)
-			waitFor(t, "a passing check through the relay", 10*time.Second, func() bool { return streakOf(ep) >= 1 })
+			testutil.WaitFor(t, "a passing check through the relay", 10*time.Second, func() bool { return streakOf(ep) >= 1 })
 			if got := dialAddr(t, p); got != r.addr {
 				t.Fatalf("before the freeze a client went to %s", got)
 			}
@@ -52,7 +47,7 @@ func TestFrozenMember(t *testing.T) {
 				// Wait for fall more tcp checks to pass after the freeze,
 				// and a full bound: the endpoint is still up.
 				n := streakOf(ep)
-				waitFor(t, "tcp checks to go on passing", 10*time.Second, func() bool {
+				testutil.WaitFor(t, "tcp checks to go on passing", 10*time.Second, func() bool {
 					return streakOf(ep) >= n+fall && time.Since(frozen) > bound
 				})
 				if !ep.Up() {
@@ -63,7 +58,7 @@ func TestFrozenMember(t *testing.T) {
 				}
 				return
 			}
-			waitFor(t, "the frozen member to be marked down", 10*time.Second, func() bool { return !ep.Healthy() })
+			testutil.WaitFor(t, "the frozen member to be marked down", 10*time.Second, func() bool { return !ep.Healthy() })
 			took := time.Since(frozen)
 			t.Logf("frozen member marked down after %s (interval × fall + timeout = %s)", took, bound)
 			if took > bound+slack {
@@ -75,7 +70,7 @@ func TestFrozenMember(t *testing.T) {
 
 			// Thawed, it comes back.
 			r.thaw()
-			waitFor(t, "the thawed member to be marked up", 10*time.Second, ep.Healthy)
+			testutil.WaitFor(t, "the thawed member to be marked up", 10*time.Second, ep.Healthy)
 			if got := dialAddr(t, p); got != r.addr {
 				t.Fatalf("after the thaw a client went to %s", got)
 			}
@@ -87,21 +82,21 @@ func TestFrozenMember(t *testing.T) {
 // accepts connections but answers /health with 503; it is avoided while a
 // healthy endpoint exists.
 func TestLostQuorumMemberAvoided(t *testing.T) {
-	lost, healthy := startCluster(t, 2), startCluster(t, 1)
+	lost, healthy := testutil.Cluster(t, 2), testutil.Cluster(t, 1)
 	a, b := lost.Members[0].ClientAddr(), healthy.ClientAddrs()[0]
 	hc := HealthCheck{Type: config.CheckEtcd, Interval: 50 * time.Millisecond, Timeout: 500 * time.Millisecond, Fall: 2, Rise: 2}
 	p := checkedPool(t, Settings{HealthCheck: hc}, a, b)
 	ep := endpoint(p, a)
-	waitFor(t, "passing checks", 10*time.Second, func() bool { return streakOf(ep) >= 2 })
+	testutil.WaitFor(t, "passing checks", 10*time.Second, func() bool { return streakOf(ep) >= 2 })
 	if got := dialAddr(t, p); got != a {
 		t.Fatalf("before the quorum loss a client went to %s", got)
 	}
 
 	lost.Stop(1)
-	waitFor(t, "the member without quorum to be marked unhealthy", 20*time.Second, func() bool { return !ep.Healthy() })
+	testutil.WaitFor(t, "the member without quorum to be marked unhealthy", 20*time.Second, func() bool { return !ep.Healthy() })
 	// Its first checks may time out (a linearizable read waits for a
 	// leader); once it knows it has none, etcd answers 503 at once.
-	waitFor(t, "etcd to answer that it has no leader", 20*time.Second, func() bool {
+	testutil.WaitFor(t, "etcd to answer that it has no leader", 20*time.Second, func() bool {
 		return strings.Contains(ep.LastCheckError(), "RAFT NO LEADER")
 	})
 	if !ep.Active() {
@@ -116,14 +111,14 @@ func TestLostQuorumMemberAvoided(t *testing.T) {
 	if err := lost.Restart(1); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the member to be healthy again with its quorum back", 20*time.Second, ep.Healthy)
+	testutil.WaitFor(t, "the member to be healthy again with its quorum back", 20*time.Second, ep.Healthy)
 }
 
 // TestMemberSync: with member sync, a member added to the cluster joins
 // the pool without any change to the configured endpoints, learners stay
 // out, and a removed member leaves.
 func TestMemberSync(t *testing.T) {
-	c := startCluster(t, 1)
+	c := testutil.Cluster(t, 1)
 	seed := c.ClientAddrs()[0]
 	s := Settings{
 		MemberSync:  50 * time.Millisecond,
@@ -150,17 +145,17 @@ func TestMemberSync(t *testing.T) {
 	added := c.Members[i].ClientAddr()
 	want := []string{seed, added}
 	slices.Sort(want)
-	waitFor(t, "the added member to join the pool", 10*time.Second, func() bool { return slices.Equal(addrs(), want) })
+	testutil.WaitFor(t, "the added member to join the pool", 10*time.Second, func() bool { return slices.Equal(addrs(), want) })
 	if got := dialAddr(t, p); got != seed && got != added {
 		t.Fatalf("a client went to %s", got)
 	}
 	ep := endpoint(p, added)
-	waitFor(t, "the added member to be checked healthy", 10*time.Second, func() bool { return streakOf(ep) >= 1 })
+	testutil.WaitFor(t, "the added member to be checked healthy", 10*time.Second, func() bool { return streakOf(ep) >= 1 })
 
 	// The learner is left out, though it has started and has a client
 	// URL. Two more rounds: the second began after it was added.
 	r := p.Stats().SyncRounds
-	waitFor(t, "two more sync rounds", 10*time.Second, func() bool { return p.Stats().SyncRounds >= r+2 })
+	testutil.WaitFor(t, "two more sync rounds", 10*time.Second, func() bool { return p.Stats().SyncRounds >= r+2 })
 	if endpoint(p, c.Members[learner].ClientAddr()) != nil {
 		t.Fatal("member sync added a learner")
 	}
@@ -180,7 +175,7 @@ func TestMemberSync(t *testing.T) {
 	if err := c.RemoveMember(i); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the removed member to leave the pool", 10*time.Second, func() bool { return slices.Equal(addrs(), []string{seed}) })
+	testutil.WaitFor(t, "the removed member to leave the pool", 10*time.Second, func() bool { return slices.Equal(addrs(), []string{seed}) })
 	if !ep.Removed() {
 		t.Fatal("the removed member's endpoint is not marked removed")
 	}
@@ -189,7 +184,7 @@ func TestMemberSync(t *testing.T) {
 	if err := c.Promote(learner); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the promoted learner to join", 10*time.Second, func() bool { return endpoint(p, c.Members[learner].ClientAddr()) != nil })
+	testutil.WaitFor(t, "the promoted learner to join", 10*time.Second, func() bool { return endpoint(p, c.Members[learner].ClientAddr()) != nil })
 
 	// Member sync off: what it added goes, the seed stays.
 	s = p.Settings()

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/etcd-gateway/etcd-gateway/config"
-
+	"github.com/etcd-gateway/etcd-gateway/internal/testutil"
 	"github.com/etcd-gateway/etcd-gateway/resolver"
 )
 
@@ -26,12 +26,19 @@ func checkedPool(t *testing.T, s Settings, addrs ...string) *Pool {
 // dialAddr dials the pool once and returns the endpoint it reached.
 func dialAddr(t *testing.T, p *Pool) string {
 	t.Helper()
+	return dialOnce(t, p).Addr()
+}
+
+// dialOnce dials the pool once, closes the connection and returns the
+// endpoint it reached.
+func dialOnce(t *testing.T, p *Pool) *Endpoint {
+	t.Helper()
 	conn, ep, err := p.Dial(context.Background())
 	if err != nil {
 		t.Fatalf("Dial: %v", err)
 	}
 	_ = conn.Close()
-	return ep.Addr()
+	return ep
 }
 
 func TestEtcdCheckFallAndRise(t *testing.T) {
@@ -41,7 +48,7 @@ func TestEtcdCheckFallAndRise(t *testing.T) {
 	ep := endpoint(p, bad.addr)
 	waitStreak := func(want int64) {
 		t.Helper()
-		waitFor(t, "the check result to be counted", 5*time.Second, func() bool { return streakOf(ep) == want })
+		testutil.WaitFor(t, "the check result to be counted", 5*time.Second, func() bool { return streakOf(ep) == want })
 	}
 
 	bad.step(t, answerHealthy)
@@ -53,7 +60,7 @@ func TestEtcdCheckFallAndRise(t *testing.T) {
 		t.Fatalf("down after 2 failures with fall 3: healthy=%v", ep.Healthy())
 	}
 	bad.step(t, answerNoLeader)
-	waitFor(t, "the endpoint to go down after 3 failures", 5*time.Second, func() bool { return !ep.Healthy() })
+	testutil.WaitFor(t, "the endpoint to go down after 3 failures", 5*time.Second, func() bool { return !ep.Healthy() })
 	if got := ep.LastCheckError(); !strings.Contains(got, "503") || !strings.Contains(got, "RAFT NO LEADER") {
 		t.Errorf("LastCheckError = %q, want the status and etcd's reason", got)
 	}
@@ -70,7 +77,7 @@ func TestEtcdCheckFallAndRise(t *testing.T) {
 		t.Fatal("up after 1 success with rise 2")
 	}
 	bad.step(t, answerHealthy)
-	waitFor(t, "the endpoint to come back after 2 successes", 5*time.Second, ep.Healthy)
+	testutil.WaitFor(t, "the endpoint to come back after 2 successes", 5*time.Second, ep.Healthy)
 	if ep.LastCheckError() != "" {
 		t.Errorf("LastCheckError after a success = %q", ep.LastCheckError())
 	}
@@ -83,7 +90,7 @@ func TestCheckIntervalHonoured(t *testing.T) {
 	f := newFakeEtcd(t, false)
 	const interval = 60 * time.Millisecond
 	checkedPool(t, Settings{HealthCheck: HealthCheck{Type: config.CheckEtcd, Interval: interval, Timeout: time.Second}}, f.addr)
-	waitFor(t, "6 checks", 10*time.Second, func() bool { return f.checks() >= 6 })
+	testutil.WaitFor(t, "6 checks", 10*time.Second, func() bool { return f.checks() >= 6 })
 	at := f.arrivalTimes()[:6]
 	for i := 1; i < len(at); i++ {
 		// The server sees the request a little after the check starts;
@@ -103,11 +110,11 @@ func TestCheckTimeoutHonoured(t *testing.T) {
 	const timeout = 80 * time.Millisecond
 	p := checkedPool(t, Settings{HealthCheck: HealthCheck{Type: config.CheckEtcd, Interval: time.Hour, Timeout: timeout, Fall: 1}}, f.addr)
 	ep := endpoint(p, f.addr)
-	waitFor(t, "the hung check to fail", 5*time.Second, func() bool { return !ep.Healthy() })
+	testutil.WaitFor(t, "the hung check to fail", 5*time.Second, func() bool { return !ep.Healthy() })
 	if msg := ep.LastCheckError(); !strings.Contains(msg, "deadline exceeded") {
 		t.Errorf("LastCheckError = %q, want a timeout", msg)
 	}
-	waitFor(t, "the server to see the client leave", 5*time.Second, func() bool { return len(f.gaveUpAfter()) == 1 })
+	testutil.WaitFor(t, "the server to see the client leave", 5*time.Second, func() bool { return len(f.gaveUpAfter()) == 1 })
 	if d := f.gaveUpAfter()[0]; d < timeout-10*time.Millisecond || d > timeout+400*time.Millisecond {
 		t.Errorf("the check gave up after %s, want about %s", d, timeout)
 	}
@@ -118,9 +125,9 @@ func TestTCPCheck(t *testing.T) {
 	hc := HealthCheck{Type: config.CheckTCP, Interval: 10 * time.Millisecond, Timeout: time.Second, Fall: 2, Rise: 2}
 	p := checkedPool(t, Settings{HealthCheck: hc}, s.addr, other.addr)
 	ep := endpoint(p, s.addr)
-	waitFor(t, "a run of successful tcp checks", 5*time.Second, func() bool { return streakOf(ep) >= 2 })
+	testutil.WaitFor(t, "a run of successful tcp checks", 5*time.Second, func() bool { return streakOf(ep) >= 2 })
 	s.stop()
-	waitFor(t, "the closed port to be marked down", 5*time.Second, func() bool { return !ep.Healthy() })
+	testutil.WaitFor(t, "the closed port to be marked down", 5*time.Second, func() bool { return !ep.Healthy() })
 	if msg := ep.LastCheckError(); !strings.Contains(msg, "connection refused") {
 		t.Errorf("LastCheckError = %q, want the refused connect", msg)
 	}
@@ -131,7 +138,7 @@ func TestTCPCheck(t *testing.T) {
 		t.Fatalf("new client went to %s, want %s", got, other.addr)
 	}
 	s.restart(t)
-	waitFor(t, "the port back to be marked up", 5*time.Second, ep.Healthy)
+	testutil.WaitFor(t, "the port back to be marked up", 5*time.Second, ep.Healthy)
 	if got := dialAddr(t, p); got != s.addr {
 		t.Fatalf("new client went to %s, want %s again", got, s.addr)
 	}
@@ -146,7 +153,7 @@ func TestFailedDialNeedsRiseChecksToComeBack(t *testing.T) {
 	for range 3 {
 		f.step(t, answerHealthy)
 	}
-	waitFor(t, "3 successes", 5*time.Second, func() bool { return streakOf(ep) == 3 })
+	testutil.WaitFor(t, "3 successes", 5*time.Second, func() bool { return streakOf(ep) == 3 })
 
 	// A failed dial (passive) marks it down at once, whatever the checks
 	// said, and starts no retry-delay probe: the checks bring it back.
@@ -161,12 +168,12 @@ func TestFailedDialNeedsRiseChecksToComeBack(t *testing.T) {
 		t.Fatalf("new client went to %s", got)
 	}
 	f.step(t, answerHealthy)
-	waitFor(t, "1 success", 5*time.Second, func() bool { return streakOf(ep) == 1 })
+	testutil.WaitFor(t, "1 success", 5*time.Second, func() bool { return streakOf(ep) == 1 })
 	if ep.Active() {
 		t.Fatal("re-activated after 1 success with rise 2")
 	}
 	f.step(t, answerHealthy)
-	waitFor(t, "re-activation after 2 successes", 5*time.Second, ep.Active)
+	testutil.WaitFor(t, "re-activation after 2 successes", 5*time.Second, ep.Active)
 	if !ep.Up() || dialAddr(t, p) != f.addr {
 		t.Fatal("not used again after it came back")
 	}
@@ -176,12 +183,12 @@ func TestEveryEndpointDownClientsStillTried(t *testing.T) {
 	a, b := newFakeEtcd(t, false), newFakeEtcd(t, false)
 	a.answer.Store(answerNoLeader)
 	b.answer.Store(answerNoLeader)
-	dead := deadAddr(t)
+	dead := testutil.DeadAddr(t)
 	hc := HealthCheck{Type: config.CheckEtcd, Interval: 10 * time.Millisecond, Timeout: time.Second, Fall: 1}
 	p := checkedPool(t, Settings{HealthCheck: hc}, dead, a.addr, b.addr)
 	for _, addr := range []string{dead, a.addr, b.addr} {
 		ep := endpoint(p, addr)
-		waitFor(t, addr+" to be marked unhealthy", 5*time.Second, func() bool { return !ep.Healthy() })
+		testutil.WaitFor(t, addr+" to be marked unhealthy", 5*time.Second, func() bool { return !ep.Healthy() })
 	}
 	// Every endpoint is down: each new client is still tried, first on the
 	// unhealthy ones whose dials work, then on every other. The dead one
@@ -223,7 +230,7 @@ func TestOnUnhealthy(t *testing.T) {
 			p := checkedPool(t, Settings{HealthCheck: hc, OnUnhealthy: tc.policy}, a.addr, b.addr)
 			if tc.othersDown {
 				b.answer.Store(answerNoLeader)
-				waitFor(t, "b to go unhealthy", 5*time.Second, func() bool { return !endpoint(p, b.addr).Healthy() })
+				testutil.WaitFor(t, "b to go unhealthy", 5*time.Second, func() bool { return !endpoint(p, b.addr).Healthy() })
 			}
 			conn, ep, err := p.Dial(context.Background())
 			if err != nil {
@@ -235,7 +242,7 @@ func TestOnUnhealthy(t *testing.T) {
 			}
 			ep.Track(conn)
 			a.answer.Store(answerNoLeader)
-			waitFor(t, "the endpoint to go unhealthy", 5*time.Second, func() bool { return !ep.Healthy() })
+			testutil.WaitFor(t, "the endpoint to go unhealthy", 5*time.Second, func() bool { return !ep.Healthy() })
 
 			_ = conn.SetReadDeadline(time.Now().Add(closeSpread + 200*time.Millisecond))
 			_, err = conn.Read(make([]byte, 1))
@@ -252,11 +259,11 @@ func TestChecksFollowUpdates(t *testing.T) {
 	hc := HealthCheck{Type: config.CheckEtcd, Interval: 5 * time.Millisecond, Timeout: time.Second, Fall: 1}
 	p := checkedPool(t, Settings{HealthCheck: hc}, a.addr)
 	epA := endpoint(p, a.addr)
-	waitFor(t, "a to go unhealthy", 5*time.Second, func() bool { return !epA.Healthy() })
+	testutil.WaitFor(t, "a to go unhealthy", 5*time.Second, func() bool { return !epA.Healthy() })
 
 	// An added endpoint gets checked; the one that stays keeps its state.
 	p.Update(resolver.Static([]string{a.addr, b.addr}))
-	waitFor(t, "b to be checked", 5*time.Second, func() bool { return b.checks() >= 1 })
+	testutil.WaitFor(t, "b to be checked", 5*time.Second, func() bool { return b.checks() >= 1 })
 	if endpoint(p, a.addr) != epA || epA.Healthy() {
 		t.Fatal("a lost its object or its unhealthy state in the update")
 	}
@@ -265,7 +272,7 @@ func TestChecksFollowUpdates(t *testing.T) {
 	p.Update(resolver.Static([]string{b.addr}))
 	before := a.checks()
 	n := b.checks()
-	waitFor(t, "5 more checks of b", 5*time.Second, func() bool { return b.checks() >= n+5 })
+	testutil.WaitFor(t, "5 more checks of b", 5*time.Second, func() bool { return b.checks() >= n+5 })
 	if got := a.checks(); got > before+1 { // one may have been in flight
 		t.Fatalf("a was checked %d more times after its removal", got-before)
 	}
@@ -282,7 +289,7 @@ func TestCheckTypeChangesOnReload(t *testing.T) {
 	s := p.Settings()
 	s.HealthCheck = HealthCheck{Type: config.CheckEtcd, Interval: 5 * time.Millisecond, Timeout: time.Second, Fall: 1}
 	p.SetSettings(s)
-	waitFor(t, "checks to start and mark it down", 5*time.Second, func() bool { return !ep.Healthy() })
+	testutil.WaitFor(t, "checks to start and mark it down", 5*time.Second, func() bool { return !ep.Healthy() })
 
 	s.HealthCheck.Type = config.CheckNone
 	p.SetSettings(s)
@@ -294,7 +301,7 @@ func TestCheckTypeChangesOnReload(t *testing.T) {
 	// Prove time passes with a second pool that checks, then compare.
 	q := checkedPool(t, Settings{HealthCheck: HealthCheck{Type: config.CheckEtcd, Interval: 5 * time.Millisecond, Timeout: time.Second}}, other.addr)
 	_ = q
-	waitFor(t, "5 checks elsewhere", 5*time.Second, func() bool { return other.checks() >= 5 })
+	testutil.WaitFor(t, "5 checks elsewhere", 5*time.Second, func() bool { return other.checks() >= 5 })
 	if got := f.checks(); got > n+1 {
 		t.Fatalf("%d checks after the type went to none", got-n)
 	}

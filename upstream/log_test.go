@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/etcd-gateway/etcd-gateway/config"
+	"github.com/etcd-gateway/etcd-gateway/internal/testutil"
 
 	"github.com/sirupsen/logrus"
 	logtest "github.com/sirupsen/logrus/hooks/test"
@@ -30,7 +31,7 @@ func TestTransitionsAreLogged(t *testing.T) {
 	find := func(msg string) *logrus.Entry {
 		t.Helper()
 		var found *logrus.Entry
-		waitFor(t, fmt.Sprintf("log line %q", msg), 5*time.Second, func() bool {
+		testutil.WaitFor(t, fmt.Sprintf("log line %q", msg), 5*time.Second, func() bool {
 			for _, e := range hook.AllEntries() {
 				if e.Message == msg && e.Data["endpoint"] == f.addr {
 					found = e

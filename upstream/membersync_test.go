@@ -9,6 +9,7 @@ import (
 
 	logtest "github.com/sirupsen/logrus/hooks/test"
 
+	"github.com/etcd-gateway/etcd-gateway/internal/testutil"
 	"github.com/etcd-gateway/etcd-gateway/resolver"
 )
 
@@ -43,7 +44,7 @@ func TestMemberSyncFailureKeepsTheEndpoints(t *testing.T) {
 	p := NewPool(Options{Settings: Settings{RetryDelay: time.Hour, DialTimeout: 200 * time.Millisecond, MemberSync: 10 * time.Millisecond}, Log: log})
 	t.Cleanup(p.Close)
 	p.Update(resolver.Static([]string{f.addr}))
-	waitFor(t, "a failed sync round to be logged", 10*time.Second, func() bool {
+	testutil.WaitFor(t, "a failed sync round to be logged", 10*time.Second, func() bool {
 		for _, e := range hook.AllEntries() {
 			if e.Message == "member sync failed; the endpoints stay as they are" && strings.Contains(fmt.Sprint(e.Data["error"]), f.addr) {
 				return true

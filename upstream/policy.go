@@ -76,15 +76,7 @@ func (r *RoundRobin) Pick(candidates []*Endpoint) *Endpoint {
 	if same {
 		return candidates[n%uint64(len(candidates))]
 	}
-	pos := spread(n, sum)
-	for _, ep := range candidates {
-		w := effectiveWeight(ep.weight())
-		if pos < w {
-			return ep
-		}
-		pos -= w
-	}
-	return candidates[len(candidates)-1] // unreachable: pos < sum
+	return atWeight(candidates, spread(n, sum))
 }
 
 // spread maps the n-th pick to a slot in [0, sum): every run of sum
@@ -143,15 +135,20 @@ func weightedRandom(candidates []*Endpoint) *Endpoint {
 	for _, ep := range candidates {
 		sum += effectiveWeight(ep.weight())
 	}
-	n := rand.Uint64N(sum)
+	return atWeight(candidates, rand.Uint64N(sum))
+}
+
+// atWeight returns the candidate whose share of the summed effective
+// weights holds pos, which must be less than the sum.
+func atWeight(candidates []*Endpoint, pos uint64) *Endpoint {
 	for _, ep := range candidates {
 		w := effectiveWeight(ep.weight())
-		if n < w {
+		if pos < w {
 			return ep
 		}
-		n -= w
+		pos -= w
 	}
-	return candidates[len(candidates)-1] // unreachable: n < sum
+	return candidates[len(candidates)-1] // unreachable: pos < sum
 }
 
 // zeroWeightShare is the weight a weight-0 record counts for, against 100 per

@@ -151,11 +151,7 @@ func TestPolicyFromSettingsAndReload(t *testing.T) {
 	p.Update(resolver.Static([]string{a.addr, b.addr}))
 	seen := map[string]int{}
 	for range 10 {
-		conn, ep, err := p.Dial(context.Background())
-		if err != nil {
-			t.Fatal(err)
-		}
-		conn.Close()
+		ep := dialOnce(t, p)
 		seen[ep.Addr()]++
 	}
 	if seen[a.addr] != 5 || seen[b.addr] != 5 {
@@ -166,11 +162,7 @@ func TestPolicyFromSettingsAndReload(t *testing.T) {
 	p.SetSettings(s)
 	first := ""
 	for i := range 10 {
-		conn, ep, err := p.Dial(context.Background())
-		if err != nil {
-			t.Fatal(err)
-		}
-		conn.Close()
+		ep := dialOnce(t, p)
 		if i == 0 {
 			first = ep.Addr()
 		} else if ep.Addr() != first {

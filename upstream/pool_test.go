@@ -8,9 +8,7 @@ import (
 	"time"
 
 	"github.com/etcd-gateway/etcd-gateway/config"
-
 	"github.com/etcd-gateway/etcd-gateway/internal/testutil"
-
 	"github.com/etcd-gateway/etcd-gateway/resolver"
 )
 
@@ -23,20 +21,9 @@ type server struct {
 
 func newServer(t *testing.T) *server {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := &server{ln: ln, addr: ln.Addr().String(), conns: make(chan net.Conn, 1024)}
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			s.conns <- c
-		}
-	}()
+	s := &server{conns: make(chan net.Conn, 1024)}
+	s.listen(t, "127.0.0.1:0")
+	s.addr = s.ln.Addr().String()
 	t.Cleanup(s.stop)
 	return s
 }
@@ -46,7 +33,13 @@ func (s *server) stop() { _ = s.ln.Close() }
 // restart listens again on the server's address.
 func (s *server) restart(t *testing.T) {
 	t.Helper()
-	ln, err := net.Listen("tcp", s.addr)
+	s.listen(t, s.addr)
+}
+
+// listen listens on addr and hands every connection to s.conns.
+func (s *server) listen(t *testing.T, addr string) {
+	t.Helper()
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -62,12 +55,6 @@ func (s *server) restart(t *testing.T) {
 	}()
 }
 
-// deadAddr returns a loopback address where nothing listens.
-func deadAddr(t *testing.T) string { return testutil.DeadAddr(t) }
-
-// blackhole returns a loopback address where a handshake never completes.
-func blackhole(t *testing.T) string { return testutil.Blackhole(t) }
-
 // ordered picks the first candidate, so tests control the order of tries.
 type ordered struct{}
 
@@ -81,12 +68,6 @@ func newTestPool(t *testing.T, s Settings, addrs ...string) *Pool {
 	return p
 }
 
-// waitFor polls cond until it is true or the deadline passes.
-func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool) {
-	t.Helper()
-	testutil.WaitFor(t, what, timeout, cond)
-}
-
 func endpoint(p *Pool, addr string) *Endpoint {
 	for _, ep := range p.Endpoints() {
 		if ep.Addr() == addr {
@@ -97,7 +78,7 @@ func endpoint(p *Pool, addr string) *Endpoint {
 }
 
 func TestDialFailsOverAndHidesTheFailure(t *testing.T) {
-	dead, live := deadAddr(t), newServer(t)
+	dead, live := testutil.DeadAddr(t), newServer(t)
 	p := newTestPool(t, Settings{RetryDelay: time.Hour}, dead, live.addr)
 
 	conn, ep, err := p.Dial(context.Background())
@@ -127,7 +108,7 @@ func TestDialFailsOverAndHidesTheFailure(t *testing.T) {
 }
 
 func TestDialTimeoutSkipsBlackholedEndpoint(t *testing.T) {
-	hole, live := blackhole(t), newServer(t)
+	hole, live := testutil.Blackhole(t), newServer(t)
 	const timeout = 200 * time.Millisecond
 	p := newTestPool(t, Settings{DialTimeout: timeout, RetryDelay: time.Hour}, hole, live.addr)
 
@@ -155,21 +136,13 @@ func TestInactiveEndpointReprobedAfterRetryDelay(t *testing.T) {
 	other := newServer(t)
 	p := newTestPool(t, Settings{RetryDelay: 50 * time.Millisecond}, s.addr, other.addr)
 	s.stop()
-	conn, ep, err := p.Dial(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	conn.Close()
+	ep := dialOnce(t, p)
 	if ep.Addr() != other.addr || endpoint(p, s.addr).Active() {
 		t.Fatalf("want failover to %s with %s inactive", other.addr, s.addr)
 	}
 	s.restart(t)
-	waitFor(t, "re-activation by the probe", 5*time.Second, func() bool { return endpoint(p, s.addr).Active() })
-	conn, ep, err = p.Dial(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	conn.Close()
+	testutil.WaitFor(t, "re-activation by the probe", 5*time.Second, func() bool { return endpoint(p, s.addr).Active() })
+	ep = dialOnce(t, p)
 	if ep.Addr() != s.addr {
 		t.Fatalf("after re-activation dialled %s, want %s first", ep.Addr(), s.addr)
 	}
@@ -207,7 +180,7 @@ func TestAllInactiveStillTriesEveryEndpoint(t *testing.T) {
 }
 
 func TestUpdateKeepsStateOfStayingEndpoints(t *testing.T) {
-	a, b, c := deadAddr(t), newServer(t), newServer(t)
+	a, b, c := testutil.DeadAddr(t), newServer(t), newServer(t)
 	p := newTestPool(t, Settings{RetryDelay: time.Hour}, a, b.addr)
 	conn, epB, err := p.Dial(context.Background())
 	if err != nil {
@@ -356,11 +329,7 @@ func TestStickyRandomKeepsItsPick(t *testing.T) {
 	p.Update(resolver.Static([]string{a.addr, b.addr, c.addr}))
 	var first string
 	for i := range 20 {
-		conn, ep, err := p.Dial(context.Background())
-		if err != nil {
-			t.Fatal(err)
-		}
-		conn.Close()
+		ep := dialOnce(t, p)
 		if i == 0 {
 			first = ep.Addr()
 		} else if ep.Addr() != first {
@@ -375,11 +344,7 @@ func TestStickyRandomKeepsItsPick(t *testing.T) {
 		}
 	}
 	p.Update(resolver.Static(rest))
-	conn, ep, err := p.Dial(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	conn.Close()
+	ep := dialOnce(t, p)
 	if ep.Addr() == first {
 		t.Fatal("picked a removed endpoint")
 	}

@@ -17,7 +17,7 @@ import (
 	"time"
 
 	"github.com/etcd-gateway/etcd-gateway/config"
-
+	"github.com/etcd-gateway/etcd-gateway/internal/testutil"
 	"github.com/etcd-gateway/etcd-gateway/resolver"
 )
 
@@ -119,7 +119,7 @@ func TestEtcdCheckOverTLS(t *testing.T) {
 			t.Cleanup(p.Close)
 			p.Update([]resolver.Endpoint{{Addr: f.addr, TLS: tc.discovered}})
 			ep := endpoint(p, f.addr)
-			waitFor(t, "a check result", 5*time.Second, func() bool { return streakOf(ep) != 0 })
+			testutil.WaitFor(t, "a check result", 5*time.Second, func() bool { return streakOf(ep) != 0 })
 			if ep.Healthy() != tc.wantHealthy {
 				t.Fatalf("healthy=%v (last error %q), want %v", ep.Healthy(), ep.LastCheckError(), tc.wantHealthy)
 			}

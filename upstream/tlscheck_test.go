@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/etcd-gateway/etcd-gateway/config"
+	"github.com/etcd-gateway/etcd-gateway/internal/testutil"
 
 	"github.com/sirupsen/logrus"
 	logtest "github.com/sirupsen/logrus/hooks/test"
@@ -35,36 +36,20 @@ type tlsMember struct {
 func startTLSMember(t *testing.T, clientCertAuth bool) tlsMember {
 	t.Helper()
 	dir := t.TempDir()
-	ca, err := tlstest.NewCA("etcd-ca")
+	e, err := tlstest.NewEnv(dir, "etcd-ca", "gateway")
 	if err != nil {
 		t.Fatal(err)
 	}
-	caFile, err := ca.WriteFile(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := ca.Issue("127.0.0.1", "localhost")
-	if err != nil {
-		t.Fatal(err)
-	}
-	certFile, keyFile, err := tlstest.WriteKeyPair(dir, "server", srv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	client, err := ca.IssueClient("gateway")
-	if err != nil {
-		t.Fatal(err)
-	}
-	opts := &etcdtest.TLS{CertFile: certFile, KeyFile: keyFile, Client: &tls.Config{RootCAs: ca.Pool(), Certificates: []tls.Certificate{client}}}
+	opts := &etcdtest.TLS{CertFile: e.CertFile, KeyFile: e.KeyFile, Client: e.ClientTLS()}
 	if clientCertAuth {
-		opts.ClientCAFile = caFile
+		opts.ClientCAFile = e.CAFile
 	}
 	c, err := etcdtest.StartWithOptions(filepath.Join(dir, "etcd"), 1, etcdtest.Options{TLS: opts})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(c.Close)
-	return tlsMember{addr: c.ClientAddrs()[0], ca: ca, client: client}
+	return tlsMember{addr: c.ClientAddrs()[0], ca: e.CA, client: e.Client}
 }
 
 // tlsCheckedPool returns a pool over addrs, all given as https://, running
@@ -105,7 +90,7 @@ func TestHTTPSMemberCheckedOverTLS(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			p, hook := tlsCheckedPool(t, s, m.addr)
 			ep := endpoint(p, m.addr)
-			waitFor(t, "3 passing checks", 10*time.Second, func() bool { return streakOf(ep) >= 3 })
+			testutil.WaitFor(t, "3 passing checks", 10*time.Second, func() bool { return streakOf(ep) >= 3 })
 			if ep.check.Load().fellBack.Load() {
 				t.Fatal("the check fell back although the CA is configured")
 			}
@@ -125,7 +110,7 @@ func TestHTTPSMemberUnverifiedFallsBack(t *testing.T) {
 	r := newRelay(t, m.addr)
 	p, hook := tlsCheckedPool(t, Settings{}, r.addr)
 	ep := endpoint(p, r.addr)
-	waitFor(t, "3 passing checks", 10*time.Second, func() bool { return streakOf(ep) >= 3 })
+	testutil.WaitFor(t, "3 passing checks", 10*time.Second, func() bool { return streakOf(ep) >= 3 })
 	if !ep.Up() {
 		t.Fatalf("the member is not up: %s", ep.LastCheckError())
 	}
@@ -141,12 +126,12 @@ func TestHTTPSMemberUnverifiedFallsBack(t *testing.T) {
 	}
 
 	r.freeze()
-	waitFor(t, "the frozen member to be marked down", 10*time.Second, func() bool { return !ep.Healthy() })
+	testutil.WaitFor(t, "the frozen member to be marked down", 10*time.Second, func() bool { return !ep.Healthy() })
 	if !strings.Contains(ep.LastCheckError(), "TLS handshake") {
 		t.Errorf("frozen member's check error %q, want a failed TLS handshake", ep.LastCheckError())
 	}
 	r.thaw()
-	waitFor(t, "the thawed member to be marked up", 10*time.Second, ep.Healthy)
+	testutil.WaitFor(t, "the thawed member to be marked up", 10*time.Second, ep.Healthy)
 	if n := len(warnings(hook, "falls back to tcp")); n != 1 {
 		t.Fatalf("%d fallback lines logged in all, want 1", n)
 	}
@@ -159,7 +144,7 @@ func TestClientCertMemberFallsBack(t *testing.T) {
 	m := startTLSMember(t, true)
 	p, hook := tlsCheckedPool(t, Settings{TLS: &tls.Config{RootCAs: m.ca.Pool()}}, m.addr)
 	ep := endpoint(p, m.addr)
-	waitFor(t, "3 passing checks", 10*time.Second, func() bool { return streakOf(ep) >= 3 })
+	testutil.WaitFor(t, "3 passing checks", 10*time.Second, func() bool { return streakOf(ep) >= 3 })
 	lines := warnings(hook, "falls back to tcp")
 	if len(lines) != 1 {
 		t.Fatalf("%d fallback lines logged, want 1", len(lines))
@@ -176,7 +161,7 @@ func TestClientCertMemberFallsBack(t *testing.T) {
 	p.SetSettings(s)
 	c := ep.check.Load()
 	n := streakOf(ep)
-	waitFor(t, "3 more passing checks", 10*time.Second, func() bool { return streakOf(ep) >= n+3 })
+	testutil.WaitFor(t, "3 more passing checks", 10*time.Second, func() bool { return streakOf(ep) >= n+3 })
 	if c.fellBack.Load() {
 		t.Fatal("with a client certificate the check still falls back")
 	}
@@ -189,7 +174,7 @@ func TestTLSMemberListedPlainSaysSo(t *testing.T) {
 	m := startTLSMember(t, false)
 	p := checkedPool(t, Settings{HealthCheck: HealthCheck{Type: config.CheckEtcd, Interval: 100 * time.Millisecond, Timeout: time.Second, Fall: 1, Rise: 1}}, m.addr)
 	ep := endpoint(p, m.addr)
-	waitFor(t, "the member to be marked unhealthy", 10*time.Second, func() bool { return !ep.Healthy() })
+	testutil.WaitFor(t, "the member to be marked unhealthy", 10*time.Second, func() bool { return !ep.Healthy() })
 	if err := ep.LastCheckError(); !strings.Contains(err, "list it as https://") {
 		t.Fatalf("check error %q doesn't say to list the member as https://", err)
 	}

@@ -1,7 +1,6 @@
 package reconcile
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"net/http"
@@ -117,7 +116,5 @@ func TestListenersShareHealthChecks(t *testing.T) {
 // applyListeners applies a snapshot of ls to g.
 func applyListeners(t *testing.T, g *Group, ls ...config.Listener) {
 	t.Helper()
-	if _, err := g.Apply(context.Background(), &config.Snapshot{ShutdownTimeout: time.Second, Listeners: ls}); err != nil {
-		t.Fatal(err)
-	}
+	mustApply(t, g, ls...)
 }

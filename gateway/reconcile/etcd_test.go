@@ -29,11 +29,18 @@ func listenerConfig(name string, endpoints []string) config.Listener {
 func startGroup(t *testing.T, ls ...config.Listener) *Group {
 	t.Helper()
 	g := NewGroup(testutil.Logger(t))
+	mustApply(t, g, ls...)
+	t.Cleanup(func() { _ = g.Shutdown(context.Background()) })
+	return g
+}
+
+// mustApply applies a snapshot of ls, with a one-second shutdown
+// timeout, to g.
+func mustApply(t *testing.T, g *Group, ls ...config.Listener) {
+	t.Helper()
 	if _, err := g.Apply(context.Background(), &config.Snapshot{ShutdownTimeout: time.Second, Listeners: ls}); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = g.Shutdown(context.Background()) })
-	return g
 }
 
 func gatewayAddr(t *testing.T, g *Group, name string) string {

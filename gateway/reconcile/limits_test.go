@@ -1,7 +1,6 @@
 package reconcile
 
 import (
-	"context"
 	"errors"
 	"io"
 	"net"
@@ -9,8 +8,6 @@ import (
 	"time"
 
 	"github.com/etcd-gateway/etcd-gateway/internal/testutil"
-
-	"github.com/etcd-gateway/etcd-gateway/config"
 )
 
 // closedByPeer reports whether c is closed by the other side within
@@ -21,6 +18,15 @@ func closedByPeer(c net.Conn, timeout time.Duration) bool {
 	_, err := c.Read(make([]byte, 1))
 	var ne net.Error
 	return err != nil && !(errors.As(err, &ne) && ne.Timeout())
+}
+
+// wantServed fails the test with msg unless a new connection to addr
+// echoes.
+func wantServed(t *testing.T, addr, msg string) {
+	t.Helper()
+	if c := testutil.Dial(t, addr); !testutil.Echoes(c) {
+		t.Fatal(msg)
+	}
 }
 
 func statusOf(t *testing.T, g *Group, name string) Status {
@@ -58,18 +64,12 @@ func TestMaxConnectionsClosesAtOnceAndCounts(t *testing.T) {
 	// A slot frees up: the next connection is served.
 	c1.Close()
 	testutil.WaitFor(t, "the closed connection to end", 5*time.Second, func() bool { return statusOf(t, g, "main").OpenConns == 1 })
-	if c4 := testutil.Dial(t, addr); !testutil.Echoes(c4) {
-		t.Fatal("a connection under the limit was not served")
-	}
+	wantServed(t, addr, "a connection under the limit was not served")
 
 	// A reload that lifts the limit applies at once.
 	lc.MaxConnections = 0
-	if _, err := g.Apply(context.Background(), &config.Snapshot{ShutdownTimeout: time.Second, Listeners: []config.Listener{lc}}); err != nil {
-		t.Fatal(err)
-	}
-	if c5 := testutil.Dial(t, addr); !testutil.Echoes(c5) {
-		t.Fatal("a third connection was refused after the limit was lifted")
-	}
+	mustApply(t, g, lc)
+	wantServed(t, addr, "a third connection was refused after the limit was lifted")
 	if n := statusOf(t, g, "main").Counters.Rejected; n != 1 {
 		t.Fatalf("rejected %d, want still 1", n)
 	}
@@ -128,9 +128,7 @@ func TestIdleTimeoutClosesOnlyIdleConnections(t *testing.T) {
 
 	// Turning the timeout off applies to open connections at once.
 	lc.IdleTimeout = 0
-	if _, err := g.Apply(context.Background(), &config.Snapshot{ShutdownTimeout: time.Second, Listeners: []config.Listener{lc}}); err != nil {
-		t.Fatal(err)
-	}
+	mustApply(t, g, lc)
 	quiet := testutil.Dial(t, addr)
 	if !testutil.Echoes(quiet) {
 		t.Fatal("no echo")
@@ -166,16 +164,12 @@ func TestCountersGoOnAcrossRebind(t *testing.T) {
 	}
 	lc.ListenAddr = ln.Addr().String()
 	ln.Close()
-	if _, err := g.Apply(context.Background(), &config.Snapshot{ShutdownTimeout: time.Second, Listeners: []config.Listener{lc}}); err != nil {
-		t.Fatal(err)
-	}
+	mustApply(t, g, lc)
 	after := statusOf(t, g, "main")
 	if after.Addr != lc.ListenAddr || after.Counters != before.Counters {
 		t.Fatalf("after the re-bind: addr %s counters %+v, want %s and %+v", after.Addr, after.Counters, lc.ListenAddr, before.Counters)
 	}
-	if c2 := testutil.Dial(t, lc.ListenAddr); !testutil.Echoes(c2) {
-		t.Fatal("no echo on the new address")
-	}
+	wantServed(t, lc.ListenAddr, "no echo on the new address")
 	if n := statusOf(t, g, "main").Counters.Accepted; n != 2 {
 		t.Fatalf("accepted %d after a connection on the new address, want 2", n)
 	}

@@ -1,13 +1,10 @@
 package reconcile
 
 import (
-	"context"
 	"testing"
 	"time"
 
 	"github.com/etcd-gateway/etcd-gateway/internal/testutil"
-
-	"github.com/etcd-gateway/etcd-gateway/config"
 )
 
 // TestReloadReaddingAnEndpointKeepsItsOpenCount: a reload removes the
@@ -25,9 +22,7 @@ func TestReloadReaddingAnEndpointKeepsItsOpenCount(t *testing.T) {
 	apply := func(eps ...string) {
 		t.Helper()
 		lc.Endpoints = eps
-		if _, err := g.Apply(context.Background(), &config.Snapshot{ShutdownTimeout: time.Second, Listeners: []config.Listener{lc}}); err != nil {
-			t.Fatal(err)
-		}
+		mustApply(t, g, lc)
 	}
 	apply(a)
 	apply(b, a)

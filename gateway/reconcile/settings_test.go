@@ -58,9 +58,7 @@ func TestApplyGivesPoolsTheirHealthSettings(t *testing.T) {
 	// A reload changes them in place.
 	lc.HealthCheck.Type = config.CheckNone
 	lc.UpstreamTLS = config.UpstreamTLS{}
-	if _, err := g.Apply(context.Background(), &config.Snapshot{ShutdownTimeout: time.Second, Listeners: []config.Listener{lc}}); err != nil {
-		t.Fatal(err)
-	}
+	mustApply(t, g, lc)
 	if g.Listeners()["main"].Pool() != pool {
 		t.Fatal("the reload replaced the pool")
 	}

@@ -38,27 +38,15 @@ type tlsEnv struct {
 func newTLSEnv(t *testing.T, name string) *tlsEnv {
 	t.Helper()
 	e := &tlsEnv{dir: t.TempDir()}
-	var err error
-	if e.ca, err = tlstest.NewCA(name); err != nil {
-		t.Fatal(err)
-	}
-	if e.caFile, err = e.ca.WriteFile(e.dir); err != nil {
-		t.Fatal(err)
-	}
-	srv, err := e.ca.Issue("127.0.0.1", "localhost")
+	env, err := tlstest.NewEnv(e.dir, name, "client")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if e.serverCert, e.serverKey, err = tlstest.WriteKeyPair(e.dir, "server", srv); err != nil {
-		t.Fatal(err)
-	}
-	if e.client, err = e.ca.IssueClient("client"); err != nil {
-		t.Fatal(err)
-	}
+	e.ca, e.caFile, e.serverCert, e.serverKey, e.client = env.CA, env.CAFile, env.CertFile, env.KeyFile, env.Client
 	if e.clientCert, e.clientKey, err = tlstest.WriteKeyPair(e.dir, "client", e.client); err != nil {
 		t.Fatal(err)
 	}
-	e.clientTLS = &tls.Config{RootCAs: e.ca.Pool(), Certificates: []tls.Certificate{e.client}}
+	e.clientTLS = env.ClientTLS()
 	e.anonTLS = &tls.Config{RootCAs: e.ca.Pool(), NextProtos: []string{"h2"}}
 	return e
 }
@@ -104,24 +92,31 @@ func putGetWatch(t *testing.T, cli *clientv3.Client) {
 	}
 }
 
+// upstreamTLSListener starts a one-member cluster that requires client
+// certificates and returns its TLS environment and a listener "main" in
+// front of it with upstream-tls.
+func upstreamTLSListener(t *testing.T) (*tlsEnv, config.Listener) {
+	t.Helper()
+	e := newTLSEnv(t, "etcd CA")
+	c := startTLSCluster(t, e, 1)
+	lc := listenerConfig("main", c.ClientAddrs())
+	lc.UpstreamTLS = e.upstreamTLS()
+	return e, lc
+}
+
 // TestUpstreamTLSOriginatesForPlainClients: a client without any
 // certificate, speaking plain TCP to the gateway, reaches members that
 // require client certificates, through upstream-tls.
 func TestUpstreamTLSOriginatesForPlainClients(t *testing.T) {
 	t.Parallel()
-	e := newTLSEnv(t, "etcd CA")
-	c := startTLSCluster(t, e, 1)
-	lc := listenerConfig("main", c.ClientAddrs())
-	lc.UpstreamTLS = e.upstreamTLS()
+	_, lc := upstreamTLSListener(t)
 	g := startGroup(t, lc)
 	putGetWatch(t, testutil.Client(t, gatewayAddr(t, g, "main")))
 
 	// With passthrough, the same plain client's bytes reach the TLS port
 	// untouched, and fail.
 	lc.UpstreamTLS.Passthrough = true
-	if _, err := g.Apply(context.Background(), &config.Snapshot{ShutdownTimeout: time.Second, Listeners: []config.Listener{lc}}); err != nil {
-		t.Fatal(err)
-	}
+	mustApply(t, g, lc)
 	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{gatewayAddr(t, g, "main")}, DialTimeout: time.Second, Logger: zap.NewNop()})
 	if err != nil {
 		t.Fatal(err)
@@ -189,10 +184,7 @@ func TestUpstreamTLSFailsOverPastMemberWithWrongCA(t *testing.T) {
 // and a plain TCP client.
 func TestListenTLSRequiresClientCertificates(t *testing.T) {
 	t.Parallel()
-	e := newTLSEnv(t, "etcd CA")
-	c := startTLSCluster(t, e, 1)
-	lc := listenerConfig("main", c.ClientAddrs())
-	lc.UpstreamTLS = e.upstreamTLS()
+	e, lc := upstreamTLSListener(t)
 	lc.TLS = config.ListenTLS{CertFile: e.serverCert, KeyFile: e.serverKey, ClientCAFile: e.caFile}
 	g := startGroup(t, lc)
 	addr := gatewayAddr(t, g, "main")

@@ -83,28 +83,12 @@ func members(t *testing.T, addr string) (n, learners int) {
 // certificate does not.
 func TestTLS(t *testing.T) {
 	dir := t.TempDir()
-	ca, err := tlstest.NewCA("etcd CA")
+	e, err := tlstest.NewEnv(dir, "etcd CA", "client")
 	if err != nil {
 		t.Fatal(err)
 	}
-	caFile, err := ca.WriteFile(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := ca.Issue("127.0.0.1", "localhost")
-	if err != nil {
-		t.Fatal(err)
-	}
-	certFile, keyFile, err := tlstest.WriteKeyPair(dir, "server", srv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cl, err := ca.IssueClient("client")
-	if err != nil {
-		t.Fatal(err)
-	}
-	clientTLS := &tls.Config{RootCAs: ca.Pool(), Certificates: []tls.Certificate{cl}}
-	c, err := StartWithOptions(filepath.Join(dir, "data"), 1, Options{TLS: &TLS{CertFile: certFile, KeyFile: keyFile, ClientCAFile: caFile, Client: clientTLS}})
+	ca, clientTLS := e.CA, e.ClientTLS()
+	c, err := StartWithOptions(filepath.Join(dir, "data"), 1, Options{TLS: &TLS{CertFile: e.CertFile, KeyFile: e.KeyFile, ClientCAFile: e.CAFile, Client: clientTLS}})
 	if err != nil {
 		t.Fatal(err)
 	}
