@@ -143,17 +143,23 @@ func checkOptions(o options) error {
 }
 
 // stopOnSignal stops the children and exits on Ctrl-C or SIGTERM, until
-// the returned function is called.
-func (bn *bench) stopOnSignal() context.CancelFunc {
-	ctx, stop := signalContext()
+// the returned function is called: a run that ends by itself exits 0.
+func (bn *bench) stopOnSignal() func() {
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	done := make(chan struct{})
 	go func() {
-		<-ctx.Done()
-		if ctx.Err() != nil {
+		select {
+		case <-sigs:
 			bn.stopAll()
 			os.Exit(130)
+		case <-done: // the run ended by itself
 		}
 	}()
-	return stop
+	return func() {
+		signal.Stop(sigs)
+		close(done)
+	}
 }
 
 // measure runs and prints every row, then the summary and the goals.
