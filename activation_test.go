@@ -24,28 +24,7 @@ func startActivated(t *testing.T, path string, names []string, files []*os.File)
 	cmd.Env = append(os.Environ(), childEnv+"=1",
 		fmt.Sprintf("LISTEN_FDS=%d", len(files)), "LISTEN_FDNAMES="+strings.Join(names, ":"))
 	cmd.ExtraFiles = files
-	c := &child{cmd: cmd, logs: &syncBuffer{}, done: make(chan error, 1)}
-	cmd.Stderr, cmd.Stdout = c.logs, c.logs
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start %s: %v", childUsage, err)
-	}
-	go func() { c.done <- cmd.Wait() }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		<-c.done
-		if t.Failed() {
-			t.Logf("child gateway log:\n%s", c.logs.String())
-		}
-	})
-	testutil.WaitFor(t, "the child gateway to start", 10*time.Second, func() bool {
-		select {
-		case err := <-c.done:
-			t.Fatalf("child gateway exited: %v\n%s", err, c.logs.String())
-		default:
-		}
-		return len(c.logLines("gateway started")) > 0
-	})
-	return c
+	return launch(t, cmd, "start", func(c *child) bool { return len(c.logLines("gateway started")) > 0 })
 }
 
 // TestSocketActivation passes a TCP and a unix listening socket to a

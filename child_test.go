@@ -90,9 +90,22 @@ func startChild(t *testing.T, path, addr string, nofile int, env ...string) *chi
 		cmd.Env = append(cmd.Env, fmt.Sprintf("%s=%d", nofileEnv, nofile))
 	}
 	cmd.Env = append(cmd.Env, env...)
+	return launch(t, cmd, "listen", func(*child) bool {
+		conn, err := net.Dial("tcp", addr)
+		if err == nil {
+			conn.Close()
+		}
+		return err == nil
+	})
+}
+
+// launch starts cmd, a child gateway, kills it at the end of the test, and
+// waits until ready says it is (what names the wait); a child that exits
+// first fails the test with its log.
+func launch(t *testing.T, cmd *exec.Cmd, what string, ready func(*child) bool) *child {
+	t.Helper()
 	c := &child{cmd: cmd, logs: &syncBuffer{}, done: make(chan error, 1)}
-	cmd.Stderr = c.logs
-	cmd.Stdout = c.logs
+	cmd.Stderr, cmd.Stdout = c.logs, c.logs
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start %s: %v", childUsage, err)
 	}
@@ -104,17 +117,13 @@ func startChild(t *testing.T, path, addr string, nofile int, env ...string) *chi
 			t.Logf("child gateway log:\n%s", c.logs.String())
 		}
 	})
-	testutil.WaitFor(t, "the child gateway to listen", 10*time.Second, func() bool {
+	testutil.WaitFor(t, "the child gateway to "+what, 10*time.Second, func() bool {
 		select {
 		case err := <-c.done:
 			t.Fatalf("child gateway exited: %v\n%s", err, c.logs.String())
 		default:
 		}
-		conn, err := net.Dial("tcp", addr)
-		if err == nil {
-			conn.Close()
-		}
-		return err == nil
+		return ready(c)
 	})
 	return c
 }

@@ -58,6 +58,18 @@ func ctxTimeout(t *testing.T, d time.Duration) context.Context {
 	return ctx
 }
 
+// putThenGet writes key through cli and reads the same value back.
+func putThenGet(t *testing.T, ctx context.Context, cli *clientv3.Client, key, value string) {
+	t.Helper()
+	if _, err := cli.Put(ctx, key, value); err != nil {
+		t.Fatalf("put: %v", err)
+	}
+	resp, err := cli.Get(ctx, key)
+	if err != nil || len(resp.Kvs) != 1 || string(resp.Kvs[0].Value) != value {
+		t.Fatalf("get: %v %v", resp, err)
+	}
+}
+
 func TestPutGetWatchThroughListener(t *testing.T) {
 	t.Parallel()
 	c := testutil.Cluster(t, 1)
@@ -66,13 +78,7 @@ func TestPutGetWatchThroughListener(t *testing.T) {
 	ctx := ctxTimeout(t, 20*time.Second)
 
 	wch := cli.Watch(ctx, "w/", clientv3.WithPrefix())
-	if _, err := cli.Put(ctx, "foo", "bar"); err != nil {
-		t.Fatalf("put: %v", err)
-	}
-	resp, err := cli.Get(ctx, "foo")
-	if err != nil || len(resp.Kvs) != 1 || string(resp.Kvs[0].Value) != "bar" {
-		t.Fatalf("get: %v %v", resp, err)
-	}
+	putThenGet(t, ctx, cli, "foo", "bar")
 	for i := range 3 {
 		if _, err := cli.Put(ctx, fmt.Sprintf("w/%d", i), "v"); err != nil {
 			t.Fatal(err)

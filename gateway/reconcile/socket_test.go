@@ -70,13 +70,7 @@ func TestEtcdThroughUnixSocket(t *testing.T) {
 	ctx := ctxTimeout(t, 30*time.Second)
 
 	wch := cli.Watch(ctx, "w/", clientv3.WithPrefix())
-	if _, err := cli.Put(ctx, "foo", "bar"); err != nil {
-		t.Fatalf("put: %v", err)
-	}
-	resp, err := cli.Get(ctx, "foo")
-	if err != nil || len(resp.Kvs) != 1 || string(resp.Kvs[0].Value) != "bar" {
-		t.Fatalf("get: %v %v", resp, err)
-	}
+	putThenGet(t, ctx, cli, "foo", "bar")
 	lease, err := cli.Grant(ctx, 30)
 	if err != nil {
 		t.Fatalf("lease grant: %v", err)

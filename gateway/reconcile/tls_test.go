@@ -75,13 +75,7 @@ func putGetWatch(t *testing.T, cli *clientv3.Client) {
 	t.Helper()
 	ctx := ctxTimeout(t, 15*time.Second)
 	wch := cli.Watch(ctx, "tls-key")
-	if _, err := cli.Put(ctx, "tls-key", "v1"); err != nil {
-		t.Fatalf("put: %v", err)
-	}
-	resp, err := cli.Get(ctx, "tls-key")
-	if err != nil || len(resp.Kvs) != 1 || string(resp.Kvs[0].Value) != "v1" {
-		t.Fatalf("get: %v %v", resp, err)
-	}
+	putThenGet(t, ctx, cli, "tls-key", "v1")
 	select {
 	case w := <-wch:
 		if err := w.Err(); err != nil || len(w.Events) == 0 || string(w.Events[0].Kv.Value) != "v1" {
