@@ -148,7 +148,7 @@ func (g *Group) start(lc config.Listener, ln net.Listener, p *plan, ld loaded) *
 	m.ln.UseBudget(g.fds)
 	m.ln.SetLimits(limitsOf(lc, m.peers))
 	m.ln.SetTLS(ld.serve)
-	go func() { _ = m.ln.Serve() }()
+	go serve(m.ln)
 	log.WithFields(logrus.Fields{"addr": ln.Addr().String(), "endpoints": endpointAddrs(m.pool)}).Info("listener ready")
 	warnIdentityLeak(log, lc)
 	return m
@@ -182,7 +182,7 @@ func (g *Group) update(m *member, lc config.Listener, ln net.Listener, p *plan, 
 		m.ln.UseBudget(g.fds)
 		m.ln.SetLimits(limitsOf(lc, m.peers))
 		m.ln.SetTLS(old.TLS())
-		go func() { _ = m.ln.Serve() }()
+		go serve(m.ln)
 		_ = old.Close()
 		g.retired = append(g.retired, old)
 		m.prev = append(m.prev, old)
@@ -283,3 +283,9 @@ func (g *Group) Shutdown(ctx context.Context) error {
 	}
 	return errors.Join(errs...)
 }
+
+// serve runs l's accept loop. It takes the listener as an argument, not
+// through its member, whose listener a re-bind may replace before the
+// goroutine runs: the old listener's loop would then never start, and
+// closing it would wait for it forever.
+func serve(l *listener.Listener) { _ = l.Serve() }
