@@ -168,9 +168,7 @@ func (g *Group) bind(ctx context.Context, s *config.Snapshot, p *plan) error {
 		if m, ok := g.members[lc.Name]; ok && m.cfg.ListenAddr == lc.ListenAddr {
 			continue
 		}
-		// Keepalive is set on each accepted connection from the
-		// listener's limits, which a reload may change.
-		ln, err := (&net.ListenConfig{KeepAlive: -1}).Listen(ctx, "tcp", lc.ListenAddr)
+		ln, err := g.listen(ctx, lc) // upgrade.go: a passed socket, or a new one
 		if err != nil {
 			errs = append(errs, s.ListenerError(lc.Name, keyErr("listen-addr", err)))
 			continue

@@ -21,6 +21,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/etcd-gateway/etcd-gateway/config"
+	"github.com/etcd-gateway/etcd-gateway/gateway/upgrade"
 	"github.com/etcd-gateway/etcd-gateway/resolver"
 	"github.com/etcd-gateway/etcd-gateway/upstream"
 )
@@ -51,6 +52,9 @@ type Group struct {
 	// checkers runs the pools' health checks, one per member and check
 	// settings however many listeners point at the member.
 	checkers *upstream.Checkers
+	// inherited holds the sockets passed by the process this one took
+	// over from, for bind; guarded by applyMu. See upgrade.go.
+	inherited *upgrade.Inherited
 }
 
 // member is one configured listener and its live objects.

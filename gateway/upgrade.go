@@ -1,0 +1,214 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"sync"
+	"sync/atomic"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/etcd-gateway/etcd-gateway/config"
+	"github.com/etcd-gateway/etcd-gateway/gateway/upgrade"
+	"github.com/etcd-gateway/etcd-gateway/listener"
+)
+
+// StartOptions is what a process's start adds to its configuration.
+type StartOptions struct {
+	// UpgradeSocket is the upgrade socket's path, resolved from the flag,
+	// the key and systemd's environment (upgrade.SocketPath); empty: no
+	// handover, neither from a running gateway nor to a new one.
+	UpgradeSocket string
+}
+
+// upgradeState is the gateway's part in handovers (gateway/upgrade).
+type upgradeState struct {
+	// inherited holds the sockets passed to this process while Start
+	// runs; nil after it.
+	inherited *upgrade.Inherited
+	server    *upgrade.Server
+	adminGate atomic.Pointer[listener.Gate]
+
+	// mu is held from an Offer until the handover ends, and by Apply, so
+	// that a reload never changes the sockets being handed over.
+	mu         sync.Mutex
+	offered    []*listener.Gate
+	handedOver atomic.Bool
+	done       chan struct{} // closed once handed over: Run shuts down
+}
+
+// errHandedOver rejects a reload of a gateway that handed its sockets
+// over and drains.
+var errHandedOver = errors.New("this gateway handed over to a new process and drains")
+
+// StartWith is Start with the options of a process start. With an upgrade
+// socket it first asks the gateway listening there for its sockets: the
+// listeners of snap, and its admin server, take them (matched by name and
+// address) instead of binding, paused; once everything is built the old
+// gateway stops accepting and this one starts, and it listens on the
+// upgrade socket for the next handover.
+func StartWith(ctx context.Context, logOut io.Writer, snap *config.Snapshot, opts StartOptions) (*Gateway, error) {
+	log := logrus.New()
+	log.SetOutput(logOut)
+	if err := ConfigureLogger(log, snap); err != nil {
+		return nil, err
+	}
+	var tk *upgrade.Takeover
+	if opts.UpgradeSocket != "" {
+		var err error
+		if tk, err = upgrade.Dial(ctx, opts.UpgradeSocket); err != nil {
+			// A gateway answered but refused: it serves on. Binding will
+			// say whether its addresses are free.
+			log.WithError(err).Warn("upgrade: could not take over from the running gateway; binding")
+		}
+	}
+	g, err := start(ctx, log, snap, tk)
+	if err != nil {
+		if tk != nil {
+			tk.Abort()
+		}
+		return nil, err
+	}
+	if tk != nil {
+		g.finishTakeover(tk)
+	}
+	if opts.UpgradeSocket != "" {
+		srv, err := upgrade.Listen(opts.UpgradeSocket, upgradeHost{g}, log.WithField("component", "upgrade"))
+		if err != nil {
+			log.WithError(err).Error("upgrade socket can't be bound: no new process can take over from this one")
+		} else {
+			g.up.server = srv
+			go srv.Serve()
+		}
+	}
+	log.WithFields(logrus.Fields{"config": snap.File, "listeners": len(snap.Listeners)}).Info("gateway started")
+	g.notify(fmt.Sprintf("READY=1\nSTATUS=serving %d listener(s)", len(snap.Listeners)))
+	return g, nil
+}
+
+// finishTakeover tells the old gateway that this one is built, and
+// accepts once the old one has stopped, or at once if the old one is gone.
+func (g *Gateway) finishTakeover(tk *upgrade.Takeover) {
+	in := g.up.inherited
+	g.up.inherited = nil
+	unused := in.CloseRest()
+	err := tk.Ready()
+	in.Resume()
+	if err != nil {
+		tk.Abort()
+		g.log.WithError(err).Warn("upgrade: the old gateway failed mid-handover; this one serves what it took and bound the rest")
+		return
+	}
+	sum, err := tk.Serving()
+	if err != nil {
+		g.log.WithError(err).Warn("upgrade: the old gateway did not hear that this one serves; it may accept too until it drains")
+	}
+	g.log.WithFields(logrus.Fields{
+		"old-pid": sum.PID, "listeners": sum.Listeners, "admin": sum.Admin,
+		"unused": unused, "duration": sum.Duration.String(),
+	}).Infof("took over from the running gateway (pid %d): %d listener socket(s) passed, admin %v, in %s",
+		sum.PID, sum.Listeners, sum.Admin, sum.Duration.Round(1000))
+}
+
+// listenAdmin returns the admin server's socket at addr: the one passed
+// by the old gateway, or a new one.
+func (g *Gateway) listenAdmin(ctx context.Context, addr string) (net.Listener, error) {
+	gate, ok, err := g.up.inherited.Take(upgrade.KindAdmin, "", addr)
+	if err != nil || ok {
+		return gate, err
+	}
+	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	gate, err = listener.NewGate(ln, false)
+	if err != nil {
+		_ = ln.Close()
+		return nil, err
+	}
+	return gate, nil
+}
+
+// lockApply is taken by Apply: no reload while a handover runs, nor
+// after one.
+func (g *Gateway) lockApply() error {
+	g.up.mu.Lock()
+	if g.up.handedOver.Load() {
+		g.up.mu.Unlock()
+		return errHandedOver
+	}
+	return nil
+}
+
+// handedOver is closed once the gateway handed over; nil when it has no
+// upgrade socket.
+func (g *Gateway) handedOver() <-chan struct{} { return g.up.done }
+
+// closeUpgrade stops answering on the upgrade socket.
+func (g *Gateway) closeUpgrade() {
+	if g.up.server != nil {
+		g.up.server.Close()
+	}
+}
+
+// upgradeHost is the gateway as the old side of a handover.
+type upgradeHost struct{ g *Gateway }
+
+// Offer passes every listener's socket and the admin server's.
+func (h upgradeHost) Offer() ([]upgrade.Socket, func(), func(), error) {
+	g := h.g
+	if err := g.lockApply(); err != nil {
+		return nil, nil, nil, err
+	}
+	if g.stopping.Load() {
+		g.up.mu.Unlock()
+		return nil, nil, nil, errors.New("this gateway is shutting down")
+	}
+	socks, gates, err := g.group.Sockets()
+	if gate := g.up.adminGate.Load(); gate != nil && err == nil {
+		var file *os.File
+		if file, err = gate.File(); err == nil {
+			socks = append(socks, upgrade.Socket{Kind: upgrade.KindAdmin, ConfigAddr: g.Current().AdminAddr, Addr: gate.Addr().String(), File: file})
+			gates = append(gates, gate)
+		} else {
+			for _, sk := range socks {
+				_ = sk.File.Close()
+			}
+		}
+	}
+	if err != nil {
+		g.up.mu.Unlock()
+		return nil, nil, nil, err
+	}
+	g.up.offered = gates
+	pause := func() {
+		for _, gate := range gates {
+			gate.Pause()
+		}
+	}
+	resume := func() {
+		for _, gate := range gates {
+			gate.Resume()
+		}
+		g.up.offered = nil
+		g.up.mu.Unlock()
+	}
+	return socks, pause, resume, nil
+}
+
+// Done makes the gateway drain and exit: the new process serves.
+func (h upgradeHost) Done(sum upgrade.Summary) {
+	g := h.g
+	for _, gate := range g.up.offered {
+		gate.KeepPath()
+	}
+	g.up.handedOver.Store(true)
+	g.up.mu.Unlock()
+	g.log.WithFields(logrus.Fields{"new-pid": sum.PID, "listeners": sum.Listeners, "admin": sum.Admin, "duration": sum.Duration.String()}).
+		Info("handed over to the new gateway: draining the connections left here")
+	close(g.up.done)
+}
