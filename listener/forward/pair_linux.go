@@ -37,6 +37,11 @@ type Pair struct {
 	finished bool
 	queued   bool  // in l.again
 	startErr error // registration's outcome, for start
+
+	// exporting is set while the pair is quiesced for Export, and
+	// adopted for a pair made by AdoptPair; see handover_linux.go.
+	exporting chan exportResult
+	adopted   bool
 }
 
 // side is one socket of a pair and what its last events said.
@@ -133,6 +138,10 @@ func (p *Pair) run() {
 	if p.finished {
 		return
 	}
+	if p.exporting != nil {
+		p.runExport()
+		return
+	}
 	if p.closing.Load() || p.withFDs((*Pair).step) != nil {
 		p.failed = true
 	}
@@ -181,6 +190,10 @@ func (p *Pair) step() {
 // slot and calls done. It runs on the loop's goroutine, outside Control.
 func (p *Pair) finish() {
 	p.finished = true
+	if p.exporting != nil { // ended while being exported
+		p.exporting <- exportResult{err: ErrNotExported}
+		p.exporting = nil
+	}
 	for i := range p.dirs {
 		p.dirs[i].giveBack(&p.l.freeList)
 	}
