@@ -197,9 +197,11 @@ func TestUpgradeListenerHandover(t *testing.T) {
 
 // TestUpgradeNewProcessFails plays a new process that dies at each step of
 // the handover (the test holds the other end of the upgrade socket and
-// closes it): after the sockets were passed, and after the old gateway
-// paused. The old gateway accepts again each time, with no refused
-// connect, and a real handover still works after.
+// closes it): after the sockets were passed, after the old gateway paused,
+// and after it said it serves, before it acknowledged the connections
+// handed to it. The old gateway accepts again each time, with no refused
+// connect, keeps (or takes back) its open connections, which go on without
+// an error, and a real handover still works after, connections included.
 func TestUpgradeNewProcessFails(t *testing.T) {
 	echo := testutil.Echo(t)
 	path, addr, _, sock := upgradeConfig(t, echo.Addr)
@@ -209,11 +211,21 @@ func TestUpgradeNewProcessFails(t *testing.T) {
 		return err == nil
 	})
 	loop := startConnectLoop(t, 4, addr, echoExchange)
+	// Connections open through the whole test, under load.
+	stop := make(chan struct{})
+	var requests atomic.Int64
+	errs := make(chan error, 10)
+	for i := range 10 {
+		c := testutil.Dial(t, addr)
+		go func() { errs <- requestLoop(c, i, stop, &requests) }()
+	}
 	ctx := context.Background()
-	for step, wantLog := range map[string]string{
-		"sockets": "failed before it was ready",
-		"paused":  "failed mid-handover",
+	for _, st := range []struct{ step, wantLog string }{
+		{"sockets", "failed before it was ready"},
+		{"paused", "failed mid-handover"},
+		{"serving", "failed mid-handover"},
 	} {
+		step, wantLog := st.step, st.wantLog
 		before := loop.ok.Load()
 		tk, err := upgrade.Dial(ctx, sock)
 		if err != nil || tk == nil {
@@ -222,18 +234,26 @@ func TestUpgradeNewProcessFails(t *testing.T) {
 		if n := len(tk.Sockets()); n != 2 {
 			t.Fatalf("%d sockets passed, want 2 (listener, admin)", n)
 		}
-		if step == "paused" {
+		if step != "sockets" {
 			if err := tk.Ready(); err != nil {
 				t.Fatalf("ready: %v", err)
 			}
 			// Neither process accepts now: connects wait in the backlog.
 		}
+		if step == "serving" {
+			// The old gateway hands its connections over next; the new
+			// one dies before it acknowledges any.
+			if _, err := tk.Serving(); err != nil {
+				t.Fatalf("serving: %v", err)
+			}
+		}
+		seen := len(gw.logLines(wantLog))
 		for _, sk := range tk.Sockets() {
 			_ = sk.File.Close()
 		}
 		tk.Abort() // the new process dies
 		testutil.WaitFor(t, "the old gateway to see the new one die at "+step, 10*time.Second, func() bool {
-			return len(gw.logLines(wantLog)) == 1
+			return len(gw.logLines(wantLog)) > seen
 		})
 		testutil.WaitFor(t, "the old gateway to serve on", 10*time.Second, func() bool {
 			return loop.ok.Load() > before+10
@@ -249,6 +269,12 @@ func TestUpgradeNewProcessFails(t *testing.T) {
 		return loop.ok.Load() > before+10
 	})
 	loop.check(t, "listener")
+	close(stop)
+	for range 10 {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
 	if err := next.stop(t); err != nil {
 		t.Fatalf("gateway exit after SIGTERM: %v", err)
 	}

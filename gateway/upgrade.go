@@ -9,6 +9,7 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/sirupsen/logrus"
 
@@ -58,6 +59,7 @@ func StartWith(ctx context.Context, logOut io.Writer, snap *config.Snapshot, opt
 		return nil, err
 	}
 	var tk *upgrade.Takeover
+	begin := time.Now()
 	if opts.UpgradeSocket != "" {
 		var err error
 		if tk, err = upgrade.Dial(ctx, opts.UpgradeSocket); err != nil {
@@ -74,7 +76,7 @@ func StartWith(ctx context.Context, logOut io.Writer, snap *config.Snapshot, opt
 		return nil, err
 	}
 	if tk != nil {
-		g.finishTakeover(tk)
+		g.finishTakeover(tk, begin)
 	}
 	if opts.UpgradeSocket != "" {
 		srv, err := upgrade.Listen(opts.UpgradeSocket, upgradeHost{g}, log.WithField("component", "upgrade"))
@@ -92,7 +94,7 @@ func StartWith(ctx context.Context, logOut io.Writer, snap *config.Snapshot, opt
 
 // finishTakeover tells the old gateway that this one is built, and
 // accepts once the old one has stopped, or at once if the old one is gone.
-func (g *Gateway) finishTakeover(tk *upgrade.Takeover) {
+func (g *Gateway) finishTakeover(tk *upgrade.Takeover, start time.Time) {
 	in := g.up.inherited
 	g.up.inherited = nil
 	unused := in.CloseRest()
@@ -105,13 +107,35 @@ func (g *Gateway) finishTakeover(tk *upgrade.Takeover) {
 	}
 	sum, err := tk.Serving()
 	if err != nil {
-		g.log.WithError(err).Warn("upgrade: the old gateway did not hear that this one serves; it may accept too until it drains")
+		tk.Abort()
+		g.log.WithError(err).Warn("upgrade: the old gateway did not hear that this one serves; it accepts again")
+		return
 	}
+	lns := g.group.Listeners()
+	adopted, dropped := 0, 0
+	n, err := tk.ReceiveConns(func(c upgrade.Conn) {
+		l := lns[c.Listener]
+		if l == nil {
+			c.Close()
+			dropped++
+			return
+		}
+		if err := l.Adopt(c.ExportedConn); err != nil {
+			g.log.WithError(err).Warn("upgrade: a connection handed over could not be adopted; closed")
+			dropped++
+			return
+		}
+		adopted++
+	})
+	if err != nil {
+		g.log.WithError(err).Warn("upgrade: the old gateway failed while handing its connections over; it keeps what it did not hand over")
+	}
+	sum.Duration = time.Since(start)
 	g.log.WithFields(logrus.Fields{
-		"old-pid": sum.PID, "listeners": sum.Listeners, "admin": sum.Admin,
-		"unused": unused, "duration": sum.Duration.String(),
-	}).Infof("took over from the running gateway (pid %d): %d listener socket(s) passed, admin %v, in %s",
-		sum.PID, sum.Listeners, sum.Admin, sum.Duration.Round(1000))
+		"old-pid": sum.PID, "listeners": sum.Listeners, "admin": sum.Admin, "unused": unused,
+		"conns": n, "conns-adopted": adopted, "conns-closed": dropped, "duration": sum.Duration.String(),
+	}).Infof("took over from the running gateway (pid %d): %d listener socket(s) passed, admin %v, %d connection(s) adopted, in %s",
+		sum.PID, sum.Listeners, sum.Admin, adopted, sum.Duration.Round(time.Microsecond))
 }
 
 // listenAdmin returns the admin server's socket at addr: the one passed
@@ -200,6 +224,40 @@ func (h upgradeHost) Offer() ([]upgrade.Socket, func(), func(), error) {
 	return socks, pause, resume, nil
 }
 
+// exportTimeout bounds how long the old gateway waits for a connection's
+// destinations to take what it holds before handing it over; one that
+// doesn't stays and drains here.
+const exportTimeout = time.Second
+
+// ExportConns quiesces the plain connections of every listener.
+func (h upgradeHost) ExportConns() ([]upgrade.Conn, int) {
+	var conns []upgrade.Conn
+	left := 0
+	for name, l := range h.g.group.Listeners() {
+		ex, n := l.ExportConns(exportTimeout)
+		left += n
+		for _, c := range ex {
+			conns = append(conns, upgrade.Conn{Listener: name, ExportedConn: c})
+		}
+	}
+	return conns, left
+}
+
+// TakeBack forwards again connections the new gateway did not take.
+func (h upgradeHost) TakeBack(conns []upgrade.Conn) {
+	lns := h.g.group.Listeners()
+	for _, c := range conns {
+		l := lns[c.Listener]
+		if l == nil {
+			c.Close()
+			continue
+		}
+		if err := l.Adopt(c.ExportedConn); err != nil {
+			h.g.log.WithError(err).Warn("upgrade: a connection taken back could not be forwarded again; closed")
+		}
+	}
+}
+
 // Done makes the gateway drain and exit: the new process serves.
 func (h upgradeHost) Done(sum upgrade.Summary) {
 	g := h.g
@@ -208,7 +266,7 @@ func (h upgradeHost) Done(sum upgrade.Summary) {
 	}
 	g.up.handedOver.Store(true)
 	g.up.mu.Unlock()
-	g.log.WithFields(logrus.Fields{"new-pid": sum.PID, "listeners": sum.Listeners, "admin": sum.Admin, "duration": sum.Duration.String()}).
+	g.log.WithFields(logrus.Fields{"new-pid": sum.PID, "listeners": sum.Listeners, "admin": sum.Admin, "conns": sum.Conns, "left": sum.Left, "duration": sum.Duration.String()}).
 		Info("handed over to the new gateway: draining the connections left here")
 	close(g.up.done)
 }

@@ -81,11 +81,10 @@ func (t *Takeover) Ready() error {
 	return err
 }
 
-// Serving tells the old process that the new one accepts, which ends the
-// handover, and returns its summary.
+// Serving tells the old process that the new one accepts, and returns
+// the summary so far; ReceiveConns follows.
 func (t *Takeover) Serving() (Summary, error) {
 	err := t.c.send(message{Op: opServing}, nil)
-	_ = t.c.c.Close()
 	sum := Summary{PID: t.pid, Duration: time.Since(t.start)}
 	for _, sk := range t.sockets {
 		if sk.Kind == KindAdmin {

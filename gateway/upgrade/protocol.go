@@ -10,7 +10,9 @@
 //	old → new  sockets   {sockets, more}   + their descriptors, in batches
 //	new → old  ready                       the new gateway is built, its sockets paused
 //	old → new  paused                      the old one stopped accepting (it keeps its descriptors)
-//	new → old  serving                     the new one accepts: the old one drains and exits
+//	new → old  serving                     the new one accepts
+//	old → new  conns     {conns, more}     + two descriptors each, in batches (see conns.go)
+//	new → old  adopted                     per batch; then the old one drains what is left and exits
 //
 // Nothing can be lost: until "paused" only the old process accepts; from
 // "paused" to "serving" neither does, and the kernel queues connects in the
@@ -43,6 +45,8 @@ const (
 	opReady   = "ready"
 	opPaused  = "paused"
 	opServing = "serving"
+	opConns   = "conns"
+	opAdopted = "adopted"
 	opError   = "error"
 )
 
@@ -80,12 +84,13 @@ type Socket struct {
 
 // message is one packet of the conversation.
 type message struct {
-	Version int      `json:"version"`
-	Op      string   `json:"op"`
-	PID     int      `json:"pid,omitempty"`
-	Sockets []Socket `json:"sockets,omitempty"`
-	More    bool     `json:"more,omitempty"`
-	Error   string   `json:"error,omitempty"`
+	Version int        `json:"version"`
+	Op      string     `json:"op"`
+	PID     int        `json:"pid,omitempty"`
+	Sockets []Socket   `json:"sockets,omitempty"`
+	Conns   []connMeta `json:"conns,omitempty"`
+	More    bool       `json:"more,omitempty"`
+	Error   string     `json:"error,omitempty"`
 }
 
 // conn is one end of the conversation.

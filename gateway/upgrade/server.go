@@ -23,6 +23,13 @@ type Host interface {
 	// pause) and Done, and the host makes no other change to its sockets
 	// until then.
 	Offer() (sockets []Socket, pause, resume func(), err error)
+	// ExportConns quiesces the connections that can move and returns them;
+	// left counts those that stay (TLS, or a destination that didn't take
+	// the bytes in time). Called after pause.
+	ExportConns() (conns []Conn, left int)
+	// TakeBack forwards again here connections the new process did not
+	// acknowledge; the host owns their descriptors.
+	TakeBack([]Conn)
 	// Done tells the host that the new process serves the sockets: the old
 	// one stops accepting for good and drains, as at shutdown.
 	Done(Summary)
@@ -37,6 +44,9 @@ type Summary struct {
 	// admin server's was one of them.
 	Listeners int
 	Admin     bool
+	// Conns counts the connections handed over, Left those left to drain
+	// in the old process.
+	Conns, Left int
 	// Duration is from the first message to the last.
 	Duration time.Duration
 }
@@ -183,12 +193,22 @@ func (s *Server) handle(c conn) bool {
 	if err == nil {
 		_, _, err = c.recv(opServing)
 	}
+	var sum Summary
+	if err == nil {
+		conns, left := s.host.ExportConns()
+		var notAcked []Conn
+		sum.Conns, notAcked, err = sendConns(c, conns)
+		sum.Left = left + len(notAcked)
+		if err != nil {
+			s.host.TakeBack(notAcked)
+		}
+	}
 	if err != nil {
 		resume()
 		log.WithError(err).Warn("upgrade: the new process failed mid-handover; this gateway accepts again and serves on")
 		return false
 	}
-	sum := Summary{PID: hello.PID, Duration: time.Since(start)}
+	sum.PID, sum.Duration = hello.PID, time.Since(start)
 	for _, sk := range socks {
 		if sk.Kind == KindAdmin {
 			sum.Admin = true
@@ -196,7 +216,7 @@ func (s *Server) handle(c conn) bool {
 			sum.Listeners++
 		}
 	}
-	log.WithFields(logrus.Fields{"listeners": sum.Listeners, "admin": sum.Admin, "duration": sum.Duration.String()}).
+	log.WithFields(logrus.Fields{"listeners": sum.Listeners, "admin": sum.Admin, "conns": sum.Conns, "left": sum.Left, "duration": sum.Duration.String()}).
 		Info("upgrade: handed over to the new process; draining")
 	s.host.Done(sum)
 	return true
