@@ -110,14 +110,15 @@ func Start(ctx context.Context, logOut io.Writer, snap *config.Snapshot) (*Gatew
 	return StartWith(ctx, logOut, snap, StartOptions{})
 }
 
-// start builds the gateway and starts its listeners and admin server; tk,
-// when not nil, holds the sockets passed by the gateway it takes over
-// from, which they take, paused, instead of binding.
-func start(ctx context.Context, log *logrus.Logger, snap *config.Snapshot, tk *upgrade.Takeover) (*Gateway, error) {
+// start builds the gateway and starts its listeners and admin server;
+// passed are the sockets of the gateway it takes over from (or of systemd's
+// file descriptor store), which they take, paused, instead of binding.
+func start(ctx context.Context, log *logrus.Logger, snap *config.Snapshot, passed []upgrade.Socket) (*Gateway, error) {
 	g := &Gateway{log: log, group: reconcile.NewGroup(log), started: time.Now(), changes: newEndpointChanges(), page: newStatusPage()}
 	g.up.done = make(chan struct{})
-	if tk != nil {
-		g.up.inherited = upgrade.NewInherited(tk.Sockets())
+	g.up.stats = newUpgradeStats()
+	if len(passed) > 0 {
+		g.up.inherited = upgrade.NewInherited(passed)
 		g.group.Inherit(g.up.inherited)
 		defer g.group.Inherit(nil)
 	}
@@ -265,6 +266,8 @@ func (g *Gateway) Apply(ctx context.Context, r config.Reload) (reconcile.Diff, e
 func (g *Gateway) Shutdown() error {
 	g.stopping.Store(true)
 	g.closeUpgrade()
+	g.toStore() // fdstore.go: under systemd with a store, the sockets go there
+
 	g.notify("STOPPING=1\nSTATUS=draining connections")
 	timeout := g.Current().ShutdownTimeout
 	g.log.WithField("timeout", timeout.String()).Info("shutting down: draining connections")

@@ -38,6 +38,7 @@ type upgradeState struct {
 	// that a reload never changes the sockets being handed over.
 	mu         sync.Mutex
 	offered    []*listener.Gate
+	stats      *upgradeStats
 	handedOver atomic.Bool
 	done       chan struct{} // closed once handed over: Run shuts down
 }
@@ -58,25 +59,41 @@ func StartWith(ctx context.Context, logOut io.Writer, snap *config.Snapshot, opt
 	if err := ConfigureLogger(log, snap); err != nil {
 		return nil, err
 	}
-	var tk *upgrade.Takeover
 	begin := time.Now()
-	if opts.UpgradeSocket != "" {
+	var tk *upgrade.Takeover
+	var passed []upgrade.Socket
+	st := fromStore(log)
+	switch {
+	case st != nil:
+		passed = st.sockets
+	case opts.UpgradeSocket != "":
 		var err error
 		if tk, err = upgrade.Dial(ctx, opts.UpgradeSocket); err != nil {
 			// A gateway answered but refused: it serves on. Binding will
 			// say whether its addresses are free.
 			log.WithError(err).Warn("upgrade: could not take over from the running gateway; binding")
 		}
+		if tk != nil {
+			passed = tk.Sockets()
+		}
 	}
-	g, err := start(ctx, log, snap, tk)
+	g, err := start(ctx, log, snap, passed)
 	if err != nil {
 		if tk != nil {
 			tk.Abort()
 		}
+		if st != nil {
+			for _, c := range st.conns {
+				c.Close()
+			}
+		}
 		return nil, err
 	}
-	if tk != nil {
+	switch {
+	case tk != nil:
 		g.finishTakeover(tk, begin)
+	case st != nil:
+		g.restoreFromStore(st)
 	}
 	if opts.UpgradeSocket != "" {
 		srv, err := upgrade.Listen(opts.UpgradeSocket, upgradeHost{g}, log.WithField("component", "upgrade"))
@@ -131,6 +148,7 @@ func (g *Gateway) finishTakeover(tk *upgrade.Takeover, start time.Time) {
 		g.log.WithError(err).Warn("upgrade: the old gateway failed while handing its connections over; it keeps what it did not hand over")
 	}
 	sum.Duration = time.Since(start)
+	g.up.stats.tookOver(sum, adopted)
 	g.log.WithFields(logrus.Fields{
 		"old-pid": sum.PID, "listeners": sum.Listeners, "admin": sum.Admin, "unused": unused,
 		"conns": n, "conns-adopted": adopted, "conns-closed": dropped, "duration": sum.Duration.String(),
@@ -265,6 +283,7 @@ func (h upgradeHost) Done(sum upgrade.Summary) {
 		gate.KeepPath()
 	}
 	g.up.handedOver.Store(true)
+	g.up.stats.handedOver(sum)
 	g.up.mu.Unlock()
 	g.log.WithFields(logrus.Fields{"new-pid": sum.PID, "listeners": sum.Listeners, "admin": sum.Admin, "conns": sum.Conns, "left": sum.Left, "duration": sum.Duration.String()}).
 		Info("handed over to the new gateway: draining the connections left here")
