@@ -175,7 +175,9 @@ func (g *Gateway) Run(ctx context.Context, reload <-chan os.Signal, opts config.
 		case <-ctx.Done():
 			return g.Shutdown()
 		case <-g.handedOver():
-			return g.Shutdown()
+			err := g.Shutdown()
+			g.waitAfterHandover(ctx)
+			return err
 		case <-reload:
 			if w == nil {
 				g.notifyReloading()

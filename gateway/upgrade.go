@@ -190,6 +190,19 @@ func (g *Gateway) lockApply() error {
 // upgrade socket.
 func (g *Gateway) handedOver() <-chan struct{} { return g.up.done }
 
+// waitAfterHandover keeps a gateway that handed over and drained alive
+// until ctx is done (SIGTERM) when it runs in a Kubernetes pod: a
+// container that exits is restarted by the kubelet, and the restarted
+// gateway would take the sockets back from the new pod's. The DaemonSet's
+// rollout deletes the old pod once the new one is ready.
+func (g *Gateway) waitAfterHandover(ctx context.Context) {
+	if os.Getenv("KUBERNETES_SERVICE_HOST") == "" {
+		return
+	}
+	g.log.Info("handed over and drained; waiting for the pod to be deleted (SIGTERM)")
+	<-ctx.Done()
+}
+
 // closeUpgrade stops answering on the upgrade socket.
 func (g *Gateway) closeUpgrade() {
 	if g.up.server != nil {
