@@ -184,6 +184,15 @@ func TestUpgradeListenerHandover(t *testing.T) {
 			return loop.ok.Load() > before+10
 		})
 	}
+	_, metrics := testutil.Get(t, adminAddr, "/metrics")
+	for _, want := range []string{
+		`etcd_gateway_upgrade_listeners_passed_total{direction="in",via="handover"} 2`,
+		`etcd_gateway_upgrade_last_handover_seconds `,
+	} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("/metrics of the last gateway lacks %s", want)
+		}
+	}
 	loop.check(t, "listener")
 	admin.check(t, "admin server")
 	t.Logf("%d listener and %d admin connects through %d handovers", loop.ok.Load(), admin.ok.Load(), handovers)

@@ -298,7 +298,8 @@ func (h upgradeHost) Done(sum upgrade.Summary) {
 	g.up.handedOver.Store(true)
 	g.up.stats.handedOver(sum)
 	g.up.mu.Unlock()
-	g.log.WithFields(logrus.Fields{"new-pid": sum.PID, "listeners": sum.Listeners, "admin": sum.Admin, "conns": sum.Conns, "left": sum.Left, "duration": sum.Duration.String()}).
+	g.log.WithFields(logrus.Fields{"new-pid": sum.PID, "listeners": sum.Listeners, "admin": sum.Admin, "conns": sum.Conns, "left": sum.Left,
+		"duration": sum.Duration.String(), "export": sum.Export.String(), "send": sum.Send.String()}).
 		Info("handed over to the new gateway: draining the connections left here")
 	close(g.up.done)
 }

@@ -47,8 +47,10 @@ type Summary struct {
 	// Conns counts the connections handed over, Left those left to drain
 	// in the old process.
 	Conns, Left int
-	// Duration is from the first message to the last.
-	Duration time.Duration
+	// Duration is from the first message to the last; of it, Export is
+	// the time the old process took to quiesce its connections, and Send
+	// the time to hand them over.
+	Duration, Export, Send time.Duration
 }
 
 // Server is the old side: it listens on the upgrade socket and hands its
@@ -195,9 +197,12 @@ func (s *Server) handle(c conn) bool {
 	}
 	var sum Summary
 	if err == nil {
+		t0 := time.Now()
 		conns, left := s.host.ExportConns()
+		sum.Export = time.Since(t0)
 		var notAcked []Conn
 		sum.Conns, notAcked, err = sendConns(c, conns)
+		sum.Send = time.Since(t0) - sum.Export
 		sum.Left = left + len(notAcked)
 		if err != nil {
 			s.host.TakeBack(notAcked)
@@ -216,7 +221,8 @@ func (s *Server) handle(c conn) bool {
 			sum.Listeners++
 		}
 	}
-	log.WithFields(logrus.Fields{"listeners": sum.Listeners, "admin": sum.Admin, "conns": sum.Conns, "left": sum.Left, "duration": sum.Duration.String()}).
+	log.WithFields(logrus.Fields{"listeners": sum.Listeners, "admin": sum.Admin, "conns": sum.Conns, "left": sum.Left, "duration": sum.Duration.String(),
+		"export": sum.Export.String(), "send": sum.Send.String()}).
 		Info("upgrade: handed over to the new process; draining")
 	s.host.Done(sum)
 	return true
