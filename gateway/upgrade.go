@@ -129,21 +129,22 @@ func (g *Gateway) finishTakeover(tk *upgrade.Takeover, start time.Time) {
 		return
 	}
 	lns := g.group.Listeners()
-	adopted, dropped := 0, 0
+	var adoptedN, droppedN atomic.Int64 // adopt runs on several goroutines
 	n, err := tk.ReceiveConns(func(c upgrade.Conn) {
 		l := lns[c.Listener]
 		if l == nil {
 			c.Close()
-			dropped++
+			droppedN.Add(1)
 			return
 		}
 		if err := l.Adopt(c.ExportedConn); err != nil {
 			g.log.WithError(err).Warn("upgrade: a connection handed over could not be adopted; closed")
-			dropped++
+			droppedN.Add(1)
 			return
 		}
-		adopted++
+		adoptedN.Add(1)
 	})
+	adopted, dropped := int(adoptedN.Load()), int(droppedN.Load())
 	if err != nil {
 		g.log.WithError(err).Warn("upgrade: the old gateway failed while handing its connections over; it keeps what it did not hand over")
 	}

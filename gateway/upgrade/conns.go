@@ -3,6 +3,7 @@ package upgrade
 import (
 	"fmt"
 	"os"
+	"sync"
 
 	"github.com/etcd-gateway/etcd-gateway/listener"
 	"github.com/etcd-gateway/etcd-gateway/listener/forward"
@@ -68,11 +69,15 @@ func sendConns(c conn, conns []Conn) (moved int, notAcked []Conn, err error) {
 }
 
 // ReceiveConns takes the connections the old process hands over after
-// Serving, and gives each to adopt, which owns its descriptors. It returns
-// how many it took; an error means the old process is gone: what it
-// didn't hand over is lost with it.
+// Serving, and gives each to adopt, which owns its descriptors. A batch is
+// adopted on its own goroutine while the next one is received, so adopt
+// must be safe for concurrent use; ReceiveConns returns once every batch
+// is adopted, with how many connections it took. An error means the old
+// process is gone: what it didn't hand over is lost with it.
 func (t *Takeover) ReceiveConns(adopt func(Conn)) (int, error) {
 	defer t.c.c.Close()
+	var wg sync.WaitGroup
+	defer wg.Wait()
 	n := 0
 	for {
 		m, files, err := t.c.recv(opConns)
@@ -85,12 +90,16 @@ func (t *Takeover) ReceiveConns(adopt func(Conn)) (int, error) {
 		}
 		// Ours from the acknowledgement on: say so before reading a byte.
 		ackErr := t.c.send(message{Op: opAdopted}, nil)
-		for i, cm := range m.Conns {
-			adopt(Conn{Listener: cm.Listener, ExportedConn: listener.ExportedConn{
-				Endpoint: cm.Endpoint,
-				Exported: forward.Exported{Client: files[2*i], Upstream: files[2*i+1], State: cm.State},
-			}})
-		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i, cm := range m.Conns {
+				adopt(Conn{Listener: cm.Listener, ExportedConn: listener.ExportedConn{
+					Endpoint: cm.Endpoint,
+					Exported: forward.Exported{Client: files[2*i], Upstream: files[2*i+1], State: cm.State},
+				}})
+			}
+		}()
 		n += len(m.Conns)
 		if ackErr != nil {
 			return n, ackErr
