@@ -14,13 +14,10 @@ import (
 // All of a pair's state is in this one struct: its two sockets and what
 // their last events said, per direction what is read but not yet written
 // (in a buffer or a pipe) and whether it reached EOF, and the bytes moved.
-// That is what an upgrade that hands connections to a new process needs,
-// and where it attaches: Quiesce asks the pair's loop (woken through an
-// eventfd in its epoll set) to take the pair off between two turns, with
-// EPOLL_CTL_DEL and its slot freed as in finish, but the sockets left
-// open; Export returns the two descriptors with that state, the pipe's
-// bytes read into the buffer; Adopt is newPair with the state filled in,
-// then start without sendFirst.
+// That is what an upgrade that hands connections to a new process needs:
+// Export quiesces a pair between two turns of its loop and returns its two
+// descriptors with that state, and AdoptPair registers them in another
+// forwarder (handover_linux.go).
 type Pair struct {
 	l         *loop
 	slot, gen int32
