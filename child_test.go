@@ -22,10 +22,12 @@ import (
 // CLI, so that a test can give it its own open-file limit and count its
 // descriptors apart from the test's.
 const (
-	childEnv   = "ETCD_GATEWAY_TEST_CHILD"
-	nofileEnv  = "ETCD_GATEWAY_TEST_NOFILE"
-	uidEnv     = "ETCD_GATEWAY_TEST_UID"
-	childUsage = "the test binary as etcd-gateway"
+	childEnv  = "ETCD_GATEWAY_TEST_CHILD"
+	nofileEnv = "ETCD_GATEWAY_TEST_NOFILE"
+	uidEnv    = "ETCD_GATEWAY_TEST_UID"
+	// listenPIDSelfEnv makes the child set LISTEN_PID to its own PID.
+	listenPIDSelfEnv = "ETCD_GATEWAY_TEST_LISTEN_PID_SELF"
+	childUsage       = "the test binary as etcd-gateway"
 )
 
 func TestMain(m *testing.M) {
@@ -48,6 +50,11 @@ func TestMain(m *testing.M) {
 			fmt.Fprintln(os.Stderr, "setuid:", err)
 			os.Exit(2)
 		}
+	}
+	if os.Getenv(listenPIDSelfEnv) != "" {
+		// Play systemd, which sets LISTEN_PID to the service's own PID:
+		// the test can't know it before the fork.
+		_ = os.Setenv("LISTEN_PID", strconv.Itoa(os.Getpid()))
 	}
 	os.Args = append([]string{"etcd-gateway"}, os.Args[1:]...)
 	main()

@@ -17,6 +17,7 @@ import (
 
 	"github.com/etcd-gateway/etcd-gateway/config"
 	"github.com/etcd-gateway/etcd-gateway/gateway"
+	"github.com/etcd-gateway/etcd-gateway/gateway/upgrade"
 	"github.com/etcd-gateway/etcd-gateway/internal/buildinfo"
 )
 
@@ -91,7 +92,7 @@ func wrapRunE(root *cobra.Command) {
 }
 
 func newStartCmd() *cobra.Command {
-	var path string
+	var path, upgradeSocket string
 	var f config.Flags
 	cmd := &cobra.Command{
 		Use:   "start",
@@ -106,10 +107,12 @@ func newStartCmd() *cobra.Command {
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			return run(ctx, cmd.ErrOrStderr(), snap)
+			opts := gateway.StartOptions{UpgradeSocket: upgrade.SocketPath(upgradeSocket, snap.UpgradeSocket, os.Getenv)}
+			return run(ctx, cmd.ErrOrStderr(), snap, opts)
 		},
 	}
 	fl := cmd.Flags()
+	fl.StringVar(&upgradeSocket, "upgrade-socket", "", "unix socket through which a new gateway takes over from this one (the upgrade-socket key)")
 	fl.StringVar(&path, "config", "", "config file (YAML or TOML)")
 	fl.StringVar(&f.ListenAddr, "listen-addr", config.DefaultListenAddr, "listen address (etcd gateway compatible)")
 	fl.StringSliceVar(&f.Endpoints, "endpoints", []string{config.DefaultEndpoint}, "comma-separated etcd endpoints (etcd gateway compatible)")
@@ -204,8 +207,8 @@ func loadSnapshot(cmd *cobra.Command, path string, f config.Flags) (*config.Snap
 
 // run serves snap until ctx is done, reloading the config file on change
 // and on SIGHUP, then drains.
-func run(ctx context.Context, logOut io.Writer, snap *config.Snapshot) error {
-	gw, err := gateway.Start(ctx, logOut, snap)
+func run(ctx context.Context, logOut io.Writer, snap *config.Snapshot, opts gateway.StartOptions) error {
+	gw, err := gateway.StartWith(ctx, logOut, snap, opts)
 	if err != nil {
 		return err
 	}

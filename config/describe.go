@@ -37,6 +37,9 @@ func (s *Snapshot) Describe(w io.Writer) {
 	if s.AdminAddr != "" {
 		d.show(top, keyAdminPprof, "")
 	}
+	if s.UpgradeSocket != "" {
+		d.show(top, keyUpgradeSocket, "")
+	}
 	fmt.Fprintf(tw, "%d listener%s\n", len(s.Listeners), plural(len(s.Listeners)))
 	for _, l := range s.Listeners {
 		d.listener(l)

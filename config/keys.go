@@ -29,6 +29,7 @@ const (
 	keyDrainTimeout      = "drain-timeout"
 	keyAdminAddr         = "admin-addr"
 	keyAdminPprof        = "admin-pprof"
+	keyUpgradeSocket     = "upgrade-socket"
 	keyMaxConnections    = "max-connections"
 	keyIdleTimeout       = "idle-timeout"
 	keyKeepAlive         = "keepalive"

@@ -115,6 +115,7 @@ func topSpecs() []spec {
 		{key: keyDNSStaleMax, field: "DNSStaleMax", rule: atLeast0, zero: "no limit", doc: "duration"},
 		{key: keyAdminAddr, field: "AdminAddr", doc: "host:port", none: "off (no /metrics, /healthz, /status)"},
 		{key: keyAdminPprof, field: "AdminPprof", doc: "boolean"},
+		{key: keyUpgradeSocket, field: "UpgradeSocket", doc: "path", none: "off (under systemd: $RUNTIME_DIRECTORY/upgrade.sock)"},
 	}
 }
 

@@ -63,7 +63,12 @@ type Snapshot struct {
 	AdminAddr string
 	// AdminPprof serves /debug/pprof/ on the admin server.
 	AdminPprof bool
-	Listeners  []Listener
+	// UpgradeSocket is the path of the unix socket through which a new
+	// gateway process takes the listening sockets over from this one (see
+	// gateway/upgrade); empty means the default (off, or
+	// $RUNTIME_DIRECTORY/upgrade.sock under systemd). It is read at start.
+	UpgradeSocket string
+	Listeners     []Listener
 }
 
 // Source names where the snapshot came from, for errors: its file, or

@@ -10,6 +10,7 @@ import (
 
 	"github.com/etcd-gateway/etcd-gateway/admin"
 	"github.com/etcd-gateway/etcd-gateway/config"
+	"github.com/etcd-gateway/etcd-gateway/listener"
 )
 
 // adminStopTimeout bounds how long a replaced or stopped admin server
@@ -42,7 +43,7 @@ func (g *Gateway) prepareAdmin(ctx context.Context, snap *config.Snapshot) (*adm
 	if snap.AdminAddr == "" {
 		return ch, nil
 	}
-	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", snap.AdminAddr)
+	ln, err := g.listenAdmin(ctx, snap.AdminAddr) // upgrade.go: a passed socket, or a new one
 	if err != nil {
 		return nil, fmt.Errorf("%s: key \"admin-addr\": %w", fileLabel(snap.File), err)
 	}
@@ -73,6 +74,8 @@ func (ch *adminChange) commit() {
 			Log:      g.log.WithField("component", "admin"),
 		})
 		g.admin.Store(srv)
+		gate, _ := ch.ln.(*listener.Gate)
+		g.up.adminGate.Store(gate)
 		fields := logrus.Fields{"addr": srv.Addr().String(), "pprof": ch.pprof}
 		if tcp, ok := srv.Addr().(*net.TCPAddr); ok && !tcp.IP.IsLoopback() {
 			g.log.WithFields(fields).Warn("admin server listens on a non-loopback address: anyone who can reach it can read metrics and status" + pprofWarning(ch.pprof))
@@ -95,6 +98,7 @@ func pprofWarning(on bool) string {
 // stopAdmin stops the admin server, if one runs.
 func (g *Gateway) stopAdmin() {
 	srv := g.admin.Swap(nil)
+	g.up.adminGate.Store(nil)
 	if srv == nil {
 		return
 	}

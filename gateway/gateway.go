@@ -21,6 +21,7 @@ import (
 	"github.com/etcd-gateway/etcd-gateway/admin"
 	"github.com/etcd-gateway/etcd-gateway/config"
 	"github.com/etcd-gateway/etcd-gateway/gateway/reconcile"
+	"github.com/etcd-gateway/etcd-gateway/gateway/upgrade"
 )
 
 // Gateway is a running set of listeners and the configuration they follow.
@@ -49,6 +50,9 @@ type Gateway struct {
 	changes *endpointChanges
 	// page renders the status page at the admin server's /.
 	page *statusPage
+	// up is the gateway's part in handovers to and from other processes;
+	// see upgrade.go.
+	up upgradeState
 }
 
 // Results of a reload, as /status and the metrics name them.
@@ -103,19 +107,30 @@ func (g *Gateway) recordReload(result, msg string) {
 // listener and the admin server are bound, or with the error of those that
 // could not be; then it tells systemd READY=1 (when NOTIFY_SOCKET is set).
 func Start(ctx context.Context, logOut io.Writer, snap *config.Snapshot) (*Gateway, error) {
-	log := logrus.New()
-	log.SetOutput(logOut)
-	if err := ConfigureLogger(log, snap); err != nil {
-		return nil, err
-	}
+	return StartWith(ctx, logOut, snap, StartOptions{})
+}
+
+// start builds the gateway and starts its listeners and admin server;
+// passed are the sockets of the gateway it takes over from (or of systemd's
+// file descriptor store), which they take, paused, instead of binding.
+func start(ctx context.Context, log *logrus.Logger, snap *config.Snapshot, passed []upgrade.Socket) (*Gateway, error) {
 	g := &Gateway{log: log, group: reconcile.NewGroup(log), started: time.Now(), changes: newEndpointChanges(), page: newStatusPage()}
+	g.up.done = make(chan struct{})
+	g.up.stats = newUpgradeStats()
+	if len(passed) > 0 {
+		g.up.inherited = upgrade.NewInherited(passed)
+		g.group.Inherit(g.up.inherited)
+		defer g.group.Inherit(nil)
+	}
 	g.registry = newRegistry(g)
 	adm, err := g.prepareAdmin(ctx, snap)
 	if err != nil {
+		g.up.inherited.CloseRest()
 		return nil, err
 	}
 	if _, err := g.group.Apply(ctx, snap); err != nil {
 		adm.abort()
+		g.up.inherited.CloseRest()
 		_ = g.group.Shutdown(ctx)
 		return nil, err
 	}
@@ -123,8 +138,6 @@ func Start(ctx context.Context, logOut io.Writer, snap *config.Snapshot) (*Gatew
 	g.reloads.Store(&ReloadStats{LastApplied: time.Now()})
 	adm.commit()
 	go g.changes.run(g)
-	log.WithFields(logrus.Fields{"config": snap.File, "listeners": len(snap.Listeners)}).Info("gateway started")
-	g.notify(fmt.Sprintf("READY=1\nSTATUS=serving %d listener(s)", len(snap.Listeners)))
 	return g, nil
 }
 
@@ -161,6 +174,10 @@ func (g *Gateway) Run(ctx context.Context, reload <-chan os.Signal, opts config.
 		select {
 		case <-ctx.Done():
 			return g.Shutdown()
+		case <-g.handedOver():
+			err := g.Shutdown()
+			g.waitAfterHandover(ctx)
+			return err
 		case <-reload:
 			if w == nil {
 				g.notifyReloading()
@@ -222,6 +239,10 @@ func (g *Gateway) Apply(ctx context.Context, r config.Reload) (reconcile.Diff, e
 	if r.Err != nil {
 		return reconcile.Diff{}, r.Err
 	}
+	if err := g.lockApply(); err != nil {
+		return reconcile.Diff{}, err
+	}
+	defer g.up.mu.Unlock()
 	adm, err := g.prepareAdmin(ctx, r.Snapshot)
 	if err != nil {
 		return reconcile.Diff{}, err
@@ -246,6 +267,9 @@ func (g *Gateway) Apply(ctx context.Context, r config.Reload) (reconcile.Diff, e
 // server stops last.
 func (g *Gateway) Shutdown() error {
 	g.stopping.Store(true)
+	g.closeUpgrade()
+	g.toStore() // fdstore.go: under systemd with a store, the sockets go there
+
 	g.notify("STOPPING=1\nSTATUS=draining connections")
 	timeout := g.Current().ShutdownTimeout
 	g.log.WithField("timeout", timeout.String()).Info("shutting down: draining connections")

@@ -31,6 +31,7 @@ func newRegistry(g *Gateway) *prometheus.Registry {
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
+	reg.MustRegister(g.up.stats.collectors()...)
 	return reg
 }
 

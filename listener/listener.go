@@ -73,6 +73,7 @@ type proxyConn struct {
 	mu     sync.Mutex
 	up     net.Conn  // the upstream connection, once dialled
 	fwd    io.Closer // the forwarding of both, once started
+	ep     string    // the endpoint's address, once dialled (handover.go)
 	closed bool
 }
 
@@ -219,6 +220,7 @@ func (l *Listener) handle(pc *proxyConn) {
 	}
 	setKeepAlive(up, l.limits.Load().KeepAlive)
 	untrack := ep.Track(pc)
+	pc.ep = ep.Addr()            // before forward: read under pc.mu once fwd is set
 	debug := debugEnabled(l.log) // the fields cost allocations: build them only for debug
 	if debug {
 		l.log.WithFields(logrus.Fields{"endpoint": ep.Addr(), "client": pc.client.RemoteAddr().String()}).Debug("connection opened")

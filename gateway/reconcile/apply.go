@@ -178,7 +178,7 @@ func (g *Group) bind(ctx context.Context, s *config.Snapshot, p *plan) error {
 			}
 			continue
 		}
-		ln, err := g.listen(ctx, lc)
+		ln, err := g.listen(ctx, lc) // upgrade.go: a passed socket, or a new one
 		if err != nil {
 			errs = append(errs, s.ListenerError(lc.Name, err))
 			if ln != nil {

@@ -21,6 +21,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/etcd-gateway/etcd-gateway/config"
+	"github.com/etcd-gateway/etcd-gateway/gateway/upgrade"
 	"github.com/etcd-gateway/etcd-gateway/resolver"
 	"github.com/etcd-gateway/etcd-gateway/upstream"
 )
@@ -54,6 +55,9 @@ type Group struct {
 	// systemd are the sockets systemd passed, for systemd: listen
 	// addresses.
 	systemd systemdSockets
+	// inherited holds the sockets passed by the process this one took
+	// over from, for bind; guarded by applyMu. See upgrade.go.
+	inherited *upgrade.Inherited
 }
 
 // member is one configured listener and its live objects.

@@ -9,20 +9,22 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
-	"github.com/coreos/go-systemd/v22/activation"
+	"github.com/etcd-gateway/etcd-gateway/gateway/upgrade"
 
 	"github.com/etcd-gateway/etcd-gateway/config"
 	"github.com/etcd-gateway/etcd-gateway/listener"
 )
 
-// listen binds the listen address of lc: a TCP address, a unix socket the
-// gateway creates, or a socket systemd passed. Errors name the key.
-func (g *Group) listen(ctx context.Context, lc config.Listener) (net.Listener, error) {
+// newSocket binds the listen address of lc: a TCP address, a unix socket
+// the gateway creates, or a socket systemd passed. Errors name the key.
+func (g *Group) newSocket(ctx context.Context, lc config.Listener) (net.Listener, error) {
 	network, addr := config.SplitListenAddr(lc.ListenAddr)
 	switch network {
 	case config.NetworkUnix:
@@ -81,7 +83,13 @@ type unixListener struct {
 	*net.UnixListener
 	path string
 	file os.FileInfo // the socket file, to tell it from a successor
+	// kept is set when the socket was handed to another process, which
+	// serves it at path now: Close must leave the file.
+	kept atomic.Bool
 }
+
+// KeepPath makes Close leave the socket file: another process serves it.
+func (u *unixListener) KeepPath() { u.kept.Store(true) }
 
 // Addr is the socket's path, not the temporary name it was bound to.
 func (u *unixListener) Addr() net.Addr { return &net.UnixAddr{Name: u.path, Net: "unix"} }
@@ -90,6 +98,9 @@ func (u *unixListener) Addr() net.Addr { return &net.UnixAddr{Name: u.path, Net:
 // this listener's.
 func (u *unixListener) Close() error {
 	err := u.UnixListener.Close()
+	if u.kept.Load() {
+		return err
+	}
 	if fi, statErr := os.Lstat(u.path); statErr == nil && os.SameFile(fi, u.file) {
 		_ = os.Remove(u.path)
 	}
@@ -196,13 +207,43 @@ type systemdSockets struct {
 func (s *systemdSockets) load() {
 	s.once.Do(func() {
 		s.files = map[string]*os.File{}
-		for _, f := range activation.Files(true) {
+		for _, f := range socketUnitFiles() {
 			if _, dup := s.files[f.Name()]; !dup {
 				s.names = append(s.names, f.Name())
 			}
 			s.files[f.Name()] = f
 		}
 	})
+}
+
+// socketUnitFiles returns the descriptors systemd passed this process
+// (LISTEN_PID, LISTEN_FDS, LISTEN_FDNAMES) from socket units, as
+// activation.Files does, but leaves those of the gateway's own file
+// descriptor store (upgrade.StoreNamePrefix) alone: gateway/fdstore.go owns
+// them, and a second *os.File of the same descriptor would close it when
+// collected.
+func socketUnitFiles() []*os.File {
+	if os.Getenv("LISTEN_PID") != strconv.Itoa(os.Getpid()) {
+		return nil
+	}
+	n, err := strconv.Atoi(os.Getenv("LISTEN_FDS"))
+	if err != nil || n <= 0 {
+		return nil
+	}
+	names := strings.Split(os.Getenv("LISTEN_FDNAMES"), ":")
+	var files []*os.File
+	for i := range n {
+		name := "LISTEN_FD_" + strconv.Itoa(3+i)
+		if i < len(names) && names[i] != "" {
+			name = names[i]
+		}
+		if strings.HasPrefix(name, upgrade.StoreNamePrefix) {
+			continue
+		}
+		syscall.CloseOnExec(3 + i)
+		files = append(files, os.NewFile(uintptr(3+i), name))
+	}
+	return files
 }
 
 // listener returns a listener on the socket systemd passed as name.

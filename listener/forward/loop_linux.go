@@ -79,6 +79,7 @@ type loop struct {
 	again  []*Pair // pairs that used their burst with data left to move
 	spare  []*Pair // the other slice for again
 	freeList
+	exportState // handover_linux.go
 }
 
 // newLoop starts an event loop on its own epoll instance.
@@ -89,6 +90,10 @@ func newLoop() (*loop, error) {
 		batch:  make([]*Pair, maxEvents),
 	}
 	if err := l.openEpoll(); err != nil {
+		return nil, err
+	}
+	if err := l.openWake(); err != nil {
+		_ = l.file.Close()
 		return nil, err
 	}
 	l.firstBufs.New = func() any {
@@ -206,6 +211,7 @@ func (l *loop) turns(epfd uintptr) bool {
 		case n > 0:
 			l.dispatch(l.events[:n])
 		}
+		l.runRequests()
 		l.runAgain()
 		// Fewer events than room: the ready list was empty when we
 		// looked, and anything new raises the netpoller's edge.
@@ -276,6 +282,7 @@ func (l *loop) stop() {
 	for _, p := range left {
 		p.finish()
 	}
+	l.closeWake()
 	l.freeList.release()
 	_ = l.file.Close()
 }

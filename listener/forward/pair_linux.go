@@ -14,13 +14,10 @@ import (
 // All of a pair's state is in this one struct: its two sockets and what
 // their last events said, per direction what is read but not yet written
 // (in a buffer or a pipe) and whether it reached EOF, and the bytes moved.
-// That is what an upgrade that hands connections to a new process needs,
-// and where it attaches: Quiesce asks the pair's loop (woken through an
-// eventfd in its epoll set) to take the pair off between two turns, with
-// EPOLL_CTL_DEL and its slot freed as in finish, but the sockets left
-// open; Export returns the two descriptors with that state, the pipe's
-// bytes read into the buffer; Adopt is newPair with the state filled in,
-// then start without sendFirst.
+// That is what an upgrade that hands connections to a new process needs:
+// Export quiesces a pair between two turns of its loop and returns its two
+// descriptors with that state, and AdoptPair registers them in another
+// forwarder (handover_linux.go).
 type Pair struct {
 	l         *loop
 	slot, gen int32
@@ -37,6 +34,11 @@ type Pair struct {
 	finished bool
 	queued   bool  // in l.again
 	startErr error // registration's outcome, for start
+
+	// exporting is set while the pair is quiesced for Export, and
+	// adopted for a pair made by AdoptPair; see handover_linux.go.
+	exporting chan exportResult
+	adopted   bool
 }
 
 // side is one socket of a pair and what its last events said.
@@ -133,6 +135,10 @@ func (p *Pair) run() {
 	if p.finished {
 		return
 	}
+	if p.exporting != nil {
+		p.runExport()
+		return
+	}
 	if p.closing.Load() || p.withFDs((*Pair).step) != nil {
 		p.failed = true
 	}
@@ -181,6 +187,10 @@ func (p *Pair) step() {
 // slot and calls done. It runs on the loop's goroutine, outside Control.
 func (p *Pair) finish() {
 	p.finished = true
+	if p.exporting != nil { // ended while being exported
+		p.exporting <- exportResult{err: ErrNotExported}
+		p.exporting = nil
+	}
 	for i := range p.dirs {
 		p.dirs[i].giveBack(&p.l.freeList)
 	}

@@ -34,7 +34,9 @@ func (p *Pair) start() error {
 
 // register runs with both descriptors held, before the loop knows p.
 func (p *Pair) register() {
-	p.sendFirst()
+	if !p.adopted {
+		p.sendFirst()
+	}
 	p.countBytes() // before add: from then on only the loop touches p
 	p.startErr = p.l.add(p)
 }

@@ -1,0 +1,307 @@
+package gateway
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/sirupsen/logrus"
+	"golang.org/x/sys/unix"
+
+	"github.com/etcd-gateway/etcd-gateway/gateway/upgrade"
+	"github.com/etcd-gateway/etcd-gateway/listener"
+	"github.com/etcd-gateway/etcd-gateway/listener/forward"
+)
+
+// systemd's file descriptor store (FileDescriptorStoreMax=, systemd 254 or
+// later for $FDSTORE and FileDescriptorStorePreserve=): at a stop the
+// gateway pauses its listening sockets, quiesces its plain connections as
+// for a handover, and gives all their descriptors to systemd (FDSTORE=1)
+// instead of closing them; systemd keeps the sockets open (a connect waits
+// in the backlog) and passes them to the next start (LISTEN_FDS), which
+// takes them as it takes a running gateway's, and removes them from the
+// store (FDSTOREREMOVE=1). Each descriptor's FDNAME says what it is:
+//
+//	egw-l.<base64url(JSON of upgrade.Socket)>                 a listening socket
+//	egw-c.<n>.<c|u>.<base64url(JSON of the connection's state)> one side of connection n
+//
+// Descriptors with other names (socket units) are left alone.
+const (
+	storeListenerPrefix = upgrade.StoreNamePrefix + "l."
+	storeConnPrefix     = upgrade.StoreNamePrefix + "c."
+	// maxFDName is systemd's limit on an FDNAME.
+	maxFDName = 255
+)
+
+// storedConn is what an FDNAME says of a connection.
+type storedConn struct {
+	Listener string            `json:"listener"`
+	Endpoint string            `json:"endpoint"`
+	State    forward.PairState `json:"state"`
+}
+
+// stored is what the file descriptor store gave back at start.
+type stored struct {
+	sockets []upgrade.Socket
+	conns   []upgrade.Conn
+	names   []string // every name taken, to remove from the store
+}
+
+// fromStore reads the descriptors systemd passed (LISTEN_PID, LISTEN_FDS,
+// LISTEN_FDNAMES) whose names are the gateway's own; nil when there are
+// none.
+func fromStore(log logrus.FieldLogger) *stored {
+	if os.Getenv("LISTEN_PID") != strconv.Itoa(os.Getpid()) {
+		return nil
+	}
+	n, err := strconv.Atoi(os.Getenv("LISTEN_FDS"))
+	if err != nil || n <= 0 {
+		return nil
+	}
+	names := strings.Split(os.Getenv("LISTEN_FDNAMES"), ":")
+	st := &stored{}
+	halves := map[string][2]*os.File{}
+	metas := map[string]storedConn{}
+	for i := range n {
+		if i >= len(names) {
+			break
+		}
+		name, fd := names[i], 3+i
+		switch {
+		case strings.HasPrefix(name, storeListenerPrefix):
+			var sk upgrade.Socket
+			if err := decodeName(strings.TrimPrefix(name, storeListenerPrefix), &sk); err != nil {
+				log.WithError(err).WithField("fdname", name).Warn("fd store: a descriptor with a bad name; closed")
+				_ = unix.Close(fd)
+				st.names = append(st.names, name)
+				continue
+			}
+			unix.CloseOnExec(fd)
+			sk.File = os.NewFile(uintptr(fd), sk.Addr)
+			st.sockets = append(st.sockets, sk)
+			st.names = append(st.names, name)
+		case strings.HasPrefix(name, storeConnPrefix):
+			parts := strings.SplitN(strings.TrimPrefix(name, storeConnPrefix), ".", 3)
+			var sc storedConn
+			if len(parts) != 3 || (parts[1] != "c" && parts[1] != "u") || decodeName(parts[2], &sc) != nil {
+				log.WithField("fdname", name).Warn("fd store: a descriptor with a bad name; closed")
+				_ = unix.Close(fd)
+				st.names = append(st.names, name)
+				continue
+			}
+			unix.CloseOnExec(fd)
+			h := halves[parts[0]]
+			side := 0
+			if parts[1] == "u" {
+				side = 1
+			}
+			h[side] = os.NewFile(uintptr(fd), name)
+			halves[parts[0]] = h
+			metas[parts[0]] = sc
+			st.names = append(st.names, name)
+		}
+	}
+	ids := make([]string, 0, len(halves))
+	for id := range halves {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	for _, id := range ids {
+		h, m := halves[id], metas[id]
+		if h[0] == nil || h[1] == nil {
+			for _, f := range h {
+				if f != nil {
+					_ = f.Close()
+				}
+			}
+			continue
+		}
+		st.conns = append(st.conns, upgrade.Conn{Listener: m.Listener, ExportedConn: listener.ExportedConn{
+			Endpoint: m.Endpoint, Exported: forward.Exported{Client: h[0], Upstream: h[1], State: m.State},
+		}})
+	}
+	if len(st.names) == 0 {
+		return nil
+	}
+	return st
+}
+
+// encodeName is v as a part of an FDNAME.
+func encodeName(v any) (string, error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return "", err
+	}
+	return base64.RawURLEncoding.EncodeToString(b), nil
+}
+
+// decodeName reads a part of an FDNAME made by encodeName into v.
+func decodeName(s string, v any) error {
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil {
+		return fmt.Errorf("fd name: %w", err)
+	}
+	return json.Unmarshal(b, v)
+}
+
+// restoreFromStore ends a start from the store: the sockets taken accept,
+// the connections are adopted, and everything taken leaves the store.
+func (g *Gateway) restoreFromStore(st *stored) {
+	in := g.up.inherited
+	g.up.inherited = nil
+	unused := in.CloseRest()
+	in.Resume()
+	lns := g.group.Listeners()
+	adopted, dropped := 0, 0
+	for _, c := range st.conns {
+		l := lns[c.Listener]
+		if l == nil {
+			c.Close()
+			dropped++
+			continue
+		}
+		if err := l.Adopt(c.ExportedConn); err != nil {
+			g.log.WithError(err).Warn("fd store: a stored connection could not be adopted; closed")
+			dropped++
+			continue
+		}
+		adopted++
+	}
+	for _, name := range st.names {
+		g.notify("FDSTOREREMOVE=1\nFDNAME=" + name)
+	}
+	g.up.stats.fromStore(len(st.sockets)-unused, adopted)
+	g.log.WithFields(logrus.Fields{"listeners": len(st.sockets) - unused, "unused": unused, "conns-adopted": adopted, "conns-closed": dropped}).
+		Infof("restored from systemd's file descriptor store: %d listener socket(s), %d connection(s) adopted", len(st.sockets)-unused, adopted)
+}
+
+// toStore gives the listening sockets and the plain connections to
+// systemd's file descriptor store, when the gateway runs under systemd
+// with one ($FDSTORE, and NOTIFY_SOCKET): called at the start of Shutdown.
+// What doesn't fit in the store, or can't be quiesced, drains as usual.
+func (g *Gateway) toStore() {
+	max, err := strconv.Atoi(os.Getenv("FDSTORE"))
+	notifySock := os.Getenv("NOTIFY_SOCKET")
+	if err != nil || max <= 0 || notifySock == "" {
+		return
+	}
+	if g.lockApply() != nil {
+		return // handed over to a new process already
+	}
+	defer g.up.mu.Unlock()
+	c, err := dialNotify(notifySock)
+	if err != nil {
+		g.log.WithError(err).Warn("fd store: can't reach systemd; draining instead")
+		return
+	}
+	defer c.Close()
+	socks, gates, err := g.group.Sockets()
+	if err != nil {
+		g.log.WithError(err).Warn("fd store: draining instead")
+		return
+	}
+	if gate := g.up.adminGate.Load(); gate != nil {
+		if f, err := gate.File(); err == nil {
+			socks = append(socks, upgrade.Socket{Kind: upgrade.KindAdmin, ConfigAddr: g.Current().AdminAddr, Addr: gate.Addr().String(), File: f})
+			gates = append(gates, gate)
+		}
+	}
+	for _, gate := range gates {
+		gate.Pause()
+	}
+	room := max
+	listeners := 0
+	for _, sk := range socks {
+		file := sk.File
+		sk.File = nil
+		name, err := encodeName(sk)
+		name = storeListenerPrefix + name
+		if err == nil && room > 0 && len(name) <= maxFDName {
+			err = storeFDs(c, name, file)
+			if err == nil {
+				room--
+				listeners++
+			}
+		}
+		if err != nil {
+			g.log.WithError(err).WithField("addr", sk.Addr).Warn("fd store: a listening socket could not be stored")
+		}
+		_ = file.Close()
+	}
+	for _, gate := range gates {
+		gate.KeepPath()
+	}
+	conns, left := upgradeHost{g}.ExportConns()
+	var back []upgrade.Conn
+	stored := 0
+	for i, cn := range conns {
+		if room < 2 || g.storeConn(c, i, cn) != nil {
+			back = append(back, cn)
+			continue
+		}
+		room -= 2
+		stored++
+		cn.Close()
+	}
+	upgradeHost{g}.TakeBack(back)
+	g.up.stats.toStore(listeners, stored)
+	g.log.WithFields(logrus.Fields{"listeners": listeners, "conns": stored, "left": left + len(back)}).
+		Infof("stored %d listening socket(s) and %d connection(s) in systemd's file descriptor store", listeners, stored)
+}
+
+// storeConn stores both sides of connection i.
+func (g *Gateway) storeConn(c notifyConn, i int, cn upgrade.Conn) error {
+	meta, err := encodeName(storedConn{Listener: cn.Listener, Endpoint: cn.Endpoint, State: cn.State})
+	if err != nil {
+		return err
+	}
+	base := fmt.Sprintf("%s%d.", storeConnPrefix, i)
+	if len(base)+2+len(meta) > maxFDName {
+		return errors.New("fd name too long")
+	}
+	if err := storeFDs(c, base+"c."+meta, cn.Client); err != nil {
+		return err
+	}
+	if err := storeFDs(c, base+"u."+meta, cn.Upstream); err != nil {
+		// The client side is stored without its other half: the next
+		// start closes it. Keep the connection here.
+		g.notify("FDSTOREREMOVE=1\nFDNAME=" + base + "c." + meta)
+		return err
+	}
+	return nil
+}
+
+// notifyConn is a datagram socket to systemd's notify socket (a path, or
+// an abstract name starting with @), made with raw system calls: Go's
+// net package sends descriptors on an unconnected datagram socket only
+// from a bound one.
+type notifyConn struct {
+	fd int
+	to *unix.SockaddrUnix
+}
+
+// dialNotify opens a notifyConn to path.
+func dialNotify(path string) (notifyConn, error) {
+	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return notifyConn{}, fmt.Errorf("notify socket: %w", err)
+	}
+	return notifyConn{fd: fd, to: &unix.SockaddrUnix{Name: path}}, nil
+}
+
+// Close closes the socket.
+func (c notifyConn) Close() error { return unix.Close(c.fd) }
+
+// storeFDs sends FDSTORE=1 with name and f's descriptor.
+func storeFDs(c notifyConn, name string, f *os.File) error {
+	msg := "FDSTORE=1\nFDNAME=" + name
+	if err := unix.Sendmsg(c.fd, []byte(msg), unix.UnixRights(int(f.Fd())), c.to, 0); err != nil {
+		return fmt.Errorf("fd store: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,306 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/etcd-gateway/etcd-gateway/config"
+	"github.com/etcd-gateway/etcd-gateway/gateway/upgrade"
+	"github.com/etcd-gateway/etcd-gateway/listener"
+)
+
+// StartOptions is what a process's start adds to its configuration.
+type StartOptions struct {
+	// UpgradeSocket is the upgrade socket's path, resolved from the flag,
+	// the key and systemd's environment (upgrade.SocketPath); empty: no
+	// handover, neither from a running gateway nor to a new one.
+	UpgradeSocket string
+}
+
+// upgradeState is the gateway's part in handovers (gateway/upgrade).
+type upgradeState struct {
+	// inherited holds the sockets passed to this process while Start
+	// runs; nil after it.
+	inherited *upgrade.Inherited
+	server    *upgrade.Server
+	adminGate atomic.Pointer[listener.Gate]
+
+	// mu is held from an Offer until the handover ends, and by Apply, so
+	// that a reload never changes the sockets being handed over.
+	mu         sync.Mutex
+	offered    []*listener.Gate
+	stats      *upgradeStats
+	handedOver atomic.Bool
+	done       chan struct{} // closed once handed over: Run shuts down
+}
+
+// errHandedOver rejects a reload of a gateway that handed its sockets
+// over and drains.
+var errHandedOver = errors.New("this gateway handed over to a new process and drains")
+
+// StartWith is Start with the options of a process start. With an upgrade
+// socket it first asks the gateway listening there for its sockets: the
+// listeners of snap, and its admin server, take them (matched by name and
+// address) instead of binding, paused; once everything is built the old
+// gateway stops accepting and this one starts, and it listens on the
+// upgrade socket for the next handover.
+func StartWith(ctx context.Context, logOut io.Writer, snap *config.Snapshot, opts StartOptions) (*Gateway, error) {
+	log := logrus.New()
+	log.SetOutput(logOut)
+	if err := ConfigureLogger(log, snap); err != nil {
+		return nil, err
+	}
+	begin := time.Now()
+	var tk *upgrade.Takeover
+	var passed []upgrade.Socket
+	st := fromStore(log)
+	switch {
+	case st != nil:
+		passed = st.sockets
+	case opts.UpgradeSocket != "":
+		var err error
+		if tk, err = upgrade.Dial(ctx, opts.UpgradeSocket); err != nil {
+			// A gateway answered but refused: it serves on. Binding will
+			// say whether its addresses are free.
+			log.WithError(err).Warn("upgrade: could not take over from the running gateway; binding")
+		}
+		if tk != nil {
+			passed = tk.Sockets()
+		}
+	}
+	g, err := start(ctx, log, snap, passed)
+	if err != nil {
+		if tk != nil {
+			tk.Abort()
+		}
+		if st != nil {
+			for _, c := range st.conns {
+				c.Close()
+			}
+		}
+		return nil, err
+	}
+	switch {
+	case tk != nil:
+		g.finishTakeover(tk, begin)
+	case st != nil:
+		g.restoreFromStore(st)
+	}
+	if opts.UpgradeSocket != "" {
+		srv, err := upgrade.Listen(opts.UpgradeSocket, upgradeHost{g}, log.WithField("component", "upgrade"))
+		if err != nil {
+			log.WithError(err).Error("upgrade socket can't be bound: no new process can take over from this one")
+		} else {
+			g.up.server = srv
+			go srv.Serve()
+		}
+	}
+	log.WithFields(logrus.Fields{"config": snap.File, "listeners": len(snap.Listeners)}).Info("gateway started")
+	g.notify(fmt.Sprintf("READY=1\nSTATUS=serving %d listener(s)", len(snap.Listeners)))
+	return g, nil
+}
+
+// finishTakeover tells the old gateway that this one is built, and
+// accepts once the old one has stopped, or at once if the old one is gone.
+func (g *Gateway) finishTakeover(tk *upgrade.Takeover, start time.Time) {
+	in := g.up.inherited
+	g.up.inherited = nil
+	unused := in.CloseRest()
+	err := tk.Ready()
+	in.Resume()
+	if err != nil {
+		tk.Abort()
+		g.log.WithError(err).Warn("upgrade: the old gateway failed mid-handover; this one serves what it took and bound the rest")
+		return
+	}
+	sum, err := tk.Serving()
+	if err != nil {
+		tk.Abort()
+		g.log.WithError(err).Warn("upgrade: the old gateway did not hear that this one serves; it accepts again")
+		return
+	}
+	lns := g.group.Listeners()
+	var adoptedN, droppedN atomic.Int64 // adopt runs on several goroutines
+	n, err := tk.ReceiveConns(func(c upgrade.Conn) {
+		l := lns[c.Listener]
+		if l == nil {
+			c.Close()
+			droppedN.Add(1)
+			return
+		}
+		if err := l.Adopt(c.ExportedConn); err != nil {
+			g.log.WithError(err).Warn("upgrade: a connection handed over could not be adopted; closed")
+			droppedN.Add(1)
+			return
+		}
+		adoptedN.Add(1)
+	})
+	adopted, dropped := int(adoptedN.Load()), int(droppedN.Load())
+	if err != nil {
+		g.log.WithError(err).Warn("upgrade: the old gateway failed while handing its connections over; it keeps what it did not hand over")
+	}
+	sum.Duration = time.Since(start)
+	g.up.stats.tookOver(sum, adopted)
+	g.log.WithFields(logrus.Fields{
+		"old-pid": sum.PID, "listeners": sum.Listeners, "admin": sum.Admin, "unused": unused,
+		"conns": n, "conns-adopted": adopted, "conns-closed": dropped, "duration": sum.Duration.String(),
+	}).Infof("took over from the running gateway (pid %d): %d listener socket(s) passed, admin %v, %d connection(s) adopted, in %s",
+		sum.PID, sum.Listeners, sum.Admin, adopted, sum.Duration.Round(time.Microsecond))
+}
+
+// listenAdmin returns the admin server's socket at addr: the one passed
+// by the old gateway, or a new one.
+func (g *Gateway) listenAdmin(ctx context.Context, addr string) (net.Listener, error) {
+	gate, ok, err := g.up.inherited.Take(upgrade.KindAdmin, "", addr)
+	if err != nil || ok {
+		return gate, err
+	}
+	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	gate, err = listener.NewGate(ln, false)
+	if err != nil {
+		_ = ln.Close()
+		return nil, err
+	}
+	return gate, nil
+}
+
+// lockApply is taken by Apply: no reload while a handover runs, nor
+// after one.
+func (g *Gateway) lockApply() error {
+	g.up.mu.Lock()
+	if g.up.handedOver.Load() {
+		g.up.mu.Unlock()
+		return errHandedOver
+	}
+	return nil
+}
+
+// handedOver is closed once the gateway handed over; nil when it has no
+// upgrade socket.
+func (g *Gateway) handedOver() <-chan struct{} { return g.up.done }
+
+// waitAfterHandover keeps a gateway that handed over and drained alive
+// until ctx is done (SIGTERM) when it runs in a Kubernetes pod: a
+// container that exits is restarted by the kubelet, and the restarted
+// gateway would take the sockets back from the new pod's. The DaemonSet's
+// rollout deletes the old pod once the new one is ready.
+func (g *Gateway) waitAfterHandover(ctx context.Context) {
+	if os.Getenv("KUBERNETES_SERVICE_HOST") == "" {
+		return
+	}
+	g.log.Info("handed over and drained; waiting for the pod to be deleted (SIGTERM)")
+	<-ctx.Done()
+}
+
+// closeUpgrade stops answering on the upgrade socket.
+func (g *Gateway) closeUpgrade() {
+	if g.up.server != nil {
+		g.up.server.Close()
+	}
+}
+
+// upgradeHost is the gateway as the old side of a handover.
+type upgradeHost struct{ g *Gateway }
+
+// Offer passes every listener's socket and the admin server's.
+func (h upgradeHost) Offer() ([]upgrade.Socket, func(), func(), error) {
+	g := h.g
+	if err := g.lockApply(); err != nil {
+		return nil, nil, nil, err
+	}
+	if g.stopping.Load() {
+		g.up.mu.Unlock()
+		return nil, nil, nil, errors.New("this gateway is shutting down")
+	}
+	socks, gates, err := g.group.Sockets()
+	if gate := g.up.adminGate.Load(); gate != nil && err == nil {
+		var file *os.File
+		if file, err = gate.File(); err == nil {
+			socks = append(socks, upgrade.Socket{Kind: upgrade.KindAdmin, ConfigAddr: g.Current().AdminAddr, Addr: gate.Addr().String(), File: file})
+			gates = append(gates, gate)
+		} else {
+			for _, sk := range socks {
+				_ = sk.File.Close()
+			}
+		}
+	}
+	if err != nil {
+		g.up.mu.Unlock()
+		return nil, nil, nil, err
+	}
+	g.up.offered = gates
+	pause := func() {
+		for _, gate := range gates {
+			gate.Pause()
+		}
+	}
+	resume := func() {
+		for _, gate := range gates {
+			gate.Resume()
+		}
+		g.up.offered = nil
+		g.up.mu.Unlock()
+	}
+	return socks, pause, resume, nil
+}
+
+// exportTimeout bounds how long the old gateway waits for a connection's
+// destinations to take what it holds before handing it over; one that
+// doesn't stays and drains here.
+const exportTimeout = time.Second
+
+// ExportConns quiesces the plain connections of every listener.
+func (h upgradeHost) ExportConns() ([]upgrade.Conn, int) {
+	var conns []upgrade.Conn
+	left := 0
+	for name, l := range h.g.group.Listeners() {
+		ex, n := l.ExportConns(exportTimeout)
+		left += n
+		for _, c := range ex {
+			conns = append(conns, upgrade.Conn{Listener: name, ExportedConn: c})
+		}
+	}
+	return conns, left
+}
+
+// TakeBack forwards again connections the new gateway did not take.
+func (h upgradeHost) TakeBack(conns []upgrade.Conn) {
+	lns := h.g.group.Listeners()
+	for _, c := range conns {
+		l := lns[c.Listener]
+		if l == nil {
+			c.Close()
+			continue
+		}
+		if err := l.Adopt(c.ExportedConn); err != nil {
+			h.g.log.WithError(err).Warn("upgrade: a connection taken back could not be forwarded again; closed")
+		}
+	}
+}
+
+// Done makes the gateway drain and exit: the new process serves.
+func (h upgradeHost) Done(sum upgrade.Summary) {
+	g := h.g
+	for _, gate := range g.up.offered {
+		gate.KeepPath()
+	}
+	g.up.handedOver.Store(true)
+	g.up.stats.handedOver(sum)
+	g.up.mu.Unlock()
+	g.log.WithFields(logrus.Fields{"new-pid": sum.PID, "listeners": sum.Listeners, "admin": sum.Admin, "conns": sum.Conns, "left": sum.Left,
+		"duration": sum.Duration.String(), "export": sum.Export.String(), "send": sum.Send.String()}).
+		Info("handed over to the new gateway: draining the connections left here")
+	close(g.up.done)
+}

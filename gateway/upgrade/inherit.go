@@ -1,0 +1,104 @@
+package upgrade
+
+import (
+	"fmt"
+	"net"
+	"sync"
+
+	"github.com/etcd-gateway/etcd-gateway/listener"
+)
+
+// Inherited holds the sockets a new process took over until its
+// configuration claims them: reconcile's bind for listeners, the admin
+// server for its own. A claimed socket starts paused, and accepts once the
+// old process has stopped (Resume).
+type Inherited struct {
+	mu    sync.Mutex
+	socks []Socket
+	taken []bool
+	gates []*listener.Gate
+}
+
+// NewInherited holds socks.
+func NewInherited(socks []Socket) *Inherited {
+	return &Inherited{socks: socks, taken: make([]bool, len(socks))}
+}
+
+// Take returns, paused, the passed socket of that kind for the listener
+// name (ignored for the admin server) at addr, as configured or as bound:
+// a listener is matched by name and address, else by address alone (a
+// renamed listener keeps its socket; its address can't be bound twice
+// anyway). ok is false when none matches: the caller binds addr.
+func (in *Inherited) Take(kind, name, addr string) (_ *listener.Gate, ok bool, _ error) {
+	if in == nil {
+		return nil, false, nil
+	}
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	i := in.find(kind, name, addr, true)
+	if i < 0 {
+		i = in.find(kind, name, addr, false)
+	}
+	if i < 0 {
+		return nil, false, nil
+	}
+	in.taken[i] = true
+	f := in.socks[i].File
+	ln, err := net.FileListener(f) // a copy of the descriptor
+	_ = f.Close()
+	if err != nil {
+		return nil, false, fmt.Errorf("passed socket %s: %w", in.socks[i].Addr, err)
+	}
+	g, err := listener.NewGate(ln, true)
+	if err != nil {
+		_ = ln.Close()
+		return nil, false, fmt.Errorf("passed socket %s: %w", in.socks[i].Addr, err)
+	}
+	in.gates = append(in.gates, g)
+	return g, true, nil
+}
+
+// find returns the index of the socket not taken yet that matches, by
+// name too when byName; -1 when none does.
+func (in *Inherited) find(kind, name, addr string, byName bool) int {
+	for i, sk := range in.socks {
+		if in.taken[i] || sk.Kind != kind || (byName && sk.Name != name) {
+			continue
+		}
+		if sk.ConfigAddr == addr || sk.Addr == addr {
+			return i
+		}
+	}
+	return -1
+}
+
+// Resume makes every socket taken accept.
+func (in *Inherited) Resume() {
+	if in == nil {
+		return
+	}
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	for _, g := range in.gates {
+		g.Resume()
+	}
+}
+
+// CloseRest closes the sockets no configuration claimed (a listener the
+// new configuration no longer has) and returns how many there were.
+func (in *Inherited) CloseRest() int {
+	if in == nil {
+		return 0
+	}
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	n := 0
+	for i, sk := range in.socks {
+		if !in.taken[i] {
+			in.taken[i] = true
+			_ = sk.File.Close()
+			n++
+		}
+	}
+	return n
+}

@@ -1,0 +1,191 @@
+// Package upgrade hands a running gateway's listening sockets to a new
+// gateway process over a unix socket (the `upgrade-socket` key), so that
+// an upgrade or a restart never refuses or resets a connect.
+//
+// The protocol, version 1, is a conversation of JSON messages over one
+// SOCK_SEQPACKET connection (one message per packet, descriptors attached
+// with SCM_RIGHTS), opened by the new process:
+//
+//	new → old  hello     {version}
+//	old → new  sockets   {sockets, more}   + their descriptors, in batches
+//	new → old  ready                       the new gateway is built, its sockets paused
+//	old → new  paused                      the old one stopped accepting (it keeps its descriptors)
+//	new → old  serving                     the new one accepts
+//	old → new  conns     {conns, more}     + two descriptors each, in batches (see conns.go)
+//	new → old  adopted                     per batch; then the old one drains what is left and exits
+//
+// Nothing can be lost: until "paused" only the old process accepts; from
+// "paused" to "serving" neither does, and the kernel queues connects in the
+// listening sockets' backlogs, which both processes share; from "serving"
+// only the new one does. If the new process dies or fails before
+// "serving", the old one sees its connection end and accepts again on the
+// descriptors it kept; if the old one dies after "sockets", the new one
+// serves them. An old process that doesn't speak the new one's version
+// answers with an error and keeps serving.
+package upgrade
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Version is the protocol version this build speaks.
+const Version = 1
+
+// StoreNamePrefix begins the name of every descriptor the gateway puts in
+// systemd's file descriptor store, so that a socket unit's descriptors,
+// passed beside them, are told apart.
+const StoreNamePrefix = "egw-"
+
+// Message operations, in protocol order.
+const (
+	opHello   = "hello"
+	opSockets = "sockets"
+	opReady   = "ready"
+	opPaused  = "paused"
+	opServing = "serving"
+	opConns   = "conns"
+	opAdopted = "adopted"
+	opError   = "error"
+)
+
+// Socket kinds.
+const (
+	// KindListener is a listener's socket, matched by name and address.
+	KindListener = "listener"
+	// KindAdmin is the admin server's socket, matched by address.
+	KindAdmin = "admin"
+)
+
+const (
+	// maxFDsPerMessage stays below the kernel's SCM_MAX_FD (253).
+	maxFDsPerMessage = 200
+	// maxMessage bounds one packet; a batch of sockets' metadata fits.
+	maxMessage = 1 << 20
+	// stepTimeout bounds how long either side waits for the other's next
+	// message: a peer that hangs is a peer that failed.
+	stepTimeout = 30 * time.Second
+)
+
+// Socket is one listening socket passed from the old process to the new.
+type Socket struct {
+	// Kind is KindListener or KindAdmin.
+	Kind string `json:"kind"`
+	// Name is the listener's name; empty for the admin server.
+	Name string `json:"name,omitempty"`
+	// ConfigAddr is the address as configured (listen-addr, admin-addr),
+	// Addr the address bound: either matches the new configuration.
+	ConfigAddr string `json:"config-addr"`
+	Addr       string `json:"addr"`
+	// File is the descriptor: the sender's to send, the receiver's copy.
+	File *os.File `json:"-"`
+}
+
+// message is one packet of the conversation.
+type message struct {
+	Version int        `json:"version"`
+	Op      string     `json:"op"`
+	PID     int        `json:"pid,omitempty"`
+	Sockets []Socket   `json:"sockets,omitempty"`
+	Conns   []connMeta `json:"conns,omitempty"`
+	More    bool       `json:"more,omitempty"`
+	Error   string     `json:"error,omitempty"`
+}
+
+// conn is one end of the conversation.
+type conn struct{ c *net.UnixConn }
+
+// send writes m with files' descriptors attached.
+func (c conn) send(m message, files []*os.File) error {
+	if m.Version == 0 {
+		m.Version = Version
+	}
+	b, err := json.Marshal(m)
+	if err != nil {
+		return fmt.Errorf("upgrade: encode %s: %w", m.Op, err)
+	}
+	var oob []byte
+	if len(files) > 0 {
+		fds := make([]int, len(files))
+		for i, f := range files {
+			fds[i] = int(f.Fd())
+		}
+		oob = unix.UnixRights(fds...)
+	}
+	_ = c.c.SetWriteDeadline(time.Now().Add(stepTimeout))
+	if _, _, err := c.c.WriteMsgUnix(b, oob, nil); err != nil {
+		return fmt.Errorf("upgrade: send %s: %w", m.Op, err)
+	}
+	return nil
+}
+
+// recv reads the next message, which must be want (or an error message),
+// and the descriptors attached to it as files.
+func (c conn) recv(want string) (message, []*os.File, error) {
+	buf := make([]byte, maxMessage)
+	oob := make([]byte, unix.CmsgSpace(maxFDsPerMessage*4))
+	_ = c.c.SetReadDeadline(time.Now().Add(stepTimeout))
+	n, oobn, _, _, err := c.c.ReadMsgUnix(buf, oob)
+	if err != nil {
+		return message{}, nil, fmt.Errorf("upgrade: waiting for %s: %w", want, err)
+	}
+	files, ferr := filesOf(oob[:oobn])
+	if n == 0 {
+		closeAll(files)
+		return message{}, nil, fmt.Errorf("upgrade: waiting for %s: the other process closed the connection", want)
+	}
+	var m message
+	if err := json.Unmarshal(buf[:n], &m); err != nil {
+		closeAll(files)
+		return message{}, nil, fmt.Errorf("upgrade: waiting for %s: bad message: %w", want, err)
+	}
+	switch {
+	case ferr != nil:
+		closeAll(files)
+		return m, nil, fmt.Errorf("upgrade: %s: %w", m.Op, ferr)
+	case m.Op == opError:
+		closeAll(files)
+		return m, nil, fmt.Errorf("upgrade: the other process refused: %s", m.Error)
+	case m.Op != want:
+		closeAll(files)
+		return m, nil, fmt.Errorf("upgrade: got %q, want %q", m.Op, want)
+	}
+	return m, files, nil
+}
+
+// filesOf returns the descriptors of SCM_RIGHTS messages in oob as files.
+func filesOf(oob []byte) ([]*os.File, error) {
+	if len(oob) == 0 {
+		return nil, nil
+	}
+	msgs, err := unix.ParseSocketControlMessage(oob)
+	if err != nil {
+		return nil, fmt.Errorf("control message: %w", err)
+	}
+	var files []*os.File
+	var errs []error
+	for _, cm := range msgs {
+		fds, err := unix.ParseUnixRights(&cm)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		for _, fd := range fds {
+			files = append(files, os.NewFile(uintptr(fd), "passed"))
+		}
+	}
+	return files, errors.Join(errs...)
+}
+
+// closeAll closes files.
+func closeAll(files []*os.File) {
+	for _, f := range files {
+		_ = f.Close()
+	}
+}

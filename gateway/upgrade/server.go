@@ -1,0 +1,246 @@
+package upgrade
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/sirupsen/logrus"
+)
+
+// Host is the running gateway as the old side of a handover sees it.
+type Host interface {
+	// Offer returns the listening sockets to pass, each with a descriptor
+	// the server closes once sent, and a function that pauses accepting on
+	// them and one that resumes it. After a successful Offer the server
+	// calls exactly one of resume (the handover failed; it may follow
+	// pause) and Done, and the host makes no other change to its sockets
+	// until then.
+	Offer() (sockets []Socket, pause, resume func(), err error)
+	// ExportConns quiesces the connections that can move and returns them;
+	// left counts those that stay (TLS, or a destination that didn't take
+	// the bytes in time). Called after pause.
+	ExportConns() (conns []Conn, left int)
+	// TakeBack forwards again here connections the new process did not
+	// acknowledge; the host owns their descriptors.
+	TakeBack([]Conn)
+	// Done tells the host that the new process serves the sockets: the old
+	// one stops accepting for good and drains, as at shutdown.
+	Done(Summary)
+}
+
+// Summary describes one handover, for the log and the metrics of both
+// processes.
+type Summary struct {
+	// PID is the other process's.
+	PID int
+	// Listeners counts the listeners' sockets passed, Admin whether the
+	// admin server's was one of them.
+	Listeners int
+	Admin     bool
+	// Conns counts the connections handed over, Left those left to drain
+	// in the old process.
+	Conns, Left int
+	// Duration is from the first message to the last; of it, Export is
+	// the time the old process took to quiesce its connections, and Send
+	// the time to hand them over.
+	Duration, Export, Send time.Duration
+}
+
+// Server is the old side: it listens on the upgrade socket and hands its
+// host's sockets to the first new process that completes the protocol.
+type Server struct {
+	ln   *net.UnixListener
+	path string
+	ino  uint64 // the inode of our socket file at path
+	log  logrus.FieldLogger
+	host Host
+
+	mu   sync.Mutex // one handover at a time
+	done chan struct{}
+	wg   sync.WaitGroup
+	once sync.Once
+}
+
+// Listen binds the upgrade socket at path, replacing atomically whatever
+// is there (the socket of the process this one took over from, or a stale
+// file): it binds a temporary name next to it and renames it over path,
+// so that a new process never finds the path missing. Serve must follow.
+func Listen(path string, host Host, log logrus.FieldLogger) (*Server, error) {
+	if len(path) >= len(syscall.RawSockaddrUnix{}.Path) {
+		return nil, fmt.Errorf("upgrade-socket %q: longer than a unix socket path may be (%d bytes)", path, len(syscall.RawSockaddrUnix{}.Path)-1)
+	}
+	tmp := filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+"."+strconv.Itoa(os.Getpid()))
+	_ = os.Remove(tmp)
+	ln, err := net.ListenUnix("unixpacket", &net.UnixAddr{Name: tmp, Net: "unixpacket"})
+	if err != nil {
+		return nil, fmt.Errorf("upgrade-socket %q: %w", path, err)
+	}
+	ln.SetUnlinkOnClose(false) // the path may be another process's by then
+	if err := os.Rename(tmp, path); err != nil {
+		_ = ln.Close()
+		_ = os.Remove(tmp)
+		return nil, fmt.Errorf("upgrade-socket %q: %w", path, err)
+	}
+	s := &Server{ln: ln, path: path, log: log, host: host, done: make(chan struct{})}
+	if fi, err := os.Stat(path); err == nil {
+		if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+			s.ino = st.Ino
+		}
+	}
+	return s, nil
+}
+
+// Path is the upgrade socket's path.
+func (s *Server) Path() string { return s.path }
+
+// Serve answers new processes until Close or a handover completes.
+func (s *Server) Serve() {
+	for {
+		c, err := s.ln.AcceptUnix()
+		if err != nil {
+			select {
+			case <-s.done:
+				return
+			default:
+			}
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			s.log.WithError(err).Warn("upgrade socket: accept failed")
+			select {
+			case <-time.After(100 * time.Millisecond):
+			case <-s.done:
+				return
+			}
+			continue
+		}
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			defer c.Close()
+			if s.handle(conn{c}) {
+				s.Close()
+			}
+		}()
+	}
+}
+
+// Close stops answering and removes the socket's path when it is still
+// this process's socket. It waits for a handover in progress.
+func (s *Server) Close() {
+	s.once.Do(func() {
+		close(s.done)
+		_ = s.ln.Close()
+		if fi, err := os.Stat(s.path); err == nil {
+			if st, ok := fi.Sys().(*syscall.Stat_t); ok && st.Ino == s.ino {
+				_ = os.Remove(s.path)
+			}
+		}
+	})
+}
+
+// Wait waits for the handovers in progress once Close was called.
+func (s *Server) Wait() { s.wg.Wait() }
+
+// handle runs one handover; it reports whether it completed.
+func (s *Server) handle(c conn) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	select {
+	case <-s.done:
+		_ = c.send(message{Op: opError, Error: "this gateway handed over already"}, nil)
+		return false
+	default:
+	}
+	start := time.Now()
+	hello, _, err := c.recv(opHello)
+	if err != nil {
+		s.log.WithError(err).Warn("upgrade: handover refused")
+		return false
+	}
+	log := s.log.WithField("new-pid", hello.PID)
+	if hello.Version != Version {
+		_ = c.send(message{Op: opError, Error: fmt.Sprintf("protocol version %d not spoken: this gateway speaks %d", hello.Version, Version)}, nil)
+		log.WithField("version", hello.Version).Warn("upgrade: handover refused: protocol version not spoken")
+		return false
+	}
+	socks, pause, resume, err := s.host.Offer()
+	if err != nil {
+		_ = c.send(message{Op: opError, Error: err.Error()}, nil)
+		log.WithError(err).Warn("upgrade: handover refused")
+		return false
+	}
+	// From here on exactly one of resume and Done ends the handover.
+	err = sendSockets(c, socks)
+	for _, sk := range socks {
+		_ = sk.File.Close()
+	}
+	if err == nil {
+		_, _, err = c.recv(opReady)
+	}
+	if err != nil {
+		resume()
+		log.WithError(err).Warn("upgrade: the new process failed before it was ready; this gateway serves on")
+		return false
+	}
+	pause()
+	err = c.send(message{Op: opPaused}, nil)
+	if err == nil {
+		_, _, err = c.recv(opServing)
+	}
+	var sum Summary
+	if err == nil {
+		t0 := time.Now()
+		conns, left := s.host.ExportConns()
+		sum.Export = time.Since(t0)
+		var notAcked []Conn
+		sum.Conns, notAcked, err = sendConns(c, conns)
+		sum.Send = time.Since(t0) - sum.Export
+		sum.Left = left + len(notAcked)
+		if err != nil {
+			s.host.TakeBack(notAcked)
+		}
+	}
+	if err != nil {
+		resume()
+		log.WithError(err).Warn("upgrade: the new process failed mid-handover; this gateway accepts again and serves on")
+		return false
+	}
+	sum.PID, sum.Duration = hello.PID, time.Since(start)
+	for _, sk := range socks {
+		if sk.Kind == KindAdmin {
+			sum.Admin = true
+		} else {
+			sum.Listeners++
+		}
+	}
+	log.WithFields(logrus.Fields{"listeners": sum.Listeners, "admin": sum.Admin, "conns": sum.Conns, "left": sum.Left, "duration": sum.Duration.String(),
+		"export": sum.Export.String(), "send": sum.Send.String()}).
+		Info("upgrade: handed over to the new process; draining")
+	s.host.Done(sum)
+	return true
+}
+
+// sendSockets sends socks in batches the kernel takes.
+func sendSockets(c conn, socks []Socket) error {
+	for first := true; first || len(socks) > 0; first = false {
+		n := min(len(socks), maxFDsPerMessage)
+		batch := socks[:n]
+		socks = socks[n:]
+		files := make([]*os.File, n)
+		for i, sk := range batch {
+			files[i] = sk.File
+		}
+		if err := c.send(message{Op: opSockets, PID: os.Getpid(), Sockets: batch, More: len(socks) > 0}, files); err != nil {
+			return err
+		}
+	}
+	return nil
+}

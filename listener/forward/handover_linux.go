@@ -1,0 +1,300 @@
+package forward
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Handing a pair to another process.
+//
+// Export asks the pair's loop, woken through an eventfd in its epoll set,
+// to quiesce the pair between two of its turns: from then on the loop reads
+// neither socket (what the peers send next stays in the kernel's receive
+// queues, which move with the descriptors) and writes what the pair holds
+// in its buffers and pipes to their destinations; a direction whose source
+// ended is passed on (its destination's write side shut). Once nothing is
+// held, the loop takes the sockets out of its epoll set, duplicates their
+// descriptors, closes its own (no FIN: the duplicates keep the connections
+// open) and calls done, as if the pair had ended here. If the destinations
+// don't take the bytes within the timeout, the pair is forwarded on as if
+// nothing happened. Adopt is the other half: a pair from two descriptors
+// and that state, registered without the first read of Start.
+
+// ErrNotExported reports a pair that was not exported: it ended, or its
+// destinations did not take what it held in time.
+var ErrNotExported = errors.New("forward: pair not exported")
+
+// PairState is what a quiesced pair passes on with its two descriptors.
+type PairState struct {
+	// Done says, per direction (client→upstream, upstream→client), that it
+	// ended: its source reached EOF and its destination's write side is
+	// shut.
+	Done [2]bool
+	// Bytes are the bytes moved each way so far.
+	Bytes [2]int64
+}
+
+// Exported is a quiesced pair: two descriptors the caller owns, and the
+// pair's state.
+type Exported struct {
+	Client, Upstream *os.File
+	State            PairState
+}
+
+// exportResult is the outcome of one export, handed from the loop.
+type exportResult struct {
+	ex  Exported
+	err error
+}
+
+// wakeSlot is the slot in the epoll data of the loop's eventfd: no pair has
+// it, so dispatch finds no pair for its event.
+const wakeSlot = -1
+
+// openWake makes the eventfd through which other goroutines wake l to run
+// their requests on its goroutine.
+func (l *loop) openWake() error {
+	fd, err := unix.Eventfd(0, unix.EFD_NONBLOCK|unix.EFD_CLOEXEC)
+	if err != nil {
+		return os.NewSyscallError("eventfd", err)
+	}
+	ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLET, Fd: wakeSlot << 1}
+	if err := unix.EpollCtl(l.epfd, unix.EPOLL_CTL_ADD, fd, &ev); err != nil {
+		_ = unix.Close(fd)
+		return os.NewSyscallError("epoll_ctl", err)
+	}
+	l.wakeFD = fd
+	return nil
+}
+
+// request runs fn on l's goroutine at its next turn; at once when the
+// loop has ended.
+func (l *loop) request(fn func()) {
+	l.reqMu.Lock()
+	if l.wakeClosed {
+		l.reqMu.Unlock()
+		fn()
+		return
+	}
+	l.reqs = append(l.reqs, fn)
+	one := [8]byte{1}
+	_, _ = unix.Write(l.wakeFD, one[:]) // under reqMu: closeWake can't close it meanwhile
+	l.reqMu.Unlock()
+}
+
+// runRequests runs the requests queued; on l's goroutine.
+func (l *loop) runRequests() {
+	l.reqMu.Lock()
+	reqs := l.reqs
+	l.reqs = nil
+	l.reqMu.Unlock()
+	if len(reqs) == 0 {
+		return
+	}
+	var b [8]byte
+	_, _ = unix.Read(l.wakeFD, b[:])
+	for _, fn := range reqs {
+		fn()
+	}
+}
+
+// closeWake closes the eventfd, failing the requests that will never run.
+func (l *loop) closeWake() {
+	l.reqMu.Lock()
+	reqs := l.reqs
+	l.reqs = nil
+	l.wakeClosed = true
+	l.reqMu.Unlock()
+	for _, fn := range reqs {
+		fn() // each sees its pair finished
+	}
+	_ = unix.Close(l.wakeFD)
+}
+
+// Export quiesces p and returns its descriptors and state (see above); it
+// waits up to timeout for p's destinations to take what p holds. On
+// ErrNotExported p goes on as before, or has ended.
+func (p *Pair) Export(timeout time.Duration) (Exported, error) {
+	res := make(chan exportResult, 1)
+	p.l.request(func() { p.quiesce(res) })
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	select {
+	case r := <-res:
+		return r.ex, r.err
+	case <-t.C:
+	}
+	p.l.request(p.unquiesce)
+	r := <-res
+	return r.ex, r.err
+}
+
+// quiesce starts exporting p; on the loop's goroutine.
+func (p *Pair) quiesce(res chan exportResult) {
+	if p.finished || p.exporting != nil || p.l.isStopped() {
+		res <- exportResult{err: ErrNotExported}
+		return
+	}
+	p.exporting = res
+	p.run()
+}
+
+// unquiesce gives up exporting p, whose time is up; on the loop's
+// goroutine.
+func (p *Pair) unquiesce() {
+	if p.exporting == nil || p.finished {
+		return
+	}
+	p.exporting <- exportResult{err: fmt.Errorf("%w: its destination did not take its bytes in time", ErrNotExported)}
+	p.exporting = nil
+	p.run()
+}
+
+// runExport is run for a pair being exported: deliver what it holds, and
+// once nothing is held, export it.
+func (p *Pair) runExport() {
+	if p.closing.Load() {
+		p.failed = true
+	} else if p.withFDs((*Pair).flushHeld) != nil {
+		p.failed = true
+	}
+	p.countBytes()
+	switch {
+	case p.failed, p.dirs[0].done && p.dirs[1].done: // ended here: close sends the FINs
+		p.finish()
+	case p.held():
+		// The destination is full: its write-space event brings us back.
+	default:
+		p.export()
+	}
+}
+
+// flushHeld writes what p holds, and passes on the directions whose
+// source ended; it reads nothing.
+func (p *Pair) flushHeld() {
+	for i := range p.dirs {
+		d := &p.dirs[i]
+		for !d.done {
+			var more bool
+			var err error
+			switch {
+			case d.off < d.end:
+				more, err = p.flushBuf(d)
+			case d.inPipe > 0:
+				more, err = p.flushPipe(d)
+			case d.eof:
+				err = p.endDirection(d)
+			}
+			if err != nil {
+				p.failed = true
+				return
+			}
+			if !more {
+				break
+			}
+		}
+	}
+}
+
+// held reports whether p still holds bytes to write.
+func (p *Pair) held() bool {
+	for i := range p.dirs {
+		if d := &p.dirs[i]; d.off < d.end || d.inPipe > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// export takes p out of its loop with its descriptors duplicated, and
+// hands them to the caller of Export.
+func (p *Pair) export() {
+	var ex Exported
+	var dupErr error
+	err := p.withFDs(func(p *Pair) {
+		var fds [2]int
+		for i := range fds {
+			fd, err := unix.FcntlInt(uintptr(p.fds[i]), unix.F_DUPFD_CLOEXEC, 0)
+			if err != nil {
+				if i == 1 {
+					_ = unix.Close(fds[0])
+				}
+				dupErr = os.NewSyscallError("dup", err)
+				return
+			}
+			fds[i] = fd
+		}
+		for i := range p.sides {
+			_ = unix.EpollCtl(p.l.epfd, unix.EPOLL_CTL_DEL, p.fds[i], nil)
+		}
+		ex.Client, ex.Upstream = os.NewFile(uintptr(fds[0]), "client"), os.NewFile(uintptr(fds[1]), "upstream")
+	})
+	if err == nil {
+		err = dupErr
+	}
+	if err != nil || p.failed {
+		res := p.exporting
+		p.exporting = nil
+		res <- exportResult{err: fmt.Errorf("%w: %v", ErrNotExported, err)}
+		p.failed = true
+		p.finish()
+		return
+	}
+	ex.State = PairState{Done: [2]bool{p.dirs[0].done, p.dirs[1].done}, Bytes: [2]int64{p.dirs[0].n, p.dirs[1].n}}
+	res := p.exporting
+	p.exporting = nil
+	p.finish() // closes this process's descriptors: the duplicates keep the connections
+	res <- exportResult{ex: ex}
+}
+
+// AdoptPair forwards between two sockets of a pair exported by another
+// process (or taken back), in the state it had: the directions that ended
+// stay ended, and the byte counts go on from where they were (the meters
+// count only what moves here). Nothing is read before the loop has them:
+// what the peers sent meanwhile waits in the sockets. On error both
+// sockets are closed and done is not called.
+func (f *Forwarder) AdoptPair(client, upstream Socket, st PairState, m Meters, done func(toUpstream, toClient int64)) (*Pair, error) {
+	li := f.pickLoop()
+	p, err := newPair(f.loops[li], client, upstream, m.shards(li), done)
+	if err == nil {
+		p.adopted = true
+		for i := range p.dirs {
+			d := &p.dirs[i]
+			d.n = st.Bytes[i]
+			d.eof, d.done = st.Done[i], st.Done[i]
+			if d.eof {
+				p.sides[d.src].rdhup = true
+			}
+		}
+		p.counted = st.Bytes
+		// A new registration reports what is ready at once: unread bytes,
+		// EOF, write space.
+		p.sides[0].readable, p.sides[1].readable = true, true
+		err = p.start()
+	}
+	if err != nil {
+		_, _ = client.Close(), upstream.Close()
+		return nil, fmt.Errorf("forward: adopt: %w", err)
+	}
+	return p, nil
+}
+
+// isStopped reports whether l takes no more pairs.
+func (l *loop) isStopped() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.stopped
+}
+
+// exportState is the part of a loop's state that exports use.
+type exportState struct {
+	wakeFD     int
+	reqMu      sync.Mutex // guards what follows
+	reqs       []func()
+	wakeClosed bool
+}

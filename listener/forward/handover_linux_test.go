@@ -1,0 +1,189 @@
+//go:build linux
+
+package forward_test
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/etcd-gateway/etcd-gateway/internal/testutil"
+	"github.com/etcd-gateway/etcd-gateway/listener/forward"
+)
+
+// moving is one forwarded connection that the test moves from forwarder
+// to forwarder.
+type moving struct {
+	pair       *forward.Pair
+	moves      int
+	halfClosed chan struct{} // closed to let the server half-close
+}
+
+// start forwards between gwClient and gwUpstream on f.
+func (m *moving) start(t *testing.T, f *forward.Forwarder, gwClient, gwUpstream net.Conn) {
+	t.Helper()
+	p, err := f.StartPair(gwClient.(*net.TCPConn), gwUpstream.(*net.TCPConn), forward.Meters{}, func(int64, int64) {})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.pair = p
+}
+
+// move exports m's pair and adopts it on to.
+func (m *moving) move(t *testing.T, to *forward.Forwarder) forward.PairState {
+	t.Helper()
+	m.moves++
+	ex, err := m.pair.Export(5 * time.Second)
+	if err != nil {
+		t.Fatalf("export: %v", err)
+	}
+	conns := [2]forward.Socket{}
+	for i, f := range [2]*os.File{ex.Client, ex.Upstream} {
+		c, err := net.FileConn(f)
+		_ = f.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		conns[i] = c.(*net.TCPConn)
+	}
+	p, err := to.AdoptPair(conns[0], conns[1], ex.State, forward.Meters{}, func(int64, int64) {})
+	if err != nil {
+		t.Fatalf("adopt: %v", err)
+	}
+	m.pair = p
+	return ex.State
+}
+
+// streamUntil writes a counting pattern on c until stop is closed, then
+// shuts c's write side; it checks that the echo is the same pattern, byte
+// for byte, to EOF, and as long.
+func streamUntil(c net.Conn, stop <-chan struct{}) error {
+	var sent int64
+	werr := make(chan error, 1)
+	go func() {
+		buf := make([]byte, 32<<10)
+		for {
+			select {
+			case <-stop:
+				werr <- c.(*net.TCPConn).CloseWrite()
+				return
+			default:
+			}
+			for i := range buf {
+				buf[i] = byte((sent + int64(i)) % 251)
+			}
+			_ = c.SetWriteDeadline(time.Now().Add(testTimeout))
+			n, err := c.Write(buf)
+			sent += int64(n)
+			if err != nil {
+				werr <- err
+				return
+			}
+		}
+	}()
+	var got int64
+	buf := make([]byte, 64<<10)
+	for {
+		_ = c.SetReadDeadline(time.Now().Add(testTimeout))
+		n, err := c.Read(buf)
+		for i := range n {
+			if buf[i] != byte((got+int64(i))%251) {
+				return fmt.Errorf("byte %d differs", got+int64(i))
+			}
+		}
+		got += int64(n)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return fmt.Errorf("after %d bytes: %w", got, err)
+		}
+	}
+	if err := <-werr; err != nil {
+		return err
+	}
+	if got != sent {
+		return fmt.Errorf("%d bytes sent, %d came back", sent, got)
+	}
+	return nil
+}
+
+// TestExportAdoptByteExact moves connections between two forwarders
+// ten times while they carry bulk both ways, then half-closes them and
+// moves them again: every byte arrives once and in order, and the
+// half-close carries over.
+func TestExportAdoptByteExact(t *testing.T) {
+	fs := [2]*forward.Forwarder{newForwarder(t), newForwarder(t)}
+	const n = 4
+	ms := make([]*moving, n)
+	errs := make(chan error, n)
+	stop := make(chan struct{})
+	for i := range ms {
+		client, gwClient := tcpPair(t)
+		gwUpstream, server := tcpPair(t)
+		// The server echoes, but half-closes only a little after EOF,
+		// so that the test can move a half-closed pair.
+		halfClosed := make(chan struct{})
+		go func() {
+			_, _ = io.Copy(server, server)
+			<-halfClosed
+			_ = server.(*net.TCPConn).CloseWrite()
+		}()
+		t.Cleanup(func() {
+			select {
+			case <-halfClosed:
+			default:
+				close(halfClosed)
+			}
+		})
+		ms[i] = &moving{halfClosed: halfClosed}
+		ms[i].start(t, fs[0], gwClient, gwUpstream)
+		go func() { errs <- streamUntil(client, stop) }()
+	}
+	moved := 0
+	for round := range 10 {
+		for _, m := range ms {
+			if st := m.move(t, fs[(round+1)%2]); st.Bytes[0] > 0 && st.Bytes[1] > 0 {
+				moved++
+			}
+		}
+	}
+	close(stop)
+	// Once the client's EOF went through, move the half-closed pairs.
+	for _, m := range ms {
+		testutil.WaitFor(t, "the client's EOF to go through", testTimeout, func() bool { return m.halfDone(t, fs) })
+		close(m.halfClosed)
+	}
+	for range ms {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+	if moved == 0 {
+		t.Error("no connection was moved with bytes behind it")
+	}
+}
+
+// halfDone moves m once more and reports whether its client→upstream
+// direction had ended when it was moved.
+func (m *moving) halfDone(t *testing.T, fs [2]*forward.Forwarder) bool {
+	st := m.move(t, fs[m.moves%2])
+	return st.Done[0] && !st.Done[1]
+}
+
+// TestExportOfEndedPair checks that a pair that ended can't be exported.
+func TestExportOfEndedPair(t *testing.T) {
+	f := newForwarder(t)
+	_, gwClient := tcpPair(t)
+	gwUpstream, _ := tcpPair(t)
+	var m moving
+	m.start(t, f, gwClient, gwUpstream)
+	_ = m.pair.Close()
+	if _, err := m.pair.Export(time.Second); !errors.Is(err, forward.ErrNotExported) {
+		t.Fatalf("export of a closed pair: %v", err)
+	}
+}

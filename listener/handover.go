@@ -1,0 +1,166 @@
+package listener
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/etcd-gateway/etcd-gateway/config"
+	"github.com/etcd-gateway/etcd-gateway/listener/forward"
+	"github.com/etcd-gateway/etcd-gateway/upstream"
+)
+
+// ExportedConn is a client connection and its upstream, quiesced to be
+// handed to another process (gateway/upgrade): their descriptors, the
+// state of the forwarding, and the endpoint the upstream is connected to.
+type ExportedConn struct {
+	Endpoint string
+	forward.Exported
+}
+
+// Close closes the descriptors: the connections end, unless another
+// process holds them too.
+func (c ExportedConn) Close() {
+	_, _ = c.Client.Close(), c.Upstream.Close()
+}
+
+// ExportConns quiesces every connection the forwarder's event loops
+// forward (not those served over TLS, which hold state in this process)
+// and returns them; each is forgotten here as if it had ended. A
+// connection whose destination doesn't take what the gateway holds for it
+// within timeout is left forwarding here, and drains as at shutdown.
+// Call it on a listener that no longer accepts (its Gate paused).
+func (l *Listener) ExportConns(timeout time.Duration) (exported []ExportedConn, left int) {
+	type candidate struct {
+		pair *forward.Pair
+		ep   string
+	}
+	var cands []candidate
+	l.conns.Range(func(k, _ any) bool {
+		pc := k.(*proxyConn)
+		pc.mu.Lock()
+		p, ok := pc.fwd.(*forward.Pair)
+		if ok && !pc.closed {
+			cands = append(cands, candidate{p, pc.ep})
+		} else {
+			left++
+		}
+		pc.mu.Unlock()
+		return true
+	})
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for _, c := range cands {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ex, err := c.pair.Export(timeout)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				left++ // drains here (or just ended)
+				return
+			}
+			exported = append(exported, ExportedConn{Endpoint: c.ep, Exported: ex})
+		}()
+	}
+	wg.Wait()
+	return exported, left
+}
+
+// Adopt forwards a connection exported by another process (or by this
+// one, taken back) as if this listener had accepted it: tracked for drain
+// and limits, and by its endpoint when the pool has it. A connection to an
+// endpoint the pool no longer has follows on-endpoint-removed: kept,
+// drained (closed after drain-timeout) or closed. The descriptors are
+// the listener's from the call on.
+func (l *Listener) Adopt(c ExportedConn) error {
+	if l.fwd == nil {
+		c.Close()
+		return fmt.Errorf("listener %s: no forwarder: %w", l.name, l.fwdErr)
+	}
+	client, err1 := net.FileConn(c.Client)
+	up, err2 := net.FileConn(c.Upstream)
+	c.Close() // FileConn made copies
+	if err := errors.Join(err1, err2); err != nil {
+		closeConns(client, up)
+		return fmt.Errorf("listener %s: adopt: %w", l.name, err)
+	}
+	cs, ok1 := client.(forward.Socket)
+	us, ok2 := up.(forward.Socket)
+	if !ok1 || !ok2 {
+		closeConns(client, up)
+		return fmt.Errorf("listener %s: adopt: not a socket", l.name)
+	}
+	pc := &proxyConn{client: client, up: up, ep: c.Endpoint}
+	l.conns.Store(pc, struct{}{})
+	l.fds.take()
+	l.open.Add(1)
+	l.wg.Add(1)
+	untrack := func() {}
+	var meters forward.Meters
+	meters.Listener = l.counters.bytes
+	ep := l.endpoint(c.Endpoint)
+	if ep != nil {
+		untrack = ep.Track(pc)
+		meters.Endpoint = ep.Bytes()
+	}
+	pc.mu.Lock()
+	p, err := l.fwd.AdoptPair(cs, us, c.State, meters, func(int64, int64) {
+		untrack()
+		l.release(pc)
+	})
+	if err == nil {
+		pc.fwd = p
+	}
+	pc.mu.Unlock()
+	if err != nil {
+		untrack()
+		l.release(pc)
+		return fmt.Errorf("listener %s: %w", l.name, err)
+	}
+	if ep == nil {
+		l.orphan(pc, c.Endpoint)
+	}
+	return nil
+}
+
+// endpoint returns the pool's endpoint at addr, or nil.
+func (l *Listener) endpoint(addr string) *upstream.Endpoint {
+	for _, ep := range l.pool.Endpoints() {
+		if ep.Addr() == addr {
+			return ep
+		}
+	}
+	return nil
+}
+
+// orphan applies on-endpoint-removed to an adopted connection whose
+// endpoint the pool doesn't have.
+func (l *Listener) orphan(pc *proxyConn, addr string) {
+	s := l.pool.Settings()
+	log := l.log.WithFields(logrus.Fields{"endpoint": addr, "on-endpoint-removed": s.OnEndpointRemoved})
+	switch s.OnEndpointRemoved {
+	case config.RemovedClose:
+		log.Info("adopted a connection to an endpoint this configuration no longer has: closing it")
+		_ = pc.Close()
+	case config.RemovedDrain:
+		log.Debug("adopted a connection to an endpoint this configuration no longer has: draining it")
+		time.AfterFunc(s.DrainTimeout, func() { _ = pc.Close() })
+	default:
+		log.Debug("adopted a connection to an endpoint this configuration no longer has: keeping it")
+	}
+}
+
+// closeConns closes the connections that are not nil.
+func closeConns(cs ...net.Conn) {
+	for _, c := range cs {
+		if c != nil {
+			_ = c.Close()
+		}
+	}
+}

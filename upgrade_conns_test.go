@@ -1,0 +1,239 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/etcd-gateway/etcd-gateway/internal/testutil"
+)
+
+// Scaled down from the issue's figures to stay under about 30 s on two
+// shared cores: 100 connections under request/response load instead of
+// 500, 20 idle instead of 50, 5 handovers instead of 20.
+const (
+	loadConns   = 100
+	idleConns   = 20
+	bulkConns   = 4
+	halfConns   = 3
+	connsRounds = 5
+)
+
+// streamCheck writes a counting pattern on c until stop is closed, then
+// shuts c's write side; it checks that the echo is the same pattern, byte
+// for byte, to EOF, and as long.
+func streamCheck(c net.Conn, stop <-chan struct{}) error {
+	var sent int64
+	werr := make(chan error, 1)
+	go func() {
+		buf := make([]byte, 32<<10)
+		for {
+			select {
+			case <-stop:
+				werr <- c.(*net.TCPConn).CloseWrite()
+				return
+			default:
+			}
+			for i := range buf {
+				buf[i] = byte((sent + int64(i)) % 251)
+			}
+			_ = c.SetWriteDeadline(time.Now().Add(30 * time.Second))
+			n, err := c.Write(buf)
+			sent += int64(n)
+			if err != nil {
+				werr <- err
+				return
+			}
+		}
+	}()
+	var got int64
+	buf := make([]byte, 64<<10)
+	for {
+		_ = c.SetReadDeadline(time.Now().Add(30 * time.Second))
+		n, err := c.Read(buf)
+		for i := range n {
+			if buf[i] != byte((got+int64(i))%251) {
+				return fmt.Errorf("bulk: byte %d differs", got+int64(i))
+			}
+		}
+		got += int64(n)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return fmt.Errorf("bulk: after %d bytes: %w", got, err)
+		}
+	}
+	if err := <-werr; err != nil {
+		return fmt.Errorf("bulk: %w", err)
+	}
+	if got != sent {
+		return fmt.Errorf("bulk: %d bytes sent, %d came back", sent, got)
+	}
+	return nil
+}
+
+// requestLoop sends numbered requests on c and checks each echo until stop.
+func requestLoop(c net.Conn, id int, stop <-chan struct{}, count *atomic.Int64) error {
+	for i := 0; ; i++ {
+		select {
+		case <-stop:
+			return nil
+		default:
+		}
+		if err := testutil.RoundTrip(c, fmt.Sprintf("conn %d request %d %s\n", id, i, strings.Repeat("x", 100))); err != nil {
+			return fmt.Errorf("conn %d request %d: %w", id, i, err)
+		}
+		count.Add(1)
+	}
+}
+
+// halfBackend reads a connection to EOF, then waits for release and
+// answers with the number of bytes it read: a connection that stays
+// half-closed for as long as the test wants.
+func halfBackend(t *testing.T, release <-chan struct{}) *testutil.Server {
+	return testutil.Serve(t, func(c net.Conn) {
+		n, _ := io.Copy(io.Discard, c)
+		<-release
+		fmt.Fprintf(c, "read %d", n)
+	})
+}
+
+// TestUpgradeConnectionsByteExact hands over, five times in a row,
+// connections under request/response load, idle ones, bulk both ways and
+// half-closed ones, while a connect loop runs on another listener: every
+// stream is byte-exact, no request fails, the members never see a new
+// connection from the moved ones, and no connect is refused or reset.
+func TestUpgradeConnectionsByteExact(t *testing.T) {
+	echo, loopEcho := testutil.Echo(t), testutil.Echo(t)
+	release := make(chan struct{})
+	defer func() {
+		select {
+		case <-release:
+		default:
+			close(release)
+		}
+	}()
+	half := halfBackend(t, release)
+	addr, halfAddr, loopAddr := testutil.FreeAddr(t), testutil.FreeAddr(t), testutil.FreeAddr(t)
+	dir := t.TempDir()
+	sock := filepath.Join(dir, "upgrade.sock")
+	path := filepath.Join(dir, "gw.yaml")
+	cfg := fmt.Sprintf(`log-level: info
+log-format: json
+shutdown-timeout: 10s
+upgrade-socket: %s
+health-check: {type: none}
+listeners:
+  - {name: main, listen-addr: %q, endpoints: [%q]}
+  - {name: half, listen-addr: %q, endpoints: [%q]}
+  - {name: loop, listen-addr: %q, endpoints: [%q]}
+`, sock, addr, echo.Addr, halfAddr, half.Addr, loopAddr, loopEcho.Addr)
+	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// startChild's readiness probe goes to the loop listener: the main
+	// member counts only the test's connections.
+	gw := startChild(t, path, loopAddr, 0)
+	testutil.WaitFor(t, "the upgrade socket", 10*time.Second, func() bool {
+		_, err := os.Stat(sock)
+		return err == nil
+	})
+
+	stop := make(chan struct{})
+	var requests atomic.Int64
+	errs := make(chan error, loadConns+bulkConns)
+	var wg sync.WaitGroup
+	for i := range loadConns {
+		c := testutil.Dial(t, addr)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs <- requestLoop(c, i, stop, &requests)
+		}()
+	}
+	idle := make([]net.Conn, idleConns)
+	for i := range idle {
+		idle[i] = testutil.Dial(t, addr)
+		if err := testutil.RoundTrip(idle[i], "idle"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for range bulkConns {
+		c := testutil.Dial(t, addr)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs <- streamCheck(c, stop)
+		}()
+	}
+	halves := make([]net.Conn, halfConns)
+	for i := range halves {
+		halves[i] = testutil.Dial(t, halfAddr)
+		fmt.Fprintf(halves[i], "half %d", i)
+		if err := halves[i].(*net.TCPConn).CloseWrite(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	loop := startConnectLoop(t, 2, loopAddr, echoExchange)
+	persistent := int64(loadConns + idleConns + bulkConns)
+	testutil.WaitFor(t, "every connection to reach the members", 20*time.Second, func() bool {
+		return echo.Accepted() == persistent && half.Accepted() == halfConns
+	})
+
+	for round := range connsRounds {
+		before := requests.Load()
+		next := startChild(t, path, loopAddr, 0)
+		testutil.WaitFor(t, "the new gateway to take over", 20*time.Second, func() bool {
+			return len(next.logLines("took over from the running gateway")) == 1
+		})
+		gw.waitExit(t, fmt.Sprintf("the old gateway of handover %d", round+1))
+		t.Logf("handover %d: %s", round+1, next.logLines("took over from the running gateway")[0])
+		gw = next
+		testutil.WaitFor(t, "requests to flow through the new gateway", 20*time.Second, func() bool {
+			return requests.Load() > before+int64(loadConns)
+		})
+	}
+	close(stop)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Error(err)
+		}
+	}
+	for i, c := range idle {
+		if err := testutil.RoundTrip(c, fmt.Sprintf("still idle %d", i)); err != nil {
+			t.Errorf("idle connection %d: %v", i, err)
+		}
+	}
+	close(release)
+	for i, c := range halves {
+		_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		b, err := io.ReadAll(c)
+		if want := fmt.Sprintf("read %d", len(fmt.Sprintf("half %d", i))); err != nil || string(b) != want {
+			t.Errorf("half-closed connection %d: %q, %v; want %q", i, b, err, want)
+		}
+	}
+	loop.check(t, "connect loop")
+	if got := echo.Accepted(); got != persistent {
+		t.Errorf("the member accepted %d connections, want %d: moved connections were dialled again", got, persistent)
+	}
+	if got := half.Accepted(); got != halfConns {
+		t.Errorf("the half-close member accepted %d connections, want %d", got, halfConns)
+	}
+	t.Logf("%d requests, %d connects through %d handovers", requests.Load(), loop.ok.Load(), connsRounds)
+	for _, c := range idle {
+		c.Close()
+	}
+	if err := gw.stop(t); err != nil {
+		t.Fatalf("last gateway exit after SIGTERM: %v", err)
+	}
+}

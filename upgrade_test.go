@@ -1,0 +1,402 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/etcd-gateway/etcd-gateway/gateway/upgrade"
+	"github.com/etcd-gateway/etcd-gateway/internal/testutil"
+)
+
+// connectLoop dials addr over and over from a few goroutines, each
+// connect followed by an exchange (an echo through a listener, a GET of
+// /healthz from the admin server), and counts the failures: a refused or
+// reset connect is one.
+type connectLoop struct {
+	ok, failed atomic.Int64
+	mu         sync.Mutex
+	firstErr   error
+	stop       chan struct{}
+	wg         sync.WaitGroup
+}
+
+// startConnectLoop starts n goroutines exchanging with addr by exchange.
+func startConnectLoop(t *testing.T, n int, addr string, exchange func(net.Conn, int) error) *connectLoop {
+	t.Helper()
+	l := &connectLoop{stop: make(chan struct{})}
+	for w := range n {
+		l.wg.Add(1)
+		go func() {
+			defer l.wg.Done()
+			for i := 0; ; i++ {
+				select {
+				case <-l.stop:
+					return
+				default:
+				}
+				err := l.once(addr, w*1_000_000+i, exchange)
+				if err != nil {
+					l.failed.Add(1)
+					l.mu.Lock()
+					if l.firstErr == nil {
+						l.firstErr = err
+					}
+					l.mu.Unlock()
+				} else {
+					l.ok.Add(1)
+				}
+			}
+		}()
+	}
+	t.Cleanup(l.end)
+	return l
+}
+
+// once is one connect and exchange.
+func (l *connectLoop) once(addr string, i int, exchange func(net.Conn, int) error) error {
+	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		return fmt.Errorf("connect %d: %w", i, err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	if err := exchange(c, i); err != nil {
+		return fmt.Errorf("exchange %d: %w", i, err)
+	}
+	return nil
+}
+
+// end stops the loop and waits for it.
+func (l *connectLoop) end() {
+	select {
+	case <-l.stop:
+	default:
+		close(l.stop)
+	}
+	l.wg.Wait()
+}
+
+// check stops the loop and fails t on any failure, or on no success.
+func (l *connectLoop) check(t *testing.T, what string) {
+	t.Helper()
+	l.end()
+	if n := l.failed.Load(); n > 0 {
+		t.Errorf("%s: %d of %d connects failed; first: %v", what, n, n+l.ok.Load(), l.firstErr)
+	}
+	if l.ok.Load() == 0 {
+		t.Errorf("%s: no connect succeeded", what)
+	}
+}
+
+// echoExchange sends a line and wants it back.
+func echoExchange(c net.Conn, i int) error {
+	return testutil.RoundTrip(c, fmt.Sprintf("ping %d\n", i))
+}
+
+// healthzExchange GETs /healthz and wants a 200.
+func healthzExchange(c net.Conn, _ int) error {
+	if _, err := io.WriteString(c, "GET /healthz HTTP/1.1\r\nHost: gw\r\nConnection: close\r\n\r\n"); err != nil {
+		return err
+	}
+	b, err := io.ReadAll(c)
+	if err != nil {
+		return err
+	}
+	if !strings.HasPrefix(string(b), "HTTP/1.1 200") {
+		return fmt.Errorf("answer %q", firstLineOf(string(b)))
+	}
+	return nil
+}
+
+func firstLineOf(s string) string {
+	line, _, _ := strings.Cut(s, "\n")
+	return line
+}
+
+// upgradeConfig writes a config with a listener, the admin server and an
+// upgrade socket; it returns the file, the listener's and the admin's
+// addresses and the socket's path.
+func upgradeConfig(t *testing.T, backend string) (path, addr, adminAddr, sock string) {
+	t.Helper()
+	addr, adminAddr = testutil.FreeAddr(t), testutil.FreeAddr(t)
+	sock = filepath.Join(t.TempDir(), "upgrade.sock")
+	path = writeConfig(t, addr, backend, fmt.Sprintf("admin-addr: %s\nupgrade-socket: %s\n", adminAddr, sock))
+	return path, addr, adminAddr, sock
+}
+
+// waitExit waits for c to exit, and fails t unless it exited cleanly.
+func (c *child) waitExit(t *testing.T, what string) {
+	t.Helper()
+	select {
+	case err := <-c.done:
+		c.done <- err
+		if err != nil {
+			t.Fatalf("%s exited with %v", what, err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatalf("%s did not exit", what)
+	}
+}
+
+// TestUpgradeListenerHandover runs five handovers in a row, each a new
+// gateway process started on the same config: each takes the listening
+// sockets (the listener's and the admin server's) from the one before,
+// which drains and exits, and connect loops on both addresses see no
+// refused or reset connect and no failed exchange throughout.
+func TestUpgradeListenerHandover(t *testing.T) {
+	echo := testutil.Echo(t)
+	path, addr, adminAddr, sock := upgradeConfig(t, echo.Addr)
+	gw := startChild(t, path, addr, 0)
+	testutil.WaitFor(t, "the upgrade socket", 10*time.Second, func() bool {
+		_, err := os.Stat(sock)
+		return err == nil
+	})
+	loop := startConnectLoop(t, 4, addr, echoExchange)
+	admin := startConnectLoop(t, 1, adminAddr, healthzExchange)
+	const handovers = 5
+	for i := range handovers {
+		before := loop.ok.Load()
+		next := startChild(t, path, addr, 0)
+		testutil.WaitFor(t, "the new gateway to take over", 10*time.Second, func() bool {
+			return len(next.logLines("took over from the running gateway")) == 1
+		})
+		gw.waitExit(t, fmt.Sprintf("the old gateway of handover %d", i+1))
+		if lines := gw.logLines("handed over to the new gateway"); len(lines) != 1 {
+			t.Fatalf("handover %d: the old gateway did not log the handover:\n%s", i+1, gw.logs.String())
+		}
+		line := next.logLines("took over from the running gateway")[0]
+		if !strings.Contains(line, `"listeners":1`) || !strings.Contains(line, `"admin":true`) {
+			t.Fatalf("handover %d: summary %s, want 1 listener and the admin server", i+1, line)
+		}
+		gw = next
+		testutil.WaitFor(t, "the new gateway to serve", 10*time.Second, func() bool {
+			return loop.ok.Load() > before+10
+		})
+	}
+	_, metrics := testutil.Get(t, adminAddr, "/metrics")
+	for _, want := range []string{
+		`etcd_gateway_upgrade_listeners_passed_total{direction="in",via="handover"} 2`,
+		`etcd_gateway_upgrade_last_handover_seconds `,
+	} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("/metrics of the last gateway lacks %s", want)
+		}
+	}
+	loop.check(t, "listener")
+	admin.check(t, "admin server")
+	t.Logf("%d listener and %d admin connects through %d handovers", loop.ok.Load(), admin.ok.Load(), handovers)
+	if err := gw.stop(t); err != nil {
+		t.Fatalf("last gateway exit after SIGTERM: %v", err)
+	}
+	if _, err := os.Stat(sock); !os.IsNotExist(err) {
+		t.Errorf("the last gateway left its upgrade socket behind: %v", err)
+	}
+}
+
+// TestUpgradeNewProcessFails plays a new process that dies at each step of
+// the handover (the test holds the other end of the upgrade socket and
+// closes it): after the sockets were passed, after the old gateway paused,
+// and after it said it serves, before it acknowledged the connections
+// handed to it. The old gateway accepts again each time, with no refused
+// connect, keeps (or takes back) its open connections, which go on without
+// an error, and a real handover still works after, connections included.
+func TestUpgradeNewProcessFails(t *testing.T) {
+	echo := testutil.Echo(t)
+	path, addr, _, sock := upgradeConfig(t, echo.Addr)
+	gw := startChild(t, path, addr, 0)
+	testutil.WaitFor(t, "the upgrade socket", 10*time.Second, func() bool {
+		_, err := os.Stat(sock)
+		return err == nil
+	})
+	loop := startConnectLoop(t, 4, addr, echoExchange)
+	// Connections open through the whole test, under load.
+	stop := make(chan struct{})
+	var requests atomic.Int64
+	errs := make(chan error, 10)
+	for i := range 10 {
+		c := testutil.Dial(t, addr)
+		go func() { errs <- requestLoop(c, i, stop, &requests) }()
+	}
+	ctx := context.Background()
+	for _, st := range []struct{ step, wantLog string }{
+		{"sockets", "failed before it was ready"},
+		{"paused", "failed mid-handover"},
+		{"serving", "failed mid-handover"},
+	} {
+		step, wantLog := st.step, st.wantLog
+		before := loop.ok.Load()
+		tk, err := upgrade.Dial(ctx, sock)
+		if err != nil || tk == nil {
+			t.Fatalf("dial the upgrade socket: %v, %v", tk, err)
+		}
+		if n := len(tk.Sockets()); n != 2 {
+			t.Fatalf("%d sockets passed, want 2 (listener, admin)", n)
+		}
+		if step != "sockets" {
+			if err := tk.Ready(); err != nil {
+				t.Fatalf("ready: %v", err)
+			}
+			// Neither process accepts now: connects wait in the backlog.
+		}
+		if step == "serving" {
+			// The old gateway hands its connections over next; the new
+			// one dies before it acknowledges any.
+			if _, err := tk.Serving(); err != nil {
+				t.Fatalf("serving: %v", err)
+			}
+		}
+		seen := len(gw.logLines(wantLog))
+		for _, sk := range tk.Sockets() {
+			_ = sk.File.Close()
+		}
+		tk.Abort() // the new process dies
+		testutil.WaitFor(t, "the old gateway to see the new one die at "+step, 10*time.Second, func() bool {
+			return len(gw.logLines(wantLog)) > seen
+		})
+		testutil.WaitFor(t, "the old gateway to serve on", 10*time.Second, func() bool {
+			return loop.ok.Load() > before+10
+		})
+	}
+	next := startChild(t, path, addr, 0)
+	testutil.WaitFor(t, "the new gateway to take over", 10*time.Second, func() bool {
+		return len(next.logLines("took over from the running gateway")) == 1
+	})
+	gw.waitExit(t, "the old gateway")
+	before := loop.ok.Load()
+	testutil.WaitFor(t, "the new gateway to serve", 10*time.Second, func() bool {
+		return loop.ok.Load() > before+10
+	})
+	loop.check(t, "listener")
+	close(stop)
+	for range 10 {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+	if err := next.stop(t); err != nil {
+		t.Fatalf("gateway exit after SIGTERM: %v", err)
+	}
+}
+
+// TestUpgradeRefusesOtherVersion checks that a gateway refuses a
+// handover in a protocol version it doesn't speak, and serves on.
+func TestUpgradeRefusesOtherVersion(t *testing.T) {
+	echo := testutil.Echo(t)
+	path, addr, adminAddr, sock := upgradeConfig(t, echo.Addr)
+	gw := startChild(t, path, addr, 0)
+	testutil.WaitFor(t, "the upgrade socket", 10*time.Second, func() bool {
+		_, err := os.Stat(sock)
+		return err == nil
+	})
+	c, err := net.Dial("unixpacket", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.Write([]byte(`{"version":99,"op":"hello"}`)); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 4096)
+	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	n, err := c.Read(buf)
+	if err != nil || !strings.Contains(string(buf[:n]), `"op":"error"`) || !strings.Contains(string(buf[:n]), "version 99") {
+		t.Fatalf("answer to version 99: %q, %v", buf[:n], err)
+	}
+	conn := testutil.Dial(t, addr)
+	if err := testutil.RoundTrip(conn, "still here"); err != nil {
+		t.Fatal(err)
+	}
+	if code, _ := testutil.Get(t, adminAddr, "/healthz"); code != http.StatusOK {
+		t.Fatalf("/healthz: %d", code)
+	}
+	if err := gw.stop(t); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestUpgradeOldProcessDies plays an old gateway (the test speaks the
+// protocol by hand) that passes its listening socket, with connects
+// waiting in its backlog, then dies when the new process says it is ready:
+// the new gateway serves the socket it took, the queued connects
+// included, and binds the rest (the admin server).
+func TestUpgradeOldProcessDies(t *testing.T) {
+	echo := testutil.Echo(t)
+	path, addr, adminAddr, sock := upgradeConfig(t, echo.Addr)
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ul, err := net.ListenUnix("unixpacket", &net.UnixAddr{Name: sock, Net: "unixpacket"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ul.Close()
+	// Connects that the old process never accepts.
+	var queued []net.Conn
+	for range 3 {
+		queued = append(queued, testutil.Dial(t, addr))
+	}
+	oldDone := make(chan error, 1)
+	go func() { oldDone <- playDyingOld(ul, ln, addr) }()
+	gw := startChild(t, path, addr, 0)
+	if err := <-oldDone; err != nil {
+		t.Fatal(err)
+	}
+	testutil.WaitFor(t, "the new gateway to see the old one die", 10*time.Second, func() bool {
+		return len(gw.logLines("the old gateway failed mid-handover")) == 1
+	})
+	for i, c := range queued {
+		if err := testutil.RoundTrip(c, fmt.Sprintf("queued %d", i)); err != nil {
+			t.Fatalf("a connect queued in the passed socket: %v", err)
+		}
+	}
+	if err := testutil.RoundTrip(testutil.Dial(t, addr), "new"); err != nil {
+		t.Fatal(err)
+	}
+	if code, _ := testutil.Get(t, adminAddr, "/healthz"); code != http.StatusOK {
+		t.Fatalf("/healthz of the admin server the new gateway bound: %d", code)
+	}
+	if err := gw.stop(t); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// playDyingOld answers one new process on ul as an old gateway would,
+// passing ln, and closes everything once the new one is ready.
+func playDyingOld(ul *net.UnixListener, ln net.Listener, addr string) error {
+	defer ln.Close()
+	c, err := ul.AcceptUnix()
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(20 * time.Second))
+	buf := make([]byte, 4096)
+	if n, err := c.Read(buf); err != nil || !strings.Contains(string(buf[:n]), `"op":"hello"`) {
+		return fmt.Errorf("hello: %q, %v", buf[:n], err)
+	}
+	f, err := ln.(*net.TCPListener).File()
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	msg := fmt.Sprintf(`{"version":1,"op":"sockets","pid":%d,"sockets":[{"kind":"listener","name":"main","config-addr":%q,"addr":%q}]}`, os.Getpid(), addr, addr)
+	if _, _, err := c.WriteMsgUnix([]byte(msg), syscall.UnixRights(int(f.Fd())), nil); err != nil {
+		return err
+	}
+	if n, err := c.Read(buf); err != nil || !strings.Contains(string(buf[:n]), `"op":"ready"`) {
+		return fmt.Errorf("ready: %q, %v", buf[:n], err)
+	}
+	return nil // dies: closes the connection and its socket
+}
