@@ -287,10 +287,11 @@ type notifyConn struct {
 
 // dialNotify opens a notifyConn to path.
 func dialNotify(path string) (notifyConn, error) {
-	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_DGRAM, 0)
 	if err != nil {
 		return notifyConn{}, fmt.Errorf("notify socket: %w", err)
 	}
+	unix.CloseOnExec(fd)
 	return notifyConn{fd: fd, to: &unix.SockaddrUnix{Name: path}}, nil
 }
 

@@ -1,7 +1,6 @@
 package forward
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"sync"
@@ -24,27 +23,6 @@ import (
 // don't take the bytes within the timeout, the pair is forwarded on as if
 // nothing happened. Adopt is the other half: a pair from two descriptors
 // and that state, registered without the first read of Start.
-
-// ErrNotExported reports a pair that was not exported: it ended, or its
-// destinations did not take what it held in time.
-var ErrNotExported = errors.New("forward: pair not exported")
-
-// PairState is what a quiesced pair passes on with its two descriptors.
-type PairState struct {
-	// Done says, per direction (client→upstream, upstream→client), that it
-	// ended: its source reached EOF and its destination's write side is
-	// shut.
-	Done [2]bool
-	// Bytes are the bytes moved each way so far.
-	Bytes [2]int64
-}
-
-// Exported is a quiesced pair: two descriptors the caller owns, and the
-// pair's state.
-type Exported struct {
-	Client, Upstream *os.File
-	State            PairState
-}
 
 // exportResult is the outcome of one export, handed from the loop.
 type exportResult struct {

@@ -37,7 +37,17 @@ func (m *moving) start(t *testing.T, f *forward.Forwarder, gwClient, gwUpstream 
 func (m *moving) move(t *testing.T, to *forward.Forwarder) forward.PairState {
 	t.Helper()
 	m.moves++
-	ex, err := m.pair.Export(5 * time.Second)
+	// An echoing peer that can't write its echo back (the pair doesn't
+	// read while quiesced) may stop reading, and then what the pair holds
+	// can't be written: the export gives up in time and the pair goes on.
+	// Try again.
+	var ex forward.Exported
+	var err error
+	for range 10 {
+		if ex, err = m.pair.Export(time.Second); !errors.Is(err, forward.ErrNotExported) {
+			break
+		}
+	}
 	if err != nil {
 		t.Fatalf("export: %v", err)
 	}

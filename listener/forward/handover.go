@@ -1,0 +1,27 @@
+package forward
+
+import (
+	"errors"
+	"os"
+)
+
+// ErrNotExported reports a pair that was not exported: it ended, or its
+// destinations did not take what it held in time.
+var ErrNotExported = errors.New("forward: pair not exported")
+
+// PairState is what a quiesced pair passes on with its two descriptors.
+type PairState struct {
+	// Done says, per direction (client→upstream, upstream→client), that it
+	// ended: its source reached EOF and its destination's write side is
+	// shut.
+	Done [2]bool
+	// Bytes are the bytes moved each way so far.
+	Bytes [2]int64
+}
+
+// Exported is a quiesced pair: two descriptors the caller owns, and the
+// pair's state.
+type Exported struct {
+	Client, Upstream *os.File
+	State            PairState
+}
