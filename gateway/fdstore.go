@@ -56,22 +56,15 @@ type stored struct {
 // LISTEN_FDNAMES) whose names are the gateway's own; nil when there are
 // none.
 func fromStore(log logrus.FieldLogger) *stored {
-	if os.Getenv("LISTEN_PID") != strconv.Itoa(os.Getpid()) {
+	passed := upgrade.PassedBySystemd()
+	if len(passed) == 0 {
 		return nil
 	}
-	n, err := strconv.Atoi(os.Getenv("LISTEN_FDS"))
-	if err != nil || n <= 0 {
-		return nil
-	}
-	names := strings.Split(os.Getenv("LISTEN_FDNAMES"), ":")
 	st := &stored{}
 	halves := map[string][2]*os.File{}
 	metas := map[string]storedConn{}
-	for i := range n {
-		if i >= len(names) {
-			break
-		}
-		name, fd := names[i], 3+i
+	for _, p := range passed {
+		name, fd := p.Name, p.FD
 		switch {
 		case strings.HasPrefix(name, storeListenerPrefix):
 			var sk upgrade.Socket

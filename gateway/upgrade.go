@@ -160,20 +160,9 @@ func (g *Gateway) finishTakeover(tk *upgrade.Takeover, start time.Time) {
 // listenAdmin returns the admin server's socket at addr: the one passed
 // by the old gateway, or a new one.
 func (g *Gateway) listenAdmin(ctx context.Context, addr string) (net.Listener, error) {
-	gate, ok, err := g.up.inherited.Take(upgrade.KindAdmin, "", addr)
-	if err != nil || ok {
-		return gate, err
-	}
-	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", addr)
-	if err != nil {
-		return nil, err
-	}
-	gate, err = listener.NewGate(ln, false)
-	if err != nil {
-		_ = ln.Close()
-		return nil, err
-	}
-	return gate, nil
+	return g.up.inherited.TakeOrBind(upgrade.KindAdmin, "", addr, func() (net.Listener, error) {
+		return (&net.ListenConfig{}).Listen(ctx, "tcp", addr)
+	})
 }
 
 // lockApply is taken by Apply: no reload while a handover runs, nor

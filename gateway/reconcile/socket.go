@@ -9,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -223,25 +222,13 @@ func (s *systemdSockets) load() {
 // them, and a second *os.File of the same descriptor would close it when
 // collected.
 func socketUnitFiles() []*os.File {
-	if os.Getenv("LISTEN_PID") != strconv.Itoa(os.Getpid()) {
-		return nil
-	}
-	n, err := strconv.Atoi(os.Getenv("LISTEN_FDS"))
-	if err != nil || n <= 0 {
-		return nil
-	}
-	names := strings.Split(os.Getenv("LISTEN_FDNAMES"), ":")
 	var files []*os.File
-	for i := range n {
-		name := "LISTEN_FD_" + strconv.Itoa(3+i)
-		if i < len(names) && names[i] != "" {
-			name = names[i]
-		}
-		if strings.HasPrefix(name, upgrade.StoreNamePrefix) {
+	for _, p := range upgrade.PassedBySystemd() {
+		if strings.HasPrefix(p.Name, upgrade.StoreNamePrefix) {
 			continue
 		}
-		syscall.CloseOnExec(3 + i)
-		files = append(files, os.NewFile(uintptr(3+i), name))
+		syscall.CloseOnExec(p.FD)
+		files = append(files, os.NewFile(uintptr(p.FD), p.Name))
 	}
 	return files
 }

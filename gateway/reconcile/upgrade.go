@@ -23,20 +23,9 @@ func (g *Group) Inherit(in *upgrade.Inherited) {
 // until the handover ends) or a new one (newSocket), as a Gate that a later
 // handover can pause and pass on.
 func (g *Group) listen(ctx context.Context, lc config.Listener) (net.Listener, error) {
-	gate, ok, err := g.inherited.Take(upgrade.KindListener, lc.Name, lc.ListenAddr)
-	if err != nil || ok {
-		return gate, err
-	}
-	ln, err := g.newSocket(ctx, lc)
-	if err != nil {
-		return nil, err
-	}
-	gate, err = listener.NewGate(ln, false)
-	if err != nil {
-		_ = ln.Close()
-		return nil, err
-	}
-	return gate, nil
+	return g.inherited.TakeOrBind(upgrade.KindListener, lc.Name, lc.ListenAddr, func() (net.Listener, error) {
+		return g.newSocket(ctx, lc)
+	})
 }
 
 // Sockets returns the listening sockets of the running listeners, each

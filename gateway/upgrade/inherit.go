@@ -3,6 +3,9 @@ package upgrade
 import (
 	"fmt"
 	"net"
+	"os"
+	"strconv"
+	"strings"
 	"sync"
 
 	"github.com/etcd-gateway/etcd-gateway/listener"
@@ -101,4 +104,55 @@ func (in *Inherited) CloseRest() int {
 		}
 	}
 	return n
+}
+
+// TakeOrBind returns the socket of kind, name and addr that the previous
+// process passed, or, when it passed none, a new one from bind, as a Gate
+// that a later handover can pause and pass on. A nil Inherited always
+// binds.
+func (in *Inherited) TakeOrBind(kind, name, addr string, bind func() (net.Listener, error)) (net.Listener, error) {
+	gate, ok, err := in.Take(kind, name, addr)
+	if err != nil || ok {
+		return gate, err
+	}
+	ln, err := bind()
+	if err != nil {
+		return nil, err
+	}
+	gate, err = listener.NewGate(ln, false)
+	if err != nil {
+		_ = ln.Close()
+		return nil, err
+	}
+	return gate, nil
+}
+
+// Passed is a descriptor systemd passed this process (LISTEN_FDS), with
+// its FileDescriptorName or FDNAME.
+type Passed struct {
+	FD   int
+	Name string
+}
+
+// PassedBySystemd returns the descriptors systemd passed this process
+// (LISTEN_PID, LISTEN_FDS, LISTEN_FDNAMES), in order; nil when it passed
+// none. The socket units' and the file descriptor store's come together:
+// their names (StoreNamePrefix) tell them apart.
+func PassedBySystemd() []Passed {
+	if os.Getenv("LISTEN_PID") != strconv.Itoa(os.Getpid()) {
+		return nil
+	}
+	n, err := strconv.Atoi(os.Getenv("LISTEN_FDS"))
+	if err != nil || n <= 0 {
+		return nil
+	}
+	names := strings.Split(os.Getenv("LISTEN_FDNAMES"), ":")
+	out := make([]Passed, n)
+	for i := range n {
+		out[i] = Passed{FD: 3 + i, Name: "LISTEN_FD_" + strconv.Itoa(3+i)}
+		if i < len(names) && names[i] != "" {
+			out[i].Name = names[i]
+		}
+	}
+	return out
 }
