@@ -26,60 +26,6 @@ const (
 	connsRounds = 5
 )
 
-// streamCheck writes a counting pattern on c until stop is closed, then
-// shuts c's write side; it checks that the echo is the same pattern, byte
-// for byte, to EOF, and as long.
-func streamCheck(c net.Conn, stop <-chan struct{}) error {
-	var sent int64
-	werr := make(chan error, 1)
-	go func() {
-		buf := make([]byte, 32<<10)
-		for {
-			select {
-			case <-stop:
-				werr <- c.(*net.TCPConn).CloseWrite()
-				return
-			default:
-			}
-			for i := range buf {
-				buf[i] = byte((sent + int64(i)) % 251)
-			}
-			_ = c.SetWriteDeadline(time.Now().Add(30 * time.Second))
-			n, err := c.Write(buf)
-			sent += int64(n)
-			if err != nil {
-				werr <- err
-				return
-			}
-		}
-	}()
-	var got int64
-	buf := make([]byte, 64<<10)
-	for {
-		_ = c.SetReadDeadline(time.Now().Add(30 * time.Second))
-		n, err := c.Read(buf)
-		for i := range n {
-			if buf[i] != byte((got+int64(i))%251) {
-				return fmt.Errorf("bulk: byte %d differs", got+int64(i))
-			}
-		}
-		got += int64(n)
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return fmt.Errorf("bulk: after %d bytes: %w", got, err)
-		}
-	}
-	if err := <-werr; err != nil {
-		return fmt.Errorf("bulk: %w", err)
-	}
-	if got != sent {
-		return fmt.Errorf("bulk: %d bytes sent, %d came back", sent, got)
-	}
-	return nil
-}
-
 // requestLoop sends numbered requests on c and checks each echo until stop.
 func requestLoop(c net.Conn, id int, stop <-chan struct{}, count *atomic.Int64) error {
 	for i := 0; ; i++ {
@@ -171,7 +117,11 @@ listeners:
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs <- streamCheck(c, stop)
+			err := testutil.StreamEcho(c, stop, 30*time.Second)
+			if err != nil {
+				err = fmt.Errorf("bulk: %w", err)
+			}
+			errs <- err
 		}()
 	}
 	halves := make([]net.Conn, halfConns)

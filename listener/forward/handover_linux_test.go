@@ -4,7 +4,6 @@ package forward_test
 
 import (
 	"errors"
-	"fmt"
 	"io"
 	"net"
 	"os"
@@ -68,60 +67,6 @@ func (m *moving) move(t *testing.T, to *forward.Forwarder) forward.PairState {
 	return ex.State
 }
 
-// streamUntil writes a counting pattern on c until stop is closed, then
-// shuts c's write side; it checks that the echo is the same pattern, byte
-// for byte, to EOF, and as long.
-func streamUntil(c net.Conn, stop <-chan struct{}) error {
-	var sent int64
-	werr := make(chan error, 1)
-	go func() {
-		buf := make([]byte, 32<<10)
-		for {
-			select {
-			case <-stop:
-				werr <- c.(*net.TCPConn).CloseWrite()
-				return
-			default:
-			}
-			for i := range buf {
-				buf[i] = byte((sent + int64(i)) % 251)
-			}
-			_ = c.SetWriteDeadline(time.Now().Add(testTimeout))
-			n, err := c.Write(buf)
-			sent += int64(n)
-			if err != nil {
-				werr <- err
-				return
-			}
-		}
-	}()
-	var got int64
-	buf := make([]byte, 64<<10)
-	for {
-		_ = c.SetReadDeadline(time.Now().Add(testTimeout))
-		n, err := c.Read(buf)
-		for i := range n {
-			if buf[i] != byte((got+int64(i))%251) {
-				return fmt.Errorf("byte %d differs", got+int64(i))
-			}
-		}
-		got += int64(n)
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return fmt.Errorf("after %d bytes: %w", got, err)
-		}
-	}
-	if err := <-werr; err != nil {
-		return err
-	}
-	if got != sent {
-		return fmt.Errorf("%d bytes sent, %d came back", sent, got)
-	}
-	return nil
-}
-
 // TestExportAdoptByteExact moves connections between two forwarders
 // ten times while they carry bulk both ways, then half-closes them and
 // moves them again: every byte arrives once and in order, and the
@@ -152,7 +97,7 @@ func TestExportAdoptByteExact(t *testing.T) {
 		})
 		ms[i] = &moving{halfClosed: halfClosed}
 		ms[i].start(t, fs[0], gwClient, gwUpstream)
-		go func() { errs <- streamUntil(client, stop) }()
+		go func() { errs <- testutil.StreamEcho(client, stop, testTimeout) }()
 	}
 	moved := 0
 	for round := range 10 {
