@@ -87,11 +87,7 @@ listeners:
 	}
 	// startChild's readiness probe goes to the loop listener: the main
 	// member counts only the test's connections.
-	gw := startChild(t, path, loopAddr, 0)
-	testutil.WaitFor(t, "the upgrade socket", 10*time.Second, func() bool {
-		_, err := os.Stat(sock)
-		return err == nil
-	})
+	gw := startUpgradable(t, path, loopAddr, sock)
 
 	stop := make(chan struct{})
 	var requests atomic.Int64

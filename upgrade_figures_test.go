@@ -65,11 +65,7 @@ func TestUpgradeFigures(t *testing.T) {
 	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	gw := startChild(t, path, probeAddr, 0)
-	testutil.WaitFor(t, "the upgrade socket", 10*time.Second, func() bool {
-		_, err := os.Stat(sock)
-		return err == nil
-	})
+	gw := startUpgradable(t, path, probeAddr, sock)
 	idle := make([]net.Conn, idleN)
 	for i := range idle {
 		idle[i] = testutil.Dial(t, addr)

@@ -149,6 +149,18 @@ func (c *child) waitExit(t *testing.T, what string) {
 	}
 }
 
+// startUpgradable starts a child gateway on path, serving addr, and waits
+// until it listens on its upgrade socket sock.
+func startUpgradable(t *testing.T, path, addr, sock string) *child {
+	t.Helper()
+	gw := startChild(t, path, addr, 0)
+	testutil.WaitFor(t, "the upgrade socket", 10*time.Second, func() bool {
+		_, err := os.Stat(sock)
+		return err == nil
+	})
+	return gw
+}
+
 // TestUpgradeListenerHandover runs five handovers in a row, each a new
 // gateway process started on the same config: each takes the listening
 // sockets (the listener's and the admin server's) from the one before,
@@ -157,11 +169,7 @@ func (c *child) waitExit(t *testing.T, what string) {
 func TestUpgradeListenerHandover(t *testing.T) {
 	echo := testutil.Echo(t)
 	path, addr, adminAddr, sock := upgradeConfig(t, echo.Addr)
-	gw := startChild(t, path, addr, 0)
-	testutil.WaitFor(t, "the upgrade socket", 10*time.Second, func() bool {
-		_, err := os.Stat(sock)
-		return err == nil
-	})
+	gw := startUpgradable(t, path, addr, sock)
 	loop := startConnectLoop(t, 4, addr, echoExchange)
 	admin := startConnectLoop(t, 1, adminAddr, healthzExchange)
 	const handovers = 5
@@ -214,11 +222,7 @@ func TestUpgradeListenerHandover(t *testing.T) {
 func TestUpgradeNewProcessFails(t *testing.T) {
 	echo := testutil.Echo(t)
 	path, addr, _, sock := upgradeConfig(t, echo.Addr)
-	gw := startChild(t, path, addr, 0)
-	testutil.WaitFor(t, "the upgrade socket", 10*time.Second, func() bool {
-		_, err := os.Stat(sock)
-		return err == nil
-	})
+	gw := startUpgradable(t, path, addr, sock)
 	loop := startConnectLoop(t, 4, addr, echoExchange)
 	// Connections open through the whole test, under load.
 	stop := make(chan struct{})
@@ -294,11 +298,7 @@ func TestUpgradeNewProcessFails(t *testing.T) {
 func TestUpgradeRefusesOtherVersion(t *testing.T) {
 	echo := testutil.Echo(t)
 	path, addr, adminAddr, sock := upgradeConfig(t, echo.Addr)
-	gw := startChild(t, path, addr, 0)
-	testutil.WaitFor(t, "the upgrade socket", 10*time.Second, func() bool {
-		_, err := os.Stat(sock)
-		return err == nil
-	})
+	gw := startUpgradable(t, path, addr, sock)
 	c, err := net.Dial("unixpacket", sock)
 	if err != nil {
 		t.Fatal(err)

@@ -57,11 +57,7 @@ listeners:
 	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	old := startChild(t, path, plainAddr, 0)
-	testutil.WaitFor(t, "the upgrade socket", 10*time.Second, func() bool {
-		_, err := os.Stat(sock)
-		return err == nil
-	})
+	old := startUpgradable(t, path, plainAddr, sock)
 	plain := testutil.Dial(t, plainAddr)
 	if err := testutil.RoundTrip(plain, "plain before"); err != nil {
 		t.Fatal(err)
