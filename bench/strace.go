@@ -108,7 +108,7 @@ func untracedThreads(pid, tracerPid int) (int, error) {
 }
 
 // stop interrupts strace, which detaches and writes its summary, and
-// returns the counts.
+// returns the counts. A call that is under way then may be left out.
 func (t *tracer) stop() (sysCounts, error) {
 	_ = t.cmd.Process.Signal(syscall.SIGINT)
 	select {
