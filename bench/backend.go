@@ -104,6 +104,13 @@ func (b *backend) handle(c net.Conn) {
 	}
 }
 
+// open is how many connections the backend has open.
+func (b *backend) open() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return len(b.conns)
+}
+
 // close stops accepting and closes every open connection.
 func (b *backend) close() {
 	_ = b.ln.Close()

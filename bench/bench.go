@@ -99,9 +99,20 @@ func (bn *bench) runOne(r row, k kind) ([]float64, string, error) {
 		}
 		return r.run(p.addr, p)
 	}
+	var figs []float64
+	var note string
+	err := bn.withFresh(k, func(p *proc) (err error) {
+		figs, note, err = r.run(p.addr, p)
+		return err
+	})
+	return figs, note, err
+}
+
+// withFresh starts a fresh instance of k, runs f with it, and stops it.
+func (bn *bench) withFresh(k kind, f func(p *proc) error) error {
 	p, err := k.launch(bn.dir, bn.b.addr())
 	if err != nil {
-		return nil, "", err
+		return err
 	}
 	bn.mu.Lock()
 	bn.fresh = append(bn.fresh, p)
@@ -112,7 +123,7 @@ func (bn *bench) runOne(r row, k kind) ([]float64, string, error) {
 		bn.fresh = slices.DeleteFunc(bn.fresh, func(q *proc) bool { return q == p })
 		bn.mu.Unlock()
 	}()
-	return r.run(p.addr, p)
+	return f(p)
 }
 
 // medians is, per target, the median of each of ncols columns over its

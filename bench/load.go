@@ -41,16 +41,10 @@ func runRR(addr string, conns, size int, d time.Duration) (rrResult, error) {
 		resp := make([]byte, size)
 		_ = c.SetDeadline(s.end.Add(ioTimeout))
 		for t0 := time.Now(); t0.Before(s.end); t0 = time.Now() {
-			if _, err := c.Write(req); err != nil {
-				return err
-			}
-			if _, err := io.ReadFull(c, resp); err != nil {
+			if err := roundTrip(c, req, resp); err != nil {
 				return err
 			}
 			s.record(time.Since(t0))
-			if resp[0] != req[0] || resp[size-1] != req[size-1] {
-				return errors.New("echo mismatch")
-			}
 		}
 		return nil
 	})
@@ -63,6 +57,20 @@ func runRR(addr string, conns, size int, d time.Duration) (rrResult, error) {
 		p50:       percentile(lat, 0.50),
 		p99:       percentile(lat, 0.99),
 	}, nil
+}
+
+// roundTrip sends req on c and reads its echo into resp, which it checks.
+func roundTrip(c net.Conn, req, resp []byte) error {
+	if _, err := c.Write(req); err != nil {
+		return err
+	}
+	if _, err := io.ReadFull(c, resp); err != nil {
+		return err
+	}
+	if resp[0] != req[0] || resp[len(resp)-1] != req[len(req)-1] {
+		return errors.New("echo mismatch")
+	}
+	return nil
 }
 
 // samples is one worker's account of a timed run.
@@ -171,8 +179,7 @@ type connResult struct {
 // (with the echo preamble in the same write), read the echo, close.
 func runConnect(addr string, workers, size int, d time.Duration) (connResult, error) {
 	n, lat, elapsed, err := runWorkers(workers, d, func(_ int, s *samples) error {
-		req := append([]byte{modeEcho}, bytes.Repeat([]byte{'c'}, size)...)
-		resp := make([]byte, size)
+		req, resp := connectRequest(size)
 		for t0 := time.Now(); t0.Before(s.end); t0 = time.Now() {
 			if err := connectOnce(addr, req, resp); err != nil {
 				return err
@@ -187,6 +194,14 @@ func runConnect(addr string, workers, size int, d time.Duration) (connResult, er
 	return connResult{conns: n, perSec: float64(n) / elapsed.Seconds(), p50: percentile(lat, 0.5)}, nil
 }
 
+// connectRequest is the request of a connection of the connect row: the
+// echo preamble and size bytes, in one write; and room for its response.
+func connectRequest(size int) (req, resp []byte) {
+	return append([]byte{modeEcho}, bytes.Repeat([]byte{'c'}, size)...), make([]byte, size)
+}
+
+// connectOnce connects to addr, sends req, reads len(resp) bytes and
+// closes.
 func connectOnce(addr string, req, resp []byte) error {
 	c, err := dial(addr, ioTimeout)
 	if err != nil {

@@ -4,6 +4,7 @@
 //
 //	go run ./bench                       # every row, 3 rounds of 5 s
 //	go run ./bench -duration 2s -rounds 1 -rows rr1,bulk
+//	go run ./bench -syscalls             # system calls per connection and per hop
 //
 // Rows: request/response at 1 and at -conns connections (ops/s, p50, p99),
 // one-way bulk (MB/s), connect/request/close (conns/s), the memory and
@@ -13,6 +14,12 @@
 // its ratio to direct and the gateway's ratio to every other proxy. The
 // gateway runs as a child process (this binary re-executed) so that the load
 // generator's memory is not counted.
+//
+// With -syscalls the tool runs no row: it attaches strace -c -f to a fresh
+// instance of each proxy in turn and counts the system calls it makes for
+// a fixed number of connections, then of round trips, made one at a time
+// (-syscall-workers) so that no proxy batches events differently because
+// strace slows it.
 //
 // See docs/performance.md for the latest results.
 package main
@@ -45,6 +52,10 @@ type options struct {
 	proxies     string
 	baseline    string
 	profile     string
+	syscalls    bool
+	sysConns    int
+	sysTrips    int
+	sysWorkers  int
 }
 
 // childFlags are the internal flags of the bench re-executed as the
@@ -94,6 +105,10 @@ func registerFlags(o *options) childFlags {
 	flag.StringVar(&o.proxies, "proxies", "haproxy,etcd", "external proxies to look for on PATH")
 	flag.StringVar(&o.profile, "profile", "", "write the gateway child's CPU profile (pprof) to this file")
 	flag.StringVar(&o.baseline, "baseline", "", "extra etcd-gateway binaries (e.g. built from other commits) to measure, as NAME=PATH[,NAME=PATH...]")
+	flag.BoolVar(&o.syscalls, "syscalls", false, "instead of the rows, count each proxy's system calls with strace -c: per connection and per round trip")
+	flag.IntVar(&o.sysConns, "syscall-conns", 2000, "connections (connect, -connect-size B request, response, close) whose system calls -syscalls counts")
+	flag.IntVar(&o.sysTrips, "syscall-trips", 10000, "round trips of -size B on open connections whose system calls -syscalls counts")
+	flag.IntVar(&o.sysWorkers, "syscall-workers", 1, "connections at a time for -syscalls; above 1, how a proxy batches events depends on how much strace slows it")
 	return c
 }
 
@@ -121,6 +136,9 @@ func run(o options) error {
 	defer bn.stopAll()
 	stop := bn.stopOnSignal()
 	defer stop()
+	if o.syscalls {
+		return bn.countSyscalls()
+	}
 	bn.measure()
 	return nil
 }
@@ -128,7 +146,7 @@ func run(o options) error {
 // checkOptions rejects counts and durations that are not positive, and
 // idle counts this process has no descriptors for.
 func checkOptions(o options) error {
-	if o.rounds < 1 || o.duration <= 0 || o.size < 1 || o.conns < 1 || o.workers < 1 || o.bulkMiB < 1 || o.idle < 1 || o.hold < 0 {
+	if o.rounds < 1 || o.duration <= 0 || o.size < 1 || o.conns < 1 || o.workers < 1 || o.bulkMiB < 1 || o.idle < 1 || o.hold < 0 || o.sysConns < 1 || o.sysTrips < 1 || o.sysWorkers < 1 {
 		return fmt.Errorf("bad options: every count and duration must be positive")
 	}
 	var lim syscall.Rlimit

@@ -91,9 +91,15 @@ func unixGatewayKind() kind {
 	self := selfPath()
 	return kind{
 		name: "gw-unix",
-		what: "the same gateway on a unix socket listener (unix:///DIR/gw.sock)",
+		what: "the same gateway on a unix socket listener (unix:///DIR/gw-unix-*/gw.sock)",
 		launch: func(dir, backend string) (*proc, error) {
-			addr := "unix://" + filepath.Join(dir, "gw.sock")
+			// A directory of its own: a fresh instance must not find, and
+			// take for its own, the socket of one still running.
+			sub, err := os.MkdirTemp(dir, "gw-unix-")
+			if err != nil {
+				return nil, err
+			}
+			addr := "unix://" + filepath.Join(sub, "gw.sock")
 			return startProcAt(dir, "gw-unix", self, []string{"-child-gateway", "-listen", addr, "-backend", backend}, addr)
 		},
 	}
