@@ -4,10 +4,12 @@ import (
 	"errors"
 	"net"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/sirupsen/logrus"
 
+	"github.com/etcd-gateway/etcd-gateway/listener/forward"
 	"github.com/etcd-gateway/etcd-gateway/upstream"
 )
 
@@ -229,19 +231,60 @@ func (l *Listener) closeIdle(timeout time.Duration) error {
 	return unsupported
 }
 
-// idleConn is the connection whose idle time stands for the pair's: the
+// controller runs a function with a socket's descriptor: a
+// syscall.RawConn, or one side of a forwarded pair.
+type controller interface {
+	Control(fn func(fd uintptr)) error
+}
+
+// pairSide is side i of a forwarded pair (0 the client, 1 the upstream).
+type pairSide struct {
+	p *forward.Pair
+	i int
+}
+
+// Control runs fn with the side's descriptor, unless the pair ended.
+func (s pairSide) Control(fn func(fd uintptr)) error { return s.p.Control(s.i, fn) }
+
+// idleConn is the socket whose idle time stands for the pair's: the
 // client's, or, for a unix socket client (TCP_INFO is TCP's), the
 // upstream's, which carries the same bytes.
-func (c *proxyConn) idleConn() net.Conn {
-	if _, unixClient := c.client.(*net.UnixConn); !unixClient {
-		return c.client
+func (c *proxyConn) idleConn() controller {
+	if _, unixClient := c.client.(*net.UnixConn); unixClient {
+		return c.socket(1)
 	}
+	return c.socket(0)
+}
+
+// socket is side i of the connection (0 the client, 1 the upstream): of
+// its forwarded pair once started, else its Go connection; nil when
+// there is none (not dialled yet, or TLS: idleFor skips it).
+func (c *proxyConn) socket(i int) controller {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if _, tcp := c.up.(*net.TCPConn); !tcp {
-		return c.client // not dialled yet, or TLS: idleFor skips it
+	if p, ok := c.fwd.(*forward.Pair); ok {
+		return pairSide{p, i}
 	}
-	return c.up
+	if i == 0 {
+		return rawConn(c.client)
+	}
+	if _, tcp := c.up.(*net.TCPConn); tcp {
+		return rawConn(c.up)
+	}
+	return nil
+}
+
+// rawConn returns c's RawConn, nil when it has none.
+func rawConn(c net.Conn) controller {
+	sc, ok := c.(syscall.Conn)
+	if !ok {
+		return nil
+	}
+	raw, err := sc.SyscallConn()
+	if err != nil {
+		return nil
+	}
+	return raw
 }
 
 // closeIfOpen closes the connection unless it is closed already, and

@@ -73,15 +73,24 @@ func (f *Forwarder) StartMetered(client, upstream net.Conn, m Meters, done func(
 }
 
 // StartPair is StartMetered for two sockets: it registers them with one of
-// the event loops as a Pair, the handle that ends the forwarding.
+// the event loops as a Pair, the handle that ends the forwarding. The
+// loop forwards between duplicates of their descriptors, which it owns;
+// client and upstream themselves are closed at once.
 func (f *Forwarder) StartPair(client, upstream Socket, m Meters, done func(toUpstream, toClient int64)) (*Pair, error) {
-	li := f.pickLoop()
-	p, err := newPair(f.loops[li], client, upstream, m.shards(li), done)
-	if err == nil {
-		err = p.start()
-	}
+	fds, err := takeFDs(client, upstream)
 	if err != nil {
-		_, _ = client.Close(), upstream.Close()
+		return nil, fmt.Errorf("forward: %w", err)
+	}
+	return f.startFDs(fds, m, done)
+}
+
+// startFDs forwards between two socket descriptors, which it owns from
+// then on: on error it closes them.
+func (f *Forwarder) startFDs(fds [2]int, m Meters, done func(toUpstream, toClient int64)) (*Pair, error) {
+	li := f.pickLoop()
+	p := newPair(f.loops[li], fds[0], fds[1], m.shards(li), done)
+	if err := p.start(); err != nil {
+		p.closeFDs()
 		return nil, fmt.Errorf("forward: %w", err)
 	}
 	return p, nil

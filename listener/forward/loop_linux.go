@@ -1,11 +1,10 @@
 package forward
 
 import (
-	"fmt"
 	"net"
 	"os"
+	"runtime"
 	"sync"
-	"syscall"
 
 	"golang.org/x/sys/unix"
 )
@@ -62,8 +61,7 @@ const (
 // and the free buffers and pipes its pairs share.
 type loop struct {
 	epfd      int
-	file      *os.File // epfd, registered in Go's netpoller
-	raw       syscall.RawConn
+	file      *os.File // epfd, to close it; not in Go's netpoller
 	exited    chan struct{}
 	firstBufs sync.Pool // *[]byte of copyBufSize, for sendFirst on callers' goroutines
 
@@ -73,7 +71,8 @@ type loop struct {
 	free    []int32 // free slots
 	gen     int32
 
-	// Owned by the loop's goroutine.
+	// Owned by the loop's thread.
+	quit   bool // set by close's request: the loop ends after this turn
 	events []unix.EpollEvent
 	batch  []*Pair
 	again  []*Pair // pairs that used their burst with data left to move
@@ -89,9 +88,12 @@ func newLoop() (*loop, error) {
 		events: make([]unix.EpollEvent, maxEvents),
 		batch:  make([]*Pair, maxEvents),
 	}
-	if err := l.openEpoll(); err != nil {
-		return nil, err
+	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if err != nil {
+		return nil, os.NewSyscallError("epoll_create1", err)
 	}
+	// Blocking, so os.NewFile leaves it out of Go's netpoller.
+	l.epfd, l.file = epfd, os.NewFile(uintptr(epfd), "epoll")
 	if err := l.openWake(); err != nil {
 		_ = l.file.Close()
 		return nil, err
@@ -104,32 +106,12 @@ func newLoop() (*loop, error) {
 	return l, nil
 }
 
-// openEpoll makes l's epoll instance, non-blocking and registered in Go's
-// netpoller, so that a loop waiting for events parks its goroutine only.
-func (l *loop) openEpoll() error {
-	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
-	if err != nil {
-		return os.NewSyscallError("epoll_create1", err)
-	}
-	if err := unix.SetNonblock(epfd, true); err != nil {
-		_ = unix.Close(epfd)
-		return os.NewSyscallError("fcntl", err)
-	}
-	l.epfd, l.file = epfd, os.NewFile(uintptr(epfd), "epoll")
-	if l.raw, err = l.file.SyscallConn(); err != nil {
-		_ = l.file.Close()
-		return fmt.Errorf("epoll: %w", err)
-	}
-	return nil
-}
-
-// close makes the loop stop taking pairs and wakes it to finish them;
-// it returns once the loop is out of its callback.
+// close makes the loop stop taking pairs and wakes it to finish them.
 func (l *loop) close() {
 	l.mu.Lock()
 	l.stopped = true
 	l.mu.Unlock()
-	_ = l.file.Close()
+	l.request(func() { l.quit = true })
 }
 
 // add registers both sockets of p (whose descriptors the caller holds),
@@ -189,36 +171,37 @@ func (l *loop) remove(p *Pair) {
 	l.mu.Unlock()
 }
 
-// run is the loop's goroutine. The whole loop runs inside one RawConn.Read
-// of the epoll descriptor: Go's netpoller wakes it when the epoll has events,
-// and Close of the file ends it.
+// run is the loop's goroutine, locked to its OS thread for its whole
+// life: it blocks in epoll_wait, serves what is ready, and starts again,
+// until close's request ends it.
 func (l *loop) run() {
+	runtime.LockOSThread() // never unlocked: the thread ends with the loop
 	defer close(l.exited)
-	_ = l.raw.Read(l.turns)
+	for !l.quit {
+		l.turn()
+	}
 	l.stop()
 }
 
-// turns waits for events and serves them until the epoll has none ready;
-// it returns false to park in the netpoller, true to end the loop.
-func (l *loop) turns(epfd uintptr) bool {
-	for {
-		n, err := epollWait(int(epfd), l.events)
-		switch {
-		case err == unix.EINTR:
-			continue
-		case err != nil:
-			return true // can't happen with a valid epfd; stop
-		case n > 0:
-			l.dispatch(l.events[:n])
-		}
-		l.runRequests()
-		l.runAgain()
-		// Fewer events than room: the ready list was empty when we
-		// looked, and anything new raises the netpoller's edge.
-		if n < len(l.events) && len(l.again) == 0 {
-			return false
-		}
+// turn waits for events, at most until the next timer is due (not at all
+// when pairs wait for another turn), and serves them: one epoll_wait per
+// batch.
+func (l *loop) turn() {
+	timeout := -1
+	if len(l.again) > 0 {
+		timeout = 0
 	}
+	n, err := unix.EpollWait(l.epfd, l.events, timeout)
+	switch {
+	case err == unix.EINTR:
+	case err != nil:
+		l.quit = true // can't happen with a valid epfd; stop
+		return
+	case n > 0:
+		l.dispatch(l.events[:n])
+	}
+	l.runRequests()
+	l.runAgain()
 }
 
 // dispatch hands a batch of events to their pairs.
