@@ -77,6 +77,9 @@ type proxyConn struct {
 	closed bool
 }
 
+// remote is the client's address, for the logs.
+func (c *proxyConn) remote() string { return c.client.RemoteAddr().String() }
+
 // Close closes both sides of the proxied connection.
 func (c *proxyConn) Close() error {
 	c.mu.Lock()
@@ -210,10 +213,12 @@ func (l *Listener) handle(pc *proxyConn) {
 		l.release(pc)
 		return
 	}
+	if sock, ok := client.(forward.Socket); ok && client == pc.client && l.connectInLoop(pc, sock) {
+		return
+	}
 	up, ep, err := l.pool.Dial(l.ctx)
 	if err != nil {
-		l.counters.noUpstream.Add(1)
-		l.log.WithError(err).WithField("client", pc.client.RemoteAddr().String()).Warn("no upstream for client; closing it")
+		l.noUpstream(pc, err)
 		_ = pc.client.Close()
 		l.release(pc)
 		return

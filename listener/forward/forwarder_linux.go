@@ -30,8 +30,8 @@ type Socket interface {
 // holds an epoll descriptor and a goroutine.
 func NewForwarder() (*Forwarder, error) {
 	f := &Forwarder{}
-	for range runtime.GOMAXPROCS(0) {
-		l, err := newLoop()
+	for i := range runtime.GOMAXPROCS(0) {
+		l, err := newLoop(i)
 		if err != nil {
 			_ = f.Close()
 			return nil, fmt.Errorf("forwarder: %w", err)

@@ -3,6 +3,7 @@
 package forward
 
 import (
+	"errors"
 	"io"
 	"net"
 	"sync/atomic"
@@ -34,4 +35,14 @@ func (f *Forwarder) Start(client, upstream net.Conn, done func(toUpstream, toCli
 // StartMetered is Start, counting the bytes into m as they move.
 func (f *Forwarder) StartMetered(client, upstream net.Conn, m Meters, done func(toUpstream, toClient int64)) (io.Closer, error) {
 	return startCopy(client, upstream, m.shards(int(f.next.Add(1))), done), nil
+}
+
+// Connects reports false: only the Linux forwarder connects upstreams in
+// its loops.
+func (f *Forwarder) Connects() bool { return false }
+
+// Connect fails here, closing client: see Connects.
+func (f *Forwarder) Connect(client Socket, _ Upstream, _ ConnectOptions, _ func(int64, int64)) (*Pair, error) {
+	_ = client.Close()
+	return nil, errors.New("forward: connecting in the loops needs Linux")
 }

@@ -114,7 +114,7 @@ func (p *Pair) Export(timeout time.Duration) (Exported, error) {
 
 // quiesce starts exporting p; on the loop's goroutine.
 func (p *Pair) quiesce(res chan exportResult) {
-	if p.finished || p.exporting != nil || p.l.isStopped() {
+	if p.finished || p.exporting != nil || p.up != nil || p.l.isStopped() {
 		res <- exportResult{err: ErrNotExported}
 		return
 	}

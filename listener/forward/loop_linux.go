@@ -5,6 +5,7 @@ import (
 	"os"
 	"runtime"
 	"sync"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -60,6 +61,7 @@ const (
 // loop is one event loop: an epoll instance, the pairs registered with it,
 // and the free buffers and pipes its pairs share.
 type loop struct {
+	index     int // in its forwarder, for the meters' shards
 	epfd      int
 	file      *os.File // epfd, to close it; not in Go's netpoller
 	exited    chan struct{}
@@ -72,18 +74,22 @@ type loop struct {
 	gen     int32
 
 	// Owned by the loop's thread.
-	quit   bool // set by close's request: the loop ends after this turn
-	events []unix.EpollEvent
-	batch  []*Pair
-	again  []*Pair // pairs that used their burst with data left to move
-	spare  []*Pair // the other slice for again
+	quit      bool // set by close's request: the loop ends after this turn
+	epoch     time.Time
+	deadlines deadlines // of the pairs connecting their upstream
+	events    []unix.EpollEvent
+	batch     []*Pair
+	again     []*Pair // pairs that used their burst with data left to move
+	spare     []*Pair // the other slice for again
 	freeList
 	exportState // handover_linux.go
 }
 
 // newLoop starts an event loop on its own epoll instance.
-func newLoop() (*loop, error) {
+func newLoop(index int) (*loop, error) {
 	l := &loop{
+		index:  index,
+		epoch:  time.Now(),
 		exited: make(chan struct{}),
 		events: make([]unix.EpollEvent, maxEvents),
 		batch:  make([]*Pair, maxEvents),
@@ -138,6 +144,9 @@ func (l *loop) add(p *Pair) error {
 // neither stays registered.
 func (l *loop) watch(p *Pair) error {
 	for i := range p.sides {
+		if p.fds[i] < 0 { // an upstream not connected yet
+			continue
+		}
 		ev := p.event(i, p.sides[i].outArmed)
 		if err := unix.EpollCtl(l.epfd, unix.EPOLL_CTL_ADD, p.fds[i], &ev); err != nil {
 			if i == 1 {
@@ -187,7 +196,7 @@ func (l *loop) run() {
 // when pairs wait for another turn), and serves them: one epoll_wait per
 // batch.
 func (l *loop) turn() {
-	timeout := -1
+	timeout := l.deadlines.waitMillis(l.now())
 	if len(l.again) > 0 {
 		timeout = 0
 	}
@@ -201,7 +210,22 @@ func (l *loop) turn() {
 		l.dispatch(l.events[:n])
 	}
 	l.runRequests()
+	l.expire()
 	l.runAgain()
+}
+
+// now is the loop's clock: monotonic nanoseconds since it started.
+func (l *loop) now() int64 { return int64(time.Since(l.epoch)) }
+
+// expire fails the connects whose deadline passed.
+func (l *loop) expire() {
+	if len(l.deadlines) == 0 {
+		return
+	}
+	now := l.now()
+	for p := l.deadlines.due(now); p != nil; p = l.deadlines.due(now) {
+		p.timedOut()
+	}
 }
 
 // dispatch hands a batch of events to their pairs.

@@ -41,6 +41,14 @@ type Pair struct {
 	finished  bool
 	queued    bool // in l.again
 
+	// While the upstream is being connected (connect_linux.go): up says
+	// where to, and timer is the pair's place in the loop's deadlines
+	// (-1: none), due at deadline.
+	up       Upstream
+	opts     ConnectOptions
+	timer    int
+	deadline int64
+
 	// exporting is set while the pair is quiesced for Export, and
 	// adopted for a pair made by AdoptPair; see handover_linux.go.
 	exporting chan exportResult
@@ -152,6 +160,10 @@ func (p *Pair) run() {
 	if p.finished {
 		return
 	}
+	if p.up != nil {
+		p.runConnect()
+		return
+	}
 	if p.exporting != nil {
 		p.runExport()
 		return
@@ -206,6 +218,7 @@ func (p *Pair) step() {
 // slot and calls done. It runs on the loop's thread.
 func (p *Pair) finish() {
 	p.finished = true
+	p.l.deadlines.remove(p)
 	if p.exporting != nil { // ended while being exported
 		p.exporting <- exportResult{err: ErrNotExported}
 		p.exporting = nil

@@ -1,0 +1,195 @@
+//go:build linux
+
+package forward_test
+
+import (
+	"errors"
+	"net"
+	"net/netip"
+	"os"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/etcd-gateway/etcd-gateway/listener/forward"
+)
+
+// addrs is a forward.Upstream that tries a fixed list of addresses and
+// records what came of each.
+type addrs struct {
+	mu        sync.Mutex
+	list      []netip.AddrPort
+	next      int
+	failed    []error
+	connected int
+	gaveUp    bool
+}
+
+func (a *addrs) Next() (netip.AddrPort, bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.next == len(a.list) {
+		a.gaveUp = true
+		return netip.AddrPort{}, false
+	}
+	a.next++
+	return a.list[a.next-1], true
+}
+
+func (a *addrs) Failed(err error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.failed = append(a.failed, err)
+}
+
+func (a *addrs) Connected() forward.Meters {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.connected++
+	return forward.Meters{}
+}
+
+// outcome returns what came of the tries so far.
+func (a *addrs) outcome() (failed []error, connected int, gaveUp bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return append([]error(nil), a.failed...), a.connected, a.gaveUp
+}
+
+// echoServer is a loopback server that echoes every connection.
+func echoServer(t *testing.T) netip.AddrPort {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			echo(c)
+		}
+	}()
+	return ln.Addr().(*net.TCPAddr).AddrPort()
+}
+
+// refusedAddr is a loopback address where nothing listens.
+func refusedAddr(t *testing.T) netip.AddrPort {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := ln.Addr().(*net.TCPAddr).AddrPort()
+	ln.Close()
+	return a
+}
+
+// connectThrough connects a client through f to up's addresses and
+// returns the client's end and the channel done sends the counts to.
+func connectThrough(t *testing.T, f *forward.Forwarder, up forward.Upstream, o forward.ConnectOptions) (net.Conn, <-chan [2]int64) {
+	t.Helper()
+	client, gwClient := tcpPair(t)
+	done := make(chan [2]int64, 1)
+	if _, err := f.Connect(gwClient.(*net.TCPConn), up, o, func(u, d int64) { done <- [2]int64{u, d} }); err != nil {
+		t.Fatal(err)
+	}
+	return client, done
+}
+
+func TestConnectForwardsByteExact(t *testing.T) {
+	up := &addrs{list: []netip.AddrPort{echoServer(t)}}
+	client, done := connectThrough(t, newForwarder(t), up, forward.ConnectOptions{})
+	roundTrip(t, client, []byte("hello"))
+	burst := make([]byte, 3<<20)
+	for i := range burst {
+		burst[i] = byte(i * 7)
+	}
+	roundTrip(t, client, burst)
+	_ = client.Close()
+	waitCounts(t, done, [2]int64{5 + 3<<20, 5 + 3<<20})
+	if failed, connected, _ := up.outcome(); len(failed) != 0 || connected != 1 {
+		t.Fatalf("failed %v, connected %d times; want no failure, one connect", failed, connected)
+	}
+}
+
+func TestConnectFailsOverPastARefusedAddress(t *testing.T) {
+	up := &addrs{list: []netip.AddrPort{refusedAddr(t), refusedAddr(t), echoServer(t)}}
+	client, _ := connectThrough(t, newForwarder(t), up, forward.ConnectOptions{})
+	roundTrip(t, client, []byte("through"))
+	failed, connected, _ := up.outcome()
+	if len(failed) != 2 || connected != 1 {
+		t.Fatalf("failed %v, connected %d; want 2 failures then a connect", failed, connected)
+	}
+	for _, err := range failed {
+		if !errors.Is(err, syscall.ECONNREFUSED) {
+			t.Errorf("failure %v, want connection refused (all: %v)", err, failed)
+		}
+	}
+}
+
+func TestConnectGivesUpWhenNoAddressAnswers(t *testing.T) {
+	up := &addrs{list: []netip.AddrPort{refusedAddr(t)}}
+	client, done := connectThrough(t, newForwarder(t), up, forward.ConnectOptions{})
+	waitCounts(t, done, [2]int64{0, 0})
+	_ = client.SetReadDeadline(time.Now().Add(testTimeout))
+	if _, err := client.Read(make([]byte, 1)); err == nil {
+		t.Fatal("the client was not closed")
+	}
+	if failed, connected, gaveUp := up.outcome(); len(failed) != 1 || connected != 0 || !gaveUp {
+		t.Fatalf("failed %v, connected %d, gave up %v", failed, connected, gaveUp)
+	}
+}
+
+// blackhole returns a loopback address whose listen backlog is full and
+// that never accepts: a connect to it gets no answer (its SYN is dropped).
+func blackhole(t *testing.T) netip.AddrPort {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	addr := ln.Addr().(*net.TCPAddr).AddrPort()
+	// Fill the backlog (Go listens with the system's somaxconn) until a
+	// connect hangs.
+	for i := 0; i < 8192; i++ {
+		c, err := net.DialTimeout("tcp", addr.String(), 200*time.Millisecond)
+		if err != nil {
+			if ne := net.Error(nil); errors.As(err, &ne) && ne.Timeout() {
+				return addr
+			}
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+	}
+	t.Skip("the backlog never filled")
+	return addr
+}
+
+func TestConnectTimesOutInTheLoopAndFailsOver(t *testing.T) {
+	up := &addrs{list: []netip.AddrPort{blackhole(t), echoServer(t)}}
+	client, _ := connectThrough(t, newForwarder(t), up, forward.ConnectOptions{Timeout: 100 * time.Millisecond})
+	roundTrip(t, client, []byte("after a timeout"))
+	failed, connected, _ := up.outcome()
+	if len(failed) != 1 || !errors.Is(failed[0], os.ErrDeadlineExceeded) || connected != 1 {
+		t.Fatalf("failed %v, connected %d; want a timeout then a connect", failed, connected)
+	}
+}
+
+func TestCloseWhileConnecting(t *testing.T) {
+	up := &addrs{list: []netip.AddrPort{blackhole(t)}}
+	f := newForwarder(t)
+	_, gwClient := tcpPair(t)
+	done := make(chan [2]int64, 1)
+	p, err := f.Connect(gwClient.(*net.TCPConn), up, forward.ConnectOptions{Timeout: time.Hour}, func(u, d int64) { done <- [2]int64{u, d} })
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = p.Close()
+	waitCounts(t, done, [2]int64{0, 0})
+}
