@@ -31,6 +31,9 @@ type Gate struct {
 	mu     sync.Mutex
 	wait   chan struct{} // closed by Resume; nil while accepting
 	closed chan struct{}
+	// onPause, when set, is told of every Pause and Resume: the
+	// forwarder's loops accept on the socket, not Accept.
+	onPause func(paused bool)
 	once   sync.Once
 }
 
@@ -81,6 +84,9 @@ func (g *Gate) Pause() {
 	}
 	g.wait = make(chan struct{})
 	_ = g.ln.SetDeadline(time.Unix(1, 0)) // in the past: wakes a blocked Accept
+	if g.onPause != nil {
+		g.onPause(true)
+	}
 }
 
 // Resume accepts again after Pause.
@@ -93,6 +99,18 @@ func (g *Gate) Resume() {
 	_ = g.ln.SetDeadline(time.Time{})
 	close(g.wait)
 	g.wait = nil
+	if g.onPause != nil {
+		g.onPause(false)
+	}
+}
+
+// serveWith hands the accepting to start, which is told whether the gate
+// is paused now and returns what to tell of each later Pause and Resume;
+// under the gate's lock, so that none is missed in between.
+func (g *Gate) serveWith(start func(paused bool) (onPause func(paused bool))) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.onPause = start(g.wait != nil)
 }
 
 // Paused reports whether the gate is paused.

@@ -68,7 +68,7 @@ func checkKeepAlive(t *testing.T, l *Listener, idle int) {
 	local := c.LocalAddr().String()
 	var pc *proxyConn
 	l.conns.Range(func(k, _ any) bool {
-		if k.(*proxyConn).client.RemoteAddr().String() == local {
+		if k.(*proxyConn).remote() == local {
 			pc = k.(*proxyConn)
 		}
 		return pc == nil

@@ -46,3 +46,21 @@ func (f *Forwarder) Connect(client Socket, _ Upstream, _ ConnectOptions, _ func(
 	_ = client.Close()
 	return nil, errors.New("forward: connecting in the loops needs Linux")
 }
+
+// Service is the Linux forwarder's handle of a listening socket its loops
+// serve; none exists here.
+type Service struct{}
+
+// Serve fails here: see Connects. fd is left to the caller.
+func (f *Forwarder) Serve(int, Acceptor, bool) (*Service, error) {
+	return nil, errors.New("forward: accepting in the loops needs Linux")
+}
+
+// Pause does nothing: no Service exists here.
+func (s *Service) Pause() {}
+
+// Resume does nothing: no Service exists here.
+func (s *Service) Resume() {}
+
+// Stop does nothing: no Service exists here.
+func (s *Service) Stop() {}

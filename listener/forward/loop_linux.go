@@ -77,6 +77,10 @@ type loop struct {
 	quit      bool // set by close's request: the loop ends after this turn
 	epoch     time.Time
 	deadlines deadlines // of the pairs connecting their upstream
+	// listenings are the listening sockets the loop accepts on
+	// (serve_linux.go), and peer the address accept4 fills.
+	listenings []*listening
+	peer       unix.RawSockaddrAny
 	events    []unix.EpollEvent
 	batch     []*Pair
 	again     []*Pair // pairs that used their burst with data left to move
@@ -196,7 +200,8 @@ func (l *loop) run() {
 // when pairs wait for another turn), and serves them: one epoll_wait per
 // batch.
 func (l *loop) turn() {
-	timeout := l.deadlines.waitMillis(l.now())
+	now := l.now()
+	timeout := earliest(l.deadlines.waitMillis(now), l.listenWait(now))
 	if len(l.again) > 0 {
 		timeout = 0
 	}
@@ -217,15 +222,25 @@ func (l *loop) turn() {
 // now is the loop's clock: monotonic nanoseconds since it started.
 func (l *loop) now() int64 { return int64(time.Since(l.epoch)) }
 
-// expire fails the connects whose deadline passed.
+// earliest is the shorter of two epoll_wait timeouts, -1 meaning none.
+func earliest(a, b int) int {
+	if a < 0 || (b >= 0 && b < a) {
+		return b
+	}
+	return a
+}
+
+// expire fails the connects whose deadline passed, and puts back the
+// listening sockets whose pause is over.
 func (l *loop) expire() {
-	if len(l.deadlines) == 0 {
+	if len(l.deadlines) == 0 && len(l.listenings) == 0 {
 		return
 	}
 	now := l.now()
 	for p := l.deadlines.due(now); p != nil; p = l.deadlines.due(now) {
 		p.timedOut()
 	}
+	l.retryListenings(now)
 }
 
 // dispatch hands a batch of events to their pairs.
@@ -234,7 +249,13 @@ func (l *loop) dispatch(evs []unix.EpollEvent) {
 	for i := range evs {
 		p := l.batch[i]
 		l.batch[i] = nil
-		if p == nil || p.finished {
+		if p == nil {
+			if ls := l.listeningAt(evs[i].Fd >> 1); ls != nil {
+				l.acceptOn(ls)
+			}
+			continue
+		}
+		if p.finished {
 			continue
 		}
 		p.sides[evs[i].Fd&1].ready(evs[i].Events)
