@@ -34,7 +34,7 @@ type Gate struct {
 	// onPause, when set, is told of every Pause and Resume: the
 	// forwarder's loops accept on the socket, not Accept.
 	onPause func(paused bool)
-	once   sync.Once
+	once    sync.Once
 }
 
 // NewGate wraps ln, which must be a TCP or unix listening socket; it

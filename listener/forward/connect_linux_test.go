@@ -193,3 +193,53 @@ func TestCloseWhileConnecting(t *testing.T) {
 	_ = p.Close()
 	waitCounts(t, done, [2]int64{0, 0})
 }
+
+// resetter is a loopback server that resets every connection as soon as
+// it has accepted it.
+func resetter(t *testing.T) netip.AddrPort {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			_ = c.(*net.TCPConn).SetLinger(0)
+			c.Close()
+		}
+	}()
+	return ln.Addr().(*net.TCPAddr).AddrPort()
+}
+
+func TestConnectToAMemberThatResets(t *testing.T) {
+	up := &addrs{list: []netip.AddrPort{resetter(t)}}
+	client, done := connectThrough(t, newForwarder(t), up, forward.ConnectOptions{})
+	_, _ = client.Write([]byte("request"))
+	<-waitDone(t, done)
+	_ = client.SetReadDeadline(time.Now().Add(testTimeout))
+	if _, err := client.Read(make([]byte, 1)); err == nil {
+		t.Fatal("the client was not closed")
+	}
+	if _, connected, _ := up.outcome(); connected != 1 {
+		t.Fatalf("connected %d times, want 1 (the reset comes after)", connected)
+	}
+}
+
+// waitDone returns done once it has sent, within the test timeout.
+func waitDone(t *testing.T, done <-chan [2]int64) <-chan [2]int64 {
+	t.Helper()
+	select {
+	case c := <-done:
+		ch := make(chan [2]int64, 1)
+		ch <- c
+		return ch
+	case <-time.After(testTimeout):
+		t.Fatal("done not called")
+	}
+	return nil
+}

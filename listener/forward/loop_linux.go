@@ -81,10 +81,10 @@ type loop struct {
 	// (serve_linux.go), and peer the address accept4 fills.
 	listenings []*listening
 	peer       unix.RawSockaddrAny
-	events    []unix.EpollEvent
-	batch     []*Pair
-	again     []*Pair // pairs that used their burst with data left to move
-	spare     []*Pair // the other slice for again
+	events     []unix.EpollEvent
+	batch      []*Pair
+	again      []*Pair // pairs that used their burst with data left to move
+	spare      []*Pair // the other slice for again
 	freeList
 	exportState // handover_linux.go
 }
