@@ -96,10 +96,19 @@ func (p *Pair) startConnect(addr netip.AddrPort) error {
 	}
 	p.setUpstream(fd)
 	p.sides[1] = side{}
-	ev := p.event(1, true)
+	// On loopback the handshake is done inside connect: then the socket is
+	// registered as a connected one, and forwarding starts at once,
+	// without waiting for its writable event.
+	established := addr.Addr().IsLoopback() && isEstablished(fd)
+	p.sides[1].outArmed = !established
+	ev := p.event(1, !established)
 	if err := unix.EpollCtl(p.l.epfd, unix.EPOLL_CTL_ADD, fd, &ev); err != nil {
 		p.setUpstream(-1)
 		return os.NewSyscallError("epoll_ctl", err)
+	}
+	if established {
+		p.connected()
+		return nil
 	}
 	p.l.deadlines.add(p, p.l.now()+int64(p.opts.Timeout))
 	return nil
@@ -153,18 +162,24 @@ func (p *Pair) timedOut() {
 }
 
 // connected starts forwarding once the upstream answered: its
-// registration drops write events (a connected socket has write space
-// until a write says otherwise), and the pair's first turn reads the
-// client's request.
+// registration drops write events if it had them (a connected socket has
+// write space until a write says otherwise), and the pair's first turn
+// reads the client's request.
 func (p *Pair) connected() {
 	p.l.deadlines.remove(p)
 	m := p.up.Connected()
 	p.up = nil
 	p.meters = m.shards(p.l.index)
-	ev := p.event(1, false)
-	if err := epollMod(p.l.epfd, p.fds[1], &ev); err != nil {
-		p.failed = true
+	if p.sides[1].outArmed {
+		p.sides[1].outArmed = false
+		ev := p.event(1, false)
+		if err := epollMod(p.l.epfd, p.fds[1], &ev); err != nil {
+			p.failed = true
+		}
 	}
 	p.sides[1].writable = true
+	// Clients speak first: the request is most likely waiting already,
+	// and reading it now saves a turn of the loop (EAGAIN if not).
+	p.sides[0].readable = true
 	p.run()
 }

@@ -152,3 +152,15 @@ func zoneID(zone string) uint32 {
 	}
 	return 0
 }
+
+// isEstablished reports whether TCP socket fd is connected: the first
+// byte of its TCP_INFO, the state, is all that is asked for.
+func isEstablished(fd int) bool {
+	var state uint8
+	size := uint32(1)
+	_, _, errno := unix.RawSyscall6(unix.SYS_GETSOCKOPT, uintptr(fd), unix.IPPROTO_TCP, unix.TCP_INFO, uintptr(unsafe.Pointer(&state)), uintptr(unsafe.Pointer(&size)), 0)
+	return errno == 0 && size == 1 && state == tcpEstablished
+}
+
+// tcpEstablished is TCP_ESTABLISHED, the state of a connected socket.
+const tcpEstablished = 1
