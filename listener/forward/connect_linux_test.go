@@ -149,6 +149,14 @@ func TestConnectGivesUpWhenNoAddressAnswers(t *testing.T) {
 // that never accepts: a connect to it gets no answer (its SYN is dropped).
 func blackhole(t *testing.T) netip.AddrPort {
 	t.Helper()
+	addr, _ := fullBacklog(t)
+	return addr
+}
+
+// fullBacklog returns a loopback listening socket whose backlog is full,
+// and its address.
+func fullBacklog(t *testing.T) (netip.AddrPort, net.Listener) {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -161,14 +169,37 @@ func blackhole(t *testing.T) netip.AddrPort {
 		c, err := net.DialTimeout("tcp", addr.String(), 200*time.Millisecond)
 		if err != nil {
 			if ne := net.Error(nil); errors.As(err, &ne) && ne.Timeout() {
-				return addr
+				return addr, ln
 			}
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { c.Close() })
 	}
 	t.Skip("the backlog never filled")
-	return addr
+	return addr, ln
+}
+
+// TestConnectCompletesLater: a connect that the handshake doesn't finish
+// inside the call (the member's backlog is full: its SYN is dropped, and
+// sent again once the member accepts) ends on the socket's writable
+// event.
+func TestConnectCompletesLater(t *testing.T) {
+	addr, ln := fullBacklog(t)
+	up := &addrs{list: []netip.AddrPort{addr}}
+	client, _ := connectThrough(t, newForwarder(t), up, forward.ConnectOptions{Timeout: testTimeout})
+	go func() { // the member starts accepting: the SYN sent again gets in
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			echo(c)
+		}
+	}()
+	roundTrip(t, client, []byte("connected late"))
+	if failed, connected, _ := up.outcome(); len(failed) != 0 || connected != 1 {
+		t.Fatalf("failed %v, connected %d; want one connect", failed, connected)
+	}
 }
 
 func TestConnectTimesOutInTheLoopAndFailsOver(t *testing.T) {
@@ -242,4 +273,24 @@ func waitDone(t *testing.T, done <-chan [2]int64) <-chan [2]int64 {
 		t.Fatal("done not called")
 	}
 	return nil
+}
+
+func TestConnectOverIPv6(t *testing.T) {
+	ln, err := net.Listen("tcp", "[::1]:0")
+	if err != nil {
+		t.Skip("no IPv6 loopback:", err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			echo(c)
+		}
+	}()
+	up := &addrs{list: []netip.AddrPort{ln.Addr().(*net.TCPAddr).AddrPort()}}
+	client, _ := connectThrough(t, newForwarder(t), up, forward.ConnectOptions{KeepAlive: 15 * time.Second})
+	roundTrip(t, client, []byte("over ::1"))
 }

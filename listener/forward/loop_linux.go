@@ -14,10 +14,11 @@ import (
 //
 // An idle connection must cost its two sockets and a few hundred bytes of
 // heap: no goroutine (a parked goroutine keeps a stack of 4 KiB or more), no
-// buffer, no splice pipe. So forwarding is event driven. A Forwarder runs one
-// event loop per GOMAXPROCS, each with its own epoll instance; a connection
-// pair is registered with one loop, edge-triggered, for its whole life, and
-// the loop moves bytes when a socket says it is ready:
+// buffer, no splice pipe. So forwarding is event driven. A Forwarder runs
+// event loops (one per GOMAXPROCS but one: see loopCount), each with its
+// own epoll instance; a connection pair is registered with one loop,
+// edge-triggered, for its whole life, and the loop moves bytes when a
+// socket says it is ready:
 //
 //   - small data is copied through a buffer from the loop's free list, which
 //     goes back as soon as it is written;
@@ -30,17 +31,32 @@ import (
 //   - a read shorter than its buffer means the socket is drained (as HAProxy
 //     assumes): new data, a FIN or an error after it raises a new edge.
 //
-// The epoll instance is itself registered in Go's netpoller (as an os.File),
-// so a loop with nothing to do parks its goroutine like any network read and
-// blocks no OS thread. The sockets stay registered in Go's netpoller too,
-// which costs nothing while nobody waits on them. Every syscall on a socket
-// runs inside its RawConn.Control (Pair.withFDs), so a concurrent Close
-// can't close the descriptor (and let the number be reused) under the loop.
+// A loop owns its OS thread (runtime.LockOSThread) and blocks in epoll_wait
+// on its own epoll instance, which Go's netpoller doesn't know, with a
+// timeout from its timers (connect deadlines, paused listening sockets), or
+// none: one epoll_wait per batch of events, then read, write and splice as
+// raw system calls, which keep the thread's P. An eventfd in the epoll set
+// wakes it for requests from other goroutines (request), run on its thread
+// between two batches: Export, Serve's pause and stop, Connect's first try,
+// Close of the forwarder.
+//
+// Pairs hold raw descriptors, which the loop owns and closes, never Go
+// objects: a connection the loops accepted (serve_linux.go) or connected
+// (connect_linux.go) never had one, and one handed to Start or AdoptPair
+// as a *net.TCPConn is duplicated and the Go object closed (off the hot
+// path). The hazard of a descriptor closed, and its number reused, while
+// another goroutine uses it is solved by an owner lock, not by a request
+// per call: the loop closes a pair's descriptors (finish) under the pair's
+// fdMu, and Close and Control, the only uses from other goroutines, take
+// fdMu and use the descriptors only while they are open. Close shuts both
+// sockets down, which raises the event that has the loop finish the pair.
 //
 // The files follow the seams: forwarder_linux.go is the API, this file the
-// event loop, freelist_linux.go its buffers and pipes, pair_linux.go and
-// start_linux.go a pair's state and its registration, pump_linux.go one
-// direction's steps, and sys_linux.go the raw syscalls.
+// event loop, freelist_linux.go its buffers and pipes, timers_linux.go its
+// connect deadlines, pair_linux.go and start_linux.go a pair's state and its
+// registration, pump_linux.go one direction's steps, connect_linux.go the
+// upstream's connect, serve_linux.go accepting, handover_linux.go export and
+// adopt, and sys_linux.go the raw syscalls.
 
 const (
 	// copyBufSize is the size of a copy buffer; a read that fills one

@@ -10,8 +10,9 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// The loop's syscalls are all non-blocking, so they are made raw: a raw
-// syscall keeps the loop goroutine's P. Through syscall.Syscall, one that
+// The loop's syscalls, but its epoll_wait, are all non-blocking, so they
+// are made raw: a raw syscall keeps the loop goroutine's P. Through
+// syscall.Syscall, one that
 // takes longer than the scheduler's 20 µs tick (loopback TCP work is done
 // inside the sender's syscall) hands the P to another thread, and the loop
 // then waits in the run queue to get one back, with every connection it
