@@ -55,12 +55,6 @@ func shutdown(fd, how int) error {
 	return errnoErr(errno)
 }
 
-// epollWait returns the events ready on epfd, without waiting.
-func epollWait(epfd int, events []unix.EpollEvent) (int, error) {
-	n, _, errno := unix.RawSyscall6(unix.SYS_EPOLL_PWAIT, uintptr(epfd), uintptr(unsafe.Pointer(&events[0])), uintptr(len(events)), 0, 0, 0)
-	return int(n), errnoErr(errno)
-}
-
 // epollMod changes fd's registration in epfd to ev.
 func epollMod(epfd, fd int, ev *unix.EpollEvent) error {
 	_, _, errno := unix.RawSyscall6(unix.SYS_EPOLL_CTL, uintptr(epfd), unix.EPOLL_CTL_MOD, uintptr(fd), uintptr(unsafe.Pointer(ev)), 0, 0)
