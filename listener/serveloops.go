@@ -19,8 +19,10 @@ import (
 // (admits), then tracking, as Serve's accept loop does; then it connects the
 // upstream itself, through the pool's DialPlan (loopdial.go). A client the
 // loop can't serve alone (the listener was given a tls block since, or the
-// pool has host names or originates TLS) is handed to a handler goroutine
-// as a net.Conn, as Serve's would be. The Gate's Pause and Resume pause the
+// pool has host names or originates TLS since) is handed to a handler
+// goroutine as a net.Conn, as Serve's would be. A listener that starts
+// with a tls block, or a pool the loops can't dial, is served by Serve's
+// accept loop. The Gate's Pause and Resume pause the
 // loops' accepting; Close stops it.
 
 // loopAcceptor is a listener's forward.Acceptor.
@@ -102,10 +104,12 @@ func (s fdSocket) Control(fn func(fd uintptr)) error {
 }
 
 // serveInLoops serves the listener in the forwarder's loops until Close,
-// and reports true; false, having done nothing, when it can't (see
-// above), and Serve's accept loop serves.
+// and reports true; false, having done nothing, when it can't or should
+// not, and Serve's accept loop serves: a listener with a tls block, or a
+// pool the loops can't dial (host names, say from SRV discovery, or TLS
+// origination), whose every client would be handed off.
 func (l *Listener) serveInLoops(w *workers) bool {
-	if l.fwd == nil || !l.fwd.Connects() || l.serverTLS.Load() != nil {
+	if l.fwd == nil || !l.fwd.Connects() || l.serverTLS.Load() != nil || !l.pool.Nonblocking() {
 		return false
 	}
 	fd, err := listenFD(rawConn(l.ln))

@@ -2,6 +2,7 @@ package listener
 
 import (
 	"context"
+	"crypto/tls"
 	"net"
 	"os"
 	"path/filepath"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"github.com/etcd-gateway/etcd-gateway/internal/testutil"
+	"github.com/etcd-gateway/etcd-gateway/internal/tlstest"
 	"github.com/etcd-gateway/etcd-gateway/resolver"
 	"github.com/etcd-gateway/etcd-gateway/upstream"
 )
@@ -97,4 +99,30 @@ func TestLoopsServeAUnixSocketWithAnAllowList(t *testing.T) {
 	}
 	defer c.Close()
 	roundTrip(t, c, []byte("allowed"))
+}
+
+// TestLoopsHandOffAClientTheyCantServe: a listener served by the loops
+// that gets a tls block hands its new clients to a handler goroutine,
+// which speaks TLS to them.
+func TestLoopsHandOffAClientTheyCantServe(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, _ := gatedListener(t, ln, testutil.Echo(t).Addr)
+	ca, err := tlstest.NewCA("test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := ca.Issue("127.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.SetTLS(&tls.Config{Certificates: []tls.Certificate{cert}})
+	c, err := tls.Dial("tcp", l.Addr().String(), &tls.Config{RootCAs: ca.Pool(), ServerName: "127.0.0.1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	roundTrip(t, c, []byte("over TLS, handed off"))
 }

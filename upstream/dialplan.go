@@ -112,13 +112,15 @@ func (d *DialPlan) Err() error {
 func (d *DialPlan) Timeout() time.Duration { return d.p.settings.Load().DialTimeout }
 
 // Nonblocking reports whether a new connection may be dialled through a
-// DialPlan's NextAddr, without the pool's dial function: every endpoint's
-// address is an IP address, and the pool originates no TLS.
+// DialPlan's NextAddr, without the pool's dial function: the pool has
+// endpoints, every one's address is an IP address, and it originates no
+// TLS.
 func (p *Pool) Nonblocking() bool {
-	if p.settings.Load().Originate != nil {
+	eps := p.Endpoints()
+	if len(eps) == 0 || p.settings.Load().Originate != nil {
 		return false
 	}
-	for _, ep := range p.Endpoints() {
+	for _, ep := range eps {
 		if !ep.ip.IsValid() {
 			return false
 		}

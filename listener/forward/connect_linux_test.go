@@ -4,6 +4,7 @@ package forward_test
 
 import (
 	"errors"
+	"io"
 	"net"
 	"net/netip"
 	"os"
@@ -57,6 +58,14 @@ func (a *addrs) outcome() (failed []error, connected int, gaveUp bool) {
 	return append([]error(nil), a.failed...), a.connected, a.gaveUp
 }
 
+// closingEcho echoes what c sends, and closes c at its EOF.
+func closingEcho(c net.Conn) {
+	go func() {
+		_, _ = io.Copy(c, c)
+		_ = c.Close()
+	}()
+}
+
 // echoServer is a loopback server that echoes every connection.
 func echoServer(t *testing.T) netip.AddrPort {
 	t.Helper()
@@ -71,7 +80,7 @@ func echoServer(t *testing.T) netip.AddrPort {
 			if err != nil {
 				return
 			}
-			echo(c)
+			closingEcho(c)
 		}
 	}()
 	return ln.Addr().(*net.TCPAddr).AddrPort()
@@ -193,7 +202,7 @@ func TestConnectCompletesLater(t *testing.T) {
 			if err != nil {
 				return
 			}
-			echo(c)
+			closingEcho(c)
 		}
 	}()
 	roundTrip(t, client, []byte("connected late"))
@@ -256,8 +265,10 @@ func TestConnectToAMemberThatResets(t *testing.T) {
 	if _, err := client.Read(make([]byte, 1)); err == nil {
 		t.Fatal("the client was not closed")
 	}
-	if _, connected, _ := up.outcome(); connected != 1 {
-		t.Fatalf("connected %d times, want 1 (the reset comes after)", connected)
+	// The reset comes after the connect, or, when the member is quick,
+	// before the loop saw the connect through: then the try failed.
+	if failed, connected, _ := up.outcome(); connected+len(failed) != 1 {
+		t.Fatalf("connected %d times, failed %v; want one try", connected, failed)
 	}
 }
 
@@ -287,7 +298,7 @@ func TestConnectOverIPv6(t *testing.T) {
 			if err != nil {
 				return
 			}
-			echo(c)
+			closingEcho(c)
 		}
 	}()
 	up := &addrs{list: []netip.AddrPort{ln.Addr().(*net.TCPAddr).AddrPort()}}
