@@ -121,6 +121,9 @@ func (l *Listener) serveInLoops(w *workers) bool {
 	if !l.startService(fd, a) {
 		return false
 	}
+	if g := l.Gate(); g != nil {
+		g.dropGoListener()
+	}
 	<-l.stopServing
 	return true
 }

@@ -2,6 +2,7 @@ package listener
 
 import (
 	"errors"
+	"net"
 	"os"
 
 	"golang.org/x/sys/unix"
@@ -31,3 +32,27 @@ func listenFD(sock controller) (int, error) {
 
 // closeFD closes a descriptor listenFD returned.
 func closeFD(fd int) { _ = unix.Close(fd) }
+
+// dropGoListener closes Go's listener of a TCP socket the loops serve,
+// the Gate keeping a descriptor of its own: Go's netpoller, where that
+// listener is registered, would otherwise wake at every new connection,
+// for nobody. A unix socket keeps its Go listener, whose Close may remove
+// its file.
+func (g *Gate) dropGoListener() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	tl, ok := g.ln.(*net.TCPListener)
+	if !ok || g.raw >= 0 {
+		return
+	}
+	raw, err := tl.SyscallConn()
+	if err != nil {
+		return
+	}
+	fd, dupErr := -1, error(nil)
+	if err := raw.Control(func(s uintptr) { fd, dupErr = unix.FcntlInt(s, unix.F_DUPFD_CLOEXEC, 0) }); err != nil || dupErr != nil {
+		return
+	}
+	g.raw = fd
+	_ = tl.Close() // the socket stays open: the Gate's and the loops' descriptors
+}

@@ -71,6 +71,31 @@ func TestLoopsServeAndTheGatePausesThem(t *testing.T) {
 	if _, err := waiting.Read(make([]byte, 1)); err != nil {
 		t.Fatalf("not served after Resume: %v", err)
 	}
+
+	// Go's listener is closed (the loops hold the socket), and the Gate
+	// still sets options and hands the socket on, as a handover does.
+	l.SetLimits(Limits{KeepAlive: 7 * time.Second})
+	if !l.keepAliveInherited.Load() {
+		t.Error("no keepalive set on the listening socket through the Gate")
+	}
+	g.Pause()
+	f, err := g.File()
+	if err != nil {
+		t.Fatal(err)
+	}
+	next, err := net.FileListener(f)
+	_ = f.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer next.Close()
+	handedOver := testutil.Dial(t, l.Addr().String())
+	accepted, err := next.Accept()
+	if err != nil {
+		t.Fatalf("the socket handed on does not accept: %v", err)
+	}
+	accepted.Close()
+	handedOver.Close()
 }
 
 // TestLoopsServeAUnixSocketWithAnAllowList: on a unix socket, the loops
