@@ -130,10 +130,8 @@ func (b *FDBudget) waitRoom(ctx context.Context, closed *atomic.Bool, log logrus
 	if b.room() {
 		return true
 	}
-	b.pauses.Add(1)
-	b.paused.Add(1)
+	b.pause(log)
 	defer b.paused.Add(-1)
-	b.logPause(log)
 	tick := time.NewTicker(pausePoll)
 	defer tick.Stop()
 	for {
@@ -150,6 +148,31 @@ func (b *FDBudget) waitRoom(ctx context.Context, closed *atomic.Bool, log logrus
 			return true
 		}
 	}
+}
+
+// pause counts and logs an accept loop that pauses; paused.Add(-1) ends
+// it.
+func (b *FDBudget) pause(log logrus.FieldLogger) {
+	b.pauses.Add(1)
+	b.paused.Add(1)
+	b.logPause(log)
+}
+
+// roomOrPause is room for an accepter that doesn't wait in waitRoom (an
+// event loop): the first false counts and logs a pause, in *paused, and
+// the next true ends it.
+func (b *FDBudget) roomOrPause(paused *atomic.Bool, log logrus.FieldLogger) bool {
+	if b.room() {
+		if paused.CompareAndSwap(true, false) {
+			b.paused.Add(-1)
+			log.WithField("free-descriptors", b.free()).Debug("accepting resumed")
+		}
+		return true
+	}
+	if paused.CompareAndSwap(false, true) {
+		b.pause(log)
+	}
+	return false
 }
 
 // logPause logs a pause, at most about once a second.

@@ -31,7 +31,14 @@ type Gate struct {
 	mu     sync.Mutex
 	wait   chan struct{} // closed by Resume; nil while accepting
 	closed chan struct{}
-	once   sync.Once
+	// onPause, when set, is told of every Pause and Resume: the
+	// forwarder's loops accept on the socket, not Accept.
+	onPause func(paused bool)
+	once    sync.Once
+	// raw is the Gate's own descriptor of the socket once Go's listener
+	// was closed for the loops (dropGoListener); -1 before. File,
+	// SyscallConn and Close use it then.
+	raw int
 }
 
 // NewGate wraps ln, which must be a TCP or unix listening socket; it
@@ -41,7 +48,7 @@ func NewGate(ln net.Listener, paused bool) (*Gate, error) {
 	if !ok {
 		return nil, fmt.Errorf("gate: %T can't be paused", ln)
 	}
-	g := &Gate{ln: p, closed: make(chan struct{})}
+	g := &Gate{ln: p, closed: make(chan struct{}), raw: -1}
 	if paused {
 		g.Pause()
 	}
@@ -81,6 +88,9 @@ func (g *Gate) Pause() {
 	}
 	g.wait = make(chan struct{})
 	_ = g.ln.SetDeadline(time.Unix(1, 0)) // in the past: wakes a blocked Accept
+	if g.onPause != nil {
+		g.onPause(true)
+	}
 }
 
 // Resume accepts again after Pause.
@@ -93,6 +103,18 @@ func (g *Gate) Resume() {
 	_ = g.ln.SetDeadline(time.Time{})
 	close(g.wait)
 	g.wait = nil
+	if g.onPause != nil {
+		g.onPause(false)
+	}
+}
+
+// serveWith hands the accepting to start, which is told whether the gate
+// is paused now and returns what to tell of each later Pause and Resume;
+// under the gate's lock, so that none is missed in between.
+func (g *Gate) serveWith(start func(paused bool) (onPause func(paused bool))) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.onPause = start(g.wait != nil)
 }
 
 // Paused reports whether the gate is paused.
@@ -106,6 +128,13 @@ func (g *Gate) Paused() bool {
 // that holds one (after a handover) goes on accepting.
 func (g *Gate) Close() error {
 	g.once.Do(func() { close(g.closed) })
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.raw >= 0 {
+		closeFD(g.raw)
+		g.raw = -1
+		return nil
+	}
 	return g.ln.Close()
 }
 
@@ -125,7 +154,36 @@ func (g *Gate) Addr() net.Addr { return g.ln.Addr() }
 
 // SyscallConn gives the socket's descriptor, for socket options and for
 // passing it to another process.
-func (g *Gate) SyscallConn() (syscall.RawConn, error) { return g.ln.SyscallConn() }
+func (g *Gate) SyscallConn() (syscall.RawConn, error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.raw >= 0 {
+		return gateRaw{g}, nil
+	}
+	return g.ln.SyscallConn()
+}
+
+// gateRaw is the RawConn of a Gate whose Go listener was closed: Control
+// runs with its own descriptor, under its lock, so that Close can't close
+// it meanwhile.
+type gateRaw struct{ g *Gate }
+
+// Control runs fn with the descriptor, unless the Gate was closed.
+func (r gateRaw) Control(fn func(fd uintptr)) error {
+	r.g.mu.Lock()
+	defer r.g.mu.Unlock()
+	if r.g.raw < 0 {
+		return net.ErrClosed
+	}
+	fn(uintptr(r.g.raw))
+	return nil
+}
+
+// Read is not supported: nobody reads a listening socket.
+func (r gateRaw) Read(func(fd uintptr) bool) error { return errors.ErrUnsupported }
+
+// Write is not supported: nobody writes a listening socket.
+func (r gateRaw) Write(func(fd uintptr) bool) error { return errors.ErrUnsupported }
 
 // Gate returns the listener's socket as a Gate; nil when it was not made
 // one (tests that hand New a plain net.Listener).
@@ -137,7 +195,7 @@ func (l *Listener) Gate() *Gate {
 // File returns a new descriptor of the socket, close-on-exec, to pass to
 // another process; the caller closes it.
 func (g *Gate) File() (*os.File, error) {
-	raw, err := g.ln.SyscallConn()
+	raw, err := g.SyscallConn()
 	if err != nil {
 		return nil, fmt.Errorf("gate: %w", err)
 	}

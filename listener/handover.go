@@ -96,7 +96,8 @@ func (l *Listener) Adopt(c ExportedConn) error {
 		closeConns(client, up)
 		return fmt.Errorf("listener %s: adopt: not a socket", l.name)
 	}
-	pc := &proxyConn{client: client, up: up, ep: c.Endpoint}
+	_, unixClient := client.(*net.UnixConn)
+	pc := &proxyConn{client: client, up: up, ep: c.Endpoint, unix: unixClient}
 	l.conns.Store(pc, struct{}{})
 	l.fds.take()
 	l.open.Add(1)

@@ -2,10 +2,7 @@
 
 package listener
 
-import (
-	"net"
-	"time"
-)
+import "time"
 
 // idleFor would return how long c has been idle; only Linux tells.
-func idleFor(net.Conn) (time.Duration, error) { return 0, errIdleUnsupported }
+func idleFor(controller) (time.Duration, error) { return 0, errIdleUnsupported }

@@ -1,31 +1,31 @@
 package listener
 
 import (
-	"net"
-	"syscall"
+	"errors"
 	"time"
 
 	"golang.org/x/sys/unix"
 )
 
-// setListenerKeepAlive sets the TCP keepalive of ln's own socket and
+// setListenerKeepAlive sets the TCP keepalive of a listening socket and
 // reports whether it did. Linux copies a listening socket's keepalive
 // settings (SO_KEEPALIVE, TCP_KEEPIDLE, TCP_KEEPINTVL, TCP_KEEPCNT) to every
 // connection it accepts, so accepted clients then need no setsockopt of
 // their own: four system calls fewer per connection. A d of 0 or less turns
 // keepalive off on the listening socket (the system default).
-func setListenerKeepAlive(ln net.Listener, d time.Duration) bool {
-	sc, ok := ln.(syscall.Conn)
-	if !ok {
-		return false
+func setListenerKeepAlive(sock controller, d time.Duration) bool {
+	return setSocketKeepAlive(sock, d) == nil && d > 0
+}
+
+// setSocketKeepAlive sets the TCP keepalive of socket sock to period d,
+// as Go rounds it (up, to whole seconds), or turns it off for d <= 0.
+func setSocketKeepAlive(sock controller, d time.Duration) error {
+	if sock == nil {
+		return errors.New("keepalive: no socket")
 	}
-	raw, err := sc.SyscallConn()
-	if err != nil {
-		return false
-	}
-	secs := int((d + time.Second - 1) / time.Second) // as Go rounds: up, to whole seconds
+	secs := int((d + time.Second - 1) / time.Second)
 	var opErr error
-	err = raw.Control(func(fd uintptr) {
+	err := sock.Control(func(fd uintptr) {
 		s := int(fd)
 		if d <= 0 {
 			opErr = unix.SetsockoptInt(s, unix.SOL_SOCKET, unix.SO_KEEPALIVE, 0)
@@ -42,5 +42,5 @@ func setListenerKeepAlive(ln net.Listener, d time.Duration) bool {
 			}
 		}
 	})
-	return err == nil && opErr == nil && d > 0
+	return errors.Join(err, opErr)
 }

@@ -3,7 +3,6 @@ package listener
 import (
 	"context"
 	"net"
-	"syscall"
 	"testing"
 	"time"
 
@@ -14,12 +13,11 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// keepAliveOf returns SO_KEEPALIVE and TCP_KEEPIDLE (seconds) of c.
-func keepAliveOf(t *testing.T, c net.Conn) (on, idle int) {
+// keepAliveOf returns SO_KEEPALIVE and TCP_KEEPIDLE (seconds) of raw.
+func keepAliveOf(t *testing.T, raw controller) (on, idle int) {
 	t.Helper()
-	raw, err := c.(syscall.Conn).SyscallConn()
-	if err != nil {
-		t.Fatal(err)
+	if raw == nil {
+		t.Fatal("no socket")
 	}
 	var err1, err2 error
 	if err := raw.Control(func(fd uintptr) {
@@ -70,7 +68,7 @@ func checkKeepAlive(t *testing.T, l *Listener, idle int) {
 	local := c.LocalAddr().String()
 	var pc *proxyConn
 	l.conns.Range(func(k, _ any) bool {
-		if k.(*proxyConn).client.RemoteAddr().String() == local {
+		if k.(*proxyConn).remote() == local {
 			pc = k.(*proxyConn)
 		}
 		return pc == nil
@@ -78,11 +76,8 @@ func checkKeepAlive(t *testing.T, l *Listener, idle int) {
 	if pc == nil {
 		t.Fatal("no tracked connection")
 	}
-	pc.mu.Lock()
-	up := pc.up
-	pc.mu.Unlock()
-	for side, conn := range map[string]net.Conn{"client": pc.client, "upstream": up} {
-		if on, got := keepAliveOf(t, conn); on == 0 || got != idle {
+	for side, i := range map[string]int{"client": 0, "upstream": 1} {
+		if on, got := keepAliveOf(t, pc.socket(i)); on == 0 || got != idle {
 			t.Errorf("%s side: SO_KEEPALIVE=%d TCP_KEEPIDLE=%d, want on and %d", side, on, got, idle)
 		}
 	}

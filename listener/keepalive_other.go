@@ -3,10 +3,15 @@
 package listener
 
 import (
-	"net"
+	"errors"
 	"time"
 )
 
 // setListenerKeepAlive reports false: accepted connections get their
 // keepalive one by one on this system.
-func setListenerKeepAlive(net.Listener, time.Duration) bool { return false }
+func setListenerKeepAlive(controller, time.Duration) bool { return false }
+
+// setSocketKeepAlive fails here: Go's net package sets keepalives.
+func setSocketKeepAlive(controller, time.Duration) error {
+	return errors.New("keepalive: set through the net package on this system")
+}

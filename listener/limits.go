@@ -4,10 +4,12 @@ import (
 	"errors"
 	"net"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/sirupsen/logrus"
 
+	"github.com/etcd-gateway/etcd-gateway/listener/forward"
 	"github.com/etcd-gateway/etcd-gateway/upstream"
 )
 
@@ -125,7 +127,7 @@ func (l *Listener) Limits() Limits { return *l.limits.Load() }
 func (l *Listener) SetLimits(lim Limits) {
 	// The listening socket first: a connection accepted from now on
 	// inherits the new keepalive, whichever limits admit reads.
-	l.keepAliveInherited.Store(setListenerKeepAlive(l.ln, lim.KeepAlive))
+	l.keepAliveInherited.Store(setListenerKeepAlive(rawConn(l.ln), lim.KeepAlive))
 	l.limits.Store(&lim)
 	select {
 	case l.limitsChanged <- struct{}{}:
@@ -133,26 +135,38 @@ func (l *Listener) SetLimits(lim Limits) {
 	}
 }
 
-// admit decides on a connection just accepted: a client the allow-list
-// does not let in is closed (see admitPeer); past MaxConns it is closed
-// at once and counted; otherwise its keepalive is set, unless it inherited
-// it from the listening socket. It reports whether the connection is to be
-// served.
+// admit decides on a connection accepted by Go's net package: a client
+// the allow-list does not let in (see admitPeer), or past MaxConns, is
+// closed; otherwise its keepalive is set, unless it inherited it from the
+// listening socket. It reports whether the connection is to be served.
 func (l *Listener) admit(c net.Conn) bool {
-	lim := l.limits.Load()
-	if !l.admitPeer(c, lim.Peers) {
-		return false
-	}
-	if lim.MaxConns > 0 && l.open.Load() >= lim.MaxConns {
+	_, unixClient := c.(*net.UnixConn)
+	lim, ok := l.admits(rawConn(c), unixClient)
+	if !ok {
 		_ = c.Close()
-		n := l.counters.rejected.Add(1)
-		l.logRejection(lim.MaxConns, n)
 		return false
 	}
 	if !l.keepAliveInherited.Load() {
 		setKeepAlive(c, lim.KeepAlive)
 	}
 	return true
+}
+
+// admits decides on client socket sock just accepted, with the current
+// limits: one the allow-list does not let in is refused (see admitPeer);
+// past MaxConns one is refused, counted and logged. The caller closes a
+// refused client.
+func (l *Listener) admits(sock controller, unixClient bool) (*Limits, bool) {
+	lim := l.limits.Load()
+	if !l.admitPeer(sock, unixClient, lim.Peers) {
+		return lim, false
+	}
+	if lim.MaxConns > 0 && l.open.Load() >= lim.MaxConns {
+		n := l.counters.rejected.Add(1)
+		l.logRejection(lim.MaxConns, n)
+		return lim, false
+	}
+	return lim, true
 }
 
 // logRejection logs a max-connections rejection, at most about once a
@@ -221,7 +235,7 @@ func (l *Listener) closeIdle(timeout time.Duration) error {
 		}
 		if pc.closeIfOpen() {
 			l.counters.idleClosed.Add(1)
-			l.log.WithFields(logrus.Fields{"client": pc.client.RemoteAddr().String(), "idle": idle.String()}).
+			l.log.WithFields(logrus.Fields{"client": pc.remote(), "idle": idle.String()}).
 				Debug("idle connection closed")
 		}
 		return true
@@ -229,19 +243,61 @@ func (l *Listener) closeIdle(timeout time.Duration) error {
 	return unsupported
 }
 
-// idleConn is the connection whose idle time stands for the pair's: the
+// controller runs a function with a socket's descriptor: a
+// syscall.RawConn, or one side of a forwarded pair.
+type controller interface {
+	Control(fn func(fd uintptr)) error
+}
+
+// pairSide is side i of a forwarded pair (0 the client, 1 the upstream).
+type pairSide struct {
+	p *forward.Pair
+	i int
+}
+
+// Control runs fn with the side's descriptor, unless the pair ended.
+func (s pairSide) Control(fn func(fd uintptr)) error { return s.p.Control(s.i, fn) }
+
+// idleConn is the socket whose idle time stands for the pair's: the
 // client's, or, for a unix socket client (TCP_INFO is TCP's), the
 // upstream's, which carries the same bytes.
-func (c *proxyConn) idleConn() net.Conn {
-	if _, unixClient := c.client.(*net.UnixConn); !unixClient {
-		return c.client
+func (c *proxyConn) idleConn() controller {
+	if c.unix {
+		return c.socket(1)
 	}
+	return c.socket(0)
+}
+
+// socket is side i of the connection (0 the client, 1 the upstream): of
+// its forwarded pair once started, else its Go connection; nil when
+// there is none (not dialled yet, or TLS: idleFor skips it).
+func (c *proxyConn) socket(i int) controller {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if _, tcp := c.up.(*net.TCPConn); !tcp {
-		return c.client // not dialled yet, or TLS: idleFor skips it
+	if p, ok := c.fwd.(*forward.Pair); ok {
+		return pairSide{p, i}
 	}
-	return c.up
+	if i == 0 {
+		return rawConn(c.client)
+	}
+	if _, tcp := c.up.(*net.TCPConn); tcp {
+		return rawConn(c.up)
+	}
+	return nil
+}
+
+// rawConn returns c's RawConn (c a net.Conn or a net.Listener), nil when
+// it has none.
+func rawConn(c any) controller {
+	sc, ok := c.(syscall.Conn)
+	if !ok {
+		return nil
+	}
+	raw, err := sc.SyscallConn()
+	if err != nil {
+		return nil
+	}
+	return raw
 }
 
 // closeIfOpen closes the connection unless it is closed already, and

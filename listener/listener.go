@@ -10,6 +10,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -61,20 +62,42 @@ type Listener struct {
 	// fds is the descriptor budget shared by a gateway's listeners (nil:
 	// never pause); see fds.go. Set before Serve.
 	fds *FDBudget
+
+	// When the forwarder's loops accept (serveloops.go): svc is their
+	// service, set under serveMu; stopServing is closed by Close.
+	serveMu     sync.Mutex
+	svc         *forward.Service
+	stopServing chan struct{}
+	stopOnce    sync.Once
 }
 
 // errClosedWhileDialling reports a client closed before its upstream was
 // connected.
 var errClosedWhileDialling = errors.New("connection closed while dialling")
 
-// proxyConn is a client connection and, once dialled, its forwarding.
+// proxyConn is a client connection and, once dialled, its forwarding. A
+// client accepted by the forwarder's loops has no net.Conn: its loop owns
+// its descriptor, and peer is its address.
 type proxyConn struct {
-	client net.Conn
+	client net.Conn // nil for a client accepted by the loops
+	peer   netip.AddrPort
+	unix   bool // the client came on a unix socket
 	mu     sync.Mutex
 	up     net.Conn  // the upstream connection, once dialled
 	fwd    io.Closer // the forwarding of both, once started
 	ep     string    // the endpoint's address, once dialled (handover.go)
 	closed bool
+}
+
+// remote is the client's address, for the logs.
+func (c *proxyConn) remote() string {
+	switch {
+	case c.client != nil:
+		return c.client.RemoteAddr().String()
+	case c.peer.IsValid():
+		return c.peer.String()
+	}
+	return "unix socket"
 }
 
 // Close closes both sides of the proxied connection.
@@ -85,6 +108,9 @@ func (c *proxyConn) Close() error {
 	c.mu.Unlock()
 	if fwd != nil {
 		return fwd.Close() // closes both connections
+	}
+	if c.client == nil {
+		return nil // accepted by a loop: started closes its pair
 	}
 	return c.client.Close()
 }
@@ -111,6 +137,7 @@ func New(name string, ln net.Listener, pool *upstream.Pool, log logrus.FieldLogg
 	ctx, cancel := context.WithCancel(context.Background())
 	fwd, err := forward.NewForwarder()
 	l := &Listener{name: name, ln: ln, pool: pool, log: log, ctx: ctx, cancel: cancel, done: make(chan struct{}), fwd: fwd, fwdErr: err}
+	l.stopServing = make(chan struct{})
 	l.counters.bytes = upstream.NewByteCounter()
 	l.limits.Store(&Limits{})
 	l.limitsChanged = make(chan struct{}, 1)
@@ -155,6 +182,9 @@ func (l *Listener) Serve() error {
 	stop := make(chan struct{})
 	defer close(stop) // idle workers exit
 	w := newWorkers(l.handle, stop)
+	if l.serveInLoops(w) {
+		return nil
+	}
 	var backoff time.Duration
 	var lastLog time.Time
 	suppressed := 0
@@ -187,14 +217,20 @@ func (l *Listener) Serve() error {
 		if !l.admit(c) {
 			continue
 		}
-		pc := &proxyConn{client: c}
-		l.conns.Store(pc, struct{}{})
-		l.fds.take()
-		l.open.Add(1)
-		l.total.Add(1)
-		l.wg.Add(1)
+		_, unixClient := c.(*net.UnixConn)
+		pc := &proxyConn{client: c, unix: unixClient}
+		l.track(pc)
 		w.run(pc)
 	}
+}
+
+// track counts and tracks a client just accepted, until release.
+func (l *Listener) track(pc *proxyConn) {
+	l.conns.Store(pc, struct{}{})
+	l.fds.take()
+	l.open.Add(1)
+	l.total.Add(1)
+	l.wg.Add(1)
 }
 
 func (l *Listener) handle(pc *proxyConn) {
@@ -210,10 +246,12 @@ func (l *Listener) handle(pc *proxyConn) {
 		l.release(pc)
 		return
 	}
+	if sock, ok := client.(forward.Socket); ok && client == pc.client && l.connectInLoop(pc, sock) {
+		return
+	}
 	up, ep, err := l.pool.Dial(l.ctx)
 	if err != nil {
-		l.counters.noUpstream.Add(1)
-		l.log.WithError(err).WithField("client", pc.client.RemoteAddr().String()).Warn("no upstream for client; closing it")
+		l.noUpstream(pc, err)
 		_ = pc.client.Close()
 		l.release(pc)
 		return
@@ -279,6 +317,7 @@ func (l *Listener) closeForwarder() {
 // Close stops accepting. Open connections are left alone; see Shutdown.
 func (l *Listener) Close() error {
 	l.closed.Store(true)
+	l.stopService()
 	err := l.ln.Close()
 	<-l.done
 	if l.open.Load() == 0 {

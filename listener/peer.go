@@ -2,7 +2,6 @@ package listener
 
 import (
 	"errors"
-	"net"
 	"slices"
 	"time"
 
@@ -31,19 +30,22 @@ type Cred struct {
 // a unix socket, so an allow-list can't let it in.
 var errNoPeerCred = errors.New("the client's credentials can't be read: not a unix socket")
 
-// admitPeer decides on a connection just accepted when the listener has
-// an allow-list: a client whose credentials are not in it, or can't be
-// read, is closed at once, counted and logged. It reports whether the
-// connection may be served.
-func (l *Listener) admitPeer(c net.Conn, p *Peers) bool {
+// admitPeer decides on a client socket just accepted when the listener
+// has an allow-list: a client whose credentials are not in it, or can't
+// be read (unixClient false: not a unix socket), is counted and logged,
+// and the caller closes it. It reports whether the client may be served.
+func (l *Listener) admitPeer(sock controller, unixClient bool, p *Peers) bool {
 	if p == nil {
 		return true
 	}
-	cred, err := peerCred(c)
-	if err == nil && p.allows(cred.UID, cred.GID) {
+	var c Cred
+	err := errNoPeerCred
+	if unixClient {
+		c, err = peerCred(sock)
+	}
+	if err == nil && p.allows(c.UID, c.GID) {
 		return true
 	}
-	_ = c.Close()
 	n := l.counters.denied.Add(1)
 	now := time.Now().UnixNano()
 	last := l.counters.lastDeniedLog.Load()
@@ -54,7 +56,7 @@ func (l *Listener) admitPeer(c net.Conn, p *Peers) bool {
 	if err != nil {
 		fields["error"] = err.Error()
 	} else {
-		fields["uid"], fields["gid"], fields["pid"] = cred.UID, cred.GID, cred.PID
+		fields["uid"], fields["gid"], fields["pid"] = c.UID, c.GID, c.PID
 	}
 	l.log.WithFields(fields).Warn("connection refused: the client's user and group are not in allowed-uids or allowed-gids")
 	return false

@@ -2,25 +2,19 @@ package listener
 
 import (
 	"fmt"
-	"net"
 
 	"golang.org/x/sys/unix"
 )
 
-// peerCred returns the credentials of the process at the other end of c,
-// a unix socket, as the kernel recorded them when it connected.
-func peerCred(c net.Conn) (Cred, error) {
-	uc, ok := c.(*net.UnixConn)
-	if !ok {
+// peerCred returns the credentials of the process at the other end of
+// unix socket sock, as the kernel recorded them when it connected.
+func peerCred(sock controller) (Cred, error) {
+	if sock == nil {
 		return Cred{}, errNoPeerCred
-	}
-	raw, err := uc.SyscallConn()
-	if err != nil {
-		return Cred{}, fmt.Errorf("peer credentials: %w", err)
 	}
 	var ucred *unix.Ucred
 	var credErr error
-	if err := raw.Control(func(fd uintptr) {
+	if err := sock.Control(func(fd uintptr) {
 		ucred, credErr = unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED)
 	}); err != nil {
 		return Cred{}, fmt.Errorf("peer credentials: %w", err)

@@ -2,13 +2,10 @@
 
 package listener
 
-import (
-	"errors"
-	"net"
-)
+import "errors"
 
 // peerCred is not implemented outside Linux: a listener with an
 // allow-list lets nobody in.
-func peerCred(net.Conn) (Cred, error) {
+func peerCred(controller) (Cred, error) {
 	return Cred{}, errors.New("peer credentials are read on Linux only")
 }

@@ -32,35 +32,26 @@ const (
 // client, and a member which came back is used at once rather than after
 // the retry delay.
 func (p *Pool) Dial(ctx context.Context) (net.Conn, *Endpoint, error) {
-	eps := p.Endpoints()
-	if len(eps) == 0 {
-		if why := p.waiting.Load(); why != nil {
-			return nil, nil, fmt.Errorf("%w: the pool has no endpoints yet: %s", ErrNoEndpoint, *why)
-		}
-		return nil, nil, fmt.Errorf("%w: the pool has no endpoints", ErrNoEndpoint)
+	plan, err := p.Plan()
+	if err != nil {
+		return nil, nil, err
 	}
 	s := p.settings.Load()
-	var tried []*Endpoint
-	var lastErr error
-	for level := levelUp; level <= levelAny; level++ {
-		for {
-			ep := p.pick(eps, tried, level)
-			if ep == nil {
-				break
-			}
-			conn, err := p.dialOne(ctx, s, ep)
-			if err == nil {
-				p.countFailover(lastErr)
-				return conn, ep, nil
-			}
-			lastErr = err
-			tried = append(tried, ep)
-			if ctx.Err() != nil {
-				return nil, nil, ctx.Err()
-			}
+	for {
+		ep, ok := plan.Next()
+		if !ok {
+			return nil, nil, plan.Err()
+		}
+		conn, err := p.dialOne(ctx, s, ep)
+		if err == nil {
+			plan.Connected()
+			return conn, ep, nil
+		}
+		plan.failed(err, ctx.Err() != nil)
+		if ctx.Err() != nil {
+			return nil, nil, ctx.Err()
 		}
 	}
-	return nil, nil, fmt.Errorf("%w: tried %d endpoints, last error: %w", ErrNoEndpoint, len(tried), lastErr)
 }
 
 // countFailover counts a connection served after a failed dial, which
@@ -138,26 +129,16 @@ func contains(eps []*Endpoint, ep *Endpoint) bool {
 	return false
 }
 
-// dialOne dials ep within the dial timeout and updates its state.
+// dialOne dials ep within the dial timeout, and originates TLS when the
+// settings say so; the caller's DialPlan counts the outcome.
 func (p *Pool) dialOne(ctx context.Context, s *Settings, ep *Endpoint) (net.Conn, error) {
-	defer ep.timings.observeDial(time.Now())
-	ep.dialing.Add(1)
-	defer ep.dialing.Add(-1)
 	dctx, cancel := context.WithTimeout(ctx, s.DialTimeout)
+	defer cancel()
 	conn, err := p.dial(dctx, "tcp", ep.addr)
 	if err == nil && s.Originate != nil {
 		conn, err = originate(dctx, conn, s.Originate, ep.addr)
 	}
-	cancel()
-	if err != nil {
-		ep.dialErrors.Add(1)
-		if ctx.Err() == nil && !localFailure(err) {
-			p.markDown(ep, err)
-		}
-		return nil, fmt.Errorf("endpoint %s: %w", ep.addr, err)
-	}
-	p.markUp(ep, "dial succeeded")
-	return conn, nil
+	return conn, err
 }
 
 // originate runs a TLS client handshake on conn with conf, within ctx, and

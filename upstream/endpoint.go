@@ -10,6 +10,7 @@ package upstream
 import (
 	"io"
 	"math/rand/v2"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -25,6 +26,9 @@ import (
 // health-check verdict (Healthy), which stays true when no check runs.
 type Endpoint struct {
 	addr string
+	// ip is addr when it is an IP address and port, for a caller that
+	// connects by itself (DialPlan.NextAddr); invalid for a host name.
+	ip netip.AddrPort
 	// record holds the SRV data, which an update may change in place.
 	record atomic.Pointer[resolver.Endpoint]
 
@@ -60,6 +64,7 @@ type Endpoint struct {
 
 func newEndpoint(re resolver.Endpoint) *Endpoint {
 	ep := &Endpoint{addr: re.Addr, bytes: NewByteCounter()}
+	ep.ip, _ = netip.ParseAddrPort(re.Addr) // invalid for a host name
 	ep.record.Store(&re)
 	ep.active.Store(true)
 	ep.healthy.Store(true)
@@ -76,6 +81,15 @@ func (ep *Endpoint) revive(re resolver.Endpoint) {
 	ep.healthy.Store(true)
 	ep.active.Store(true)
 	ep.removed.Store(false)
+}
+
+// ipOrZero is ep's IP address and port, the zero value for a host name or
+// a nil ep.
+func (ep *Endpoint) ipOrZero() netip.AddrPort {
+	if ep == nil {
+		return netip.AddrPort{}
+	}
+	return ep.ip
 }
 
 // Addr is the endpoint's host:port.

@@ -3,6 +3,7 @@
 package forward
 
 import (
+	"errors"
 	"io"
 	"net"
 	"sync/atomic"
@@ -35,3 +36,31 @@ func (f *Forwarder) Start(client, upstream net.Conn, done func(toUpstream, toCli
 func (f *Forwarder) StartMetered(client, upstream net.Conn, m Meters, done func(toUpstream, toClient int64)) (io.Closer, error) {
 	return startCopy(client, upstream, m.shards(int(f.next.Add(1))), done), nil
 }
+
+// Connects reports false: only the Linux forwarder connects upstreams in
+// its loops.
+func (f *Forwarder) Connects() bool { return false }
+
+// Connect fails here, closing client: see Connects.
+func (f *Forwarder) Connect(client Socket, _ Upstream, _ ConnectOptions, _ func(int64, int64)) (*Pair, error) {
+	_ = client.Close()
+	return nil, errors.New("forward: connecting in the loops needs Linux")
+}
+
+// Service is the Linux forwarder's handle of a listening socket its loops
+// serve; none exists here.
+type Service struct{}
+
+// Serve fails here: see Connects. fd is left to the caller.
+func (f *Forwarder) Serve(int, Acceptor, bool) (*Service, error) {
+	return nil, errors.New("forward: accepting in the loops needs Linux")
+}
+
+// Pause does nothing: no Service exists here.
+func (s *Service) Pause() {}
+
+// Resume does nothing: no Service exists here.
+func (s *Service) Resume() {}
+
+// Stop does nothing: no Service exists here.
+func (s *Service) Stop() {}

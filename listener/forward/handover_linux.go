@@ -114,7 +114,7 @@ func (p *Pair) Export(timeout time.Duration) (Exported, error) {
 
 // quiesce starts exporting p; on the loop's goroutine.
 func (p *Pair) quiesce(res chan exportResult) {
-	if p.finished || p.exporting != nil || p.l.isStopped() {
+	if p.finished || p.exporting != nil || p.up != nil || p.l.isStopped() {
 		res <- exportResult{err: ErrNotExported}
 		return
 	}
@@ -138,8 +138,8 @@ func (p *Pair) unquiesce() {
 func (p *Pair) runExport() {
 	if p.closing.Load() {
 		p.failed = true
-	} else if p.withFDs((*Pair).flushHeld) != nil {
-		p.failed = true
+	} else {
+		p.flushHeld()
 	}
 	p.countBytes()
 	switch {
@@ -192,42 +192,36 @@ func (p *Pair) held() bool {
 // export takes p out of its loop with its descriptors duplicated, and
 // hands them to the caller of Export.
 func (p *Pair) export() {
-	var ex Exported
-	var dupErr error
-	err := p.withFDs(func(p *Pair) {
-		var fds [2]int
-		for i := range fds {
-			fd, err := unix.FcntlInt(uintptr(p.fds[i]), unix.F_DUPFD_CLOEXEC, 0)
-			if err != nil {
-				if i == 1 {
-					_ = unix.Close(fds[0])
-				}
-				dupErr = os.NewSyscallError("dup", err)
-				return
-			}
-			fds[i] = fd
-		}
-		for i := range p.sides {
-			_ = unix.EpollCtl(p.l.epfd, unix.EPOLL_CTL_DEL, p.fds[i], nil)
-		}
-		ex.Client, ex.Upstream = os.NewFile(uintptr(fds[0]), "client"), os.NewFile(uintptr(fds[1]), "upstream")
-	})
-	if err == nil {
-		err = dupErr
-	}
-	if err != nil || p.failed {
-		res := p.exporting
-		p.exporting = nil
+	res := p.exporting
+	p.exporting = nil
+	fds, err := p.dupFDs()
+	if err != nil {
 		res <- exportResult{err: fmt.Errorf("%w: %v", ErrNotExported, err)}
 		p.failed = true
 		p.finish()
 		return
 	}
+	for i := range p.fds {
+		_ = unix.EpollCtl(p.l.epfd, unix.EPOLL_CTL_DEL, p.fds[i], nil)
+	}
+	ex := Exported{Client: os.NewFile(uintptr(fds[0]), "client"), Upstream: os.NewFile(uintptr(fds[1]), "upstream")}
 	ex.State = PairState{Done: [2]bool{p.dirs[0].done, p.dirs[1].done}, Bytes: [2]int64{p.dirs[0].n, p.dirs[1].n}}
-	res := p.exporting
-	p.exporting = nil
 	p.finish() // closes this process's descriptors: the duplicates keep the connections
 	res <- exportResult{ex: ex}
+}
+
+// dupFDs returns close-on-exec duplicates of p's two descriptors; on
+// error none is left open.
+func (p *Pair) dupFDs() (fds [2]int, err error) {
+	for i := range fds {
+		if fds[i], err = unix.FcntlInt(uintptr(p.fds[i]), unix.F_DUPFD_CLOEXEC, 0); err != nil {
+			if i == 1 {
+				_ = unix.Close(fds[0])
+			}
+			return fds, os.NewSyscallError("dup", err)
+		}
+	}
+	return fds, nil
 }
 
 // AdoptPair forwards between two sockets of a pair exported by another
@@ -237,26 +231,32 @@ func (p *Pair) export() {
 // what the peers sent meanwhile waits in the sockets. On error both
 // sockets are closed and done is not called.
 func (f *Forwarder) AdoptPair(client, upstream Socket, st PairState, m Meters, done func(toUpstream, toClient int64)) (*Pair, error) {
-	li := f.pickLoop()
-	p, err := newPair(f.loops[li], client, upstream, m.shards(li), done)
-	if err == nil {
-		p.adopted = true
-		for i := range p.dirs {
-			d := &p.dirs[i]
-			d.n = st.Bytes[i]
-			d.eof, d.done = st.Done[i], st.Done[i]
-			if d.eof {
-				p.sides[d.src].rdhup = true
-			}
-		}
-		p.counted = st.Bytes
-		// A new registration reports what is ready at once: unread bytes,
-		// EOF, write space.
-		p.sides[0].readable, p.sides[1].readable = true, true
-		err = p.start()
-	}
+	fds, err := takeFDs(client, upstream)
 	if err != nil {
-		_, _ = client.Close(), upstream.Close()
+		return nil, fmt.Errorf("forward: adopt: %w", err)
+	}
+	return f.adoptFDs(fds, st, m, done)
+}
+
+// adoptFDs is AdoptPair for two descriptors, which it owns from then on.
+func (f *Forwarder) adoptFDs(fds [2]int, st PairState, m Meters, done func(toUpstream, toClient int64)) (*Pair, error) {
+	li := f.pickLoop()
+	p := newPair(f.loops[li], fds[0], fds[1], m.shards(li), done)
+	p.adopted = true
+	for i := range p.dirs {
+		d := &p.dirs[i]
+		d.n = st.Bytes[i]
+		d.eof, d.done = st.Done[i], st.Done[i]
+		if d.eof {
+			p.sides[d.src].rdhup = true
+		}
+	}
+	p.counted = st.Bytes
+	// A new registration reports what is ready at once: unread bytes,
+	// EOF, write space.
+	p.sides[0].readable, p.sides[1].readable = true, true
+	if err := p.start(); err != nil {
+		p.closeFDs()
 		return nil, fmt.Errorf("forward: adopt: %w", err)
 	}
 	return p, nil

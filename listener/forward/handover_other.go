@@ -5,6 +5,7 @@ package forward
 import (
 	"errors"
 	"io"
+	"net"
 	"syscall"
 	"time"
 )
@@ -32,3 +33,6 @@ func (f *Forwarder) AdoptPair(client, upstream Socket, _ PairState, _ Meters, _ 
 	_, _ = client.Close(), upstream.Close()
 	return nil, errors.New("forward: adopting a connection needs Linux")
 }
+
+// Control fails: no Pair exists here.
+func (p *Pair) Control(int, func(fd uintptr)) error { return net.ErrClosed }

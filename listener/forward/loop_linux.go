@@ -1,11 +1,11 @@
 package forward
 
 import (
-	"fmt"
 	"net"
 	"os"
+	"runtime"
 	"sync"
-	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -14,10 +14,11 @@ import (
 //
 // An idle connection must cost its two sockets and a few hundred bytes of
 // heap: no goroutine (a parked goroutine keeps a stack of 4 KiB or more), no
-// buffer, no splice pipe. So forwarding is event driven. A Forwarder runs one
-// event loop per GOMAXPROCS, each with its own epoll instance; a connection
-// pair is registered with one loop, edge-triggered, for its whole life, and
-// the loop moves bytes when a socket says it is ready:
+// buffer, no splice pipe. So forwarding is event driven. A Forwarder runs
+// event loops (one per GOMAXPROCS but one: see loopCount), each with its
+// own epoll instance; a connection pair is registered with one loop,
+// edge-triggered, for its whole life, and the loop moves bytes when a
+// socket says it is ready:
 //
 //   - small data is copied through a buffer from the loop's free list, which
 //     goes back as soon as it is written;
@@ -30,17 +31,32 @@ import (
 //   - a read shorter than its buffer means the socket is drained (as HAProxy
 //     assumes): new data, a FIN or an error after it raises a new edge.
 //
-// The epoll instance is itself registered in Go's netpoller (as an os.File),
-// so a loop with nothing to do parks its goroutine like any network read and
-// blocks no OS thread. The sockets stay registered in Go's netpoller too,
-// which costs nothing while nobody waits on them. Every syscall on a socket
-// runs inside its RawConn.Control (Pair.withFDs), so a concurrent Close
-// can't close the descriptor (and let the number be reused) under the loop.
+// A loop owns its OS thread (runtime.LockOSThread) and blocks in epoll_wait
+// on its own epoll instance, which Go's netpoller doesn't know, with a
+// timeout from its timers (connect deadlines, paused listening sockets), or
+// none: one epoll_wait per batch of events, then read, write and splice as
+// raw system calls, which keep the thread's P. An eventfd in the epoll set
+// wakes it for requests from other goroutines (request), run on its thread
+// between two batches: Export, Serve's pause and stop, Connect's first try,
+// Close of the forwarder.
+//
+// Pairs hold raw descriptors, which the loop owns and closes, never Go
+// objects: a connection the loops accepted (serve_linux.go) or connected
+// (connect_linux.go) never had one, and one handed to Start or AdoptPair
+// as a *net.TCPConn is duplicated and the Go object closed (off the hot
+// path). The hazard of a descriptor closed, and its number reused, while
+// another goroutine uses it is solved by an owner lock, not by a request
+// per call: the loop closes a pair's descriptors (finish) under the pair's
+// fdMu, and Close and Control, the only uses from other goroutines, take
+// fdMu and use the descriptors only while they are open. Close shuts both
+// sockets down, which raises the event that has the loop finish the pair.
 //
 // The files follow the seams: forwarder_linux.go is the API, this file the
-// event loop, freelist_linux.go its buffers and pipes, pair_linux.go and
-// start_linux.go a pair's state and its registration, pump_linux.go one
-// direction's steps, and sys_linux.go the raw syscalls.
+// event loop, freelist_linux.go its buffers and pipes, timers_linux.go its
+// connect deadlines, pair_linux.go and start_linux.go a pair's state and its
+// registration, pump_linux.go one direction's steps, connect_linux.go the
+// upstream's connect, serve_linux.go accepting, handover_linux.go export and
+// adopt, and sys_linux.go the raw syscalls.
 
 const (
 	// copyBufSize is the size of a copy buffer; a read that fills one
@@ -61,9 +77,9 @@ const (
 // loop is one event loop: an epoll instance, the pairs registered with it,
 // and the free buffers and pipes its pairs share.
 type loop struct {
+	index     int // in its forwarder, for the meters' shards
 	epfd      int
-	file      *os.File // epfd, registered in Go's netpoller
-	raw       syscall.RawConn
+	file      *os.File // epfd, to close it; not in Go's netpoller
 	exited    chan struct{}
 	firstBufs sync.Pool // *[]byte of copyBufSize, for sendFirst on callers' goroutines
 
@@ -73,25 +89,37 @@ type loop struct {
 	free    []int32 // free slots
 	gen     int32
 
-	// Owned by the loop's goroutine.
-	events []unix.EpollEvent
-	batch  []*Pair
-	again  []*Pair // pairs that used their burst with data left to move
-	spare  []*Pair // the other slice for again
+	// Owned by the loop's thread.
+	quit      bool // set by close's request: the loop ends after this turn
+	epoch     time.Time
+	deadlines deadlines // of the pairs connecting their upstream
+	// listenings are the listening sockets the loop accepts on
+	// (serve_linux.go), and peer the address accept4 fills.
+	listenings []*listening
+	peer       unix.RawSockaddrAny
+	events     []unix.EpollEvent
+	batch      []*Pair
+	again      []*Pair // pairs that used their burst with data left to move
+	spare      []*Pair // the other slice for again
 	freeList
 	exportState // handover_linux.go
 }
 
 // newLoop starts an event loop on its own epoll instance.
-func newLoop() (*loop, error) {
+func newLoop(index int) (*loop, error) {
 	l := &loop{
+		index:  index,
+		epoch:  time.Now(),
 		exited: make(chan struct{}),
 		events: make([]unix.EpollEvent, maxEvents),
 		batch:  make([]*Pair, maxEvents),
 	}
-	if err := l.openEpoll(); err != nil {
-		return nil, err
+	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if err != nil {
+		return nil, os.NewSyscallError("epoll_create1", err)
 	}
+	// Blocking, so os.NewFile leaves it out of Go's netpoller.
+	l.epfd, l.file = epfd, os.NewFile(uintptr(epfd), "epoll")
 	if err := l.openWake(); err != nil {
 		_ = l.file.Close()
 		return nil, err
@@ -104,32 +132,12 @@ func newLoop() (*loop, error) {
 	return l, nil
 }
 
-// openEpoll makes l's epoll instance, non-blocking and registered in Go's
-// netpoller, so that a loop waiting for events parks its goroutine only.
-func (l *loop) openEpoll() error {
-	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
-	if err != nil {
-		return os.NewSyscallError("epoll_create1", err)
-	}
-	if err := unix.SetNonblock(epfd, true); err != nil {
-		_ = unix.Close(epfd)
-		return os.NewSyscallError("fcntl", err)
-	}
-	l.epfd, l.file = epfd, os.NewFile(uintptr(epfd), "epoll")
-	if l.raw, err = l.file.SyscallConn(); err != nil {
-		_ = l.file.Close()
-		return fmt.Errorf("epoll: %w", err)
-	}
-	return nil
-}
-
-// close makes the loop stop taking pairs and wakes it to finish them;
-// it returns once the loop is out of its callback.
+// close makes the loop stop taking pairs and wakes it to finish them.
 func (l *loop) close() {
 	l.mu.Lock()
 	l.stopped = true
 	l.mu.Unlock()
-	_ = l.file.Close()
+	l.request(func() { l.quit = true })
 }
 
 // add registers both sockets of p (whose descriptors the caller holds),
@@ -156,6 +164,9 @@ func (l *loop) add(p *Pair) error {
 // neither stays registered.
 func (l *loop) watch(p *Pair) error {
 	for i := range p.sides {
+		if p.fds[i] < 0 { // an upstream not connected yet
+			continue
+		}
 		ev := p.event(i, p.sides[i].outArmed)
 		if err := unix.EpollCtl(l.epfd, unix.EPOLL_CTL_ADD, p.fds[i], &ev); err != nil {
 			if i == 1 {
@@ -189,36 +200,63 @@ func (l *loop) remove(p *Pair) {
 	l.mu.Unlock()
 }
 
-// run is the loop's goroutine. The whole loop runs inside one RawConn.Read
-// of the epoll descriptor: Go's netpoller wakes it when the epoll has events,
-// and Close of the file ends it.
+// run is the loop's goroutine, locked to its OS thread for its whole
+// life: it blocks in epoll_wait, serves what is ready, and starts again,
+// until close's request ends it.
 func (l *loop) run() {
+	runtime.LockOSThread() // never unlocked: the thread ends with the loop
 	defer close(l.exited)
-	_ = l.raw.Read(l.turns)
+	for !l.quit {
+		l.turn()
+	}
 	l.stop()
 }
 
-// turns waits for events and serves them until the epoll has none ready;
-// it returns false to park in the netpoller, true to end the loop.
-func (l *loop) turns(epfd uintptr) bool {
-	for {
-		n, err := epollWait(int(epfd), l.events)
-		switch {
-		case err == unix.EINTR:
-			continue
-		case err != nil:
-			return true // can't happen with a valid epfd; stop
-		case n > 0:
-			l.dispatch(l.events[:n])
-		}
-		l.runRequests()
-		l.runAgain()
-		// Fewer events than room: the ready list was empty when we
-		// looked, and anything new raises the netpoller's edge.
-		if n < len(l.events) && len(l.again) == 0 {
-			return false
-		}
+// turn waits for events, at most until the next timer is due (not at all
+// when pairs wait for another turn), and serves them: one epoll_wait per
+// batch.
+func (l *loop) turn() {
+	now := l.now()
+	timeout := earliest(l.deadlines.waitMillis(now), l.listenWait(now))
+	if len(l.again) > 0 {
+		timeout = 0
 	}
+	n, err := unix.EpollWait(l.epfd, l.events, timeout)
+	switch {
+	case err == unix.EINTR:
+	case err != nil:
+		l.quit = true // can't happen with a valid epfd; stop
+		return
+	case n > 0:
+		l.dispatch(l.events[:n])
+	}
+	l.runRequests()
+	l.expire()
+	l.runAgain()
+}
+
+// now is the loop's clock: monotonic nanoseconds since it started.
+func (l *loop) now() int64 { return int64(time.Since(l.epoch)) }
+
+// earliest is the shorter of two epoll_wait timeouts, -1 meaning none.
+func earliest(a, b int) int {
+	if a < 0 || (b >= 0 && b < a) {
+		return b
+	}
+	return a
+}
+
+// expire fails the connects whose deadline passed, and puts back the
+// listening sockets whose pause is over.
+func (l *loop) expire() {
+	if len(l.deadlines) == 0 && len(l.listenings) == 0 {
+		return
+	}
+	now := l.now()
+	for p := l.deadlines.due(now); p != nil; p = l.deadlines.due(now) {
+		p.timedOut()
+	}
+	l.retryListenings(now)
 }
 
 // dispatch hands a batch of events to their pairs.
@@ -227,7 +265,13 @@ func (l *loop) dispatch(evs []unix.EpollEvent) {
 	for i := range evs {
 		p := l.batch[i]
 		l.batch[i] = nil
-		if p == nil || p.finished {
+		if p == nil {
+			if ls := l.listeningAt(evs[i].Fd >> 1); ls != nil {
+				l.acceptOn(ls)
+			}
+			continue
+		}
+		if p.finished {
 			continue
 		}
 		p.sides[evs[i].Fd&1].ready(evs[i].Events)

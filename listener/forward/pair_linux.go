@@ -1,15 +1,16 @@
 package forward
 
 import (
+	"net"
+	"sync"
 	"sync/atomic"
-	"syscall"
 
 	"golang.org/x/sys/unix"
 )
 
 // Pair is one client connection and its upstream, forwarded by an event
-// loop. Apart from Close, only its loop's goroutine touches it once it is
-// registered.
+// loop. Apart from Close and Control, only its loop's thread touches it
+// once it is registered.
 //
 // All of a pair's state is in this one struct: its two sockets and what
 // their last events said, per direction what is read but not yet written
@@ -28,12 +29,25 @@ type Pair struct {
 	meters    meterShards // where bytes are counted as they move
 	counted   [2]int64    // of dirs[i].n, what meters have been told
 
-	fds      [2]int // valid inside withFDs only
-	hold     fdHold
-	failed   bool
-	finished bool
-	queued   bool  // in l.again
-	startErr error // registration's outcome, for start
+	// fds are the two sockets' descriptors, which the pair owns. fdMu
+	// guards their closing: the loop closes them (finish) under it, and
+	// Close and Control, from other goroutines, use them under it only
+	// while fdsClosed is false, so that no descriptor number is used
+	// after it was closed (and perhaps reused).
+	fds       [2]int
+	fdMu      sync.Mutex
+	fdsClosed bool
+	failed    bool
+	finished  bool
+	queued    bool // in l.again
+
+	// While the upstream is being connected (connect_linux.go): up says
+	// where to, and timer is the pair's place in the loop's deadlines
+	// (-1: none), due at deadline.
+	up       Upstream
+	opts     ConnectOptions
+	timer    int
+	deadline int64
 
 	// exporting is set while the pair is quiesced for Export, and
 	// adopted for a pair made by AdoptPair; see handover_linux.go.
@@ -41,10 +55,8 @@ type Pair struct {
 	adopted   bool
 }
 
-// side is one socket of a pair and what its last events said.
+// side is what the last events of one socket of a pair said.
 type side struct {
-	conn     Socket
-	raw      syscall.RawConn
 	readable bool // may have data (or EOF, or an error) to read
 	writable bool // may take data
 	rdhup    bool // the peer has shut its write side: reads end in EOF
@@ -95,14 +107,27 @@ func (p *Pair) Close() error {
 	}
 	// Shutting both sockets down raises an event that makes the loop see
 	// closing, whatever state the pair is in.
-	for i := range p.sides {
-		_ = p.sides[i].raw.Control(shutdownBoth)
+	for i := range p.fds {
+		_ = p.Control(i, shutdownBoth)
 	}
 	return nil
 }
 
 // shutdownBoth shuts down both halves of socket fd.
-func shutdownBoth(fd uintptr) { _ = unix.Shutdown(int(fd), unix.SHUT_RDWR) }
+func shutdownBoth(fd uintptr) { _ = shutdown(int(fd), unix.SHUT_RDWR) }
+
+// Control runs fn with the descriptor of side i (0 the client, 1 the
+// upstream), for a socket option or TCP_INFO, from any goroutine; it
+// returns net.ErrClosed, without running fn, once the pair has ended.
+func (p *Pair) Control(i int, fn func(fd uintptr)) error {
+	p.fdMu.Lock()
+	defer p.fdMu.Unlock()
+	if p.fdsClosed || p.fds[i] < 0 {
+		return net.ErrClosed
+	}
+	fn(uintptr(p.fds[i]))
+	return nil
+}
 
 // event is the registration of side i: read events, and write events too
 // once a write to it had to wait.
@@ -135,12 +160,18 @@ func (p *Pair) run() {
 	if p.finished {
 		return
 	}
+	if p.up != nil {
+		p.runConnect()
+		return
+	}
 	if p.exporting != nil {
 		p.runExport()
 		return
 	}
-	if p.closing.Load() || p.withFDs((*Pair).step) != nil {
+	if p.closing.Load() {
 		p.failed = true
+	} else {
+		p.step()
 	}
 	p.countBytes()
 	if p.failed || (p.dirs[0].done && p.dirs[1].done) {
@@ -164,7 +195,7 @@ func (p *Pair) countBytes() {
 	p.meters.add(up, down)
 }
 
-// step runs both directions, with both descriptors held.
+// step runs both directions.
 func (p *Pair) step() {
 	for i := range p.dirs {
 		if d := &p.dirs[i]; !d.done {
@@ -184,9 +215,10 @@ func (p *Pair) step() {
 }
 
 // finish closes both connections, gives back what the pair held, frees its
-// slot and calls done. It runs on the loop's goroutine, outside Control.
+// slot and calls done. It runs on the loop's thread.
 func (p *Pair) finish() {
 	p.finished = true
+	p.l.deadlines.remove(p)
 	if p.exporting != nil { // ended while being exported
 		p.exporting <- exportResult{err: ErrNotExported}
 		p.exporting = nil
@@ -194,8 +226,7 @@ func (p *Pair) finish() {
 	for i := range p.dirs {
 		p.dirs[i].giveBack(&p.l.freeList)
 	}
-	_ = p.sides[0].conn.Close()
-	_ = p.sides[1].conn.Close()
+	p.closeFDs()
 	p.l.remove(p)
 	p.done(p.dirs[0].n, p.dirs[1].n)
 }
@@ -217,43 +248,14 @@ func (d *direction) giveBack(fl *freeList) {
 	}
 }
 
-// fdHold runs a function with both of a pair's descriptors held: inside
-// each socket's RawConn.Control, one within the other, so that a
-// concurrent Close can't close a descriptor (and let its number be reused)
-// while it runs. Its callbacks are method values made once per pair, so a
-// call allocates nothing.
-type fdHold struct {
-	p            *Pair
-	fn           func(*Pair)
-	outer, inner func(fd uintptr)
-}
-
-// init makes h's callbacks for p.
-func (h *fdHold) init(p *Pair) {
-	h.p = p
-	h.outer, h.inner = h.holdClient, h.holdUpstream
-}
-
-// holdClient runs inside the client's Control, and holds the upstream. A
-// closed upstream fails the pair.
-func (h *fdHold) holdClient(fd uintptr) {
-	h.p.fds[0] = int(fd)
-	if h.p.sides[1].raw.Control(h.inner) != nil {
-		h.p.failed = true
+// closeFDs closes both sockets, under fdMu: see fds.
+func (p *Pair) closeFDs() {
+	p.fdMu.Lock()
+	defer p.fdMu.Unlock()
+	p.fdsClosed = true
+	for _, fd := range p.fds {
+		if fd >= 0 {
+			_ = unix.Close(fd)
+		}
 	}
-}
-
-// holdUpstream runs inside both Controls, and runs the function.
-func (h *fdHold) holdUpstream(fd uintptr) {
-	h.p.fds[1] = int(fd)
-	h.fn(h.p)
-}
-
-// withFDs runs fn(p) with both descriptors held, in p.fds. When a socket
-// is closed already fn does not run: an error for the client, p.failed for
-// the upstream. Nothing of p is touched after fn, which may hand p to its
-// loop.
-func (p *Pair) withFDs(fn func(*Pair)) error {
-	p.hold.fn = fn
-	return p.sides[0].raw.Control(p.hold.outer)
 }

@@ -1,44 +1,67 @@
 package forward
 
 import (
-	"net"
+	"fmt"
+	"os"
 
 	"golang.org/x/sys/unix"
 )
 
-// newPair returns the pair of client and upstream, to be forwarded on l.
-func newPair(l *loop, client, upstream Socket, m meterShards, done func(toUpstream, toClient int64)) (*Pair, error) {
-	p := &Pair{l: l, done: done, meters: m}
-	for i, c := range [2]Socket{client, upstream} {
-		raw, err := c.SyscallConn()
-		if err != nil {
-			return nil, err
-		}
-		p.sides[i] = side{conn: c, raw: raw, writable: true}
-	}
+// newPair returns the pair of the sockets client and upstream, whose
+// descriptors it owns from now on, to be forwarded on l.
+func newPair(l *loop, client, upstream int, m meterShards, done func(toUpstream, toClient int64)) *Pair {
+	p := &Pair{l: l, done: done, meters: m, fds: [2]int{client, upstream}, timer: -1}
+	p.sides = [2]side{{writable: true}, {writable: true}}
 	p.dirs = [2]direction{{src: 0, dst: 1}, {src: 1, dst: 0}}
-	p.hold.init(p)
-	return p, nil
+	return p
+}
+
+// takeFDs takes the descriptors of two sockets from their Go objects: a
+// duplicate of each, which shares its open file (non-blocking) and which
+// Go's netpoller doesn't know, then each object is closed. Off the hot
+// path: a connection the loops accepted or connected themselves has a
+// raw descriptor from the start. On error both are closed and no
+// descriptor is left.
+func takeFDs(client, upstream Socket) (fds [2]int, err error) {
+	for i, c := range [2]Socket{client, upstream} {
+		if fds[i], err = dupSocket(c); err != nil {
+			if i == 1 {
+				_ = unix.Close(fds[0])
+			}
+			break
+		}
+	}
+	_, _ = client.Close(), upstream.Close()
+	return fds, err
+}
+
+// dupSocket returns a close-on-exec duplicate of c's descriptor.
+func dupSocket(c Socket) (int, error) {
+	raw, err := c.SyscallConn()
+	if err != nil {
+		return -1, err
+	}
+	fd, dupErr := -1, error(nil)
+	if err := raw.Control(func(s uintptr) {
+		fd, dupErr = unix.FcntlInt(s, unix.F_DUPFD_CLOEXEC, 0)
+	}); err != nil {
+		return -1, fmt.Errorf("socket: %w", err)
+	}
+	if dupErr != nil {
+		return -1, os.NewSyscallError("dup", dupErr)
+	}
+	return fd, nil
 }
 
 // start forwards what the client has already sent, then registers p with
 // its loop, which owns it from then on. An error means p was not
-// registered: a socket was closed already, or the loop is stopped.
+// registered: the loop is stopped; the caller closes the descriptors.
 func (p *Pair) start() error {
-	p.startErr = net.ErrClosed // unless register runs: a socket is closed
-	if err := p.withFDs((*Pair).register); err != nil {
-		return err
-	}
-	return p.startErr
-}
-
-// register runs with both descriptors held, before the loop knows p.
-func (p *Pair) register() {
 	if !p.adopted {
 		p.sendFirst()
 	}
 	p.countBytes() // before add: from then on only the loop touches p
-	p.startErr = p.l.add(p)
+	return p.l.add(p)
 }
 
 // sendFirst forwards what the client has already sent, from the caller's

@@ -1,13 +1,18 @@
 package forward
 
 import (
+	"net"
+	"net/netip"
+	"os"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
 
-// The loop's syscalls are all non-blocking, so they are made raw: a raw
-// syscall keeps the loop goroutine's P. Through syscall.Syscall, one that
+// The loop's syscalls, but its epoll_wait, are all non-blocking, so they
+// are made raw: a raw syscall keeps the loop goroutine's P. Through
+// syscall.Syscall, one that
 // takes longer than the scheduler's 20 µs tick (loopback TCP work is done
 // inside the sender's syscall) hands the P to another thread, and the loop
 // then waits in the run queue to get one back, with every connection it
@@ -50,12 +55,6 @@ func shutdown(fd, how int) error {
 	return errnoErr(errno)
 }
 
-// epollWait returns the events ready on epfd, without waiting.
-func epollWait(epfd int, events []unix.EpollEvent) (int, error) {
-	n, _, errno := unix.RawSyscall6(unix.SYS_EPOLL_PWAIT, uintptr(epfd), uintptr(unsafe.Pointer(&events[0])), uintptr(len(events)), 0, 0, 0)
-	return int(n), errnoErr(errno)
-}
-
 // epollMod changes fd's registration in epfd to ev.
 func epollMod(epfd, fd int, ev *unix.EpollEvent) error {
 	_, _, errno := unix.RawSyscall6(unix.SYS_EPOLL_CTL, uintptr(epfd), unix.EPOLL_CTL_MOD, uintptr(fd), uintptr(unsafe.Pointer(ev)), 0, 0)
@@ -69,3 +68,94 @@ func errnoErr(e unix.Errno) error {
 	}
 	return e
 }
+
+// tcpSocket opens a non-blocking, close-on-exec TCP socket for addr's
+// family, with TCP_NODELAY (requests are small and go at once) and, for
+// keepAlive > 0, TCP keepalive with that period: the only options the
+// gateway sets, once.
+func tcpSocket(addr netip.AddrPort, keepAlive time.Duration) (int, error) {
+	family := unix.AF_INET6
+	if addr.Addr().Unmap().Is4() {
+		family = unix.AF_INET
+	}
+	fd, err := unix.Socket(family, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return -1, os.NewSyscallError("socket", err)
+	}
+	if err := setTCPOptions(fd, keepAlive); err != nil {
+		_ = unix.Close(fd)
+		return -1, err
+	}
+	return fd, nil
+}
+
+// setTCPOptions sets TCP_NODELAY and, for keepAlive > 0, the keepalive
+// (as Go rounds it: up, to whole seconds; 9 probes, Linux's default).
+func setTCPOptions(fd int, keepAlive time.Duration) error {
+	opts := []sockOpt{{unix.IPPROTO_TCP, unix.TCP_NODELAY, 1}}
+	if keepAlive > 0 {
+		secs := int((keepAlive + time.Second - 1) / time.Second)
+		opts = append(opts, sockOpt{unix.IPPROTO_TCP, unix.TCP_KEEPIDLE, secs}, sockOpt{unix.IPPROTO_TCP, unix.TCP_KEEPINTVL, secs},
+			sockOpt{unix.IPPROTO_TCP, unix.TCP_KEEPCNT, 9}, sockOpt{unix.SOL_SOCKET, unix.SO_KEEPALIVE, 1})
+	}
+	for _, o := range opts {
+		if err := setsockoptInt(fd, o.level, o.opt, o.v); err != nil {
+			return os.NewSyscallError("setsockopt", err)
+		}
+	}
+	return nil
+}
+
+// sockOpt is one integer socket option.
+type sockOpt struct{ level, opt, v int }
+
+// setsockoptInt sets an integer socket option, raw.
+func setsockoptInt(fd, level, opt, v int) error {
+	val := int32(v)
+	_, _, errno := unix.RawSyscall6(unix.SYS_SETSOCKOPT, uintptr(fd), uintptr(level), uintptr(opt), uintptr(unsafe.Pointer(&val)), 4, 0)
+	return errnoErr(errno)
+}
+
+// connect starts connecting socket fd to addr; non-blocking, it returns
+// EINPROGRESS while the handshake runs.
+func connect(fd int, addr netip.AddrPort) error {
+	var sa4 unix.RawSockaddrInet4
+	var sa6 unix.RawSockaddrInet6
+	var ptr unsafe.Pointer
+	var size uintptr
+	port := (*[2]byte)(unsafe.Pointer(&sa4.Port))
+	if ip := addr.Addr().Unmap(); ip.Is4() {
+		sa4.Family, sa4.Addr = unix.AF_INET, ip.As4()
+		ptr, size = unsafe.Pointer(&sa4), unix.SizeofSockaddrInet4
+	} else {
+		port = (*[2]byte)(unsafe.Pointer(&sa6.Port))
+		sa6.Family, sa6.Addr, sa6.Scope_id = unix.AF_INET6, ip.As16(), zoneID(ip.Zone())
+		ptr, size = unsafe.Pointer(&sa6), unix.SizeofSockaddrInet6
+	}
+	port[0], port[1] = byte(addr.Port()>>8), byte(addr.Port()) // network byte order
+	_, _, errno := unix.RawSyscall(unix.SYS_CONNECT, uintptr(fd), uintptr(ptr), size)
+	return errnoErr(errno)
+}
+
+// zoneID is the index of the interface an IPv6 zone names, 0 for none.
+func zoneID(zone string) uint32 {
+	if zone == "" {
+		return 0
+	}
+	if ifi, err := net.InterfaceByName(zone); err == nil {
+		return uint32(ifi.Index)
+	}
+	return 0
+}
+
+// isEstablished reports whether TCP socket fd is connected: the first
+// byte of its TCP_INFO, the state, is all that is asked for.
+func isEstablished(fd int) bool {
+	var state uint8
+	size := uint32(1)
+	_, _, errno := unix.RawSyscall6(unix.SYS_GETSOCKOPT, uintptr(fd), unix.IPPROTO_TCP, unix.TCP_INFO, uintptr(unsafe.Pointer(&state)), uintptr(unsafe.Pointer(&size)), 0)
+	return errno == 0 && size == 1 && state == tcpEstablished
+}
+
+// tcpEstablished is TCP_ESTABLISHED, the state of a connected socket.
+const tcpEstablished = 1
