@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"sync"
 	"time"
 
 	"github.com/sirupsen/logrus"
@@ -28,48 +27,47 @@ func (c ExportedConn) Close() {
 	_, _ = c.Client.Close(), c.Upstream.Close()
 }
 
-// ExportConns quiesces every connection the forwarder's event loops
-// forward (not those served over TLS, which hold state in this process)
-// and returns them; each is forgotten here as if it had ended. A
-// connection whose destination doesn't take what the gateway holds for it
-// within timeout is left forwarding here, and drains as at shutdown.
-// Call it on a listener that no longer accepts (its Gate paused).
-func (l *Listener) ExportConns(timeout time.Duration) (exported []ExportedConn, left int) {
-	type candidate struct {
-		pair *forward.Pair
-		ep   string
-	}
-	var cands []candidate
+// ExportConns quiesces the connections the forwarder's event loops
+// forward (not those served over TLS, which hold state in this process),
+// in batches of at most size exported together (forward.ExportBatch), and
+// gives each batch to emit as soon as it is quiesced, so that the caller
+// hands one over while the next is quiesced; it stops when emit returns
+// false, and the connections not quiesced yet go on here. Each connection
+// exported is forgotten here as if it had ended. One whose destination
+// doesn't take what the gateway holds for it within timeout goes on here,
+// and drains as at shutdown; left counts those and the TLS ones. Call it
+// on a listener that no longer accepts (its Gate paused).
+func (l *Listener) ExportConns(timeout time.Duration, size int, emit func([]ExportedConn) bool) (left int) {
+	var pairs []*forward.Pair
+	var eps []string
 	l.conns.Range(func(k, _ any) bool {
 		pc := k.(*proxyConn)
 		pc.mu.Lock()
 		p, ok := pc.fwd.(*forward.Pair)
 		if ok && !pc.closed {
-			cands = append(cands, candidate{p, pc.ep})
+			pairs, eps = append(pairs, p), append(eps, pc.ep)
 		} else {
 			left++
 		}
 		pc.mu.Unlock()
 		return true
 	})
-	var mu sync.Mutex
-	var wg sync.WaitGroup
-	for _, c := range cands {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			ex, err := c.pair.Export(timeout)
-			mu.Lock()
-			defer mu.Unlock()
-			if err != nil {
+	for len(pairs) > 0 {
+		n := min(len(pairs), size)
+		batch := make([]ExportedConn, 0, n)
+		for i, r := range forward.ExportBatch(pairs[:n], timeout) {
+			if r.Err != nil {
 				left++ // drains here (or just ended)
-				return
+				continue
 			}
-			exported = append(exported, ExportedConn{Endpoint: c.ep, Exported: ex})
-		}()
+			batch = append(batch, ExportedConn{Endpoint: eps[i], Exported: r.Exported})
+		}
+		pairs, eps = pairs[n:], eps[n:]
+		if len(batch) > 0 && !emit(batch) {
+			return left + len(pairs)
+		}
 	}
-	wg.Wait()
-	return exported, left
+	return left
 }
 
 // Adopt forwards a connection exported by another process (or by this
