@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -109,52 +110,77 @@ func StartWith(ctx context.Context, logOut io.Writer, snap *config.Snapshot, opt
 	return g, nil
 }
 
-// finishTakeover tells the old gateway that this one is built, and
-// accepts once the old one has stopped, or at once if the old one is gone.
+// finishTakeover tells the old gateway that this one is built, takes its
+// connections, and then accepts and forwards them; at once if the old
+// one is gone (it serves what it took, and bound the rest).
 func (g *Gateway) finishTakeover(tk *upgrade.Takeover, start time.Time) {
 	in := g.up.inherited
 	g.up.inherited = nil
 	unused := in.CloseRest()
-	err := tk.Ready()
-	in.Resume()
-	if err != nil {
+	defer in.Resume()
+	if err := tk.Ready(); err != nil {
 		tk.Abort()
 		g.log.WithError(err).Warn("upgrade: the old gateway failed mid-handover; this one serves what it took and bound the rest")
 		return
 	}
+	t0 := time.Now()
+	conns, err := tk.ReceiveConns()
+	receive := time.Since(t0)
+	if err != nil {
+		g.log.WithError(err).Warn("upgrade: the old gateway failed while handing its connections over; this one serves, with the connections it took")
+	}
 	sum, err := tk.Serving()
 	if err != nil {
-		tk.Abort()
-		g.log.WithError(err).Warn("upgrade: the old gateway did not hear that this one serves; it accepts again")
-		return
+		g.log.WithError(err).Warn("upgrade: the old gateway did not hear that this one serves")
 	}
-	lns := g.group.Listeners()
-	var adoptedN, droppedN atomic.Int64 // adopt runs on several goroutines
-	n, err := tk.ReceiveConns(func(c upgrade.Conn) {
-		l := lns[c.Listener]
-		if l == nil {
-			c.Close()
-			droppedN.Add(1)
-			return
-		}
-		if err := l.Adopt(c.ExportedConn); err != nil {
-			g.log.WithError(err).Warn("upgrade: a connection handed over could not be adopted; closed")
-			droppedN.Add(1)
-			return
-		}
-		adoptedN.Add(1)
-	})
-	adopted, dropped := int(adoptedN.Load()), int(droppedN.Load())
-	if err != nil {
-		g.log.WithError(err).Warn("upgrade: the old gateway failed while handing its connections over; it keeps what it did not hand over")
-	}
+	in.Resume()
+	t0 = time.Now()
+	adopted := g.adoptAll(conns)
+	adopt := time.Since(t0)
 	sum.Duration = time.Since(start)
 	g.up.stats.tookOver(sum, adopted)
 	g.log.WithFields(logrus.Fields{
 		"old-pid": sum.PID, "listeners": sum.Listeners, "admin": sum.Admin, "unused": unused,
-		"conns": n, "conns-adopted": adopted, "conns-closed": dropped, "duration": sum.Duration.String(),
+		"conns": len(conns), "conns-adopted": adopted, "conns-closed": len(conns) - adopted, "duration": sum.Duration.String(),
+		"receive": receive.String(), "adopt": adopt.String(),
 	}).Infof("took over from the running gateway (pid %d): %d listener socket(s) passed, admin %v, %d connection(s) adopted, in %s",
 		sum.PID, sum.Listeners, sum.Admin, adopted, sum.Duration.Round(time.Microsecond))
+}
+
+// adoptAll forwards connections handed over (or taken back), on as many
+// goroutines as there are CPUs; it returns how many it adopted. A
+// connection whose listener this configuration no longer has is closed.
+func (g *Gateway) adoptAll(conns []upgrade.Conn) int {
+	lns := g.group.Listeners()
+	var adopted, next atomic.Int64
+	var wg sync.WaitGroup
+	for range runtime.GOMAXPROCS(0) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := next.Add(1) - 1; i < int64(len(conns)); i = next.Add(1) - 1 {
+				if g.adopt(lns, conns[i]) {
+					adopted.Add(1)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return int(adopted.Load())
+}
+
+// adopt forwards one connection handed over, as its listener in lns.
+func (g *Gateway) adopt(lns map[string]*listener.Listener, c upgrade.Conn) bool {
+	l := lns[c.Listener]
+	if l == nil {
+		c.Close()
+		return false
+	}
+	if err := l.Adopt(c.ExportedConn); err != nil {
+		g.log.WithError(err).Warn("upgrade: a connection handed over could not be adopted; closed")
+		return false
+	}
+	return true
 }
 
 // listenAdmin returns the admin server's socket at addr: the one passed
@@ -250,34 +276,29 @@ func (h upgradeHost) Offer() ([]upgrade.Socket, func(), func(), error) {
 // doesn't stays and drains here.
 const exportTimeout = time.Second
 
-// ExportConns quiesces the plain connections of every listener.
-func (h upgradeHost) ExportConns() ([]upgrade.Conn, int) {
-	var conns []upgrade.Conn
-	left := 0
+// ExportConns quiesces the plain connections of every listener, in
+// batches given to emit.
+func (h upgradeHost) ExportConns(size int, emit func([]upgrade.Conn) bool) (left int) {
+	more := true
 	for name, l := range h.g.group.Listeners() {
-		ex, n := l.ExportConns(exportTimeout)
-		left += n
-		for _, c := range ex {
-			conns = append(conns, upgrade.Conn{Listener: name, ExportedConn: c})
+		if !more {
+			left += int(l.OpenConns())
+			continue
 		}
+		left += l.ExportConns(exportTimeout, size, func(ex []listener.ExportedConn) bool {
+			batch := make([]upgrade.Conn, len(ex))
+			for i, c := range ex {
+				batch[i] = upgrade.Conn{Listener: name, ExportedConn: c}
+			}
+			more = emit(batch)
+			return more
+		})
 	}
-	return conns, left
+	return left
 }
 
 // TakeBack forwards again connections the new gateway did not take.
-func (h upgradeHost) TakeBack(conns []upgrade.Conn) {
-	lns := h.g.group.Listeners()
-	for _, c := range conns {
-		l := lns[c.Listener]
-		if l == nil {
-			c.Close()
-			continue
-		}
-		if err := l.Adopt(c.ExportedConn); err != nil {
-			h.g.log.WithError(err).Warn("upgrade: a connection taken back could not be forwarded again; closed")
-		}
-	}
-}
+func (h upgradeHost) TakeBack(conns []upgrade.Conn) { h.g.adoptAll(conns) }
 
 // Done makes the gateway drain and exit: the new process serves.
 func (h upgradeHost) Done(sum upgrade.Summary) {

@@ -23,12 +23,14 @@ type Host interface {
 	// pause) and Done, and the host makes no other change to its sockets
 	// until then.
 	Offer() (sockets []Socket, pause, resume func(), err error)
-	// ExportConns quiesces the connections that can move and returns them;
-	// left counts those that stay (TLS, or a destination that didn't take
-	// the bytes in time). Called after pause.
-	ExportConns() (conns []Conn, left int)
+	// ExportConns quiesces the connections that can move, in batches of at
+	// most size, and gives each to emit as soon as it is quiesced; it
+	// stops when emit returns false. left counts the connections that
+	// stay (TLS, a destination that didn't take the bytes in time, or not
+	// quiesced when emit stopped it). Called after pause.
+	ExportConns(size int, emit func([]Conn) bool) (left int)
 	// TakeBack forwards again here connections the new process did not
-	// acknowledge; the host owns their descriptors.
+	// take; the host owns their descriptors.
 	TakeBack([]Conn)
 	// Done tells the host that the new process serves the sockets: the old
 	// one stops accepting for good and drains, as at shutdown.
@@ -49,7 +51,8 @@ type Summary struct {
 	Conns, Left int
 	// Duration is from the first message to the last; of it, Export is
 	// the time the old process took to quiesce its connections, and Send
-	// the time to hand them over.
+	// the time it spent sending them (the two alternate, a batch at a
+	// time).
 	Duration, Export, Send time.Duration
 }
 
@@ -190,27 +193,17 @@ func (s *Server) handle(c conn) bool {
 		log.WithError(err).Warn("upgrade: the new process failed before it was ready; this gateway serves on")
 		return false
 	}
+	hook("old:ready")
 	pause()
+	var sum Summary
 	err = c.send(message{Op: opPaused}, nil)
 	if err == nil {
-		_, _, err = c.recv(opServing)
-	}
-	var sum Summary
-	if err == nil {
-		t0 := time.Now()
-		conns, left := s.host.ExportConns()
-		sum.Export = time.Since(t0)
-		var notAcked []Conn
-		sum.Conns, notAcked, err = sendConns(c, conns)
-		sum.Send = time.Since(t0) - sum.Export
-		sum.Left = left + len(notAcked)
-		if err != nil {
-			s.host.TakeBack(notAcked)
-		}
+		err = s.handConns(c, &sum)
 	}
 	if err != nil {
 		resume()
-		log.WithError(err).Warn("upgrade: the new process failed mid-handover; this gateway accepts again and serves on")
+		log.WithError(err).WithFields(logrus.Fields{"conns-left-there": sum.Conns, "conns-kept": sum.Left}).
+			Warn("upgrade: the new process failed mid-handover; this gateway accepts again and serves on")
 		return false
 	}
 	sum.PID, sum.Duration = hello.PID, time.Since(start)
