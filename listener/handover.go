@@ -70,31 +70,64 @@ func (l *Listener) ExportConns(timeout time.Duration, size int, emit func([]Expo
 	return left
 }
 
+// AdoptableConn is an exported connection made ready to adopt
+// (PrepareAdopt): its sockets as the forwarder takes them. Preparing costs
+// most of an adoption (a duplicate of each descriptor, registered in Go's
+// netpoller), so a new process prepares the connections while the old
+// one is still handing the next ones over, and adopts them (registers
+// them with its event loops) once they are its own.
+type AdoptableConn struct {
+	Endpoint   string
+	State      forward.PairState
+	client, up net.Conn
+}
+
+// PrepareAdopt makes c ready to adopt; the descriptors are the result's
+// from the call on (Close it if it is not adopted).
+func PrepareAdopt(c ExportedConn) (AdoptableConn, error) {
+	client, err1 := net.FileConn(c.Client)
+	up, err2 := net.FileConn(c.Upstream)
+	c.Close() // FileConn made copies
+	a := AdoptableConn{Endpoint: c.Endpoint, State: c.State, client: client, up: up}
+	if err := errors.Join(err1, err2); err != nil {
+		a.Close()
+		return AdoptableConn{}, fmt.Errorf("adopt: %w", err)
+	}
+	_, ok1 := client.(forward.Socket)
+	_, ok2 := up.(forward.Socket)
+	if !ok1 || !ok2 {
+		a.Close()
+		return AdoptableConn{}, errors.New("adopt: not a socket")
+	}
+	return a, nil
+}
+
+// Close closes a's sockets: the connections end, unless another process
+// holds them too.
+func (a AdoptableConn) Close() { closeConns(a.client, a.up) }
+
 // Adopt forwards a connection exported by another process (or by this
-// one, taken back) as if this listener had accepted it: tracked for drain
-// and limits, and by its endpoint when the pool has it. A connection to an
-// endpoint the pool no longer has follows on-endpoint-removed: kept,
-// drained (closed after drain-timeout) or closed. The descriptors are
-// the listener's from the call on.
+// one, taken back) as if this listener had accepted it (AdoptPrepared).
 func (l *Listener) Adopt(c ExportedConn) error {
+	a, err := PrepareAdopt(c)
+	if err != nil {
+		return fmt.Errorf("listener %s: %w", l.name, err)
+	}
+	return l.AdoptPrepared(a)
+}
+
+// AdoptPrepared forwards a connection made ready to adopt as if this
+// listener had accepted it: tracked for drain and limits, and by its
+// endpoint when the pool has it. A connection to an endpoint the pool no
+// longer has follows on-endpoint-removed: kept, drained (closed after
+// drain-timeout) or closed. The sockets are the listener's from the call
+// on.
+func (l *Listener) AdoptPrepared(c AdoptableConn) error {
 	if l.fwd == nil {
 		c.Close()
 		return fmt.Errorf("listener %s: no forwarder: %w", l.name, l.fwdErr)
 	}
-	client, err1 := net.FileConn(c.Client)
-	up, err2 := net.FileConn(c.Upstream)
-	c.Close() // FileConn made copies
-	if err := errors.Join(err1, err2); err != nil {
-		closeConns(client, up)
-		return fmt.Errorf("listener %s: adopt: %w", l.name, err)
-	}
-	cs, ok1 := client.(forward.Socket)
-	us, ok2 := up.(forward.Socket)
-	if !ok1 || !ok2 {
-		closeConns(client, up)
-		return fmt.Errorf("listener %s: adopt: not a socket", l.name)
-	}
-	pc := &proxyConn{client: client, up: up, ep: c.Endpoint}
+	pc := &proxyConn{client: c.client, up: c.up, ep: c.Endpoint}
 	l.conns.Store(pc, struct{}{})
 	l.fds.take()
 	l.open.Add(1)
@@ -108,7 +141,7 @@ func (l *Listener) Adopt(c ExportedConn) error {
 		meters.Endpoint = ep.Bytes()
 	}
 	pc.mu.Lock()
-	p, err := l.fwd.AdoptPair(cs, us, c.State, meters, func(int64, int64) {
+	p, err := l.fwd.AdoptPair(c.client.(forward.Socket), c.up.(forward.Socket), c.State, meters, func(int64, int64) {
 		untrack()
 		l.release(pc)
 	})
