@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -27,6 +28,10 @@ const (
 	uidEnv    = "ETCD_GATEWAY_TEST_UID"
 	// listenPIDSelfEnv makes the child set LISTEN_PID to its own PID.
 	listenPIDSelfEnv = "ETCD_GATEWAY_TEST_LISTEN_PID_SELF"
+	// echoEnv makes the child an echo server on the address it names
+	// instead of a gateway: a member in a process of its own, with an
+	// open-file limit of its own.
+	echoEnv = "ETCD_GATEWAY_TEST_ECHO"
 	childUsage       = "the test binary as etcd-gateway"
 )
 
@@ -56,9 +61,49 @@ func TestMain(m *testing.M) {
 		// the test can't know it before the fork.
 		_ = os.Setenv("LISTEN_PID", strconv.Itoa(os.Getpid()))
 	}
+	if addr := os.Getenv(echoEnv); addr != "" {
+		echoServer(addr)
+	}
 	os.Args = append([]string{"etcd-gateway"}, os.Args[1:]...)
 	main()
 	os.Exit(0)
+}
+
+// echoServer echoes every connection to addr until the process is killed.
+func echoServer(addr string) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "echo:", err)
+		os.Exit(2)
+	}
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "echo:", err)
+			os.Exit(2)
+		}
+		go func() {
+			defer c.Close()
+			_, _ = io.Copy(c, c)
+		}()
+	}
+}
+
+// startEcho starts an echo server in a child process with the given
+// open-file limit and returns its address.
+func startEcho(t *testing.T, nofile int) string {
+	t.Helper()
+	addr := testutil.FreeAddr(t)
+	cmd := exec.Command(os.Args[0])
+	cmd.Env = append(os.Environ(), childEnv+"=1", echoEnv+"="+addr, fmt.Sprintf("%s=%d", nofileEnv, nofile), raceExitEnv())
+	launch(t, cmd, "echo", func(*child) bool {
+		c, err := net.Dial("tcp", addr)
+		if err == nil {
+			c.Close()
+		}
+		return err == nil
+	})
+	return addr
 }
 
 // child is a gateway process started from the test binary.

@@ -136,9 +136,7 @@ listeners:
 	for round := range connsRounds {
 		before := requests.Load()
 		next := startChild(t, path, loopAddr, 0)
-		testutil.WaitFor(t, "the new gateway to take over", 20*time.Second, func() bool {
-			return len(next.logLines("took over from the running gateway")) == 1
-		})
+		next.tookOver(t)
 		gw.waitExit(t, fmt.Sprintf("the old gateway of handover %d", round+1))
 		t.Logf("handover %d: %s", round+1, next.logLines("took over from the running gateway")[0])
 		gw = next

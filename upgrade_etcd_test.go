@@ -104,9 +104,7 @@ listeners:
 	}
 	for round := range etcdRounds {
 		next := startChild(t, path, probeAddr, 0)
-		testutil.WaitFor(t, "the new gateway to take over", 20*time.Second, func() bool {
-			return len(next.logLines("took over from the running gateway")) == 1
-		})
+		next.tookOver(t)
 		gw.waitExit(t, fmt.Sprintf("the old gateway of handover %d", round+1))
 		gw = next
 		drainKeepAlives()

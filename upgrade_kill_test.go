@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"net"
 	"os"
@@ -98,19 +97,6 @@ func (c *child) kill(t *testing.T) {
 	case <-time.After(20 * time.Second):
 		t.Fatal("the killed gateway did not exit")
 	}
-}
-
-// tookOver waits for c's summary of its takeover and returns its fields.
-func (c *child) tookOver(t *testing.T) map[string]any {
-	t.Helper()
-	testutil.WaitFor(t, "the new gateway to take over", 20*time.Second, func() bool {
-		return len(c.logLines("took over from the running gateway")) == 1
-	})
-	var f map[string]any
-	if err := json.Unmarshal([]byte(c.logLines("took over from the running gateway")[0]), &f); err != nil {
-		t.Fatal(err)
-	}
-	return f
 }
 
 // loadedConns opens n connections to addr, each running requestLoop until

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -146,6 +147,21 @@ func (c *child) waitExit(t *testing.T, what string) {
 	}
 }
 
+// tookOver waits until c took over from the running gateway and listens
+// on its upgrade socket for the next handover, and returns the fields of
+// its summary line.
+func (c *child) tookOver(t *testing.T) map[string]any {
+	t.Helper()
+	testutil.WaitFor(t, "the new gateway to take over", 20*time.Second, func() bool {
+		return len(c.logLines("took over from the running gateway")) == 1 && len(c.logLines("gateway started")) == 1
+	})
+	var f map[string]any
+	if err := json.Unmarshal([]byte(c.logLines("took over from the running gateway")[0]), &f); err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
 // startUpgradable starts a child gateway on path, serving addr, with env
 // added to its environment, and waits until it listens on its upgrade
 // socket sock.
@@ -174,9 +190,7 @@ func TestUpgradeListenerHandover(t *testing.T) {
 	for i := range handovers {
 		before := loop.ok.Load()
 		next := startChild(t, path, addr, 0)
-		testutil.WaitFor(t, "the new gateway to take over", 10*time.Second, func() bool {
-			return len(next.logLines("took over from the running gateway")) == 1
-		})
+		next.tookOver(t)
 		gw.waitExit(t, fmt.Sprintf("the old gateway of handover %d", i+1))
 		if lines := gw.logLines("handed over to the new gateway"); len(lines) != 1 {
 			t.Fatalf("handover %d: the old gateway did not log the handover:\n%s", i+1, gw.logs.String())

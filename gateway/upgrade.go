@@ -111,8 +111,9 @@ func StartWith(ctx context.Context, logOut io.Writer, snap *config.Snapshot, opt
 }
 
 // finishTakeover tells the old gateway that this one is built, takes its
-// connections, and then accepts and forwards them; at once if the old
-// one is gone (it serves what it took, and bound the rest).
+// connections (preparing each batch to adopt while the old one quiesces
+// the next), and then accepts and forwards them; at once if the old one
+// is gone (it serves what it took, and bound the rest).
 func (g *Gateway) finishTakeover(tk *upgrade.Takeover, start time.Time) {
 	in := g.up.inherited
 	g.up.inherited = nil
@@ -124,8 +125,15 @@ func (g *Gateway) finishTakeover(tk *upgrade.Takeover, start time.Time) {
 		return
 	}
 	t0 := time.Now()
-	conns, err := tk.ReceiveConns()
+	prep := g.preparer()
+	err := tk.ReceiveConns(prep.batch)
 	receive := time.Since(t0)
+	if !upgrade.Ours(err) {
+		tk.Abort()
+		prep.closeAll()
+		g.log.WithError(err).Warn("upgrade: the handover of the connections failed; the old gateway takes them back, and this one serves without them")
+		return
+	}
 	if err != nil {
 		g.log.WithError(err).Warn("upgrade: the old gateway failed while handing its connections over; this one serves, with the connections it took")
 	}
@@ -135,52 +143,91 @@ func (g *Gateway) finishTakeover(tk *upgrade.Takeover, start time.Time) {
 	}
 	in.Resume()
 	t0 = time.Now()
-	adopted := g.adoptAll(conns)
+	adopted := prep.adoptAll()
 	adopt := time.Since(t0)
 	sum.Duration = time.Since(start)
 	g.up.stats.tookOver(sum, adopted)
 	g.log.WithFields(logrus.Fields{
 		"old-pid": sum.PID, "listeners": sum.Listeners, "admin": sum.Admin, "unused": unused,
-		"conns": len(conns), "conns-adopted": adopted, "conns-closed": len(conns) - adopted, "duration": sum.Duration.String(),
+		"conns": prep.n, "conns-adopted": adopted, "conns-closed": prep.n - adopted, "duration": sum.Duration.String(),
 		"receive": receive.String(), "adopt": adopt.String(),
 	}).Infof("took over from the running gateway (pid %d): %d listener socket(s) passed, admin %v, %d connection(s) adopted, in %s",
 		sum.PID, sum.Listeners, sum.Admin, adopted, sum.Duration.Round(time.Microsecond))
 }
 
-// adoptAll forwards connections handed over (or taken back), on as many
-// goroutines as there are CPUs; it returns how many it adopted. A
-// connection whose listener this configuration no longer has is closed.
-func (g *Gateway) adoptAll(conns []upgrade.Conn) int {
-	lns := g.group.Listeners()
-	var adopted, next atomic.Int64
+// preparer makes connections handed over ready to adopt as they come,
+// and adopts them once they are this process's.
+type preparer struct {
+	g     *Gateway
+	lns   map[string]*listener.Listener
+	n     int // connections received
+	ready []prepared
+}
+
+// prepared is a connection ready to adopt, and its listener.
+type prepared struct {
+	l *listener.Listener
+	c listener.AdoptableConn
+}
+
+func (g *Gateway) preparer() *preparer { return &preparer{g: g, lns: g.group.Listeners()} }
+
+// batch prepares a batch of connections; one whose listener this
+// configuration no longer has is closed.
+func (p *preparer) batch(conns []upgrade.Conn) {
+	p.n += len(conns)
+	for _, c := range conns {
+		l := p.lns[c.Listener]
+		if l == nil {
+			c.Close()
+			continue
+		}
+		a, err := listener.PrepareAdopt(c.ExportedConn)
+		if err != nil {
+			p.g.log.WithError(err).Warn("upgrade: a connection handed over could not be adopted; closed")
+			continue
+		}
+		p.ready = append(p.ready, prepared{l, a})
+	}
+}
+
+// closeAll closes what was prepared: the old gateway forwards it.
+func (p *preparer) closeAll() {
+	for _, r := range p.ready {
+		r.c.Close()
+	}
+}
+
+// adoptAll forwards what was prepared and returns how many it adopted.
+func (p *preparer) adoptAll() int {
+	return parallel(len(p.ready), func(i int) bool {
+		r := p.ready[i]
+		if err := r.l.AdoptPrepared(r.c); err != nil {
+			p.g.log.WithError(err).Warn("upgrade: a connection handed over could not be adopted; closed")
+			return false
+		}
+		return true
+	})
+}
+
+// parallel runs do(0) to do(n-1) on as many goroutines as there are CPUs
+// and returns how many returned true.
+func parallel(n int, do func(i int) bool) int {
+	var ok, next atomic.Int64
 	var wg sync.WaitGroup
 	for range runtime.GOMAXPROCS(0) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for i := next.Add(1) - 1; i < int64(len(conns)); i = next.Add(1) - 1 {
-				if g.adopt(lns, conns[i]) {
-					adopted.Add(1)
+			for i := next.Add(1) - 1; i < int64(n); i = next.Add(1) - 1 {
+				if do(int(i)) {
+					ok.Add(1)
 				}
 			}
 		}()
 	}
 	wg.Wait()
-	return int(adopted.Load())
-}
-
-// adopt forwards one connection handed over, as its listener in lns.
-func (g *Gateway) adopt(lns map[string]*listener.Listener, c upgrade.Conn) bool {
-	l := lns[c.Listener]
-	if l == nil {
-		c.Close()
-		return false
-	}
-	if err := l.Adopt(c.ExportedConn); err != nil {
-		g.log.WithError(err).Warn("upgrade: a connection handed over could not be adopted; closed")
-		return false
-	}
-	return true
+	return int(ok.Load())
 }
 
 // listenAdmin returns the admin server's socket at addr: the one passed
@@ -297,8 +344,24 @@ func (h upgradeHost) ExportConns(size int, emit func([]upgrade.Conn) bool) (left
 	return left
 }
 
-// TakeBack forwards again connections the new gateway did not take.
-func (h upgradeHost) TakeBack(conns []upgrade.Conn) { h.g.adoptAll(conns) }
+// TakeBack forwards again connections the new gateway did not take; one
+// whose listener is gone is closed.
+func (h upgradeHost) TakeBack(conns []upgrade.Conn) {
+	lns := h.g.group.Listeners()
+	parallel(len(conns), func(i int) bool {
+		c := conns[i]
+		l := lns[c.Listener]
+		if l == nil {
+			c.Close()
+			return false
+		}
+		if err := l.Adopt(c.ExportedConn); err != nil {
+			h.g.log.WithError(err).Warn("upgrade: a connection taken back could not be forwarded again; closed")
+			return false
+		}
+		return true
+	})
+}
 
 // Done makes the gateway drain and exit: the new process serves.
 func (h upgradeHost) Done(sum upgrade.Summary) {

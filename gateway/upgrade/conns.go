@@ -128,37 +128,41 @@ func closeConns(conns []Conn) {
 }
 
 // ReceiveConns takes the connections the old process hands over after
-// "paused", up to its last batch; Serving follows. They are the caller's
-// to forward once Serving returns, by the rule above, even when
-// ReceiveConns fails because the old process is gone (errGone): it took
-// back nothing. On any other error ReceiveConns closes them all and
-// returns none: the old process takes them back.
-func (t *Takeover) ReceiveConns() ([]Conn, error) {
-	var conns []Conn
-	for {
+// "paused", up to its last batch, and gives each batch to prepare as it
+// comes (the old process quiesces the next one meanwhile); prepare owns
+// the batch from then on. Serving follows. By the rule above, what
+// prepare got is the caller's to forward once Serving returns if Ours(err);
+// otherwise the caller closes it all, and the old process takes it back.
+func (t *Takeover) ReceiveConns(prepare func([]Conn)) error {
+	for first := true; ; first = false {
 		m, files, err := t.c.recv(opConns)
 		if err == nil && len(files) != 2*len(m.Conns) {
 			closeAll(files)
 			err = fmt.Errorf("upgrade: %d connections described, %d descriptors passed", len(m.Conns), len(files))
 		}
 		if err != nil {
-			if !errors.Is(err, errGone) {
-				closeConns(conns)
-				conns = nil
-			}
-			return conns, err
+			return err
 		}
+		batch := make([]Conn, len(m.Conns))
 		for i, cm := range m.Conns {
-			conns = append(conns, Conn{Listener: cm.Listener, ExportedConn: listener.ExportedConn{
+			batch[i] = Conn{Listener: cm.Listener, ExportedConn: listener.ExportedConn{
 				Endpoint: cm.Endpoint,
 				Exported: forward.Exported{Client: files[2*i], Upstream: files[2*i+1], State: cm.State},
-			}})
+			}}
+		}
+		if len(batch) > 0 {
+			prepare(batch)
 		}
 		if !m.More {
-			return conns, nil
+			return nil
 		}
-		if len(conns) == len(m.Conns) {
+		if first {
 			hook("new:conns")
 		}
 	}
 }
+
+// Ours reports whether, after ReceiveConns returned err, the connections
+// it passed on are the new process's to forward: it took the last batch,
+// or the old process is gone (it takes nothing back).
+func Ours(err error) bool { return err == nil || errors.Is(err, errGone) }
