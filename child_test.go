@@ -31,8 +31,8 @@ const (
 	// echoEnv makes the child an echo server on the address it names
 	// instead of a gateway: a member in a process of its own, with an
 	// open-file limit of its own.
-	echoEnv = "ETCD_GATEWAY_TEST_ECHO"
-	childUsage       = "the test binary as etcd-gateway"
+	echoEnv    = "ETCD_GATEWAY_TEST_ECHO"
+	childUsage = "the test binary as etcd-gateway"
 )
 
 func TestMain(m *testing.M) {
