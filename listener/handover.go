@@ -1,9 +1,11 @@
 package listener
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"time"
 
 	"github.com/sirupsen/logrus"
@@ -31,43 +33,65 @@ func (c ExportedConn) Close() {
 // forward (not those served over TLS, which hold state in this process),
 // in batches of at most size exported together (forward.ExportBatch), and
 // gives each batch to emit as soon as it is quiesced, so that the caller
-// hands one over while the next is quiesced; it stops when emit returns
+// hands one over while the next is quiesced, the longest idle first; it stops when emit returns
 // false, and the connections not quiesced yet go on here. Each connection
 // exported is forgotten here as if it had ended. One whose destination
 // doesn't take what the gateway holds for it within timeout goes on here,
 // and drains as at shutdown; left counts those and the TLS ones. Call it
 // on a listener that no longer accepts (its Gate paused).
 func (l *Listener) ExportConns(timeout time.Duration, size int, emit func([]ExportedConn) bool) (left int) {
-	var pairs []*forward.Pair
-	var eps []string
+	var cands []exportCandidate
 	l.conns.Range(func(k, _ any) bool {
 		pc := k.(*proxyConn)
 		pc.mu.Lock()
 		p, ok := pc.fwd.(*forward.Pair)
 		if ok && !pc.closed {
-			pairs, eps = append(pairs, p), append(eps, pc.ep)
+			cands = append(cands, exportCandidate{pair: p, ep: pc.ep, pc: pc})
 		} else {
 			left++
 		}
 		pc.mu.Unlock()
 		return true
 	})
-	for len(pairs) > 0 {
-		n := min(len(pairs), size)
+	sortByIdle(cands)
+	for len(cands) > 0 {
+		n := min(len(cands), size)
+		pairs := make([]*forward.Pair, n)
+		for i, c := range cands[:n] {
+			pairs[i] = c.pair
+		}
 		batch := make([]ExportedConn, 0, n)
-		for i, r := range forward.ExportBatch(pairs[:n], timeout) {
+		for i, r := range forward.ExportBatch(pairs, timeout) {
 			if r.Err != nil {
 				left++ // drains here (or just ended)
 				continue
 			}
-			batch = append(batch, ExportedConn{Endpoint: eps[i], Exported: r.Exported})
+			batch = append(batch, ExportedConn{Endpoint: cands[i].ep, Exported: r.Exported})
 		}
-		pairs, eps = pairs[n:], eps[n:]
+		cands = cands[n:]
 		if len(batch) > 0 && !emit(batch) {
-			return left + len(pairs)
+			return left + len(cands)
 		}
 	}
 	return left
+}
+
+// exportCandidate is a connection ExportConns may export.
+type exportCandidate struct {
+	pair *forward.Pair
+	ep   string
+	pc   *proxyConn
+	idle time.Duration
+}
+
+// sortByIdle orders cands from the longest idle to the most recently
+// active (TCP_INFO: one getsockopt each): the busy connections are
+// quiesced last, so that they stall for the last batch only.
+func sortByIdle(cands []exportCandidate) {
+	for i := range cands {
+		cands[i].idle, _ = idleFor(cands[i].pc.idleConn()) // an error: 0, busy
+	}
+	slices.SortStableFunc(cands, func(a, b exportCandidate) int { return cmp.Compare(b.idle, a.idle) })
 }
 
 // AdoptableConn is an exported connection made ready to adopt
