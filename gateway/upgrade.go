@@ -198,10 +198,12 @@ func (p *preparer) closeAll() {
 	}
 }
 
-// adoptAll forwards what was prepared and returns how many it adopted.
+// adoptAll forwards what was prepared and returns how many it adopted,
+// the last received first: the old gateway sends its busiest connections
+// last (listener.ExportConns), and they are the ones waiting.
 func (p *preparer) adoptAll() int {
 	return parallel(len(p.ready), func(i int) bool {
-		r := p.ready[i]
+		r := p.ready[len(p.ready)-1-i]
 		if err := r.l.AdoptPrepared(r.c); err != nil {
 			p.g.log.WithError(err).Warn("upgrade: a connection handed over could not be adopted; closed")
 			return false
