@@ -31,6 +31,7 @@ func handoverDuration(t *testing.T, old *child) time.Duration {
 		Duration string `json:"duration"`
 		Export   string `json:"export"`
 		Send     string `json:"send"`
+		CPU      string `json:"cpu"`
 	}
 	if err := json.Unmarshal([]byte(lines[0]), &f); err != nil {
 		t.Fatal(err)
@@ -39,7 +40,7 @@ func handoverDuration(t *testing.T, old *child) time.Duration {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("handover %s: quiescing the connections %s, handing them over %s", f.Duration, f.Export, f.Send)
+	t.Logf("handover %s: quiescing the connections %s, handing them over %s; CPU time %s", f.Duration, f.Export, f.Send, f.CPU)
 	return d
 }
 
@@ -100,8 +101,8 @@ func TestUpgradeFigures(t *testing.T) {
 	took := next.tookOver(t)
 	gw.waitExit(t, "the old gateway")
 	worst := stall.stop()
-	t.Logf("FIGURE idle: %d idle connections handed over in %s (old process, first message to \"serving\"); new process: %s from its start to all adopted, of which receiving %s, adopting %s; %d active connections beside them stalled at most %s",
-		idleN, handoverDuration(t, gw), took["duration"], took["receive"], took["adopt"], active, worst)
+	t.Logf("FIGURE idle: %d idle connections handed over in %s (old process, first message to \"serving\"); new process: %s from its start to all adopted, of which receiving %s, adopting %s, CPU time (after its start) %s; %d active connections beside them stalled at most %s",
+		idleN, handoverDuration(t, gw), took["duration"], took["receive"], took["adopt"], took["cpu"], active, worst)
 	if took["conns-adopted"] != float64(idleN+active) || stall.failed.Load() != 0 {
 		t.Errorf("adopted %v of %d connections; %d requests failed", took["conns-adopted"], idleN+active, stall.failed.Load())
 	}

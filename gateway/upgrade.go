@@ -115,6 +115,7 @@ func StartWith(ctx context.Context, logOut io.Writer, snap *config.Snapshot, opt
 // the next), and then accepts and forwards them; at once if the old one
 // is gone (it serves what it took, and bound the rest).
 func (g *Gateway) finishTakeover(tk *upgrade.Takeover, start time.Time) {
+	cpu := upgrade.CPUTime()
 	in := g.up.inherited
 	g.up.inherited = nil
 	unused := in.CloseRest()
@@ -145,12 +146,12 @@ func (g *Gateway) finishTakeover(tk *upgrade.Takeover, start time.Time) {
 	t0 = time.Now()
 	adopted := prep.adoptAll()
 	adopt := time.Since(t0)
-	sum.Duration = time.Since(start)
+	sum.Duration, sum.CPU = time.Since(start), upgrade.CPUTime()-cpu
 	g.up.stats.tookOver(sum, adopted)
 	g.log.WithFields(logrus.Fields{
 		"old-pid": sum.PID, "listeners": sum.Listeners, "admin": sum.Admin, "unused": unused,
 		"conns": prep.n, "conns-adopted": adopted, "conns-closed": prep.n - adopted, "duration": sum.Duration.String(),
-		"receive": receive.String(), "adopt": adopt.String(),
+		"receive": receive.String(), "adopt": adopt.String(), "cpu": sum.CPU.String(),
 	}).Infof("took over from the running gateway (pid %d): %d listener socket(s) passed, admin %v, %d connection(s) adopted, in %s",
 		sum.PID, sum.Listeners, sum.Admin, adopted, sum.Duration.Round(time.Microsecond))
 }
@@ -375,7 +376,7 @@ func (h upgradeHost) Done(sum upgrade.Summary) {
 	g.up.stats.handedOver(sum)
 	g.up.mu.Unlock()
 	g.log.WithFields(logrus.Fields{"new-pid": sum.PID, "listeners": sum.Listeners, "admin": sum.Admin, "conns": sum.Conns, "left": sum.Left,
-		"duration": sum.Duration.String(), "export": sum.Export.String(), "send": sum.Send.String()}).
+		"duration": sum.Duration.String(), "export": sum.Export.String(), "send": sum.Send.String(), "cpu": sum.CPU.String()}).
 		Info("handed over to the new gateway: draining the connections left here")
 	close(g.up.done)
 }

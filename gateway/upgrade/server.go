@@ -54,6 +54,20 @@ type Summary struct {
 	// the time it spent sending them (the two alternate, a batch at a
 	// time).
 	Duration, Export, Send time.Duration
+	// CPU is the CPU time this process spent meanwhile (user and system,
+	// all its threads): on a shared machine, a figure that waiting for
+	// the CPU doesn't inflate.
+	CPU time.Duration
+}
+
+// CPUTime returns the CPU time the process has spent so far (user and
+// system); 0 if the system can't tell.
+func CPUTime() time.Duration {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // Server is the old side: it listens on the upgrade socket and hands its
@@ -162,7 +176,7 @@ func (s *Server) handle(c conn) bool {
 		return false
 	default:
 	}
-	start := time.Now()
+	start, cpu := time.Now(), CPUTime()
 	hello, _, err := c.recv(opHello)
 	if err != nil {
 		s.log.WithError(err).Warn("upgrade: handover refused")
@@ -206,7 +220,7 @@ func (s *Server) handle(c conn) bool {
 			Warn("upgrade: the new process failed mid-handover; this gateway accepts again and serves on")
 		return false
 	}
-	sum.PID, sum.Duration = hello.PID, time.Since(start)
+	sum.PID, sum.Duration, sum.CPU = hello.PID, time.Since(start), CPUTime()-cpu
 	for _, sk := range socks {
 		if sk.Kind == KindAdmin {
 			sum.Admin = true
@@ -215,7 +229,7 @@ func (s *Server) handle(c conn) bool {
 		}
 	}
 	log.WithFields(logrus.Fields{"listeners": sum.Listeners, "admin": sum.Admin, "conns": sum.Conns, "left": sum.Left, "duration": sum.Duration.String(),
-		"export": sum.Export.String(), "send": sum.Send.String()}).
+		"export": sum.Export.String(), "send": sum.Send.String(), "cpu": sum.CPU.String()}).
 		Info("upgrade: handed over to the new process; draining")
 	s.host.Done(sum)
 	return true
