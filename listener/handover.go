@@ -1,11 +1,9 @@
 package listener
 
 import (
-	"cmp"
 	"errors"
 	"fmt"
 	"net"
-	"slices"
 	"time"
 
 	"github.com/sirupsen/logrus"
@@ -29,69 +27,56 @@ func (c ExportedConn) Close() {
 	_, _ = c.Client.Close(), c.Upstream.Close()
 }
 
-// ExportConns quiesces the connections the forwarder's event loops
-// forward (not those served over TLS, which hold state in this process),
-// in batches of at most size exported together (forward.ExportBatch), and
-// gives each batch to emit as soon as it is quiesced, so that the caller
-// hands one over while the next is quiesced, the longest idle first; it stops when emit returns
-// false, and the connections not quiesced yet go on here. Each connection
-// exported is forgotten here as if it had ended. One whose destination
-// doesn't take what the gateway holds for it within timeout goes on here,
-// and drains as at shutdown; left counts those and the TLS ones. Call it
-// on a listener that no longer accepts (its Gate paused).
-func (l *Listener) ExportConns(timeout time.Duration, size int, emit func([]ExportedConn) bool) (left int) {
-	var cands []exportCandidate
+// ExportCandidate is a connection the forwarder's event loops forward,
+// which may be handed to another process: ExportBatch quiesces it.
+type ExportCandidate struct {
+	// Idle is how long the connection has carried no data (TCP_INFO; 0
+	// if it can't tell): a caller hands the busiest over last, so that
+	// they stall for the last batch only.
+	Idle time.Duration
+	pair *forward.Pair
+	ep   string
+}
+
+// ExportCandidates returns the connections of the listener that may move
+// (not those served over TLS, which hold state in this process); left
+// counts the others. Call it on a listener that no longer accepts (its
+// Gate paused).
+func (l *Listener) ExportCandidates() (cands []ExportCandidate, left int) {
+	var pcs []*proxyConn
 	l.conns.Range(func(k, _ any) bool {
 		pc := k.(*proxyConn)
 		pc.mu.Lock()
 		p, ok := pc.fwd.(*forward.Pair)
 		if ok && !pc.closed {
-			cands = append(cands, exportCandidate{pair: p, ep: pc.ep, pc: pc})
+			cands, pcs = append(cands, ExportCandidate{pair: p, ep: pc.ep}), append(pcs, pc)
 		} else {
 			left++
 		}
 		pc.mu.Unlock()
 		return true
 	})
-	sortByIdle(cands)
-	for len(cands) > 0 {
-		n := min(len(cands), size)
-		pairs := make([]*forward.Pair, n)
-		for i, c := range cands[:n] {
-			pairs[i] = c.pair
-		}
-		batch := make([]ExportedConn, 0, n)
-		for i, r := range forward.ExportBatch(pairs, timeout) {
-			if r.Err != nil {
-				left++ // drains here (or just ended)
-				continue
-			}
-			batch = append(batch, ExportedConn{Endpoint: cands[i].ep, Exported: r.Exported})
-		}
-		cands = cands[n:]
-		if len(batch) > 0 && !emit(batch) {
-			return left + len(cands)
-		}
+	for i, pc := range pcs {
+		cands[i].Idle, _ = idleFor(pc.idleConn()) // an error: 0, busy
 	}
-	return left
+	return cands, left
 }
 
-// exportCandidate is a connection ExportConns may export.
-type exportCandidate struct {
-	pair *forward.Pair
-	ep   string
-	pc   *proxyConn
-	idle time.Duration
-}
-
-// sortByIdle orders cands from the longest idle to the most recently
-// active (TCP_INFO: one getsockopt each): the busy connections are
-// quiesced last, so that they stall for the last batch only.
-func sortByIdle(cands []exportCandidate) {
-	for i := range cands {
-		cands[i].idle, _ = idleFor(cands[i].pc.idleConn()) // an error: 0, busy
+// ExportBatch quiesces cands, of any listeners, together
+// (forward.ExportBatch); each exported is forgotten by its listener as if
+// it had ended. ok[i] is false for cands[i] when it stays: its
+// destination didn't take what the gateway holds for it within timeout
+// (it drains here, as at shutdown), or it just ended.
+func ExportBatch(cands []ExportCandidate, timeout time.Duration) (exported []ExportedConn, ok []bool) {
+	pairs := make([]*forward.Pair, len(cands))
+	for i, c := range cands {
+		pairs[i] = c.pair
 	}
-	slices.SortStableFunc(cands, func(a, b exportCandidate) int { return cmp.Compare(b.idle, a.idle) })
+	exported, ok = make([]ExportedConn, len(cands)), make([]bool, len(cands))
+	for i, r := range forward.ExportBatch(pairs, timeout) {
+		exported[i], ok[i] = ExportedConn{Endpoint: cands[i].ep, Exported: r.Exported}, r.Err == nil
+	}
+	return exported, ok
 }
 
 // AdoptableConn is an exported connection made ready to adopt
