@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -8,6 +9,7 @@ import (
 	"net"
 	"os"
 	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -326,25 +328,52 @@ func (h upgradeHost) Offer() ([]upgrade.Socket, func(), func(), error) {
 // doesn't stays and drains here.
 const exportTimeout = time.Second
 
-// ExportConns quiesces the plain connections of every listener, in
-// batches given to emit.
+// ExportConns quiesces the plain connections of every listener in
+// batches given to emit, the longest idle first: the busiest go last, and
+// stall for the last batch only.
 func (h upgradeHost) ExportConns(size int, emit func([]upgrade.Conn) bool) (left int) {
-	more := true
-	for name, l := range h.g.group.Listeners() {
-		if !more {
-			left += int(l.OpenConns())
-			continue
+	cands, left := h.candidates()
+	for len(cands) > 0 {
+		n := min(len(cands), size)
+		batch := make([]listener.ExportCandidate, n)
+		for i, c := range cands[:n] {
+			batch[i] = c.ExportCandidate
 		}
-		left += l.ExportConns(exportTimeout, size, func(ex []listener.ExportedConn) bool {
-			batch := make([]upgrade.Conn, len(ex))
-			for i, c := range ex {
-				batch[i] = upgrade.Conn{Listener: name, ExportedConn: c}
+		exported, ok := listener.ExportBatch(batch, exportTimeout)
+		var conns []upgrade.Conn
+		for i, c := range cands[:n] {
+			if ok[i] {
+				conns = append(conns, upgrade.Conn{Listener: c.name, ExportedConn: exported[i]})
+			} else {
+				left++
 			}
-			more = emit(batch)
-			return more
-		})
+		}
+		cands = cands[n:]
+		if len(conns) > 0 && !emit(conns) {
+			return left + len(cands)
+		}
 	}
 	return left
+}
+
+// namedCandidate is a connection that may move, and its listener's name.
+type namedCandidate struct {
+	listener.ExportCandidate
+	name string
+}
+
+// candidates returns the connections of every listener that may move,
+// the longest idle first, and how many stay.
+func (h upgradeHost) candidates() (cands []namedCandidate, left int) {
+	for name, l := range h.g.group.Listeners() {
+		c, n := l.ExportCandidates()
+		left += n
+		for _, ec := range c {
+			cands = append(cands, namedCandidate{ec, name})
+		}
+	}
+	slices.SortStableFunc(cands, func(a, b namedCandidate) int { return cmp.Compare(b.Idle, a.Idle) })
+	return cands, left
 }
 
 // TakeBack forwards again connections the new gateway did not take; one
