@@ -147,15 +147,27 @@ func (g *Gateway) finishTakeover(tk *upgrade.Takeover, start time.Time) {
 	in.Resume()
 	t0 = time.Now()
 	adopted := prep.adoptAll()
-	adopt := time.Since(t0)
 	sum.Duration, sum.CPU = time.Since(start), upgrade.CPUTime()-cpu
 	g.up.stats.tookOver(sum, adopted)
+	g.logTakeover(takeover{sum: sum, unused: unused, conns: prep.n, adopted: adopted, receive: receive, adopt: time.Since(t0)})
+}
+
+// takeover is what the new gateway's summary line of a handover says.
+type takeover struct {
+	sum                    upgrade.Summary
+	unused, conns, adopted int
+	receive, adopt         time.Duration
+}
+
+// logTakeover logs the summary line of a takeover.
+func (g *Gateway) logTakeover(t takeover) {
+	sum := t.sum
 	g.log.WithFields(logrus.Fields{
-		"old-pid": sum.PID, "listeners": sum.Listeners, "admin": sum.Admin, "unused": unused,
-		"conns": prep.n, "conns-adopted": adopted, "conns-closed": prep.n - adopted, "duration": sum.Duration.String(),
-		"receive": receive.String(), "adopt": adopt.String(), "cpu": sum.CPU.String(),
+		"old-pid": sum.PID, "listeners": sum.Listeners, "admin": sum.Admin, "unused": t.unused,
+		"conns": t.conns, "conns-adopted": t.adopted, "conns-closed": t.conns - t.adopted, "duration": sum.Duration.String(),
+		"receive": t.receive.String(), "adopt": t.adopt.String(), "cpu": sum.CPU.String(),
 	}).Infof("took over from the running gateway (pid %d): %d listener socket(s) passed, admin %v, %d connection(s) adopted, in %s",
-		sum.PID, sum.Listeners, sum.Admin, adopted, sum.Duration.Round(time.Microsecond))
+		sum.PID, sum.Listeners, sum.Admin, t.adopted, sum.Duration.Round(time.Microsecond))
 }
 
 // preparer makes connections handed over ready to adopt as they come,

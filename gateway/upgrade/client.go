@@ -91,13 +91,7 @@ func (t *Takeover) Serving() (Summary, error) {
 	err := t.c.send(message{Op: opServing}, nil)
 	_ = t.c.c.Close()
 	sum := Summary{PID: t.pid, Duration: time.Since(t.start)}
-	for _, sk := range t.sockets {
-		if sk.Kind == KindAdmin {
-			sum.Admin = true
-		} else {
-			sum.Listeners++
-		}
-	}
+	sum.countSockets(t.sockets)
 	return sum, err
 }
 

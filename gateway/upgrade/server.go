@@ -177,15 +177,8 @@ func (s *Server) handle(c conn) bool {
 	default:
 	}
 	start, cpu := time.Now(), CPUTime()
-	hello, _, err := c.recv(opHello)
-	if err != nil {
-		s.log.WithError(err).Warn("upgrade: handover refused")
-		return false
-	}
-	log := s.log.WithField("new-pid", hello.PID)
-	if hello.Version != Version {
-		_ = c.send(message{Op: opError, Error: fmt.Sprintf("protocol version %d not spoken: this gateway speaks %d", hello.Version, Version)}, nil)
-		log.WithField("version", hello.Version).Warn("upgrade: handover refused: protocol version not spoken")
+	hello, log, ok := s.greet(c)
+	if !ok {
 		return false
 	}
 	socks, pause, resume, err := s.host.Offer()
@@ -221,6 +214,33 @@ func (s *Server) handle(c conn) bool {
 		return false
 	}
 	sum.PID, sum.Duration, sum.CPU = hello.PID, time.Since(start), CPUTime()-cpu
+	sum.countSockets(socks)
+	log.WithFields(logrus.Fields{"listeners": sum.Listeners, "admin": sum.Admin, "conns": sum.Conns, "left": sum.Left, "duration": sum.Duration.String(),
+		"export": sum.Export.String(), "send": sum.Send.String(), "cpu": sum.CPU.String()}).
+		Info("upgrade: handed over to the new process; draining")
+	s.host.Done(sum)
+	return true
+}
+
+// greet reads the new process's hello, and refuses a version this one
+// doesn't speak; ok is false when the handover ends there.
+func (s *Server) greet(c conn) (hello message, log logrus.FieldLogger, ok bool) {
+	hello, _, err := c.recv(opHello)
+	if err != nil {
+		s.log.WithError(err).Warn("upgrade: handover refused")
+		return hello, nil, false
+	}
+	log = s.log.WithField("new-pid", hello.PID)
+	if hello.Version != Version {
+		_ = c.send(message{Op: opError, Error: fmt.Sprintf("protocol version %d not spoken: this gateway speaks %d", hello.Version, Version)}, nil)
+		log.WithField("version", hello.Version).Warn("upgrade: handover refused: protocol version not spoken")
+		return hello, nil, false
+	}
+	return hello, log, true
+}
+
+// countSockets fills Listeners and Admin from the sockets passed.
+func (sum *Summary) countSockets(socks []Socket) {
 	for _, sk := range socks {
 		if sk.Kind == KindAdmin {
 			sum.Admin = true
@@ -228,11 +248,6 @@ func (s *Server) handle(c conn) bool {
 			sum.Listeners++
 		}
 	}
-	log.WithFields(logrus.Fields{"listeners": sum.Listeners, "admin": sum.Admin, "conns": sum.Conns, "left": sum.Left, "duration": sum.Duration.String(),
-		"export": sum.Export.String(), "send": sum.Send.String(), "cpu": sum.CPU.String()}).
-		Info("upgrade: handed over to the new process; draining")
-	s.host.Done(sum)
-	return true
 }
 
 // sendSockets sends socks in batches the kernel takes.
