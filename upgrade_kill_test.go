@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -85,15 +86,24 @@ func (c *child) waitStopped(t *testing.T, step string) {
 	})
 }
 
-// kill kills c with SIGKILL and waits for it to exit.
+// kill kills c with SIGKILL and waits for it to exit; c must not have
+// exited by itself.
 func (c *child) kill(t *testing.T) {
 	t.Helper()
+	select {
+	case err := <-c.done:
+		t.Fatalf("the gateway to kill exited by itself: %v", err)
+	default:
+	}
 	if err := c.cmd.Process.Kill(); err != nil {
 		t.Fatal(err)
 	}
 	select {
 	case err := <-c.done:
 		c.done <- err
+		if ws, ok := c.cmd.ProcessState.Sys().(syscall.WaitStatus); !ok || ws.Signal() != syscall.SIGKILL {
+			t.Fatalf("the gateway ended with %v, not by SIGKILL", err)
+		}
 	case <-time.After(20 * time.Second):
 		t.Fatal("the killed gateway did not exit")
 	}

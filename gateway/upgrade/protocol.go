@@ -224,5 +224,7 @@ func hook(step string) {
 		return
 	}
 	fmt.Fprintf(os.Stderr, "upgrade test hook: stopped at %s\n", step)
-	select {}
+	for {
+		time.Sleep(time.Hour) // a timer: never taken for a deadlock
+	}
 }
