@@ -138,7 +138,7 @@ listeners:
 		next := startChild(t, path, loopAddr, 0)
 		next.tookOver(t)
 		gw.waitExit(t, fmt.Sprintf("the old gateway of handover %d", round+1))
-		t.Logf("handover %d: %s", round+1, next.logLines("took over from the running gateway")[0])
+		t.Logf("handover %d: %s\n%s", round+1, next.logLines("took over from the running gateway")[0], strings.Join(gw.logLines("handed over to the new gateway"), "\n"))
 		gw = next
 		testutil.WaitFor(t, "requests to flow through the new gateway", 20*time.Second, func() bool {
 			return requests.Load() > before+int64(loadConns)
