@@ -2,7 +2,7 @@
 // gateway process over a unix socket (the `upgrade-socket` key), so that
 // an upgrade or a restart never refuses or resets a connect.
 //
-// The protocol, version 1, is a conversation of JSON messages over one
+// The protocol, version 2, is a conversation of JSON messages over one
 // SOCK_SEQPACKET connection (one message per packet, descriptors attached
 // with SCM_RIGHTS), opened by the new process:
 //
@@ -40,8 +40,11 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Version is the protocol version this build speaks.
-const Version = 1
+// Version is the protocol version this build speaks. Version 1 (the
+// first merge) sent the connections after "serving" and acknowledged each
+// batch; version 2 sends them between "paused" and "serving", which
+// commits them all.
+const Version = 2
 
 // StoreNamePrefix begins the name of every descriptor the gateway puts in
 // systemd's file descriptor store, so that a socket unit's descriptors,
