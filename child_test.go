@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -27,7 +28,11 @@ const (
 	uidEnv    = "ETCD_GATEWAY_TEST_UID"
 	// listenPIDSelfEnv makes the child set LISTEN_PID to its own PID.
 	listenPIDSelfEnv = "ETCD_GATEWAY_TEST_LISTEN_PID_SELF"
-	childUsage       = "the test binary as etcd-gateway"
+	// echoEnv makes the child an echo server on the address it names
+	// instead of a gateway: a member in a process of its own, with an
+	// open-file limit of its own.
+	echoEnv    = "ETCD_GATEWAY_TEST_ECHO"
+	childUsage = "the test binary as etcd-gateway"
 )
 
 func TestMain(m *testing.M) {
@@ -56,9 +61,51 @@ func TestMain(m *testing.M) {
 		// the test can't know it before the fork.
 		_ = os.Setenv("LISTEN_PID", strconv.Itoa(os.Getpid()))
 	}
+	if addr := os.Getenv(echoEnv); addr != "" {
+		echoServer(addr)
+	}
 	os.Args = append([]string{"etcd-gateway"}, os.Args[1:]...)
 	main()
 	os.Exit(0)
+}
+
+// echoServer echoes every connection to addr until the process is killed.
+func echoServer(addr string) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "echo:", err)
+		os.Exit(2)
+	}
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "echo:", err)
+			os.Exit(2)
+		}
+		go func() {
+			defer c.Close()
+			// Not io.Copy(c, c): its splice would hold a pipe (two more
+			// descriptors) per connection.
+			_, _ = io.Copy(struct{ io.Writer }{c}, struct{ io.Reader }{c})
+		}()
+	}
+}
+
+// startEcho starts an echo server in a child process with the given
+// open-file limit and returns its address.
+func startEcho(t *testing.T, nofile int) string {
+	t.Helper()
+	addr := testutil.FreeAddr(t)
+	cmd := exec.Command(os.Args[0])
+	cmd.Env = append(os.Environ(), childEnv+"=1", echoEnv+"="+addr, fmt.Sprintf("%s=%d", nofileEnv, nofile), raceExitEnv())
+	launch(t, cmd, "echo", func(*child) bool {
+		c, err := net.Dial("tcp", addr)
+		if err == nil {
+			c.Close()
+		}
+		return err == nil
+	})
+	return addr
 }
 
 // child is a gateway process started from the test binary.
@@ -92,7 +139,7 @@ func (b *syncBuffer) String() string {
 func startChild(t *testing.T, path, addr string, nofile int, env ...string) *child {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "start", "--config", path)
-	cmd.Env = append(os.Environ(), childEnv+"=1")
+	cmd.Env = append(os.Environ(), childEnv+"=1", raceExitEnv())
 	if nofile > 0 {
 		cmd.Env = append(cmd.Env, fmt.Sprintf("%s=%d", nofileEnv, nofile))
 	}
@@ -104,6 +151,15 @@ func startChild(t *testing.T, path, addr string, nofile int, env ...string) *chi
 		}
 		return err == nil
 	})
+}
+
+// raceExitEnv returns GORACE as the test has it, but for the pause of a
+// second that the race detector makes at every exit (atexit_sleep_ms,
+// for other goroutines to finish reporting): a test that waits for a child
+// gateway's exit, twenty times, would wait twenty seconds for nothing. A
+// race found in the child still fails it (exit code 66).
+func raceExitEnv() string {
+	return "GORACE=" + strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0")
 }
 
 // launch starts cmd, a child gateway, kills it at the end of the test, and

@@ -14,9 +14,11 @@ import (
 	"github.com/etcd-gateway/etcd-gateway/internal/testutil"
 )
 
+// etcdRounds is the number of handovers under a watch and a lease.
+const etcdRounds = 10
+
 // TestUpgradeEtcdWatchAndLease holds a clientv3 client with a watch and a
-// lease keep-alive through five handovers (scaled down from the issue's
-// ten): it stays on its one TCP connection to the member (a relay in front
+// lease keep-alive through ten handovers: it stays on its one TCP connection to the member (a relay in front
 // of the member counts the connections), its watch sees every write made
 // meanwhile, in order, and its lease is kept.
 func TestUpgradeEtcdWatchAndLease(t *testing.T) {
@@ -100,11 +102,9 @@ listeners:
 			}
 		}
 	}
-	for round := range 5 {
+	for round := range etcdRounds {
 		next := startChild(t, path, probeAddr, 0)
-		testutil.WaitFor(t, "the new gateway to take over", 20*time.Second, func() bool {
-			return len(next.logLines("took over from the running gateway")) == 1
-		})
+		next.tookOver(t)
 		gw.waitExit(t, fmt.Sprintf("the old gateway of handover %d", round+1))
 		gw = next
 		drainKeepAlives()
@@ -152,7 +152,7 @@ listeners:
 	if n := relay.Accepted(); n != 1 {
 		t.Errorf("the member saw %d connections, want 1: the client's connection was not kept", n)
 	}
-	t.Logf("%d writes watched, %d keep-alives, through 5 handovers", len(want), keepAlives)
+	t.Logf("%d writes watched, %d keep-alives, through %d handovers", len(want), keepAlives, etcdRounds)
 	cli.Close()
 	if err := gw.stop(t); err != nil {
 		t.Fatal(err)

@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -30,6 +31,7 @@ func handoverDuration(t *testing.T, old *child) time.Duration {
 		Duration string `json:"duration"`
 		Export   string `json:"export"`
 		Send     string `json:"send"`
+		CPU      string `json:"cpu"`
 	}
 	if err := json.Unmarshal([]byte(lines[0]), &f); err != nil {
 		t.Fatal(err)
@@ -38,9 +40,21 @@ func handoverDuration(t *testing.T, old *child) time.Duration {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("handover %s: quiescing the connections %s, handing them over %s", f.Duration, f.Export, f.Send)
+	t.Logf("handover %s: quiescing the connections %s, handing them over %s; CPU time %s", f.Duration, f.Export, f.Send, f.CPU)
 	return d
 }
+
+// figuresIdleEnv sets how many idle connections TestUpgradeFigures hands
+// over; figuresIdle by default.
+const figuresIdleEnv = "ETCD_GATEWAY_UPGRADE_FIGURES_IDLE"
+
+// figuresIdle is about as many idle connections as one gateway holds
+// within the open-file limit of 20,000, with the member and the clients in
+// other processes: two descriptors each, and the gateway's descriptor
+// reserve (256, listener/fds.go) and its own 158 (three listeners, the
+// loops, the admin server...) leave room for 9,793; the four active
+// connections beside them make 9,789.
+const figuresIdle = 9785
 
 // TestUpgradeFigures measures the figures of docs/performance.md
 // ("Handovers"): the time to hand over many idle connections, the longest
@@ -52,35 +66,47 @@ func TestUpgradeFigures(t *testing.T) {
 	if os.Getenv(figuresEnv) == "" {
 		t.Skip("set " + figuresEnv + "=1 to measure the handover figures")
 	}
-	// Idle connections: as many as the open-file limit lets two gateways
-	// and the test (client and member ends) hold at once.
-	idleN := 4000
+	idleN := figuresIdle
+	if n, err := strconv.Atoi(os.Getenv(figuresIdleEnv)); err == nil {
+		idleN = n
+	}
 	echo, probe := testutil.Echo(t), testutil.Echo(t)
+	idleMember := startEcho(t, 20000)
 	dir := t.TempDir()
-	addr, probeAddr := testutil.FreeAddr(t), testutil.FreeAddr(t)
+	addr, idleAddr, probeAddr := testutil.FreeAddr(t), testutil.FreeAddr(t), testutil.FreeAddr(t)
 	sock := filepath.Join(dir, "upgrade.sock")
 	path := filepath.Join(dir, "gw.yaml")
-	cfg := fmt.Sprintf("log-level: info\nlog-format: json\nupgrade-socket: %s\nhealth-check: {type: none}\nlisteners:\n  - {name: main, listen-addr: %q, endpoints: [%q]}\n  - {name: probe, listen-addr: %q, endpoints: [%q]}\n",
-		sock, addr, echo.Addr, probeAddr, probe.Addr)
+	cfg := fmt.Sprintf("log-level: info\nlog-format: json\nupgrade-socket: %s\nhealth-check: {type: none}\nlisteners:\n  - {name: main, listen-addr: %q, endpoints: [%q]}\n  - {name: idle, listen-addr: %q, endpoints: [%q]}\n  - {name: probe, listen-addr: %q, endpoints: [%q]}\n",
+		sock, addr, echo.Addr, idleAddr, idleMember, probeAddr, probe.Addr)
 	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	gw := startUpgradable(t, path, probeAddr, sock)
 	idle := make([]net.Conn, idleN)
 	for i := range idle {
-		idle[i] = testutil.Dial(t, addr)
+		idle[i] = testutil.Dial(t, idleAddr)
 	}
 	for i, c := range idle {
 		if err := testutil.RoundTrip(c, "i"); err != nil {
 			t.Fatalf("idle %d: %v", i, err)
 		}
 	}
-	next := startChild(t, path, probeAddr, 0)
-	testutil.WaitFor(t, "the new gateway to take over", 60*time.Second, func() bool {
-		return len(next.logLines("took over from the running gateway")) == 1
+	// A few connections under load beside the idle ones: how long they
+	// stall while the idle ones move.
+	const active = 4
+	stall := startLoad(t, addr, active)
+	testutil.WaitFor(t, "the active connections to go through the gateway", 10*time.Second, func() bool {
+		return stall.requests.Load() >= 2*active
 	})
+	next := startChild(t, path, probeAddr, 0)
+	took := next.tookOver(t)
 	gw.waitExit(t, "the old gateway")
-	t.Logf("FIGURE idle: %d idle connections handed over in %s (old process, first message to last)", idleN, handoverDuration(t, gw))
+	worst := stall.stop()
+	t.Logf("FIGURE idle: %d idle connections handed over in %s (old process, first message to \"serving\"); new process: %s from its start to all adopted, of which receiving %s, adopting %s, CPU time (after its start) %s; %d active connections beside them stalled at most %s",
+		idleN, handoverDuration(t, gw), took["duration"], took["receive"], took["adopt"], took["cpu"], active, worst)
+	if took["conns-adopted"] != float64(idleN+active) || stall.failed.Load() != 0 {
+		t.Errorf("adopted %v of %d connections; %d requests failed", took["conns-adopted"], idleN+active, stall.failed.Load())
+	}
 	gw = next
 	for i, c := range idle {
 		if err := testutil.RoundTrip(c, "j"); err != nil {
@@ -91,69 +117,98 @@ func TestUpgradeFigures(t *testing.T) {
 
 	// 64 connections under request/response load through 20 handovers;
 	// each connection's longest round trip is its longest stall.
-	const load, rounds = 64, 20
-	stop := make(chan struct{})
-	var requests, failed atomic.Int64
-	var mu sync.Mutex
-	var worst time.Duration
-	var wg sync.WaitGroup
+	const loadN, rounds = 64, 20
 	accepted := echo.Accepted()
-	for i := range load {
-		c := testutil.Dial(t, addr)
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer c.Close()
-			msg := fmt.Sprintf("conn %d %0100d\n", i, 0)
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				start := time.Now()
-				if err := testutil.RoundTrip(c, msg); err != nil {
-					failed.Add(1)
-					return
-				}
-				d := time.Since(start)
-				requests.Add(1)
-				mu.Lock()
-				worst = max(worst, d)
-				mu.Unlock()
-			}
-		}()
-	}
+	rr := startLoad(t, addr, loadN)
 	loop := startConnectLoop(t, 2, probeAddr, echoExchange)
 	testutil.WaitFor(t, "the load to reach the member", 10*time.Second, func() bool {
-		return echo.Accepted() == accepted+load
+		return echo.Accepted() == accepted+loadN
 	})
-	mu.Lock()
-	worst = 0
-	mu.Unlock()
+	rr.resetWorst()
 	var total time.Duration
 	for round := range rounds {
-		before := requests.Load()
+		before := rr.requests.Load()
 		next := startChild(t, path, probeAddr, 0)
-		testutil.WaitFor(t, "the new gateway to take over", 20*time.Second, func() bool {
-			return len(next.logLines("took over from the running gateway")) == 1
-		})
+		next.tookOver(t)
 		gw.waitExit(t, fmt.Sprintf("the old gateway of handover %d", round+1))
 		total += handoverDuration(t, gw)
 		gw = next
 		testutil.WaitFor(t, "requests through the new gateway", 20*time.Second, func() bool {
-			return requests.Load() > before+load
+			return rr.requests.Load() > before+loadN
 		})
 	}
-	close(stop)
-	wg.Wait()
+	worst = rr.stop()
 	loop.end()
 	t.Logf("FIGURE load: %d handovers under %d connections: %d requests, %d errors, %d reconnects to the member, %d of %d connects failed; longest round trip %s; mean handover %s",
-		rounds, load, requests.Load(), failed.Load(), echo.Accepted()-accepted-load, loop.failed.Load(), loop.failed.Load()+loop.ok.Load(), worst, total/rounds)
-	if failed.Load() != 0 || loop.failed.Load() != 0 || echo.Accepted() != accepted+load {
+		rounds, loadN, rr.requests.Load(), rr.failed.Load(), echo.Accepted()-accepted-loadN, loop.failed.Load(), loop.failed.Load()+loop.ok.Load(), worst, total/rounds)
+	if rr.failed.Load() != 0 || loop.failed.Load() != 0 || echo.Accepted() != accepted+loadN {
 		t.Error("errors, reconnects or refused connects")
 	}
 	if err := gw.stop(t); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// load is connections under request/response load, each timing its round
+// trips: the longest is the longest time a connection saw no progress.
+type load struct {
+	requests, failed atomic.Int64
+	mu               sync.Mutex
+	worst            time.Duration
+	done             chan struct{}
+	wg               sync.WaitGroup
+}
+
+// startLoad opens n connections to addr, an echo, and runs requests on
+// each until stop.
+func startLoad(t *testing.T, addr string, n int) *load {
+	t.Helper()
+	l := &load{done: make(chan struct{})}
+	for i := range n {
+		c := testutil.Dial(t, addr)
+		l.wg.Add(1)
+		go func() {
+			defer l.wg.Done()
+			defer c.Close()
+			msg := fmt.Sprintf("conn %d %0100d\n", i, 0)
+			for {
+				select {
+				case <-l.done:
+					return
+				default:
+				}
+				start := time.Now()
+				if err := testutil.RoundTrip(c, msg); err != nil {
+					l.failed.Add(1)
+					return
+				}
+				l.requests.Add(1)
+				l.mu.Lock()
+				l.worst = max(l.worst, time.Since(start))
+				l.mu.Unlock()
+			}
+		}()
+	}
+	t.Cleanup(func() { l.stop() })
+	return l
+}
+
+// resetWorst forgets the round trips so far.
+func (l *load) resetWorst() {
+	l.mu.Lock()
+	l.worst = 0
+	l.mu.Unlock()
+}
+
+// stop ends the load and returns the longest round trip.
+func (l *load) stop() time.Duration {
+	select {
+	case <-l.done:
+	default:
+		close(l.done)
+	}
+	l.wg.Wait()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.worst
 }

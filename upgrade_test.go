@@ -1,7 +1,7 @@
 package main
 
 import (
-	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -11,11 +11,9 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
-	"github.com/etcd-gateway/etcd-gateway/gateway/upgrade"
 	"github.com/etcd-gateway/etcd-gateway/internal/testutil"
 )
 
@@ -149,11 +147,27 @@ func (c *child) waitExit(t *testing.T, what string) {
 	}
 }
 
-// startUpgradable starts a child gateway on path, serving addr, and waits
-// until it listens on its upgrade socket sock.
-func startUpgradable(t *testing.T, path, addr, sock string) *child {
+// tookOver waits until c took over from the running gateway and listens
+// on its upgrade socket for the next handover, and returns the fields of
+// its summary line.
+func (c *child) tookOver(t *testing.T) map[string]any {
 	t.Helper()
-	gw := startChild(t, path, addr, 0)
+	testutil.WaitFor(t, "the new gateway to take over", 20*time.Second, func() bool {
+		return len(c.logLines("took over from the running gateway")) == 1 && len(c.logLines("gateway started")) == 1
+	})
+	var f map[string]any
+	if err := json.Unmarshal([]byte(c.logLines("took over from the running gateway")[0]), &f); err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+// startUpgradable starts a child gateway on path, serving addr, with env
+// added to its environment, and waits until it listens on its upgrade
+// socket sock.
+func startUpgradable(t *testing.T, path, addr, sock string, env ...string) *child {
+	t.Helper()
+	gw := startChild(t, path, addr, 0, env...)
 	testutil.WaitFor(t, "the upgrade socket", 10*time.Second, func() bool {
 		_, err := os.Stat(sock)
 		return err == nil
@@ -176,9 +190,7 @@ func TestUpgradeListenerHandover(t *testing.T) {
 	for i := range handovers {
 		before := loop.ok.Load()
 		next := startChild(t, path, addr, 0)
-		testutil.WaitFor(t, "the new gateway to take over", 10*time.Second, func() bool {
-			return len(next.logLines("took over from the running gateway")) == 1
-		})
+		next.tookOver(t)
 		gw.waitExit(t, fmt.Sprintf("the old gateway of handover %d", i+1))
 		if lines := gw.logLines("handed over to the new gateway"); len(lines) != 1 {
 			t.Fatalf("handover %d: the old gateway did not log the handover:\n%s", i+1, gw.logs.String())
@@ -212,87 +224,6 @@ func TestUpgradeListenerHandover(t *testing.T) {
 	}
 }
 
-// TestUpgradeNewProcessFails plays a new process that dies at each step of
-// the handover (the test holds the other end of the upgrade socket and
-// closes it): after the sockets were passed, after the old gateway paused,
-// and after it said it serves, before it acknowledged the connections
-// handed to it. The old gateway accepts again each time, with no refused
-// connect, keeps (or takes back) its open connections, which go on without
-// an error, and a real handover still works after, connections included.
-func TestUpgradeNewProcessFails(t *testing.T) {
-	echo := testutil.Echo(t)
-	path, addr, _, sock := upgradeConfig(t, echo.Addr)
-	gw := startUpgradable(t, path, addr, sock)
-	loop := startConnectLoop(t, 4, addr, echoExchange)
-	// Connections open through the whole test, under load.
-	stop := make(chan struct{})
-	var requests atomic.Int64
-	errs := make(chan error, 10)
-	for i := range 10 {
-		c := testutil.Dial(t, addr)
-		go func() { errs <- requestLoop(c, i, stop, &requests) }()
-	}
-	ctx := context.Background()
-	for _, st := range []struct{ step, wantLog string }{
-		{"sockets", "failed before it was ready"},
-		{"paused", "failed mid-handover"},
-		{"serving", "failed mid-handover"},
-	} {
-		step, wantLog := st.step, st.wantLog
-		before := loop.ok.Load()
-		tk, err := upgrade.Dial(ctx, sock)
-		if err != nil || tk == nil {
-			t.Fatalf("dial the upgrade socket: %v, %v", tk, err)
-		}
-		if n := len(tk.Sockets()); n != 2 {
-			t.Fatalf("%d sockets passed, want 2 (listener, admin)", n)
-		}
-		if step != "sockets" {
-			if err := tk.Ready(); err != nil {
-				t.Fatalf("ready: %v", err)
-			}
-			// Neither process accepts now: connects wait in the backlog.
-		}
-		if step == "serving" {
-			// The old gateway hands its connections over next; the new
-			// one dies before it acknowledges any.
-			if _, err := tk.Serving(); err != nil {
-				t.Fatalf("serving: %v", err)
-			}
-		}
-		seen := len(gw.logLines(wantLog))
-		for _, sk := range tk.Sockets() {
-			_ = sk.File.Close()
-		}
-		tk.Abort() // the new process dies
-		testutil.WaitFor(t, "the old gateway to see the new one die at "+step, 10*time.Second, func() bool {
-			return len(gw.logLines(wantLog)) > seen
-		})
-		testutil.WaitFor(t, "the old gateway to serve on", 10*time.Second, func() bool {
-			return loop.ok.Load() > before+10
-		})
-	}
-	next := startChild(t, path, addr, 0)
-	testutil.WaitFor(t, "the new gateway to take over", 10*time.Second, func() bool {
-		return len(next.logLines("took over from the running gateway")) == 1
-	})
-	gw.waitExit(t, "the old gateway")
-	before := loop.ok.Load()
-	testutil.WaitFor(t, "the new gateway to serve", 10*time.Second, func() bool {
-		return loop.ok.Load() > before+10
-	})
-	loop.check(t, "listener")
-	close(stop)
-	for range 10 {
-		if err := <-errs; err != nil {
-			t.Error(err)
-		}
-	}
-	if err := next.stop(t); err != nil {
-		t.Fatalf("gateway exit after SIGTERM: %v", err)
-	}
-}
-
 // TestUpgradeRefusesOtherVersion checks that a gateway refuses a
 // handover in a protocol version it doesn't speak, and serves on.
 func TestUpgradeRefusesOtherVersion(t *testing.T) {
@@ -323,80 +254,4 @@ func TestUpgradeRefusesOtherVersion(t *testing.T) {
 	if err := gw.stop(t); err != nil {
 		t.Fatal(err)
 	}
-}
-
-// TestUpgradeOldProcessDies plays an old gateway (the test speaks the
-// protocol by hand) that passes its listening socket, with connects
-// waiting in its backlog, then dies when the new process says it is ready:
-// the new gateway serves the socket it took, the queued connects
-// included, and binds the rest (the admin server).
-func TestUpgradeOldProcessDies(t *testing.T) {
-	echo := testutil.Echo(t)
-	path, addr, adminAddr, sock := upgradeConfig(t, echo.Addr)
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ul, err := net.ListenUnix("unixpacket", &net.UnixAddr{Name: sock, Net: "unixpacket"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ul.Close()
-	// Connects that the old process never accepts.
-	var queued []net.Conn
-	for range 3 {
-		queued = append(queued, testutil.Dial(t, addr))
-	}
-	oldDone := make(chan error, 1)
-	go func() { oldDone <- playDyingOld(ul, ln, addr) }()
-	gw := startChild(t, path, addr, 0)
-	if err := <-oldDone; err != nil {
-		t.Fatal(err)
-	}
-	testutil.WaitFor(t, "the new gateway to see the old one die", 10*time.Second, func() bool {
-		return len(gw.logLines("the old gateway failed mid-handover")) == 1
-	})
-	for i, c := range queued {
-		if err := testutil.RoundTrip(c, fmt.Sprintf("queued %d", i)); err != nil {
-			t.Fatalf("a connect queued in the passed socket: %v", err)
-		}
-	}
-	if err := testutil.RoundTrip(testutil.Dial(t, addr), "new"); err != nil {
-		t.Fatal(err)
-	}
-	if code, _ := testutil.Get(t, adminAddr, "/healthz"); code != http.StatusOK {
-		t.Fatalf("/healthz of the admin server the new gateway bound: %d", code)
-	}
-	if err := gw.stop(t); err != nil {
-		t.Fatal(err)
-	}
-}
-
-// playDyingOld answers one new process on ul as an old gateway would,
-// passing ln, and closes everything once the new one is ready.
-func playDyingOld(ul *net.UnixListener, ln net.Listener, addr string) error {
-	defer ln.Close()
-	c, err := ul.AcceptUnix()
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(20 * time.Second))
-	buf := make([]byte, 4096)
-	if n, err := c.Read(buf); err != nil || !strings.Contains(string(buf[:n]), `"op":"hello"`) {
-		return fmt.Errorf("hello: %q, %v", buf[:n], err)
-	}
-	f, err := ln.(*net.TCPListener).File()
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	msg := fmt.Sprintf(`{"version":1,"op":"sockets","pid":%d,"sockets":[{"kind":"listener","name":"main","config-addr":%q,"addr":%q}]}`, os.Getpid(), addr, addr)
-	if _, _, err := c.WriteMsgUnix([]byte(msg), syscall.UnixRights(int(f.Fd())), nil); err != nil {
-		return err
-	}
-	if n, err := c.Read(buf); err != nil || !strings.Contains(string(buf[:n]), `"op":"ready"`) {
-		return fmt.Errorf("ready: %q, %v", buf[:n], err)
-	}
-	return nil // dies: closes the connection and its socket
 }

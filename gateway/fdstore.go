@@ -32,6 +32,9 @@ import (
 //
 // Descriptors with other names (socket units) are left alone.
 const (
+	// storeBatch is how many connections are quiesced together on their
+	// way to the store.
+	storeBatch          = 100
 	storeListenerPrefix = upgrade.StoreNamePrefix + "l."
 	storeConnPrefix     = upgrade.StoreNamePrefix + "c."
 	// maxFDName is systemd's limit on an FDNAME.
@@ -229,18 +232,21 @@ func (g *Gateway) toStore() {
 	for _, gate := range gates {
 		gate.KeepPath()
 	}
-	conns, left := upgradeHost{g}.ExportConns()
 	var back []upgrade.Conn
-	stored := 0
-	for i, cn := range conns {
-		if room < 2 || g.storeConn(c, i, cn) != nil {
-			back = append(back, cn)
-			continue
+	stored, i := 0, 0
+	left := upgradeHost{g}.ExportConns(storeBatch, func(b []upgrade.Conn) bool {
+		for _, cn := range b {
+			if room < 2 || g.storeConn(c, i, cn) != nil {
+				back = append(back, cn)
+			} else {
+				room -= 2
+				stored++
+				cn.Close()
+			}
+			i++
 		}
-		room -= 2
-		stored++
-		cn.Close()
-	}
+		return true
+	})
 	upgradeHost{g}.TakeBack(back)
 	g.up.stats.toStore(listeners, stored)
 	g.log.WithFields(logrus.Fields{"listeners": listeners, "conns": stored, "left": left + len(back)}).

@@ -1,12 +1,15 @@
 package gateway
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"os"
+	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -109,52 +112,139 @@ func StartWith(ctx context.Context, logOut io.Writer, snap *config.Snapshot, opt
 	return g, nil
 }
 
-// finishTakeover tells the old gateway that this one is built, and
-// accepts once the old one has stopped, or at once if the old one is gone.
+// finishTakeover tells the old gateway that this one is built, takes its
+// connections (preparing each batch to adopt while the old one quiesces
+// the next), and then accepts and forwards them; at once if the old one
+// is gone (it serves what it took, and bound the rest).
 func (g *Gateway) finishTakeover(tk *upgrade.Takeover, start time.Time) {
+	cpu := upgrade.CPUTime()
 	in := g.up.inherited
 	g.up.inherited = nil
 	unused := in.CloseRest()
-	err := tk.Ready()
-	in.Resume()
-	if err != nil {
+	defer in.Resume()
+	if err := tk.Ready(); err != nil {
 		tk.Abort()
 		g.log.WithError(err).Warn("upgrade: the old gateway failed mid-handover; this one serves what it took and bound the rest")
 		return
 	}
-	sum, err := tk.Serving()
-	if err != nil {
+	t0 := time.Now()
+	prep := g.preparer()
+	err := tk.ReceiveConns(prep.batch)
+	receive := time.Since(t0)
+	if !upgrade.Ours(err) {
 		tk.Abort()
-		g.log.WithError(err).Warn("upgrade: the old gateway did not hear that this one serves; it accepts again")
+		prep.closeAll()
+		g.log.WithError(err).Warn("upgrade: the handover of the connections failed; the old gateway takes them back, and this one serves without them")
 		return
 	}
-	lns := g.group.Listeners()
-	var adoptedN, droppedN atomic.Int64 // adopt runs on several goroutines
-	n, err := tk.ReceiveConns(func(c upgrade.Conn) {
-		l := lns[c.Listener]
+	if err != nil {
+		g.log.WithError(err).Warn("upgrade: the old gateway failed while handing its connections over; this one serves, with the connections it took")
+	}
+	sum, err := tk.Serving()
+	if err != nil {
+		g.log.WithError(err).Warn("upgrade: the old gateway did not hear that this one serves")
+	}
+	in.Resume()
+	t0 = time.Now()
+	adopted := prep.adoptAll()
+	sum.Duration, sum.CPU = time.Since(start), upgrade.CPUTime()-cpu
+	g.up.stats.tookOver(sum, adopted)
+	g.logTakeover(takeover{sum: sum, unused: unused, conns: prep.n, adopted: adopted, receive: receive, adopt: time.Since(t0)})
+}
+
+// takeover is what the new gateway's summary line of a handover says.
+type takeover struct {
+	sum                    upgrade.Summary
+	unused, conns, adopted int
+	receive, adopt         time.Duration
+}
+
+// logTakeover logs the summary line of a takeover.
+func (g *Gateway) logTakeover(t takeover) {
+	sum := t.sum
+	g.log.WithFields(logrus.Fields{
+		"old-pid": sum.PID, "listeners": sum.Listeners, "admin": sum.Admin, "unused": t.unused,
+		"conns": t.conns, "conns-adopted": t.adopted, "conns-closed": t.conns - t.adopted, "duration": sum.Duration.String(),
+		"receive": t.receive.String(), "adopt": t.adopt.String(), "cpu": sum.CPU.String(),
+	}).Infof("took over from the running gateway (pid %d): %d listener socket(s) passed, admin %v, %d connection(s) adopted, in %s",
+		sum.PID, sum.Listeners, sum.Admin, t.adopted, sum.Duration.Round(time.Microsecond))
+}
+
+// preparer makes connections handed over ready to adopt as they come,
+// and adopts them once they are this process's.
+type preparer struct {
+	g     *Gateway
+	lns   map[string]*listener.Listener
+	n     int // connections received
+	ready []prepared
+}
+
+// prepared is a connection ready to adopt, and its listener.
+type prepared struct {
+	l *listener.Listener
+	c listener.AdoptableConn
+}
+
+func (g *Gateway) preparer() *preparer { return &preparer{g: g, lns: g.group.Listeners()} }
+
+// batch prepares a batch of connections; one whose listener this
+// configuration no longer has is closed.
+func (p *preparer) batch(conns []upgrade.Conn) {
+	p.n += len(conns)
+	for _, c := range conns {
+		l := p.lns[c.Listener]
 		if l == nil {
 			c.Close()
-			droppedN.Add(1)
-			return
+			continue
 		}
-		if err := l.Adopt(c.ExportedConn); err != nil {
-			g.log.WithError(err).Warn("upgrade: a connection handed over could not be adopted; closed")
-			droppedN.Add(1)
-			return
+		a, err := listener.PrepareAdopt(c.ExportedConn)
+		if err != nil {
+			p.g.log.WithError(err).Warn("upgrade: a connection handed over could not be adopted; closed")
+			continue
 		}
-		adoptedN.Add(1)
-	})
-	adopted, dropped := int(adoptedN.Load()), int(droppedN.Load())
-	if err != nil {
-		g.log.WithError(err).Warn("upgrade: the old gateway failed while handing its connections over; it keeps what it did not hand over")
+		p.ready = append(p.ready, prepared{l, a})
 	}
-	sum.Duration = time.Since(start)
-	g.up.stats.tookOver(sum, adopted)
-	g.log.WithFields(logrus.Fields{
-		"old-pid": sum.PID, "listeners": sum.Listeners, "admin": sum.Admin, "unused": unused,
-		"conns": n, "conns-adopted": adopted, "conns-closed": dropped, "duration": sum.Duration.String(),
-	}).Infof("took over from the running gateway (pid %d): %d listener socket(s) passed, admin %v, %d connection(s) adopted, in %s",
-		sum.PID, sum.Listeners, sum.Admin, adopted, sum.Duration.Round(time.Microsecond))
+}
+
+// closeAll closes what was prepared: the old gateway forwards it.
+func (p *preparer) closeAll() {
+	for _, r := range p.ready {
+		r.c.Close()
+	}
+}
+
+// adoptAll forwards what was prepared and returns how many it adopted,
+// the last received first: the old gateway sends its busiest connections
+// last (listener.ExportConns), and they are the ones waiting.
+func (p *preparer) adoptAll() int {
+	return parallel(len(p.ready), func(i int) bool {
+		r := p.ready[len(p.ready)-1-i]
+		if err := r.l.AdoptPrepared(r.c); err != nil {
+			p.g.log.WithError(err).Warn("upgrade: a connection handed over could not be adopted; closed")
+			return false
+		}
+		return true
+	})
+}
+
+// parallel runs do(0) to do(n-1) on as many goroutines as there are CPUs
+// and returns how many returned true.
+func parallel(n int, do func(i int) bool) int {
+	var ok, next atomic.Int64
+	var wg sync.WaitGroup
+	for range runtime.GOMAXPROCS(0) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := next.Add(1) - 1; i < int64(n); i = next.Add(1) - 1 {
+				if do(int(i)) {
+					ok.Add(1)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return int(ok.Load())
 }
 
 // listenAdmin returns the admin server's socket at addr: the one passed
@@ -250,33 +340,71 @@ func (h upgradeHost) Offer() ([]upgrade.Socket, func(), func(), error) {
 // doesn't stays and drains here.
 const exportTimeout = time.Second
 
-// ExportConns quiesces the plain connections of every listener.
-func (h upgradeHost) ExportConns() ([]upgrade.Conn, int) {
-	var conns []upgrade.Conn
-	left := 0
-	for name, l := range h.g.group.Listeners() {
-		ex, n := l.ExportConns(exportTimeout)
-		left += n
-		for _, c := range ex {
-			conns = append(conns, upgrade.Conn{Listener: name, ExportedConn: c})
+// ExportConns quiesces the plain connections of every listener in
+// batches given to emit, the longest idle first: the busiest go last, and
+// stall for the last batch only.
+func (h upgradeHost) ExportConns(size int, emit func([]upgrade.Conn) bool) (left int) {
+	cands, left := h.candidates()
+	for len(cands) > 0 {
+		n := min(len(cands), size)
+		batch := make([]listener.ExportCandidate, n)
+		for i, c := range cands[:n] {
+			batch[i] = c.ExportCandidate
+		}
+		exported, ok := listener.ExportBatch(batch, exportTimeout)
+		var conns []upgrade.Conn
+		for i, c := range cands[:n] {
+			if ok[i] {
+				conns = append(conns, upgrade.Conn{Listener: c.name, ExportedConn: exported[i]})
+			} else {
+				left++
+			}
+		}
+		cands = cands[n:]
+		if len(conns) > 0 && !emit(conns) {
+			return left + len(cands)
 		}
 	}
-	return conns, left
+	return left
 }
 
-// TakeBack forwards again connections the new gateway did not take.
+// namedCandidate is a connection that may move, and its listener's name.
+type namedCandidate struct {
+	listener.ExportCandidate
+	name string
+}
+
+// candidates returns the connections of every listener that may move,
+// the longest idle first, and how many stay.
+func (h upgradeHost) candidates() (cands []namedCandidate, left int) {
+	for name, l := range h.g.group.Listeners() {
+		c, n := l.ExportCandidates()
+		left += n
+		for _, ec := range c {
+			cands = append(cands, namedCandidate{ec, name})
+		}
+	}
+	slices.SortStableFunc(cands, func(a, b namedCandidate) int { return cmp.Compare(b.Idle, a.Idle) })
+	return cands, left
+}
+
+// TakeBack forwards again connections the new gateway did not take; one
+// whose listener is gone is closed.
 func (h upgradeHost) TakeBack(conns []upgrade.Conn) {
 	lns := h.g.group.Listeners()
-	for _, c := range conns {
+	parallel(len(conns), func(i int) bool {
+		c := conns[i]
 		l := lns[c.Listener]
 		if l == nil {
 			c.Close()
-			continue
+			return false
 		}
 		if err := l.Adopt(c.ExportedConn); err != nil {
 			h.g.log.WithError(err).Warn("upgrade: a connection taken back could not be forwarded again; closed")
+			return false
 		}
-	}
+		return true
+	})
 }
 
 // Done makes the gateway drain and exit: the new process serves.
@@ -289,7 +417,7 @@ func (h upgradeHost) Done(sum upgrade.Summary) {
 	g.up.stats.handedOver(sum)
 	g.up.mu.Unlock()
 	g.log.WithFields(logrus.Fields{"new-pid": sum.PID, "listeners": sum.Listeners, "admin": sum.Admin, "conns": sum.Conns, "left": sum.Left,
-		"duration": sum.Duration.String(), "export": sum.Export.String(), "send": sum.Send.String()}).
+		"duration": sum.Duration.String(), "export": sum.Export.String(), "send": sum.Send.String(), "cpu": sum.CPU.String()}).
 		Info("handed over to the new gateway: draining the connections left here")
 	close(g.up.done)
 }

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"sync"
 	"time"
 
 	"github.com/sirupsen/logrus"
@@ -28,76 +27,117 @@ func (c ExportedConn) Close() {
 	_, _ = c.Client.Close(), c.Upstream.Close()
 }
 
-// ExportConns quiesces every connection the forwarder's event loops
-// forward (not those served over TLS, which hold state in this process)
-// and returns them; each is forgotten here as if it had ended. A
-// connection whose destination doesn't take what the gateway holds for it
-// within timeout is left forwarding here, and drains as at shutdown.
-// Call it on a listener that no longer accepts (its Gate paused).
-func (l *Listener) ExportConns(timeout time.Duration) (exported []ExportedConn, left int) {
-	type candidate struct {
-		pair *forward.Pair
-		ep   string
-	}
-	var cands []candidate
+// ExportCandidate is a connection the forwarder's event loops forward,
+// which may be handed to another process: ExportBatch quiesces it.
+type ExportCandidate struct {
+	// Idle is how long the connection has carried no data (TCP_INFO; 0
+	// if it can't tell): a caller hands the busiest over last, so that
+	// they stall for the last batch only.
+	Idle time.Duration
+	pair *forward.Pair
+	ep   string
+}
+
+// ExportCandidates returns the connections of the listener that may move
+// (not those served over TLS, which hold state in this process); left
+// counts the others. Call it on a listener that no longer accepts (its
+// Gate paused).
+func (l *Listener) ExportCandidates() (cands []ExportCandidate, left int) {
+	var pcs []*proxyConn
 	l.conns.Range(func(k, _ any) bool {
 		pc := k.(*proxyConn)
 		pc.mu.Lock()
 		p, ok := pc.fwd.(*forward.Pair)
 		if ok && !pc.closed {
-			cands = append(cands, candidate{p, pc.ep})
+			cands, pcs = append(cands, ExportCandidate{pair: p, ep: pc.ep}), append(pcs, pc)
 		} else {
 			left++
 		}
 		pc.mu.Unlock()
 		return true
 	})
-	var mu sync.Mutex
-	var wg sync.WaitGroup
-	for _, c := range cands {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			ex, err := c.pair.Export(timeout)
-			mu.Lock()
-			defer mu.Unlock()
-			if err != nil {
-				left++ // drains here (or just ended)
-				return
-			}
-			exported = append(exported, ExportedConn{Endpoint: c.ep, Exported: ex})
-		}()
+	for i, pc := range pcs {
+		cands[i].Idle, _ = idleFor(pc.idleConn()) // an error: 0, busy
 	}
-	wg.Wait()
-	return exported, left
+	return cands, left
 }
 
+// ExportBatch quiesces cands, of any listeners, together
+// (forward.ExportBatch); each exported is forgotten by its listener as if
+// it had ended. ok[i] is false for cands[i] when it stays: its
+// destination didn't take what the gateway holds for it within timeout
+// (it drains here, as at shutdown), or it just ended.
+func ExportBatch(cands []ExportCandidate, timeout time.Duration) (exported []ExportedConn, ok []bool) {
+	pairs := make([]*forward.Pair, len(cands))
+	for i, c := range cands {
+		pairs[i] = c.pair
+	}
+	exported, ok = make([]ExportedConn, len(cands)), make([]bool, len(cands))
+	for i, r := range forward.ExportBatch(pairs, timeout) {
+		exported[i], ok[i] = ExportedConn{Endpoint: cands[i].ep, Exported: r.Exported}, r.Err == nil
+	}
+	return exported, ok
+}
+
+// AdoptableConn is an exported connection made ready to adopt
+// (PrepareAdopt): its sockets as the forwarder takes them. Preparing costs
+// most of an adoption (a duplicate of each descriptor, registered in Go's
+// netpoller), so a new process prepares the connections while the old
+// one is still handing the next ones over, and adopts them (registers
+// them with its event loops) once they are its own.
+type AdoptableConn struct {
+	Endpoint   string
+	State      forward.PairState
+	client, up net.Conn
+}
+
+// PrepareAdopt makes c ready to adopt; the descriptors are the result's
+// from the call on (Close it if it is not adopted).
+func PrepareAdopt(c ExportedConn) (AdoptableConn, error) {
+	client, err1 := net.FileConn(c.Client)
+	up, err2 := net.FileConn(c.Upstream)
+	c.Close() // FileConn made copies
+	a := AdoptableConn{Endpoint: c.Endpoint, State: c.State, client: client, up: up}
+	if err := errors.Join(err1, err2); err != nil {
+		a.Close()
+		return AdoptableConn{}, fmt.Errorf("adopt: %w", err)
+	}
+	_, ok1 := client.(forward.Socket)
+	_, ok2 := up.(forward.Socket)
+	if !ok1 || !ok2 {
+		a.Close()
+		return AdoptableConn{}, errors.New("adopt: not a socket")
+	}
+	return a, nil
+}
+
+// Close closes a's sockets: the connections end, unless another process
+// holds them too.
+func (a AdoptableConn) Close() { closeConns(a.client, a.up) }
+
 // Adopt forwards a connection exported by another process (or by this
-// one, taken back) as if this listener had accepted it: tracked for drain
-// and limits, and by its endpoint when the pool has it. A connection to an
-// endpoint the pool no longer has follows on-endpoint-removed: kept,
-// drained (closed after drain-timeout) or closed. The descriptors are
-// the listener's from the call on.
+// one, taken back) as if this listener had accepted it (AdoptPrepared).
 func (l *Listener) Adopt(c ExportedConn) error {
+	a, err := PrepareAdopt(c)
+	if err != nil {
+		return fmt.Errorf("listener %s: %w", l.name, err)
+	}
+	return l.AdoptPrepared(a)
+}
+
+// AdoptPrepared forwards a connection made ready to adopt as if this
+// listener had accepted it: tracked for drain and limits, and by its
+// endpoint when the pool has it. A connection to an endpoint the pool no
+// longer has follows on-endpoint-removed: kept, drained (closed after
+// drain-timeout) or closed. The sockets are the listener's from the call
+// on.
+func (l *Listener) AdoptPrepared(c AdoptableConn) error {
 	if l.fwd == nil {
 		c.Close()
 		return fmt.Errorf("listener %s: no forwarder: %w", l.name, l.fwdErr)
 	}
-	client, err1 := net.FileConn(c.Client)
-	up, err2 := net.FileConn(c.Upstream)
-	c.Close() // FileConn made copies
-	if err := errors.Join(err1, err2); err != nil {
-		closeConns(client, up)
-		return fmt.Errorf("listener %s: adopt: %w", l.name, err)
-	}
-	cs, ok1 := client.(forward.Socket)
-	us, ok2 := up.(forward.Socket)
-	if !ok1 || !ok2 {
-		closeConns(client, up)
-		return fmt.Errorf("listener %s: adopt: not a socket", l.name)
-	}
-	_, unixClient := client.(*net.UnixConn)
-	pc := &proxyConn{client: client, up: up, ep: c.Endpoint, unix: unixClient}
+	_, unixClient := c.client.(*net.UnixConn)
+	pc := &proxyConn{client: c.client, up: c.up, ep: c.Endpoint, unix: unixClient}
 	l.conns.Store(pc, struct{}{})
 	l.fds.take()
 	l.open.Add(1)
@@ -111,7 +151,7 @@ func (l *Listener) Adopt(c ExportedConn) error {
 		meters.Endpoint = ep.Bytes()
 	}
 	pc.mu.Lock()
-	p, err := l.fwd.AdoptPair(cs, us, c.State, meters, func(int64, int64) {
+	p, err := l.fwd.AdoptPair(c.client.(forward.Socket), c.up.(forward.Socket), c.State, meters, func(int64, int64) {
 		untrack()
 		l.release(pc)
 	})

@@ -62,6 +62,7 @@ func (t *Takeover) receive() error {
 		t.sockets = append(t.sockets, m.Sockets...)
 		t.pid = m.PID
 		if !m.More {
+			hook("new:sockets")
 			return nil
 		}
 	}
@@ -81,23 +82,22 @@ func (t *Takeover) Ready() error {
 	return err
 }
 
-// Serving tells the old process that the new one accepts, and returns
-// the summary so far; ReceiveConns follows.
+// Serving tells the old process that the new one accepts and forwards the
+// connections ReceiveConns took, ends the conversation, and returns the
+// summary. An error means the old process is gone: the new one serves
+// anyway.
 func (t *Takeover) Serving() (Summary, error) {
+	hook("new:serving")
 	err := t.c.send(message{Op: opServing}, nil)
+	_ = t.c.c.Close()
 	sum := Summary{PID: t.pid, Duration: time.Since(t.start)}
-	for _, sk := range t.sockets {
-		if sk.Kind == KindAdmin {
-			sum.Admin = true
-		} else {
-			sum.Listeners++
-		}
-	}
+	sum.countSockets(t.sockets)
 	return sum, err
 }
 
-// Abort ends the handover before Serving: the old process accepts again.
-// Sockets the caller took are its to close.
+// Abort ends the handover before Serving: the old process accepts again,
+// and forwards again the connections it passed. Sockets the caller took
+// are its to close.
 func (t *Takeover) Abort() { _ = t.c.c.Close() }
 
 // SocketPath resolves the upgrade socket's path: the --upgrade-socket flag,

@@ -1,26 +1,44 @@
 package upgrade
 
 import (
+	"errors"
 	"fmt"
 	"os"
-	"sync"
+	"time"
 
 	"github.com/etcd-gateway/etcd-gateway/listener"
 	"github.com/etcd-gateway/etcd-gateway/listener/forward"
 )
 
-// The connections step follows "serving":
+// The connections step runs between "paused" and "serving":
 //
-//	old → new  conns    {conns, more}  + two descriptors each, in batches
-//	new → old  adopted                 the batch is the new process's
+//	old → new  conns    {conns, more: true}  + two descriptors each, in batches
+//	old → new  conns    {more: false}        the last: nothing more follows
+//	new → old  serving                       every connection passed is the new process's
 //
-// The old process quiesced each connection (listener.ExportConns): it no
-// longer reads it, and what it held is written. A batch is the new
-// process's once the old one hears "adopted": the new one says so before it
-// reads a byte, and the old one then closes its descriptors. A batch not
-// acknowledged (the new process died) is taken back by the old one, which
-// forwards it again (and accepts again). Nothing is read twice: only one
-// process at a time reads a connection.
+// The old process quiesces its connections a batch at a time
+// (listener.ExportConns: it no longer reads them, and what it held is
+// written), sends the batch at once, and quiesces the next while the new
+// process takes it; the ones not quiesced yet go on forwarding meanwhile.
+// It keeps its own copy of every descriptor it sent.
+//
+// Ownership is decided by one message, "serving", and by who closed the
+// conversation:
+//   - the new process forwards nothing before it sent "serving"; after
+//     the last batch it always sends it and forwards everything it took;
+//   - the old process hears "serving" (it closes its copies) or sees the
+//     new one close the conversation without it (the new process died or
+//     refused: it takes every connection it sent back, and accepts
+//     again). Both are exact: the conversation delivers in order, so a
+//     "serving" sent is read before the end;
+//   - if the old one dies mid-step (the new one reads the end before the
+//     last batch), the new one forwards what it took, and serves;
+//   - a step that times out (the other process hung, alive) never hands a
+//     connection back: the old process then leaves what it sent to the new
+//     one (closes its copies) and accepts again; the new one, timing out
+//     before the last batch, closes what it took, and the old one, seeing
+//     the conversation end, takes it back. No connection is ever forwarded
+//     by both processes, and none twice from the same bytes.
 
 // maxConnsPerMessage is how many connections (two descriptors each) one
 // packet carries.
@@ -40,72 +58,111 @@ type connMeta struct {
 	State    forward.PairState `json:"state"`
 }
 
-// sendConns hands conns over in batches; on error it returns those not
-// acknowledged, which are still the caller's.
-func sendConns(c conn, conns []Conn) (moved int, notAcked []Conn, err error) {
-	for first := true; first || len(conns) > 0; first = false {
-		n := min(len(conns), maxConnsPerMessage)
-		batch := conns[:n]
-		metas := make([]connMeta, n)
-		files := make([]*os.File, 0, 2*n)
-		for i, cn := range batch {
-			metas[i] = connMeta{Listener: cn.Listener, Endpoint: cn.Endpoint, State: cn.State}
-			files = append(files, cn.Client, cn.Upstream)
-		}
-		err := c.send(message{Op: opConns, Conns: metas, More: len(conns) > n}, files)
-		if err == nil {
-			_, _, err = c.recv(opAdopted)
-		}
-		if err != nil {
-			return moved, conns, err
-		}
-		for _, cn := range batch {
-			cn.Close() // the new process's now
-		}
-		moved += n
-		conns = conns[n:]
+// connsSent is the old side of the connections step: what it sent so far,
+// and the batch that failed to leave (still the old process's).
+type connsSent struct {
+	c          conn
+	sent, kept []Conn
+	sending    time.Duration // time spent in send, of the whole step
+	err        error
+}
+
+// emit sends a batch the host quiesced; false stops the export.
+func (s *connsSent) emit(batch []Conn) bool {
+	t0 := time.Now()
+	metas := make([]connMeta, len(batch))
+	files := make([]*os.File, 0, 2*len(batch))
+	for i, cn := range batch {
+		metas[i] = connMeta{Listener: cn.Listener, Endpoint: cn.Endpoint, State: cn.State}
+		files = append(files, cn.Client, cn.Upstream)
 	}
-	return moved, nil, nil
+	s.err = s.c.send(message{Op: opConns, Conns: metas, More: true}, files)
+	s.sending += time.Since(t0)
+	if s.err != nil {
+		s.kept = batch
+		return false
+	}
+	s.sent = append(s.sent, batch...)
+	if len(s.sent) == len(batch) {
+		hook("old:conns")
+	}
+	return true
+}
+
+// handConns runs the old side of the connections step and fills sum's
+// Conns, Left, Export and Send. It returns nil once the new process
+// serves; otherwise what the host gets back (TakeBack) follows the rule
+// above.
+func (s *Server) handConns(c conn, sum *Summary) error {
+	t0 := time.Now()
+	st := &connsSent{c: c}
+	sum.Left = s.host.ExportConns(maxConnsPerMessage, st.emit)
+	sum.Send = st.sending
+	sum.Export = time.Since(t0) - st.sending
+	err := st.err
+	if err == nil {
+		err = c.send(message{Op: opConns}, nil)
+	}
+	if err == nil {
+		_, _, err = c.recv(opServing)
+	}
+	back := st.kept
+	if err != nil && errors.Is(err, errGone) {
+		back = append(back, st.sent...)
+	} else {
+		// The new process serves, or hung: what it was sent is forwarded
+		// there (or nowhere), never here.
+		sum.Conns = len(st.sent)
+		closeConns(st.sent)
+	}
+	sum.Left += len(back)
+	s.host.TakeBack(back)
+	return err
+}
+
+// closeConns closes conns' descriptors.
+func closeConns(conns []Conn) {
+	for _, cn := range conns {
+		cn.Close()
+	}
 }
 
 // ReceiveConns takes the connections the old process hands over after
-// Serving, and gives each to adopt, which owns its descriptors. A batch is
-// adopted on its own goroutine while the next one is received, so adopt
-// must be safe for concurrent use; ReceiveConns returns once every batch
-// is adopted, with how many connections it took. An error means the old
-// process is gone: what it didn't hand over is lost with it.
-func (t *Takeover) ReceiveConns(adopt func(Conn)) (int, error) {
-	defer t.c.c.Close()
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	n := 0
-	for {
+// "paused", up to its last batch, and gives each batch to prepare as it
+// comes (the old process quiesces the next one meanwhile); prepare owns
+// the batch from then on. Serving follows. By the rule above, what
+// prepare got is the caller's to forward once Serving returns if Ours(err);
+// otherwise the caller closes it all, and the old process takes it back.
+func (t *Takeover) ReceiveConns(prepare func([]Conn)) error {
+	for first := true; ; first = false {
 		m, files, err := t.c.recv(opConns)
-		if err != nil {
-			return n, err
-		}
-		if len(files) != 2*len(m.Conns) {
+		if err == nil && len(files) != 2*len(m.Conns) {
 			closeAll(files)
-			return n, fmt.Errorf("upgrade: %d connections described, %d descriptors passed", len(m.Conns), len(files))
+			err = fmt.Errorf("upgrade: %d connections described, %d descriptors passed", len(m.Conns), len(files))
 		}
-		// Ours from the acknowledgement on: say so before reading a byte.
-		ackErr := t.c.send(message{Op: opAdopted}, nil)
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i, cm := range m.Conns {
-				adopt(Conn{Listener: cm.Listener, ExportedConn: listener.ExportedConn{
-					Endpoint: cm.Endpoint,
-					Exported: forward.Exported{Client: files[2*i], Upstream: files[2*i+1], State: cm.State},
-				}})
-			}
-		}()
-		n += len(m.Conns)
-		if ackErr != nil {
-			return n, ackErr
+		if err != nil {
+			return err
+		}
+		batch := make([]Conn, len(m.Conns))
+		for i, cm := range m.Conns {
+			batch[i] = Conn{Listener: cm.Listener, ExportedConn: listener.ExportedConn{
+				Endpoint: cm.Endpoint,
+				Exported: forward.Exported{Client: files[2*i], Upstream: files[2*i+1], State: cm.State},
+			}}
+		}
+		if len(batch) > 0 {
+			prepare(batch)
 		}
 		if !m.More {
-			return n, nil
+			return nil
+		}
+		if first {
+			hook("new:conns")
 		}
 	}
 }
+
+// Ours reports whether, after ReceiveConns returned err, the connections
+// it passed on are the new process's to forward: it took the last batch,
+// or the old process is gone (it takes nothing back).
+func Ours(err error) bool { return err == nil || errors.Is(err, errGone) }

@@ -2,7 +2,7 @@
 // gateway process over a unix socket (the `upgrade-socket` key), so that
 // an upgrade or a restart never refuses or resets a connect.
 //
-// The protocol, version 1, is a conversation of JSON messages over one
+// The protocol, version 2, is a conversation of JSON messages over one
 // SOCK_SEQPACKET connection (one message per packet, descriptors attached
 // with SCM_RIGHTS), opened by the new process:
 //
@@ -10,33 +10,41 @@
 //	old → new  sockets   {sockets, more}   + their descriptors, in batches
 //	new → old  ready                       the new gateway is built, its sockets paused
 //	old → new  paused                      the old one stopped accepting (it keeps its descriptors)
-//	new → old  serving                     the new one accepts
 //	old → new  conns     {conns, more}     + two descriptors each, in batches (see conns.go)
-//	new → old  adopted                     per batch; then the old one drains what is left and exits
+//	new → old  serving                     the new one accepts and forwards; the old one drains what is left and exits
 //
 // Nothing can be lost: until "paused" only the old process accepts; from
 // "paused" to "serving" neither does, and the kernel queues connects in the
 // listening sockets' backlogs, which both processes share; from "serving"
 // only the new one does. If the new process dies or fails before
 // "serving", the old one sees its connection end and accepts again on the
-// descriptors it kept; if the old one dies after "sockets", the new one
-// serves them. An old process that doesn't speak the new one's version
-// answers with an error and keeps serving.
+// descriptors it kept, and forwards again the connections it passed; if
+// the old one dies after "sockets", the new one serves them, and forwards
+// the connections it took. An old process that doesn't speak the new
+// one's version answers with an error and keeps serving.
+//
+// A test can stop either process at a step of the handover (HookEnv) to
+// kill it there.
 package upgrade
 
 import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
+	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
 )
 
-// Version is the protocol version this build speaks.
-const Version = 1
+// Version is the protocol version this build speaks. Version 1 (the
+// first merge) sent the connections after "serving" and acknowledged each
+// batch; version 2 sends them between "paused" and "serving", which
+// commits them all.
+const Version = 2
 
 // StoreNamePrefix begins the name of every descriptor the gateway puts in
 // systemd's file descriptor store, so that a socket unit's descriptors,
@@ -49,9 +57,8 @@ const (
 	opSockets = "sockets"
 	opReady   = "ready"
 	opPaused  = "paused"
-	opServing = "serving"
 	opConns   = "conns"
-	opAdopted = "adopted"
+	opServing = "serving"
 	opError   = "error"
 )
 
@@ -65,7 +72,7 @@ const (
 
 const (
 	// maxFDsPerMessage stays below the kernel's SCM_MAX_FD (253).
-	maxFDsPerMessage = 200
+	maxFDsPerMessage = 250
 	// maxMessage bounds one packet; a batch of sockets' metadata fits.
 	maxMessage = 1 << 20
 	// stepTimeout bounds how long either side waits for the other's next
@@ -120,9 +127,22 @@ func (c conn) send(m message, files []*os.File) error {
 	}
 	_ = c.c.SetWriteDeadline(time.Now().Add(stepTimeout))
 	if _, _, err := c.c.WriteMsgUnix(b, oob, nil); err != nil {
-		return fmt.Errorf("upgrade: send %s: %w", m.Op, err)
+		return fmt.Errorf("upgrade: send %s: %w", m.Op, gone(err))
 	}
 	return nil
+}
+
+// errGone is the other process closing the conversation: it exited (or
+// gave up). A timeout is not: the other process may be alive.
+var errGone = errors.New("the other process closed the connection")
+
+// gone marks an error that says the other process closed the
+// conversation.
+func gone(err error) error {
+	if errors.Is(err, io.EOF) || errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNRESET) {
+		return fmt.Errorf("%w: %w", errGone, err)
+	}
+	return err
 }
 
 // recv reads the next message, which must be want (or an error message),
@@ -133,12 +153,12 @@ func (c conn) recv(want string) (message, []*os.File, error) {
 	_ = c.c.SetReadDeadline(time.Now().Add(stepTimeout))
 	n, oobn, _, _, err := c.c.ReadMsgUnix(buf, oob)
 	if err != nil {
-		return message{}, nil, fmt.Errorf("upgrade: waiting for %s: %w", want, err)
+		return message{}, nil, fmt.Errorf("upgrade: waiting for %s: %w", want, gone(err))
 	}
 	files, ferr := filesOf(oob[:oobn])
 	if n == 0 {
 		closeAll(files)
-		return message{}, nil, fmt.Errorf("upgrade: waiting for %s: the other process closed the connection", want)
+		return message{}, nil, fmt.Errorf("upgrade: waiting for %s: %w", want, errGone)
 	}
 	var m message
 	if err := json.Unmarshal(buf[:n], &m); err != nil {
@@ -187,5 +207,27 @@ func filesOf(oob []byte) ([]*os.File, error) {
 func closeAll(files []*os.File) {
 	for _, f := range files {
 		_ = f.Close()
+	}
+}
+
+// HookEnv names a test hook, a failpoint: a process whose environment sets
+// it to the name of a step of a handover stops there, writes "upgrade test
+// hook: stopped at <step>" to stderr, and waits, so that a test can kill it
+// at that step for real (SIGKILL). The steps: "new:sockets" (the new
+// process took the listening sockets), "new:conns" (it took the first of
+// several batches of connections), "new:serving" (it took the last, and
+// is about to say "serving"); "old:ready" (the old process heard "ready",
+// and is about to pause), "old:conns" (it sent its first batch of
+// connections). Never set in production.
+const HookEnv = "ETCD_GATEWAY_TEST_UPGRADE_STOP"
+
+// hook stops the process at step when HookEnv says so (see there).
+func hook(step string) {
+	if os.Getenv(HookEnv) != step {
+		return
+	}
+	fmt.Fprintf(os.Stderr, "upgrade test hook: stopped at %s\n", step)
+	for {
+		time.Sleep(time.Hour) // a timer: never taken for a deadlock
 	}
 }

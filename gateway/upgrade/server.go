@@ -23,12 +23,14 @@ type Host interface {
 	// pause) and Done, and the host makes no other change to its sockets
 	// until then.
 	Offer() (sockets []Socket, pause, resume func(), err error)
-	// ExportConns quiesces the connections that can move and returns them;
-	// left counts those that stay (TLS, or a destination that didn't take
-	// the bytes in time). Called after pause.
-	ExportConns() (conns []Conn, left int)
+	// ExportConns quiesces the connections that can move, in batches of at
+	// most size, and gives each to emit as soon as it is quiesced; it
+	// stops when emit returns false. left counts the connections that
+	// stay (TLS, a destination that didn't take the bytes in time, or not
+	// quiesced when emit stopped it). Called after pause.
+	ExportConns(size int, emit func([]Conn) bool) (left int)
 	// TakeBack forwards again here connections the new process did not
-	// acknowledge; the host owns their descriptors.
+	// take; the host owns their descriptors.
 	TakeBack([]Conn)
 	// Done tells the host that the new process serves the sockets: the old
 	// one stops accepting for good and drains, as at shutdown.
@@ -49,8 +51,23 @@ type Summary struct {
 	Conns, Left int
 	// Duration is from the first message to the last; of it, Export is
 	// the time the old process took to quiesce its connections, and Send
-	// the time to hand them over.
+	// the time it spent sending them (the two alternate, a batch at a
+	// time).
 	Duration, Export, Send time.Duration
+	// CPU is the CPU time this process spent meanwhile (user and system,
+	// all its threads): on a shared machine, a figure that waiting for
+	// the CPU doesn't inflate.
+	CPU time.Duration
+}
+
+// CPUTime returns the CPU time the process has spent so far (user and
+// system); 0 if the system can't tell.
+func CPUTime() time.Duration {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // Server is the old side: it listens on the upgrade socket and hands its
@@ -159,16 +176,9 @@ func (s *Server) handle(c conn) bool {
 		return false
 	default:
 	}
-	start := time.Now()
-	hello, _, err := c.recv(opHello)
-	if err != nil {
-		s.log.WithError(err).Warn("upgrade: handover refused")
-		return false
-	}
-	log := s.log.WithField("new-pid", hello.PID)
-	if hello.Version != Version {
-		_ = c.send(message{Op: opError, Error: fmt.Sprintf("protocol version %d not spoken: this gateway speaks %d", hello.Version, Version)}, nil)
-		log.WithField("version", hello.Version).Warn("upgrade: handover refused: protocol version not spoken")
+	start, cpu := time.Now(), CPUTime()
+	hello, log, ok := s.greet(c)
+	if !ok {
 		return false
 	}
 	socks, pause, resume, err := s.host.Offer()
@@ -190,30 +200,47 @@ func (s *Server) handle(c conn) bool {
 		log.WithError(err).Warn("upgrade: the new process failed before it was ready; this gateway serves on")
 		return false
 	}
+	hook("old:ready")
 	pause()
+	var sum Summary
 	err = c.send(message{Op: opPaused}, nil)
 	if err == nil {
-		_, _, err = c.recv(opServing)
-	}
-	var sum Summary
-	if err == nil {
-		t0 := time.Now()
-		conns, left := s.host.ExportConns()
-		sum.Export = time.Since(t0)
-		var notAcked []Conn
-		sum.Conns, notAcked, err = sendConns(c, conns)
-		sum.Send = time.Since(t0) - sum.Export
-		sum.Left = left + len(notAcked)
-		if err != nil {
-			s.host.TakeBack(notAcked)
-		}
+		err = s.handConns(c, &sum)
 	}
 	if err != nil {
 		resume()
-		log.WithError(err).Warn("upgrade: the new process failed mid-handover; this gateway accepts again and serves on")
+		log.WithError(err).WithFields(logrus.Fields{"conns-left-there": sum.Conns, "conns-kept": sum.Left}).
+			Warn("upgrade: the new process failed mid-handover; this gateway accepts again and serves on")
 		return false
 	}
-	sum.PID, sum.Duration = hello.PID, time.Since(start)
+	sum.PID, sum.Duration, sum.CPU = hello.PID, time.Since(start), CPUTime()-cpu
+	sum.countSockets(socks)
+	log.WithFields(logrus.Fields{"listeners": sum.Listeners, "admin": sum.Admin, "conns": sum.Conns, "left": sum.Left, "duration": sum.Duration.String(),
+		"export": sum.Export.String(), "send": sum.Send.String(), "cpu": sum.CPU.String()}).
+		Info("upgrade: handed over to the new process; draining")
+	s.host.Done(sum)
+	return true
+}
+
+// greet reads the new process's hello, and refuses a version this one
+// doesn't speak; ok is false when the handover ends there.
+func (s *Server) greet(c conn) (hello message, log logrus.FieldLogger, ok bool) {
+	hello, _, err := c.recv(opHello)
+	if err != nil {
+		s.log.WithError(err).Warn("upgrade: handover refused")
+		return hello, nil, false
+	}
+	log = s.log.WithField("new-pid", hello.PID)
+	if hello.Version != Version {
+		_ = c.send(message{Op: opError, Error: fmt.Sprintf("protocol version %d not spoken: this gateway speaks %d", hello.Version, Version)}, nil)
+		log.WithField("version", hello.Version).Warn("upgrade: handover refused: protocol version not spoken")
+		return hello, nil, false
+	}
+	return hello, log, true
+}
+
+// countSockets fills Listeners and Admin from the sockets passed.
+func (sum *Summary) countSockets(socks []Socket) {
 	for _, sk := range socks {
 		if sk.Kind == KindAdmin {
 			sum.Admin = true
@@ -221,11 +248,6 @@ func (s *Server) handle(c conn) bool {
 			sum.Listeners++
 		}
 	}
-	log.WithFields(logrus.Fields{"listeners": sum.Listeners, "admin": sum.Admin, "conns": sum.Conns, "left": sum.Left, "duration": sum.Duration.String(),
-		"export": sum.Export.String(), "send": sum.Send.String()}).
-		Info("upgrade: handed over to the new process; draining")
-	s.host.Done(sum)
-	return true
 }
 
 // sendSockets sends socks in batches the kernel takes.

@@ -25,3 +25,10 @@ type Exported struct {
 	Client, Upstream *os.File
 	State            PairState
 }
+
+// ExportResult is the outcome of exporting one pair of a batch
+// (ExportBatch): the pair's descriptors and state, or why it stays.
+type ExportResult struct {
+	Exported
+	Err error
+}

@@ -1,6 +1,7 @@
 package forward
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"sync"
@@ -24,8 +25,10 @@ import (
 // nothing happened. Adopt is the other half: a pair from two descriptors
 // and that state, registered without the first read of Start.
 
-// exportResult is the outcome of one export, handed from the loop.
+// exportResult is the outcome of one export, handed from the loop: i is
+// the pair's index in its ExportBatch.
 type exportResult struct {
+	i   int
 	ex  Exported
 	err error
 }
@@ -98,28 +101,83 @@ func (l *loop) closeWake() {
 // waits up to timeout for p's destinations to take what p holds. On
 // ErrNotExported p goes on as before, or has ended.
 func (p *Pair) Export(timeout time.Duration) (Exported, error) {
-	res := make(chan exportResult, 1)
-	p.l.request(func() { p.quiesce(res) })
-	t := time.NewTimer(timeout)
-	defer t.Stop()
-	select {
-	case r := <-res:
-		return r.ex, r.err
-	case <-t.C:
-	}
-	p.l.request(p.unquiesce)
-	r := <-res
-	return r.ex, r.err
+	r := ExportBatch([]*Pair{p}, timeout)[0]
+	return r.Exported, r.Err
 }
 
-// quiesce starts exporting p; on the loop's goroutine.
-func (p *Pair) quiesce(res chan exportResult) {
+// ExportBatch exports ps together, as Export does one: one request to each
+// loop and one timer for the whole batch, rather than per pair. The
+// results are in the order of ps.
+func ExportBatch(ps []*Pair, timeout time.Duration) []ExportResult {
+	out := make([]ExportResult, len(ps))
+	res := make(chan exportResult, len(ps))
+	perLoop(ps, func(p *Pair, i int) { p.quiesce(res, i) })
+	got := make([]bool, len(ps))
+	n := collect(res, out, got, len(ps), timeout)
+	if n < len(ps) {
+		perLoop(ps, func(p *Pair, i int) {
+			if !got[i] {
+				p.unquiesce()
+			}
+		})
+		collect(res, out, got, len(ps)-n, -1)
+	}
+	return out
+}
+
+// perLoop runs fn on each pair of ps, with its index, on the pair's loop:
+// one request per loop.
+func perLoop(ps []*Pair, fn func(*Pair, int)) {
+	byLoop := map[*loop][]int{}
+	for i, p := range ps {
+		byLoop[p.l] = append(byLoop[p.l], i)
+	}
+	for l, is := range byLoop {
+		l.request(func() {
+			for _, i := range is {
+				fn(ps[i], i)
+			}
+		})
+	}
+}
+
+// collect takes up to n results into out, marking them in got, until
+// timeout (none when negative); it returns how many it took.
+func collect(res chan exportResult, out []ExportResult, got []bool, n int, timeout time.Duration) int {
+	var expire <-chan time.Time
+	if timeout >= 0 {
+		t := time.NewTimer(timeout)
+		defer t.Stop()
+		expire = t.C
+	}
+	for k := range n {
+		select {
+		case r := <-res:
+			out[r.i], got[r.i] = ExportResult{Exported: r.ex, Err: r.err}, true
+		case <-expire:
+			return k
+		}
+	}
+	return n
+}
+
+// quiesce starts exporting p, the i-th of its batch; on the loop's
+// goroutine.
+func (p *Pair) quiesce(res chan exportResult, i int) {
 	if p.finished || p.exporting != nil || p.up != nil || p.l.isStopped() {
-		res <- exportResult{err: ErrNotExported}
+		res <- exportResult{i: i, err: ErrNotExported}
 		return
 	}
-	p.exporting = res
+	p.exporting, p.exportIdx = res, i
 	p.run()
+}
+
+// reply hands the outcome of the export to its caller; the pair is no
+// longer being exported.
+func (p *Pair) reply(r exportResult) {
+	r.i = p.exportIdx
+	p.exporting <- r
+	p.exporting = nil
 }
 
 // unquiesce gives up exporting p, whose time is up; on the loop's
@@ -128,8 +186,7 @@ func (p *Pair) unquiesce() {
 	if p.exporting == nil || p.finished {
 		return
 	}
-	p.exporting <- exportResult{err: fmt.Errorf("%w: its destination did not take its bytes in time", ErrNotExported)}
-	p.exporting = nil
+	p.reply(exportResult{err: fmt.Errorf("%w: its destination did not take its bytes in time", ErrNotExported)})
 	p.run()
 }
 
@@ -190,13 +247,17 @@ func (p *Pair) held() bool {
 }
 
 // export takes p out of its loop with its descriptors duplicated, and
-// hands them to the caller of Export.
+// hands them to the caller of Export. It first claims p against Close:
+// a Close from now on does nothing (its shutdown would end the
+// connections the duplicates carry), and a Close that came first wins.
 func (p *Pair) export() {
-	res := p.exporting
-	p.exporting = nil
-	fds, err := p.dupFDs()
+	var fds [2]int
+	err := p.claim()
+	if err == nil {
+		fds, err = p.dupFDs()
+	}
 	if err != nil {
-		res <- exportResult{err: fmt.Errorf("%w: %v", ErrNotExported, err)}
+		p.reply(exportResult{err: fmt.Errorf("%w: %v", ErrNotExported, err)})
 		p.failed = true
 		p.finish()
 		return
@@ -206,8 +267,29 @@ func (p *Pair) export() {
 	}
 	ex := Exported{Client: os.NewFile(uintptr(fds[0]), "client"), Upstream: os.NewFile(uintptr(fds[1]), "upstream")}
 	ex.State = PairState{Done: [2]bool{p.dirs[0].done, p.dirs[1].done}, Bytes: [2]int64{p.dirs[0].n, p.dirs[1].n}}
+	res, i := p.exporting, p.exportIdx
+	p.exporting = nil
 	p.finish() // closes this process's descriptors: the duplicates keep the connections
-	res <- exportResult{ex: ex}
+	res <- exportResult{i: i, ex: ex}
+}
+
+// Why a pair is not exported: it was closed as it was exported, or one
+// of its sockets failed.
+var (
+	errClosing = errors.New("closed meanwhile")
+	errFailed  = errors.New("a socket failed")
+)
+
+// claim takes p from Close for the export, unless p failed or a Close
+// came first.
+func (p *Pair) claim() error {
+	switch {
+	case p.failed:
+		return errFailed
+	case p.closing.Swap(true):
+		return errClosing
+	}
+	return nil
 }
 
 // dupFDs returns close-on-exec duplicates of p's two descriptors; on

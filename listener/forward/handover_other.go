@@ -27,6 +27,16 @@ func (p *Pair) Close() error { return nil }
 // Export fails: only the Linux forwarder hands connections over.
 func (p *Pair) Export(time.Duration) (Exported, error) { return Exported{}, ErrNotExported }
 
+// ExportBatch fails for every pair: only the Linux forwarder hands
+// connections over.
+func ExportBatch(ps []*Pair, _ time.Duration) []ExportResult {
+	out := make([]ExportResult, len(ps))
+	for i := range out {
+		out[i].Err = ErrNotExported
+	}
+	return out
+}
+
 // AdoptPair fails here: only the Linux forwarder adopts connections. Both
 // sockets are closed.
 func (f *Forwarder) AdoptPair(client, upstream Socket, _ PairState, _ Meters, _ func(int64, int64)) (*Pair, error) {

@@ -52,6 +52,7 @@ type Pair struct {
 	// exporting is set while the pair is quiesced for Export, and
 	// adopted for a pair made by AdoptPair; see handover_linux.go.
 	exporting chan exportResult
+	exportIdx int // the pair's index in its ExportBatch
 	adopted   bool
 }
 
@@ -220,8 +221,7 @@ func (p *Pair) finish() {
 	p.finished = true
 	p.l.deadlines.remove(p)
 	if p.exporting != nil { // ended while being exported
-		p.exporting <- exportResult{err: ErrNotExported}
-		p.exporting = nil
+		p.reply(exportResult{err: ErrNotExported})
 	}
 	for i := range p.dirs {
 		p.dirs[i].giveBack(&p.l.freeList)
