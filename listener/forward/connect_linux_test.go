@@ -67,7 +67,10 @@ func closingEcho(c net.Conn) {
 }
 
 // echoServer is a loopback server that echoes every connection.
-func echoServer(t *testing.T) netip.AddrPort {
+func echoServer(t *testing.T) netip.AddrPort { return serveEach(t, closingEcho) }
+
+// serveEach is a loopback server that hands every connection to handle.
+func serveEach(t *testing.T, handle func(net.Conn)) netip.AddrPort {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -80,7 +83,7 @@ func echoServer(t *testing.T) netip.AddrPort {
 			if err != nil {
 				return
 			}
-			closingEcho(c)
+			handle(c)
 		}
 	}()
 	return ln.Addr().(*net.TCPAddr).AddrPort()
@@ -237,23 +240,10 @@ func TestCloseWhileConnecting(t *testing.T) {
 // resetter is a loopback server that resets every connection as soon as
 // it has accepted it.
 func resetter(t *testing.T) netip.AddrPort {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			_ = c.(*net.TCPConn).SetLinger(0)
-			c.Close()
-		}
-	}()
-	return ln.Addr().(*net.TCPAddr).AddrPort()
+	return serveEach(t, func(c net.Conn) {
+		_ = c.(*net.TCPConn).SetLinger(0)
+		c.Close()
+	})
 }
 
 func TestConnectToAMemberThatResets(t *testing.T) {
