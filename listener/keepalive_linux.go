@@ -4,7 +4,7 @@ import (
 	"errors"
 	"time"
 
-	"golang.org/x/sys/unix"
+	"github.com/etcd-gateway/etcd-gateway/listener/forward"
 )
 
 // setListenerKeepAlive sets the TCP keepalive of a listening socket and
@@ -18,29 +18,12 @@ func setListenerKeepAlive(sock controller, d time.Duration) bool {
 }
 
 // setSocketKeepAlive sets the TCP keepalive of socket sock to period d,
-// as Go rounds it (up, to whole seconds), or turns it off for d <= 0.
+// or turns it off for d <= 0 (forward.SetKeepAlive).
 func setSocketKeepAlive(sock controller, d time.Duration) error {
 	if sock == nil {
 		return errors.New("keepalive: no socket")
 	}
-	secs := int((d + time.Second - 1) / time.Second)
 	var opErr error
-	err := sock.Control(func(fd uintptr) {
-		s := int(fd)
-		if d <= 0 {
-			opErr = unix.SetsockoptInt(s, unix.SOL_SOCKET, unix.SO_KEEPALIVE, 0)
-			return
-		}
-		for _, o := range []struct{ level, opt, v int }{
-			{unix.IPPROTO_TCP, unix.TCP_KEEPIDLE, secs},
-			{unix.IPPROTO_TCP, unix.TCP_KEEPINTVL, secs},
-			{unix.IPPROTO_TCP, unix.TCP_KEEPCNT, keepAliveProbes},
-			{unix.SOL_SOCKET, unix.SO_KEEPALIVE, 1},
-		} {
-			if opErr = unix.SetsockoptInt(s, o.level, o.opt, o.v); opErr != nil {
-				return
-			}
-		}
-	})
+	err := sock.Control(func(fd uintptr) { opErr = forward.SetKeepAlive(int(fd), d) })
 	return errors.Join(err, opErr)
 }

@@ -30,10 +30,6 @@ type Limits struct {
 	Peers *Peers
 }
 
-// keepAliveProbes is how many unanswered keepalive probes end a
-// connection: Go's and Linux's default.
-const keepAliveProbes = 9
-
 // Bounds of how often open connections are checked for idleness: a
 // quarter of the idle timeout, within these.
 const (
@@ -188,7 +184,7 @@ func setKeepAlive(c net.Conn, d time.Duration) {
 	if !ok || d <= 0 {
 		return
 	}
-	_ = tc.SetKeepAliveConfig(net.KeepAliveConfig{Enable: true, Idle: d, Interval: d, Count: keepAliveProbes})
+	_ = tc.SetKeepAliveConfig(net.KeepAliveConfig{Enable: true, Idle: d, Interval: d, Count: forward.KeepAliveProbes})
 }
 
 // reapIdle closes idle connections, every quarter of the idle timeout,

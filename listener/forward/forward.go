@@ -12,6 +12,10 @@ package forward
 
 import "net"
 
+// KeepAliveProbes is how many unanswered keepalive probes end a
+// connection: Linux's default, and Go's.
+const KeepAliveProbes = 9
+
 // Forward copies bytes both ways between client and upstream with f until
 // both directions have ended, then closes both connections. When one side
 // finishes sending (EOF) the other side's write half is shut, so a client

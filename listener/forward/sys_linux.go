@@ -89,14 +89,28 @@ func tcpSocket(addr netip.AddrPort, keepAlive time.Duration) (int, error) {
 	return fd, nil
 }
 
-// setTCPOptions sets TCP_NODELAY and, for keepAlive > 0, the keepalive
-// (as Go rounds it: up, to whole seconds; 9 probes, Linux's default).
+// setTCPOptions sets TCP_NODELAY and, for keepAlive > 0, the keepalive.
 func setTCPOptions(fd int, keepAlive time.Duration) error {
-	opts := []sockOpt{{unix.IPPROTO_TCP, unix.TCP_NODELAY, 1}}
+	if err := setsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1); err != nil {
+		return os.NewSyscallError("setsockopt", err)
+	}
 	if keepAlive > 0 {
-		secs := int((keepAlive + time.Second - 1) / time.Second)
-		opts = append(opts, sockOpt{unix.IPPROTO_TCP, unix.TCP_KEEPIDLE, secs}, sockOpt{unix.IPPROTO_TCP, unix.TCP_KEEPINTVL, secs},
-			sockOpt{unix.IPPROTO_TCP, unix.TCP_KEEPCNT, 9}, sockOpt{unix.SOL_SOCKET, unix.SO_KEEPALIVE, 1})
+		return SetKeepAlive(fd, keepAlive)
+	}
+	return nil
+}
+
+// SetKeepAlive sets the TCP keepalive of socket fd to period d, as Go
+// rounds it (up, to whole seconds; KeepAliveProbes probes), or turns it
+// off for d <= 0. It is the one keepalive rule of the gateway's sockets:
+// listening (whose settings Linux copies to the connections it accepts),
+// accepted and connected.
+func SetKeepAlive(fd int, d time.Duration) error {
+	opts := []sockOpt{{unix.SOL_SOCKET, unix.SO_KEEPALIVE, 0}}
+	if d > 0 {
+		secs := int((d + time.Second - 1) / time.Second)
+		opts = []sockOpt{{unix.IPPROTO_TCP, unix.TCP_KEEPIDLE, secs}, {unix.IPPROTO_TCP, unix.TCP_KEEPINTVL, secs},
+			{unix.IPPROTO_TCP, unix.TCP_KEEPCNT, KeepAliveProbes}, {unix.SOL_SOCKET, unix.SO_KEEPALIVE, 1}}
 	}
 	for _, o := range opts {
 		if err := setsockoptInt(fd, o.level, o.opt, o.v); err != nil {
