@@ -47,6 +47,9 @@ type Server struct {
 	opts  Options
 	pprof atomic.Bool
 	done  chan struct{}
+	open  *unanswered
+	// stopping is set when Shutdown begins.
+	stopping atomic.Bool
 }
 
 // Timeouts of the admin server. There is no write timeout, so that a CPU
@@ -58,10 +61,11 @@ const (
 
 // Start serves the admin endpoints on ln until Shutdown.
 func Start(ln net.Listener, opts Options) *Server {
-	s := &Server{ln: ln, opts: opts, done: make(chan struct{})}
+	s := &Server{ln: ln, opts: opts, done: make(chan struct{}), open: newUnanswered()}
 	s.pprof.Store(opts.Pprof)
 	s.srv = &http.Server{
 		Handler:           s.routes(),
+		ConnState:         s.open.track,
 		ReadHeaderTimeout: readHeaderTimeout,
 		IdleTimeout:       idleTimeout,
 	}
@@ -80,9 +84,12 @@ func (s *Server) Addr() net.Addr { return s.ln.Addr() }
 // SetPprof turns /debug/pprof/ on or off.
 func (s *Server) SetPprof(on bool) { s.pprof.Store(on) }
 
-// Shutdown stops the server: it stops accepting, lets requests in flight
+// Shutdown stops the server: it answers the connections it accepted that
+// are not idle (see unanswered), stops accepting, lets requests in flight
 // finish until ctx is done, then closes the rest.
 func (s *Server) Shutdown(ctx context.Context) error {
+	s.stopping.Store(true)
+	s.open.wait(ctx)
 	err := s.srv.Shutdown(ctx)
 	if err != nil {
 		_ = s.srv.Close()

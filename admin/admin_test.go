@@ -13,6 +13,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/sirupsen/logrus"
+
+	"github.com/etcd-gateway/etcd-gateway/internal/testutil"
 )
 
 func get(t *testing.T, addr, path string) (int, string, string) {
@@ -120,5 +122,39 @@ func TestIndexServesThePage(t *testing.T) {
 		if err := s.Shutdown(context.Background()); err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// TestShutdownAnswersAcceptedConnections checks that a request sent on a
+// connection accepted before Shutdown, and read after Shutdown began, is
+// answered: net/http alone would close it without a word, which is what
+// an admin client saw when the gateway handed its admin socket over.
+func TestShutdownAnswersAcceptedConnections(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := logrus.New()
+	log.SetOutput(io.Discard)
+	s := Start(ln, Options{Gatherer: prometheus.NewRegistry(), Health: func() error { return nil }, Status: func() any { return nil }, Log: log})
+	c, err := net.Dial("tcp", s.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	testutil.WaitFor(t, "the connection to be tracked", 10*time.Second, func() bool { return s.open.count() == 1 })
+	stopped := make(chan error, 1)
+	go func() { stopped <- s.Shutdown(context.Background()) }()
+	testutil.WaitFor(t, "Shutdown to wait for the connection", 10*time.Second, s.stopping.Load)
+	if _, err := io.WriteString(c, "GET /healthz HTTP/1.1\r\nHost: gw\r\nConnection: close\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	b, err := io.ReadAll(c)
+	if err != nil || !strings.HasPrefix(string(b), "HTTP/1.1 200") {
+		t.Fatalf("answer after Shutdown began: %q, %v", b, err)
+	}
+	if err := <-stopped; err != nil {
+		t.Fatal(err)
 	}
 }
