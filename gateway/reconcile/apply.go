@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"slices"
 	"sync"
 
@@ -303,6 +304,12 @@ func (g *Group) setSource(m *member, lc config.Listener, p *plan) (added, remove
 // dial is every pool's dial function: through the name cache in force.
 func (g *Group) dial(ctx context.Context, network, addr string) (net.Conn, error) {
 	return g.hosts.Load().Dial(ctx, network, addr)
+}
+
+// lookup is every pool's lookup: the cached addresses of a name in the
+// cache in force, for the forwarder's loops, which don't wait for DNS.
+func (g *Group) lookup(name string) ([]netip.Addr, error) {
+	return g.hosts.Load().Addrs(name)
 }
 
 // hostChanged republishes the sources that use name, whose addresses
