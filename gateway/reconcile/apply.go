@@ -112,6 +112,11 @@ func (g *Group) prepareListenerDNS(ctx context.Context, s *config.Snapshot, lc c
 	if err != nil && !res.Unreachable() {
 		return keyErr("discovery-srv", err)
 	}
+	// The targets are resolved before the pool has them, as static names
+	// are: the forwarder's loops connect at cached addresses and don't
+	// wait for a first lookup. A target DNS can't resolve is the pool's
+	// to skip, as later.
+	hosts.Resolve(ctx, hostNames(res.Endpoints))
 	mu.Lock()
 	defer mu.Unlock()
 	p.srv[lc.Name] = srvPlan{srv: srv, first: res, err: err}
