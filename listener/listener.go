@@ -69,6 +69,8 @@ type Listener struct {
 	svc         *forward.Service
 	stopServing chan struct{}
 	stopOnce    sync.Once
+	// loopDialled counts the clients whose upstream a loop connected.
+	loopDialled atomic.Uint64
 }
 
 // errClosedWhileDialling reports a client closed before its upstream was

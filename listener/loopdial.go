@@ -43,6 +43,7 @@ func (u *loopUpstream) Failed(err error) { u.plan.Failed(err) }
 // the connection as the endpoint's.
 func (u *loopUpstream) Connected() forward.Meters {
 	u.plan.Connected()
+	u.l.loopDialled.Add(1)
 	u.untrack = u.ep.Track(u.pc)
 	u.pc.mu.Lock()
 	u.pc.ep = u.ep.Addr()
@@ -67,9 +68,14 @@ func (u *loopUpstream) done(sent, received int64) {
 	u.l.release(u.pc)
 }
 
+// LoopDialled is the number of clients whose upstream the forwarder's
+// loops connected, without a goroutine: it tells which path serves the
+// listener's clients (the rest are dialled by Pool.Dial in a goroutine).
+func (l *Listener) LoopDialled() uint64 { return l.loopDialled.Load() }
+
 // connectInLoop hands pc's client to the forwarder, whose loop connects
 // its upstream; it reports false, having done nothing, when the pool
-// can't be dialled that way (host names, TLS origination).
+// can't be dialled that way (TLS origination).
 func (l *Listener) connectInLoop(pc *proxyConn, client forward.Socket) bool {
 	if !l.fwd.Connects() || !l.pool.Nonblocking() {
 		return false

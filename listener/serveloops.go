@@ -17,13 +17,16 @@ import (
 // connection. A loop asks loopAcceptor about each connection, on its own
 // thread: the descriptor reserve (Room), the allow-list and max-connections
 // (admits), then tracking, as Serve's accept loop does; then it connects the
-// upstream itself, through the pool's DialPlan (loopdial.go). A client the
-// loop can't serve alone (the listener was given a tls block since, or the
-// pool has host names or originates TLS since) is handed to a handler
+// upstream itself, through the pool's DialPlan (loopdial.go): IP
+// endpoints and host names alike (static names, SRV targets, members found
+// by member sync), at the names' cached addresses; a pool with no endpoint
+// yet (waiting for DNS) too, whose clients are closed with the reason. A
+// client the loop can't serve alone (the listener was given a tls block
+// since, or the pool originates TLS since) is handed to a handler
 // goroutine as a net.Conn, as Serve's would be. A listener that starts
-// with a tls block, or a pool the loops can't dial, is served by Serve's
-// accept loop. The Gate's Pause and Resume pause the
-// loops' accepting; Close stops it.
+// with a tls block, or a pool that originates TLS, is served by Serve's
+// accept loop. The Gate's Pause and Resume pause the loops' accepting;
+// Close stops it.
 
 // loopAcceptor is a listener's forward.Acceptor.
 type loopAcceptor struct {
@@ -106,8 +109,8 @@ func (s fdSocket) Control(fn func(fd uintptr)) error {
 // serveInLoops serves the listener in the forwarder's loops until Close,
 // and reports true; false, having done nothing, when it can't or should
 // not, and Serve's accept loop serves: a listener with a tls block, or a
-// pool the loops can't dial (host names, say from SRV discovery, or TLS
-// origination), whose every client would be handed off.
+// pool that originates TLS (see Pool.Nonblocking), whose every client
+// would be handed off.
 func (l *Listener) serveInLoops(w *workers) bool {
 	if l.fwd == nil || !l.fwd.Connects() || l.serverTLS.Load() != nil || !l.pool.Nonblocking() {
 		return false

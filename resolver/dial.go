@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 )
 
 // ErrUnresolved is wrapped by the error of a dial to a host name that has
@@ -25,25 +26,43 @@ func (h *Hosts) Dial(ctx context.Context, network, addr string) (net.Conn, error
 	if err != nil || !IsName(host) {
 		return d.DialContext(ctx, network, addr)
 	}
-	st := h.await(ctx, h.track(host))
-	if len(st.Addrs) == 0 {
-		return nil, fmt.Errorf("%w: %s: %s", ErrUnresolved, host, st.Why())
+	addrs, err := usable(h.await(ctx, h.track(host)))
+	if err != nil {
+		return nil, err
 	}
 	var last error
-	for i, ip := range st.Addrs {
+	for i, ip := range addrs {
 		conn, err := d.DialContext(ctx, network, net.JoinHostPort(ip.String(), port))
 		if err == nil {
 			return conn, nil
 		}
 		last = err
-		if ctx.Err() != nil || i == len(st.Addrs)-1 {
+		if ctx.Err() != nil || i == len(addrs)-1 {
 			break
 		}
 	}
-	if len(st.Addrs) > 1 {
-		return nil, fmt.Errorf("%s: all %d addresses failed, the last: %w", host, len(st.Addrs), last)
+	if len(addrs) > 1 {
+		return nil, fmt.Errorf("%s: all %d addresses failed, the last: %w", host, len(addrs), last)
 	}
 	return nil, fmt.Errorf("%s: %w", host, last)
+}
+
+// Addrs returns the addresses a dial to host name uses now, in the order
+// to try them, without waiting for DNS: for a caller that connects by
+// itself (the forwarder's event loops, through the pool's Lookup). A name
+// not tracked yet is tracked, and fails as not resolved yet. The error,
+// when there is no address to use, wraps ErrUnresolved. The slice must
+// not be modified.
+func (h *Hosts) Addrs(name string) ([]netip.Addr, error) {
+	return usable(*h.track(name).state.Load())
+}
+
+// usable returns st's addresses, or why there is none.
+func usable(st HostState) ([]netip.Addr, error) {
+	if len(st.Addrs) == 0 {
+		return nil, fmt.Errorf("%w: %s: %s", ErrUnresolved, st.Name, st.Why())
+	}
+	return st.Addrs, nil
 }
 
 // Why says why a name has no address to dial.

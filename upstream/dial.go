@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"syscall"
 	"time"
 
@@ -38,11 +39,11 @@ func (p *Pool) Dial(ctx context.Context) (net.Conn, *Endpoint, error) {
 	}
 	s := p.settings.Load()
 	for {
-		ep, ok := plan.Next()
+		ep, addr, ok := plan.next()
 		if !ok {
 			return nil, nil, plan.Err()
 		}
-		conn, err := p.dialOne(ctx, s, ep)
+		conn, err := p.dialOne(ctx, s, ep, addr)
 		if err == nil {
 			plan.Connected()
 			return conn, ep, nil
@@ -129,12 +130,18 @@ func contains(eps []*Endpoint, ep *Endpoint) bool {
 	return false
 }
 
-// dialOne dials ep within the dial timeout, and originates TLS when the
-// settings say so; the caller's DialPlan counts the outcome.
-func (p *Pool) dialOne(ctx context.Context, s *Settings, ep *Endpoint) (net.Conn, error) {
+// dialOne dials ep within the dial timeout, at addr when ep is a host
+// name the plan gave an address of (else by its own address), and
+// originates TLS when the settings say so, to ep's name; the caller's
+// DialPlan counts the outcome.
+func (p *Pool) dialOne(ctx context.Context, s *Settings, ep *Endpoint, addr netip.AddrPort) (net.Conn, error) {
 	dctx, cancel := context.WithTimeout(ctx, s.DialTimeout)
 	defer cancel()
-	conn, err := p.dial(dctx, "tcp", ep.addr)
+	target := ep.addr
+	if addr.IsValid() && !ep.ip.IsValid() {
+		target = addr.String()
+	}
+	conn, err := p.dial(dctx, "tcp", target)
 	if err == nil && s.Originate != nil {
 		conn, err = originate(dctx, conn, s.Originate, ep.addr)
 	}

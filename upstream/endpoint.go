@@ -10,7 +10,9 @@ package upstream
 import (
 	"io"
 	"math/rand/v2"
+	"net"
 	"net/netip"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -27,8 +29,11 @@ import (
 type Endpoint struct {
 	addr string
 	// ip is addr when it is an IP address and port, for a caller that
-	// connects by itself (DialPlan.NextAddr); invalid for a host name.
-	ip netip.AddrPort
+	// connects by itself (DialPlan.NextAddr); invalid for a host name,
+	// which name and port are then, for the pool's Lookup.
+	ip   netip.AddrPort
+	name string
+	port uint16
 	// record holds the SRV data, which an update may change in place.
 	record atomic.Pointer[resolver.Endpoint]
 
@@ -65,6 +70,9 @@ type Endpoint struct {
 func newEndpoint(re resolver.Endpoint) *Endpoint {
 	ep := &Endpoint{addr: re.Addr, bytes: NewByteCounter()}
 	ep.ip, _ = netip.ParseAddrPort(re.Addr) // invalid for a host name
+	if !ep.ip.IsValid() {
+		ep.name, ep.port = splitName(re.Addr)
+	}
 	ep.record.Store(&re)
 	ep.active.Store(true)
 	ep.healthy.Store(true)
@@ -83,13 +91,15 @@ func (ep *Endpoint) revive(re resolver.Endpoint) {
 	ep.removed.Store(false)
 }
 
-// ipOrZero is ep's IP address and port, the zero value for a host name or
-// a nil ep.
-func (ep *Endpoint) ipOrZero() netip.AddrPort {
-	if ep == nil {
-		return netip.AddrPort{}
+// splitName splits a host-name endpoint address into its name and port;
+// an address it can't split gives a port of 0, which no dial reaches.
+func splitName(addr string) (string, uint16) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return addr, 0
 	}
-	return ep.ip
+	n, _ := strconv.ParseUint(port, 10, 16)
+	return host, uint16(n)
 }
 
 // Addr is the endpoint's host:port.

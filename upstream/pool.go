@@ -24,6 +24,7 @@ type Pool struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	dial   DialFunc
+	lookup LookupFunc // nil: host names are dialled by name
 	log    logrus.FieldLogger
 
 	checkers    *Checkers
@@ -60,7 +61,7 @@ type policySlot struct {
 // Close stops its background work.
 func NewPool(opts Options) *Pool {
 	ctx, cancel := context.WithCancel(context.Background())
-	p := &Pool{ctx: ctx, cancel: cancel, dial: opts.Dial, log: opts.Log, retired: map[string]*Endpoint{}}
+	p := &Pool{ctx: ctx, cancel: cancel, dial: opts.Dial, lookup: opts.Lookup, log: opts.Log, retired: map[string]*Endpoint{}}
 	if opts.Policy != nil {
 		p.fixedPolicy = true
 		p.policy.Store(&policySlot{Policy: opts.Policy})

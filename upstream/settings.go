@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"net"
+	"net/netip"
 	"time"
 
 	"github.com/etcd-gateway/etcd-gateway/config"
@@ -21,6 +22,10 @@ var ErrNoEndpoint = errors.New("no endpoint reachable")
 
 // DialFunc dials one endpoint address.
 type DialFunc func(ctx context.Context, network, addr string) (net.Conn, error)
+
+// LookupFunc returns the cached addresses of a host name, in the order to
+// try them, without waiting for DNS.
+type LookupFunc func(name string) ([]netip.Addr, error)
 
 // Settings are the pool settings a reload may change. They apply to new
 // connections and to later probes and checks.
@@ -89,6 +94,13 @@ type Options struct {
 	Policy Policy
 	// Dial dials an endpoint; nil means a net.Dialer.
 	Dial DialFunc
+	// Lookup, when set, gives the addresses of a host name as cached,
+	// without waiting (resolver.Hosts.Addrs): a host-name endpoint is then
+	// dialled address by address, through Dial as through a DialPlan's
+	// NextAddr, and the forwarder's loops can connect it. Its error, when
+	// the name has no address to use, should wrap resolver.ErrUnresolved.
+	// Nil dials host names by name through Dial.
+	Lookup LookupFunc
 	// Log receives the pool's log lines; it should carry the listener name.
 	Log logrus.FieldLogger
 	// Checkers, when set, runs the pool's health checks, shared with the

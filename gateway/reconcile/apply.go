@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"slices"
 	"sync"
 
@@ -111,6 +112,11 @@ func (g *Group) prepareListenerDNS(ctx context.Context, s *config.Snapshot, lc c
 	if err != nil && !res.Unreachable() {
 		return keyErr("discovery-srv", err)
 	}
+	// The targets are resolved before the pool has them, as static names
+	// are: the forwarder's loops connect at cached addresses and don't
+	// wait for a first lookup. A target DNS can't resolve is the pool's
+	// to skip, as later.
+	hosts.Resolve(ctx, hostNames(res.Endpoints))
 	mu.Lock()
 	defer mu.Unlock()
 	p.srv[lc.Name] = srvPlan{srv: srv, first: res, err: err}
@@ -303,6 +309,12 @@ func (g *Group) setSource(m *member, lc config.Listener, p *plan) (added, remove
 // dial is every pool's dial function: through the name cache in force.
 func (g *Group) dial(ctx context.Context, network, addr string) (net.Conn, error) {
 	return g.hosts.Load().Dial(ctx, network, addr)
+}
+
+// lookup is every pool's lookup: the cached addresses of a name in the
+// cache in force, for the forwarder's loops, which don't wait for DNS.
+func (g *Group) lookup(name string) ([]netip.Addr, error) {
+	return g.hosts.Load().Addrs(name)
 }
 
 // hostChanged republishes the sources that use name, whose addresses

@@ -145,7 +145,7 @@ type loaded struct {
 func (g *Group) start(lc config.Listener, ln net.Listener, p *plan, ld loaded) *member {
 	log := g.log.WithField("listener", lc.Name)
 	m := &member{cfg: lc, dns: &resolver.LookupCounters{}, peers: ld.peers}
-	m.pool = upstream.NewPool(upstream.Options{Settings: ld.pool, Log: log, Dial: g.dial, Checkers: g.checkers})
+	m.pool = upstream.NewPool(upstream.Options{Settings: ld.pool, Log: log, Dial: g.dial, Lookup: g.lookup, Checkers: g.checkers})
 	m.src = &source{pool: m.pool, hosts: g.hosts.Load, log: log}
 	g.setSource(m, lc, p)
 	m.ln = listener.New(lc.Name, ln, m.pool, log)

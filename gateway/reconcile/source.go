@@ -63,6 +63,9 @@ func (s *source) setLocked(cause string, raw []resolver.Endpoint) (added, remove
 
 // discovered takes a set from the SRV refresh r, unless r was stopped.
 func (s *source) discovered(r *srvRefresh, eps []resolver.Endpoint) {
+	// A new target is resolved before the pool has it: the forwarder's
+	// loops connect at cached addresses and don't wait for a first lookup.
+	s.hosts().Resolve(r.ctx, hostNames(eps))
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.srv != r {

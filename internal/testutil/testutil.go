@@ -69,6 +69,9 @@ type Server struct {
 	wg   sync.WaitGroup
 	mu   sync.Mutex
 	open map[net.Conn]struct{}
+	// closed is set by Close, under mu: a connection accepted after it
+	// is closed at once, not waited for.
+	closed bool
 	// accepted counts the connections accepted.
 	accepted atomic.Int64
 }
@@ -121,9 +124,14 @@ func (s *Server) accept(handle func(net.Conn)) {
 		}
 		s.accepted.Add(1)
 		s.mu.Lock()
+		if s.closed {
+			s.mu.Unlock()
+			c.Close()
+			return
+		}
 		s.open[c] = struct{}{}
+		s.wg.Add(1) // under mu, which Close takes before Wait
 		s.mu.Unlock()
-		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
 			handle(c)
@@ -139,6 +147,7 @@ func (s *Server) accept(handle func(net.Conn)) {
 func (s *Server) Close() {
 	s.ln.Close()
 	s.mu.Lock()
+	s.closed = true
 	for c := range s.open {
 		c.Close()
 	}
