@@ -104,9 +104,34 @@ func TestServeAcceptsAndConnectsInTheLoops(t *testing.T) {
 	}
 	// Nothing left: no descriptor (the echo server closes its side once
 	// it reads EOF), no goroutine.
-	testutil.WaitFor(t, "descriptors and goroutines to go", testTimeout, func() bool {
-		return openFDs(t) <= fds && runtime.NumGoroutine() <= goroutines
-	})
+	waitNothingLeft(t, fds, goroutines)
+}
+
+// waitNothingLeft waits until the process has no more descriptors and
+// goroutines than it had; on time out it names what is left.
+func waitNothingLeft(t *testing.T, fds, goroutines int) {
+	t.Helper()
+	deadline := time.Now().Add(testTimeout)
+	for openFDs(t) > fds || runtime.NumGoroutine() > goroutines {
+		if time.Now().After(deadline) {
+			buf := make([]byte, 1<<20)
+			buf = buf[:runtime.Stack(buf, true)]
+			t.Fatalf("left: %d descriptors (had %d): %v; %d goroutines (had %d):\n%s",
+				openFDs(t), fds, fdTargets(), runtime.NumGoroutine(), goroutines, buf)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// fdTargets lists what the process's descriptors are.
+func fdTargets() []string {
+	ents, _ := os.ReadDir("/proc/self/fd")
+	var out []string
+	for _, e := range ents {
+		target, _ := os.Readlink("/proc/self/fd/" + e.Name())
+		out = append(out, e.Name()+"→"+target)
+	}
+	return out
 }
 
 func TestServePausedLeavesClientsInTheBacklog(t *testing.T) {
