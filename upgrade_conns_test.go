@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -87,13 +88,16 @@ listeners:
 	// startChild's readiness probe goes to the loop listener: the main
 	// member counts only the test's connections.
 	gw := startUpgradable(t, path, loopAddr, sock)
+	baseline := gw.fds(t) // before any connection: what the last gateway must come back to
 
 	stop := make(chan struct{})
 	var requests atomic.Int64
 	errs := make(chan error, loadConns+bulkConns)
 	var wg sync.WaitGroup
+	var clients []net.Conn // every connection but the idle and half-closed ones
 	for i := range loadConns {
 		c := testutil.Dial(t, addr)
+		clients = append(clients, c)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -109,6 +113,7 @@ listeners:
 	}
 	for range bulkConns {
 		c := testutil.Dial(t, addr)
+		clients = append(clients, c)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -173,10 +178,24 @@ listeners:
 		t.Errorf("the half-close member accepted %d connections, want %d", got, halfConns)
 	}
 	t.Logf("%d requests, %d connects through %d handovers", requests.Load(), loop.ok.Load(), connsRounds)
-	for _, c := range idle {
-		c.Close()
-	}
+	noDescriptorLeft(t, gw, baseline, slices.Concat(clients, idle, halves))
 	if err := gw.stop(t); err != nil {
 		t.Fatalf("last gateway exit after SIGTERM: %v", err)
 	}
+}
+
+// noDescriptorLeft closes conns and checks that gw, which adopted them
+// through handovers, closes every descriptor it got for them: it comes
+// back to the descriptors a gateway that never adopted any held at start
+// (baseline), give or take the few a process that took over holds apart.
+func noDescriptorLeft(t *testing.T, gw *child, baseline int, conns []net.Conn) {
+	t.Helper()
+	held := gw.fds(t)
+	for _, c := range conns {
+		c.Close()
+	}
+	testutil.WaitFor(t, "the last gateway to close the descriptors of the connections it adopted", 20*time.Second, func() bool {
+		return gw.fds(t) <= baseline+4
+	})
+	t.Logf("the last gateway held %d descriptors with %d connections, %d once they closed; the first held %d before any", held, len(conns), gw.fds(t), baseline)
 }
