@@ -203,3 +203,36 @@ func dupFD(t *testing.T, c net.Conn) int {
 	}
 	return fd
 }
+
+// BenchmarkExportAdopt moves a batch of 125 idle pairs (a handover's
+// batch) from one forwarder to another and back: ExportBatch, then
+// AdoptFDs of each. ns/op is per pair moved.
+//
+//	go test -run XXX -bench ExportAdopt ./listener/forward/
+func BenchmarkExportAdopt(b *testing.B) {
+	const n = 125
+	fs := [2]*forward.Forwarder{newForwarder(b), newForwarder(b)}
+	pairs := make([]*forward.Pair, n)
+	for i := range pairs {
+		_, gwClient := tcpPair(b)
+		gwUpstream, _ := tcpPair(b)
+		p, err := fs[0].StartPair(gwClient.(*net.TCPConn), gwUpstream.(*net.TCPConn), forward.Meters{}, func(int64, int64) {})
+		if err != nil {
+			b.Fatal(err)
+		}
+		pairs[i] = p
+	}
+	b.ResetTimer()
+	for round := 0; round*n < b.N; round++ {
+		for i, r := range forward.ExportBatch(pairs, time.Second) {
+			if r.Err != nil {
+				b.Fatal(r.Err)
+			}
+			p, err := fs[(round+1)%2].AdoptFDs(r.Client, r.Upstream, r.State, forward.Meters{}, func(int64, int64) {})
+			if err != nil {
+				b.Fatal(err)
+			}
+			pairs[i] = p
+		}
+	}
+}
