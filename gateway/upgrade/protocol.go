@@ -154,28 +154,28 @@ func (c conn) recv(want string) (message, []int, error) {
 	if err != nil {
 		return message{}, nil, fmt.Errorf("upgrade: waiting for %s: %w", want, gone(err))
 	}
-	files, ferr := fdsOf(oob[:oobn])
+	fds, ferr := fdsOf(oob[:oobn])
 	if n == 0 {
-		closeAll(files)
+		closeAll(fds)
 		return message{}, nil, fmt.Errorf("upgrade: waiting for %s: %w", want, errGone)
 	}
 	var m message
 	if err := json.Unmarshal(buf[:n], &m); err != nil {
-		closeAll(files)
+		closeAll(fds)
 		return message{}, nil, fmt.Errorf("upgrade: waiting for %s: bad message: %w", want, err)
 	}
 	switch {
 	case ferr != nil:
-		closeAll(files)
+		closeAll(fds)
 		return m, nil, fmt.Errorf("upgrade: %s: %w", m.Op, ferr)
 	case m.Op == opError:
-		closeAll(files)
+		closeAll(fds)
 		return m, nil, fmt.Errorf("upgrade: the other process refused: %s", m.Error)
 	case m.Op != want:
-		closeAll(files)
+		closeAll(fds)
 		return m, nil, fmt.Errorf("upgrade: got %q, want %q", m.Op, want)
 	}
-	return m, files, nil
+	return m, fds, nil
 }
 
 // fdsOf returns the descriptors of SCM_RIGHTS messages in oob.
