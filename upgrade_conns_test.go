@@ -5,7 +5,9 @@ import (
 	"io"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -87,13 +89,16 @@ listeners:
 	// startChild's readiness probe goes to the loop listener: the main
 	// member counts only the test's connections.
 	gw := startUpgradable(t, path, loopAddr, sock)
+	baseline := gw.fds(t) // before any connection: what the last gateway must come back to
 
 	stop := make(chan struct{})
 	var requests atomic.Int64
 	errs := make(chan error, loadConns+bulkConns)
 	var wg sync.WaitGroup
+	var clients []net.Conn // every connection but the idle and half-closed ones
 	for i := range loadConns {
 		c := testutil.Dial(t, addr)
+		clients = append(clients, c)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -109,6 +114,7 @@ listeners:
 	}
 	for range bulkConns {
 		c := testutil.Dial(t, addr)
+		clients = append(clients, c)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -173,10 +179,39 @@ listeners:
 		t.Errorf("the half-close member accepted %d connections, want %d", got, halfConns)
 	}
 	t.Logf("%d requests, %d connects through %d handovers", requests.Load(), loop.ok.Load(), connsRounds)
-	for _, c := range idle {
-		c.Close()
-	}
+	noDescriptorLeft(t, gw, baseline, slices.Concat(clients, idle, halves))
 	if err := gw.stop(t); err != nil {
 		t.Fatalf("last gateway exit after SIGTERM: %v", err)
 	}
+}
+
+// noDescriptorLeft closes conns and checks that gw, which adopted them
+// through handovers, closes every descriptor it got for them: it comes
+// back to the descriptors a gateway that never adopted any held at start
+// (baseline), give or take the few that are not connections (the splice
+// pipes its loops keep for reuse, a listener's second descriptor): a
+// leak per connection would be hundreds.
+func noDescriptorLeft(t *testing.T, gw *child, baseline int, conns []net.Conn) {
+	t.Helper()
+	held := gw.fds(t)
+	for _, c := range conns {
+		c.Close()
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	const others = 20
+	for gw.fds(t) > baseline+others {
+		if time.Now().After(deadline) {
+			out, _ := exec.Command("ss", "-tanpe").Output()
+			var mine []string
+			for _, line := range strings.Split(string(out), "\n") {
+				if strings.Contains(line, fmt.Sprintf("pid=%d,", gw.cmd.Process.Pid)) {
+					mine = append(mine, line)
+				}
+			}
+			t.Fatalf("the last gateway holds %d descriptors once the %d connections it adopted closed, the first held %d before any; its sockets:\n%s",
+				gw.fds(t), len(conns), baseline, strings.Join(mine, "\n"))
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	t.Logf("the last gateway held %d descriptors with %d connections, %d once they closed; the first held %d before any", held, len(conns), gw.fds(t), baseline)
 }

@@ -150,13 +150,19 @@ func TestUpgradeNewProcessKilled(t *testing.T) {
 		{"new:conns", "failed mid-handover"},
 		{"new:serving", "failed mid-handover"},
 	} {
-		before, seen := requests.Load(), len(gw.logLines(st.wantLog))
+		before, seen, held := requests.Load(), len(gw.logLines(st.wantLog)), gw.fds(t)
 		g.startStopping(t, st.step).killAt(t, st.step)
 		testutil.WaitFor(t, "the old gateway to see the new one die at "+st.step, 20*time.Second, func() bool {
 			return len(gw.logLines(st.wantLog)) > seen
 		})
 		testutil.WaitFor(t, "requests through the old gateway", 20*time.Second, func() bool {
 			return requests.Load() > before+killConns
+		})
+		// What it took back is what it had: the descriptors it sent, not
+		// copies (the connect loop's few come and go, and the loops'
+		// spare splice pipes; a leak would be hundreds).
+		testutil.WaitFor(t, "the old gateway's descriptors to be what they were", 20*time.Second, func() bool {
+			return gw.fds(t) <= held+16
 		})
 	}
 	next := g.start(t)

@@ -64,7 +64,7 @@ func fromStore(log logrus.FieldLogger) *stored {
 		return nil
 	}
 	st := &stored{}
-	halves := map[string][2]*os.File{}
+	halves := map[string][2]int{}
 	metas := map[string]storedConn{}
 	for _, p := range passed {
 		name, fd := p.Name, p.FD
@@ -91,12 +91,16 @@ func fromStore(log logrus.FieldLogger) *stored {
 				continue
 			}
 			unix.CloseOnExec(fd)
-			h := halves[parts[0]]
+			_ = unix.SetNonblock(fd, true) // as the forwarder's loops need
+			h, ok := halves[parts[0]]
+			if !ok {
+				h = [2]int{-1, -1}
+			}
 			side := 0
 			if parts[1] == "u" {
 				side = 1
 			}
-			h[side] = os.NewFile(uintptr(fd), name)
+			h[side] = fd
 			halves[parts[0]] = h
 			metas[parts[0]] = sc
 			st.names = append(st.names, name)
@@ -109,10 +113,10 @@ func fromStore(log logrus.FieldLogger) *stored {
 	sort.Strings(ids)
 	for _, id := range ids {
 		h, m := halves[id], metas[id]
-		if h[0] == nil || h[1] == nil {
-			for _, f := range h {
-				if f != nil {
-					_ = f.Close()
+		if h[0] < 0 || h[1] < 0 {
+			for _, fd := range h {
+				if fd >= 0 {
+					_ = unix.Close(fd)
 				}
 			}
 			continue
@@ -218,7 +222,7 @@ func (g *Gateway) toStore() {
 		name, err := encodeName(sk)
 		name = storeListenerPrefix + name
 		if err == nil && room > 0 && len(name) <= maxFDName {
-			err = storeFDs(c, name, file)
+			err = storeFDs(c, name, int(file.Fd()))
 			if err == nil {
 				room--
 				listeners++
@@ -297,10 +301,10 @@ func dialNotify(path string) (notifyConn, error) {
 // Close closes the socket.
 func (c notifyConn) Close() error { return unix.Close(c.fd) }
 
-// storeFDs sends FDSTORE=1 with name and f's descriptor.
-func storeFDs(c notifyConn, name string, f *os.File) error {
+// storeFDs sends FDSTORE=1 with name and descriptor fd.
+func storeFDs(c notifyConn, name string, fd int) error {
 	msg := "FDSTORE=1\nFDNAME=" + name
-	if err := unix.Sendmsg(c.fd, []byte(msg), unix.UnixRights(int(f.Fd())), c.to, 0); err != nil {
+	if err := unix.Sendmsg(c.fd, []byte(msg), unix.UnixRights(fd), c.to, 0); err != nil {
 		return fmt.Errorf("fd store: %w", err)
 	}
 	return nil

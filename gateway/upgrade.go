@@ -113,7 +113,7 @@ func StartWith(ctx context.Context, logOut io.Writer, snap *config.Snapshot, opt
 }
 
 // finishTakeover tells the old gateway that this one is built, takes its
-// connections (preparing each batch to adopt while the old one quiesces
+// connections (sorting each batch by listener while the old one quiesces
 // the next), and then accepts and forwards them; at once if the old one
 // is gone (it serves what it took, and bound the rest).
 func (g *Gateway) finishTakeover(tk *upgrade.Takeover, start time.Time) {
@@ -170,8 +170,9 @@ func (g *Gateway) logTakeover(t takeover) {
 		sum.PID, sum.Listeners, sum.Admin, t.adopted, sum.Duration.Round(time.Microsecond))
 }
 
-// preparer makes connections handed over ready to adopt as they come,
-// and adopts them once they are this process's.
+// preparer keeps the connections handed over as they come, with their
+// listeners, and adopts them once they are this process's. They stay
+// plain descriptors until then: adopting is registering them with a loop.
 type preparer struct {
 	g     *Gateway
 	lns   map[string]*listener.Listener
@@ -179,15 +180,15 @@ type preparer struct {
 	ready []prepared
 }
 
-// prepared is a connection ready to adopt, and its listener.
+// prepared is a connection handed over, and its listener.
 type prepared struct {
 	l *listener.Listener
-	c listener.AdoptableConn
+	c listener.ExportedConn
 }
 
 func (g *Gateway) preparer() *preparer { return &preparer{g: g, lns: g.group.Listeners()} }
 
-// batch prepares a batch of connections; one whose listener this
+// batch keeps a batch of connections; one whose listener this
 // configuration no longer has is closed.
 func (p *preparer) batch(conns []upgrade.Conn) {
 	p.n += len(conns)
@@ -197,29 +198,24 @@ func (p *preparer) batch(conns []upgrade.Conn) {
 			c.Close()
 			continue
 		}
-		a, err := listener.PrepareAdopt(c.ExportedConn)
-		if err != nil {
-			p.g.log.WithError(err).Warn("upgrade: a connection handed over could not be adopted; closed")
-			continue
-		}
-		p.ready = append(p.ready, prepared{l, a})
+		p.ready = append(p.ready, prepared{l, c.ExportedConn})
 	}
 }
 
-// closeAll closes what was prepared: the old gateway forwards it.
+// closeAll closes what was kept: the old gateway forwards it.
 func (p *preparer) closeAll() {
 	for _, r := range p.ready {
 		r.c.Close()
 	}
 }
 
-// adoptAll forwards what was prepared and returns how many it adopted,
+// adoptAll forwards what was kept and returns how many it adopted,
 // the last received first: the old gateway sends its busiest connections
 // last (listener.ExportConns), and they are the ones waiting.
 func (p *preparer) adoptAll() int {
 	return parallel(len(p.ready), func(i int) bool {
 		r := p.ready[len(p.ready)-1-i]
-		if err := r.l.AdoptPrepared(r.c); err != nil {
+		if err := r.l.Adopt(r.c); err != nil {
 			p.g.log.WithError(err).Warn("upgrade: a connection handed over could not be adopted; closed")
 			return false
 		}

@@ -1,12 +1,11 @@
 package listener
 
 import (
-	"errors"
 	"fmt"
-	"net"
 	"time"
 
 	"github.com/sirupsen/logrus"
+	"golang.org/x/sys/unix"
 
 	"github.com/etcd-gateway/etcd-gateway/config"
 	"github.com/etcd-gateway/etcd-gateway/listener/forward"
@@ -24,7 +23,7 @@ type ExportedConn struct {
 // Close closes the descriptors: the connections end, unless another
 // process holds them too.
 func (c ExportedConn) Close() {
-	_, _ = c.Client.Close(), c.Upstream.Close()
+	_, _ = unix.Close(c.Client), unix.Close(c.Upstream)
 }
 
 // ExportCandidate is a connection the forwarder's event loops forward,
@@ -79,79 +78,50 @@ func ExportBatch(cands []ExportCandidate, timeout time.Duration) (exported []Exp
 	return exported, ok
 }
 
-// AdoptableConn is an exported connection made ready to adopt
-// (PrepareAdopt): its sockets as the forwarder takes them. Preparing costs
-// most of an adoption (a duplicate of each descriptor, registered in Go's
-// netpoller), so a new process prepares the connections while the old
-// one is still handing the next ones over, and adopts them (registers
-// them with its event loops) once they are its own.
-type AdoptableConn struct {
-	Endpoint   string
-	State      forward.PairState
-	client, up net.Conn
-}
-
-// PrepareAdopt makes c ready to adopt; the descriptors are the result's
-// from the call on (Close it if it is not adopted).
-func PrepareAdopt(c ExportedConn) (AdoptableConn, error) {
-	client, err1 := net.FileConn(c.Client)
-	up, err2 := net.FileConn(c.Upstream)
-	c.Close() // FileConn made copies
-	a := AdoptableConn{Endpoint: c.Endpoint, State: c.State, client: client, up: up}
-	if err := errors.Join(err1, err2); err != nil {
-		a.Close()
-		return AdoptableConn{}, fmt.Errorf("adopt: %w", err)
-	}
-	_, ok1 := client.(forward.Socket)
-	_, ok2 := up.(forward.Socket)
-	if !ok1 || !ok2 {
-		a.Close()
-		return AdoptableConn{}, errors.New("adopt: not a socket")
-	}
-	return a, nil
-}
-
-// Close closes a's sockets: the connections end, unless another process
-// holds them too.
-func (a AdoptableConn) Close() { closeConns(a.client, a.up) }
-
 // Adopt forwards a connection exported by another process (or by this
-// one, taken back) as if this listener had accepted it (AdoptPrepared).
+// one, taken back) as if this listener had accepted it in its loops: no
+// Go object, the descriptors registered with a loop as they are (they
+// must be non-blocking, as the export left them); tracked for drain and
+// limits, and by its endpoint when the pool has it. A connection to an
+// endpoint the pool no longer has follows on-endpoint-removed: kept,
+// drained (closed after drain-timeout) or closed. The descriptors are
+// the listener's from the call on.
 func (l *Listener) Adopt(c ExportedConn) error {
-	a, err := PrepareAdopt(c)
-	if err != nil {
-		return fmt.Errorf("listener %s: %w", l.name, err)
-	}
-	return l.AdoptPrepared(a)
-}
-
-// AdoptPrepared forwards a connection made ready to adopt as if this
-// listener had accepted it: tracked for drain and limits, and by its
-// endpoint when the pool has it. A connection to an endpoint the pool no
-// longer has follows on-endpoint-removed: kept, drained (closed after
-// drain-timeout) or closed. The sockets are the listener's from the call
-// on.
-func (l *Listener) AdoptPrepared(c AdoptableConn) error {
 	if l.fwd == nil {
 		c.Close()
 		return fmt.Errorf("listener %s: no forwarder: %w", l.name, l.fwdErr)
 	}
-	_, unixClient := c.client.(*net.UnixConn)
-	pc := &proxyConn{client: c.client, up: c.up, ep: c.Endpoint, unix: unixClient}
+	peer, unixClient, err := forward.Peer(c.Client)
+	if err != nil {
+		c.Close()
+		return fmt.Errorf("listener %s: adopt: %w", l.name, err)
+	}
+	pc := &proxyConn{peer: peer, ep: c.Endpoint, unix: unixClient}
 	l.conns.Store(pc, struct{}{})
 	l.fds.take()
 	l.open.Add(1)
 	l.wg.Add(1)
-	untrack := func() {}
-	var meters forward.Meters
-	meters.Listener = l.counters.bytes
 	ep := l.endpoint(c.Endpoint)
+	if err := l.adoptPair(pc, c, ep); err != nil {
+		return err
+	}
+	if ep == nil {
+		l.orphan(pc, c.Endpoint)
+	}
+	return nil
+}
+
+// adoptPair registers c's descriptors with the forwarder for pc, counted
+// in ep's meters when ep is not nil; on error pc is released.
+func (l *Listener) adoptPair(pc *proxyConn, c ExportedConn, ep *upstream.Endpoint) error {
+	untrack := func() {}
+	meters := forward.Meters{Listener: l.counters.bytes}
 	if ep != nil {
 		untrack = ep.Track(pc)
 		meters.Endpoint = ep.Bytes()
 	}
 	pc.mu.Lock()
-	p, err := l.fwd.AdoptPair(c.client.(forward.Socket), c.up.(forward.Socket), c.State, meters, func(int64, int64) {
+	p, err := l.fwd.AdoptFDs(c.Client, c.Upstream, c.State, meters, func(int64, int64) {
 		untrack()
 		l.release(pc)
 	})
@@ -163,9 +133,6 @@ func (l *Listener) AdoptPrepared(c AdoptableConn) error {
 		untrack()
 		l.release(pc)
 		return fmt.Errorf("listener %s: %w", l.name, err)
-	}
-	if ep == nil {
-		l.orphan(pc, c.Endpoint)
 	}
 	return nil
 }
@@ -194,14 +161,5 @@ func (l *Listener) orphan(pc *proxyConn, addr string) {
 		time.AfterFunc(s.DrainTimeout, func() { _ = pc.Close() })
 	default:
 		log.Debug("adopted a connection to an endpoint this configuration no longer has: keeping it")
-	}
-}
-
-// closeConns closes the connections that are not nil.
-func closeConns(cs ...net.Conn) {
-	for _, c := range cs {
-		if c != nil {
-			_ = c.Close()
-		}
 	}
 }

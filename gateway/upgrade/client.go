@@ -48,16 +48,16 @@ func (t *Takeover) receive() error {
 		return err
 	}
 	for {
-		m, files, err := t.c.recv(opSockets)
+		m, fds, err := t.c.recv(opSockets)
 		if err != nil {
 			return err
 		}
-		if len(files) != len(m.Sockets) {
-			closeAll(files)
-			return fmt.Errorf("upgrade: %d sockets described, %d descriptors passed", len(m.Sockets), len(files))
+		if len(fds) != len(m.Sockets) {
+			closeAll(fds)
+			return fmt.Errorf("upgrade: %d sockets described, %d descriptors passed", len(m.Sockets), len(fds))
 		}
 		for i := range m.Sockets {
-			m.Sockets[i].File = files[i]
+			m.Sockets[i].File = os.NewFile(uintptr(fds[i]), m.Sockets[i].Addr)
 		}
 		t.sockets = append(t.sockets, m.Sockets...)
 		t.pid = m.PID

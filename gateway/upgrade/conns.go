@@ -3,7 +3,6 @@ package upgrade
 import (
 	"errors"
 	"fmt"
-	"os"
 	"time"
 
 	"github.com/etcd-gateway/etcd-gateway/listener"
@@ -71,12 +70,12 @@ type connsSent struct {
 func (s *connsSent) emit(batch []Conn) bool {
 	t0 := time.Now()
 	metas := make([]connMeta, len(batch))
-	files := make([]*os.File, 0, 2*len(batch))
+	fds := make([]int, 0, 2*len(batch))
 	for i, cn := range batch {
 		metas[i] = connMeta{Listener: cn.Listener, Endpoint: cn.Endpoint, State: cn.State}
-		files = append(files, cn.Client, cn.Upstream)
+		fds = append(fds, cn.Client, cn.Upstream)
 	}
-	s.err = s.c.send(message{Op: opConns, Conns: metas, More: true}, files)
+	s.err = s.c.send(message{Op: opConns, Conns: metas, More: true}, fds)
 	s.sending += time.Since(t0)
 	if s.err != nil {
 		s.kept = batch
@@ -135,10 +134,10 @@ func closeConns(conns []Conn) {
 // otherwise the caller closes it all, and the old process takes it back.
 func (t *Takeover) ReceiveConns(prepare func([]Conn)) error {
 	for first := true; ; first = false {
-		m, files, err := t.c.recv(opConns)
-		if err == nil && len(files) != 2*len(m.Conns) {
-			closeAll(files)
-			err = fmt.Errorf("upgrade: %d connections described, %d descriptors passed", len(m.Conns), len(files))
+		m, fds, err := t.c.recv(opConns)
+		if err == nil && len(fds) != 2*len(m.Conns) {
+			closeAll(fds)
+			err = fmt.Errorf("upgrade: %d connections described, %d descriptors passed", len(m.Conns), len(fds))
 		}
 		if err != nil {
 			return err
@@ -147,7 +146,7 @@ func (t *Takeover) ReceiveConns(prepare func([]Conn)) error {
 		for i, cm := range m.Conns {
 			batch[i] = Conn{Listener: cm.Listener, ExportedConn: listener.ExportedConn{
 				Endpoint: cm.Endpoint,
-				Exported: forward.Exported{Client: files[2*i], Upstream: files[2*i+1], State: cm.State},
+				Exported: forward.Exported{Client: fds[2*i], Upstream: fds[2*i+1], State: cm.State},
 			}}
 		}
 		if len(batch) > 0 {

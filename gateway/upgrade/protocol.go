@@ -108,8 +108,9 @@ type message struct {
 // conn is one end of the conversation.
 type conn struct{ c *net.UnixConn }
 
-// send writes m with files' descriptors attached.
-func (c conn) send(m message, files []*os.File) error {
+// send writes m with descriptors fds attached (SCM_RIGHTS): the kernel
+// gives the other process its own copies; fds stay the caller's.
+func (c conn) send(m message, fds []int) error {
 	if m.Version == 0 {
 		m.Version = Version
 	}
@@ -118,11 +119,7 @@ func (c conn) send(m message, files []*os.File) error {
 		return fmt.Errorf("upgrade: encode %s: %w", m.Op, err)
 	}
 	var oob []byte
-	if len(files) > 0 {
-		fds := make([]int, len(files))
-		for i, f := range files {
-			fds[i] = int(f.Fd())
-		}
+	if len(fds) > 0 {
 		oob = unix.UnixRights(fds...)
 	}
 	_ = c.c.SetWriteDeadline(time.Now().Add(stepTimeout))
@@ -146,8 +143,10 @@ func gone(err error) error {
 }
 
 // recv reads the next message, which must be want (or an error message),
-// and the descriptors attached to it as files.
-func (c conn) recv(want string) (message, []*os.File, error) {
+// and the descriptors attached to it, close-on-exec (Go's ReadMsgUnix
+// receives with MSG_CMSG_CLOEXEC), as plain descriptors: no Go object,
+// no netpoller registration.
+func (c conn) recv(want string) (message, []int, error) {
 	buf := make([]byte, maxMessage)
 	oob := make([]byte, unix.CmsgSpace(maxFDsPerMessage*4))
 	_ = c.c.SetReadDeadline(time.Now().Add(stepTimeout))
@@ -155,32 +154,32 @@ func (c conn) recv(want string) (message, []*os.File, error) {
 	if err != nil {
 		return message{}, nil, fmt.Errorf("upgrade: waiting for %s: %w", want, gone(err))
 	}
-	files, ferr := filesOf(oob[:oobn])
+	fds, ferr := fdsOf(oob[:oobn])
 	if n == 0 {
-		closeAll(files)
+		closeAll(fds)
 		return message{}, nil, fmt.Errorf("upgrade: waiting for %s: %w", want, errGone)
 	}
 	var m message
 	if err := json.Unmarshal(buf[:n], &m); err != nil {
-		closeAll(files)
+		closeAll(fds)
 		return message{}, nil, fmt.Errorf("upgrade: waiting for %s: bad message: %w", want, err)
 	}
 	switch {
 	case ferr != nil:
-		closeAll(files)
+		closeAll(fds)
 		return m, nil, fmt.Errorf("upgrade: %s: %w", m.Op, ferr)
 	case m.Op == opError:
-		closeAll(files)
+		closeAll(fds)
 		return m, nil, fmt.Errorf("upgrade: the other process refused: %s", m.Error)
 	case m.Op != want:
-		closeAll(files)
+		closeAll(fds)
 		return m, nil, fmt.Errorf("upgrade: got %q, want %q", m.Op, want)
 	}
-	return m, files, nil
+	return m, fds, nil
 }
 
-// filesOf returns the descriptors of SCM_RIGHTS messages in oob as files.
-func filesOf(oob []byte) ([]*os.File, error) {
+// fdsOf returns the descriptors of SCM_RIGHTS messages in oob.
+func fdsOf(oob []byte) ([]int, error) {
 	if len(oob) == 0 {
 		return nil, nil
 	}
@@ -188,7 +187,7 @@ func filesOf(oob []byte) ([]*os.File, error) {
 	if err != nil {
 		return nil, fmt.Errorf("control message: %w", err)
 	}
-	var files []*os.File
+	var all []int
 	var errs []error
 	for _, cm := range msgs {
 		fds, err := unix.ParseUnixRights(&cm)
@@ -196,17 +195,15 @@ func filesOf(oob []byte) ([]*os.File, error) {
 			errs = append(errs, err)
 			continue
 		}
-		for _, fd := range fds {
-			files = append(files, os.NewFile(uintptr(fd), "passed"))
-		}
+		all = append(all, fds...)
 	}
-	return files, errors.Join(errs...)
+	return all, errors.Join(errs...)
 }
 
-// closeAll closes files.
-func closeAll(files []*os.File) {
-	for _, f := range files {
-		_ = f.Close()
+// closeAll closes fds.
+func closeAll(fds []int) {
+	for _, fd := range fds {
+		_ = unix.Close(fd)
 	}
 }
 

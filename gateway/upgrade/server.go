@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"sync"
 	"syscall"
@@ -256,11 +257,13 @@ func sendSockets(c conn, socks []Socket) error {
 		n := min(len(socks), maxFDsPerMessage)
 		batch := socks[:n]
 		socks = socks[n:]
-		files := make([]*os.File, n)
+		fds := make([]int, n)
 		for i, sk := range batch {
-			files[i] = sk.File
+			fds[i] = int(sk.File.Fd())
 		}
-		if err := c.send(message{Op: opSockets, PID: os.Getpid(), Sockets: batch, More: len(socks) > 0}, files); err != nil {
+		err := c.send(message{Op: opSockets, PID: os.Getpid(), Sockets: batch, More: len(socks) > 0}, fds)
+		runtime.KeepAlive(batch) // the files hold the descriptors sent
+		if err != nil {
 			return err
 		}
 	}

@@ -2,7 +2,6 @@ package forward
 
 import (
 	"errors"
-	"os"
 )
 
 // ErrNotExported reports a pair that was not exported: it ended, or its
@@ -19,10 +18,12 @@ type PairState struct {
 	Bytes [2]int64
 }
 
-// Exported is a quiesced pair: two descriptors the caller owns, and the
+// Exported is a quiesced pair: the two descriptors its loop had, which
+// the caller owns from then on (no duplicate, no Go object: passing them
+// to another process and closing them are a system call each), and the
 // pair's state.
 type Exported struct {
-	Client, Upstream *os.File
+	Client, Upstream int
 	State            PairState
 }
 

@@ -3,9 +3,11 @@ package forward
 import (
 	"errors"
 	"fmt"
+	"net/netip"
 	"os"
 	"sync"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -18,12 +20,13 @@ import (
 // queues, which move with the descriptors) and writes what the pair holds
 // in its buffers and pipes to their destinations; a direction whose source
 // ended is passed on (its destination's write side shut). Once nothing is
-// held, the loop takes the sockets out of its epoll set, duplicates their
-// descriptors, closes its own (no FIN: the duplicates keep the connections
-// open) and calls done, as if the pair had ended here. If the destinations
-// don't take the bytes within the timeout, the pair is forwarded on as if
-// nothing happened. Adopt is the other half: a pair from two descriptors
-// and that state, registered without the first read of Start.
+// held, the loop takes the sockets out of its epoll set, gives up its
+// descriptors to the caller (it neither duplicates nor closes them: under
+// fdMu, so that Close and Control no longer use them) and calls done, as
+// if the pair had ended here. If the destinations don't take the bytes
+// within the timeout, the pair is forwarded on as if nothing happened.
+// AdoptFDs is the other half: a pair from two descriptors and that state,
+// registered without the first read of Start.
 
 // exportResult is the outcome of one export, handed from the loop: i is
 // the pair's index in its ExportBatch.
@@ -246,17 +249,12 @@ func (p *Pair) held() bool {
 	return false
 }
 
-// export takes p out of its loop with its descriptors duplicated, and
-// hands them to the caller of Export. It first claims p against Close:
-// a Close from now on does nothing (its shutdown would end the
-// connections the duplicates carry), and a Close that came first wins.
+// export takes p out of its loop and hands its descriptors to the
+// caller of Export. It first claims p against Close: a Close from now on
+// does nothing (its shutdown would end the connections the caller now
+// holds), and a Close that came first wins.
 func (p *Pair) export() {
-	var fds [2]int
-	err := p.claim()
-	if err == nil {
-		fds, err = p.dupFDs()
-	}
-	if err != nil {
+	if err := p.claim(); err != nil {
 		p.reply(exportResult{err: fmt.Errorf("%w: %v", ErrNotExported, err)})
 		p.failed = true
 		p.finish()
@@ -265,11 +263,12 @@ func (p *Pair) export() {
 	for i := range p.fds {
 		_ = unix.EpollCtl(p.l.epfd, unix.EPOLL_CTL_DEL, p.fds[i], nil)
 	}
-	ex := Exported{Client: os.NewFile(uintptr(fds[0]), "client"), Upstream: os.NewFile(uintptr(fds[1]), "upstream")}
+	fds := p.giveUpFDs()
+	ex := Exported{Client: fds[0], Upstream: fds[1]}
 	ex.State = PairState{Done: [2]bool{p.dirs[0].done, p.dirs[1].done}, Bytes: [2]int64{p.dirs[0].n, p.dirs[1].n}}
 	res, i := p.exporting, p.exportIdx
 	p.exporting = nil
-	p.finish() // closes this process's descriptors: the duplicates keep the connections
+	p.finish() // closes nothing: the descriptors are the caller's
 	res <- exportResult{i: i, ex: ex}
 }
 
@@ -292,38 +291,29 @@ func (p *Pair) claim() error {
 	return nil
 }
 
-// dupFDs returns close-on-exec duplicates of p's two descriptors; on
-// error none is left open.
-func (p *Pair) dupFDs() (fds [2]int, err error) {
-	for i := range fds {
-		if fds[i], err = unix.FcntlInt(uintptr(p.fds[i]), unix.F_DUPFD_CLOEXEC, 0); err != nil {
-			if i == 1 {
-				_ = unix.Close(fds[0])
-			}
-			return fds, os.NewSyscallError("dup", err)
-		}
-	}
-	return fds, nil
+// giveUpFDs returns p's descriptors, which p no longer owns: under fdMu,
+// as if closed (see Pair.fds), so that Control and Close never use them
+// again, nor finish close them.
+func (p *Pair) giveUpFDs() [2]int {
+	p.fdMu.Lock()
+	defer p.fdMu.Unlock()
+	fds := p.fds
+	p.fds = [2]int{-1, -1}
+	p.fdsClosed = true
+	return fds
 }
 
-// AdoptPair forwards between two sockets of a pair exported by another
-// process (or taken back), in the state it had: the directions that ended
-// stay ended, and the byte counts go on from where they were (the meters
-// count only what moves here). Nothing is read before the loop has them:
-// what the peers sent meanwhile waits in the sockets. On error both
-// sockets are closed and done is not called.
-func (f *Forwarder) AdoptPair(client, upstream Socket, st PairState, m Meters, done func(toUpstream, toClient int64)) (*Pair, error) {
-	fds, err := takeFDs(client, upstream)
-	if err != nil {
-		return nil, fmt.Errorf("forward: adopt: %w", err)
-	}
-	return f.adoptFDs(fds, st, m, done)
-}
-
-// adoptFDs is AdoptPair for two descriptors, which it owns from then on.
-func (f *Forwarder) adoptFDs(fds [2]int, st PairState, m Meters, done func(toUpstream, toClient int64)) (*Pair, error) {
+// AdoptFDs forwards between two connected sockets of a pair exported by
+// another process (or taken back), in the state it had: the directions
+// that ended stay ended, and the byte counts go on from where they were
+// (the meters count only what moves here). The descriptors are the
+// forwarder's from the call on; they must be non-blocking, as Export left
+// them. Nothing is read before the loop has them: what the peers sent
+// meanwhile waits in the sockets, and the registration reports it. On
+// error both descriptors are closed and done is not called.
+func (f *Forwarder) AdoptFDs(client, upstream int, st PairState, m Meters, done func(toUpstream, toClient int64)) (*Pair, error) {
 	li := f.pickLoop()
-	p := newPair(f.loops[li], fds[0], fds[1], m.shards(li), done)
+	p := newPair(f.loops[li], client, upstream, m.shards(li), done)
 	p.adopted = true
 	for i := range p.dirs {
 		d := &p.dirs[i]
@@ -342,6 +332,20 @@ func (f *Forwarder) adoptFDs(fds [2]int, st PairState, m Meters, done func(toUps
 		return nil, fmt.Errorf("forward: adopt: %w", err)
 	}
 	return p, nil
+}
+
+// Peer returns the address of the peer of socket fd (getpeername), and
+// whether fd is a unix socket (whose peer has no address): what an
+// adopted connection's logs and idle checks need, which an accept would
+// have told.
+func Peer(fd int) (peer netip.AddrPort, unixSocket bool, err error) {
+	var sa unix.RawSockaddrAny
+	size := uint32(unsafe.Sizeof(sa))
+	_, _, errno := unix.RawSyscall(unix.SYS_GETPEERNAME, uintptr(fd), uintptr(unsafe.Pointer(&sa)), uintptr(unsafe.Pointer(&size)))
+	if errno != 0 {
+		return netip.AddrPort{}, false, os.NewSyscallError("getpeername", errno)
+	}
+	return peerAddr(&sa), sa.Addr.Family == unix.AF_UNIX, nil
 }
 
 // isStopped reports whether l takes no more pairs.

@@ -6,12 +6,12 @@ import (
 	"errors"
 	"io"
 	"net"
-	"os"
 	"testing"
 	"time"
 
 	"github.com/etcd-gateway/etcd-gateway/internal/testutil"
 	"github.com/etcd-gateway/etcd-gateway/listener/forward"
+	"golang.org/x/sys/unix"
 )
 
 // moving is one forwarded connection that the test moves from forwarder
@@ -50,16 +50,7 @@ func (m *moving) move(t *testing.T, to *forward.Forwarder) forward.PairState {
 	if err != nil {
 		t.Fatalf("export: %v", err)
 	}
-	conns := [2]forward.Socket{}
-	for i, f := range [2]*os.File{ex.Client, ex.Upstream} {
-		c, err := net.FileConn(f)
-		_ = f.Close()
-		if err != nil {
-			t.Fatal(err)
-		}
-		conns[i] = c.(*net.TCPConn)
-	}
-	p, err := to.AdoptPair(conns[0], conns[1], ex.State, forward.Meters{}, func(int64, int64) {})
+	p, err := to.AdoptFDs(ex.Client, ex.Upstream, ex.State, forward.Meters{}, func(int64, int64) {})
 	if err != nil {
 		t.Fatalf("adopt: %v", err)
 	}
@@ -140,5 +131,108 @@ func TestExportOfEndedPair(t *testing.T) {
 	_ = m.pair.Close()
 	if _, err := m.pair.Export(time.Second); !errors.Is(err, forward.ErrNotExported) {
 		t.Fatalf("export of a closed pair: %v", err)
+	}
+}
+
+// TestExportGivesUpDescriptors checks that an export hands the pair's own
+// descriptors over: the old pair no longer uses them (its Control fails,
+// its Close shuts nothing down), Peer tells the client's address, and the
+// connection forwards on once adopted elsewhere.
+func TestExportGivesUpDescriptors(t *testing.T) {
+	f, to := newForwarder(t), newForwarder(t)
+	client, gwClient := tcpPair(t)
+	gwUpstream, server := tcpPair(t)
+	var m moving
+	m.start(t, f, gwClient, gwUpstream)
+	old := m.pair
+	ex, err := old.Export(time.Second)
+	if err != nil {
+		t.Fatalf("export: %v", err)
+	}
+	if err := old.Control(0, func(uintptr) { t.Error("Control ran on a descriptor given up") }); !errors.Is(err, net.ErrClosed) {
+		t.Errorf("Control after export: %v, want net.ErrClosed", err)
+	}
+	_ = old.Close() // must not shut the connection down
+	peer, isUnix, err := forward.Peer(ex.Client)
+	if err != nil || isUnix || peer.String() != client.LocalAddr().String() {
+		t.Errorf("Peer = %v, %v, %v; want %v, false, nil", peer, isUnix, err, client.LocalAddr())
+	}
+	if _, err := to.AdoptFDs(ex.Client, ex.Upstream, ex.State, forward.Meters{}, func(int64, int64) {}); err != nil {
+		t.Fatalf("adopt: %v", err)
+	}
+	if _, err := client.Write([]byte("ping")); err != nil {
+		t.Fatal(err)
+	}
+	_ = server.SetReadDeadline(time.Now().Add(testTimeout))
+	got := make([]byte, 4)
+	if _, err := io.ReadFull(server, got); err != nil || string(got) != "ping" {
+		t.Fatalf("after adoption the server read %q, %v; want ping", got, err)
+	}
+}
+
+// TestAdoptFDsClosesOnError checks that an adoption that fails (the
+// forwarder closed) closes the descriptors it was given.
+func TestAdoptFDsClosesOnError(t *testing.T) {
+	f := newForwarder(t)
+	_ = f.Close()
+	_, gwClient := tcpPair(t)
+	gwUpstream, _ := tcpPair(t)
+	fds := [2]int{dupFD(t, gwClient), dupFD(t, gwUpstream)}
+	if _, err := f.AdoptFDs(fds[0], fds[1], forward.PairState{}, forward.Meters{}, func(int64, int64) {
+		t.Error("done called for a pair not adopted")
+	}); err == nil {
+		t.Fatal("a closed forwarder adopted a pair")
+	}
+	for _, fd := range fds {
+		if _, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0); !errors.Is(err, unix.EBADF) {
+			t.Errorf("descriptor %d still open after a failed adoption: %v", fd, err)
+		}
+	}
+}
+
+// dupFD returns a duplicate of c's descriptor, non-blocking like c's.
+func dupFD(t *testing.T, c net.Conn) int {
+	t.Helper()
+	raw, err := c.(*net.TCPConn).SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	fd, dupErr := -1, error(nil)
+	if err := raw.Control(func(s uintptr) { fd, dupErr = unix.Dup(int(s)) }); err != nil || dupErr != nil {
+		t.Fatal(err, dupErr)
+	}
+	return fd
+}
+
+// BenchmarkExportAdopt moves a batch of 125 idle pairs (a handover's
+// batch) from one forwarder to another and back: ExportBatch, then
+// AdoptFDs of each. ns/op is per pair moved.
+//
+//	go test -run XXX -bench ExportAdopt ./listener/forward/
+func BenchmarkExportAdopt(b *testing.B) {
+	const n = 125
+	fs := [2]*forward.Forwarder{newForwarder(b), newForwarder(b)}
+	pairs := make([]*forward.Pair, n)
+	for i := range pairs {
+		_, gwClient := tcpPair(b)
+		gwUpstream, _ := tcpPair(b)
+		p, err := fs[0].StartPair(gwClient.(*net.TCPConn), gwUpstream.(*net.TCPConn), forward.Meters{}, func(int64, int64) {})
+		if err != nil {
+			b.Fatal(err)
+		}
+		pairs[i] = p
+	}
+	b.ResetTimer()
+	for round := 0; round*n < b.N; round++ {
+		for i, r := range forward.ExportBatch(pairs, time.Second) {
+			if r.Err != nil {
+				b.Fatal(r.Err)
+			}
+			p, err := fs[(round+1)%2].AdoptFDs(r.Client, r.Upstream, r.State, forward.Meters{}, func(int64, int64) {})
+			if err != nil {
+				b.Fatal(err)
+			}
+			pairs[i] = p
+		}
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"net/netip"
 	"syscall"
 	"time"
 )
@@ -37,11 +38,16 @@ func ExportBatch(ps []*Pair, _ time.Duration) []ExportResult {
 	return out
 }
 
-// AdoptPair fails here: only the Linux forwarder adopts connections. Both
-// sockets are closed.
-func (f *Forwarder) AdoptPair(client, upstream Socket, _ PairState, _ Meters, _ func(int64, int64)) (*Pair, error) {
-	_, _ = client.Close(), upstream.Close()
+// AdoptFDs fails here: only the Linux forwarder adopts connections. Both
+// descriptors are closed.
+func (f *Forwarder) AdoptFDs(client, upstream int, _ PairState, _ Meters, _ func(int64, int64)) (*Pair, error) {
+	_, _ = syscall.Close(client), syscall.Close(upstream)
 	return nil, errors.New("forward: adopting a connection needs Linux")
+}
+
+// Peer fails here: only the Linux forwarder adopts connections.
+func Peer(int) (netip.AddrPort, bool, error) {
+	return netip.AddrPort{}, false, errors.New("forward: adopting a connection needs Linux")
 }
 
 // Control fails: no Pair exists here.

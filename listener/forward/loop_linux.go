@@ -42,9 +42,10 @@ import (
 //
 // Pairs hold raw descriptors, which the loop owns and closes, never Go
 // objects: a connection the loops accepted (serve_linux.go) or connected
-// (connect_linux.go) never had one, and one handed to Start or AdoptPair
-// as a *net.TCPConn is duplicated and the Go object closed (off the hot
-// path). The hazard of a descriptor closed, and its number reused, while
+// (connect_linux.go) never had one, one handed to Start as a
+// *net.TCPConn is duplicated and the Go object closed (off the hot path),
+// and a handover passes the loop's own descriptors (Export gives them up,
+// AdoptFDs takes them). The hazard of a descriptor closed, and its number reused, while
 // another goroutine uses it is solved by an owner lock, not by a request
 // per call: the loop closes a pair's descriptors (finish) under the pair's
 // fdMu, and Close and Control, the only uses from other goroutines, take

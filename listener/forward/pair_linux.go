@@ -17,7 +17,7 @@ import (
 // (in a buffer or a pipe) and whether it reached EOF, and the bytes moved.
 // That is what an upgrade that hands connections to a new process needs:
 // Export quiesces a pair between two turns of its loop and returns its two
-// descriptors with that state, and AdoptPair registers them in another
+// descriptors with that state, and AdoptFDs registers them in another
 // forwarder (handover_linux.go).
 type Pair struct {
 	l         *loop
@@ -29,11 +29,12 @@ type Pair struct {
 	meters    meterShards // where bytes are counted as they move
 	counted   [2]int64    // of dirs[i].n, what meters have been told
 
-	// fds are the two sockets' descriptors, which the pair owns. fdMu
-	// guards their closing: the loop closes them (finish) under it, and
+	// fds are the two sockets' descriptors, which the pair owns until it
+	// ends or is exported. fdMu guards their closing: the loop closes them
+	// (finish), or gives them up to an export (giveUpFDs), under it, and
 	// Close and Control, from other goroutines, use them under it only
 	// while fdsClosed is false, so that no descriptor number is used
-	// after it was closed (and perhaps reused).
+	// after it was closed (and perhaps reused) or handed over.
 	fds       [2]int
 	fdMu      sync.Mutex
 	fdsClosed bool
@@ -50,7 +51,7 @@ type Pair struct {
 	deadline int64
 
 	// exporting is set while the pair is quiesced for Export, and
-	// adopted for a pair made by AdoptPair; see handover_linux.go.
+	// adopted for a pair made by AdoptFDs; see handover_linux.go.
 	exporting chan exportResult
 	exportIdx int // the pair's index in its ExportBatch
 	adopted   bool
