@@ -76,6 +76,12 @@ func serveEach(t *testing.T, handle func(net.Conn)) netip.AddrPort {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return serveOn(t, ln, handle)
+}
+
+// serveOn hands every connection ln accepts to handle, until the test
+// ends, and returns ln's address.
+func serveOn(t *testing.T, ln net.Listener, handle func(net.Conn)) netip.AddrPort {
 	t.Cleanup(func() { ln.Close() })
 	go func() {
 		for {
@@ -199,15 +205,7 @@ func TestConnectCompletesLater(t *testing.T) {
 	addr, ln := fullBacklog(t)
 	up := &addrs{list: []netip.AddrPort{addr}}
 	client, _ := connectThrough(t, newForwarder(t), up, forward.ConnectOptions{Timeout: testTimeout})
-	go func() { // the member starts accepting: the SYN sent again gets in
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			closingEcho(c)
-		}
-	}()
+	serveOn(t, ln, closingEcho) // the member starts accepting: the SYN sent again gets in
 	roundTrip(t, client, []byte("connected late"))
 	if failed, connected, _ := up.outcome(); len(failed) != 0 || connected != 1 {
 		t.Fatalf("failed %v, connected %d; want one connect", failed, connected)
@@ -281,17 +279,7 @@ func TestConnectOverIPv6(t *testing.T) {
 	if err != nil {
 		t.Skip("no IPv6 loopback:", err)
 	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			closingEcho(c)
-		}
-	}()
-	up := &addrs{list: []netip.AddrPort{ln.Addr().(*net.TCPAddr).AddrPort()}}
+	up := &addrs{list: []netip.AddrPort{serveOn(t, ln, closingEcho)}}
 	client, _ := connectThrough(t, newForwarder(t), up, forward.ConnectOptions{KeepAlive: 15 * time.Second})
 	roundTrip(t, client, []byte("over ::1"))
 }
