@@ -72,16 +72,23 @@ func (l *loop) request(fn func()) {
 }
 
 // runRequests runs the requests queued; on l's goroutine.
+// The eventfd is drained before the queue is taken: a request queued
+// after the drain leaves the eventfd readable, so its wake-up is never
+// lost (draining after taking the queue lost one, and the loop slept in
+// epoll_wait with a request waiting).
 func (l *loop) runRequests() {
 	l.reqMu.Lock()
-	reqs := l.reqs
-	l.reqs = nil
+	pending := len(l.reqs) > 0
 	l.reqMu.Unlock()
-	if len(reqs) == 0 {
+	if !pending {
 		return
 	}
 	var b [8]byte
 	_, _ = unix.Read(l.wakeFD, b[:])
+	l.reqMu.Lock()
+	reqs := l.reqs
+	l.reqs = nil
+	l.reqMu.Unlock()
 	for _, fn := range reqs {
 		fn()
 	}
