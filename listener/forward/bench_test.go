@@ -7,7 +7,9 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/etcd-gateway/etcd-gateway/internal/testutil"
 	"github.com/etcd-gateway/etcd-gateway/listener/forward"
@@ -98,6 +100,7 @@ func BenchmarkForward(b *testing.B) {
 			req, resp := make([]byte, 128), make([]byte, 128)
 			b.ReportAllocs()
 			b.ResetTimer()
+			defer startProcessCost(b).report()
 			for range b.N {
 				if _, err := client.Write(req); err != nil {
 					b.Fatal(err)
@@ -120,6 +123,7 @@ func BenchmarkForward(b *testing.B) {
 			b.SetParallelism(max(1, conns/runtime.GOMAXPROCS(0)))
 			b.ReportAllocs()
 			b.ResetTimer()
+			defer startProcessCost(b).report()
 			b.RunParallel(func(pb *testing.PB) {
 				i := int(next.Add(1)-1) % conns
 				c := clients[i]
@@ -137,4 +141,29 @@ func BenchmarkForward(b *testing.B) {
 			})
 		})
 	}
+}
+
+// processCost reports what the whole process (forwarder, clients and
+// servers alike) spent per op: CPU time and context switches, the costs a
+// forwarder's wake-ups add beside its own work.
+type processCost struct {
+	b     *testing.B
+	start syscall.Rusage
+}
+
+func startProcessCost(b *testing.B) processCost {
+	c := processCost{b: b}
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &c.start)
+	return c
+}
+
+func (c processCost) report() {
+	var end syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &end)
+	cpu := time.Duration(syscall.TimevalToNsec(end.Utime) + syscall.TimevalToNsec(end.Stime) -
+		syscall.TimevalToNsec(c.start.Utime) - syscall.TimevalToNsec(c.start.Stime))
+	switches := end.Nvcsw + end.Nivcsw - c.start.Nvcsw - c.start.Nivcsw
+	n := float64(c.b.N)
+	c.b.ReportMetric(float64(cpu.Microseconds())/n, "cpu-µs/op")
+	c.b.ReportMetric(float64(switches)/n, "ctxsw/op")
 }
