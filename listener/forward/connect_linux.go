@@ -86,7 +86,7 @@ func (p *Pair) dialNext() {
 // startConnect opens the upstream socket and starts its connect to addr;
 // the socket is registered for the event that ends the try.
 func (p *Pair) startConnect(addr netip.AddrPort) error {
-	fd, err := tcpSocket(addr, p.opts.KeepAlive)
+	fd, err := tcpSocket(addr, keepAlive{p.opts.KeepAlive, p.l.defaultProbes})
 	if err != nil {
 		return err
 	}

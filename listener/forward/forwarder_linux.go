@@ -30,8 +30,9 @@ type Socket interface {
 // one (see loopCount); each holds an epoll descriptor and an OS thread.
 func NewForwarder() (*Forwarder, error) {
 	f := &Forwarder{}
+	defaultProbes := kernelProbesAreOurs()
 	for i := range loopCount() {
-		l, err := newLoop(i)
+		l, err := newLoop(i, defaultProbes)
 		if err != nil {
 			_ = f.Close()
 			return nil, fmt.Errorf("forwarder: %w", err)

@@ -86,6 +86,9 @@ type loop struct {
 	file      *os.File // epfd, to close it; not in Go's netpoller
 	exited    chan struct{}
 	firstBufs sync.Pool // *[]byte of copyBufSize, for sendFirst on callers' goroutines
+	// defaultProbes: the kernel's keepalive probe count is ours, so
+	// connects don't set it (kernelProbesAreOurs).
+	defaultProbes bool
 
 	mu      sync.Mutex // guards what follows; held per batch of events, not per event
 	stopped bool
@@ -110,14 +113,16 @@ type loop struct {
 	exportState // handover_linux.go
 }
 
-// newLoop starts an event loop on its own epoll instance.
-func newLoop(index int) (*loop, error) {
+// newLoop starts an event loop on its own epoll instance; defaultProbes
+// is kernelProbesAreOurs.
+func newLoop(index int, defaultProbes bool) (*loop, error) {
 	l := &loop{
-		index:  index,
-		epoch:  time.Now(),
-		exited: make(chan struct{}),
-		events: make([]unix.EpollEvent, maxEvents),
-		batch:  make([]*Pair, maxEvents),
+		index:         index,
+		defaultProbes: defaultProbes,
+		epoch:         time.Now(),
+		exited:        make(chan struct{}),
+		events:        make([]unix.EpollEvent, maxEvents),
+		batch:         make([]*Pair, maxEvents),
 	}
 	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
 	if err != nil {

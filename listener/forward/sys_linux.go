@@ -4,6 +4,9 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"slices"
+	"strconv"
+	"strings"
 	"time"
 	"unsafe"
 
@@ -71,9 +74,8 @@ func errnoErr(e unix.Errno) error {
 
 // tcpSocket opens a non-blocking, close-on-exec TCP socket for addr's
 // family, with TCP_NODELAY (requests are small and go at once) and, for
-// keepAlive > 0, TCP keepalive with that period: the only options the
-// gateway sets, once.
-func tcpSocket(addr netip.AddrPort, keepAlive time.Duration) (int, error) {
+// ka.period > 0, TCP keepalive: the only options the gateway sets, once.
+func tcpSocket(addr netip.AddrPort, ka keepAlive) (int, error) {
 	family := unix.AF_INET6
 	if addr.Addr().Unmap().Is4() {
 		family = unix.AF_INET
@@ -82,20 +84,20 @@ func tcpSocket(addr netip.AddrPort, keepAlive time.Duration) (int, error) {
 	if err != nil {
 		return -1, os.NewSyscallError("socket", err)
 	}
-	if err := setTCPOptions(fd, keepAlive); err != nil {
+	if err := setTCPOptions(fd, ka); err != nil {
 		_ = unix.Close(fd)
 		return -1, err
 	}
 	return fd, nil
 }
 
-// setTCPOptions sets TCP_NODELAY and, for keepAlive > 0, the keepalive.
-func setTCPOptions(fd int, keepAlive time.Duration) error {
+// setTCPOptions sets TCP_NODELAY and, for ka.period > 0, the keepalive.
+func setTCPOptions(fd int, ka keepAlive) error {
 	if err := setsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1); err != nil {
 		return os.NewSyscallError("setsockopt", err)
 	}
-	if keepAlive > 0 {
-		return SetKeepAlive(fd, keepAlive)
+	if ka.period > 0 {
+		return ka.set(fd)
 	}
 	return nil
 }
@@ -106,11 +108,27 @@ func setTCPOptions(fd int, keepAlive time.Duration) error {
 // listening (whose settings Linux copies to the connections it accepts),
 // accepted and connected.
 func SetKeepAlive(fd int, d time.Duration) error {
+	return keepAlive{period: d}.set(fd)
+}
+
+// keepAlive is a TCP keepalive setting: period d (0 for off), and whether
+// the kernel's own probe count already is KeepAliveProbes, which saves a
+// connect one setsockopt.
+type keepAlive struct {
+	period        time.Duration
+	defaultProbes bool
+}
+
+// set applies k to socket fd.
+func (k keepAlive) set(fd int) error {
 	opts := []sockOpt{{unix.SOL_SOCKET, unix.SO_KEEPALIVE, 0}}
-	if d > 0 {
-		secs := int((d + time.Second - 1) / time.Second)
+	if k.period > 0 {
+		secs := int((k.period + time.Second - 1) / time.Second)
 		opts = []sockOpt{{unix.IPPROTO_TCP, unix.TCP_KEEPIDLE, secs}, {unix.IPPROTO_TCP, unix.TCP_KEEPINTVL, secs},
 			{unix.IPPROTO_TCP, unix.TCP_KEEPCNT, KeepAliveProbes}, {unix.SOL_SOCKET, unix.SO_KEEPALIVE, 1}}
+		if k.defaultProbes {
+			opts = slices.Delete(opts, 2, 3)
+		}
 	}
 	for _, o := range opts {
 		if err := setsockoptInt(fd, o.level, o.opt, o.v); err != nil {
@@ -118,6 +136,19 @@ func SetKeepAlive(fd int, d time.Duration) error {
 		}
 	}
 	return nil
+}
+
+// kernelProbesAreOurs reports whether a socket that doesn't set
+// TCP_KEEPCNT gets KeepAliveProbes from the kernel
+// (net.ipv4.tcp_keepalive_probes, per network namespace); read once per
+// forwarder.
+func kernelProbesAreOurs() bool {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/tcp_keepalive_probes")
+	if err != nil {
+		return false
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	return err == nil && n == KeepAliveProbes
 }
 
 // sockOpt is one integer socket option.
