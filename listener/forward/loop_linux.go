@@ -252,8 +252,8 @@ func (l *loop) turn() {
 // takes it for one that runs too long: it signals the loop's thread
 // (SIGURG, which preempts the goroutine or cuts its epoll_wait short),
 // takes its P away, and, having taken a P, goes back to waking every 20
-// µs. Measured through a gateway on this machine: 0.18 context switches
-// and 4 µs of CPU per proxied round trip (docs/performance.md). A yield
+// µs. Measured through a gateway on this machine: 0.16 context switches
+// and 5 µs of CPU per proxied round trip (docs/performance.md). A yield
 // costs the locked thread two hand-offs of its P, 200 times a second at
 // most.
 func (l *loop) yieldIfDue(now int64) {
