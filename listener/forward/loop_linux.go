@@ -100,6 +100,7 @@ type loop struct {
 	quit      bool // set by close's request: the loop ends after this turn
 	epoch     time.Time
 	yielded   int64     // l.now() of the last yieldIfDue
+	waited    int64     // nanoseconds the last epoll_wait took
 	deadlines deadlines // of the pairs connecting their upstream
 	// listenings are the listening sockets the loop accepts on
 	// (serve_linux.go), and peer the address accept4 fills.
@@ -233,6 +234,7 @@ func (l *loop) turn() {
 		timeout = 0
 	}
 	n, err := unix.EpollWait(l.epfd, l.events, timeout)
+	l.waited = l.now() - now
 	switch {
 	case err == unix.EINTR:
 	case err != nil:
@@ -246,22 +248,24 @@ func (l *loop) turn() {
 	l.runAgain()
 }
 
-// yieldIfDue gives the loop's goroutine back to Go's scheduler if it
-// hasn't been for yieldEvery. A goroutine that only ever enters and leaves
+// yieldIfDue gives the loop's goroutine back to Go's scheduler when it
+// has been busy for yieldEvery. A goroutine that only enters and leaves
 // system calls keeps its P's schedule tick, so every 10 ms Go's sysmon
-// takes it for one that runs too long: it signals the loop's thread
-// (SIGURG, which preempts the goroutine or cuts its epoll_wait short),
-// takes its P away, and, having taken a P, goes back to waking every 20
-// µs. Measured through a gateway on this machine: 0.16 context switches
-// and 5 µs of CPU per proxied round trip (docs/performance.md). A yield
-// costs the locked thread two hand-offs of its P, 200 times a second at
-// most.
+// takes it for one that runs too long: a SIGURG to the loop's thread, its
+// P taken away, and sysmon back to waking every 20 µs (0.16 context
+// switches and 5 µs of CPU per proxied round trip, docs/performance.md).
+// A yield costs two hand-offs of the locked thread's P. Right after a wait
+// of yieldEvery or more the count restarts instead: a yield then woke the
+// scheduler's idle threads and sysmon, about 30 context switches, which at
+// a round trip every 15 ms tripled the CPU.
 func (l *loop) yieldIfDue(now int64) {
-	if now-l.yielded < int64(yieldEvery) {
-		return
+	switch {
+	case l.waited >= int64(yieldEvery):
+		l.yielded = now
+	case now-l.yielded >= int64(yieldEvery):
+		l.yielded = now
+		runtime.Gosched()
 	}
-	l.yielded = now
-	runtime.Gosched()
 }
 
 // now is the loop's clock: monotonic nanoseconds since it started.
