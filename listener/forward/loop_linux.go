@@ -76,6 +76,10 @@ const (
 	// yieldEvery is how often a loop hands its goroutine back to Go's
 	// scheduler (see yieldIfDue); under sysmon's forcePreemptNS (10 ms).
 	yieldEvery = 5 * time.Millisecond
+	// sysmonPreempt is Go's forcePreemptNS: sysmon preempts a goroutine
+	// after this long on one schedule tick, and takes the P of one this
+	// long in a system call.
+	sysmonPreempt = 10 * time.Millisecond
 )
 
 // loop is one event loop: an epoll instance, the pairs registered with it,
@@ -254,13 +258,14 @@ func (l *loop) turn() {
 // takes it for one that runs too long: a SIGURG to the loop's thread, its
 // P taken away, and sysmon back to waking every 20 µs (0.16 context
 // switches and 5 µs of CPU per proxied round trip, docs/performance.md).
-// A yield costs two hand-offs of the locked thread's P. Right after a wait
-// of yieldEvery or more the count restarts instead: a yield then woke the
-// scheduler's idle threads and sysmon, about 30 context switches, which at
-// a round trip every 15 ms tripled the CPU.
+// A yield costs two hand-offs of the locked thread's P. After a wait of
+// sysmonPreempt or more the count restarts instead: sysmon has taken the
+// P during that wait anyway, and a yield right after it woke the
+// scheduler's idle threads too, about 30 context switches, which at a
+// round trip every 15 ms tripled the CPU.
 func (l *loop) yieldIfDue(now int64) {
 	switch {
-	case l.waited >= int64(yieldEvery):
+	case l.waited >= int64(sysmonPreempt):
 		l.yielded = now
 	case now-l.yielded >= int64(yieldEvery):
 		l.yielded = now
