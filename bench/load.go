@@ -28,8 +28,9 @@ type rrResult struct {
 }
 
 // runRR opens conns echo connections to addr, then on each sends a size-byte
-// request and waits for its echo, again and again for d.
-func runRR(addr string, conns, size int, d time.Duration) (rrResult, error) {
+// request and waits for its echo, again and again for d, pausing pace
+// after each.
+func runRR(addr string, conns, size int, d, pace time.Duration) (rrResult, error) {
 	cs, err := openMany(addr, conns)
 	defer closeAll(cs)
 	if err != nil {
@@ -45,6 +46,7 @@ func runRR(addr string, conns, size int, d time.Duration) (rrResult, error) {
 				return err
 			}
 			s.record(time.Since(t0))
+			time.Sleep(pace)
 		}
 		return nil
 	})

@@ -42,6 +42,7 @@ type options struct {
 	rounds      int
 	size        int
 	conns       int
+	pace        time.Duration
 	bulkMiB     int64
 	workers     int
 	connectSize int
@@ -95,13 +96,14 @@ func registerFlags(o *options) childFlags {
 	flag.IntVar(&o.rounds, "rounds", 3, "runs per target and row, alternating targets; figures are medians")
 	flag.IntVar(&o.size, "size", 128, "request/response size in bytes")
 	flag.IntVar(&o.conns, "conns", 64, "connections for the parallel request/response row")
+	flag.DurationVar(&o.pace, "pace", 5*time.Millisecond, "pause between round trips of the paced row (a lightly loaded gateway)")
 	flag.Int64Var(&o.bulkMiB, "bulk-mib", 2048, "bytes of the bulk transfer, in MiB")
 	flag.IntVar(&o.workers, "workers", 8, "concurrent workers of the connect row")
 	flag.IntVar(&o.connectSize, "connect-size", 64, "request/response size of the connect row")
 	flag.IntVar(&o.idle, "idle", 3000, "idle connections whose cost is measured")
 	flag.IntVar(&o.hold, "hold", 9000, "idle connections each proxy must hold, all answering (0 skips the row)")
 	flag.DurationVar(&o.settle, "settle", time.Second, "wait after opening idle connections before measuring")
-	flag.StringVar(&o.rows, "rows", "rr1,rr64,bulk,connect,idle,hold", "rows to run")
+	flag.StringVar(&o.rows, "rows", "rr1,rr64,paced,bulk,connect,idle,hold", "rows to run")
 	flag.StringVar(&o.proxies, "proxies", "haproxy,etcd", "external proxies to look for on PATH")
 	flag.StringVar(&o.profile, "profile", "", "write the gateway child's CPU profile (pprof) to this file")
 	flag.StringVar(&o.baseline, "baseline", "", "extra etcd-gateway binaries (e.g. built from other commits) to measure, as NAME=PATH[,NAME=PATH...]")
@@ -146,7 +148,7 @@ func run(o options) error {
 // checkOptions rejects counts and durations that are not positive, and
 // idle counts this process has no descriptors for.
 func checkOptions(o options) error {
-	if o.rounds < 1 || o.duration <= 0 || o.size < 1 || o.conns < 1 || o.workers < 1 || o.bulkMiB < 1 || o.idle < 1 || o.hold < 0 || o.sysConns < 1 || o.sysTrips < 1 || o.sysWorkers < 1 {
+	if o.rounds < 1 || o.duration <= 0 || o.size < 1 || o.conns < 1 || o.pace <= 0 || o.workers < 1 || o.bulkMiB < 1 || o.idle < 1 || o.hold < 0 || o.sysConns < 1 || o.sysTrips < 1 || o.sysWorkers < 1 {
 		return fmt.Errorf("bad options: every count and duration must be positive")
 	}
 	var lim syscall.Rlimit

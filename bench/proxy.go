@@ -411,3 +411,24 @@ func cpuTime(pid int) time.Duration {
 	const clockTick = 100 // USER_HZ on Linux
 	return time.Duration(ut+st) * time.Second / clockTick
 }
+
+// contextSwitches is how many times the threads of process pid have been
+// switched out, voluntarily or not.
+func contextSwitches(pid int) int64 {
+	dir := "/proc/" + strconv.Itoa(pid) + "/task"
+	tasks, _ := os.ReadDir(dir)
+	var n int64
+	for _, t := range tasks {
+		b, err := os.ReadFile(filepath.Join(dir, t.Name(), "status"))
+		if err != nil {
+			continue
+		}
+		for _, line := range strings.Split(string(b), "\n") {
+			if k, v, ok := strings.Cut(line, ":"); ok && strings.HasSuffix(k, "ctxt_switches") {
+				c, _ := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+				n += c
+			}
+		}
+	}
+	return n
+}

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 	"time"
 )
@@ -31,7 +32,7 @@ func rows(o options) []row {
 	all := []row{
 		rrRow(o, "rr1", 1, "1 connection"),
 		rrRow(o, "rr64", o.conns, fmt.Sprintf("%d connections", o.conns)),
-		bulkRow(o), connectRow(o), idleRow(o), holdRow(o),
+		pacedRow(o), bulkRow(o), connectRow(o), idleRow(o), holdRow(o),
 	}
 	var out []row
 	for _, key := range strings.Split(o.rows, ",") {
@@ -69,10 +70,31 @@ func rrRow(o options, key string, conns int, what string) row {
 		cols: []col{{"ops/s", true, 0}, {"p50 µs", false, 0}, {"p99 µs", false, 0}, {"proxy CPU µs/op", false, 1}},
 		run: func(addr string, p *proc) ([]float64, string, error) {
 			figs, err := withCPU(p, func() (float64, []float64, error) {
-				r, err := runRR(addr, conns, o.size, o.duration)
+				r, err := runRR(addr, conns, o.size, o.duration, 0)
 				return float64(r.ops), []float64{r.opsPerSec, us(r.p50), us(r.p99)}, err
 			})
 			return figs, "", err
+		}}
+}
+
+// pacedRow is a lightly loaded proxy, as most gateways on most hosts are:
+// one connection, a round trip every -pace. Its figures are what the
+// proxy's threads cost between events: CPU time and context switches per
+// round trip.
+func pacedRow(o options) row {
+	return row{key: "paced", title: fmt.Sprintf("request/response %d B, 1 connection, one every %v", o.size, o.pace),
+		proxiesOnly: true,
+		cols:        []col{{"p50 µs", false, 0}, {"proxy switches/op", false, 2}, {"proxy CPU µs/op", false, 1}},
+		run: func(addr string, p *proc) ([]float64, string, error) {
+			switches := contextSwitches(p.pid())
+			var ops float64
+			figs, err := withCPU(p, func() (float64, []float64, error) {
+				r, err := runRR(addr, 1, o.size, o.duration, o.pace)
+				ops = float64(r.ops)
+				return ops, []float64{us(r.p50)}, err
+			})
+			per := float64(contextSwitches(p.pid())-switches) / max(ops, 1)
+			return slices.Insert(figs, 1, per), "", err
 		}}
 }
 
