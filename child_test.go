@@ -95,7 +95,7 @@ func echoServer(addr string) {
 // open-file limit and returns its address.
 func startEcho(t *testing.T, nofile int) string {
 	t.Helper()
-	addr := testutil.FreeAddr(t)
+	addr := testutil.ListenAddr(t)
 	cmd := exec.Command(os.Args[0])
 	cmd.Env = append(os.Environ(), childEnv+"=1", echoEnv+"="+addr, fmt.Sprintf("%s=%d", nofileEnv, nofile), raceExitEnv())
 	launch(t, cmd, "echo", func(*child) bool {

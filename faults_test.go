@@ -22,7 +22,7 @@ import (
 // clients leave.
 func TestAcceptAtOpenFileLimit(t *testing.T) {
 	echo := testutil.Echo(t)
-	addr, adminAddr := testutil.FreeAddr(t), testutil.FreeAddr(t)
+	addr, adminAddr := testutil.ListenAddr(t), testutil.ListenAddr(t)
 	gw := startChild(t, writeConfig(t, addr, echo.Addr, "admin-addr: "+adminAddr+"\n"), addr, 64)
 
 	var conns []net.Conn
@@ -101,7 +101,7 @@ func TestBadConfigFilesKeepServing(t *testing.T) {
 		t.Skip("needs root to run the gateway as another user")
 	}
 	echo := testutil.Echo(t)
-	addr := testutil.FreeAddr(t)
+	addr := testutil.ListenAddr(t)
 	dir, err := os.MkdirTemp("", "etcd-gateway-perm-")
 	if err != nil {
 		t.Fatal(err)
@@ -170,7 +170,7 @@ func TestBadConfigFilesKeepServing(t *testing.T) {
 	if err := os.Remove(path); err != nil {
 		t.Fatal(err)
 	}
-	moved := testutil.FreeAddr(t)
+	moved := testutil.ListenAddr(t)
 	if err := os.WriteFile(path, []byte(strings.Replace(good, addr, moved, 1)), 0o644); err != nil {
 		t.Fatal(err)
 	}

@@ -21,7 +21,7 @@ func TestFiveThousandConcurrentConnections(t *testing.T) {
 		t.Skip("short mode")
 	}
 	echo := testutil.Echo(t)
-	addr := testutil.FreeAddr(t)
+	addr := testutil.ListenAddr(t)
 	gw := startChild(t, writeConfig(t, addr, echo.Addr, ""), addr, 0)
 	baseline := gw.fds(t)
 

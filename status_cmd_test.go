@@ -42,7 +42,7 @@ func startGateway(t *testing.T, text string) string {
 func TestStatusCommand(t *testing.T) {
 	echo := testutil.Echo(t).Addr
 	dead := testutil.DeadAddr(t)
-	adminAddr, listenAddr := testutil.FreeAddr(t), testutil.FreeAddr(t)
+	adminAddr, listenAddr := testutil.ListenAddr(t), testutil.ListenAddr(t)
 	path := startGateway(t, "admin-addr: "+adminAddr+"\nshutdown-timeout: 1s\n"+
 		"health-check: {type: tcp, interval: 200ms, timeout: 200ms, fall: 1, rise: 1}\n"+
 		"listeners:\n  - name: main\n    listen-addr: "+listenAddr+"\n    endpoints: ["+echo+", "+dead+"]\n")

@@ -69,7 +69,7 @@ func TestUpgradeConnectionsByteExact(t *testing.T) {
 		}
 	}()
 	half := halfBackend(t, release)
-	addr, halfAddr, loopAddr := testutil.FreeAddr(t), testutil.FreeAddr(t), testutil.FreeAddr(t)
+	addr, halfAddr, loopAddr := testutil.ListenAddr(t), testutil.ListenAddr(t), testutil.ListenAddr(t)
 	dir := t.TempDir()
 	sock := filepath.Join(dir, "upgrade.sock")
 	path := filepath.Join(dir, "gw.yaml")

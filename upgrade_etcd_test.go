@@ -25,7 +25,7 @@ func TestUpgradeEtcdWatchAndLease(t *testing.T) {
 	cluster := testutil.Cluster(t, 1)
 	member := cluster.ClientAddrs()[0]
 	relay := testutil.Relay(t, "127.0.0.1:0", member)
-	addr, probeAddr := testutil.FreeAddr(t), testutil.FreeAddr(t)
+	addr, probeAddr := testutil.ListenAddr(t), testutil.ListenAddr(t)
 	probe := testutil.Echo(t)
 	dir := t.TempDir()
 	sock := filepath.Join(dir, "upgrade.sock")

@@ -146,7 +146,7 @@ func TestUpgradeFDStore(t *testing.T) {
 	echo, probe := testutil.Echo(t), testutil.Echo(t)
 	dir := t.TempDir()
 	sd := newFakeSystemd(t, dir)
-	addr, probeAddr := testutil.FreeAddr(t), testutil.FreeAddr(t)
+	addr, probeAddr := testutil.ListenAddr(t), testutil.ListenAddr(t)
 	path := filepath.Join(dir, "gw.yaml")
 	cfg := fmt.Sprintf(`log-level: info
 log-format: json

@@ -73,7 +73,7 @@ func TestUpgradeFigures(t *testing.T) {
 	echo, probe := testutil.Echo(t), testutil.Echo(t)
 	idleMember := startEcho(t, 20000)
 	dir := t.TempDir()
-	addr, idleAddr, probeAddr := testutil.FreeAddr(t), testutil.FreeAddr(t), testutil.FreeAddr(t)
+	addr, idleAddr, probeAddr := testutil.ListenAddr(t), testutil.ListenAddr(t), testutil.ListenAddr(t)
 	sock := filepath.Join(dir, "upgrade.sock")
 	path := filepath.Join(dir, "gw.yaml")
 	cfg := fmt.Sprintf("log-level: info\nlog-format: json\nupgrade-socket: %s\nhealth-check: {type: none}\nlisteners:\n  - {name: main, listen-addr: %q, endpoints: [%q]}\n  - {name: idle, listen-addr: %q, endpoints: [%q]}\n  - {name: probe, listen-addr: %q, endpoints: [%q]}\n",

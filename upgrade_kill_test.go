@@ -29,7 +29,7 @@ type killGateway struct{ path, addr, probe, admin, sock string }
 
 func killConfig(t *testing.T, backend string) killGateway {
 	t.Helper()
-	g := killGateway{addr: testutil.FreeAddr(t), probe: testutil.FreeAddr(t), admin: testutil.FreeAddr(t)}
+	g := killGateway{addr: testutil.ListenAddr(t), probe: testutil.ListenAddr(t), admin: testutil.ListenAddr(t)}
 	dir := t.TempDir()
 	g.sock, g.path = filepath.Join(dir, "upgrade.sock"), filepath.Join(dir, "gw.yaml")
 	cfg := fmt.Sprintf(`log-level: info

@@ -127,7 +127,7 @@ func firstLineOf(s string) string {
 // addresses and the socket's path.
 func upgradeConfig(t *testing.T, backend string) (path, addr, adminAddr, sock string) {
 	t.Helper()
-	addr, adminAddr = testutil.FreeAddr(t), testutil.FreeAddr(t)
+	addr, adminAddr = testutil.ListenAddr(t), testutil.ListenAddr(t)
 	sock = filepath.Join(t.TempDir(), "upgrade.sock")
 	path = writeConfig(t, addr, backend, fmt.Sprintf("admin-addr: %s\nupgrade-socket: %s\n", adminAddr, sock))
 	return path, addr, adminAddr, sock

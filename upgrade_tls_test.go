@@ -39,7 +39,7 @@ func TestUpgradeTLSConnectionsDrainInOldProcess(t *testing.T) {
 	}
 	defer member.Close()
 	echo := testutil.Echo(t)
-	plainAddr, tlsAddr := testutil.FreeAddr(t), testutil.FreeAddr(t)
+	plainAddr, tlsAddr := testutil.ListenAddr(t), testutil.ListenAddr(t)
 	sock := filepath.Join(dir, "upgrade.sock")
 	path := filepath.Join(dir, "gw.yaml")
 	cfg := fmt.Sprintf(`log-level: info

@@ -18,6 +18,7 @@ import (
 
 	"github.com/etcd-gateway/etcd-gateway/config"
 	"github.com/etcd-gateway/etcd-gateway/gateway"
+	"github.com/etcd-gateway/etcd-gateway/internal/loopback"
 )
 
 // kind is a way to reach the backend: directly, or through one proxy.
@@ -201,7 +202,7 @@ func firstLine(bin string, args ...string) string {
 // startHAProxy writes a plain TCP-mode config and starts HAProxy in the
 // foreground.
 func startHAProxy(dir, bin, backend string) (*proc, error) {
-	addr, err := freeAddr()
+	addr, err := listenAddr()
 	if err != nil {
 		return nil, err
 	}
@@ -229,7 +230,7 @@ backend echo
 // startProc starts bin with args, %ADDR% replaced by a free loopback
 // address, and waits until it forwards.
 func startProc(dir, name, bin string, args []string) (*proc, error) {
-	addr, err := freeAddr()
+	addr, err := listenAddr()
 	if err != nil {
 		return nil, err
 	}
@@ -293,15 +294,15 @@ func waitReady(p *proc) error {
 	return err
 }
 
-// freeAddr returns a loopback address with a port that was free a moment
-// ago.
-func freeAddr() (string, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+// listenAddr returns a loopback address for a proxy to listen on, held
+// until the bench ends (loopback.Reserve): nothing else on the machine can
+// take it before the proxy binds it.
+func listenAddr() (string, error) {
+	h, err := loopback.Reserve("127.0.0.1:0")
 	if err != nil {
 		return "", err
 	}
-	defer ln.Close()
-	return ln.Addr().String(), nil
+	return h.Addr(), nil
 }
 
 // openEcho dials addr, selects echo mode and checks that one byte comes

@@ -111,7 +111,7 @@ func TestMetricsFollowConnectionsFailuresAndReloads(t *testing.T) {
 	d, stopD := closableEcho(t)
 	e, stopE := closableEcho(t)
 	dir := t.TempDir()
-	addr, adminAddr := testutil.FreeAddr(t), testutil.FreeAddr(t)
+	addr, adminAddr := testutil.ListenAddr(t), testutil.ListenAddr(t)
 	conf := func(eps ...string) string {
 		return withAdmin(adminAddr, "", render(listenerSpec{name: "main", addr: addr, endpoints: eps}))
 	}
@@ -231,7 +231,7 @@ func status(t *testing.T, adminAddr string) Status {
 func TestStatusAndHealthzFollowReloads(t *testing.T) {
 	a, b := testutil.Echo(t).Addr, testutil.Echo(t).Addr
 	dir := t.TempDir()
-	addr, adminAddr := testutil.FreeAddr(t), testutil.FreeAddr(t)
+	addr, adminAddr := testutil.ListenAddr(t), testutil.ListenAddr(t)
 	good := withAdmin(adminAddr, "", render(listenerSpec{name: "main", addr: addr, endpoints: []string{a}}))
 	h := startHarness(t, dir, filepath.Join(dir, "gw.yaml"), good)
 
@@ -304,7 +304,7 @@ func TestStatusAndHealthzFollowReloads(t *testing.T) {
 func TestAdminServerFollowsReloads(t *testing.T) {
 	backend := testutil.Echo(t).Addr
 	dir := t.TempDir()
-	addr, adminAddr, newAdminAddr := testutil.FreeAddr(t), testutil.FreeAddr(t), testutil.FreeAddr(t)
+	addr, adminAddr, newAdminAddr := testutil.ListenAddr(t), testutil.ListenAddr(t), testutil.ListenAddr(t)
 	listeners := render(listenerSpec{name: "main", addr: addr, endpoints: []string{backend}})
 	h := startHarness(t, dir, filepath.Join(dir, "gw.yaml"), withAdmin(adminAddr, "", listeners))
 
@@ -376,7 +376,7 @@ func TestStatusShowsHealthChecks(t *testing.T) {
 	c := testutil.Cluster(t, 1)
 	impostor := testutil.Echo(t).Addr
 	dir := t.TempDir()
-	addr, adminAddr := testutil.FreeAddr(t), testutil.FreeAddr(t)
+	addr, adminAddr := testutil.ListenAddr(t), testutil.ListenAddr(t)
 	extra := "    health-check: {type: etcd, interval: 100ms, timeout: 100ms, fall: 1, rise: 1}\n"
 	startHarness(t, dir, filepath.Join(dir, "gw.yaml"),
 		withAdmin(adminAddr, "", render(listenerSpec{name: "main", addr: addr, endpoints: []string{c.ClientAddrs()[0], impostor}, extra: extra})))

@@ -63,7 +63,7 @@ func startDNSFixture(t *testing.T, c *etcdtest.Cluster) *dnsFixture {
 	t.Helper()
 	_, p, _ := net.SplitHostPort(c.ClientAddrs()[0])
 	port, _ := strconv.Atoi(p)
-	f := &dnsFixture{c: c, d: testutil.DNS(t), port: port, admin: testutil.FreeAddr(t), srv: testutil.FreeAddr(t), staticLst: testutil.FreeAddr(t)}
+	f := &dnsFixture{c: c, d: testutil.DNS(t), port: port, admin: testutil.ListenAddr(t), srv: testutil.ListenAddr(t), staticLst: testutil.ListenAddr(t)}
 	etcdRecords(f.d, "127.0.0.1", port)
 	dir := t.TempDir()
 	f.h = startHarness(t, dir, filepath.Join(dir, "gw.yaml"), dnsConfig(f.d, f.admin, f.srv, f.staticLst, port))
@@ -183,7 +183,7 @@ func TestDNSTargetGoneRemovesEndpoint(t *testing.T) {
 	d.SetSRV(plain, dnstest.SRV{Port: uint16(a.Port()), Target: "a.etcd.test"}, dnstest.SRV{Port: uint16(b.Port()), Target: "b.etcd.test"})
 	d.SetAddr("a.etcd.test", "127.0.0.1")
 	d.SetAddr("b.etcd.test", "127.0.0.1")
-	dir, addr := t.TempDir(), testutil.FreeAddr(t)
+	dir, addr := t.TempDir(), testutil.ListenAddr(t)
 	h := startHarness(t, dir, filepath.Join(dir, "gw.yaml"), fmt.Sprintf(
 		"dns-server: %s\ndns-refresh: 2s\nhealth-check: {type: none}\nlisteners:\n  - {name: main, listen-addr: %q, discovery-srv: etcd.test, insecure-discovery: true}\n", d.Addr, addr))
 	if got := len(h.endpoints("main")); got != 2 {
@@ -212,7 +212,7 @@ func TestStartWithDNSDown(t *testing.T) {
 	d := testutil.DNS(t)
 	etcdRecords(d, "127.0.0.1", port)
 	d.Stop()
-	adminAddr, srvAddr, staticAddr := testutil.FreeAddr(t), testutil.FreeAddr(t), testutil.FreeAddr(t)
+	adminAddr, srvAddr, staticAddr := testutil.ListenAddr(t), testutil.ListenAddr(t), testutil.ListenAddr(t)
 	dir := t.TempDir()
 	startHarness(t, dir, filepath.Join(dir, "gw.yaml"), dnsConfig(d, adminAddr, srvAddr, staticAddr, port))
 
@@ -255,7 +255,7 @@ func TestNameThatDoesNotExistFailsStartAndReload(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "gw.yaml")
 	text := func(name string) string {
-		return fmt.Sprintf("dns-server: %s\nhealth-check: {type: none}\nlisteners:\n  - {name: main, listen-addr: %q, endpoints: [%s:2379]}\n", d.Addr, testutil.FreeAddr(t), name)
+		return fmt.Sprintf("dns-server: %s\nhealth-check: {type: none}\nlisteners:\n  - {name: main, listen-addr: %q, endpoints: [%s:2379]}\n", d.Addr, testutil.ListenAddr(t), name)
 	}
 	writeFile(t, path, text("typo.etcd.test"))
 	snap, err := config.Load(path)
@@ -289,7 +289,7 @@ func TestSilentDNSNeverBlocksProbes(t *testing.T) {
 	etcdRecords(d, "127.0.0.1", a.Port())
 	_, plain := resolver.SRV{Domain: "other.test"}.Names()
 	d.SetSRV(plain, dnstest.SRV{Port: uint16(a.Port()), Target: "m1.etcd.test"})
-	adminAddr, srvAddr, staticAddr := testutil.FreeAddr(t), testutil.FreeAddr(t), testutil.FreeAddr(t)
+	adminAddr, srvAddr, staticAddr := testutil.ListenAddr(t), testutil.ListenAddr(t), testutil.ListenAddr(t)
 	dir := t.TempDir()
 	path := filepath.Join(dir, "gw.yaml")
 	base := strings.NewReplacer("dns-refresh: 2s", "dns-refresh: 1s", "health-check: {interval: 500ms, timeout: 400ms}", "health-check: {type: none}").

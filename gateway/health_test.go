@@ -18,7 +18,7 @@ func TestMemberSyncThroughTheConfigFile(t *testing.T) {
 	put(t, c, "k", "v")
 	seed := c.ClientAddrs()[0]
 	dir := t.TempDir()
-	addr := testutil.FreeAddr(t)
+	addr := testutil.ListenAddr(t)
 	extra := "    member-sync: 100ms\n    health-check: {interval: 100ms, timeout: 100ms}\n"
 	h := startHarness(t, dir, filepath.Join(dir, "gw.yaml"), render(listenerSpec{name: "main", addr: addr, endpoints: []string{seed}, extra: extra}))
 

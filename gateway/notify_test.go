@@ -67,7 +67,7 @@ func TestSdNotifyReadyReloadingStopping(t *testing.T) {
 	backend := testutil.Echo(t).Addr
 	dir := t.TempDir()
 	path := filepath.Join(dir, "gw.yaml")
-	addr := testutil.FreeAddr(t)
+	addr := testutil.ListenAddr(t)
 	writeFile(t, path, render(listenerSpec{name: "main", addr: addr, endpoints: []string{backend}}))
 	snap, err := config.Load(path)
 	if err != nil {
@@ -123,7 +123,7 @@ func TestSdNotifyReadyReloadingStopping(t *testing.T) {
 func TestSdNotifyOnSIGHUPWithoutFile(t *testing.T) {
 	next := notifySocket(t)
 	f := config.DefaultFlags()
-	f.ListenAddr, f.Endpoints = testutil.FreeAddr(t), []string{testutil.Echo(t).Addr}
+	f.ListenAddr, f.Endpoints = testutil.ListenAddr(t), []string{testutil.Echo(t).Addr}
 	snap, err := config.FromFlags(f)
 	if err != nil {
 		t.Fatal(err)

@@ -107,7 +107,7 @@ func TestStatusPageShowsWhatIsWrong(t *testing.T) {
 	impostor := testutil.Echo(t).Addr
 	dead := testutil.DeadAddr(t)
 	dir := t.TempDir()
-	mainAddr, eventsAddr, adminAddr := testutil.FreeAddr(t), testutil.FreeAddr(t), testutil.FreeAddr(t)
+	mainAddr, eventsAddr, adminAddr := testutil.ListenAddr(t), testutil.ListenAddr(t), testutil.ListenAddr(t)
 	checks := "    health-check: {type: etcd, interval: 200ms, timeout: 200ms, fall: 1, rise: 1}\n"
 	h := startHarness(t, dir, filepath.Join(dir, "gw.yaml"), withAdmin(adminAddr, "", render(
 		listenerSpec{name: "events", addr: eventsAddr, endpoints: []string{dead}},

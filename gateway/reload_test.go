@@ -64,7 +64,7 @@ func startHarness(t *testing.T, dir, path, text string) *harness {
 func startMain(t *testing.T, endpoints []string) (*harness, string) {
 	t.Helper()
 	dir := t.TempDir()
-	addr := testutil.FreeAddr(t)
+	addr := testutil.ListenAddr(t)
 	h := startHarness(t, dir, filepath.Join(dir, "gw.yaml"), render(listenerSpec{name: "main", addr: addr, endpoints: endpoints}))
 	return h, addr
 }
@@ -75,7 +75,7 @@ func startMain(t *testing.T, endpoints []string) (*harness, string) {
 func startMainWithAdmin(t *testing.T, extra string, endpoints ...string) (addr, adminAddr string) {
 	t.Helper()
 	dir := t.TempDir()
-	addr, adminAddr = testutil.FreeAddr(t), testutil.FreeAddr(t)
+	addr, adminAddr = testutil.ListenAddr(t), testutil.ListenAddr(t)
 	startHarness(t, dir, filepath.Join(dir, "gw.yaml"), withAdmin(adminAddr, extra,
 		render(listenerSpec{name: "main", addr: addr, endpoints: endpoints})))
 	return addr, adminAddr
@@ -281,7 +281,7 @@ func TestEverySaveStyleReloadsOnce(t *testing.T) {
 	a, b := testutil.Cluster(t, 1), testutil.Cluster(t, 1)
 	put(t, a, "whoami", "A")
 	put(t, b, "whoami", "B")
-	addr := testutil.FreeAddr(t)
+	addr := testutil.ListenAddr(t)
 	toA := render(listenerSpec{name: "main", addr: addr, endpoints: a.ClientAddrs()})
 	toB := render(listenerSpec{name: "main", addr: addr, endpoints: b.ClientAddrs()})
 
@@ -322,7 +322,7 @@ func TestEverySaveStyleReloadsOnce(t *testing.T) {
 	// A Kubernetes ConfigMap volume: the ..data symlink is swapped.
 	cmDir := t.TempDir()
 	cm := &configMap{dir: cmDir}
-	cm.save(t, render(listenerSpec{name: "main", addr: testutil.FreeAddr(t), endpoints: a.ClientAddrs()}))
+	cm.save(t, render(listenerSpec{name: "main", addr: testutil.ListenAddr(t), endpoints: a.ClientAddrs()}))
 	k := startHarness(t, cmDir, filepath.Join(cmDir, "gw.yaml"), "")
 	kaddr := k.addr("main")
 	cm.save(t, render(listenerSpec{name: "main", addr: kaddr, endpoints: b.ClientAddrs()}))
@@ -398,7 +398,7 @@ func TestWatchSurvivesTwentyReloads(t *testing.T) {
 func TestReloadsUnderLoadDropNothing(t *testing.T) {
 	c := testutil.Cluster(t, 3)
 	dir := t.TempDir()
-	addr := testutil.FreeAddr(t)
+	addr := testutil.ListenAddr(t)
 	m := c.ClientAddrs()
 	setA := render(listenerSpec{name: "main", addr: addr, endpoints: []string{m[0], m[1]}})
 	setB := render(listenerSpec{name: "main", addr: addr, endpoints: []string{m[1], m[2]}})
@@ -468,7 +468,7 @@ func TestBadReloadsAreRejectedAndTheOldConfigServes(t *testing.T) {
 	put(t, a, "whoami", "A")
 	put(t, b, "whoami", "B")
 	dir := t.TempDir()
-	addr := testutil.FreeAddr(t)
+	addr := testutil.ListenAddr(t)
 	good := render(listenerSpec{name: "main", addr: addr, endpoints: a.ClientAddrs()})
 	h := startHarness(t, dir, filepath.Join(dir, "gw.yaml"), good)
 
@@ -565,7 +565,7 @@ func TestRemovedEndpointPolicies(t *testing.T) {
 	for _, policy := range []string{"keep", "drain", "close"} {
 		t.Run(policy, func(t *testing.T) {
 			dir := t.TempDir()
-			addr := testutil.FreeAddr(t)
+			addr := testutil.ListenAddr(t)
 			extra := fmt.Sprintf("    on-endpoint-removed: %s\n    drain-timeout: 200ms\n", policy)
 			h := startHarness(t, dir, filepath.Join(dir, "gw.yaml"), render(listenerSpec{name: "main", addr: addr, endpoints: a.ClientAddrs(), extra: extra}))
 			c := rawConn(t, addr)
@@ -591,7 +591,7 @@ func TestListenerAddRemoveRebind(t *testing.T) {
 	c := testutil.Cluster(t, 1)
 	eps := c.ClientAddrs()
 	dir := t.TempDir()
-	mainAddr, extraAddr, newMainAddr := testutil.FreeAddr(t), testutil.FreeAddr(t), testutil.FreeAddr(t)
+	mainAddr, extraAddr, newMainAddr := testutil.ListenAddr(t), testutil.ListenAddr(t), testutil.ListenAddr(t)
 	h := startHarness(t, dir, filepath.Join(dir, "gw.yaml"), render(listenerSpec{name: "main", addr: mainAddr, endpoints: eps}))
 	old := rawConn(t, mainAddr)
 

@@ -17,7 +17,7 @@ import (
 
 func startEcho(t *testing.T, timeout time.Duration) (*Gateway, string) {
 	t.Helper()
-	addr := testutil.FreeAddr(t)
+	addr := testutil.ListenAddr(t)
 	snap := &config.Snapshot{LogLevel: "info", LogFormat: "text", ShutdownTimeout: timeout, Listeners: []config.Listener{{
 		Name: "main", ListenAddr: addr, Endpoints: []string{testutil.Echo(t).Addr},
 		RetryDelay: time.Hour, DialTimeout: time.Second, OnEndpointRemoved: config.RemovedKeep, DrainTimeout: time.Second,
@@ -90,7 +90,7 @@ func TestShutdownTimeoutClosesTheRest(t *testing.T) {
 
 func TestLogLevelAndFormatReloadAtOnce(t *testing.T) {
 	dir := t.TempDir()
-	addr := testutil.FreeAddr(t)
+	addr := testutil.ListenAddr(t)
 	backend := testutil.Echo(t).Addr
 	h := startHarness(t, dir, filepath.Join(dir, "gw.yaml"), render(listenerSpec{name: "main", addr: addr, endpoints: []string{backend}}))
 	if h.gw.Log().GetLevel() != logrus.DebugLevel {

@@ -97,9 +97,9 @@ func TestSoak(t *testing.T) {
 	}
 	c := testutil.Cluster(t, 3)
 	dir := t.TempDir()
-	addr := testutil.FreeAddr(t)
+	addr := testutil.ListenAddr(t)
 	eps := c.ClientAddrs()
-	dead := testutil.FreeAddr(t) // a listed endpoint that never answers: failover on every fresh pick of it
+	dead := testutil.ListenAddr(t) // a listed endpoint that never answers: failover on every fresh pick of it
 	config := func(i int) string {
 		list := slices.Clone(eps)
 		if i%2 == 1 {

@@ -72,7 +72,7 @@ func TestRenewedListenerCertificateIsPickedUp(t *testing.T) {
 	}
 	path := filepath.Join(dir, "gw.yaml")
 	h := startHarness(t, dir, path, render(listenerSpec{
-		name: "secure", addr: testutil.FreeAddr(t), endpoints: c.ClientAddrs(),
+		name: "secure", addr: testutil.ListenAddr(t), endpoints: c.ClientAddrs(),
 		extra: fmt.Sprintf("    tls: {cert-file: %s, key-file: %s}\n", certFile, keyFile),
 	}))
 	addr := h.addr("secure")

@@ -33,16 +33,16 @@ func movingName(t *testing.T, name, before, after string) (*dnstest.Server, int)
 	return d, port
 }
 
-// deadPort returns a loopback port where nothing listens.
-func deadPort(t *testing.T) int {
+// refusingPort returns a port of 127.0.0.1 held for the test where
+// nothing listens nor can (testutil.DeadAddr).
+func refusingPort(t *testing.T) int {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	_, port, err := net.SplitHostPort(testutil.DeadAddr(t))
 	if err != nil {
 		t.Fatal(err)
 	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	_ = ln.Close()
-	return port
+	n, _ := strconv.Atoi(port)
+	return n
 }
 
 // newCA returns a certificate authority made for the test.

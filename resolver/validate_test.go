@@ -42,7 +42,7 @@ func TestTLSValidation(t *testing.T) {
 		// Accepts TCP but does not speak TLS: etcd's gateway took a TCP
 		// connection for validation.
 		"plain.secure.test": tcpServer(t, "127.0.0.1", "not TLS", 0),
-		"dead.secure.test":  deadPort(t),
+		"dead.secure.test":  refusingPort(t),
 	}
 	s, _ := secureZone(t, ports)
 	s.TrustedCAFile = ca.file(t)
@@ -104,7 +104,7 @@ func TestTLSValidationPassesWhenOnlyClientCertIsMissing(t *testing.T) {
 
 func TestInsecureDiscoverySkipsValidation(t *testing.T) {
 	t.Parallel()
-	s, d := secureZone(t, map[string]int{"dead.secure.test": deadPort(t)})
+	s, d := secureZone(t, map[string]int{"dead.secure.test": refusingPort(t)})
 	_, plainName := s.Names()
 	d.SetSRV(plainName, dnstest.SRV{Port: 2379, Target: "plain.secure.test"})
 	s.Insecure = true
@@ -116,7 +116,7 @@ func TestInsecureDiscoverySkipsValidation(t *testing.T) {
 
 func TestTrustedCAFileProblems(t *testing.T) {
 	t.Parallel()
-	s, _ := secureZone(t, map[string]int{"good.secure.test": deadPort(t)})
+	s, _ := secureZone(t, map[string]int{"good.secure.test": refusingPort(t)})
 	s.TrustedCAFile = t.TempDir() + "/missing.pem"
 	if _, err := resolve(t, s); err == nil || !strings.Contains(err.Error(), "trusted-ca-file") {
 		t.Fatalf("err=%v, want an error naming trusted-ca-file", err)

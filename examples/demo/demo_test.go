@@ -16,7 +16,7 @@ import (
 // listener, and the admin server's /healthz.
 func TestDemoRuns(t *testing.T) {
 	var out bytes.Buffer
-	addrs := demoAddrs{main: testutil.FreeAddr(t), events: testutil.FreeAddr(t), admin: testutil.FreeAddr(t)}
+	addrs := demoAddrs{main: testutil.ListenAddr(t), events: testutil.ListenAddr(t), admin: testutil.ListenAddr(t)}
 	if err := run(context.Background(), &out, addrs, true); err != nil {
 		t.Fatalf("demo: %v\n%s", err, out.String())
 	}

@@ -8,7 +8,6 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"net"
 	"net/url"
 	"path/filepath"
 	"slices"
@@ -19,6 +18,8 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/server/v3/embed"
 	"go.uber.org/zap"
+
+	"github.com/etcd-gateway/etcd-gateway/internal/loopback"
 )
 
 // startTimeout bounds how long a member may take to become ready.
@@ -67,9 +68,8 @@ type Cluster struct {
 	dir     string
 	token   string
 	opts    Options
-	// used are the addresses handed to the cluster's members: a port
-	// closed after the pick may be picked again.
-	used map[string]bool
+	// holds keep the members' ports until Close.
+	holds []*loopback.Hold
 }
 
 // Options tune a cluster started with StartWithOptions.
@@ -132,13 +132,13 @@ func StartWithOptions(dir string, n int, opts Options) (*Cluster, error) {
 	return c, nil
 }
 
-// newMember returns member i on free loopback ports, not started.
+// newMember returns member i on ports the cluster holds, not started.
 func (c *Cluster) newMember(i int) (*Member, error) {
-	cu, err := c.freeURL()
+	cu, err := c.reserveURL()
 	if err != nil {
 		return nil, err
 	}
-	pu, err := c.freeURL()
+	pu, err := c.reserveURL()
 	if err != nil {
 		return nil, err
 	}
@@ -327,11 +327,13 @@ func (c *Cluster) Stop(i int) {
 // Restart starts member i again on its data and addresses.
 func (c *Cluster) Restart(i int) error { return c.start(c.Members[i]) }
 
-// Close stops every member.
+// Close stops every member and lets their ports go.
 func (c *Cluster) Close() {
 	for i := range c.Members {
 		c.Stop(i)
 	}
+	loopback.CloseAll(c.holds)
+	c.holds = nil
 }
 
 func (c *Cluster) start(m *Member) error {
@@ -381,24 +383,14 @@ func (c *Cluster) start(m *Member) error {
 	return nil
 }
 
-// freeURL returns an http URL on a loopback port that is free now and was
-// not handed to another member of the cluster: the kernel may give a port
-// it just gave, once closed, again.
-func (c *Cluster) freeURL() (url.URL, error) {
-	if c.used == nil {
-		c.used = map[string]bool{}
+// reserveURL returns an http URL on a loopback port the cluster holds
+// until Close (loopback.Reserve): a member binds it at every start, and
+// nothing else on the machine can take it while the member is stopped.
+func (c *Cluster) reserveURL() (url.URL, error) {
+	h, err := loopback.Reserve("127.0.0.1:0")
+	if err != nil {
+		return url.URL{}, err
 	}
-	for range 100 {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return url.URL{}, err
-		}
-		addr := l.Addr().String()
-		_ = l.Close()
-		if !c.used[addr] {
-			c.used[addr] = true
-			return url.URL{Scheme: "http", Host: addr}, nil
-		}
-	}
-	return url.URL{}, errors.New("etcdtest: no free port that the cluster does not use already")
+	c.holds = append(c.holds, h)
+	return url.URL{Scheme: "http", Host: h.Addr()}, nil
 }

@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/sirupsen/logrus"
+
+	"github.com/etcd-gateway/etcd-gateway/internal/loopback"
 )
 
 // WaitFor polls cond until it is true or timeout passes, then fails t.
@@ -31,35 +33,34 @@ func WaitFor(t testing.TB, what string, timeout time.Duration, cond func() bool)
 	}
 }
 
-// handedOut holds every address FreeAddr returned in this test binary.
-// The kernel may give a port it just gave, once closed, again, and two
-// listeners of one test on one port fail to bind. This is the one
-// package-level variable of the test helpers: the set must span every
-// test of the process, which no value a test owns can do.
-var handedOut sync.Map
-
-// FreeAddr returns a loopback host:port that is free now and that it has
-// not returned before in this process.
-func FreeAddr(t testing.TB) string {
+// ListenAddr returns a loopback host:port held for the test
+// (loopback.Reserve) for code under test that must be told where to listen
+// before it binds: a config file, a child gateway, the demo. The code's
+// net.Listen binds it; while nothing listens there a connect is refused,
+// and nothing else on the machine can take the port until the test ends.
+func ListenAddr(t testing.TB) string {
 	t.Helper()
-	for range 100 {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		addr := ln.Addr().String()
-		ln.Close()
-		if _, seen := handedOut.LoadOrStore(addr, true); !seen {
-			return addr
-		}
-	}
-	t.Fatal("testutil: no free port that was not handed out already")
-	return ""
+	return held(t, loopback.Reserve, "127.0.0.1:0")
 }
 
-// DeadAddr returns a loopback address where nothing listens: a dial is
-// refused at once.
-func DeadAddr(t testing.TB) string { return FreeAddr(t) }
+// DeadAddr returns a loopback address held for the test where nothing
+// listens nor can: a dial is refused at once (loopback.Dead).
+func DeadAddr(t testing.TB) string {
+	t.Helper()
+	return held(t, loopback.Dead, "127.0.0.1:0")
+}
+
+// held holds addr with hold until the test ends and returns the held
+// address.
+func held(t testing.TB, hold func(string) (*loopback.Hold, error), addr string) string {
+	t.Helper()
+	h, err := hold(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = h.Close() })
+	return h.Addr()
+}
 
 // Server is a loopback TCP server that runs handle for every connection
 // and closes what it still holds at cleanup.
@@ -103,10 +104,12 @@ func Serve(t testing.TB, handle func(net.Conn)) *Server {
 	return ServeAt(t, "127.0.0.1:0", handle)
 }
 
-// ServeAt is Serve on addr, a host:port (port 0 for any).
+// ServeAt is Serve on addr, a loopback host:port (port 0 for any). The
+// port stays held until the test ends (ListenAddr), after Close too: a
+// stopped server's address refuses connects and is nobody else's.
 func ServeAt(t testing.TB, addr string, handle func(net.Conn)) *Server {
 	t.Helper()
-	ln, err := net.Listen("tcp", addr)
+	ln, err := net.Listen("tcp", held(t, loopback.Reserve, addr))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -225,7 +228,8 @@ func Blackhole(t testing.TB) string {
 	return ""
 }
 
-// Flapper is an echo server on a fixed address that comes and goes.
+// Flapper is an echo server on a fixed address that comes and goes; the
+// address is held for the test (ListenAddr), so it refuses while down.
 type Flapper struct {
 	Addr string
 	stop chan struct{}
@@ -236,7 +240,7 @@ type Flapper struct {
 // until the test ends (or Stop).
 func Flap(t testing.TB, period time.Duration) *Flapper {
 	t.Helper()
-	f := &Flapper{Addr: FreeAddr(t), stop: make(chan struct{}), done: make(chan struct{})}
+	f := &Flapper{Addr: ListenAddr(t), stop: make(chan struct{}), done: make(chan struct{})}
 	go f.run(period)
 	t.Cleanup(f.Stop)
 	return f

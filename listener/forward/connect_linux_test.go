@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/etcd-gateway/etcd-gateway/internal/loopback"
 	"github.com/etcd-gateway/etcd-gateway/listener/forward"
 )
 
@@ -95,16 +96,16 @@ func serveOn(t *testing.T, ln net.Listener, handle func(net.Conn)) netip.AddrPor
 	return ln.Addr().(*net.TCPAddr).AddrPort()
 }
 
-// refusedAddr is a loopback address where nothing listens.
+// refusedAddr is a loopback address held for the test where nothing
+// listens nor can (loopback.Dead).
 func refusedAddr(t *testing.T) netip.AddrPort {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	h, err := loopback.Dead("127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	a := ln.Addr().(*net.TCPAddr).AddrPort()
-	ln.Close()
-	return a
+	t.Cleanup(func() { _ = h.Close() })
+	return netip.MustParseAddrPort(h.Addr())
 }
 
 // connectThrough connects a client through f to up's addresses and

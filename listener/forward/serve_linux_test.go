@@ -77,7 +77,12 @@ func serve(t *testing.T, f *forward.Forwarder, a forward.Acceptor, paused bool) 
 		t.Fatal(err)
 	}
 	t.Cleanup(s.Stop)
-	return ln.Addr().String(), s
+	sa, err := unix.Getsockname(fd) // the socket's, which the Service keeps
+	if err != nil {
+		t.Fatal(err)
+	}
+	in4 := sa.(*unix.SockaddrInet4)
+	return netip.AddrPortFrom(netip.AddrFrom4(in4.Addr), uint16(in4.Port)).String(), s
 }
 
 func TestServeAcceptsAndConnectsInTheLoops(t *testing.T) {
