@@ -41,7 +41,7 @@ func startGateway(t *testing.T, text string) string {
 // flag or from the config file.
 func TestStatusCommand(t *testing.T) {
 	echo := testutil.Echo(t).Addr
-	dead := testutil.DeadAddr(t)
+	dead := testutil.RefusingAddr(t)
 	adminAddr, listenAddr := testutil.ListenAddr(t), testutil.ListenAddr(t)
 	path := startGateway(t, "admin-addr: "+adminAddr+"\nshutdown-timeout: 1s\n"+
 		"health-check: {type: tcp, interval: 200ms, timeout: 200ms, fall: 1, rise: 1}\n"+
@@ -102,7 +102,7 @@ func TestStatusCommand(t *testing.T) {
 // TestStatusCommandErrors: an admin server that doesn't answer, and a
 // config file without admin-addr, are said plainly, with exit code 1.
 func TestStatusCommandErrors(t *testing.T) {
-	_, errOut, code := executeCode("status", "--admin-addr", testutil.DeadAddr(t))
+	_, errOut, code := executeCode("status", "--admin-addr", testutil.RefusingAddr(t))
 	if code != exitFailure || !strings.Contains(errOut, "can't reach the admin server") || !strings.Contains(errOut, "is the gateway running") {
 		t.Errorf("unreachable admin server: exit %d, stderr %q", code, errOut)
 	}

@@ -105,7 +105,7 @@ func TestStatusPageShowsWhatIsWrong(t *testing.T) {
 	c := testutil.Cluster(t, 1)
 	member := c.ClientAddrs()[0]
 	impostor := testutil.Echo(t).Addr
-	dead := testutil.DeadAddr(t)
+	dead := testutil.RefusingAddr(t)
 	dir := t.TempDir()
 	mainAddr, eventsAddr, adminAddr := testutil.ListenAddr(t), testutil.ListenAddr(t), testutil.ListenAddr(t)
 	checks := "    health-check: {type: etcd, interval: 200ms, timeout: 200ms, fall: 1, rise: 1}\n"

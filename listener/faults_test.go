@@ -84,7 +84,7 @@ func TestFailoverPastBadEndpointsWithoutLeaks(t *testing.T) {
 	good := testutil.Echo(t)
 	hole := testutil.Blackhole(t)
 	flap := testutil.Flap(t, 150*time.Millisecond)
-	refused := testutil.DeadAddr(t)
+	refused := testutil.RefusingAddr(t)
 	before := testutil.Count(t)
 
 	addr, l, stop := serve(t, upstream.Settings{DialTimeout: 200 * time.Millisecond, RetryDelay: 50 * time.Millisecond},

@@ -34,10 +34,10 @@ func movingName(t *testing.T, name, before, after string) (*dnstest.Server, int)
 }
 
 // refusingPort returns a port of 127.0.0.1 held for the test where
-// nothing listens nor can (testutil.DeadAddr).
+// nothing listens nor can (testutil.RefusingAddr).
 func refusingPort(t *testing.T) int {
 	t.Helper()
-	_, port, err := net.SplitHostPort(testutil.DeadAddr(t))
+	_, port, err := net.SplitHostPort(testutil.RefusingAddr(t))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -183,7 +183,7 @@ func TestEveryEndpointDownClientsStillTried(t *testing.T) {
 	a, b := newFakeEtcd(t, false), newFakeEtcd(t, false)
 	a.answer.Store(answerNoLeader)
 	b.answer.Store(answerNoLeader)
-	dead := testutil.DeadAddr(t)
+	dead := testutil.RefusingAddr(t)
 	hc := HealthCheck{Type: config.CheckEtcd, Interval: 10 * time.Millisecond, Timeout: time.Second, Fall: 1}
 	p := checkedPool(t, Settings{HealthCheck: hc}, dead, a.addr, b.addr)
 	for _, addr := range []string{dead, a.addr, b.addr} {

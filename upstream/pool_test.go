@@ -78,7 +78,7 @@ func endpoint(p *Pool, addr string) *Endpoint {
 }
 
 func TestDialFailsOverAndHidesTheFailure(t *testing.T) {
-	dead, live := testutil.DeadAddr(t), newServer(t)
+	dead, live := testutil.RefusingAddr(t), newServer(t)
 	p := newTestPool(t, Settings{RetryDelay: time.Hour}, dead, live.addr)
 
 	conn, ep, err := p.Dial(context.Background())
@@ -180,7 +180,7 @@ func TestAllInactiveStillTriesEveryEndpoint(t *testing.T) {
 }
 
 func TestUpdateKeepsStateOfStayingEndpoints(t *testing.T) {
-	a, b, c := testutil.DeadAddr(t), newServer(t), newServer(t)
+	a, b, c := testutil.RefusingAddr(t), newServer(t), newServer(t)
 	p := newTestPool(t, Settings{RetryDelay: time.Hour}, a, b.addr)
 	conn, epB, err := p.Dial(context.Background())
 	if err != nil {

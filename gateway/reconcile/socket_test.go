@@ -379,7 +379,7 @@ func TestIdentityLeakWarnedAtStart(t *testing.T) {
 	log, hook := logtest.NewNullLogger()
 	g := NewGroup(log)
 	t.Cleanup(func() { _ = g.Shutdown(context.Background()) })
-	lc := listenerConfig("main", []string{testutil.DeadAddr(t)})
+	lc := listenerConfig("main", []string{testutil.RefusingAddr(t)})
 	lc.UpstreamTLS = e.upstreamTLS()
 	warned := func() int {
 		n := 0
@@ -412,12 +412,12 @@ func TestUnknownSocketUser(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "u.sock")
 	for _, lc := range []config.Listener{
 		func() config.Listener {
-			lc := unixListenerConfig("a", path, []string{testutil.DeadAddr(t)})
+			lc := unixListenerConfig("a", path, []string{testutil.RefusingAddr(t)})
 			lc.SocketOwner = "no-such-user-here"
 			return lc
 		}(),
 		func() config.Listener {
-			lc := unixListenerConfig("a", path, []string{testutil.DeadAddr(t)})
+			lc := unixListenerConfig("a", path, []string{testutil.RefusingAddr(t)})
 			lc.AllowedGIDs = []string{"no-such-group-here"}
 			return lc
 		}(),

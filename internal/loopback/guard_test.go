@@ -15,7 +15,7 @@ import (
 
 // closeThenReuse are the names the close-then-reuse helpers had; none may
 // come back.
-var closeThenReuse = []string{"FreeAddr", "FreePort", "freeAddr", "freePort", "freeURL", "deadPort"}
+var closeThenReuse = []string{"FreeAddr", "DeadAddr", "FreePort", "freeAddr", "freePort", "freeURL", "deadPort"}
 
 // TestNoPortIsFoundFreeAndBoundLater reads every Go file of the module and
 // fails on a port found free by closing a socket and used after the close

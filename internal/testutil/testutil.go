@@ -43,9 +43,9 @@ func ListenAddr(t testing.TB) string {
 	return held(t, loopback.Reserve, "127.0.0.1:0")
 }
 
-// DeadAddr returns a loopback address held for the test where nothing
+// RefusingAddr returns a loopback address held for the test where nothing
 // listens nor can: a dial is refused at once (loopback.Dead).
-func DeadAddr(t testing.TB) string {
+func RefusingAddr(t testing.TB) string {
 	t.Helper()
 	return held(t, loopback.Dead, "127.0.0.1:0")
 }
