@@ -1,3 +1,5 @@
+//go:build linux
+
 // Command bench measures etcd-gateway against a direct loopback connection
 // and against the other TCP proxies it finds on PATH (HAProxy, and etcd's own
 // `etcd gateway start`), all in front of the same echo/source backend:
@@ -22,6 +24,9 @@
 // strace slows it.
 //
 // See docs/performance.md for the latest results.
+//
+// The bench builds on Linux only: it reads /proc, traces with strace and
+// ties its proxies to its own life with Pdeathsig.
 package main
 
 import (

@@ -27,7 +27,8 @@ func tcpServer(t *testing.T, ip, name string, port int) int {
 func movingName(t *testing.T, name, before, after string) (*dnstest.Server, int) {
 	t.Helper()
 	d := testutil.DNS(t)
-	port := tcpServer(t, "127.0.0.1", before, 0)
+	port := testutil.SharedPort(t, "127.0.0.1", "127.0.0.2")
+	tcpServer(t, "127.0.0.1", before, port)
 	tcpServer(t, "127.0.0.2", after, port)
 	d.SetAddr(name, "127.0.0.1")
 	return d, port

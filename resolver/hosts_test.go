@@ -179,7 +179,7 @@ func TestHostsFollowAddressChanges(t *testing.T) {
 func TestHostsTryEveryAddressInOrder(t *testing.T) {
 	t.Parallel()
 	d := testutil.DNS(t)
-	port := tcpServer(t, "127.0.0.3", "third", 0)
+	port := tcpServer(t, "127.0.0.3", "third", testutil.SharedPort(t, "127.0.0.2", "127.0.0.3"))
 	d.SetAddr("m.test", "127.0.0.2", "127.0.0.3") // nothing on .2
 	th := newTestHosts(t, d, time.Hour, 0)
 	if got := dialName(t, th.Hosts, "m.test", port); got != "third" {

@@ -42,7 +42,8 @@ func namedPool(t *testing.T, name string, port int, ips ...string) (*Pool, *Endp
 // to the second without the endpoint failing; only when every address
 // failed is the endpoint marked down.
 func TestPlanTriesEachAddressOfAName(t *testing.T) {
-	echo := testutil.ServeAt(t, "127.0.0.3:0", testutil.EchoConn) // 127.0.0.2 refuses
+	port := testutil.SharedPort(t, "127.0.0.2", "127.0.0.3")
+	echo := testutil.ServeAt(t, "127.0.0.3:"+strconv.Itoa(port), testutil.EchoConn) // 127.0.0.2 refuses
 	p, ep := namedPool(t, "m.example.test", echo.Port(), "127.0.0.2", "127.0.0.3")
 	if !p.Nonblocking() {
 		t.Fatal("a pool of a host name is not dialled in the loops")

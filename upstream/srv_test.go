@@ -17,7 +17,7 @@ func srvPool(t *testing.T, records ...dnstest.SRV) *Pool {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(d.Stop)
+	t.Cleanup(d.Close)
 	s := resolver.SRV{Domain: "example.test", Insecure: true, DNSServer: d.Addr}
 	_, plainName := s.Names()
 	d.SetSRV(plainName, records...)

@@ -64,7 +64,8 @@ func closedAtOnce(t *testing.T, l *listener.Listener, hook *logtest.Hook) string
 func TestSRVAndHostNameListenersServedInTheLoops(t *testing.T) {
 	t.Parallel()
 	d := testutil.DNS(t)
-	port := identityServer(t, "127.0.0.1", "old", 0)
+	port := testutil.SharedPort(t, "127.0.0.1", "127.0.0.2")
+	identityServer(t, "127.0.0.1", "old", port)
 	identityServer(t, "127.0.0.2", "new", port)
 	plainSRV(d, "example.test", "m.example.test", port)
 	g, _ := applySRV(t, d, srvListener("srv", "example.test"), hostListener("static", "m.example.test", port))
@@ -86,7 +87,7 @@ func TestSRVAndHostNameListenersServedInTheLoops(t *testing.T) {
 func TestNameWhoseFirstAddressRefuses(t *testing.T) {
 	t.Parallel()
 	d := testutil.DNS(t)
-	port := identityServer(t, "127.0.0.3", "second", 0) // 127.0.0.2 refuses
+	port := identityServer(t, "127.0.0.3", "second", testutil.SharedPort(t, "127.0.0.2", "127.0.0.3")) // 127.0.0.2 refuses
 	d.SetAddr("m.example.test", "127.0.0.2", "127.0.0.3")
 	g, _ := applySRV(t, d, hostListener("main", "m.example.test", port))
 	l := g.Listeners()["main"]

@@ -261,7 +261,8 @@ func TestSRVRecordChangeReachesNewConnectionsOnly(t *testing.T) {
 func TestSRVMovedMemberIsFollowed(t *testing.T) {
 	t.Parallel()
 	d := testutil.DNS(t)
-	port := identityServer(t, "127.0.0.1", "old", 0)
+	port := testutil.SharedPort(t, "127.0.0.1", "127.0.0.2")
+	identityServer(t, "127.0.0.1", "old", port)
 	identityServer(t, "127.0.0.2", "new", port)
 	plainSRV(d, "example.test", "m.example.test", port)
 	lc := srvListener("main", "example.test")

@@ -13,10 +13,12 @@ import (
 // pair returns both ends of a SOCK_SEQPACKET conversation.
 func pair(t *testing.T) (conn, conn) {
 	t.Helper()
-	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET, 0) // SOCK_CLOEXEC is not on every system
 	if err != nil {
 		t.Fatal(err)
 	}
+	unix.CloseOnExec(fds[0])
+	unix.CloseOnExec(fds[1])
 	var cs [2]conn
 	for i, fd := range fds {
 		f := os.NewFile(uintptr(fd), "conversation")

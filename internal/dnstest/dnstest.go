@@ -5,6 +5,7 @@
 package dnstest
 
 import (
+	"context"
 	"crypto/rand"
 	"errors"
 	"fmt"
@@ -12,8 +13,11 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 
 	"github.com/miekg/dns"
+
+	"github.com/etcd-gateway/etcd-gateway/internal/loopback"
 )
 
 // SRV is one SRV record's data.
@@ -32,6 +36,8 @@ type Server struct {
 	Addr string
 
 	udp, tcp *dns.Server
+	// holds keep the port, UDP and TCP, until Close.
+	holds []*loopback.Hold
 
 	mu     sync.Mutex
 	srv    map[string][]SRV
@@ -46,37 +52,47 @@ type Server struct {
 	queries atomic.Int64
 }
 
-// Start starts a server with no records.
+// Start starts a server with no records. Its port, UDP and TCP, stays
+// held (loopback) until Close, so that a Restart after Stop binds it
+// again and nothing else takes it meanwhile: the resolver under test sends
+// its queries from ephemeral UDP ports, any of which could be it.
 func Start() (*Server, error) {
-	// UDP and TCP on the same port: take a free UDP port, then try TCP on
-	// it; another process may hold it, so try a few ports.
 	var lastErr error
 	for range 20 {
-		pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+		holds, err := holdBoth()
 		if err != nil {
-			return nil, fmt.Errorf("dnstest: listen udp: %w", err)
-		}
-		l, err := net.Listen("tcp", pc.LocalAddr().String())
-		if err != nil {
-			_ = pc.Close()
 			lastErr = err
 			continue
 		}
 		s := &Server{
-			Addr:   pc.LocalAddr().String(),
+			Addr:   holds[0].Addr(),
+			holds:  holds,
 			srv:    map[string][]SRV{},
 			addrs:  map[string][]net.IP{},
 			rcode:  dns.RcodeSuccess,
 			failed: map[string]int{},
 		}
-		s.udp = &dns.Server{PacketConn: pc, Handler: s}
-		s.tcp = &dns.Server{Listener: l, Handler: s}
-		if err := s.serve(); err != nil {
+		if err := s.Restart(); err != nil {
+			s.Close()
 			return nil, err
 		}
 		return s, nil
 	}
 	return nil, fmt.Errorf("dnstest: no port free for both udp and tcp: %w", lastErr)
+}
+
+// holdBoth holds a TCP port and the same UDP port.
+func holdBoth() ([]*loopback.Hold, error) {
+	tcp, err := loopback.Reserve("127.0.0.1:0")
+	if err != nil {
+		return nil, fmt.Errorf("dnstest: %w", err)
+	}
+	udp, err := loopback.ReserveUDP(tcp.Addr())
+	if err != nil {
+		_ = tcp.Close()
+		return nil, fmt.Errorf("dnstest: %w", err)
+	}
+	return []*loopback.Hold{tcp, udp}, nil
 }
 
 // serve starts both servers and returns once they accept queries.
@@ -104,25 +120,48 @@ func (s *Server) serve() error {
 
 // Stop stops the server; later queries get no answer.
 func (s *Server) Stop() {
-	_ = s.udp.Shutdown()
-	_ = s.tcp.Shutdown()
+	for _, srv := range []*dns.Server{s.udp, s.tcp} {
+		if srv != nil {
+			_ = srv.Shutdown()
+		}
+	}
 }
 
 // Restart serves again on the same address after Stop, with the same
 // records.
 func (s *Server) Restart() error {
-	pc, err := net.ListenPacket("udp", s.Addr)
+	pc, err := listenUDP(s.Addr)
 	if err != nil {
-		return fmt.Errorf("dnstest: restart: %w", err)
+		return fmt.Errorf("dnstest: listen udp: %w", err)
 	}
 	l, err := net.Listen("tcp", s.Addr)
 	if err != nil {
 		_ = pc.Close()
-		return fmt.Errorf("dnstest: restart: %w", err)
+		return fmt.Errorf("dnstest: listen tcp: %w", err)
 	}
 	s.udp = &dns.Server{PacketConn: pc, Handler: s}
 	s.tcp = &dns.Server{Listener: l, Handler: s}
 	return s.serve()
+}
+
+// listenUDP binds a UDP socket to addr with SO_REUSEADDR, beside the hold
+// of the port (loopback.ReserveUDP); Go's TCP listeners set it by
+// themselves.
+func listenUDP(addr string) (net.PacketConn, error) {
+	lc := net.ListenConfig{Control: func(_, _ string, c syscall.RawConn) error {
+		var serr error
+		err := c.Control(func(fd uintptr) {
+			serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_REUSEADDR, 1)
+		})
+		return errors.Join(err, serr)
+	}}
+	return lc.ListenPacket(context.Background(), "udp", addr)
+}
+
+// Close stops the server and lets its port go.
+func (s *Server) Close() {
+	s.Stop()
+	loopback.CloseAll(s.holds)
 }
 
 // SetSilent makes the server read every later query and never answer (a

@@ -19,7 +19,11 @@
 //     that listener only, and once it closes the port is still held, so a
 //     connect is refused;
 //   - a Dead socket has no SO_REUSEADDR: nothing can bind the port at all,
-//     and a connect is refused (RST) for as long as it is held.
+//     and a connect is refused (RST) for as long as it is held;
+//   - a ReserveUDP socket holds a UDP port the same way: SO_REUSEADDR, and
+//     connected to its own address, so that it takes none of the datagrams
+//     sent to the port (the kernel gives those to the server bound beside
+//     it, or answers port unreachable while there is none).
 package loopback
 
 import (
@@ -40,11 +44,27 @@ type Hold struct {
 // Reserve holds addr, a loopback host:port (port 0 for any free port, as
 // net.Listen takes it), so that a net.Listen of the held address can bind
 // it.
-func Reserve(addr string) (*Hold, error) { return holdAddr(addr, true) }
+func Reserve(addr string) (*Hold, error) { return holdAddr(addr, tcpReserve) }
 
 // Dead holds addr (port 0 for any free port) so that nothing can bind it:
 // a connect to it is refused.
-func Dead(addr string) (*Hold, error) { return holdAddr(addr, false) }
+func Dead(addr string) (*Hold, error) { return holdAddr(addr, tcpDead) }
+
+// ReserveUDP holds the UDP port of addr so that a UDP socket with
+// SO_REUSEADDR can bind it and get every datagram sent there.
+func ReserveUDP(addr string) (*Hold, error) { return holdAddr(addr, udpReserve) }
+
+// kind is what a Hold holds.
+type kind struct {
+	sotype int
+	reuse  bool
+}
+
+var (
+	tcpReserve = kind{syscall.SOCK_STREAM, true}
+	tcpDead    = kind{syscall.SOCK_STREAM, false}
+	udpReserve = kind{syscall.SOCK_DGRAM, true}
+)
 
 // ReserveOn holds one port on every ip, the same number on each (a host
 // name whose A records point at several loopback addresses, one port for
@@ -52,7 +72,7 @@ func Dead(addr string) (*Hold, error) { return holdAddr(addr, false) }
 // taken already.
 func ReserveOn(ips ...string) ([]*Hold, error) {
 	for range 100 {
-		first, err := hold(ips[0], 0, true)
+		first, err := hold(ips[0], 0, tcpReserve)
 		if err != nil {
 			return nil, err
 		}
@@ -69,7 +89,7 @@ func ReserveOn(ips ...string) ([]*Hold, error) {
 func reserveRest(first *Hold, rest []string) ([]*Hold, error) {
 	holds := []*Hold{first}
 	for _, ip := range rest {
-		h, err := hold(ip, first.Port(), true)
+		h, err := hold(ip, first.Port(), tcpReserve)
 		if err != nil {
 			CloseAll(holds)
 			return nil, err
@@ -96,7 +116,7 @@ func (h *Hold) Port() int { return int(h.addr.Port()) }
 func (h *Hold) Close() error { return syscall.Close(h.fd) }
 
 // holdAddr is hold of a host:port.
-func holdAddr(addr string, reuse bool) (*Hold, error) {
+func holdAddr(addr string, k kind) (*Hold, error) {
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
 		return nil, fmt.Errorf("loopback: %w", err)
@@ -105,21 +125,21 @@ func holdAddr(addr string, reuse bool) (*Hold, error) {
 	if err != nil {
 		return nil, fmt.Errorf("loopback: port of %q: %w", addr, err)
 	}
-	return hold(host, n, reuse)
+	return hold(host, n, k)
 }
 
-// hold binds a new stream socket to ip:port (port 0 for any), with
-// SO_REUSEADDR when reuse is set, and never listens on it.
-func hold(ip string, port int, reuse bool) (*Hold, error) {
+// hold binds a new socket of kind k to ip:port (port 0 for any) and never
+// listens on it.
+func hold(ip string, port int, k kind) (*Hold, error) {
 	a, err := netip.ParseAddr(ip)
 	if err != nil || !a.IsLoopback() {
 		return nil, fmt.Errorf("loopback: %q is not a loopback address", ip)
 	}
-	fd, err := socket(a)
+	fd, err := socket(a, k.sotype)
 	if err != nil {
 		return nil, fmt.Errorf("loopback: socket: %w", err)
 	}
-	h, err := bind(fd, a, port, reuse)
+	h, err := bind(fd, a, port, k)
 	if err != nil {
 		_ = syscall.Close(fd)
 		return nil, fmt.Errorf("loopback: hold %s: %w", net.JoinHostPort(ip, strconv.Itoa(port)), err)
@@ -129,23 +149,24 @@ func hold(ip string, port int, reuse bool) (*Hold, error) {
 
 // socket opens a stream socket of a's family, closed on exec: a held port
 // must not leak into the processes a test starts.
-func socket(a netip.Addr) (int, error) {
+func socket(a netip.Addr, sotype int) (int, error) {
 	family := syscall.AF_INET
 	if a.Is6() {
 		family = syscall.AF_INET6
 	}
 	syscall.ForkLock.RLock()
 	defer syscall.ForkLock.RUnlock()
-	fd, err := syscall.Socket(family, syscall.SOCK_STREAM, 0)
+	fd, err := syscall.Socket(family, sotype, 0)
 	if err == nil {
 		syscall.CloseOnExec(fd)
 	}
 	return fd, err
 }
 
-// bind binds fd to a:port and reads back the port the kernel chose.
-func bind(fd int, a netip.Addr, port int, reuse bool) (*Hold, error) {
-	if reuse {
+// bind binds fd to a:port, reads back the port the kernel chose and, for
+// UDP, connects fd to that address (see the package comment).
+func bind(fd int, a netip.Addr, port int, k kind) (*Hold, error) {
+	if k.reuse {
 		if err := syscall.SetsockoptInt(fd, syscall.SOL_SOCKET, syscall.SO_REUSEADDR, 1); err != nil {
 			return nil, err
 		}
@@ -157,7 +178,13 @@ func bind(fd int, a netip.Addr, port int, reuse bool) (*Hold, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Hold{fd: fd, addr: netip.AddrPortFrom(a, uint16(boundPort(got)))}, nil
+	h := &Hold{fd: fd, addr: netip.AddrPortFrom(a, uint16(boundPort(got)))}
+	if k.sotype == syscall.SOCK_DGRAM {
+		if err := syscall.Connect(fd, sockaddr(a, h.Port())); err != nil {
+			return nil, err
+		}
+	}
+	return h, nil
 }
 
 // sockaddr is a:port as the socket calls take it.

@@ -1,10 +1,12 @@
 package loopback
 
 import (
+	"context"
 	"errors"
 	"net"
 	"syscall"
 	"testing"
+	"time"
 )
 
 func reserve(t *testing.T, ip string) *Hold {
@@ -143,5 +145,51 @@ func TestReserveOnHoldsOnePortOnEveryAddress(t *testing.T) {
 func TestReserveRejectsANonLoopbackAddress(t *testing.T) {
 	if _, err := Reserve("0.0.0.0:0"); err == nil {
 		t.Fatal("Reserve took the wildcard address")
+	}
+}
+
+// TestReserveUDPGivesEveryDatagramToTheServer: a UDP server bound beside
+// the hold (SO_REUSEADDR) gets the datagrams; once it closes, a sender is
+// told the port is unreachable, and a socket without SO_REUSEADDR can't
+// bind the port.
+func TestReserveUDPGivesEveryDatagramToTheServer(t *testing.T) {
+	h, err := ReserveUDP("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	lc := net.ListenConfig{Control: func(_, _ string, c syscall.RawConn) error {
+		var serr error
+		err := c.Control(func(fd uintptr) { serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_REUSEADDR, 1) })
+		return errors.Join(err, serr)
+	}}
+	srv, err := lc.ListenPacket(context.Background(), "udp", h.Addr())
+	if err != nil {
+		t.Fatalf("bind beside the hold: %v", err)
+	}
+	c, err := net.Dial("udp", h.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	buf := make([]byte, 16)
+	for i := range 10 {
+		if _, err := c.Write([]byte("q")); err != nil {
+			t.Fatal(err)
+		}
+		_ = srv.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if _, _, err := srv.ReadFrom(buf); err != nil {
+			t.Fatalf("datagram %d did not reach the server: %v", i, err)
+		}
+	}
+	srv.Close()
+	_, _ = c.Write([]byte("q"))
+	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := c.Read(buf); !errors.Is(err, syscall.ECONNREFUSED) {
+		t.Fatalf("read after the server closed: %v, want connection refused", err)
+	}
+	if pc, err := net.ListenPacket("udp", h.Addr()); err == nil {
+		pc.Close()
+		t.Fatal("a socket without SO_REUSEADDR bound the held UDP port")
 	}
 }

@@ -34,13 +34,13 @@ func Client(t testing.TB, addr string) *clientv3.Client {
 	return c
 }
 
-// DNS starts a real DNS server on loopback, stopped at cleanup.
+// DNS starts a real DNS server on loopback, closed at cleanup.
 func DNS(t testing.TB) *dnstest.Server {
 	t.Helper()
 	s, err := dnstest.Start()
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(s.Stop)
+	t.Cleanup(s.Close)
 	return s
 }

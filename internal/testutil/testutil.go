@@ -50,6 +50,19 @@ func RefusingAddr(t testing.TB) string {
 	return held(t, loopback.Dead, "127.0.0.1:0")
 }
 
+// SharedPort returns a port held for the test on every one of ips
+// (loopback.ReserveOn), for a host name whose addresses share one port:
+// servers bind it with ServeAt, and an address where none does refuses.
+func SharedPort(t testing.TB, ips ...string) int {
+	t.Helper()
+	holds, err := loopback.ReserveOn(ips...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { loopback.CloseAll(holds) })
+	return holds[0].Port()
+}
+
 // held holds addr with hold until the test ends and returns the held
 // address.
 func held(t testing.TB, hold func(string) (*loopback.Hold, error), addr string) string {
