@@ -5,7 +5,6 @@
 package dnstest
 
 import (
-	"context"
 	"crypto/rand"
 	"errors"
 	"fmt"
@@ -13,7 +12,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 
 	"github.com/miekg/dns"
 
@@ -130,7 +128,7 @@ func (s *Server) Stop() {
 // Restart serves again on the same address after Stop, with the same
 // records.
 func (s *Server) Restart() error {
-	pc, err := listenUDP(s.Addr)
+	pc, err := loopback.ListenUDP(s.Addr)
 	if err != nil {
 		return fmt.Errorf("dnstest: listen udp: %w", err)
 	}
@@ -142,20 +140,6 @@ func (s *Server) Restart() error {
 	s.udp = &dns.Server{PacketConn: pc, Handler: s}
 	s.tcp = &dns.Server{Listener: l, Handler: s}
 	return s.serve()
-}
-
-// listenUDP binds a UDP socket to addr with SO_REUSEADDR, beside the hold
-// of the port (loopback.ReserveUDP); Go's TCP listeners set it by
-// themselves.
-func listenUDP(addr string) (net.PacketConn, error) {
-	lc := net.ListenConfig{Control: func(_, _ string, c syscall.RawConn) error {
-		var serr error
-		err := c.Control(func(fd uintptr) {
-			serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_REUSEADDR, 1)
-		})
-		return errors.Join(err, serr)
-	}}
-	return lc.ListenPacket(context.Background(), "udp", addr)
 }
 
 // Close stops the server and lets its port go.

@@ -27,6 +27,8 @@
 package loopback
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -53,6 +55,20 @@ func Dead(addr string) (*Hold, error) { return holdAddr(addr, tcpDead) }
 // ReserveUDP holds the UDP port of addr so that a UDP socket with
 // SO_REUSEADDR can bind it and get every datagram sent there.
 func ReserveUDP(addr string) (*Hold, error) { return holdAddr(addr, udpReserve) }
+
+// ListenUDP binds a UDP socket to addr with SO_REUSEADDR, so that it can
+// sit beside a ReserveUDP hold of the port (Go's TCP listeners set
+// SO_REUSEADDR by themselves; its UDP sockets don't).
+func ListenUDP(addr string) (net.PacketConn, error) {
+	lc := net.ListenConfig{Control: func(_, _ string, c syscall.RawConn) error {
+		var serr error
+		err := c.Control(func(fd uintptr) {
+			serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_REUSEADDR, 1)
+		})
+		return errors.Join(err, serr)
+	}}
+	return lc.ListenPacket(context.Background(), "udp", addr)
+}
 
 // kind is what a Hold holds.
 type kind struct {

@@ -1,7 +1,6 @@
 package loopback
 
 import (
-	"context"
 	"errors"
 	"net"
 	"syscall"
@@ -158,12 +157,7 @@ func TestReserveUDPGivesEveryDatagramToTheServer(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer h.Close()
-	lc := net.ListenConfig{Control: func(_, _ string, c syscall.RawConn) error {
-		var serr error
-		err := c.Control(func(fd uintptr) { serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_REUSEADDR, 1) })
-		return errors.Join(err, serr)
-	}}
-	srv, err := lc.ListenPacket(context.Background(), "udp", h.Addr())
+	srv, err := ListenUDP(h.Addr())
 	if err != nil {
 		t.Fatalf("bind beside the hold: %v", err)
 	}
