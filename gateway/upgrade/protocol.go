@@ -23,8 +23,8 @@
 // the connections it took. An old process that doesn't speak the new
 // one's version answers with an error and keeps serving.
 //
-// A test can stop either process at a step of the handover (HookEnv) to
-// kill it there.
+// A build with the failpoints tag can stop either process at a step of
+// the handover (failpoint.go), so that a test can kill it there.
 package upgrade
 
 import (
@@ -204,27 +204,5 @@ func fdsOf(oob []byte) ([]int, error) {
 func closeAll(fds []int) {
 	for _, fd := range fds {
 		_ = unix.Close(fd)
-	}
-}
-
-// HookEnv names a test hook, a failpoint: a process whose environment sets
-// it to the name of a step of a handover stops there, writes "upgrade test
-// hook: stopped at <step>" to stderr, and waits, so that a test can kill it
-// at that step for real (SIGKILL). The steps: "new:sockets" (the new
-// process took the listening sockets), "new:conns" (it took the first of
-// several batches of connections), "new:serving" (it took the last, and
-// is about to say "serving"); "old:ready" (the old process heard "ready",
-// and is about to pause), "old:conns" (it sent its first batch of
-// connections). Never set in production.
-const HookEnv = "ETCD_GATEWAY_TEST_UPGRADE_STOP"
-
-// hook stops the process at step when HookEnv says so (see there).
-func hook(step string) {
-	if os.Getenv(HookEnv) != step {
-		return
-	}
-	fmt.Fprintf(os.Stderr, "upgrade test hook: stopped at %s\n", step)
-	for {
-		time.Sleep(time.Hour) // a timer: never taken for a deadlock
 	}
 }

@@ -1,12 +1,11 @@
 //go:build linux
 
-package main
+package e2e
 
 import (
 	"fmt"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -105,9 +104,8 @@ func (s *fakeSystemd) startWithStore(t *testing.T, path, addr string, env ...str
 	files, names := s.files, s.names
 	s.files, s.names = nil, nil
 	s.mu.Unlock()
-	cmd := exec.Command(os.Args[0], "start", "--config", path)
-	cmd.Env = append(os.Environ(), childEnv+"=1", listenPIDSelfEnv+"=1",
-		fmt.Sprintf("LISTEN_FDS=%d", len(files)), "LISTEN_FDNAMES="+strings.Join(names, ":"))
+	cmd := gatewayCommand(setup{listenPIDSelf: true}, "start", "--config", path)
+	cmd.Env = append(cmd.Env, fmt.Sprintf("LISTEN_FDS=%d", len(files)), "LISTEN_FDNAMES="+strings.Join(names, ":"))
 	cmd.Env = append(cmd.Env, env...)
 	cmd.ExtraFiles = files
 	c := &child{cmd: cmd, logs: &syncBuffer{}, done: make(chan error, 1)}

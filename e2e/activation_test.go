@@ -1,12 +1,11 @@
 //go:build linux
 
-package main
+package e2e
 
 import (
 	"fmt"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -17,14 +16,12 @@ import (
 
 // startActivated runs `etcd-gateway start --config path` in a child
 // process the way systemd starts a socket-activated service: the listening
-// sockets files on descriptors 3 and up, LISTEN_FDS, LISTEN_FDNAMES, and
-// LISTEN_PID set to the child's own pid (by a shell that then execs the
-// gateway, keeping its pid).
+// sockets on descriptors 3 and up, LISTEN_FDS, LISTEN_FDNAMES, and
+// LISTEN_PID set to the child's own pid.
 func startActivated(t *testing.T, path string, names []string, files []*os.File) *child {
 	t.Helper()
-	cmd := exec.Command("/bin/sh", "-c", `LISTEN_PID=$$ exec "$0" "$@"`, os.Args[0], "start", "--config", path)
-	cmd.Env = append(os.Environ(), childEnv+"=1",
-		fmt.Sprintf("LISTEN_FDS=%d", len(files)), "LISTEN_FDNAMES="+strings.Join(names, ":"))
+	cmd := gatewayCommand(setup{listenPIDSelf: true}, "start", "--config", path)
+	cmd.Env = append(cmd.Env, fmt.Sprintf("LISTEN_FDS=%d", len(files)), "LISTEN_FDNAMES="+strings.Join(names, ":"))
 	cmd.ExtraFiles = files
 	return launch(t, cmd, "start", func(c *child) bool { return len(c.logLines("gateway started")) > 0 })
 }

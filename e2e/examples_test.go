@@ -1,6 +1,6 @@
 //go:build linux
 
-package main
+package e2e
 
 import (
 	"bufio"
@@ -64,8 +64,8 @@ func dig(t *testing.T, doc any, path ...any) any {
 // readiness probe on the admin server, no subPath, a grace period longer
 // than the shutdown timeout.
 func TestKubernetesExample(t *testing.T) {
-	cm := yamlDoc(t, "examples/kubernetes/configmap.yaml")
-	ds := yamlDoc(t, "examples/kubernetes/daemonset.yaml")
+	cm := yamlDoc(t, "../examples/kubernetes/configmap.yaml")
+	ds := yamlDoc(t, "../examples/kubernetes/daemonset.yaml")
 	if dig(t, cm, "kind") != "ConfigMap" || dig(t, ds, "kind") != "DaemonSet" {
 		t.Fatal("the examples are not a ConfigMap and a DaemonSet")
 	}
@@ -82,8 +82,8 @@ func TestKubernetesExample(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Its member names exist only in the example's cluster: no DNS.
-	if _, errOut, err := execute("check", "--no-dns", "--config", path); err != nil {
-		t.Fatalf("etcd-gateway check on the ConfigMap's config: %v\n%s", err, errOut)
+	if out, err := gatewayCommand(setup{}, "check", "--no-dns", "--config", path).CombinedOutput(); err != nil {
+		t.Fatalf("etcd-gateway check on the ConfigMap's config: %v\n%s", err, out)
 	}
 	snap, err := config.Parse(path, []byte(text))
 	if err != nil {
@@ -159,7 +159,7 @@ func unitFile(t *testing.T, path string) map[string][]string {
 }
 
 func TestSystemdUnitExample(t *testing.T) {
-	const path = "examples/etcd-gateway.service"
+	const path = "../examples/etcd-gateway.service"
 	u := unitFile(t, path)
 	want := map[string]string{
 		"Type":                  "notify",
@@ -179,7 +179,7 @@ func TestSystemdUnitExample(t *testing.T) {
 	if len(start) != 4 || start[1] != "start" || start[2] != "--config" {
 		t.Fatalf("ExecStart=%v", start)
 	}
-	if snap, err := config.Load("examples/etcd-gateway.yaml"); err != nil || snap.AdminAddr == "" {
+	if snap, err := config.Load("../examples/etcd-gateway.yaml"); err != nil || snap.AdminAddr == "" {
 		t.Errorf("the example config to install has no admin-addr (%v)", err)
 	}
 	stop, err := time.ParseDuration(u["TimeoutStopSec"][0])
@@ -197,12 +197,8 @@ func TestSystemdUnitExample(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	self, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
 	copyPath := filepath.Join(t.TempDir(), "etcd-gateway.service")
-	if err := os.WriteFile(copyPath, []byte(strings.ReplaceAll(string(text), start[0], self)), 0o644); err != nil {
+	if err := os.WriteFile(copyPath, []byte(strings.ReplaceAll(string(text), start[0], os.Getenv(binaryEnv))), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	out, err := exec.Command(analyze, "verify", copyPath).CombinedOutput()
@@ -215,7 +211,7 @@ func TestSystemdUnitExample(t *testing.T) {
 // names its socket for a systemd: listen-addr, makes it a unix socket for
 // a group, and passes systemd's own check where systemd is installed.
 func TestSystemdSocketExample(t *testing.T) {
-	const path = "examples/etcd-gateway.socket"
+	const path = "../examples/etcd-gateway.socket"
 	u := unitFile(t, path)
 	for k, v := range map[string]string{"FileDescriptorName": "main", "SocketMode": "0660", "ListenStream": "/run/etcd-gateway/main.sock"} {
 		if got := u[k]; len(got) != 1 || got[0] != v {

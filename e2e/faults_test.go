@@ -1,6 +1,6 @@
 //go:build linux
 
-package main
+package e2e
 
 import (
 	"crypto/rand"
@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -117,7 +118,10 @@ func TestBadConfigFilesKeepServing(t *testing.T) {
 	if err := os.WriteFile(path, []byte(good), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	gw := startChild(t, path, addr, 0, uidEnv+"=65534")
+	cmd := gatewayCommand(setup{}, "start", "--config", path)
+	const nobody = 65534
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: nobody, Gid: nobody}}
+	gw := launch(t, cmd, "listen", dialable(addr))
 	// The watcher's first read must be over before the file changes.
 	testutil.WaitFor(t, "the watcher's first read", 10*time.Second, func() bool {
 		return len(gw.logLines("config file watched")) == 1

@@ -1,6 +1,6 @@
 //go:build linux
 
-package main
+package e2e
 
 import (
 	"fmt"
@@ -13,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/etcd-gateway/etcd-gateway/gateway/upgrade"
 	"github.com/etcd-gateway/etcd-gateway/internal/testutil"
 )
 
@@ -57,11 +56,16 @@ func (g killGateway) start(t *testing.T, env ...string) *child {
 	return startChild(t, g.path, g.probe, 0, env...)
 }
 
+// failpointEnv is the handover's failpoint (upgrade.HookEnv, in builds
+// with the failpoints tag): a gateway whose environment names a step of
+// the handover in it stops there and says so.
+const failpointEnv = "ETCD_GATEWAY_TEST_UPGRADE_STOP"
+
 // startStopping starts a child gateway on g that stops at step of its
-// next handover (upgrade.HookEnv).
+// next handover (failpointEnv).
 func (g killGateway) startStopping(t *testing.T, step string) *child {
 	t.Helper()
-	return g.start(t, upgrade.HookEnv+"="+step)
+	return g.start(t, failpointEnv+"="+step)
 }
 
 // waitUpgradable waits until c listens on its upgrade socket (after it
