@@ -37,8 +37,10 @@ func (s *Snapshot) Describe(w io.Writer) {
 	if s.AdminAddr != "" {
 		d.show(top, keyAdminPprof, "")
 	}
-	if s.UpgradeSocket != "" {
-		d.show(top, keyUpgradeSocket, "")
+	for _, k := range []string{keyUpgradeSocket, keyControlSocket, keyControlGroup} {
+		if !fieldOf(top, specOf(k).field).IsZero() {
+			d.show(top, k, "")
+		}
 	}
 	fmt.Fprintf(tw, "%d listener%s\n", len(s.Listeners), plural(len(s.Listeners)))
 	for _, l := range s.Listeners {

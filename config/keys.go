@@ -30,6 +30,8 @@ const (
 	keyAdminAddr         = "admin-addr"
 	keyAdminPprof        = "admin-pprof"
 	keyUpgradeSocket     = "upgrade-socket"
+	keyControlSocket     = "control-socket"
+	keyControlGroup      = "control-group"
 	keyMaxConnections    = "max-connections"
 	keyIdleTimeout       = "idle-timeout"
 	keyKeepAlive         = "keepalive"

@@ -197,3 +197,25 @@ func cutYAMLLine(msg string) (int, string) {
 	}
 	return n, tail
 }
+
+// ControlSocketOf returns the control-socket key of the file at path ("" when
+// it has none), whatever else is wrong with the file: `etcd-gateway reload`
+// calls the gateway even with a file the gateway will reject, to hear why.
+// The error is the file's when it can't be read or parsed at all.
+func ControlSocketOf(path string) (string, error) {
+	data, err := ReadFile(path)
+	if err != nil {
+		return "", err
+	}
+	format, err := formatOf(path)
+	if err != nil {
+		return "", err
+	}
+	v := viper.New()
+	v.SetConfigType(format)
+	if err := v.ReadConfig(bytes.NewReader(data)); err != nil {
+		return "", newSyntaxError(path, format, data, err)
+	}
+	s, _ := v.Get(keyControlSocket).(string)
+	return s, nil
+}

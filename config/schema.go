@@ -116,6 +116,8 @@ func topSpecs() []spec {
 		{key: keyAdminAddr, field: "AdminAddr", doc: "host:port", none: "off (no /metrics, /healthz, /status)"},
 		{key: keyAdminPprof, field: "AdminPprof", doc: "boolean"},
 		{key: keyUpgradeSocket, field: "UpgradeSocket", doc: "path", none: "off (under systemd: $RUNTIME_DIRECTORY/upgrade.sock)"},
+		{key: keyControlSocket, field: "ControlSocket", doc: "path", none: "off (under systemd: $RUNTIME_DIRECTORY/control.sock)"},
+		{key: keyControlGroup, field: "ControlGroup", kind: idKind, doc: "group name or number", none: "none (root and the gateway's user only)"},
 	}
 }
 

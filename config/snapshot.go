@@ -68,6 +68,13 @@ type Snapshot struct {
 	// gateway/upgrade); empty means the default (off, or
 	// $RUNTIME_DIRECTORY/upgrade.sock under systemd). It is read at start.
 	UpgradeSocket string
+	// ControlSocket is the path of the unix socket through which the CLI
+	// changes the running gateway (reload, drain; see gateway/control);
+	// empty means the default (off, or $RUNTIME_DIRECTORY/control.sock
+	// under systemd). ControlGroup is the group, besides root and the
+	// gateway's user, that may use it. Both are read at start.
+	ControlSocket string
+	ControlGroup  string
 	Listeners     []Listener
 }
 

@@ -37,6 +37,11 @@ func validateSnapshot(s *Snapshot, c *collector) {
 			admin = &hp
 		}
 	}
+	if s.ControlGroup != "" {
+		if _, err := LookupGID(s.ControlGroup); err != nil {
+			c.add(topLevel, keyControlGroup, "%v", err)
+		}
+	}
 	if s.AdminPprof && s.AdminAddr == "" && !c.isBad(topLevel, keyAdminPprof) && !c.isBad(topLevel, keyAdminAddr) {
 		c.add(topLevel, keyAdminPprof, "only valid with %s: pprof is served by the admin server", keyAdminAddr)
 	}

@@ -163,7 +163,6 @@ func TestSystemdUnitExample(t *testing.T) {
 	u := unitFile(t, path)
 	want := map[string]string{
 		"Type":                  "notify",
-		"ExecReload":            "/bin/kill -HUP $MAINPID",
 		"DynamicUser":           "yes",
 		"ProtectSystem":         "strict",
 		"NoNewPrivileges":       "yes",
@@ -178,6 +177,11 @@ func TestSystemdUnitExample(t *testing.T) {
 	start := strings.Fields(u["ExecStart"][0])
 	if len(start) != 4 || start[1] != "start" || start[2] != "--config" {
 		t.Fatalf("ExecStart=%v", start)
+	}
+	// systemctl reload asks the same gateway, about the same file, and
+	// waits for the outcome.
+	if want := []string{start[0], "reload", "--config", start[3]}; len(u["ExecReload"]) != 1 || !slices.Equal(strings.Fields(u["ExecReload"][0]), want) {
+		t.Errorf("ExecReload=%q, want %q", u["ExecReload"], strings.Join(want, " "))
 	}
 	if snap, err := config.Load("../examples/etcd-gateway.yaml"); err != nil || snap.AdminAddr == "" {
 		t.Errorf("the example config to install has no admin-addr (%v)", err)

@@ -53,6 +53,8 @@ type Gateway struct {
 	// up is the gateway's part in handovers to and from other processes;
 	// see upgrade.go.
 	up upgradeState
+	// ctl is the gateway's control socket; see control.go.
+	ctl *controlState
 }
 
 // Results of a reload, as /status and the metrics name them.
@@ -114,7 +116,7 @@ func Start(ctx context.Context, logOut io.Writer, snap *config.Snapshot) (*Gatew
 // passed are the sockets of the gateway it takes over from (or of systemd's
 // file descriptor store), which they take, paused, instead of binding.
 func start(ctx context.Context, log *logrus.Logger, snap *config.Snapshot, passed []upgrade.Socket) (*Gateway, error) {
-	g := &Gateway{log: log, group: reconcile.NewGroup(log), started: time.Now(), changes: newEndpointChanges(), page: newStatusPage()}
+	g := &Gateway{log: log, group: reconcile.NewGroup(log), started: time.Now(), changes: newEndpointChanges(), page: newStatusPage(), ctl: newControlState()}
 	g.up.done = make(chan struct{})
 	g.up.stats = newUpgradeStats()
 	if len(passed) > 0 {
@@ -188,6 +190,8 @@ func (g *Gateway) Run(ctx context.Context, reload <-chan os.Signal, opts config.
 			w.Trigger()
 		case r := <-reloads:
 			g.Reload(ctx, r)
+		case call := <-g.ctl.reloads:
+			g.answerReload(ctx, call)
 		}
 	}
 }
@@ -198,20 +202,23 @@ func (g *Gateway) Run(ctx context.Context, reload <-chan os.Signal, opts config.
 // of an earlier rejected reload: the file and the running configuration
 // agree again. Around it systemd is told RELOADING=1, then READY=1 (but
 // not for the watcher's first read when it finds nothing changed).
-func (g *Gateway) Reload(ctx context.Context, r config.Reload) {
+func (g *Gateway) Reload(ctx context.Context, r config.Reload) { _ = g.reload(ctx, r) }
+
+// reload is Reload, and says what came of it.
+func (g *Gateway) reload(ctx context.Context, r config.Reload) ReloadAnswer {
 	log := g.log.WithField("trigger", r.Trigger)
 	unchanged := r.Err == nil && reflect.DeepEqual(r.Snapshot, g.Current())
 	if unchanged && r.Trigger == "start" {
 		// The watcher's first read found the file as Start loaded it.
 		log.Debug("config file watched: it matches the running configuration")
-		return
+		return ReloadAnswer{Result: resultUnchanged}
 	}
 	g.notifyReloading()
 	if unchanged {
 		g.recordReload(resultUnchanged, "")
 		log.Debug("config file read: nothing changed")
 		g.notify("READY=1\nSTATUS=config unchanged")
-		return
+		return ReloadAnswer{Result: resultUnchanged}
 	}
 	start := time.Now()
 	diff, err := g.Apply(ctx, r)
@@ -221,7 +228,7 @@ func (g *Gateway) Reload(ctx context.Context, r config.Reload) {
 		g.recordReload(resultRejected, msg)
 		log.WithError(err).Error("config reload rejected: the running configuration stays")
 		g.notify("READY=1\nSTATUS=config reload rejected, the previous configuration serves: " + firstLine(msg))
-		return
+		return ReloadAnswer{Result: resultRejected, Error: msg}
 	}
 	g.recordReload(resultApplied, "")
 	g.notify(fmt.Sprintf("READY=1\nSTATUS=serving %d listener(s); config reloaded", len(g.Current().Listeners)))
@@ -231,6 +238,7 @@ func (g *Gateway) Reload(ctx context.Context, r config.Reload) {
 		fields["endpoints-removed."+name] = ed.Removed
 	}
 	log.WithFields(fields).Info("config reloaded")
+	return ReloadAnswer{Result: resultApplied, Changes: diffLines(diff)}
 }
 
 // Apply applies the snapshot of r to the running listeners; on error
@@ -267,6 +275,7 @@ func (g *Gateway) Apply(ctx context.Context, r config.Reload) (reconcile.Diff, e
 // server stops last.
 func (g *Gateway) Shutdown() error {
 	g.stopping.Store(true)
+	g.closeControl()
 	g.closeUpgrade()
 	g.toStore() // fdstore.go: under systemd with a store, the sockets go there
 

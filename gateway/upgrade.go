@@ -107,6 +107,7 @@ func StartWith(ctx context.Context, logOut io.Writer, snap *config.Snapshot, opt
 			go srv.Serve()
 		}
 	}
+	g.startControl(snap)
 	log.WithFields(logrus.Fields{"config": snap.File, "listeners": len(snap.Listeners)}).Info("gateway started")
 	g.notify(fmt.Sprintf("READY=1\nSTATUS=serving %d listener(s)", len(snap.Listeners)))
 	return g, nil
