@@ -87,10 +87,6 @@ func ExportBatch(cands []ExportCandidate, timeout time.Duration) (exported []Exp
 // drained (closed after drain-timeout) or closed. The descriptors are
 // the listener's from the call on.
 func (l *Listener) Adopt(c ExportedConn) error {
-	if l.fwd == nil {
-		c.Close()
-		return fmt.Errorf("listener %s: no forwarder: %w", l.name, l.fwdErr)
-	}
 	peer, unixClient, err := forward.Peer(c.Client)
 	if err != nil {
 		c.Close()

@@ -8,6 +8,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/netip"
@@ -34,6 +35,10 @@ type Listener struct {
 	ln   net.Listener
 	pool *upstream.Pool
 	log  logrus.FieldLogger
+	fwd  *forward.Forwarder // the process's, shared by its listeners
+	// fds is the descriptor budget shared by a gateway's listeners (nil:
+	// never pause); see fds.go.
+	fds *FDBudget
 
 	ctx    context.Context // canceled when the listener shuts down
 	cancel context.CancelFunc
@@ -43,7 +48,6 @@ type Listener struct {
 	open   atomic.Int64
 	total  atomic.Uint64
 	closed atomic.Bool
-	done   chan struct{} // closed when Serve returns
 
 	// Limits and counters beyond open/total: see limits.go.
 	limits atomic.Pointer[Limits]
@@ -56,16 +60,13 @@ type Listener struct {
 	// serverTLS is the TLS served to new clients, nil for plain TCP; see
 	// servetls.go.
 	serverTLS atomic.Pointer[tls.Config]
-	fwd       *forward.Forwarder // nil when it could not be started: fwdErr says why
-	fwdErr    error
 
-	// fds is the descriptor budget shared by a gateway's listeners (nil:
-	// never pause); see fds.go. Set before Serve.
-	fds *FDBudget
-
-	// When the forwarder's loops accept (serveloops.go): svc is their
-	// service, set under serveMu; stopServing is closed by Close.
+	// serveMu orders Serve's start with Close: serving counts the Serve
+	// running, which Close waits for; when the forwarder's loops accept
+	// (serveloops.go), svc is their service, and stopServing is closed by
+	// Close.
 	serveMu     sync.Mutex
+	serving     sync.WaitGroup
 	svc         *forward.Service
 	stopServing chan struct{}
 	stopOnce    sync.Once
@@ -133,23 +134,32 @@ func (c *proxyConn) forward(f *forward.Forwarder, client, up net.Conn, m forward
 	return err
 }
 
-// New returns a listener that serves ln with pool. Serve must be started
-// before Close or Shutdown is called.
-func New(name string, ln net.Listener, pool *upstream.Pool, log logrus.FieldLogger) *Listener {
+// Options are what a listener shares with the other listeners of its
+// process.
+type Options struct {
+	// Forwarder carries the listener's connections; required. One per
+	// process, whose owner closes it after the last listener drained.
+	Forwarder *forward.Forwarder
+	// Budget makes the listener pause accepting while few file
+	// descriptors are left; nil never pauses.
+	Budget *FDBudget
+	Log    logrus.FieldLogger
+}
+
+// New returns a listener that serves ln with pool, its connections
+// carried by o.Forwarder.
+func New(name string, ln net.Listener, pool *upstream.Pool, o Options) (*Listener, error) {
+	if o.Forwarder == nil {
+		return nil, fmt.Errorf("listener %q: no forwarder", name)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
-	fwd, err := forward.NewForwarder()
-	l := &Listener{name: name, ln: ln, pool: pool, log: log, ctx: ctx, cancel: cancel, done: make(chan struct{}), fwd: fwd, fwdErr: err}
+	l := &Listener{name: name, ln: ln, pool: pool, log: o.Log, fwd: o.Forwarder, fds: o.Budget, ctx: ctx, cancel: cancel}
 	l.stopServing = make(chan struct{})
 	l.counters.bytes = upstream.NewByteCounter()
 	l.limits.Store(&Limits{})
 	l.limitsChanged = make(chan struct{}, 1)
-	return l
+	return l, nil
 }
-
-// UseBudget makes the listener pause accepting while b says few file
-// descriptors are left; call it before Serve. b is shared by the listeners
-// of one gateway.
-func (l *Listener) UseBudget(b *FDBudget) { l.fds = b }
 
 // Retire ends what a closed listener still runs for its connections (the
 // idle reaper) once the last of them is gone; its owner calls it when it
@@ -177,9 +187,13 @@ func (l *Listener) TotalConns() uint64 { return l.total.Load() }
 
 // Serve accepts connections until the listener is closed. Transient accept
 // errors (such as running out of file descriptors) are logged and retried
-// with backoff; they never end the loop.
+// with backoff; they never end the loop. A Serve after Close returns at
+// once.
 func (l *Listener) Serve() error {
-	defer close(l.done)
+	if !l.startServing() {
+		return nil
+	}
+	defer l.serving.Done()
 	go l.reapIdle()
 	stop := make(chan struct{})
 	defer close(stop) // idle workers exit
@@ -226,6 +240,17 @@ func (l *Listener) Serve() error {
 	}
 }
 
+// startServing counts a Serve that starts, unless Close came first.
+func (l *Listener) startServing() bool {
+	l.serveMu.Lock()
+	defer l.serveMu.Unlock()
+	if l.closed.Load() {
+		return false
+	}
+	l.serving.Add(1)
+	return true
+}
+
 // track counts and tracks a client just accepted, until release.
 func (l *Listener) track(pc *proxyConn) {
 	l.conns.Store(pc, struct{}{})
@@ -237,12 +262,6 @@ func (l *Listener) track(pc *proxyConn) {
 
 func (l *Listener) handle(pc *proxyConn) {
 	start := time.Now()
-	if l.fwd == nil {
-		l.log.WithError(l.fwdErr).Error("no forwarder; closing client")
-		_ = pc.client.Close()
-		l.release(pc)
-		return
-	}
 	client, ok := l.serveTLS(pc) // pc.client itself when the listener has no tls block
 	if !ok {
 		l.release(pc)
@@ -298,33 +317,24 @@ func debugEnabled(log logrus.FieldLogger) bool {
 	return true
 }
 
-// release forgets an ended connection. The forwarder of a closed listener
-// stops with its last connection.
+// release forgets an ended connection.
 func (l *Listener) release(pc *proxyConn) {
 	l.conns.Delete(pc)
 	l.fds.give()
-	last := l.open.Add(-1) == 0
+	l.open.Add(-1)
 	l.wg.Done()
-	if last && l.closed.Load() {
-		go l.closeForwarder() // not on the forwarder's own goroutine
-	}
 }
 
-func (l *Listener) closeForwarder() {
-	if l.fwd != nil {
-		_ = l.fwd.Close()
-	}
-}
-
-// Close stops accepting. Open connections are left alone; see Shutdown.
+// Close stops accepting and returns once no client is accepted any more.
+// Open connections are left alone; see Shutdown. It may be called before
+// Serve, or without it.
 func (l *Listener) Close() error {
+	l.serveMu.Lock()
 	l.closed.Store(true)
+	l.serveMu.Unlock()
 	l.stopService()
 	err := l.ln.Close()
-	<-l.done
-	if l.open.Load() == 0 {
-		l.closeForwarder()
-	}
+	l.serving.Wait()
 	return err
 }
 
@@ -337,10 +347,9 @@ func (l *Listener) Shutdown(ctx context.Context) error {
 		l.wg.Wait()
 		close(idle)
 	}()
+	defer l.cancel()
 	select {
 	case <-idle:
-		l.cancel()
-		l.closeForwarder()
 		return nil
 	case <-ctx.Done():
 	}
@@ -350,6 +359,5 @@ func (l *Listener) Shutdown(ctx context.Context) error {
 		return true
 	})
 	<-idle
-	l.closeForwarder()
 	return ctx.Err()
 }

@@ -11,7 +11,9 @@ import (
 )
 
 // Forwarder forwards connection pairs. Its methods are safe for concurrent
-// use. Close it when no connection is forwarded any more.
+// use. Close it when no connection is forwarded any more. A process needs
+// one, shared by all its listeners: its loops are sized for the machine
+// (loopCount), not for a listener.
 type Forwarder struct {
 	loops     []*loop
 	next      atomic.Uint32
