@@ -233,11 +233,11 @@ func (g *Group) stop(m *member, timeout time.Duration) {
 	g.log.WithField("listener", m.cfg.Name).Info("listener stopped")
 }
 
-// pruneRetired forgets retired listeners whose connections have all ended,
-// keeping their counts in their member's base.
+// pruneRetired forgets retired listeners that are closed and whose
+// connections have all ended, keeping their counts in their member's base.
 func (g *Group) pruneRetired() {
 	g.retired = slices.DeleteFunc(g.retired, func(l *listener.Listener) bool {
-		if l.OpenConns() != 0 {
+		if l.Serving() || l.OpenConns() != 0 {
 			return false
 		}
 		l.Retire()
