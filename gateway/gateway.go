@@ -22,12 +22,16 @@ import (
 	"github.com/etcd-gateway/etcd-gateway/config"
 	"github.com/etcd-gateway/etcd-gateway/gateway/reconcile"
 	"github.com/etcd-gateway/etcd-gateway/gateway/upgrade"
+	"github.com/etcd-gateway/etcd-gateway/listener/forward"
 )
 
 // Gateway is a running set of listeners and the configuration they follow.
 type Gateway struct {
 	log   *logrus.Logger
 	group *reconcile.Group
+	// fwd carries every listener's connections: one per process, its loops
+	// sized for the machine; closed last, once every listener drained.
+	fwd *forward.Forwarder
 
 	// current is the snapshot in force; written only by the goroutine that
 	// runs Start, Apply and Run.
@@ -116,7 +120,11 @@ func Start(ctx context.Context, logOut io.Writer, snap *config.Snapshot) (*Gatew
 // passed are the sockets of the gateway it takes over from (or of systemd's
 // file descriptor store), which they take, paused, instead of binding.
 func start(ctx context.Context, log *logrus.Logger, snap *config.Snapshot, passed []upgrade.Socket) (*Gateway, error) {
-	g := &Gateway{log: log, group: reconcile.NewGroup(log), started: time.Now(), changes: newEndpointChanges(), page: newStatusPage(), ctl: newControlState()}
+	fwd, err := forward.NewForwarder()
+	if err != nil {
+		return nil, fmt.Errorf("gateway: %w", err)
+	}
+	g := &Gateway{log: log, group: reconcile.NewGroup(log, fwd), fwd: fwd, started: time.Now(), changes: newEndpointChanges(), page: newStatusPage(), ctl: newControlState()}
 	g.up.done = make(chan struct{})
 	g.up.stats = newUpgradeStats()
 	if len(passed) > 0 {
@@ -128,12 +136,14 @@ func start(ctx context.Context, log *logrus.Logger, snap *config.Snapshot, passe
 	adm, err := g.prepareAdmin(ctx, snap)
 	if err != nil {
 		g.up.inherited.CloseRest()
+		_ = fwd.Close()
 		return nil, err
 	}
 	if _, err := g.group.Apply(ctx, snap); err != nil {
 		adm.abort()
 		g.up.inherited.CloseRest()
 		_ = g.group.Shutdown(ctx)
+		_ = fwd.Close()
 		return nil, err
 	}
 	g.current.Store(snap)
@@ -291,6 +301,7 @@ func (g *Gateway) Shutdown() error {
 	}
 	g.stopAdmin()
 	g.changes.close()
+	_ = g.fwd.Close() // every listener drained: nothing left to forward
 	g.log.Info("gateway stopped")
 	return err
 }

@@ -18,8 +18,8 @@ import (
 )
 
 // serve runs a listener on a fresh loopback port in front of eps. It
-// returns the address, the listener and a stop function that shuts both
-// the listener and its pool down.
+// returns the address, the listener and a stop function that shuts the
+// listener, its pool and its forwarder down.
 func serve(t *testing.T, s upstream.Settings, eps ...string) (string, *Listener, func()) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -28,7 +28,11 @@ func serve(t *testing.T, s upstream.Settings, eps ...string) (string, *Listener,
 	}
 	pool := upstream.NewPool(upstream.Options{Settings: s, Log: testutil.Logger(t)})
 	pool.Update(resolver.Static(eps))
-	l := New("main", ln, pool, testutil.Logger(t))
+	f := newForwarder(t)
+	l, err := New("main", ln, pool, Options{Forwarder: f, Log: testutil.Logger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
 	go func() { _ = l.Serve() }()
 	var once sync.Once
 	stop := func() {
@@ -37,6 +41,7 @@ func serve(t *testing.T, s upstream.Settings, eps ...string) (string, *Listener,
 			defer cancel()
 			_ = l.Shutdown(ctx)
 			pool.Close()
+			_ = f.Close() // as its owner does, once every listener drained
 		})
 	}
 	t.Cleanup(stop)

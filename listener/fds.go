@@ -56,7 +56,7 @@ type FDBudget struct {
 }
 
 // NewFDBudget returns a budget for this process's open-file limit, for the
-// listeners of one gateway to share (Listener.UseBudget).
+// listeners of one gateway to share (Options.Budget).
 func NewFDBudget() *FDBudget {
 	b := &FDBudget{count: openDescriptors}
 	b.setLimit(openFileLimit())

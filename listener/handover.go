@@ -45,20 +45,29 @@ func (l *Listener) ExportCandidates() (cands []ExportCandidate, left int) {
 	var pcs []*proxyConn
 	l.conns.Range(func(k, _ any) bool {
 		pc := k.(*proxyConn)
-		pc.mu.Lock()
-		p, ok := pc.fwd.(*forward.Pair)
-		if ok && !pc.closed {
-			cands, pcs = append(cands, ExportCandidate{pair: p, ep: pc.ep}), append(pcs, pc)
+		if p, ep, ok := pc.movable(); ok {
+			cands, pcs = append(cands, ExportCandidate{pair: p, ep: ep}), append(pcs, pc)
 		} else {
 			left++
 		}
-		pc.mu.Unlock()
 		return true
 	})
 	for i, pc := range pcs {
 		cands[i].Idle, _ = idleFor(pc.idleConn()) // an error: 0, busy
 	}
 	return cands, left
+}
+
+// movable returns the pair that forwards c, which a handover may export,
+// and c's endpoint; false when c is closed, not forwarded yet, or copied.
+func (c *proxyConn) movable() (*forward.Pair, string, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.fwd == nil || c.closed {
+		return nil, "", false
+	}
+	p, ok := c.fwd.Movable()
+	return p, c.ep, ok
 }
 
 // ExportBatch quiesces cands, of any listeners, together
@@ -87,52 +96,27 @@ func ExportBatch(cands []ExportCandidate, timeout time.Duration) (exported []Exp
 // drained (closed after drain-timeout) or closed. The descriptors are
 // the listener's from the call on.
 func (l *Listener) Adopt(c ExportedConn) error {
-	if l.fwd == nil {
-		c.Close()
-		return fmt.Errorf("listener %s: no forwarder: %w", l.name, l.fwdErr)
-	}
 	peer, unixClient, err := forward.Peer(c.Client)
 	if err != nil {
 		c.Close()
 		return fmt.Errorf("listener %s: adopt: %w", l.name, err)
 	}
-	pc := &proxyConn{peer: peer, ep: c.Endpoint, unix: unixClient}
-	l.conns.Store(pc, struct{}{})
-	l.fds.take()
-	l.open.Add(1)
-	l.wg.Add(1)
+	pc := &proxyConn{peer: peer, unix: unixClient}
+	l.track(pc)
 	ep := l.endpoint(c.Endpoint)
-	if err := l.adoptPair(pc, c, ep); err != nil {
-		return err
-	}
-	if ep == nil {
-		l.orphan(pc, c.Endpoint)
-	}
-	return nil
-}
-
-// adoptPair registers c's descriptors with the forwarder for pc, counted
-// in ep's meters when ep is not nil; on error pc is released.
-func (l *Listener) adoptPair(pc *proxyConn, c ExportedConn, ep *upstream.Endpoint) error {
-	untrack := func() {}
-	meters := forward.Meters{Listener: l.counters.bytes}
-	if ep != nil {
-		untrack = ep.Track(pc)
-		meters.Endpoint = ep.Bytes()
-	}
-	pc.mu.Lock()
-	p, err := l.fwd.AdoptFDs(c.Client, c.Upstream, c.State, meters, func(int64, int64) {
-		untrack()
-		l.release(pc)
-	})
+	m := l.connected(pc, c.Endpoint, ep)
+	pc.mu.Lock() // a Close meanwhile waits for the pair
+	p, err := l.fwd.AdoptFDs(c.Client, c.Upstream, c.State, m, func(sent, received int64) { l.release(pc, sent, received) })
 	if err == nil {
 		pc.fwd = p
 	}
 	pc.mu.Unlock()
 	if err != nil {
-		untrack()
-		l.release(pc)
+		l.release(pc, 0, 0)
 		return fmt.Errorf("listener %s: %w", l.name, err)
+	}
+	if ep == nil {
+		l.orphan(pc, c.Endpoint)
 	}
 	return nil
 }

@@ -40,7 +40,10 @@ func TestKeepAliveSetOnBothSides(t *testing.T) {
 	pool := upstream.NewPool(upstream.Options{Log: testutil.Logger(t)})
 	pool.Update(resolver.Static([]string{testutil.Echo(t).Addr}))
 	t.Cleanup(pool.Close)
-	l := New("main", ln, pool, testutil.Logger(t))
+	l, err := New("main", ln, pool, Options{Forwarder: newForwarder(t), Log: testutil.Logger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
 	l.SetLimits(Limits{KeepAlive: 7 * time.Second})
 	go func() { _ = l.Serve() }()
 	t.Cleanup(func() { _ = l.Shutdown(context.Background()) })

@@ -151,7 +151,7 @@ func (l *Listener) admit(c net.Conn) bool {
 // admits decides on client socket sock just accepted, with the current
 // limits: one the allow-list does not let in is refused (see admitPeer);
 // past MaxConns one is refused, counted and logged. The caller closes a
-// refused client.
+// refused client; one admitted counts as accepted.
 func (l *Listener) admits(sock controller, unixClient bool) (*Limits, bool) {
 	lim := l.limits.Load()
 	if !l.admitPeer(sock, unixClient, lim.Peers) {
@@ -162,6 +162,7 @@ func (l *Listener) admits(sock controller, unixClient bool) (*Limits, bool) {
 		l.logRejection(lim.MaxConns, n)
 		return lim, false
 	}
+	l.total.Add(1)
 	return lim, true
 }
 
@@ -245,14 +246,15 @@ type controller interface {
 	Control(fn func(fd uintptr)) error
 }
 
-// pairSide is side i of a forwarded pair (0 the client, 1 the upstream).
-type pairSide struct {
-	p *forward.Pair
+// forwardedSide is side i of a forwarded connection (0 the client, 1 the
+// upstream).
+type forwardedSide struct {
+	f forward.Forwarding
 	i int
 }
 
-// Control runs fn with the side's descriptor, unless the pair ended.
-func (s pairSide) Control(fn func(fd uintptr)) error { return s.p.Control(s.i, fn) }
+// Control runs fn with the side's descriptor, unless the forwarding ended.
+func (s forwardedSide) Control(fn func(fd uintptr)) error { return s.f.Control(s.i, fn) }
 
 // idleConn is the socket whose idle time stands for the pair's: the
 // client's, or, for a unix socket client (TCP_INFO is TCP's), the
@@ -265,19 +267,16 @@ func (c *proxyConn) idleConn() controller {
 }
 
 // socket is side i of the connection (0 the client, 1 the upstream): of
-// its forwarded pair once started, else its Go connection; nil when
-// there is none (not dialled yet, or TLS: idleFor skips it).
+// its forwarding once started, else the client's Go connection; nil when
+// there is none (not dialled yet: idleFor skips it).
 func (c *proxyConn) socket(i int) controller {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if p, ok := c.fwd.(*forward.Pair); ok {
-		return pairSide{p, i}
-	}
-	if i == 0 {
+	switch {
+	case c.fwd != nil:
+		return forwardedSide{c.fwd, i}
+	case i == 0:
 		return rawConn(c.client)
-	}
-	if _, tcp := c.up.(*net.TCPConn); tcp {
-		return rawConn(c.up)
 	}
 	return nil
 }

@@ -41,11 +41,23 @@ func newListener(t testing.TB, backend string) *Listener {
 	if tt, ok := t.(*testing.T); ok {
 		log = testutil.Logger(tt)
 	}
-	l := New("test", ln, pool, log)
-	if l.fwdErr != nil {
-		t.Fatal(l.fwdErr)
+	l, err := New("test", ln, pool, Options{Forwarder: newForwarder(t), Log: log})
+	if err != nil {
+		t.Fatal(err)
 	}
 	return l
+}
+
+// newForwarder returns a forwarder closed at the end of the test, after
+// the listeners given it (their cleanups, registered later, run first).
+func newForwarder(t testing.TB) *forward.Forwarder {
+	t.Helper()
+	f, err := forward.NewForwarder()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = f.Close() })
+	return f
 }
 
 // dialThrough opens n connections through l, each checked with an echo.
@@ -64,10 +76,18 @@ func dialThrough(t *testing.T, l *Listener, n int) []net.Conn {
 	return cs
 }
 
-// waitStopped waits for every loop of f to exit, for at most testTimeout.
-func waitStopped(t *testing.T, f *forward.Forwarder) {
+// closeForwarder closes l's forwarder, as its owner does once every
+// listener drained, and waits for its loops to exit: a connection of l
+// left in it would be ended there and released a second time.
+func closeForwarder(t *testing.T, l *Listener) {
 	t.Helper()
-	testutil.WaitFor(t, "the forwarder's loops to exit", testTimeout, f.Stopped)
+	if err := l.fwd.Close(); err != nil {
+		t.Fatal(err)
+	}
+	testutil.WaitFor(t, "the forwarder's loops to exit", testTimeout, l.fwd.Stopped)
+	if n := l.OpenConns(); n != 0 {
+		t.Fatalf("%d open connections once the forwarder stopped, want 0", n)
+	}
 }
 
 // testTimeout bounds every blocking step of these tests, so that a bug
@@ -103,7 +123,7 @@ func TestShutdownClosesIdleConnections(t *testing.T) {
 			t.Fatal("a client could still read after Shutdown")
 		}
 	}
-	waitStopped(t, l.fwd)
+	closeForwarder(t, l)
 }
 
 func TestShutdownDrainsConnectionsThatEnd(t *testing.T) {
@@ -119,10 +139,13 @@ func TestShutdownDrainsConnectionsThatEnd(t *testing.T) {
 	if err := <-shut; err != nil {
 		t.Fatal(err)
 	}
-	waitStopped(t, l.fwd)
+	closeForwarder(t, l)
 }
 
-func TestClosedListenerStopsItsForwarderWithTheLastConnection(t *testing.T) {
+// TestClosedListenerReleasesItsConnectionsToTheLast: after Close the
+// connections go on, and the listener lets go of each as it ends,
+// leaving nothing in the forwarder it shares.
+func TestClosedListenerReleasesItsConnectionsToTheLast(t *testing.T) {
 	l := startListener(t, testutil.Echo(t).Addr)
 	clients := dialThrough(t, l, 3)
 	if err := l.Close(); err != nil {
@@ -135,11 +158,42 @@ func TestClosedListenerStopsItsForwarderWithTheLastConnection(t *testing.T) {
 	for _, c := range clients {
 		c.Close()
 	}
-	waitStopped(t, l.fwd)
+	testutil.WaitFor(t, "the last connection to be released", testTimeout, func() bool { return l.OpenConns() == 0 })
+	closeForwarder(t, l)
 
 	idle := startListener(t, testutil.Echo(t).Addr)
 	if err := idle.Close(); err != nil {
 		t.Fatal(err)
 	}
-	waitStopped(t, idle.fwd)
+	closeForwarder(t, idle)
+}
+
+// TestCloseBeforeServe: Close returns at once on a listener never
+// served, as net/http.Server's does, and a Serve after it returns at once
+// without accepting.
+func TestCloseBeforeServe(t *testing.T) {
+	l := newListener(t, testutil.Echo(t).Addr)
+	closed := make(chan error, 1)
+	go func() { closed <- l.Close() }()
+	select {
+	case <-closed:
+	case <-time.After(testTimeout):
+		t.Fatal("Close before Serve did not return")
+	}
+	served := make(chan error, 1)
+	go func() { served <- l.Serve() }()
+	select {
+	case err := <-served:
+		if err != nil {
+			t.Fatalf("Serve after Close: %v", err)
+		}
+	case <-time.After(testTimeout):
+		t.Fatal("Serve after Close did not return")
+	}
+	if _, err := l.ln.Accept(); !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("the socket of a listener closed before Serve: accept: %v, want net.ErrClosed", err)
+	}
+	if err := l.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
 }

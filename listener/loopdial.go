@@ -4,8 +4,6 @@ import (
 	"net/netip"
 	"time"
 
-	"github.com/sirupsen/logrus"
-
 	"github.com/etcd-gateway/etcd-gateway/listener/forward"
 	"github.com/etcd-gateway/etcd-gateway/upstream"
 )
@@ -16,12 +14,10 @@ import (
 // bookkeeping once one answers. The loop calls it on its thread, one
 // method at a time.
 type loopUpstream struct {
-	l       *Listener
-	pc      *proxyConn
-	plan    upstream.DialPlan
-	ep      *upstream.Endpoint // of the last Next
-	untrack func()             // set by Connected
-	start   time.Time
+	l    *Listener
+	pc   *proxyConn
+	plan upstream.DialPlan
+	ep   *upstream.Endpoint // of the last Next
 }
 
 // Next returns the address of the plan's next endpoint; when none is
@@ -44,28 +40,26 @@ func (u *loopUpstream) Failed(err error) { u.plan.Failed(err) }
 func (u *loopUpstream) Connected() forward.Meters {
 	u.plan.Connected()
 	u.l.loopDialled.Add(1)
-	u.untrack = u.ep.Track(u.pc)
-	u.pc.mu.Lock()
-	u.pc.ep = u.ep.Addr()
-	u.pc.mu.Unlock()
-	if debugEnabled(u.l.log) {
-		u.l.log.WithFields(logrus.Fields{"endpoint": u.ep.Addr(), "client": u.pc.remote()}).Debug("connection opened")
-	}
-	return forward.Meters{Listener: u.l.counters.bytes, Endpoint: u.ep.Bytes()}
+	return u.l.connected(u.pc, u.ep.Addr(), u.ep)
 }
 
-// done is the pair's end: the connection is forgotten.
-func (u *loopUpstream) done(sent, received int64) {
-	if u.untrack != nil {
-		u.untrack()
-		if debugEnabled(u.l.log) {
-			u.l.log.WithFields(logrus.Fields{
-				"endpoint": u.ep.Addr(), "client": u.pc.remote(),
-				"bytes-sent": sent, "bytes-received": received, "duration": time.Since(u.start).String(),
-			}).Debug("connection closed")
-		}
+// loopClient is how a loop connects the upstream of pc, a client just
+// tracked, with keepalive period keepAlive: through the pool's DialPlan.
+// False when the pool has no plan (no endpoint): pc was counted, logged
+// and released, and the caller closes its client.
+func (l *Listener) loopClient(pc *proxyConn, keepAlive time.Duration) (forward.Client, bool) {
+	plan, err := l.pool.Plan()
+	if err != nil {
+		l.noUpstream(pc, err)
+		l.release(pc, 0, 0)
+		return forward.Client{}, false
 	}
-	u.l.release(u.pc)
+	return forward.Client{
+		Upstream: &loopUpstream{l: l, pc: pc, plan: plan},
+		Options:  forward.ConnectOptions{Timeout: plan.Timeout(), KeepAlive: keepAlive},
+		Done:     func(sent, received int64) { l.release(pc, sent, received) },
+		Started:  pc.started,
+	}, true
 }
 
 // LoopDialled is the number of clients whose upstream the forwarder's
@@ -73,37 +67,23 @@ func (u *loopUpstream) done(sent, received int64) {
 // listener's clients (the rest are dialled by Pool.Dial in a goroutine).
 func (l *Listener) LoopDialled() uint64 { return l.loopDialled.Load() }
 
-// connectInLoop hands pc's client to the forwarder, whose loop connects
-// its upstream; it reports false, having done nothing, when the pool
-// can't be dialled that way (TLS origination).
-func (l *Listener) connectInLoop(pc *proxyConn, client forward.Socket) bool {
-	if !l.fwd.Connects() || !l.pool.Nonblocking() {
-		return false
-	}
-	plan, err := l.pool.Plan()
-	if err != nil {
-		l.noUpstream(pc, err)
+// connectInLoop hands pc, a client Go's Accept took, to the forwarder,
+// whose loop connects its upstream (loopClient) and forwards it.
+func (l *Listener) connectInLoop(pc *proxyConn, client forward.Socket) {
+	c, ok := l.loopClient(pc, l.limits.Load().KeepAlive)
+	if !ok {
 		_ = pc.client.Close()
-		l.release(pc)
-		return true
+		return
 	}
-	u := &loopUpstream{l: l, pc: pc, plan: plan, start: time.Now()}
-	o := forward.ConnectOptions{Timeout: plan.Timeout(), KeepAlive: l.limits.Load().KeepAlive}
-	pc.mu.Lock()
-	defer pc.mu.Unlock()
-	if pc.closed {
-		_ = pc.client.Close()
-		l.release(pc)
-		return true
-	}
-	p, err := l.fwd.Connect(client, u, o, u.done)
+	p, err := l.fwd.Connect(client, c.Upstream, c.Options, c.Done)
 	if err != nil {
-		l.log.WithError(err).WithField("client", pc.remote()).Warn("can't forward; closing client")
-		l.release(pc)
-		return true
+		if !pc.isClosed() { // else Close came first, and closed the client
+			l.log.WithError(err).WithField("client", pc.remote()).Warn("can't forward; closing client")
+		}
+		l.release(pc, 0, 0)
+		return
 	}
-	pc.fwd = p
-	return true
+	c.Started(p)
 }
 
 // noUpstream counts and logs a client closed because no endpoint could

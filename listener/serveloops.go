@@ -16,48 +16,37 @@ import (
 // event loops (forward.Serve): no net.Listener.Accept, no goroutine per
 // connection. A loop asks loopAcceptor about each connection, on its own
 // thread: the descriptor reserve (Room), the allow-list and max-connections
-// (admits), then tracking, as Serve's accept loop does; then it connects the
+// (admits), then tracking, as Go's accept loop does; then it connects the
 // upstream itself, through the pool's DialPlan (loopdial.go): IP
 // endpoints and host names alike (static names, SRV targets, members found
 // by member sync), at the names' cached addresses; a pool with no endpoint
 // yet (waiting for DNS) too, whose clients are closed with the reason. A
 // client the loop can't serve alone (the listener was given a tls block
-// since, or the pool originates TLS since) is handed to a handler
-// goroutine as a net.Conn, as Serve's would be. A listener that starts
-// with a tls block, or a pool that originates TLS, is served by Serve's
-// accept loop. The Gate's Pause and Resume pause the loops' accepting;
-// Close stops it.
+// since, or the pool originates TLS since) is handed to a worker as a
+// net.Conn, as Go's accept loop's would be (inLoops decides, engine.go). A
+// listener that starts with a tls block, or a pool that originates TLS,
+// is served by Go's accept loop (accept.go). The Gate's Pause and Resume
+// pause the loops' accepting; Close stops it.
 
 // loopAcceptor is a listener's forward.Acceptor.
 type loopAcceptor struct {
-	l          *Listener
-	unix       bool     // the socket is a unix socket: no TCP options
-	w          *workers // for the clients handed to goroutines
-	paused     atomic.Bool
-	lastErrLog atomic.Int64 // unix ns
-	suppressed atomic.Int64
+	l      *Listener
+	unix   bool     // the socket is a unix socket: no TCP options
+	w      *workers // for the clients handed to goroutines
+	paused atomic.Bool
 }
 
 // Room reports whether the descriptor reserve lets a client in.
 func (a *loopAcceptor) Room() bool { return a.l.fds.roomOrPause(&a.paused, a.l.log) }
 
-// Error logs a failed accept, at most once a second, and has the
-// descriptors counted again: the last count is wrong.
-func (a *loopAcceptor) Error(err error) {
-	a.l.fds.stale()
-	now := time.Now().UnixNano()
-	last := a.lastErrLog.Load()
-	if now-last < int64(time.Second) || !a.lastErrLog.CompareAndSwap(last, now) {
-		a.suppressed.Add(1)
-		return
-	}
-	a.l.log.WithError(err).WithField("suppressed", a.suppressed.Swap(0)).Error("accept failed; accepting paused for a while")
-}
+// Error answers a failed accept as Go's accept loop's are answered.
+func (a *loopAcceptor) Error(err error) time.Duration { return a.l.acceptFailed(err) }
 
 // Accept admits client socket fd, tracks it, and returns how its loop
 // connects its upstream.
 func (a *loopAcceptor) Accept(fd int, peer netip.AddrPort) (forward.Client, bool) {
 	l := a.l
+	l.acceptSucceeded()
 	lim, ok := l.admits(fdSocket(fd), a.unix)
 	if !ok {
 		return forward.Client{}, false
@@ -65,25 +54,17 @@ func (a *loopAcceptor) Accept(fd int, peer netip.AddrPort) (forward.Client, bool
 	if !a.unix && !l.keepAliveInherited.Load() && lim.KeepAlive > 0 {
 		_ = setSocketKeepAlive(fdSocket(fd), lim.KeepAlive)
 	}
-	if l.serverTLS.Load() != nil || !l.pool.Nonblocking() {
+	if !l.inLoops() {
 		a.handOff(fd)
 		return forward.Client{}, true
 	}
-	pc := &proxyConn{peer: peer, unix: a.unix}
+	pc := &proxyConn{peer: peer, unix: a.unix, start: time.Now()}
 	l.track(pc)
-	plan, err := l.pool.Plan()
-	if err != nil {
-		l.noUpstream(pc, err)
-		l.release(pc)
-		return forward.Client{}, false
-	}
-	u := &loopUpstream{l: l, pc: pc, plan: plan, start: time.Now()}
-	o := forward.ConnectOptions{Timeout: plan.Timeout(), KeepAlive: lim.KeepAlive}
-	return forward.Client{Upstream: u, Options: o, Done: u.done, Started: pc.started}, true
+	return l.loopClient(pc, lim.KeepAlive)
 }
 
-// handOff serves client socket fd, which it takes, as Serve's accept loop
-// would: a net.Conn for a handler goroutine.
+// handOff serves client socket fd, which it takes, as Go's accept loop
+// would: a net.Conn for a worker.
 func (a *loopAcceptor) handOff(fd int) {
 	f := os.NewFile(uintptr(fd), "client")
 	c, err := net.FileConn(f)
@@ -92,7 +73,7 @@ func (a *loopAcceptor) handOff(fd int) {
 		a.l.log.WithError(err).Warn("can't serve a client; closing it")
 		return
 	}
-	pc := &proxyConn{client: c, unix: a.unix}
+	pc := &proxyConn{client: c, unix: a.unix, start: time.Now()}
 	a.l.track(pc)
 	a.w.run(pc)
 }
@@ -108,11 +89,10 @@ func (s fdSocket) Control(fn func(fd uintptr)) error {
 
 // serveInLoops serves the listener in the forwarder's loops until Close,
 // and reports true; false, having done nothing, when it can't or should
-// not, and Serve's accept loop serves: a listener with a tls block, or a
-// pool that originates TLS (see Pool.Nonblocking), whose every client
-// would be handed off.
+// not (inLoops), and Go's accept loop serves: a listener with a tls block,
+// or a pool that originates TLS, whose every client would be handed off.
 func (l *Listener) serveInLoops(w *workers) bool {
-	if l.fwd == nil || !l.fwd.Connects() || l.serverTLS.Load() != nil || !l.pool.Nonblocking() {
+	if !l.inLoops() {
 		return false
 	}
 	fd, err := listenFD(rawConn(l.ln))
@@ -174,16 +154,4 @@ func (l *Listener) stopService() {
 		l.svc.Stop()
 	}
 	l.stopOnce.Do(func() { close(l.stopServing) })
-}
-
-// started gives c the pair its loop registered; a c closed meanwhile
-// closes it.
-func (c *proxyConn) started(p *forward.Pair) {
-	c.mu.Lock()
-	c.fwd = p
-	closed := c.closed
-	c.mu.Unlock()
-	if closed {
-		_ = p.Close()
-	}
 }

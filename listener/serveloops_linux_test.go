@@ -26,7 +26,10 @@ func gatedListener(t *testing.T, ln net.Listener, backend string) (*Listener, *G
 	if err != nil {
 		t.Fatal(err)
 	}
-	l := New("loops", g, pool, testutil.Logger(t))
+	l, err := New("loops", g, pool, Options{Forwarder: newForwarder(t), Log: testutil.Logger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
 	go func() { _ = l.Serve() }()
 	t.Cleanup(func() { _ = l.Shutdown(context.Background()) })
 	testutil.WaitFor(t, "the loops to serve", testTimeout, func() bool {

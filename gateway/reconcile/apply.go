@@ -249,6 +249,7 @@ func (g *Group) commit(s *config.Snapshot, p *plan) Diff {
 		}
 		delete(g.members, name)
 		diff.Removed = append(diff.Removed, name)
+		g.retired = append(g.retired, m.ln) // a Shutdown meanwhile drains it too
 		go g.stop(m, s.ShutdownTimeout)
 	}
 	g.pruneRetired()

@@ -114,7 +114,7 @@ func TestNameWithNoAddressClosesClientsWithTheReason(t *testing.T) {
 	d.SetAddr("stale.example.test", "127.0.0.1")
 	log := testutil.Logger(t)
 	hook := logtest.NewLocal(log)
-	g := NewGroup(log)
+	g := newGroup(t, log)
 	g.minRefresh = time.Millisecond
 	t.Cleanup(func() { _ = g.Shutdown(context.Background()) })
 	snap := &config.Snapshot{ShutdownTimeout: time.Second, DNSServer: d.Addr, DNSStaleMax: 100 * time.Millisecond,

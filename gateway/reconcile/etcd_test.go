@@ -8,10 +8,12 @@ import (
 
 	"github.com/etcd-gateway/etcd-gateway/internal/testutil"
 
+	"github.com/sirupsen/logrus"
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/etcd-gateway/etcd-gateway/config"
 	"github.com/etcd-gateway/etcd-gateway/internal/etcdtest"
+	"github.com/etcd-gateway/etcd-gateway/listener/forward"
 )
 
 func listenerConfig(name string, endpoints []string) config.Listener {
@@ -28,10 +30,23 @@ func listenerConfig(name string, endpoints []string) config.Listener {
 
 func startGroup(t *testing.T, ls ...config.Listener) *Group {
 	t.Helper()
-	g := NewGroup(testutil.Logger(t))
+	g := newGroup(t, testutil.Logger(t))
 	mustApply(t, g, ls...)
 	t.Cleanup(func() { _ = g.Shutdown(context.Background()) })
 	return g
+}
+
+// newGroup returns a group with a forwarder of its own, closed at the end
+// of the test, after the group's Shutdown (a cleanup registered later runs
+// first).
+func newGroup(t *testing.T, log logrus.FieldLogger) *Group {
+	t.Helper()
+	fwd, err := forward.NewForwarder()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = fwd.Close() })
+	return NewGroup(log, fwd)
 }
 
 // mustApply applies a snapshot of ls, with a one-second shutdown

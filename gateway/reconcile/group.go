@@ -9,6 +9,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"net"
 	"reflect"
 	"slices"
@@ -16,12 +17,12 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/etcd-gateway/etcd-gateway/listener"
-
 	"github.com/sirupsen/logrus"
 
 	"github.com/etcd-gateway/etcd-gateway/config"
 	"github.com/etcd-gateway/etcd-gateway/gateway/upgrade"
+	"github.com/etcd-gateway/etcd-gateway/listener"
+	"github.com/etcd-gateway/etcd-gateway/listener/forward"
 	"github.com/etcd-gateway/etcd-gateway/resolver"
 	"github.com/etcd-gateway/etcd-gateway/upstream"
 )
@@ -49,6 +50,9 @@ type Group struct {
 	members map[string]*member
 	retired []*listener.Listener // closed listeners whose connections may still be open
 	fds     *listener.FDBudget   // shared by the listeners: see fds.go
+	// fwd carries every listener's connections: the process's, whose
+	// owner closes it after Shutdown.
+	fwd *forward.Forwarder
 	// checkers runs the pools' health checks, one per member and check
 	// settings however many listeners point at the member.
 	checkers *upstream.Checkers
@@ -96,9 +100,10 @@ func (d Diff) Empty() bool {
 	return len(d.Added) == 0 && len(d.Removed) == 0 && len(d.Changed) == 0
 }
 
-// NewGroup returns a group with no listeners.
-func NewGroup(log logrus.FieldLogger) *Group {
-	g := &Group{log: log, members: map[string]*member{}, fds: listener.NewFDBudget()}
+// NewGroup returns a group with no listeners, whose listeners' connections
+// fwd carries; the caller closes fwd after Shutdown.
+func NewGroup(log logrus.FieldLogger, fwd *forward.Forwarder) *Group {
+	g := &Group{log: log, members: map[string]*member{}, fds: listener.NewFDBudget(), fwd: fwd}
 	g.checkers = upstream.NewCheckers(g.dial, log)
 	return g
 }
@@ -148,11 +153,10 @@ func (g *Group) start(lc config.Listener, ln net.Listener, p *plan, ld loaded) *
 	m.pool = upstream.NewPool(upstream.Options{Settings: ld.pool, Log: log, Dial: g.dial, Lookup: g.lookup, Checkers: g.checkers})
 	m.src = &source{pool: m.pool, hosts: g.hosts.Load, log: log}
 	g.setSource(m, lc, p)
-	m.ln = listener.New(lc.Name, ln, m.pool, log)
-	m.ln.UseBudget(g.fds)
+	m.ln = g.newListener(lc.Name, ln, m.pool, log)
 	m.ln.SetLimits(limitsOf(lc, m.peers))
 	m.ln.SetTLS(ld.serve)
-	go serve(m.ln)
+	go m.ln.Serve()
 	log.WithFields(logrus.Fields{"addr": ln.Addr().String(), "endpoints": endpointAddrs(m.pool)}).Info("listener ready")
 	warnIdentityLeak(log, lc)
 	return m
@@ -182,11 +186,10 @@ func (g *Group) update(m *member, lc config.Listener, ln net.Listener, p *plan, 
 	m.ln.SetLimits(limitsOf(lc, m.peers))
 	if ln != nil {
 		old := m.ln
-		m.ln = listener.New(lc.Name, ln, m.pool, log)
-		m.ln.UseBudget(g.fds)
+		m.ln = g.newListener(lc.Name, ln, m.pool, log)
 		m.ln.SetLimits(limitsOf(lc, m.peers))
 		m.ln.SetTLS(old.TLS())
-		go serve(m.ln)
+		go m.ln.Serve()
 		_ = old.Close()
 		g.retired = append(g.retired, old)
 		m.prev = append(m.prev, old)
@@ -194,6 +197,18 @@ func (g *Group) update(m *member, lc config.Listener, ln net.Listener, p *plan, 
 	}
 	m.cfg = lc
 	return true, ed
+}
+
+// newListener makes a member's listener on ln, sharing the group's
+// forwarder and descriptor budget. listener.New fails only without a
+// forwarder, and NewGroup was given one: commit, which can't fail, calls
+// it.
+func (g *Group) newListener(name string, ln net.Listener, pool *upstream.Pool, log logrus.FieldLogger) *listener.Listener {
+	l, err := listener.New(name, ln, pool, listener.Options{Forwarder: g.fwd, Budget: g.fds, Log: log})
+	if err != nil {
+		panic(fmt.Sprintf("reconcile: %v: NewGroup was given no forwarder", err))
+	}
+	return l
 }
 
 // warnIdentityLeak logs config.IdentityLeak's warning when lc lends the
@@ -218,11 +233,11 @@ func (g *Group) stop(m *member, timeout time.Duration) {
 	g.log.WithField("listener", m.cfg.Name).Info("listener stopped")
 }
 
-// pruneRetired forgets retired listeners whose connections have all ended,
-// keeping their counts in their member's base.
+// pruneRetired forgets retired listeners that are closed and whose
+// connections have all ended, keeping their counts in their member's base.
 func (g *Group) pruneRetired() {
 	g.retired = slices.DeleteFunc(g.retired, func(l *listener.Listener) bool {
-		if l.OpenConns() != 0 {
+		if l.Serving() || l.OpenConns() != 0 {
 			return false
 		}
 		l.Retire()
@@ -287,9 +302,3 @@ func (g *Group) Shutdown(ctx context.Context) error {
 	}
 	return errors.Join(errs...)
 }
-
-// serve runs l's accept loop. It takes the listener as an argument, not
-// through its member, whose listener a re-bind may replace before the
-// goroutine runs: the old listener's loop would then never start, and
-// closing it would wait for it forever.
-func serve(l *listener.Listener) { _ = l.Serve() }

@@ -165,7 +165,7 @@ func TestUnixSocketInTheWay(t *testing.T) {
 	startGroup(t, unixListenerConfig("a", stale, []string{echo.Addr}))
 	echoes(t, stale)
 
-	g := NewGroup(testutil.Logger(t))
+	g := newGroup(t, testutil.Logger(t))
 	t.Cleanup(func() { _ = g.Shutdown(context.Background()) })
 	_, err = g.Apply(context.Background(), &config.Snapshot{ShutdownTimeout: time.Second,
 		Listeners: []config.Listener{unixListenerConfig("b", stale, []string{echo.Addr})}})
@@ -377,7 +377,7 @@ func TestIdentityLeakWarnedAtStart(t *testing.T) {
 	t.Parallel()
 	e := newTLSEnv(t, "leak")
 	log, hook := logtest.NewNullLogger()
-	g := NewGroup(log)
+	g := newGroup(t, log)
 	t.Cleanup(func() { _ = g.Shutdown(context.Background()) })
 	lc := listenerConfig("main", []string{testutil.RefusingAddr(t)})
 	lc.UpstreamTLS = e.upstreamTLS()
@@ -422,7 +422,7 @@ func TestUnknownSocketUser(t *testing.T) {
 			return lc
 		}(),
 	} {
-		g := NewGroup(testutil.Logger(t))
+		g := newGroup(t, testutil.Logger(t))
 		_, err := g.Apply(context.Background(), &config.Snapshot{ShutdownTimeout: time.Second, Listeners: []config.Listener{lc}})
 		if err == nil || !strings.Contains(err.Error(), `listener "a": key "`) || !strings.Contains(err.Error(), "on this host") {
 			t.Errorf("got %v, want an error naming the listener, the key and the name", err)

@@ -93,7 +93,7 @@ func applySRV(t *testing.T, d *dnstest.Server, ls ...config.Listener) (*Group, *
 	t.Helper()
 	log := testutil.Logger(t)
 	hook := logtest.NewLocal(log)
-	g := NewGroup(log)
+	g := newGroup(t, log)
 	g.minRefresh = time.Millisecond // refresh at the listeners' dns-refresh
 	t.Cleanup(func() { _ = g.Shutdown(context.Background()) })
 	if _, err := g.Apply(context.Background(), &config.Snapshot{ShutdownTimeout: time.Second, DNSServer: d.Addr, Listeners: ls}); err != nil {
@@ -334,7 +334,7 @@ func TestSRVNothingFoundFailsApplyAndChangesNothing(t *testing.T) {
 	static.ListenAddr = ln.Addr().String()
 	ln.Close()
 
-	g := NewGroup(testutil.Logger(t))
+	g := newGroup(t, testutil.Logger(t))
 	t.Cleanup(func() { _ = g.Shutdown(context.Background()) })
 	_, err = g.Apply(context.Background(), &config.Snapshot{
 		File: "/etc/gw.yaml", ShutdownTimeout: time.Second, DNSServer: d.Addr,
@@ -366,7 +366,7 @@ func TestSRVReloadSwitchesSource(t *testing.T) {
 	plainSRV(d1, "example.test", "b.example.test", identityServer(t, "127.0.0.1", "B", 0))
 	plainSRV(d2, "example.test", "c.example.test", identityServer(t, "127.0.0.1", "C", 0))
 
-	g := NewGroup(testutil.Logger(t))
+	g := newGroup(t, testutil.Logger(t))
 	t.Cleanup(func() { _ = g.Shutdown(context.Background()) })
 	apply := func(dnsServer string, lc config.Listener) Diff {
 		t.Helper()
@@ -445,7 +445,7 @@ func TestSRVFromEtcdFlags(t *testing.T) {
 		t.Fatal(err)
 	}
 	snap.DNSServer = d.Addr // no flag for it; the test's DNS server
-	g := NewGroup(testutil.Logger(t))
+	g := newGroup(t, testutil.Logger(t))
 	t.Cleanup(func() { _ = g.Shutdown(context.Background()) })
 	if _, err := g.Apply(context.Background(), snap); err != nil {
 		t.Fatal(err)

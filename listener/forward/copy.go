@@ -6,6 +6,7 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
+	"syscall"
 )
 
 // startCopy forwards bytes both ways between client and upstream with two
@@ -13,7 +14,7 @@ import (
 // calls done when both directions have ended. It serves connections that
 // are no raw sockets (TLS), on every platform, and every connection where
 // there is no event-driven forwarder.
-func startCopy(client, upstream net.Conn, m meterShards, done func(toUpstream, toClient int64)) io.Closer {
+func startCopy(client, upstream net.Conn, m meterShards, done func(toUpstream, toClient int64)) Forwarding {
 	c := &copyPair{client: client, upstream: upstream}
 	go func() {
 		var wg sync.WaitGroup
@@ -46,6 +47,30 @@ func (c *copyPair) Close() error {
 	_, _ = c.upstream.Close(), c.client.Close()
 	return nil
 }
+
+// Control runs fn with the descriptor of side i's socket: the connection
+// itself, or the one a TLS connection runs over.
+func (c *copyPair) Control(i int, fn func(fd uintptr)) error {
+	conn := c.client
+	if i == 1 {
+		conn = c.upstream
+	}
+	if tc, ok := conn.(interface{ NetConn() net.Conn }); ok {
+		conn = tc.NetConn()
+	}
+	sc, ok := conn.(syscall.Conn)
+	if !ok {
+		return errors.ErrUnsupported
+	}
+	raw, err := sc.SyscallConn()
+	if err != nil {
+		return err
+	}
+	return raw.Control(fn)
+}
+
+// Movable reports false: a copy's state is in its goroutines.
+func (c *copyPair) Movable() (*Pair, bool) { return nil, false }
 
 // closeWriter is a connection whose write side can be shut alone, for
 // half-close.

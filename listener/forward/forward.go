@@ -16,6 +16,25 @@ import "net"
 // connection: Linux's default, and Go's.
 const KeepAliveProbes = 9
 
+// Forwarding is one connection and its upstream being forwarded, by either
+// engine: a loop's *Pair, or the two goroutines of a copy (TLS, other
+// systems). It is all its owner needs of either, so that the owner's code
+// is the same whatever carries the connection.
+type Forwarding interface {
+	// Close ends the forwarding at once: both connections are closed and
+	// done is called. Any goroutine may call it, any number of times.
+	Close() error
+	// Control runs fn with the descriptor of side i's socket (0 the
+	// client, 1 the upstream; under TLS, the socket it runs over), for
+	// a socket option or TCP_INFO; it returns an error, without running
+	// fn, when the side has no socket or once the pair has ended.
+	Control(i int, fn func(fd uintptr)) error
+	// Movable returns the pair a handover may export (Export,
+	// ExportBatch); false for a copy, whose state lives in this
+	// process's goroutines.
+	Movable() (*Pair, bool)
+}
+
 // Forward copies bytes both ways between client and upstream with f until
 // both directions have ended, then closes both connections. When one side
 // finishes sending (EOF) the other side's write half is shut, so a client

@@ -11,7 +11,9 @@ import (
 )
 
 // Forwarder forwards connection pairs. Its methods are safe for concurrent
-// use. Close it when no connection is forwarded any more.
+// use. Close it when no connection is forwarded any more. A process needs
+// one, shared by all its listeners: its loops are sized for the machine
+// (loopCount), not for a listener.
 type Forwarder struct {
 	loops     []*loop
 	next      atomic.Uint32
@@ -45,18 +47,18 @@ func NewForwarder() (*Forwarder, error) {
 // Start forwards bytes both ways between client and upstream and returns at
 // once. When one side finishes sending (EOF) the other side's write half is
 // shut, so a client that closes its write side still receives the reply.
-// When either side fails (reset, or the returned Closer's Close) both
+// When either side fails (reset, or the returned Forwarding's Close) both
 // connections are closed at once. When both directions have ended and both
 // connections are closed, done is called once, from the forwarder's event
 // loop, with the bytes sent to upstream and to the client: it must not
 // block, nor call Close on f.
 //
 // From Start on the connections belong to the forwarder: to end the
-// forwarding early, call Close on the returned Closer, never on the
+// forwarding early, call Close on the returned Forwarding, never on the
 // connections. On error both connections are closed and done is not called.
 // Sockets go to an event loop (StartPair); anything else, such as TLS, is
 // copied by two goroutines.
-func (f *Forwarder) Start(client, upstream net.Conn, done func(toUpstream, toClient int64)) (io.Closer, error) {
+func (f *Forwarder) Start(client, upstream net.Conn, done func(toUpstream, toClient int64)) (Forwarding, error) {
 	return f.StartMetered(client, upstream, Meters{}, done)
 }
 
@@ -64,13 +66,17 @@ func (f *Forwarder) Start(client, upstream net.Conn, done func(toUpstream, toCli
 // event loop counts into its own shard of m's counters, so that a
 // connection open for days shows its traffic at once and the loops share
 // no counter.
-func (f *Forwarder) StartMetered(client, upstream net.Conn, m Meters, done func(toUpstream, toClient int64)) (io.Closer, error) {
+func (f *Forwarder) StartMetered(client, upstream net.Conn, m Meters, done func(toUpstream, toClient int64)) (Forwarding, error) {
 	cs, ok1 := client.(Socket)
 	us, ok2 := upstream.(Socket)
 	if !ok1 || !ok2 { // TLS: no socket to splice or poll
 		return startCopy(client, upstream, m.shards(f.pickLoop()), done), nil
 	}
-	return f.StartPair(cs, us, m, done)
+	p, err := f.StartPair(cs, us, m, done)
+	if err != nil {
+		return nil, err // not a nil *Pair in a Forwarding
+	}
+	return p, nil
 }
 
 // StartPair is StartMetered for two sockets: it registers them with one of

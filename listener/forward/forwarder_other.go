@@ -4,7 +4,6 @@ package forward
 
 import (
 	"errors"
-	"io"
 	"net"
 	"sync/atomic"
 )
@@ -28,12 +27,12 @@ func (f *Forwarder) Stopped() bool { return true }
 
 // Start forwards bytes both ways between client and upstream and returns at
 // once; see the Linux version for the contract.
-func (f *Forwarder) Start(client, upstream net.Conn, done func(toUpstream, toClient int64)) (io.Closer, error) {
+func (f *Forwarder) Start(client, upstream net.Conn, done func(toUpstream, toClient int64)) (Forwarding, error) {
 	return f.StartMetered(client, upstream, Meters{}, done)
 }
 
 // StartMetered is Start, counting the bytes into m as they move.
-func (f *Forwarder) StartMetered(client, upstream net.Conn, m Meters, done func(toUpstream, toClient int64)) (io.Closer, error) {
+func (f *Forwarder) StartMetered(client, upstream net.Conn, m Meters, done func(toUpstream, toClient int64)) (Forwarding, error) {
 	return startCopy(client, upstream, m.shards(int(f.next.Add(1))), done), nil
 }
 

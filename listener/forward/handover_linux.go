@@ -107,6 +107,9 @@ func (l *loop) closeWake() {
 	_ = unix.Close(l.wakeFD)
 }
 
+// Movable returns p: a loop's pair may be handed over.
+func (p *Pair) Movable() (*Pair, bool) { return p, true }
+
 // Export quiesces p and returns its descriptors and state (see above); it
 // waits up to timeout for p's destinations to take what p holds. On
 // ErrNotExported p goes on as before, or has ended.

@@ -25,6 +25,9 @@ type Pair struct{}
 // Close does nothing: no Pair exists here.
 func (p *Pair) Close() error { return nil }
 
+// Movable reports false: no Pair exists here.
+func (p *Pair) Movable() (*Pair, bool) { return nil, false }
+
 // Export fails: only the Linux forwarder hands connections over.
 func (p *Pair) Export(time.Duration) (Exported, error) { return Exported{}, ErrNotExported }
 

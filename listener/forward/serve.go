@@ -1,6 +1,9 @@
 package forward
 
-import "net/netip"
+import (
+	"net/netip"
+	"time"
+)
 
 // Acceptor decides on the connections the event loops accept on a
 // listening socket (Forwarder.Serve). The loops call it on their threads,
@@ -16,9 +19,9 @@ type Acceptor interface {
 	// upstream; keep false has the loop close fd; keep true with a nil
 	// Upstream means the Acceptor took fd (to serve it another way).
 	Accept(fd int, peer netip.AddrPort) (c Client, keep bool)
-	// Error tells that an accept failed (out of descriptors, say):
-	// accepting pauses on the calling loop for a while.
-	Error(err error)
+	// Error tells that an accept failed (out of descriptors, say), and
+	// returns how long accepting pauses on the calling loop.
+	Error(err error) (pause time.Duration)
 }
 
 // Client is what an Acceptor makes of a connection accepted in a loop.

@@ -30,9 +30,6 @@ const (
 	acceptBatch = 64
 	// roomPoll is how long a loop waits before it asks for room again.
 	roomPoll = 20 * time.Millisecond
-	// Accept backoff after a failed accept, doubling from min to max.
-	minAcceptBackoff = 5 * time.Millisecond
-	maxAcceptBackoff = time.Second
 )
 
 // Service is a listening socket served by a forwarder's loops.
@@ -53,7 +50,6 @@ type listening struct {
 	registered bool
 	paused     bool  // by Service.Pause: not until Resume
 	retryAt    int64 // registered again then (loop clock), 0: not waiting
-	backoff    time.Duration
 }
 
 // Serve accepts connections on listening socket fd, which it owns from
@@ -251,12 +247,9 @@ func (l *loop) acceptOn(ls *listening) {
 		case err == unix.EINTR || err == unix.ECONNABORTED:
 			continue
 		case err != nil:
-			ls.s.a.Error(os.NewSyscallError("accept4", err))
-			ls.backoff = min(max(2*ls.backoff, minAcceptBackoff), maxAcceptBackoff)
-			l.retry(ls, ls.backoff)
+			l.retry(ls, ls.s.a.Error(os.NewSyscallError("accept4", err)))
 			return
 		}
-		ls.backoff = 0
 		l.serveClient(ls.s.a, fd, peer)
 	}
 }

@@ -35,11 +35,12 @@ type acceptor struct {
 
 func (a *acceptor) Room() bool { return !a.noRoom.Load() }
 
-func (a *acceptor) Error(err error) {
+func (a *acceptor) Error(err error) time.Duration {
 	a.mu.Lock()
 	a.lastErr = err
 	a.mu.Unlock()
 	a.errs.Add(1)
+	return 5 * time.Millisecond
 }
 
 func (a *acceptor) Accept(fd int, peer netip.AddrPort) (forward.Client, bool) {
