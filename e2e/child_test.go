@@ -86,6 +86,7 @@ func launch(t *testing.T, cmd *exec.Cmd, what string, ready func(*child) bool) *
 	testutil.WaitFor(t, "the child gateway to "+what, 10*time.Second, func() bool {
 		select {
 		case err := <-c.done:
+			c.done <- err // for the cleanup, which waits for the exit
 			t.Fatalf("child gateway exited: %v\n%s", err, c.logs.String())
 		default:
 		}

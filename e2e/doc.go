@@ -1,10 +1,26 @@
 // Package e2e holds the tests that build the gateway binary and drive it
 // as a user would: child gateways started on config files, handed over
 // from one process to the next, socket-activated, stopped at an open-file
-// limit, killed mid-handover, against real etcd members. The readiness
-// robustness harness will join them here.
+// limit, killed mid-handover, against real etcd members.
 //
 // TestMain builds the binary once per run, with the failpoints tag (the
 // handover's failpoint, gateway/upgrade) and with -race when the tests
 // run with it; the CLI's in-process tests stay beside main.go.
+//
+// TestRobustness (robustness_*_test.go) tests the gateway as etcd's
+// tests/robustness test etcd: clients put, read and watch through a child
+// gateway in front of three etcd members, each a process of its own (the
+// test binary re-executed as one member, memberEnv), while a fault
+// strikes: a member killed and restarted, a member frozen, a reload, a
+// handover. Then the history must be linearizable (porcupine, a register
+// per key) and every watch must have delivered the members' events once
+// each, in order, none lost. A fault is a func (fault); the learner
+// added and promoted, and the member without a leader, are the ones to
+// add. The traffic runs for -robustness.duration under each fault, a few
+// seconds by default, for CI; a soak is
+//
+//	go test ./e2e -run Robustness -robustness.duration=5m -timeout 40m
+//
+// and -artifacts keeps porcupine's drawing of a history that fails.
+// TestRobustnessChecker* feed the checks hand-made violations.
 package e2e

@@ -10,11 +10,15 @@ import (
 )
 
 // TestMain builds the gateway binary for the run, unless the test binary
-// runs as a child of a test: an echo member, or the setup of a child
-// gateway (setup_test.go).
+// runs as a child of a test: an echo member, an etcd member
+// (robustness_member_test.go), or the setup of a child gateway
+// (setup_test.go).
 func TestMain(m *testing.M) {
 	if addr := os.Getenv(echoEnv); addr != "" {
 		runEcho(addr)
+	}
+	if config := os.Getenv(memberEnv); config != "" {
+		runMember(config)
 	}
 	if os.Getenv(setupEnv) != "" {
 		execGateway()

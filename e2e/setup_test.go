@@ -14,7 +14,7 @@ import (
 // Environment of the tests' children. The gateway binary TestMain built
 // is named for the tests and for the children that exec it; the others
 // make the test binary, re-executed, a child of a test: the setup of a
-// child gateway, or an echo member.
+// child gateway, an echo member, or an etcd member.
 const (
 	binaryEnv = "ETCD_GATEWAY_E2E_BINARY"
 	// setupEnv makes the test binary apply a setup (nofileEnv,
@@ -28,6 +28,10 @@ const (
 	// names: a member in a process of its own, with an open-file limit of
 	// its own.
 	echoEnv = "ETCD_GATEWAY_E2E_ECHO"
+	// memberEnv makes the test binary an etcd member configured by the
+	// JSON it holds (memberConfig): one member in a process of its own,
+	// which a test can kill or freeze.
+	memberEnv = "ETCD_GATEWAY_E2E_ETCD"
 )
 
 // setup is what a child gateway needs that only the child can do before
