@@ -286,3 +286,41 @@ func TestSchemaStricterThanDecoder(t *testing.T) {
 		}
 	}
 }
+
+// TestExamplesNameTheSchema: the shipped examples and the docs' full
+// examples start with the directive that points an editor at the
+// committed schema: the YAML language server's modeline, taplo's
+// #:schema for TOML.
+func TestExamplesNameTheSchema(t *testing.T) {
+	yamlLine, tomlLine := "# yaml-language-server: $schema="+schemaURL, "#:schema "+schemaURL
+	files := map[string]string{
+		"examples/etcd-gateway.yaml":            string(readFile(t, "../examples/etcd-gateway.yaml")),
+		"examples/etcd-gateway.toml":            string(readFile(t, "../examples/etcd-gateway.toml")),
+		"the ConfigMap's etcd-gateway.yaml":     configMapFile(t),
+		"docs/configuration.md's example":       docExample(t, "YAML (`/etc/etcd-gateway.yaml`):"),
+		"docs/configuration.md's TOML example":  docExample(t, "The same in TOML (`/etc/etcd-gateway.toml`):"),
+		"docs/configuration.md's smallest file": docExample(t, "The smallest valid file:"),
+	}
+	for name, text := range files {
+		first, _, _ := strings.Cut(text, "\n")
+		want := yamlLine
+		if strings.Contains(name, "toml") || strings.Contains(name, "TOML") {
+			want = tomlLine
+		}
+		if first != want {
+			t.Errorf("%s starts with %q, want %q", name, first, want)
+		}
+	}
+}
+
+// docExample returns the code block that follows intro in
+// docs/configuration.md.
+func docExample(t *testing.T, intro string) string {
+	t.Helper()
+	_, rest, ok := strings.Cut(readDoc(t, "configuration.md"), intro+"\n\n```")
+	if !ok {
+		t.Fatalf("docs/configuration.md has no %q followed by a code block", intro)
+	}
+	_, body, _ := strings.Cut(rest, "\n")
+	return body
+}
