@@ -188,3 +188,23 @@ func TestCheckWarnsOfIdentityLeak(t *testing.T) {
 		}
 	}
 }
+
+// TestCheckDiffNeedsAValidFileAndAGateway: check --diff of an invalid
+// file fails with check's errors, before any call; of a valid one where
+// no gateway answers, with an error that says so.
+func TestCheckDiffNeedsAValidFileAndAGateway(t *testing.T) {
+	none := filepath.Join(t.TempDir(), "none.sock")
+	_, errOut, code := executeCode("check", "--diff", "--config", "examples/etcd-gateway.yaml", "--control-socket", none)
+	if code != 1 || !strings.Contains(errOut, "examples/etcd-gateway.yaml is valid") || !strings.Contains(errOut, "no gateway answers on control socket "+none) {
+		t.Fatalf("check --diff with no gateway: exit %d, %q", code, errOut)
+	}
+	path := filepath.Join(t.TempDir(), "gw.yaml")
+	if err := os.WriteFile(path, []byte("listeners:\n  - name: a\n    listen-addr: 127.0.0.1:1\n    endpoints: [x]\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, checkErr, _ := executeCode("check", "--no-dns", "--config", path)
+	_, diffErr, code := executeCode("check", "--diff", "--config", path, "--control-socket", none)
+	if code != 1 || diffErr != checkErr || strings.Contains(diffErr, "control socket") {
+		t.Fatalf("check --diff of a bad file: exit %d, %q; want 1 and check's errors %q", code, diffErr, checkErr)
+	}
+}

@@ -95,6 +95,7 @@ func controlAccess(snap *config.Snapshot) (control.Access, error) {
 func (g *Gateway) controlCalls() http.Handler {
 	mux := http.NewServeMux()
 	control.Handle(mux, "reload", g.reloadFromControl)
+	control.Handle(mux, "plan", g.planFromControl)
 	return mux
 }
 
@@ -153,33 +154,18 @@ func (g *Gateway) answerReload(ctx context.Context, call reloadCall) {
 	call.reply <- g.reload(ctx, config.Reload{Snapshot: snap, Err: err, Trigger: "control"})
 }
 
-// diffLines are a reload's changes, one a line: "+" added, "-" removed,
-// "~" changed; a changed listener is followed by its endpoints added and
-// removed (an added listener's are in the file).
-func diffLines(d reconcile.Diff) []string {
-	var out []string
-	for _, n := range d.Added {
-		out = append(out, "+ listener "+n)
+// diffLines are a reload's changes, one a line (see config.Diff.Lines):
+// the listeners the group added, removed and changed, with the keys of
+// each that changed from old to next, and the endpoint addresses the
+// group added and removed (resolved, where the file may name hosts).
+func diffLines(d reconcile.Diff, old, next *config.Snapshot) []string {
+	c := config.Compare(old, next)
+	changed := make([]config.ListenerDiff, 0, len(d.Changed))
+	for _, n := range slices.Sorted(slices.Values(d.Changed)) {
+		ld := c.Listener(n)
+		ld.EndpointsAdded, ld.EndpointsRemoved = d.Endpoints[n].Added, d.Endpoints[n].Removed
+		changed = append(changed, ld)
 	}
-	for _, n := range d.Removed {
-		out = append(out, "- listener "+n)
-	}
-	changed := slices.Sorted(slices.Values(d.Changed))
-	for _, n := range changed {
-		out = append(out, "~ listener "+n)
-		out = append(out, endpointLines(n, d.Endpoints[n])...)
-	}
-	return out
-}
-
-// endpointLines are the lines of one listener's endpoint changes.
-func endpointLines(listener string, ed reconcile.EndpointDiff) []string {
-	var out []string
-	for _, a := range ed.Added {
-		out = append(out, fmt.Sprintf("+ listener %s endpoint %s", listener, a))
-	}
-	for _, a := range ed.Removed {
-		out = append(out, fmt.Sprintf("- listener %s endpoint %s", listener, a))
-	}
-	return out
+	c.Added, c.Removed, c.Changed = d.Added, d.Removed, changed
+	return c.Lines()
 }

@@ -83,3 +83,79 @@ func TestReloadAnswerSaysWhatChanged(t *testing.T) {
 		t.Fatalf("answer %+v, want applied with %q", got, want)
 	}
 }
+
+// TestReloadAnswerSaysWhichKeysChanged: an applied reload's answer has a
+// line for each key that changed, at the top level and in a listener.
+func TestReloadAnswerSaysWhichKeysChanged(t *testing.T) {
+	echo := testutil.Echo(t)
+	dir := t.TempDir()
+	path, addr := filepath.Join(dir, "gw.yaml"), testutil.ListenAddr(t)
+	main := listenerSpec{name: "main", addr: addr, endpoints: []string{echo.Addr}}
+	writeFile(t, path, render(main))
+	snap, err := config.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gw, err := Start(context.Background(), testutil.Logger(t).Out, snap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = gw.Shutdown() })
+	main.extra = "    policy: round-robin\n"
+	writeFile(t, path, strings.Replace(render(main), "log-level: debug", "log-level: info", 1))
+	next, err := config.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := gw.reload(context.Background(), config.Reload{Snapshot: next, Trigger: "test"})
+	want := []string{"~ log-level: debug → info", "~ listener main", "~ listener main policy: sticky-random → round-robin"}
+	if got.Result != resultApplied || !slices.Equal(got.Changes, want) {
+		t.Fatalf("answer %+v, want applied with %q", got, want)
+	}
+}
+
+// callPlan asks the gateway behind sock what file would change.
+func callPlan(t *testing.T, sock, file string) (PlanAnswer, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	var a PlanAnswer
+	err := control.NewClient(sock).Call(ctx, "plan", PlanRequest{File: file}, &a)
+	return a, err
+}
+
+// TestPlanThroughTheControlSocket: the plan call says what another file
+// would change, and applies nothing; it refuses a bad file with the
+// error that names the key, and a relative path.
+func TestPlanThroughTheControlSocket(t *testing.T) {
+	a, b := testutil.Echo(t).Addr, testutil.Echo(t).Addr
+	dir := t.TempDir()
+	path, sock, addr, other := filepath.Join(dir, "gw.yaml"), filepath.Join(dir, "control.sock"), testutil.ListenAddr(t), testutil.ListenAddr(t)
+	running := "control-socket: " + sock + "\n" + render(listenerSpec{name: "main", addr: addr, endpoints: []string{a}})
+	h := startHarness(t, dir, path, running)
+
+	if got, err := callPlan(t, sock, path); err != nil || got.Changes != nil {
+		t.Fatalf("plan of the running file: %+v, %v; want no changes", got, err)
+	}
+	candidate := filepath.Join(t.TempDir(), "next.yaml")
+	writeFile(t, candidate, "control-socket: "+sock+"\n"+render(listenerSpec{name: "main", addr: other, endpoints: []string{b}}))
+	got, err := callPlan(t, sock, candidate)
+	want := []string{"~ listener main", "~ listener main listen-addr: " + addr + " → " + other,
+		"+ listener main endpoint " + b, "- listener main endpoint " + a}
+	if err != nil || !slices.Equal(got.Changes, want) {
+		t.Fatalf("plan: %+v, %v; want %q", got, err, want)
+	}
+	if st := h.gw.Stats(); st.Applied != 0 || h.gw.Current().Listeners[0].ListenAddr != addr {
+		t.Fatalf("the plan applied something: %+v, listening on %s", st, h.gw.Current().Listeners[0].ListenAddr)
+	}
+	writeFile(t, candidate, strings.Replace(running, "dial-timeout: 1s", "dial-timeout: -1s", 1))
+	if _, err := callPlan(t, sock, candidate); err == nil || !strings.Contains(err.Error(), `key "dial-timeout"`) {
+		t.Fatalf("plan of a bad file: %v, want the key's error", err)
+	}
+	if _, err := callPlan(t, sock, "next.yaml"); err == nil || !strings.Contains(err.Error(), "absolute") {
+		t.Fatalf("plan of a relative path: %v, want refused", err)
+	}
+	if _, err := callPlan(t, sock, filepath.Join(dir, "missing.yaml")); err == nil || !strings.Contains(err.Error(), "the gateway can't see") {
+		t.Fatalf("plan of a missing file: %v, want the gateway can't see it", err)
+	}
+}

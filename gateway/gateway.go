@@ -230,7 +230,7 @@ func (g *Gateway) reload(ctx context.Context, r config.Reload) ReloadAnswer {
 		g.notify("READY=1\nSTATUS=config unchanged")
 		return ReloadAnswer{Result: resultUnchanged}
 	}
-	start := time.Now()
+	start, old := time.Now(), g.Current()
 	diff, err := g.Apply(ctx, r)
 	g.reloadDuration.Observe(time.Since(start).Seconds())
 	if err != nil {
@@ -248,7 +248,7 @@ func (g *Gateway) reload(ctx context.Context, r config.Reload) ReloadAnswer {
 		fields["endpoints-removed."+name] = ed.Removed
 	}
 	log.WithFields(fields).Info("config reloaded")
-	return ReloadAnswer{Result: resultApplied, Changes: diffLines(diff)}
+	return ReloadAnswer{Result: resultApplied, Changes: diffLines(diff, old, r.Snapshot)}
 }
 
 // Apply applies the snapshot of r to the running listeners; on error
