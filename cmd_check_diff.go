@@ -14,12 +14,16 @@ import (
 )
 
 // checkDiff is check --diff: what the file named by flag would change in
-// the running gateway, which compares it with the configuration in force
-// (it reads the file, as a reload would); nothing is applied. An invalid
+// the running gateway, which compares it with the configuration in force;
+// nothing is applied. An invalid
 // file fails as check does, before any call.
 func checkDiff(cmd *cobra.Command, flag, socket string, timeout time.Duration) error {
 	path, _ := configPath(flag)
 	if _, err := config.Load(path); err != nil {
+		return err
+	}
+	content, err := config.ReadFile(path)
+	if err != nil {
 		return err
 	}
 	abs, err := filepath.Abs(path)
@@ -33,7 +37,7 @@ func checkDiff(cmd *cobra.Command, flag, socket string, timeout time.Duration) e
 	ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
 	defer cancel()
 	var a gateway.PlanAnswer
-	if err := control.NewClient(sock).Call(ctx, "plan", gateway.PlanRequest{File: abs}, &a); err != nil {
+	if err := control.NewClient(sock).Call(ctx, "plan", gateway.PlanRequest{File: abs, Content: content}, &a); err != nil {
 		return fmt.Errorf("%s is valid, but can't be compared with the running gateway: %w", path, err)
 	}
 	if len(a.Changes) == 0 {

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -114,19 +115,29 @@ func TestReloadAnswerSaysWhichKeysChanged(t *testing.T) {
 	}
 }
 
-// callPlan asks the gateway behind sock what file would change.
+// callPlan asks the gateway behind sock what file would change, sending
+// what the file holds, as the CLI does.
 func callPlan(t *testing.T, sock, file string) (PlanAnswer, error) {
+	t.Helper()
+	content, _ := os.ReadFile(file)
+	return callPlanOf(t, sock, file, content)
+}
+
+// callPlanOf asks the gateway behind sock what content, named file, would
+// change.
+func callPlanOf(t *testing.T, sock, file string, content []byte) (PlanAnswer, error) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	var a PlanAnswer
-	err := control.NewClient(sock).Call(ctx, "plan", PlanRequest{File: file}, &a)
+	err := control.NewClient(sock).Call(ctx, "plan", PlanRequest{File: file, Content: content}, &a)
 	return a, err
 }
 
 // TestPlanThroughTheControlSocket: the plan call says what another file
 // would change, and applies nothing; it refuses a bad file with the
-// error that names the key, and a relative path.
+// error that names the key, and a relative path; it reads the caller's
+// content, never the path (a caller can't make the gateway read a file).
 func TestPlanThroughTheControlSocket(t *testing.T) {
 	a, b := testutil.Echo(t).Addr, testutil.Echo(t).Addr
 	dir := t.TempDir()
@@ -155,7 +166,7 @@ func TestPlanThroughTheControlSocket(t *testing.T) {
 	if _, err := callPlan(t, sock, "next.yaml"); err == nil || !strings.Contains(err.Error(), "absolute") {
 		t.Fatalf("plan of a relative path: %v, want refused", err)
 	}
-	if _, err := callPlan(t, sock, filepath.Join(dir, "missing.yaml")); err == nil || !strings.Contains(err.Error(), "the gateway can't see") {
-		t.Fatalf("plan of a missing file: %v, want the gateway can't see it", err)
+	if got, err := callPlanOf(t, sock, path, []byte(strings.Replace(running, "dial-timeout: 1s", "dial-timeout: 2s", 1))); err != nil || !slices.Contains(got.Changes, "~ listener main dial-timeout: 1s → 2s") {
+		t.Fatalf("plan of content sent for the running file's path: %+v, %v; want the content's change, not the file's", got, err)
 	}
 }

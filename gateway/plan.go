@@ -2,9 +2,7 @@ package gateway
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io/fs"
 	"path/filepath"
 
 	"github.com/etcd-gateway/etcd-gateway/config"
@@ -13,10 +11,15 @@ import (
 // PlanRequest asks what a config file would change in the running
 // gateway, without applying it (`etcd-gateway check --diff`).
 type PlanRequest struct {
-	// File is the absolute path of the file. The gateway reads it, as a
-	// reload would: the same checks on this host, and the content of the
-	// files it references as the gateway sees them.
-	File string `json:"file"`
+	// File is the file's absolute path, for the messages and the format
+	// (by its extension); Content is what the caller read there. The
+	// gateway parses the caller's bytes rather than reading the path
+	// itself, so that a control-group member can't make it read a file
+	// of the gateway's user and answer with its values. The files the
+	// content references (certificates, CAs) it digests as a reload
+	// would.
+	File    string `json:"file"`
+	Content []byte `json:"content"`
 }
 
 // PlanAnswer is what the file would change: the lines of config.Diff.
@@ -29,16 +32,11 @@ type PlanAnswer struct {
 // force, so it needs no turn of Run's.
 func (g *Gateway) planFromControl(_ context.Context, req PlanRequest) (PlanAnswer, error) {
 	if !filepath.IsAbs(req.File) {
-		return PlanAnswer{}, fmt.Errorf("%q is not an absolute path: the gateway would read it from its own working directory", req.File)
+		return PlanAnswer{}, fmt.Errorf("%q is not an absolute path: the files it references would be looked for in the gateway's working directory", req.File)
 	}
-	snap, err := config.Load(req.File)
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		return PlanAnswer{}, fmt.Errorf("the gateway can't see %s: %w (under systemd, PrivateTmp= and ProtectHome= hide /tmp and /home from it: put the file beside its config file)", req.File, err)
-	case errors.Is(err, fs.ErrPermission):
-		return PlanAnswer{}, fmt.Errorf("the gateway's user can't read %s: %w", req.File, err)
-	case err != nil:
+	snap, err := config.Parse(req.File, req.Content)
+	if err != nil {
 		return PlanAnswer{}, err
 	}
-	return PlanAnswer{Changes: config.Changes(g.Current(), snap)}, nil
+	return PlanAnswer{Changes: config.Changes(g.Current(), config.WithFileDigests(snap))}, nil
 }
