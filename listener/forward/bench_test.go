@@ -13,7 +13,6 @@ import (
 
 	"github.com/etcd-gateway/etcd-gateway/internal/testutil"
 	"github.com/etcd-gateway/etcd-gateway/listener/forward"
-	"github.com/etcd-gateway/etcd-gateway/upstream"
 )
 
 // The forwarder against the reference it replaced, two goroutines with
@@ -27,7 +26,7 @@ type forwardFunc func(tb testing.TB, gwClient, gwUpstream net.Conn)
 func implementations(b *testing.B) map[string]forwardFunc {
 	f := newForwarder(b)
 	// Metered as the listener meters: a listener's and an endpoint's.
-	m := forward.Meters{Listener: upstream.NewByteCounter(), Endpoint: upstream.NewByteCounter()}
+	m := forward.Meters{Listener: &byteMeter{}, Endpoint: &byteMeter{}}
 	return map[string]forwardFunc{
 		"impl=forwarder": func(tb testing.TB, c, u net.Conn) {
 			if _, err := f.StartMetered(c, u, m, func(int64, int64) {}); err != nil {

@@ -49,7 +49,7 @@ func (f *Forwarder) Connect(client Socket, up Upstream, o ConnectOptions, done f
 // connecting registers a pair of client socket fd, whose upstream is to
 // be connected, with l; on error it closes fd.
 func (l *loop) connecting(fd int, up Upstream, o ConnectOptions, done func(toUpstream, toClient int64)) (*Pair, error) {
-	p := newPair(l, fd, -1, meterShards{}, done)
+	p := newPair(l, fd, -1, loopMeters{}, done)
 	p.up, p.opts = up, o
 	p.sides[1] = side{} // no try yet: nothing to hear from
 	if p.opts.Timeout <= 0 {
@@ -169,7 +169,7 @@ func (p *Pair) connected() {
 	p.l.deadlines.remove(p)
 	m := p.up.Connected()
 	p.up = nil
-	p.meters = m.shards(p.l.index)
+	p.meters = m.of(p.l.index)
 	if p.sides[1].outArmed {
 		p.sides[1].outArmed = false
 		ev := p.event(1, false)

@@ -68,7 +68,7 @@ func (f *Forwarder) StartMetered(client, upstream net.Conn, m Meters, done func(
 	cs, ok1 := client.(Socket)
 	us, ok2 := upstream.(Socket)
 	if !ok1 || !ok2 { // TLS: no socket to splice or poll
-		return startCopy(client, upstream, m.shards(f.pickLoop()), done), nil
+		return startCopy(client, upstream, m.of(f.pickLoop()), done), nil
 	}
 	return f.StartPair(cs, us, m, done)
 }
@@ -89,7 +89,7 @@ func (f *Forwarder) StartPair(client, upstream Socket, m Meters, done func(toUps
 // then on: on error it closes them.
 func (f *Forwarder) startFDs(fds [2]int, m Meters, done func(toUpstream, toClient int64)) (*Pair, error) {
 	li := f.pickLoop()
-	p := newPair(f.loops[li], fds[0], fds[1], m.shards(li), done)
+	p := newPair(f.loops[li], fds[0], fds[1], m.of(li), done)
 	if err := p.start(); err != nil {
 		p.closeFDs()
 		return nil, fmt.Errorf("forward: %w", err)

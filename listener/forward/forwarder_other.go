@@ -34,7 +34,7 @@ func (f *Forwarder) Start(client, upstream net.Conn, done func(toUpstream, toCli
 
 // StartMetered is Start, counting the bytes into m as they move.
 func (f *Forwarder) StartMetered(client, upstream net.Conn, m Meters, done func(toUpstream, toClient int64)) (io.Closer, error) {
-	return startCopy(client, upstream, m.shards(int(f.next.Add(1))), done), nil
+	return startCopy(client, upstream, m.of(int(f.next.Add(1))), done), nil
 }
 
 // Connects reports false: only the Linux forwarder connects upstreams in

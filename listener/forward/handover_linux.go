@@ -320,7 +320,7 @@ func (p *Pair) giveUpFDs() [2]int {
 // error both descriptors are closed and done is not called.
 func (f *Forwarder) AdoptFDs(client, upstream int, st PairState, m Meters, done func(toUpstream, toClient int64)) (*Pair, error) {
 	li := f.pickLoop()
-	p := newPair(f.loops[li], client, upstream, m.shards(li), done)
+	p := newPair(f.loops[li], client, upstream, m.of(li), done)
 	p.adopted = true
 	for i := range p.dirs {
 		d := &p.dirs[i]

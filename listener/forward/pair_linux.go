@@ -26,8 +26,8 @@ type Pair struct {
 	dirs      [2]direction // client→upstream, upstream→client: dirs[i] reads sides[i]
 	done      func(toUpstream, toClient int64)
 	closing   atomic.Bool
-	meters    meterShards // where bytes are counted as they move
-	counted   [2]int64    // of dirs[i].n, what meters have been told
+	meters    loopMeters // where bytes are counted as they move
+	counted   [2]int64   // of dirs[i].n, what meters have been told
 
 	// fds are the two sockets' descriptors, which the pair owns until it
 	// ends or is exported. fdMu guards their closing: the loop closes them
