@@ -77,7 +77,7 @@ func (l *Listener) LoopDialled() uint64 { return l.loopDialled.Load() }
 // its upstream; it reports false, having done nothing, when the pool
 // can't be dialled that way (TLS origination).
 func (l *Listener) connectInLoop(pc *proxyConn, client forward.Socket) bool {
-	if !l.fwd.Connects() || !l.pool.Nonblocking() {
+	if !forward.LoopsConnect || !l.pool.Nonblocking() {
 		return false
 	}
 	plan, err := l.pool.Plan()

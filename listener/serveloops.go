@@ -112,7 +112,7 @@ func (s fdSocket) Control(fn func(fd uintptr)) error {
 // pool that originates TLS (see Pool.Nonblocking), whose every client
 // would be handed off.
 func (l *Listener) serveInLoops(w *workers) bool {
-	if l.fwd == nil || !l.fwd.Connects() || l.serverTLS.Load() != nil || !l.pool.Nonblocking() {
+	if l.fwd == nil || !forward.LoopsConnect || l.serverTLS.Load() != nil || !l.pool.Nonblocking() {
 		return false
 	}
 	fd, err := listenFD(rawConn(l.ln))

@@ -23,8 +23,9 @@ import (
 // read by the loop's first turn of the pair. Until then the pair reads
 // nothing; Close ends it, and its done is called, as for any pair.
 
-// Connects reports whether Connect is supported: true on Linux.
-func (f *Forwarder) Connects() bool { return true }
+// LoopsConnect tells whether the loops connect upstreams and accept
+// clients themselves (Connect, Serve): they do on Linux.
+const LoopsConnect = true
 
 // Connect forwards between client and an upstream that one of the loops
 // connects, trying up's addresses in turn (see above), and returns at once
