@@ -27,7 +27,7 @@ func serve(t *testing.T, s upstream.Settings, eps ...string) (string, *Listener,
 		t.Fatal(err)
 	}
 	pool := upstream.NewPool(upstream.Options{Settings: s, Log: testutil.Logger(t)})
-	pool.Update(resolver.Static(eps))
+	pool.UpdateFrom("config", resolver.Static(eps))
 	l := New("main", ln, pool, testutil.Logger(t))
 	go func() { _ = l.Serve() }()
 	var once sync.Once

@@ -33,7 +33,7 @@ func namedPool(t *testing.T, name string, port int, ips ...string) (*Pool, *Endp
 	}
 	p := NewPool(Options{Dial: hosts.Dial, Lookup: hosts.Addrs, Log: testutil.Logger(t)})
 	t.Cleanup(p.Close)
-	p.Update(resolver.Static([]string{net.JoinHostPort(name, strconv.Itoa(port))}))
+	p.UpdateFrom("config", resolver.Static([]string{net.JoinHostPort(name, strconv.Itoa(port))}))
 	return p, p.Endpoints()[0]
 }
 
@@ -128,7 +128,7 @@ func TestNonblockingIsNoTLSOrigination(t *testing.T) {
 	}
 	noLookup := NewPool(Options{})
 	defer noLookup.Close()
-	noLookup.Update(resolver.Static([]string{"m.example.test:2379"}))
+	noLookup.UpdateFrom("config", resolver.Static([]string{"m.example.test:2379"}))
 	if noLookup.Nonblocking() {
 		t.Fatal("a pool without Lookup has its host names dialled in the loops")
 	}

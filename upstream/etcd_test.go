@@ -164,7 +164,7 @@ func TestMemberSync(t *testing.T) {
 	// state, when a reload lists it and when the next reload no longer
 	// does.
 	for _, seeds := range [][]string{{seed}, {seed, added}, {seed}} {
-		if _, removed := p.Update(resolver.Static(seeds)); len(removed) != 0 {
+		if _, removed := p.UpdateFrom("config", resolver.Static(seeds)); len(removed) != 0 {
 			t.Fatalf("a reload to %v removed %v", seeds, removed)
 		}
 		if endpoint(p, added) != ep {

@@ -262,14 +262,14 @@ func TestChecksFollowUpdates(t *testing.T) {
 	testutil.WaitFor(t, "a to go unhealthy", 5*time.Second, func() bool { return !epA.Healthy() })
 
 	// An added endpoint gets checked; the one that stays keeps its state.
-	p.Update(resolver.Static([]string{a.addr, b.addr}))
+	p.UpdateFrom("config", resolver.Static([]string{a.addr, b.addr}))
 	testutil.WaitFor(t, "b to be checked", 5*time.Second, func() bool { return b.checks() >= 1 })
 	if endpoint(p, a.addr) != epA || epA.Healthy() {
 		t.Fatal("a lost its object or its unhealthy state in the update")
 	}
 
 	// A removed endpoint is no longer checked.
-	p.Update(resolver.Static([]string{b.addr}))
+	p.UpdateFrom("config", resolver.Static([]string{b.addr}))
 	before := a.checks()
 	n := b.checks()
 	testutil.WaitFor(t, "5 more checks of b", 5*time.Second, func() bool { return b.checks() >= n+5 })

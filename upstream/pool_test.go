@@ -64,7 +64,7 @@ func newTestPool(t *testing.T, s Settings, addrs ...string) *Pool {
 	t.Helper()
 	p := NewPool(Options{Settings: s, Policy: ordered{}})
 	t.Cleanup(p.Close)
-	p.Update(resolver.Static(addrs))
+	p.UpdateFrom("config", resolver.Static(addrs))
 	return p
 }
 
@@ -102,8 +102,8 @@ func TestDialFailsOverAndHidesTheFailure(t *testing.T) {
 		t.Fatalf("second dial went to %s with %d errors on the dead endpoint", ep2.Addr(), endpoint(p, dead).DialErrors())
 	}
 	// Only the first client was failed over.
-	if n := p.Failovers(); n != 1 {
-		t.Fatalf("Failovers() = %d, want 1", n)
+	if n := p.Stats().Failovers; n != 1 {
+		t.Fatalf("Stats().Failovers = %d, want 1", n)
 	}
 }
 
@@ -156,7 +156,7 @@ func TestAllInactiveStillTriesEveryEndpoint(t *testing.T) {
 	if _, _, err := p.Dial(context.Background()); !errors.Is(err, ErrNoEndpoint) {
 		t.Fatalf("Dial with every endpoint down: err=%v, want ErrNoEndpoint", err)
 	}
-	if n := p.Failovers(); n != 0 {
+	if n := p.Stats().Failovers; n != 0 {
 		t.Fatalf("a client that got no endpoint counted as %d failovers", n)
 	}
 	for _, ep := range p.Endpoints() {
@@ -174,8 +174,8 @@ func TestAllInactiveStillTriesEveryEndpoint(t *testing.T) {
 	if ep.Addr() != b.addr || !ep.Active() {
 		t.Fatalf("got %s active=%v, want %s re-activated", ep.Addr(), ep.Active(), b.addr)
 	}
-	if n := p.Failovers(); n != 1 {
-		t.Fatalf("Failovers() = %d after a dial to a failed, then b: want 1", n)
+	if n := p.Stats().Failovers; n != 1 {
+		t.Fatalf("Stats().Failovers = %d after a dial to a failed, then b: want 1", n)
 	}
 }
 
@@ -190,7 +190,7 @@ func TestUpdateKeepsStateOfStayingEndpoints(t *testing.T) {
 	untrack := epB.Track(conn)
 	epA := endpoint(p, a)
 
-	added, removed := p.Update(resolver.Static([]string{a, c.addr}))
+	added, removed := p.UpdateFrom("config", resolver.Static([]string{a, c.addr}))
 	if len(added) != 1 || added[0] != c.addr || len(removed) != 1 || removed[0] != b.addr {
 		t.Fatalf("Update: added=%v removed=%v", added, removed)
 	}
@@ -238,7 +238,7 @@ func TestRemovedEndpointConnectionsClosedByPolicy(t *testing.T) {
 			peer := <-s.conns
 			defer peer.Close()
 			ep.Track(conn)
-			p.Update(resolver.Static([]string{other.addr}))
+			p.UpdateFrom("config", resolver.Static([]string{other.addr}))
 
 			_ = peer.SetReadDeadline(time.Now().Add(2 * time.Second))
 			_, err = peer.Read(make([]byte, 1))
@@ -258,7 +258,7 @@ func isTimeout(err error) bool {
 func TestPriorityClassAndWeights(t *testing.T) {
 	p := NewPool(Options{})
 	defer p.Close()
-	p.Update([]resolver.Endpoint{
+	p.UpdateFrom("config", []resolver.Endpoint{
 		{Addr: "a:1", Priority: 0, Weight: 60},
 		{Addr: "b:1", Priority: 0, Weight: 30},
 		{Addr: "c:1", Priority: 0, Weight: 10},
@@ -326,7 +326,7 @@ func TestStickyRandomKeepsItsPick(t *testing.T) {
 	a, b, c := newServer(t), newServer(t), newServer(t)
 	p := NewPool(Options{Settings: Settings{RetryDelay: time.Hour}})
 	defer p.Close()
-	p.Update(resolver.Static([]string{a.addr, b.addr, c.addr}))
+	p.UpdateFrom("config", resolver.Static([]string{a.addr, b.addr, c.addr}))
 	var first string
 	for i := range 20 {
 		ep := dialOnce(t, p)
@@ -343,7 +343,7 @@ func TestStickyRandomKeepsItsPick(t *testing.T) {
 			rest = append(rest, addr)
 		}
 	}
-	p.Update(resolver.Static(rest))
+	p.UpdateFrom("config", resolver.Static(rest))
 	ep := dialOnce(t, p)
 	if ep.Addr() == first {
 		t.Fatal("picked a removed endpoint")

@@ -26,8 +26,8 @@ func TestReaddedEndpointCountsItsOpenConnections(t *testing.T) {
 	defer peer.Close()
 	untrack := ep.Track(conn)
 
-	p.Update(resolver.Static([]string{a.addr}))
-	added, _ := p.Update(resolver.Static([]string{b.addr, a.addr}))
+	p.UpdateFrom("config", resolver.Static([]string{a.addr}))
+	added, _ := p.UpdateFrom("config", resolver.Static([]string{b.addr, a.addr}))
 	if len(added) != 1 || added[0] != b.addr {
 		t.Fatalf("re-adding %s: added %v", b.addr, added)
 	}
@@ -55,15 +55,15 @@ func TestRetiredEndpointsAreForgotten(t *testing.T) {
 	b, a := newServer(t), newServer(t)
 	p := newTestPool(t, Settings{RetryDelay: time.Hour}, b.addr, a.addr)
 	old := endpoint(p, b.addr)
-	p.Update(resolver.Static([]string{a.addr}))
-	p.Update(resolver.Static([]string{a.addr}))
+	p.UpdateFrom("config", resolver.Static([]string{a.addr}))
+	p.UpdateFrom("config", resolver.Static([]string{a.addr}))
 	p.updateMu.Lock()
 	n := len(p.retired)
 	p.updateMu.Unlock()
 	if n != 0 {
 		t.Fatalf("%d retired endpoints kept without connections, want 0", n)
 	}
-	p.Update(resolver.Static([]string{b.addr, a.addr}))
+	p.UpdateFrom("config", resolver.Static([]string{b.addr, a.addr}))
 	if endpoint(p, b.addr) == old {
 		t.Fatal("an endpoint without connections was revived after it should have been forgotten")
 	}

@@ -117,7 +117,7 @@ func TestEtcdCheckOverTLS(t *testing.T) {
 			s.HealthCheck = hc
 			p := NewPool(Options{Settings: s})
 			t.Cleanup(p.Close)
-			p.Update([]resolver.Endpoint{{Addr: f.addr, TLS: tc.discovered}})
+			p.UpdateFrom("config", []resolver.Endpoint{{Addr: f.addr, TLS: tc.discovered}})
 			ep := endpoint(p, f.addr)
 			testutil.WaitFor(t, "a check result", 5*time.Second, func() bool { return streakOf(ep) != 0 })
 			if ep.Healthy() != tc.wantHealthy {

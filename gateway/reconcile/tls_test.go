@@ -166,7 +166,7 @@ func TestUpstreamTLSFailsOverPastMemberWithWrongCA(t *testing.T) {
 	if endpointOf(g, "main", bad).Active() {
 		t.Fatal("the member whose certificate doesn't verify is still active")
 	}
-	if pool.Failovers() == 0 {
+	if pool.Stats().Failovers == 0 {
 		t.Fatal("no failover counted")
 	}
 	putGetWatch(t, testutil.Client(t, gatewayAddr(t, g, "main")))
