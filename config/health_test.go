@@ -137,7 +137,7 @@ func TestParseHealthKeysValues(t *testing.T) {
 				return l.Policy == PolicyRoundRobin && l.OnUnhealthy == UnhealthyClose && l.HealthCheck.Type == CheckTCP
 			}},
 		{"null health-check is the default", "gw.yaml", listenerYAML("name: a", "listen-addr: :1", "endpoints: [a:1]", "health-check:"),
-			func(l Listener) bool { return l.HealthCheck == DefaultHealthCheck() }},
+			func(l Listener) bool { return l.HealthCheck == defaultListener().HealthCheck }},
 		{"interval alone shortens the default timeout", "gw.yaml", listenerYAML("name: a", "listen-addr: :1", "endpoints: [a:1]", "health-check: {interval: 1s}"),
 			func(l Listener) bool {
 				return l.HealthCheck.Interval == time.Second && l.HealthCheck.Timeout == time.Second

@@ -91,13 +91,6 @@ func (cs *Checkers) release(c *checker) {
 	}
 }
 
-// running returns how many checkers run, for tests.
-func (cs *Checkers) running() int {
-	cs.mu.Lock()
-	defer cs.mu.Unlock()
-	return len(cs.byKey)
-}
-
 // statusSetter is how a checker talks to a pool: it hands each result of
 // an endpoint's checks, with the shared verdict, and the pool acts on it.
 // It is called with the checker's lock held, so that a verdict never lands
@@ -260,11 +253,4 @@ func (c *checker) endSuccessRun() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.streak = min(c.streak, 0)
-}
-
-// streakNow returns the streak, for tests and the status.
-func (c *checker) streakNow() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.streak
 }
