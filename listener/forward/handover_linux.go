@@ -14,7 +14,7 @@ import (
 
 // Handing a pair to another process.
 //
-// Export asks the pair's loop, woken through an eventfd in its epoll set,
+// Exporting asks the pair's loop, woken through an eventfd in its epoll set,
 // to quiesce the pair between two of its turns: from then on the loop reads
 // neither socket (what the peers send next stays in the kernel's receive
 // queues, which move with the descriptors) and writes what the pair holds
@@ -107,17 +107,11 @@ func (l *loop) closeWake() {
 	_ = unix.Close(l.wakeFD)
 }
 
-// Export quiesces p and returns its descriptors and state (see above); it
-// waits up to timeout for p's destinations to take what p holds. On
-// ErrNotExported p goes on as before, or has ended.
-func (p *Pair) Export(timeout time.Duration) (Exported, error) {
-	r := ExportBatch([]*Pair{p}, timeout)[0]
-	return r.Exported, r.Err
-}
-
-// ExportBatch exports ps together, as Export does one: one request to each
-// loop and one timer for the whole batch, rather than per pair. The
-// results are in the order of ps.
+// ExportBatch quiesces the pairs ps and returns their descriptors and
+// state (see above), in the order of ps: one request to each loop and one
+// timer for the whole batch, rather than per pair. It waits up to timeout
+// for a pair's destinations to take what it holds; on ErrNotExported the
+// pair goes on as before, or has ended.
 func ExportBatch(ps []*Pair, timeout time.Duration) []ExportResult {
 	out := make([]ExportResult, len(ps))
 	res := make(chan exportResult, len(ps))

@@ -25,9 +25,6 @@ type Pair struct{}
 // Close does nothing: no Pair exists here.
 func (p *Pair) Close() error { return nil }
 
-// Export fails: only the Linux forwarder hands connections over.
-func (p *Pair) Export(time.Duration) (Exported, error) { return Exported{}, ErrNotExported }
-
 // ExportBatch fails for every pair: only the Linux forwarder hands
 // connections over.
 func ExportBatch(ps []*Pair, _ time.Duration) []ExportResult {
