@@ -216,13 +216,3 @@ type ListenTLS struct {
 
 // Enabled reports whether the listener terminates TLS.
 func (t ListenTLS) Enabled() bool { return t.CertFile != "" || t.KeyFile != "" || t.ClientCAFile != "" }
-
-// Listener returns the listener named name, and whether it exists.
-func (s *Snapshot) Listener(name string) (Listener, bool) {
-	for _, l := range s.Listeners {
-		if l.Name == name {
-			return l, true
-		}
-	}
-	return Listener{}, false
-}

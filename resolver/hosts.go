@@ -189,17 +189,6 @@ func (h *Hosts) State(name string) (HostState, bool) {
 	return HostState{}, false
 }
 
-// States returns the state of every tracked name, by name.
-func (h *Hosts) States() []HostState {
-	var out []HostState
-	h.names.Range(func(_, v any) bool {
-		out = append(out, *v.(*host).state.Load())
-		return true
-	})
-	slices.SortFunc(out, func(a, b HostState) int { return strings.Compare(a.Name, b.Name) })
-	return out
-}
-
 // track returns the entry of name, starting its refresh loop when new.
 func (h *Hosts) track(name string) *host {
 	name = strings.ToLower(name)
