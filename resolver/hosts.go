@@ -27,8 +27,8 @@ const failureLogEvery = time.Minute
 // their last good addresses, so that a dial never waits for DNS and a DNS
 // outage never fails a dial. A failed lookup keeps the addresses; only an
 // answer that the name has none (NXDOMAIN, or no A or AAAA record) drops
-// them. Each name is asked again when its TTL runs out, within
-// [MinRefresh, Limits.Refresh], a little early at random so that many
+// them. Each name is asked again when its TTL runs out, within its
+// HostLimits' [MinRefresh, Refresh], a little early at random so that many
 // gateways don't ask in step; failures are retried with backoff.
 //
 // One Hosts serves all the listeners of a gateway, which share dns-server.

@@ -19,7 +19,7 @@ import (
 // three hundred. A checker is shared by the endpoints whose checks would
 // be the same (checkKey) and stops when the last one lets go of it. Every
 // checker of a registry dials with the registry's dial function, so the
-// pools that share a registry must dial the same way (a listener.Group's
+// pools that share a registry must dial the same way (a reconcile.Group's
 // pools all dial through its name cache).
 type Checkers struct {
 	dial DialFunc
