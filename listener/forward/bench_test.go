@@ -15,8 +15,8 @@ import (
 	"github.com/etcd-gateway/etcd-gateway/listener/forward"
 )
 
-// The forwarder against the reference it replaced, two goroutines with
-// io.Copy (which splices on Linux), in the same run:
+// The forwarder against a reference, two goroutines with io.Copy (which
+// splices on Linux), in the same run:
 //
 //	go test -run XXX -bench Forward -benchmem ./listener/forward/
 
@@ -37,8 +37,8 @@ func implementations(b *testing.B) map[string]forwardFunc {
 	}
 }
 
-// ioCopyForward is the forwarder this package had before: a goroutine per
-// direction, io.Copy, CloseWrite at EOF.
+// ioCopyForward is the reference forwarder: a goroutine per direction,
+// io.Copy, CloseWrite at EOF.
 func ioCopyForward(client, upstream net.Conn) {
 	half := func(src, dst net.Conn) {
 		_, err := io.Copy(dst, src)

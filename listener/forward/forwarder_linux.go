@@ -100,11 +100,10 @@ func (f *Forwarder) startFDs(fds [2]int, m Meters, done func(toUpstream, toClien
 // loopCount is how many loops a forwarder runs: GOMAXPROCS less one, and
 // at least one. A loop blocked in epoll_wait holds its P (a system call
 // keeps it); while another P is idle, Go's sysmon leaves it there, but
-// when every P is in a loop's epoll_wait, sysmon takes a P back from a
-// loop every 20 µs tick and the loop takes one again when it wakes:
-// measured on 2 cores, with one loop per P a connection cost 1.35× the CPU
-// (thread switches: sysmon's sleeps and the P handoffs) it costs with one
-// P left for Go's own goroutines (the admin server, health checks, GC).
+// when every P is in a loop's epoll_wait, sysmon keeps taking a P back
+// from a loop and the loop takes one again when it wakes: those thread
+// switches cost more than the P left to Go's own goroutines (the admin
+// server, health checks, GC) does (docs/design.md, "The listener").
 func loopCount() int { return max(runtime.GOMAXPROCS(0)-1, 1) }
 
 // pickLoop returns the index of the loop a new connection goes to: each
