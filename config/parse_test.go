@@ -132,55 +132,64 @@ func twoListeners(file string) *Snapshot {
 		DNSServer:       "10.0.0.53:53",
 		AdminAddr:       "127.0.0.1:23800",
 		AdminPprof:      true,
-		Listeners: []Listener{
-			{
-				Name:              "main",
-				ListenAddr:        "127.0.0.1:23790",
-				Endpoints:         []string{"10.0.0.1:2379", "10.0.0.2:2379", "etcd-3.example.com:2379"},
-				TLSEndpoints:      []string{"etcd-3.example.com:2379"},
-				DNSRefresh:        DefaultDNSRefresh, // no top-level value: the built-in default
-				RetryDelay:        30 * time.Second,  // inherited
-				DialTimeout:       2 * time.Second,   // inherited
-				OnEndpointRemoved: RemovedDrain,      // inherited
-				DrainTimeout:      45 * time.Second,  // inherited
-				MaxConnections:    1000,              // inherited
-				KeepAlive:         30 * time.Second,  // inherited
-				SocketMode:        DefaultSocketMode,
-				Policy:            PolicyRoundRobin, // inherited
-				// inherited, the rest from the built-in defaults
-				HealthCheck: HealthCheck{Type: CheckTCP, Interval: 10 * time.Second, Timeout: DefaultCheckTimeout, Fall: 3, Rise: DefaultRise},
-				OnUnhealthy: UnhealthyClose, // inherited
-				MemberSync:  time.Minute,    // inherited
-			},
-			{
-				Name:              "discovered",
-				ListenAddr:        "[::1]:23791",
-				DiscoverySRV:      "example.com",
-				DiscoverySRVName:  "prod",
-				InsecureDiscovery: true,
-				TrustedCAFile:     "/etc/ssl/etcd-ca.pem",
-				DNSRefresh:        time.Minute,
-				RetryDelay:        5 * time.Second,
-				DialTimeout:       500 * time.Millisecond,
-				OnEndpointRemoved: RemovedClose,
-				DrainTimeout:      90 * time.Minute,
-				MaxConnections:    0, // set: no limit, not the inherited 1000
-				IdleTimeout:       10 * time.Minute,
-				KeepAlive:         time.Minute,
-				SocketMode:        DefaultSocketMode,
-				Policy:            PolicyLeastConnections,
-				// type, timeout and rise set; interval and fall inherited
-				HealthCheck: HealthCheck{Type: CheckEtcd, Interval: 10 * time.Second, Timeout: time.Second, Fall: 3, Rise: 5},
-				OnUnhealthy: UnhealthyKeep,
-				MemberSync:  0, // off
-				UpstreamTLS: UpstreamTLS{
-					Enabled:    true,
-					CAFile:     "/etc/ssl/etcd-ca.pem",
-					CertFile:   "/etc/ssl/gw.pem",
-					KeyFile:    "/etc/ssl/gw-key.pem",
-					ServerName: "etcd.example.com",
-				},
-			},
+		Listeners:       []Listener{mainListener(), discoveredListener()},
+	}
+}
+
+// mainListener is listener main of twoListeners: static endpoints, most
+// settings inherited.
+func mainListener() Listener {
+	return Listener{
+		Name:              "main",
+		ListenAddr:        "127.0.0.1:23790",
+		Endpoints:         []string{"10.0.0.1:2379", "10.0.0.2:2379", "etcd-3.example.com:2379"},
+		TLSEndpoints:      []string{"etcd-3.example.com:2379"},
+		DNSRefresh:        DefaultDNSRefresh, // no top-level value: the built-in default
+		RetryDelay:        30 * time.Second,  // inherited
+		DialTimeout:       2 * time.Second,   // inherited
+		OnEndpointRemoved: RemovedDrain,      // inherited
+		DrainTimeout:      45 * time.Second,  // inherited
+		MaxConnections:    1000,              // inherited
+		KeepAlive:         30 * time.Second,  // inherited
+		SocketMode:        DefaultSocketMode,
+		Policy:            PolicyRoundRobin, // inherited
+		// inherited, the rest from the built-in defaults
+		HealthCheck: HealthCheck{Type: CheckTCP, Interval: 10 * time.Second, Timeout: DefaultCheckTimeout, Fall: 3, Rise: DefaultRise},
+		OnUnhealthy: UnhealthyClose, // inherited
+		MemberSync:  time.Minute,    // inherited
+	}
+}
+
+// discoveredListener is listener discovered of twoListeners: SRV
+// discovery, its own settings.
+func discoveredListener() Listener {
+	return Listener{
+		Name:              "discovered",
+		ListenAddr:        "[::1]:23791",
+		DiscoverySRV:      "example.com",
+		DiscoverySRVName:  "prod",
+		InsecureDiscovery: true,
+		TrustedCAFile:     "/etc/ssl/etcd-ca.pem",
+		DNSRefresh:        time.Minute,
+		RetryDelay:        5 * time.Second,
+		DialTimeout:       500 * time.Millisecond,
+		OnEndpointRemoved: RemovedClose,
+		DrainTimeout:      90 * time.Minute,
+		MaxConnections:    0, // set: no limit, not the inherited 1000
+		IdleTimeout:       10 * time.Minute,
+		KeepAlive:         time.Minute,
+		SocketMode:        DefaultSocketMode,
+		Policy:            PolicyLeastConnections,
+		// type, timeout and rise set; interval and fall inherited
+		HealthCheck: HealthCheck{Type: CheckEtcd, Interval: 10 * time.Second, Timeout: time.Second, Fall: 3, Rise: 5},
+		OnUnhealthy: UnhealthyKeep,
+		MemberSync:  0, // off
+		UpstreamTLS: UpstreamTLS{
+			Enabled:    true,
+			CAFile:     "/etc/ssl/etcd-ca.pem",
+			CertFile:   "/etc/ssl/gw.pem",
+			KeyFile:    "/etc/ssl/gw-key.pem",
+			ServerName: "etcd.example.com",
 		},
 	}
 }
@@ -831,6 +840,15 @@ listeners:
 	if !strings.Contains(err.Error(), `listeners[1]: key "endpoints": endpoints and discovery-srv are both set`) {
 		t.Errorf("both endpoints and discovery-srv not reported")
 	}
+	problemsInForm(t, err, ve, map[string]int{"": 0, "main": 1, "listeners[1]": 2, "listeners[2]": 3})
+}
+
+// problemsInForm checks how err, holding ve, reports its problems: a bad
+// top-level default is not repeated by the listeners inheriting it, a line
+// per problem, each naming the file, and the top-level problems first,
+// then each listener's, in the order given.
+func problemsInForm(t *testing.T, err error, ve *ValidationError, order map[string]int) {
+	t.Helper()
 	// The listeners that inherit the bad top-level retry-delay must not
 	// repeat it.
 	for _, p := range ve.Problems {
@@ -848,7 +866,6 @@ listeners:
 	}
 	// Top-level problems come first, then each listener's, in order.
 	last := ""
-	order := map[string]int{"": 0, "main": 1, "listeners[1]": 2, "listeners[2]": 3}
 	for _, p := range ve.Problems {
 		if order[p.Listener] < order[last] {
 			t.Errorf("problem %+v after one of %q", p, last)
