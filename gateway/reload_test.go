@@ -342,7 +342,7 @@ func TestEverySaveStyleReloadsOnce(t *testing.T) {
 func (h *harness) usedEndpoint(name string) string {
 	h.t.Helper()
 	for _, ep := range h.gw.Group().Listeners()[name].Pool().Endpoints() {
-		if ep.TotalConns() > 0 {
+		if ep.Stats().TotalConns > 0 {
 			return ep.Addr()
 		}
 	}

@@ -68,7 +68,7 @@ func TestPlanTriesEachAddressOfAName(t *testing.T) {
 	if strings.Join(got, " ") != strings.Join(want, " ") {
 		t.Fatalf("NextAddr gave %v, want %v", got, want)
 	}
-	if ep.Active() {
+	if ep.Stats().Active {
 		t.Fatal("an endpoint all of whose addresses failed is still active")
 	}
 	if err := plan.Err(); !strings.Contains(err.Error(), "2 addresses failed") {
@@ -81,8 +81,8 @@ func TestPlanTriesEachAddressOfAName(t *testing.T) {
 		t.Fatalf("Dial past the refusing address: %v", err)
 	}
 	defer conn.Close()
-	if dialled != ep || !ep.Active() || conn.RemoteAddr().String() != want[1] {
-		t.Fatalf("Dial reached %s of %s, active %v; want %s, the endpoint active", conn.RemoteAddr(), dialled.Addr(), ep.Active(), want[1])
+	if dialled != ep || !ep.Stats().Active || conn.RemoteAddr().String() != want[1] {
+		t.Fatalf("Dial reached %s of %s, active %v; want %s, the endpoint active", conn.RemoteAddr(), dialled.Addr(), ep.Stats().Active, want[1])
 	}
 	if f := p.Stats().Failovers; f != 0 {
 		t.Fatalf("%d failovers counted for an endpoint that answered", f)
@@ -107,7 +107,7 @@ func TestPlanOfAnUnresolvedName(t *testing.T) {
 	if _, _, err := p.Dial(context.Background()); !errors.Is(err, resolver.ErrUnresolved) {
 		t.Fatalf("Dial error %v, want ErrUnresolved", err)
 	}
-	if !ep.Active() {
+	if !ep.Stats().Active {
 		t.Fatal("an unresolved name was marked down")
 	}
 }

@@ -99,7 +99,7 @@ func TestLostQuorumMemberAvoided(t *testing.T) {
 	testutil.WaitFor(t, "etcd to answer that it has no leader", 20*time.Second, func() bool {
 		return strings.Contains(ep.LastCheckError(), "RAFT NO LEADER")
 	})
-	if !ep.Active() {
+	if !ep.Stats().Active {
 		t.Fatal("its dials still work: it must stay active, only unhealthy")
 	}
 	for range 5 {
@@ -159,7 +159,7 @@ func TestMemberSync(t *testing.T) {
 		t.Fatal(err)
 	}
 	testutil.WaitFor(t, "the removed member to leave the pool", 10*time.Second, func() bool { return slices.Equal(addrs(), []string{seed}) })
-	if !ep.Removed() {
+	if !ep.Stats().Removed {
 		t.Fatal("the removed member's endpoint is not marked removed")
 	}
 

@@ -89,8 +89,8 @@ func TestDialFailsOverAndHidesTheFailure(t *testing.T) {
 	if ep.Addr() != live.addr {
 		t.Fatalf("dialled %s, want the live endpoint %s", ep.Addr(), live.addr)
 	}
-	if d := endpoint(p, dead); d.Active() || d.DialErrors() != 1 {
-		t.Fatalf("dead endpoint: active=%v dialErrors=%d, want inactive with 1 error", d.Active(), d.DialErrors())
+	if d := endpoint(p, dead); d.Stats().Active || d.Stats().DialErrors != 1 {
+		t.Fatalf("dead endpoint: active=%v dialErrors=%d, want inactive with 1 error", d.Stats().Active, d.Stats().DialErrors)
 	}
 	// The inactive endpoint is not tried again for the next client.
 	conn2, ep2, err := p.Dial(context.Background())
@@ -98,8 +98,8 @@ func TestDialFailsOverAndHidesTheFailure(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn2.Close()
-	if ep2.Addr() != live.addr || endpoint(p, dead).DialErrors() != 1 {
-		t.Fatalf("second dial went to %s with %d errors on the dead endpoint", ep2.Addr(), endpoint(p, dead).DialErrors())
+	if ep2.Addr() != live.addr || endpoint(p, dead).Stats().DialErrors != 1 {
+		t.Fatalf("second dial went to %s with %d errors on the dead endpoint", ep2.Addr(), endpoint(p, dead).Stats().DialErrors)
 	}
 	// Only the first client was failed over.
 	if n := p.Stats().Failovers; n != 1 {
@@ -126,7 +126,7 @@ func TestDialTimeoutSkipsBlackholedEndpoint(t *testing.T) {
 	if elapsed := time.Since(start); elapsed > 10*timeout {
 		t.Fatalf("failover took %s with a dial timeout of %s", elapsed, timeout)
 	}
-	if endpoint(p, hole).Active() {
+	if endpoint(p, hole).Stats().Active {
 		t.Fatal("blackholed endpoint still active")
 	}
 }
@@ -137,11 +137,11 @@ func TestInactiveEndpointReprobedAfterRetryDelay(t *testing.T) {
 	p := newTestPool(t, Settings{RetryDelay: 50 * time.Millisecond}, s.addr, other.addr)
 	s.stop()
 	ep := dialOnce(t, p)
-	if ep.Addr() != other.addr || endpoint(p, s.addr).Active() {
+	if ep.Addr() != other.addr || endpoint(p, s.addr).Stats().Active {
 		t.Fatalf("want failover to %s with %s inactive", other.addr, s.addr)
 	}
 	s.restart(t)
-	testutil.WaitFor(t, "re-activation by the probe", 5*time.Second, func() bool { return endpoint(p, s.addr).Active() })
+	testutil.WaitFor(t, "re-activation by the probe", 5*time.Second, func() bool { return endpoint(p, s.addr).Stats().Active })
 	ep = dialOnce(t, p)
 	if ep.Addr() != s.addr {
 		t.Fatalf("after re-activation dialled %s, want %s first", ep.Addr(), s.addr)
@@ -160,7 +160,7 @@ func TestAllInactiveStillTriesEveryEndpoint(t *testing.T) {
 		t.Fatalf("a client that got no endpoint counted as %d failovers", n)
 	}
 	for _, ep := range p.Endpoints() {
-		if ep.Active() {
+		if ep.Stats().Active {
 			t.Fatalf("%s still active", ep.Addr())
 		}
 	}
@@ -171,8 +171,8 @@ func TestAllInactiveStillTriesEveryEndpoint(t *testing.T) {
 		t.Fatalf("Dial after a member came back: %v", err)
 	}
 	conn.Close()
-	if ep.Addr() != b.addr || !ep.Active() {
-		t.Fatalf("got %s active=%v, want %s re-activated", ep.Addr(), ep.Active(), b.addr)
+	if ep.Addr() != b.addr || !ep.Stats().Active {
+		t.Fatalf("got %s active=%v, want %s re-activated", ep.Addr(), ep.Stats().Active, b.addr)
 	}
 	if n := p.Stats().Failovers; n != 1 {
 		t.Fatalf("Stats().Failovers = %d after a dial to a failed, then b: want 1", n)
@@ -194,11 +194,11 @@ func TestUpdateKeepsStateOfStayingEndpoints(t *testing.T) {
 	if len(added) != 1 || added[0] != c.addr || len(removed) != 1 || removed[0] != b.addr {
 		t.Fatalf("Update: added=%v removed=%v", added, removed)
 	}
-	if endpoint(p, a) != epA || epA.Active() || epA.DialErrors() != 1 {
+	if endpoint(p, a) != epA || epA.Stats().Active || epA.Stats().DialErrors != 1 {
 		t.Fatal("staying endpoint lost its object or state")
 	}
-	if !epB.Removed() || epB.OpenConns() != 1 {
-		t.Fatalf("removed endpoint: removed=%v open=%d; keep policy must leave its connection", epB.Removed(), epB.OpenConns())
+	if !epB.Stats().Removed || epB.OpenConns() != 1 {
+		t.Fatalf("removed endpoint: removed=%v open=%d; keep policy must leave its connection", epB.Stats().Removed, epB.OpenConns())
 	}
 	if _, err := conn.Write([]byte("x")); err != nil {
 		t.Fatalf("kept connection broken: %v", err)

@@ -32,9 +32,9 @@ func TestReaddedEndpointCountsItsOpenConnections(t *testing.T) {
 		t.Fatalf("re-adding %s: added %v", b.addr, added)
 	}
 	back := endpoint(p, b.addr)
-	if back.OpenConns() != 1 || back.TotalConns() != 1 || !back.Up() || back.Removed() {
+	if back.OpenConns() != 1 || back.Stats().TotalConns != 1 || !back.Up() || back.Stats().Removed {
 		t.Fatalf("re-added endpoint: open %d total %d up %v removed %v; want its open connection counted, up",
-			back.OpenConns(), back.TotalConns(), back.Up(), back.Removed())
+			back.OpenConns(), back.Stats().TotalConns, back.Up(), back.Stats().Removed)
 	}
 	// The drain timer of the removal has fired by the time the read
 	// times out: the connection must still be open.

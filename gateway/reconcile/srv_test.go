@@ -243,7 +243,7 @@ func TestSRVRecordChangeReachesNewConnectionsOnly(t *testing.T) {
 
 	plainSRV(d, "example.test", "b.example.test", portB)
 	testutil.WaitFor(t, "new connections to reach B", 10*time.Second, func() bool { return reached(t, addr) == "B" })
-	if !epA.Removed() {
+	if !epA.Stats().Removed {
 		t.Fatal("A is still in the pool")
 	}
 	open.echo(t) // the open connection to A is untouched

@@ -163,7 +163,7 @@ func TestUpstreamTLSFailsOverPastMemberWithWrongCA(t *testing.T) {
 			t.Fatalf("dial returned %T, want a *tls.Conn", conn)
 		}
 	}
-	if endpointOf(g, "main", bad).Active() {
+	if endpointOf(g, "main", bad).Stats().Active {
 		t.Fatal("the member whose certificate doesn't verify is still active")
 	}
 	if pool.Stats().Failovers == 0 {
