@@ -30,7 +30,7 @@ const LoopsConnect = true
 // Connect forwards between client and an upstream that one of the loops
 // connects, trying up's addresses in turn (see above), and returns at once
 // with the pair, which Close ends at any time. done is called once the
-// pair has ended, as for Start, also when no address answered. On error
+// pair has ended, as for StartMetered, also when no address answered. On error
 // client is closed and done is not called.
 func (f *Forwarder) Connect(client Socket, up Upstream, o ConnectOptions, done func(toUpstream, toClient int64)) (*Pair, error) {
 	fd, err := dupSocket(client)

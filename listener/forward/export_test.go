@@ -1,6 +1,9 @@
 package forward
 
-import "net"
+import (
+	"io"
+	"net"
+)
 
 // Test hooks: what the tests in package forward_test may see, on every
 // system.
@@ -13,7 +16,7 @@ import "net"
 // once. It returns the bytes sent to upstream and to the client.
 //
 // It is Start waiting for done, which a caller that must not park a
-// goroutine per idle connection, as a listener, does not.
+// goroutine per idle connection, as a listener, does not do.
 func (f *Forwarder) Forward(client, upstream net.Conn) (toUpstream, toClient int64) {
 	type counts struct{ up, down int64 }
 	ch := make(chan counts, 1)
@@ -23,4 +26,9 @@ func (f *Forwarder) Forward(client, upstream net.Conn) (toUpstream, toClient int
 	}
 	c := <-ch
 	return c.up, c.down
+}
+
+// Start is StartMetered with no meter.
+func (f *Forwarder) Start(client, upstream net.Conn, done func(toUpstream, toClient int64)) (io.Closer, error) {
+	return f.StartMetered(client, upstream, Meters{}, done)
 }

@@ -42,28 +42,22 @@ func NewForwarder() (*Forwarder, error) {
 	return f, nil
 }
 
-// Start forwards bytes both ways between client and upstream and returns at
-// once. When one side finishes sending (EOF) the other side's write half is
-// shut, so a client that closes its write side still receives the reply.
-// When either side fails (reset, or the returned Closer's Close) both
-// connections are closed at once. When both directions have ended and both
-// connections are closed, done is called once, from the forwarder's event
-// loop, with the bytes sent to upstream and to the client: it must not
-// block, nor call Close on f.
+// StartMetered forwards bytes both ways between client and upstream and
+// returns at once, counting them into m as they move (each loop as itself:
+// see Meter), so that a connection open for days shows its traffic at
+// once. When one side finishes sending (EOF) the other side's write half
+// is shut, so a client that closes its write side still receives the
+// reply. When either side fails (reset, or the returned Closer's Close)
+// both connections are closed at once. When both directions have ended
+// and both connections are closed, done is called once, from the
+// forwarder's event loop, with the bytes sent to upstream and to the
+// client: it must not block, nor call Close on f.
 //
-// From Start on the connections belong to the forwarder: to end the
+// From StartMetered on the connections belong to the forwarder: to end the
 // forwarding early, call Close on the returned Closer, never on the
 // connections. On error both connections are closed and done is not called.
 // Sockets go to an event loop (StartPair); anything else, such as TLS, is
 // copied by two goroutines.
-func (f *Forwarder) Start(client, upstream net.Conn, done func(toUpstream, toClient int64)) (io.Closer, error) {
-	return f.StartMetered(client, upstream, Meters{}, done)
-}
-
-// StartMetered is Start, counting the bytes into m as they move: each
-// event loop counts into its own shard of m's counters, so that a
-// connection open for days shows its traffic at once and the loops share
-// no counter.
 func (f *Forwarder) StartMetered(client, upstream net.Conn, m Meters, done func(toUpstream, toClient int64)) (io.Closer, error) {
 	cs, ok1 := client.(Socket)
 	us, ok2 := upstream.(Socket)

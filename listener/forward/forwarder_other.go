@@ -26,13 +26,9 @@ func (f *Forwarder) Close() error { return nil }
 // Stopped reports true: this forwarder has no loop to wait for.
 func (f *Forwarder) Stopped() bool { return true }
 
-// Start forwards bytes both ways between client and upstream and returns at
-// once; see the Linux version for the contract.
-func (f *Forwarder) Start(client, upstream net.Conn, done func(toUpstream, toClient int64)) (io.Closer, error) {
-	return f.StartMetered(client, upstream, Meters{}, done)
-}
-
-// StartMetered is Start, counting the bytes into m as they move.
+// StartMetered forwards bytes both ways between client and upstream,
+// counting them into m as they move, and returns at once; see the Linux
+// version for the contract.
 func (f *Forwarder) StartMetered(client, upstream net.Conn, m Meters, done func(toUpstream, toClient int64)) (io.Closer, error) {
 	return startCopy(client, upstream, m.of(int(f.next.Add(1))), done), nil
 }

@@ -26,7 +26,7 @@ import (
 // if the pair had ended here. If the destinations don't take the bytes
 // within the timeout, the pair is forwarded on as if nothing happened.
 // AdoptFDs is the other half: a pair from two descriptors and that state,
-// registered without the first read of Start.
+// registered without the first read of StartPair.
 
 // exportResult is the outcome of one export, handed from the loop: i is
 // the pair's index in its ExportBatch.
@@ -251,7 +251,7 @@ func (p *Pair) held() bool {
 }
 
 // export takes p out of its loop and hands its descriptors to the
-// caller of Export. It first claims p against Close: a Close from now on
+// caller of ExportBatch. It first claims p against Close: a Close from now on
 // does nothing (its shutdown would end the connections the caller now
 // holds), and a Close that came first wins.
 func (p *Pair) export() {
@@ -308,7 +308,7 @@ func (p *Pair) giveUpFDs() [2]int {
 // another process (or taken back), in the state it had: the directions
 // that ended stay ended, and the byte counts go on from where they were
 // (the meters count only what moves here). The descriptors are the
-// forwarder's from the call on; they must be non-blocking, as Export left
+// forwarder's from the call on; they must be non-blocking, as ExportBatch left
 // them. Nothing is read before the loop has them: what the peers sent
 // meanwhile waits in the sockets, and the registration reports it. On
 // error both descriptors are closed and done is not called.

@@ -37,14 +37,14 @@ import (
 // none: one epoll_wait per batch of events, then read, write and splice as
 // raw system calls, which keep the thread's P. An eventfd in the epoll set
 // wakes it for requests from other goroutines (request), run on its thread
-// between two batches: Export, Serve's pause and stop, Connect's first try,
+// between two batches: ExportBatch, Serve's pause and stop, Connect's first try,
 // Close of the forwarder.
 //
 // Pairs hold raw descriptors, which the loop owns and closes, never Go
 // objects: a connection the loops accepted (serve_linux.go) or connected
-// (connect_linux.go) never had one, one handed to Start as a
+// (connect_linux.go) never had one, one handed to StartMetered as a
 // *net.TCPConn is duplicated and the Go object closed (off the hot path),
-// and a handover passes the loop's own descriptors (Export gives them up,
+// and a handover passes the loop's own descriptors (ExportBatch gives them up,
 // AdoptFDs takes them). The hazard of a descriptor closed, and its number reused, while
 // another goroutine uses it is solved by an owner lock, not by a request
 // per call: the loop closes a pair's descriptors (finish) under the pair's
