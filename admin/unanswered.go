@@ -54,10 +54,3 @@ func (u *unanswered) wait(ctx context.Context) {
 		}
 	}
 }
-
-// count is how many connections are new or active.
-func (u *unanswered) count() int {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	return len(u.conns)
-}

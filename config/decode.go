@@ -269,7 +269,8 @@ func walkBlockKey(c *collector, idx int, key string, known []string) {
 	if slices.Contains(known, key) || c.isBad(idx, key) {
 		return
 	}
-	// The members' TLS block was called tls before upstream-tls.
+	// A members' TLS key under tls is most likely meant for upstream-tls:
+	// tls is the listener's own.
 	if rest, ok := strings.CutPrefix(key, keyTLS+"."); ok && slices.Contains(blockKeys(keyUpstreamTLS), keyUpstreamTLS+"."+rest) {
 		c.add(idx, key, "%s; did you mean %q? The members' TLS settings are in the %s block; tls is the TLS the listener serves to its clients",
 			unknownKey, keyUpstreamTLS+"."+rest, keyUpstreamTLS)

@@ -2,6 +2,7 @@ package config
 
 import (
 	"bytes"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -20,7 +21,21 @@ func TestDescribe(t *testing.T) {
 	}
 	out := a.String()
 	// Each entry must appear, in this order.
-	want := []string{
+	want := slices.Concat(describedTop(), describedMain(), describedDiscovered())
+	rest := out
+	for _, w := range want {
+		i := strings.Index(rest, w)
+		if i < 0 {
+			t.Fatalf("%q missing or out of order in:\n%s", w, out)
+		}
+		rest = rest[i+len(w):]
+	}
+}
+
+// describedTop is what Describe says first of twoListenersYAML: the
+// file and the top-level settings.
+func describedTop() []string {
+	return []string{
 		"config file /etc/gw.yaml",
 		"log-level", "debug",
 		"log-format", "json",
@@ -29,6 +44,13 @@ func TestDescribe(t *testing.T) {
 		"admin-addr", "127.0.0.1:23800",
 		"admin-pprof", "true",
 		"2 listeners",
+	}
+}
+
+// describedMain is what Describe says of twoListenersYAML's listener
+// main.
+func describedMain() []string {
+	return []string{
 		`listener "main"`,
 		"listen-addr", "127.0.0.1:23790",
 		"endpoints (3)", "10.0.0.1:2379", "10.0.0.2:2379", "etcd-3.example.com:2379",
@@ -49,6 +71,13 @@ func TestDescribe(t *testing.T) {
 		"member-sync", "every 1m",
 		"upstream-tls", "none",
 		"tls", "none",
+	}
+}
+
+// describedDiscovered is what Describe says of twoListenersYAML's
+// listener discovered.
+func describedDiscovered() []string {
+	return []string{
 		`listener "discovered"`,
 		"listen-addr", "[::1]:23791",
 		"discovery-srv", "example.com",
@@ -76,14 +105,6 @@ func TestDescribe(t *testing.T) {
 		"tls.cert-file", "/etc/ssl/gw.pem",
 		"tls.key-file", "/etc/ssl/gw-key.pem",
 		"tls.server-name", "etcd.example.com",
-	}
-	rest := out
-	for _, w := range want {
-		i := strings.Index(rest, w)
-		if i < 0 {
-			t.Fatalf("%q missing or out of order in:\n%s", w, out)
-		}
-		rest = rest[i+len(w):]
 	}
 }
 

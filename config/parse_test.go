@@ -132,55 +132,64 @@ func twoListeners(file string) *Snapshot {
 		DNSServer:       "10.0.0.53:53",
 		AdminAddr:       "127.0.0.1:23800",
 		AdminPprof:      true,
-		Listeners: []Listener{
-			{
-				Name:              "main",
-				ListenAddr:        "127.0.0.1:23790",
-				Endpoints:         []string{"10.0.0.1:2379", "10.0.0.2:2379", "etcd-3.example.com:2379"},
-				TLSEndpoints:      []string{"etcd-3.example.com:2379"},
-				DNSRefresh:        DefaultDNSRefresh, // no top-level value: the built-in default
-				RetryDelay:        30 * time.Second,  // inherited
-				DialTimeout:       2 * time.Second,   // inherited
-				OnEndpointRemoved: RemovedDrain,      // inherited
-				DrainTimeout:      45 * time.Second,  // inherited
-				MaxConnections:    1000,              // inherited
-				KeepAlive:         30 * time.Second,  // inherited
-				SocketMode:        DefaultSocketMode,
-				Policy:            PolicyRoundRobin, // inherited
-				// inherited, the rest from the built-in defaults
-				HealthCheck: HealthCheck{Type: CheckTCP, Interval: 10 * time.Second, Timeout: DefaultCheckTimeout, Fall: 3, Rise: DefaultRise},
-				OnUnhealthy: UnhealthyClose, // inherited
-				MemberSync:  time.Minute,    // inherited
-			},
-			{
-				Name:              "discovered",
-				ListenAddr:        "[::1]:23791",
-				DiscoverySRV:      "example.com",
-				DiscoverySRVName:  "prod",
-				InsecureDiscovery: true,
-				TrustedCAFile:     "/etc/ssl/etcd-ca.pem",
-				DNSRefresh:        time.Minute,
-				RetryDelay:        5 * time.Second,
-				DialTimeout:       500 * time.Millisecond,
-				OnEndpointRemoved: RemovedClose,
-				DrainTimeout:      90 * time.Minute,
-				MaxConnections:    0, // set: no limit, not the inherited 1000
-				IdleTimeout:       10 * time.Minute,
-				KeepAlive:         time.Minute,
-				SocketMode:        DefaultSocketMode,
-				Policy:            PolicyLeastConnections,
-				// type, timeout and rise set; interval and fall inherited
-				HealthCheck: HealthCheck{Type: CheckEtcd, Interval: 10 * time.Second, Timeout: time.Second, Fall: 3, Rise: 5},
-				OnUnhealthy: UnhealthyKeep,
-				MemberSync:  0, // off
-				UpstreamTLS: UpstreamTLS{
-					Enabled:    true,
-					CAFile:     "/etc/ssl/etcd-ca.pem",
-					CertFile:   "/etc/ssl/gw.pem",
-					KeyFile:    "/etc/ssl/gw-key.pem",
-					ServerName: "etcd.example.com",
-				},
-			},
+		Listeners:       []Listener{mainListener(), discoveredListener()},
+	}
+}
+
+// mainListener is listener main of twoListeners: static endpoints, most
+// settings inherited.
+func mainListener() Listener {
+	return Listener{
+		Name:              "main",
+		ListenAddr:        "127.0.0.1:23790",
+		Endpoints:         []string{"10.0.0.1:2379", "10.0.0.2:2379", "etcd-3.example.com:2379"},
+		TLSEndpoints:      []string{"etcd-3.example.com:2379"},
+		DNSRefresh:        DefaultDNSRefresh, // no top-level value: the built-in default
+		RetryDelay:        30 * time.Second,  // inherited
+		DialTimeout:       2 * time.Second,   // inherited
+		OnEndpointRemoved: RemovedDrain,      // inherited
+		DrainTimeout:      45 * time.Second,  // inherited
+		MaxConnections:    1000,              // inherited
+		KeepAlive:         30 * time.Second,  // inherited
+		SocketMode:        DefaultSocketMode,
+		Policy:            PolicyRoundRobin, // inherited
+		// inherited, the rest from the built-in defaults
+		HealthCheck: HealthCheck{Type: CheckTCP, Interval: 10 * time.Second, Timeout: DefaultCheckTimeout, Fall: 3, Rise: DefaultRise},
+		OnUnhealthy: UnhealthyClose, // inherited
+		MemberSync:  time.Minute,    // inherited
+	}
+}
+
+// discoveredListener is listener discovered of twoListeners: SRV
+// discovery, its own settings.
+func discoveredListener() Listener {
+	return Listener{
+		Name:              "discovered",
+		ListenAddr:        "[::1]:23791",
+		DiscoverySRV:      "example.com",
+		DiscoverySRVName:  "prod",
+		InsecureDiscovery: true,
+		TrustedCAFile:     "/etc/ssl/etcd-ca.pem",
+		DNSRefresh:        time.Minute,
+		RetryDelay:        5 * time.Second,
+		DialTimeout:       500 * time.Millisecond,
+		OnEndpointRemoved: RemovedClose,
+		DrainTimeout:      90 * time.Minute,
+		MaxConnections:    0, // set: no limit, not the inherited 1000
+		IdleTimeout:       10 * time.Minute,
+		KeepAlive:         time.Minute,
+		SocketMode:        DefaultSocketMode,
+		Policy:            PolicyLeastConnections,
+		// type, timeout and rise set; interval and fall inherited
+		HealthCheck: HealthCheck{Type: CheckEtcd, Interval: 10 * time.Second, Timeout: time.Second, Fall: 3, Rise: 5},
+		OnUnhealthy: UnhealthyKeep,
+		MemberSync:  0, // off
+		UpstreamTLS: UpstreamTLS{
+			Enabled:    true,
+			CAFile:     "/etc/ssl/etcd-ca.pem",
+			CertFile:   "/etc/ssl/gw.pem",
+			KeyFile:    "/etc/ssl/gw-key.pem",
+			ServerName: "etcd.example.com",
 		},
 	}
 }
@@ -250,16 +259,57 @@ func listenerYAML(lines ...string) string {
 }
 
 func TestParseErrors(t *testing.T) {
-	const ok = "name: a\n    listen-addr: 127.0.0.1:23790\n    endpoints: [10.0.0.1:2379]"
-	tests := []struct {
-		name string
-		path string
-		data string
-		// want are substrings of the error, all required.
-		want []string
-		// problem, when set, must be one of the ValidationError's problems.
-		problem *Problem
-	}{
+	tests := slices.Concat(syntaxErrorCases(), fileErrorCases(), adminErrorCases(), limitErrorCases(),
+		listenerNameErrorCases(), listenAddrErrorCases(), endpointErrorCases(), discoveryErrorCases(),
+		unknownKeyErrorCases(), misplacedKeyErrorCases(), durationErrorCases(), bareDurationErrorCases(), valueErrorCases())
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, err := Parse(tt.path, []byte(tt.data))
+			if err == nil {
+				t.Fatalf("Parse succeeded, want an error; got %#v", s)
+			}
+			if s != nil {
+				t.Errorf("Parse returned a snapshot with its error")
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error does not contain %q:\n%v", w, err)
+				}
+			}
+			if tt.problem == nil {
+				return
+			}
+			var ve *ValidationError
+			if !errors.As(err, &ve) {
+				t.Fatalf("error is a %T, want a *ValidationError: %v", err, err)
+			}
+			if ve.File != tt.path {
+				t.Errorf("File = %q, want %q", ve.File, tt.path)
+			}
+			if !hasProblem(ve.Problems, *tt.problem) {
+				t.Errorf("no problem matching %+v in %+v", *tt.problem, ve.Problems)
+			}
+		})
+	}
+}
+
+// okListener is a valid listener's YAML lines, for listenerYAML.
+const okListener = "name: a\n    listen-addr: 127.0.0.1:23790\n    endpoints: [10.0.0.1:2379]"
+
+// parseErrorCase is a file Parse must reject, and what the error says.
+type parseErrorCase struct {
+	name string
+	path string
+	data string
+	// want are substrings of the error, all required.
+	want []string
+	// problem, when set, must be one of the ValidationError's problems.
+	problem *Problem
+}
+
+// syntaxErrorCases are the errors of the file's syntax and format.
+func syntaxErrorCases() []parseErrorCase {
+	return []parseErrorCase{
 		{
 			name: "yaml syntax",
 			path: "/etc/gw.yaml",
@@ -290,6 +340,12 @@ func TestParseErrors(t *testing.T) {
 			data: "log-level: info\nlog-level: debug\n",
 			want: []string{"/etc/gw.yaml", "line 2", `"log-level" already defined`},
 		},
+	}
+}
+
+// fileErrorCases are the errors of empty files and file names.
+func fileErrorCases() []parseErrorCase {
+	return []parseErrorCase{
 		{
 			name: "empty file",
 			path: "/etc/gw.yaml",
@@ -314,6 +370,13 @@ func TestParseErrors(t *testing.T) {
 			data: "log-level: info\n",
 			want: []string{"/etc/gw", "no extension"},
 		},
+	}
+}
+
+// adminErrorCases are the errors of the admin server's keys.
+func adminErrorCases() []parseErrorCase {
+	const ok = okListener
+	return []parseErrorCase{
 		{
 			name:    "admin-addr without port",
 			path:    "/etc/gw.yaml",
@@ -340,6 +403,13 @@ func TestParseErrors(t *testing.T) {
 			data:    "admin-addr = \"127.0.0.1:23800\"\nadmin-pprof = \"yes\"\n[[listeners]]\nname = \"a\"\nlisten-addr = \"127.0.0.1:23790\"\nendpoints = [\"10.0.0.1:2379\"]\n",
 			problem: &Problem{Key: "admin-pprof", Msg: `must be true or false, not the string "yes"`},
 		},
+	}
+}
+
+// limitErrorCases are the errors of connection limits and keepalive.
+func limitErrorCases() []parseErrorCase {
+	const ok = okListener
+	return []parseErrorCase{
 		{
 			name:    "negative max-connections",
 			path:    "/etc/gw.yaml",
@@ -390,6 +460,14 @@ func TestParseErrors(t *testing.T) {
 			want:    []string{`/etc/gw.yaml: key "max-connections": -5`},
 			problem: &Problem{Key: "max-connections"},
 		},
+	}
+}
+
+// listenerNameErrorCases are the errors of the listeners, their names
+// and addresses in use.
+func listenerNameErrorCases() []parseErrorCase {
+	const ok = okListener
+	return []parseErrorCase{
 		{
 			name:    "no listeners",
 			path:    "/etc/gw.yaml",
@@ -444,6 +522,12 @@ func TestParseErrors(t *testing.T) {
 				"  - {name: b, listen-addr: '10.1.1.1:2379', endpoints: [10.0.0.1:2379]}\n",
 			want: []string{`listener "b": key "listen-addr": "10.1.1.1:2379" overlaps ":2379" of listener "a"`},
 		},
+	}
+}
+
+// listenAddrErrorCases are the errors of listen-addr.
+func listenAddrErrorCases() []parseErrorCase {
+	return []parseErrorCase{
 		{
 			name: "missing listen-addr",
 			path: "/etc/gw.yaml",
@@ -486,6 +570,12 @@ func TestParseErrors(t *testing.T) {
 			data: listenerYAML("name: a", "listen-addr: 'my host:2379'", "endpoints: [10.0.0.1:2379]"),
 			want: []string{`listener "a": key "listen-addr": "my host:2379": host "my host"`},
 		},
+	}
+}
+
+// endpointErrorCases are the errors of endpoints.
+func endpointErrorCases() []parseErrorCase {
+	return []parseErrorCase{
 		{
 			name:    "endpoint without port",
 			path:    "/etc/gw.yaml",
@@ -532,6 +622,13 @@ func TestParseErrors(t *testing.T) {
 			data: listenerYAML("name: a", "listen-addr: 127.0.0.1:23790", "endpoints: 10.0.0.1:2379"),
 			want: []string{`listener "a": key "endpoints": must be a list of host:port strings`},
 		},
+	}
+}
+
+// discoveryErrorCases are the errors of the source: endpoints or discovery-srv.
+func discoveryErrorCases() []parseErrorCase {
+	const ok = okListener
+	return []parseErrorCase{
 		{
 			name: "both endpoints and discovery-srv",
 			path: "/etc/gw.yaml",
@@ -566,6 +663,13 @@ func TestParseErrors(t *testing.T) {
 			data: listenerYAML("name: a", "listen-addr: 127.0.0.1:23790", "discovery-srv: 'http://example.com'"),
 			want: []string{`listener "a": key "discovery-srv": "http://example.com" is not a DNS domain`},
 		},
+	}
+}
+
+// unknownKeyErrorCases are the errors of unknown keys.
+func unknownKeyErrorCases() []parseErrorCase {
+	const ok = okListener
+	return []parseErrorCase{
 		{
 			name:    "unknown top-level key",
 			path:    "/etc/gw.yaml",
@@ -598,6 +702,14 @@ func TestParseErrors(t *testing.T) {
 			data: "[[listeners]]\nname = \"main\"\nlisten-addr = \":1\"\nendpoints = [\"a:1\"]\nretry_delay = \"1s\"\n",
 			want: []string{`/etc/gw.toml: listener "main": unknown key "retry_delay"; did you mean "retry-delay"?`},
 		},
+	}
+}
+
+// misplacedKeyErrorCases are the errors of keys in the wrong place, and
+// of listeners that are no table.
+func misplacedKeyErrorCases() []parseErrorCase {
+	const ok = okListener
+	return []parseErrorCase{
 		{
 			name: "listener key at the top level",
 			path: "/etc/gw.yaml",
@@ -622,6 +734,13 @@ func TestParseErrors(t *testing.T) {
 			data: "listeners:\n  - main\n",
 			want: []string{`/etc/gw.yaml: listeners[0]: a listener must be a table`},
 		},
+	}
+}
+
+// durationErrorCases are the errors of durations.
+func durationErrorCases() []parseErrorCase {
+	const ok = okListener
+	return []parseErrorCase{
 		{
 			name:    "zero duration",
 			path:    "/etc/gw.yaml",
@@ -647,6 +766,14 @@ func TestParseErrors(t *testing.T) {
 			data: "shutdown-timeout = \"-1m\"\n[[listeners]]\nname = \"a\"\nlisten-addr = \":1\"\nendpoints = [\"a:1\"]\n",
 			want: []string{`/etc/gw.toml: key "shutdown-timeout": -1m: must be greater than zero`},
 		},
+	}
+}
+
+// bareDurationErrorCases are the errors of durations without a unit or
+// of the wrong type.
+func bareDurationErrorCases() []parseErrorCase {
+	const ok = okListener
+	return []parseErrorCase{
 		{
 			name:    "bare integer duration",
 			path:    "/etc/gw.yaml",
@@ -678,6 +805,13 @@ func TestParseErrors(t *testing.T) {
 			data: listenerYAML(ok, "dial-timeout: true"),
 			want: []string{`key "dial-timeout": must be a duration`, "not the boolean true"},
 		},
+	}
+}
+
+// valueErrorCases are the errors of the other values.
+func valueErrorCases() []parseErrorCase {
+	const ok = okListener
+	return []parseErrorCase{
 		{
 			name:    "bad log-level",
 			path:    "/etc/gw.yaml",
@@ -721,35 +855,6 @@ func TestParseErrors(t *testing.T) {
 			data: "dns-server: 10.0.0.53\n" + listenerYAML(ok),
 			want: []string{`/etc/gw.yaml: key "dns-server": "10.0.0.53": missing port`},
 		},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			s, err := Parse(tt.path, []byte(tt.data))
-			if err == nil {
-				t.Fatalf("Parse succeeded, want an error; got %#v", s)
-			}
-			if s != nil {
-				t.Errorf("Parse returned a snapshot with its error")
-			}
-			for _, w := range tt.want {
-				if !strings.Contains(err.Error(), w) {
-					t.Errorf("error does not contain %q:\n%v", w, err)
-				}
-			}
-			if tt.problem == nil {
-				return
-			}
-			var ve *ValidationError
-			if !errors.As(err, &ve) {
-				t.Fatalf("error is a %T, want a *ValidationError: %v", err, err)
-			}
-			if ve.File != tt.path {
-				t.Errorf("File = %q, want %q", ve.File, tt.path)
-			}
-			if !hasProblem(ve.Problems, *tt.problem) {
-				t.Errorf("no problem matching %+v in %+v", *tt.problem, ve.Problems)
-			}
-		})
 	}
 }
 
@@ -831,6 +936,15 @@ listeners:
 	if !strings.Contains(err.Error(), `listeners[1]: key "endpoints": endpoints and discovery-srv are both set`) {
 		t.Errorf("both endpoints and discovery-srv not reported")
 	}
+	problemsInForm(t, err, ve, map[string]int{"": 0, "main": 1, "listeners[1]": 2, "listeners[2]": 3})
+}
+
+// problemsInForm checks how err, holding ve, reports its problems: a bad
+// top-level default is not repeated by the listeners inheriting it, a line
+// per problem, each naming the file, and the top-level problems first,
+// then each listener's, in the order given.
+func problemsInForm(t *testing.T, err error, ve *ValidationError, order map[string]int) {
+	t.Helper()
 	// The listeners that inherit the bad top-level retry-delay must not
 	// repeat it.
 	for _, p := range ve.Problems {
@@ -848,7 +962,6 @@ listeners:
 	}
 	// Top-level problems come first, then each listener's, in order.
 	last := ""
-	order := map[string]int{"": 0, "main": 1, "listeners[1]": 2, "listeners[2]": 3}
 	for _, p := range ve.Problems {
 		if order[p.Listener] < order[last] {
 			t.Errorf("problem %+v after one of %q", p, last)

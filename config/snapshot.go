@@ -186,12 +186,6 @@ type HealthCheck struct {
 	Fall, Rise int
 }
 
-// DefaultHealthCheck returns the health check of a listener that sets
-// none.
-func DefaultHealthCheck() HealthCheck {
-	return defaultListener().HealthCheck
-}
-
 // UpstreamTLS is a listener's upstream-tls block: the files the gateway
 // uses to talk to the members over TLS. Paths are as written; they are
 // read when the listener is applied.

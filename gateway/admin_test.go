@@ -110,25 +110,58 @@ func waitMetric(t *testing.T, adminAddr string, want float64, name string, label
 func TestMetricsFollowConnectionsFailuresAndReloads(t *testing.T) {
 	d, stopD := closableEcho(t)
 	e, stopE := closableEcho(t)
-	dir := t.TempDir()
-	addr, adminAddr := testutil.ListenAddr(t), testutil.ListenAddr(t)
-	conf := func(eps ...string) string {
-		return withAdmin(adminAddr, "", render(listenerSpec{name: "main", addr: addr, endpoints: eps}))
-	}
-	h := startHarness(t, dir, filepath.Join(dir, "gw.yaml"), conf(d))
-	const l, ep = "listener", "endpoint"
+	g := startMetricsGateway(t, d, e)
+	g.connectionIsCounted(t)
+	appliedAt := g.reloadAddsE(t)
+	stopD()
+	g.failoverIsCounted(t)
+	g.reloadRemovesD(t)
+	stopE()
+	g.noUpstreamIsCounted(t)
+	g.rejectedReloadIsCounted(t, appliedAt)
+}
 
+// metricsGateway is a gateway with listener main at addr, in front of
+// echo servers d (at first) and e (added by a reload), whose metrics the
+// test follows through connections, failures and reloads.
+type metricsGateway struct {
+	h               *harness
+	addr, adminAddr string
+	d, e            string
+}
+
+// The labels of the series TestMetricsFollowConnectionsFailuresAndReloads
+// reads.
+const listenerLabel, endpointLabel = "listener", "endpoint"
+
+// startMetricsGateway starts a metricsGateway in front of d.
+func startMetricsGateway(t *testing.T, d, e string) *metricsGateway {
+	dir := t.TempDir()
+	g := &metricsGateway{addr: testutil.ListenAddr(t), adminAddr: testutil.ListenAddr(t), d: d, e: e}
+	g.h = startHarness(t, dir, filepath.Join(dir, "gw.yaml"), g.conf(d))
+	return g
+}
+
+// conf is the configuration with main in front of eps.
+func (g *metricsGateway) conf(eps ...string) string {
+	return withAdmin(g.adminAddr, "", render(listenerSpec{name: "main", addr: g.addr, endpoints: eps}))
+}
+
+// connectionIsCounted opens a connection, then closes it: the bytes it
+// carried are counted.
+func (g *metricsGateway) connectionIsCounted(t *testing.T) {
+	d := g.d
 	// A connection opens.
-	c1 := testutil.Dial(t, addr)
+	c1 := testutil.Dial(t, g.addr)
 	if !testutil.Echoes(c1) {
 		t.Fatal("no echo")
 	}
-	m := scrape(t, adminAddr)
-	m.expect(t, 1, "etcd_gateway_listener_connections_open", l, "main")
-	m.expect(t, 1, "etcd_gateway_listener_connections_total", l, "main")
-	m.expect(t, 1, "etcd_gateway_endpoint_connections_open", l, "main", ep, d)
-	m.expect(t, 1, "etcd_gateway_endpoint_up", l, "main", ep, d)
-	m.expect(t, 1, "etcd_gateway_listener_info", l, "main", "address", addr, "source", "static")
+	m := scrape(t, g.adminAddr)
+	m.expect(t, 1, "etcd_gateway_listener_connections_open", listenerLabel, "main")
+	m.expect(t, 1, "etcd_gateway_listener_connections_total", listenerLabel, "main")
+	m.expect(t, 1, "etcd_gateway_endpoint_connections_open", listenerLabel, "main", endpointLabel, d)
+	m.expect(t, 1, "etcd_gateway_endpoint_up", listenerLabel, "main", endpointLabel, d)
+	m.expect(t, 1, "etcd_gateway_listener_info", listenerLabel, "main", "address", g.addr, "source", "static")
 	m.expect(t, 0, "etcd_gateway_config_reloads_total", "result", "applied")
 	m.expect(t, 1, "etcd_gateway_config_last_reload_successful")
 	for name := range m {
@@ -139,68 +172,83 @@ func TestMetricsFollowConnectionsFailuresAndReloads(t *testing.T) {
 
 	// It closes: the bytes it carried are counted.
 	c1.Close()
-	m = waitMetric(t, adminAddr, 0, "etcd_gateway_listener_connections_open", l, "main")
-	m.expect(t, 4, "etcd_gateway_listener_bytes_total", l, "main", "direction", "to_upstream")
-	m.expect(t, 4, "etcd_gateway_listener_bytes_total", l, "main", "direction", "to_client")
-	m.expect(t, 4, "etcd_gateway_endpoint_bytes_total", l, "main", ep, d, "direction", "to_upstream")
-	m.expect(t, 4, "etcd_gateway_endpoint_bytes_total", l, "main", ep, d, "direction", "to_client")
-	m.expect(t, 0, "etcd_gateway_endpoint_connections_open", l, "main", ep, d)
+	m = waitMetric(t, g.adminAddr, 0, "etcd_gateway_listener_connections_open", listenerLabel, "main")
+	m.expect(t, 4, "etcd_gateway_listener_bytes_total", listenerLabel, "main", "direction", "to_upstream")
+	m.expect(t, 4, "etcd_gateway_listener_bytes_total", listenerLabel, "main", "direction", "to_client")
+	m.expect(t, 4, "etcd_gateway_endpoint_bytes_total", listenerLabel, "main", endpointLabel, d, "direction", "to_upstream")
+	m.expect(t, 4, "etcd_gateway_endpoint_bytes_total", listenerLabel, "main", endpointLabel, d, "direction", "to_client")
+	m.expect(t, 0, "etcd_gateway_endpoint_connections_open", listenerLabel, "main", endpointLabel, d)
+}
 
-	// A reload adds e: d keeps its counters, e starts at zero.
-	saveRenameOver(t, h.path, conf(d, e))
-	h.waitApplied(1)
-	m = scrape(t, adminAddr)
+// reloadAddsE adds e: d keeps its counters, e starts at zero. It returns
+// when that reload was applied, as its metric says.
+func (g *metricsGateway) reloadAddsE(t *testing.T) (appliedAt float64) {
+	d, e := g.d, g.e
+	saveRenameOver(t, g.h.path, g.conf(d, e))
+	g.h.waitApplied(1)
+	m := scrape(t, g.adminAddr)
 	m.expect(t, 1, "etcd_gateway_config_reloads_total", "result", "applied")
-	m.expect(t, 1, "etcd_gateway_endpoint_connections_total", l, "main", ep, d)
-	m.expect(t, 0, "etcd_gateway_endpoint_connections_total", l, "main", ep, e)
-	appliedAt, _ := m.value("etcd_gateway_config_last_reload_success_timestamp_seconds")
+	m.expect(t, 1, "etcd_gateway_endpoint_connections_total", listenerLabel, "main", endpointLabel, d)
+	m.expect(t, 0, "etcd_gateway_endpoint_connections_total", listenerLabel, "main", endpointLabel, e)
+	appliedAt, _ = m.value("etcd_gateway_config_last_reload_success_timestamp_seconds")
+	return appliedAt
+}
 
-	// d fails: the next client is failed over to e.
-	stopD()
-	c2 := testutil.Dial(t, addr)
+// failoverIsCounted: with d stopped, the next client is failed over to e.
+func (g *metricsGateway) failoverIsCounted(t *testing.T) {
+	d, e := g.d, g.e
+	c2 := testutil.Dial(t, g.addr)
 	if !testutil.Echoes(c2) {
 		t.Fatal("no echo after d stopped")
 	}
-	m = scrape(t, adminAddr)
-	m.expect(t, 1, "etcd_gateway_listener_failovers_total", l, "main")
-	m.expect(t, 1, "etcd_gateway_endpoint_dial_errors_total", l, "main", ep, d)
-	m.expect(t, 0, "etcd_gateway_endpoint_up", l, "main", ep, d)
-	m.expect(t, 1, "etcd_gateway_endpoint_connections_total", l, "main", ep, e)
-	m.expect(t, 2, "etcd_gateway_listener_connections_total", l, "main")
+	m := scrape(t, g.adminAddr)
+	m.expect(t, 1, "etcd_gateway_listener_failovers_total", listenerLabel, "main")
+	m.expect(t, 1, "etcd_gateway_endpoint_dial_errors_total", listenerLabel, "main", endpointLabel, d)
+	m.expect(t, 0, "etcd_gateway_endpoint_up", listenerLabel, "main", endpointLabel, d)
+	m.expect(t, 1, "etcd_gateway_endpoint_connections_total", listenerLabel, "main", endpointLabel, e)
+	m.expect(t, 2, "etcd_gateway_listener_connections_total", listenerLabel, "main")
+}
 
-	// A reload removes d: its series go; e's go on.
-	saveRenameOver(t, h.path, conf(e))
-	h.waitApplied(2)
-	m = scrape(t, adminAddr)
+// reloadRemovesD removes d: its series go; e's go on.
+func (g *metricsGateway) reloadRemovesD(t *testing.T) {
+	d, e := g.d, g.e
+	saveRenameOver(t, g.h.path, g.conf(e))
+	g.h.waitApplied(2)
+	m := scrape(t, g.adminAddr)
 	for _, name := range []string{"etcd_gateway_endpoint_up", "etcd_gateway_endpoint_connections_total", "etcd_gateway_endpoint_bytes_total", "etcd_gateway_endpoint_dial_errors_total"} {
-		if m.has(name, ep, d) {
+		if m.has(name, endpointLabel, d) {
 			t.Errorf("%s still has the removed endpoint %s", name, d)
 		}
 	}
-	m.expect(t, 1, "etcd_gateway_endpoint_connections_total", l, "main", ep, e)
-	m.expect(t, 1, "etcd_gateway_endpoint_connections_open", l, "main", ep, e)
+	m.expect(t, 1, "etcd_gateway_endpoint_connections_total", listenerLabel, "main", endpointLabel, e)
+	m.expect(t, 1, "etcd_gateway_endpoint_connections_open", listenerLabel, "main", endpointLabel, e)
+}
 
-	// e fails too: the next client finds no upstream.
-	stopE()
-	c3 := testutil.Dial(t, addr)
+// noUpstreamIsCounted: with e stopped too, the next client finds no
+// upstream.
+func (g *metricsGateway) noUpstreamIsCounted(t *testing.T) {
+	c3 := testutil.Dial(t, g.addr)
 	_ = c3.SetReadDeadline(time.Now().Add(5 * time.Second))
 	if _, err := c3.Read(make([]byte, 1)); err == nil {
 		t.Fatal("a client with every endpoint down was served")
 	}
-	m = waitMetric(t, adminAddr, 1, "etcd_gateway_listener_no_upstream_total", l, "main")
-	m.expect(t, 1, "etcd_gateway_endpoint_dial_errors_total", l, "main", ep, e)
+	m := waitMetric(t, g.adminAddr, 1, "etcd_gateway_listener_no_upstream_total", listenerLabel, "main")
+	m.expect(t, 1, "etcd_gateway_endpoint_dial_errors_total", listenerLabel, "main", endpointLabel, g.e)
+}
 
-	// A rejected reload is counted and changes nothing else.
-	saveRenameOver(t, h.path, strings.Replace(conf(e), "endpoints:", "endpoint:", 1))
-	h.waitRejected(1)
-	m = scrape(t, adminAddr)
+// rejectedReloadIsCounted: a rejected reload is counted and changes
+// nothing else; the last success stays the reload applied at appliedAt.
+func (g *metricsGateway) rejectedReloadIsCounted(t *testing.T, appliedAt float64) {
+	saveRenameOver(t, g.h.path, strings.Replace(g.conf(g.e), "endpoints:", "endpoint:", 1))
+	g.h.waitRejected(1)
+	m := scrape(t, g.adminAddr)
 	m.expect(t, 1, "etcd_gateway_config_reloads_total", "result", "rejected")
 	m.expect(t, 2, "etcd_gateway_config_reloads_total", "result", "applied")
 	m.expect(t, 0, "etcd_gateway_config_last_reload_successful")
 	if at, _ := m.value("etcd_gateway_config_last_reload_success_timestamp_seconds"); at <= appliedAt {
 		t.Fatalf("last successful reload at %v, want after %v (the second applied reload)", at, appliedAt)
 	}
-	if at := h.gw.Stats().LastApplied; float64(at.UnixNano())/1e9 != mustValue(t, m, "etcd_gateway_config_last_reload_success_timestamp_seconds") {
+	if at := g.h.gw.Stats().LastApplied; float64(at.UnixNano())/1e9 != mustValue(t, m, "etcd_gateway_config_last_reload_success_timestamp_seconds") {
 		t.Fatal("the rejected reload moved the last success timestamp")
 	}
 }
@@ -234,49 +282,19 @@ func TestStatusAndHealthzFollowReloads(t *testing.T) {
 	addr, adminAddr := testutil.ListenAddr(t), testutil.ListenAddr(t)
 	good := withAdmin(adminAddr, "", render(listenerSpec{name: "main", addr: addr, endpoints: []string{a}}))
 	h := startHarness(t, dir, filepath.Join(dir, "gw.yaml"), good)
-
-	st := status(t, adminAddr)
-	if st.ConfigFile != h.path || !st.Healthy || st.Reload.LastResult != "none" || len(st.Listeners) != 1 {
-		t.Fatalf("status at start: %+v", st)
-	}
-	ls := st.Listeners[0]
-	if ls.Name != "main" || ls.Address != addr || ls.Source.Type != "static" || len(ls.Endpoints) != 1 ||
-		ls.Endpoints[0].Address != a || ls.Endpoints[0].State != "active" || ls.Endpoints[0].Health != "unknown" {
-		t.Fatalf("listener status at start: %+v", ls)
-	}
-	if code, body := testutil.Get(t, adminAddr, "/healthz"); code != http.StatusOK || body != "ok\n" {
-		t.Fatalf("/healthz at start: %d %q", code, body)
-	}
+	statusAtStart(t, h, adminAddr, addr, a)
 
 	// A connection shows in the status.
 	c := testutil.Dial(t, addr)
 	if !testutil.Echoes(c) {
 		t.Fatal("no echo")
 	}
-	ls = status(t, adminAddr).Listeners[0]
+	ls := status(t, adminAddr).Listeners[0]
 	if ls.OpenConnections != 1 || ls.Endpoints[0].OpenConnections != 1 || ls.Endpoints[0].Health != "reachable" {
 		t.Fatalf("status with one connection: %+v", ls)
 	}
 
-	// A listener that can't be bound: the reload is rejected and /healthz
-	// says so.
-	occupied, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer occupied.Close()
-	saveRenameOver(t, h.path, withAdmin(adminAddr, "", render(
-		listenerSpec{name: "main", addr: addr, endpoints: []string{a}},
-		listenerSpec{name: "extra", addr: occupied.Addr().String(), endpoints: []string{a}})))
-	h.waitRejected(1)
-	code, body := testutil.Get(t, adminAddr, "/healthz")
-	if code != http.StatusServiceUnavailable || !strings.Contains(body, `listener "extra"`) || !strings.Contains(body, "listen-addr") {
-		t.Fatalf("/healthz after a bind failure: %d %q, want 503 naming the listener and key", code, body)
-	}
-	st = status(t, adminAddr)
-	if st.Healthy || st.Reload.LastResult != "rejected" || !strings.Contains(st.Reload.LastError, `listener "extra"`) || st.Reload.LastAt == nil {
-		t.Fatalf("status after a bind failure: healthy=%v reload=%+v", st.Healthy, st.Reload)
-	}
+	bindFailureIsRejected(t, h, adminAddr, addr, a)
 
 	// Reverting the file: it matches the running config again.
 	saveRenameOver(t, h.path, good)
@@ -291,13 +309,54 @@ func TestStatusAndHealthzFollowReloads(t *testing.T) {
 	// An applied reload shows the new endpoints.
 	saveRenameOver(t, h.path, withAdmin(adminAddr, "", render(listenerSpec{name: "main", addr: addr, endpoints: []string{b}})))
 	h.waitApplied(1)
-	st = status(t, adminAddr)
+	st := status(t, adminAddr)
 	if st.Reload.LastResult != "applied" || st.Reload.Applied != 1 || st.Reload.LastError != "" ||
 		len(st.Listeners[0].Endpoints) != 1 || st.Listeners[0].Endpoints[0].Address != b {
 		t.Fatalf("status after the reload: %+v %+v", st.Reload, st.Listeners[0])
 	}
 	if !st.Reload.LastAppliedAt.After(st.StartedAt) {
 		t.Fatalf("last applied %v, not after the start %v", st.Reload.LastAppliedAt, st.StartedAt)
+	}
+}
+
+// statusAtStart checks /status and /healthz of a gateway just started
+// with listener main at addr in front of a.
+func statusAtStart(t *testing.T, h *harness, adminAddr, addr, a string) {
+	t.Helper()
+	st := status(t, adminAddr)
+	if st.ConfigFile != h.path || !st.Healthy || st.Reload.LastResult != "none" || len(st.Listeners) != 1 {
+		t.Fatalf("status at start: %+v", st)
+	}
+	ls := st.Listeners[0]
+	if ls.Name != "main" || ls.Address != addr || ls.Source.Type != "static" || len(ls.Endpoints) != 1 ||
+		ls.Endpoints[0].Address != a || ls.Endpoints[0].State != "active" || ls.Endpoints[0].Health != "unknown" {
+		t.Fatalf("listener status at start: %+v", ls)
+	}
+	if code, body := testutil.Get(t, adminAddr, "/healthz"); code != http.StatusOK || body != "ok\n" {
+		t.Fatalf("/healthz at start: %d %q", code, body)
+	}
+}
+
+// bindFailureIsRejected adds a listener that can't be bound beside main:
+// the reload is rejected and /healthz says so.
+func bindFailureIsRejected(t *testing.T, h *harness, adminAddr, addr, a string) {
+	t.Helper()
+	occupied, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { occupied.Close() }) // held to the test's end, as the file names it until reverted
+	saveRenameOver(t, h.path, withAdmin(adminAddr, "", render(
+		listenerSpec{name: "main", addr: addr, endpoints: []string{a}},
+		listenerSpec{name: "extra", addr: occupied.Addr().String(), endpoints: []string{a}})))
+	h.waitRejected(1)
+	code, body := testutil.Get(t, adminAddr, "/healthz")
+	if code != http.StatusServiceUnavailable || !strings.Contains(body, `listener "extra"`) || !strings.Contains(body, "listen-addr") {
+		t.Fatalf("/healthz after a bind failure: %d %q, want 503 naming the listener and key", code, body)
+	}
+	st := status(t, adminAddr)
+	if st.Healthy || st.Reload.LastResult != "rejected" || !strings.Contains(st.Reload.LastError, `listener "extra"`) || st.Reload.LastAt == nil {
+		t.Fatalf("status after a bind failure: healthy=%v reload=%+v", st.Healthy, st.Reload)
 	}
 }
 

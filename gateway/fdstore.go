@@ -5,8 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -64,71 +65,88 @@ func fromStore(log logrus.FieldLogger) *stored {
 		return nil
 	}
 	st := &stored{}
-	halves := map[string][2]int{}
-	metas := map[string]storedConn{}
+	halves := map[string]*connHalves{}
 	for _, p := range passed {
-		name, fd := p.Name, p.FD
 		switch {
-		case strings.HasPrefix(name, storeListenerPrefix):
-			var sk upgrade.Socket
-			if err := decodeName(strings.TrimPrefix(name, storeListenerPrefix), &sk); err != nil {
-				log.WithError(err).WithField("fdname", name).Warn("fd store: a descriptor with a bad name; closed")
-				_ = unix.Close(fd)
-				st.names = append(st.names, name)
-				continue
-			}
-			unix.CloseOnExec(fd)
-			sk.File = os.NewFile(uintptr(fd), sk.Addr)
-			st.sockets = append(st.sockets, sk)
-			st.names = append(st.names, name)
-		case strings.HasPrefix(name, storeConnPrefix):
-			parts := strings.SplitN(strings.TrimPrefix(name, storeConnPrefix), ".", 3)
-			var sc storedConn
-			if len(parts) != 3 || (parts[1] != "c" && parts[1] != "u") || decodeName(parts[2], &sc) != nil {
-				log.WithField("fdname", name).Warn("fd store: a descriptor with a bad name; closed")
-				_ = unix.Close(fd)
-				st.names = append(st.names, name)
-				continue
-			}
-			unix.CloseOnExec(fd)
-			_ = unix.SetNonblock(fd, true) // as the forwarder's loops need
-			h, ok := halves[parts[0]]
-			if !ok {
-				h = [2]int{-1, -1}
-			}
-			side := 0
-			if parts[1] == "u" {
-				side = 1
-			}
-			h[side] = fd
-			halves[parts[0]] = h
-			metas[parts[0]] = sc
-			st.names = append(st.names, name)
+		case strings.HasPrefix(p.Name, storeListenerPrefix):
+			st.takeSocket(log, p.Name, p.FD)
+		case strings.HasPrefix(p.Name, storeConnPrefix):
+			st.takeConnSide(log, halves, p.Name, p.FD)
 		}
 	}
-	ids := make([]string, 0, len(halves))
-	for id := range halves {
-		ids = append(ids, id)
+	st.pairUp(halves)
+	if len(st.names) == 0 {
+		return nil
 	}
-	sort.Strings(ids)
-	for _, id := range ids {
-		h, m := halves[id], metas[id]
-		if h[0] < 0 || h[1] < 0 {
-			for _, fd := range h {
+	return st
+}
+
+// connHalves are the sides of one stored connection found so far (-1 for
+// a side not found yet), and what its names say of it.
+type connHalves struct {
+	fds  [2]int // the client's, the upstream's
+	meta storedConn
+}
+
+// takeSocket takes the stored listening socket fd, named name; one whose
+// name can't be read is closed.
+func (st *stored) takeSocket(log logrus.FieldLogger, name string, fd int) {
+	st.names = append(st.names, name)
+	var sk upgrade.Socket
+	if err := decodeName(strings.TrimPrefix(name, storeListenerPrefix), &sk); err != nil {
+		log.WithError(err).WithField("fdname", name).Warn("fd store: a descriptor with a bad name; closed")
+		_ = unix.Close(fd)
+		return
+	}
+	unix.CloseOnExec(fd)
+	sk.File = os.NewFile(uintptr(fd), sk.Addr)
+	st.sockets = append(st.sockets, sk)
+}
+
+// takeConnSide takes fd, named name, as one side of a stored connection
+// into halves, by the connection's number; one whose name can't be read
+// is closed.
+func (st *stored) takeConnSide(log logrus.FieldLogger, halves map[string]*connHalves, name string, fd int) {
+	st.names = append(st.names, name)
+	parts := strings.SplitN(strings.TrimPrefix(name, storeConnPrefix), ".", 3)
+	var sc storedConn
+	if len(parts) != 3 || (parts[1] != "c" && parts[1] != "u") || decodeName(parts[2], &sc) != nil {
+		log.WithField("fdname", name).Warn("fd store: a descriptor with a bad name; closed")
+		_ = unix.Close(fd)
+		return
+	}
+	unix.CloseOnExec(fd)
+	_ = unix.SetNonblock(fd, true) // as the forwarder's loops need
+	h := halves[parts[0]]
+	if h == nil {
+		h = &connHalves{fds: [2]int{-1, -1}}
+		halves[parts[0]] = h
+	}
+	side := 0
+	if parts[1] == "u" {
+		side = 1
+	}
+	h.fds[side] = fd
+	h.meta = sc
+}
+
+// pairUp makes connections of the halves, in the order of their numbers;
+// the side found of a connection missing the other is closed.
+func (st *stored) pairUp(halves map[string]*connHalves) {
+	for _, id := range slices.Sorted(maps.Keys(halves)) {
+		h := halves[id]
+		if h.fds[0] < 0 || h.fds[1] < 0 {
+			for _, fd := range h.fds {
 				if fd >= 0 {
 					_ = unix.Close(fd)
 				}
 			}
 			continue
 		}
-		st.conns = append(st.conns, upgrade.Conn{Listener: m.Listener, ExportedConn: listener.ExportedConn{
-			Endpoint: m.Endpoint, Exported: forward.Exported{Client: h[0], Upstream: h[1], State: m.State},
+		st.conns = append(st.conns, upgrade.Conn{Listener: h.meta.Listener, ExportedConn: listener.ExportedConn{
+			Endpoint: h.meta.Endpoint, Exported: forward.Exported{Client: h.fds[0], Upstream: h.fds[1], State: h.meta.State},
 		}})
 	}
-	if len(st.names) == 0 {
-		return nil
-	}
-	return st
 }
 
 // encodeName is v as a part of an FDNAME.
@@ -185,9 +203,9 @@ func (g *Gateway) restoreFromStore(st *stored) {
 // with one ($FDSTORE, and NOTIFY_SOCKET): called at the start of Shutdown.
 // What doesn't fit in the store, or can't be quiesced, drains as usual.
 func (g *Gateway) toStore() {
-	max, err := strconv.Atoi(os.Getenv("FDSTORE"))
+	room, err := strconv.Atoi(os.Getenv("FDSTORE"))
 	notifySock := os.Getenv("NOTIFY_SOCKET")
-	if err != nil || max <= 0 || notifySock == "" {
+	if err != nil || room <= 0 || notifySock == "" {
 		return
 	}
 	if g.lockApply() != nil {
@@ -200,10 +218,38 @@ func (g *Gateway) toStore() {
 		return
 	}
 	defer c.Close()
-	socks, gates, err := g.group.Sockets()
+	socks, gates, err := g.storedSockets()
 	if err != nil {
 		g.log.WithError(err).Warn("fd store: draining instead")
 		return
+	}
+	s := &fdStore{c: c, room: room}
+	for _, gate := range gates {
+		gate.Pause()
+	}
+	listeners := g.storeListeners(s, socks)
+	for _, gate := range gates {
+		gate.KeepPath()
+	}
+	stored, left := g.storeConns(s)
+	g.up.stats.toStore(listeners, stored)
+	g.log.WithFields(logrus.Fields{"listeners": listeners, "conns": stored, "left": left}).
+		Infof("stored %d listening socket(s) and %d connection(s) in systemd's file descriptor store", listeners, stored)
+}
+
+// fdStore is systemd's file descriptor store as toStore fills it: the
+// connection to systemd, and how many descriptors it still takes.
+type fdStore struct {
+	c    notifyConn
+	room int
+}
+
+// storedSockets returns the listening sockets to store, the admin
+// server's among them, and their gates.
+func (g *Gateway) storedSockets() ([]upgrade.Socket, []*listener.Gate, error) {
+	socks, gates, err := g.group.Sockets()
+	if err != nil {
+		return nil, nil, err
 	}
 	if gate := g.up.adminGate.Load(); gate != nil {
 		if f, err := gate.File(); err == nil {
@@ -211,39 +257,60 @@ func (g *Gateway) toStore() {
 			gates = append(gates, gate)
 		}
 	}
-	for _, gate := range gates {
-		gate.Pause()
-	}
-	room := max
-	listeners := 0
+	return socks, gates, nil
+}
+
+// storeListeners stores the listening sockets socks that fit, and closes
+// this process's descriptors of all of them; it returns how many it
+// stored.
+func (g *Gateway) storeListeners(s *fdStore, socks []upgrade.Socket) int {
+	n := 0
 	for _, sk := range socks {
 		file := sk.File
 		sk.File = nil
-		name, err := encodeName(sk)
-		name = storeListenerPrefix + name
-		if err == nil && room > 0 && len(name) <= maxFDName {
-			err = storeFDs(c, name, int(file.Fd()))
-			if err == nil {
-				room--
-				listeners++
-			}
+		ok, err := s.storeListener(sk, file)
+		if ok {
+			n++
 		}
 		if err != nil {
 			g.log.WithError(err).WithField("addr", sk.Addr).Warn("fd store: a listening socket could not be stored")
 		}
 		_ = file.Close()
 	}
-	for _, gate := range gates {
-		gate.KeepPath()
+	return n
+}
+
+// storeListener stores file, the listening socket sk; false with no error
+// when the store has no room left or sk's name is too long for it.
+func (s *fdStore) storeListener(sk upgrade.Socket, file *os.File) (bool, error) {
+	name, err := encodeName(sk)
+	if err != nil {
+		return false, err
 	}
+	name = storeListenerPrefix + name
+	if s.room <= 0 || len(name) > maxFDName {
+		return false, nil
+	}
+	if err := storeFDs(s.c, name, int(file.Fd())); err != nil {
+		return false, err
+	}
+	s.room--
+	return true, nil
+}
+
+// storeConns quiesces the plain connections as for a handover and stores
+// those that fit, closing this process's descriptors of them; the others
+// are forwarded again here. It returns how many it stored and how many
+// stay.
+func (g *Gateway) storeConns(s *fdStore) (stored, left int) {
 	var back []upgrade.Conn
-	stored, i := 0, 0
-	left := upgradeHost{g}.ExportConns(storeBatch, func(b []upgrade.Conn) bool {
+	i := 0
+	left = upgradeHost{g}.ExportConns(storeBatch, func(b []upgrade.Conn) bool {
 		for _, cn := range b {
-			if room < 2 || g.storeConn(c, i, cn) != nil {
+			if s.room < 2 || g.storeConn(s.c, i, cn) != nil {
 				back = append(back, cn)
 			} else {
-				room -= 2
+				s.room -= 2
 				stored++
 				cn.Close()
 			}
@@ -252,9 +319,7 @@ func (g *Gateway) toStore() {
 		return true
 	})
 	upgradeHost{g}.TakeBack(back)
-	g.up.stats.toStore(listeners, stored)
-	g.log.WithFields(logrus.Fields{"listeners": listeners, "conns": stored, "left": left + len(back)}).
-		Infof("stored %d listening socket(s) and %d connection(s) in systemd's file descriptor store", listeners, stored)
+	return stored, left + len(back)
 }
 
 // storeConn stores both sides of connection i.

@@ -35,9 +35,6 @@ func newRegistry(g *Gateway) *prometheus.Registry {
 	return reg
 }
 
-// Registry is the gateway's metrics registry.
-func (g *Gateway) Registry() *prometheus.Registry { return g.registry }
-
 // collector turns the gateway's live state into metrics at scrape time: it
 // walks the running listeners and their pools' endpoints and reads their
 // atomic counters. Series of removed listeners and endpoints are gone from

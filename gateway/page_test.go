@@ -102,16 +102,35 @@ func endpointRow(t *testing.T, doc *html.Node, listener, endpoint string) *html.
 // would: each problem is there, in red, with its reason, and what is well
 // is not red.
 func TestStatusPageShowsWhatIsWrong(t *testing.T) {
+	g := startWrongGateway(t)
+	doc := page(t, g.adminAddr, "/")
+	st := status(t, g.adminAddr)
+	pageShowsTheProblems(t, doc, st)
+	pageShowsTheEndpoints(t, g, doc)
+	pageShowsTheListeners(t, doc, st)
+	pageIsSelfContained(t, g.adminAddr, doc)
+	metricsForADashboard(t, g, st)
+}
+
+// wrongGateway is a gateway with problems: listener events's endpoint
+// dead refuses dials, listener main has an etcd member and an impostor
+// that fails etcd's health check, and its last reload was rejected.
+type wrongGateway struct {
+	adminAddr, dead, member, impostor string
+}
+
+// startWrongGateway starts a wrongGateway whose problems show in /status,
+// with a client served by the member.
+func startWrongGateway(t *testing.T) wrongGateway {
 	c := testutil.Cluster(t, 1)
-	member := c.ClientAddrs()[0]
-	impostor := testutil.Echo(t).Addr
-	dead := testutil.RefusingAddr(t)
+	g := wrongGateway{member: c.ClientAddrs()[0], impostor: testutil.Echo(t).Addr, dead: testutil.RefusingAddr(t)}
 	dir := t.TempDir()
-	mainAddr, eventsAddr, adminAddr := testutil.ListenAddr(t), testutil.ListenAddr(t), testutil.ListenAddr(t)
+	mainAddr, eventsAddr := testutil.ListenAddr(t), testutil.ListenAddr(t)
+	g.adminAddr = testutil.ListenAddr(t)
 	checks := "    health-check: {type: etcd, interval: 200ms, timeout: 200ms, fall: 1, rise: 1}\n"
-	h := startHarness(t, dir, filepath.Join(dir, "gw.yaml"), withAdmin(adminAddr, "", render(
-		listenerSpec{name: "events", addr: eventsAddr, endpoints: []string{dead}},
-		listenerSpec{name: "main", addr: mainAddr, endpoints: []string{member, impostor}, extra: checks})))
+	h := startHarness(t, dir, filepath.Join(dir, "gw.yaml"), withAdmin(g.adminAddr, "", render(
+		listenerSpec{name: "events", addr: eventsAddr, endpoints: []string{g.dead}},
+		listenerSpec{name: "main", addr: mainAddr, endpoints: []string{g.member, g.impostor}, extra: checks})))
 
 	// A client of events: the gateway's dial to the dead endpoint fails.
 	conn, err := net.Dial("tcp", eventsAddr)
@@ -121,11 +140,10 @@ func TestStatusPageShowsWhatIsWrong(t *testing.T) {
 	_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
 	_, _ = conn.Read(make([]byte, 1)) // the gateway closes it: no upstream
 	conn.Close()
-	var st Status
 	testutil.WaitFor(t, "the dead endpoint down and the impostor unhealthy", 10*time.Second, func() bool {
-		st = status(t, adminAddr)
-		return endpointHealth(st, "events", dead) == healthUnreachable &&
-			endpointHealth(st, "main", impostor) == healthUnhealthy && endpointHealth(st, "main", member) == healthHealthy
+		st := status(t, g.adminAddr)
+		return endpointHealth(st, "events", g.dead) == healthUnreachable &&
+			endpointHealth(st, "main", g.impostor) == healthUnhealthy && endpointHealth(st, "main", g.member) == healthHealthy
 	})
 
 	// A client of main, served by the member: its connection and bytes show.
@@ -137,10 +155,12 @@ func TestStatusPageShowsWhatIsWrong(t *testing.T) {
 
 	saveRenameOver(t, h.path, "listeners: [oops\n")
 	h.waitRejected(1)
+	return g
+}
 
-	doc := page(t, adminAddr, "/")
-	st = status(t, adminAddr)
-
+// pageShowsTheProblems checks the page's title, health banner and reload
+// box.
+func pageShowsTheProblems(t *testing.T, doc *html.Node, st Status) {
 	if title := text(one(t, doc, "title", func(n *html.Node) bool { return n.Data == "title" })); !strings.HasPrefix(title, "[!] ") {
 		t.Errorf("title %q: an unhealthy gateway's tab should say so", title)
 	}
@@ -154,24 +174,31 @@ func TestStatusPageShowsWhatIsWrong(t *testing.T) {
 	if !hasClass(reload, "bad") || !strings.Contains(text(reload), "rejected") || text(reloadErr) != strings.Join(strings.Fields(st.Reload.LastError), " ") || st.Reload.LastError == "" {
 		t.Errorf("reload: class %q, text %q; want red, rejected, with the error %q", attr(reload, "class"), text(reload), st.Reload.LastError)
 	}
+}
 
-	row := endpointRow(t, doc, "events", dead)
+// pageShowsTheEndpoints checks the rows of the dead endpoint, the
+// impostor and the member.
+func pageShowsTheEndpoints(t *testing.T, g wrongGateway, doc *html.Node) {
+	row := endpointRow(t, doc, "events", g.dead)
 	if state, reason := text(cell(t, row, "state")), text(cell(t, row, "reason")); !hasClass(row, "bad") || !strings.HasPrefix(state, "down") || !strings.HasPrefix(reason, "dial failed") {
 		t.Errorf("the dead endpoint: class %q, state %q, reason %q; want red, down, dial failed", attr(row, "class"), state, reason)
 	}
-	row = endpointRow(t, doc, "main", impostor)
+	row = endpointRow(t, doc, "main", g.impostor)
 	if state, reason := text(cell(t, row, "state")), text(cell(t, row, "reason")); !hasClass(row, "bad") || !strings.HasPrefix(state, "down") ||
 		!strings.HasPrefix(reason, "health check failed: etcd check") {
 		t.Errorf("the impostor: class %q, state %q, reason %q; want red, down, the etcd check's error", attr(row, "class"), state, reason)
 	}
-	row = endpointRow(t, doc, "main", member)
+	row = endpointRow(t, doc, "main", g.member)
 	if state, reason := text(cell(t, row, "state")), text(cell(t, row, "reason")); !hasClass(row, "ok") || !strings.HasPrefix(state, "up") || reason != "" {
 		t.Errorf("the member: class %q, state %q, reason %q; want up, no reason", attr(row, "class"), state, reason)
 	}
 	if open := text(cell(t, row, "open")); open != "1" {
 		t.Errorf("the member's open connections: %q, want the client's 1", open)
 	}
+}
 
+// pageShowsTheListeners checks the listeners' rows and the build line.
+func pageShowsTheListeners(t *testing.T, doc *html.Node, st Status) {
 	listeners := find(doc, func(n *html.Node) bool { return n.Data == "tr" && hasClass(n, "listener") })
 	classes := map[string]string{}
 	for _, l := range listeners {
@@ -187,8 +214,11 @@ func TestStatusPageShowsWhatIsWrong(t *testing.T) {
 	if build := text(one(t, doc, "#build", func(n *html.Node) bool { return attr(n, "id") == "build" })); !strings.Contains(build, st.Version) {
 		t.Errorf("build %q lacks the version %q", build, st.Version)
 	}
+}
 
-	// Self-contained and script-free.
+// pageIsSelfContained checks that the page loads nothing and refreshes
+// only when asked to.
+func pageIsSelfContained(t *testing.T, adminAddr string, doc *html.Node) {
 	for _, n := range find(doc, func(n *html.Node) bool {
 		return n.Data == "script" || attr(n, "src") != "" || (n.Data == "link" && attr(n, "rel") == "stylesheet")
 	}) {
@@ -202,31 +232,34 @@ func TestStatusPageShowsWhatIsWrong(t *testing.T) {
 	if len(refresh) != 1 || attr(refresh[0], "content") != "5" {
 		t.Errorf("?refresh=5: meta refresh %v", refresh)
 	}
+}
 
-	// The metrics a dashboard needs, from the same gateway: the dial and
-	// health-check durations and results, the reload's duration.
-	m := scrape(t, adminAddr)
+// metricsForADashboard checks the metrics a dashboard needs, from the same
+// gateway: the dial and health-check durations and results, the reload's
+// duration.
+func metricsForADashboard(t *testing.T, g wrongGateway, st Status) {
+	m := scrape(t, g.adminAddr)
 	for _, c := range []struct {
 		name, endpoint string
 		min            uint64
 	}{
-		{"etcd_gateway_endpoint_dial_duration_seconds", member, 1},
-		{"etcd_gateway_endpoint_dial_duration_seconds", dead, 1},
-		{"etcd_gateway_endpoint_health_check_duration_seconds", impostor, 1},
+		{"etcd_gateway_endpoint_dial_duration_seconds", g.member, 1},
+		{"etcd_gateway_endpoint_dial_duration_seconds", g.dead, 1},
+		{"etcd_gateway_endpoint_health_check_duration_seconds", g.impostor, 1},
 		{"etcd_gateway_config_reload_duration_seconds", "", 1},
 	} {
 		if n := histogramCount(m, c.name, c.endpoint); n < c.min {
 			t.Errorf("%s{endpoint=%q}: %d observations, want at least %d", c.name, c.endpoint, n, c.min)
 		}
 	}
-	if v, _ := m.value("etcd_gateway_endpoint_health_checks_total", "endpoint", impostor, "result", "failure"); v < 1 {
+	if v, _ := m.value("etcd_gateway_endpoint_health_checks_total", "endpoint", g.impostor, "result", "failure"); v < 1 {
 		t.Errorf("the impostor's failed health checks: %v", v)
 	}
-	if v, _ := m.value("etcd_gateway_endpoint_health_checks_total", "endpoint", member, "result", "success"); v < 1 {
+	if v, _ := m.value("etcd_gateway_endpoint_health_checks_total", "endpoint", g.member, "result", "success"); v < 1 {
 		t.Errorf("the member's passed health checks: %v", v)
 	}
-	m.expect(t, 0, "etcd_gateway_endpoint_healthy", "endpoint", impostor)
-	m.expect(t, 1, "etcd_gateway_endpoint_healthy", "endpoint", member)
+	m.expect(t, 0, "etcd_gateway_endpoint_healthy", "endpoint", g.impostor)
+	m.expect(t, 1, "etcd_gateway_endpoint_healthy", "endpoint", g.member)
 	if v, _ := m.value("etcd_gateway_start_time_seconds"); v != float64(st.StartedAt.UnixNano())/1e9 {
 		t.Errorf("etcd_gateway_start_time_seconds %v, /status started_at %v", v, st.StartedAt)
 	}

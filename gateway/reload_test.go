@@ -342,7 +342,7 @@ func TestEverySaveStyleReloadsOnce(t *testing.T) {
 func (h *harness) usedEndpoint(name string) string {
 	h.t.Helper()
 	for _, ep := range h.gw.Group().Listeners()[name].Pool().Endpoints() {
-		if ep.TotalConns() > 0 {
+		if ep.Stats().TotalConns > 0 {
 			return ep.Addr()
 		}
 	}
@@ -417,30 +417,7 @@ func TestReloadsUnderLoadDropNothing(t *testing.T) {
 	}
 	accepted := h.gw.Group().Listeners()["main"].TotalConns()
 
-	var stop atomic.Bool
-	var ops, errs atomic.Int64
-	var firstErr atomic.Pointer[error]
-	var wg sync.WaitGroup
-	for i, cli := range clis {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			key := fmt.Sprintf("load/%d", i)
-			for n := 0; n < 1_000_000 && !stop.Load(); n++ { // bounded
-				if _, err := cli.Put(ctx, key, fmt.Sprint(n)); err != nil {
-					errs.Add(1)
-					firstErr.CompareAndSwap(nil, &err)
-					return
-				}
-				if _, err := cli.Get(ctx, key); err != nil {
-					errs.Add(1)
-					firstErr.CompareAndSwap(nil, &err)
-					return
-				}
-				ops.Add(2)
-			}
-		}()
-	}
+	load := startPutGetLoad(ctx, clis)
 	const rewrites = 50
 	for i := range rewrites {
 		text := setB
@@ -450,16 +427,92 @@ func TestReloadsUnderLoadDropNothing(t *testing.T) {
 		saveTruncateThenWrite(t, h.path, text)
 		h.waitApplied(uint64(i + 1))
 	}
-	stop.Store(true)
-	wg.Wait()
-	if n := errs.Load(); n != 0 {
-		t.Fatalf("%d client errors during reloads, first: %v", n, *firstErr.Load())
+	load.end()
+	if n := load.errs.Load(); n != 0 {
+		t.Fatalf("%d client errors during reloads, first: %v", n, *load.firstErr.Load())
 	}
-	if ops.Load() < clients {
-		t.Fatalf("only %d operations ran during the reloads", ops.Load())
+	if load.ops.Load() < clients {
+		t.Fatalf("only %d operations ran during the reloads", load.ops.Load())
 	}
 	if got := h.gw.Group().Listeners()["main"].TotalConns(); got != accepted {
 		t.Fatalf("%d connections were re-made during the reloads", got-accepted)
+	}
+}
+
+// putGetLoad puts and gets a key of its own through each client, until
+// end; a client stops at its first error.
+type putGetLoad struct {
+	stop      atomic.Bool
+	ops, errs atomic.Int64
+	firstErr  atomic.Pointer[error]
+	wg        sync.WaitGroup
+}
+
+// startPutGetLoad starts the load of clis, client i on key load/i.
+func startPutGetLoad(ctx context.Context, clis []*clientv3.Client) *putGetLoad {
+	l := &putGetLoad{}
+	for i, cli := range clis {
+		l.wg.Add(1)
+		go func() {
+			defer l.wg.Done()
+			key := fmt.Sprintf("load/%d", i)
+			for n := 0; n < 1_000_000 && !l.stop.Load(); n++ { // bounded
+				if _, err := cli.Put(ctx, key, fmt.Sprint(n)); err != nil {
+					l.errs.Add(1)
+					l.firstErr.CompareAndSwap(nil, &err)
+					return
+				}
+				if _, err := cli.Get(ctx, key); err != nil {
+					l.errs.Add(1)
+					l.firstErr.CompareAndSwap(nil, &err)
+					return
+				}
+				l.ops.Add(2)
+			}
+		}()
+	}
+	return l
+}
+
+// end stops the load and waits for its clients.
+func (l *putGetLoad) end() {
+	l.stop.Store(true)
+	l.wg.Wait()
+}
+
+// badSave is a save of the configuration file that must be rejected, and
+// what its error must name.
+type badSave struct {
+	name string
+	save func()
+	want []string // in the error
+}
+
+// badSaves are the bad saves of h's file, whose good one has listener
+// main at addr: each would move it to the members bAddrs, one adds a
+// listener on occupied, an address in use.
+func badSaves(t *testing.T, h *harness, addr string, bAddrs []string, occupied string) []badSave {
+	return []badSave{
+		{"syntax error", func() { saveRenameOver(t, h.path, "listeners: [\n") }, []string{h.path, "syntax"}},
+		{"invalid value", func() {
+			saveRenameOver(t, h.path, render(listenerSpec{name: "main", addr: addr, endpoints: bAddrs, extra: "    retry-delay: -1s\n"}))
+		}, []string{h.path, `listener "main"`, "retry-delay"}},
+		{"unknown key", func() {
+			saveRenameOver(t, h.path, strings.Replace(render(listenerSpec{name: "main", addr: addr, endpoints: bAddrs}), "endpoints:", "endpoint:", 1))
+		}, []string{h.path, `listener "main"`, `"endpoint"`}},
+		{"empty file", func() { saveRenameOver(t, h.path, "") }, []string{h.path, "empty"}},
+		{"address that can't be bound", func() {
+			saveRenameOver(t, h.path, render(
+				listenerSpec{name: "main", addr: addr, endpoints: bAddrs},
+				listenerSpec{name: "extra", addr: occupied, endpoints: bAddrs}))
+		}, []string{h.path, `listener "extra"`, "listen-addr"}},
+		{"a directory in place of the file", func() {
+			_ = os.Remove(h.path)
+			if err := os.Mkdir(h.path, 0o755); err != nil {
+				t.Fatal(err)
+			}
+		}, []string{h.path, "directory"}},
+		{"file deleted", func() { _ = os.Remove(h.path) }, []string{h.path, "no such file"}},
 	}
 }
 
@@ -478,33 +531,7 @@ func TestBadReloadsAreRejectedAndTheOldConfigServes(t *testing.T) {
 	}
 	defer occupied.Close()
 
-	bad := []struct {
-		name string
-		save func()
-		want []string // in the error
-	}{
-		{"syntax error", func() { saveRenameOver(t, h.path, "listeners: [\n") }, []string{h.path, "syntax"}},
-		{"invalid value", func() {
-			saveRenameOver(t, h.path, render(listenerSpec{name: "main", addr: addr, endpoints: b.ClientAddrs(), extra: "    retry-delay: -1s\n"}))
-		}, []string{h.path, `listener "main"`, "retry-delay"}},
-		{"unknown key", func() {
-			saveRenameOver(t, h.path, strings.Replace(render(listenerSpec{name: "main", addr: addr, endpoints: b.ClientAddrs()}), "endpoints:", "endpoint:", 1))
-		}, []string{h.path, `listener "main"`, `"endpoint"`}},
-		{"empty file", func() { saveRenameOver(t, h.path, "") }, []string{h.path, "empty"}},
-		{"address that can't be bound", func() {
-			saveRenameOver(t, h.path, render(
-				listenerSpec{name: "main", addr: addr, endpoints: b.ClientAddrs()},
-				listenerSpec{name: "extra", addr: occupied.Addr().String(), endpoints: b.ClientAddrs()}))
-		}, []string{h.path, `listener "extra"`, "listen-addr"}},
-		{"a directory in place of the file", func() {
-			_ = os.Remove(h.path)
-			if err := os.Mkdir(h.path, 0o755); err != nil {
-				t.Fatal(err)
-			}
-		}, []string{h.path, "directory"}},
-		{"file deleted", func() { _ = os.Remove(h.path) }, []string{h.path, "no such file"}},
-	}
-	for i, tc := range bad {
+	for i, tc := range badSaves(t, h, addr, b.ClientAddrs(), occupied.Addr().String()) {
 		tc.save()
 		st := h.waitRejected(uint64(i + 1))
 		for _, w := range tc.want {

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/etcd-gateway/etcd-gateway/internal/etcdtest"
 	"github.com/etcd-gateway/etcd-gateway/internal/testutil"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -95,128 +96,174 @@ func TestSoak(t *testing.T) {
 	if d, err := time.ParseDuration(os.Getenv("ETCD_GATEWAY_SOAK")); err == nil {
 		duration = d
 	}
-	c := testutil.Cluster(t, 3)
-	dir := t.TempDir()
-	addr := testutil.ListenAddr(t)
-	eps := c.ClientAddrs()
-	dead := testutil.ListenAddr(t) // a listed endpoint that never answers: failover on every fresh pick of it
-	config := func(i int) string {
-		list := slices.Clone(eps)
-		if i%2 == 1 {
-			list = append(list, dead)
-		}
-		return render(listenerSpec{name: "main", addr: addr, endpoints: list, extra: "    retry-delay: 500ms\n"})
-	}
-	conns := newConnLog()
-	h := startHarnessLog(t, dir, filepath.Join(dir, "gw.yaml"), config(0), conns)
-
+	s := startSoak(t)
 	ctx, cancel := context.WithTimeout(context.Background(), duration+time.Minute)
 	defer cancel()
 	witnesses := map[string]*witness{}
-	for _, ep := range eps {
+	for _, ep := range s.eps {
 		witnesses[ep] = startWitness(ctx, ep)
 	}
-	var events timeline
-	var leaderKills []span // when a member that was the leader was being killed
 	var stop atomic.Bool
-	var ops atomic.Int64
-	var fmu sync.Mutex
-	var failures []failedOp
 	var wg sync.WaitGroup
 	const clients = 8
 	for i := range clients {
-		cli, local := soakClient(t, addr)
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			key := fmt.Sprintf("soak/%d", i)
-			for n := 0; n < 10_000_000 && !stop.Load(); n++ { // bounded
-				f := failedOp{client: i, start: time.Now(), conns: []string{local()}}
-				opCtx, opCancel := context.WithTimeout(ctx, 5*time.Second)
-				_, err := cli.Put(opCtx, key, fmt.Sprint(n))
-				if err == nil {
-					_, err = cli.Get(opCtx, key)
-				}
-				opCancel()
-				if err == nil {
-					ops.Add(1)
-					continue
-				}
-				f.end, f.err = time.Now(), err
-				f.conns = append(f.conns, local())
-				fmu.Lock()
-				failures = append(failures, f)
-				fmu.Unlock()
-			}
-		}()
+		s.startClient(ctx, t, i, &stop, &wg)
 	}
 
 	start := time.Now()
-	reloads, killed := 0, 0
-	reloadTick := time.NewTicker(2 * time.Second)
-	defer reloadTick.Stop()
-	killTick := time.NewTicker(15 * time.Second)
-	defer killTick.Stop()
-	down := -1
-	for time.Since(start) < duration {
-		select {
-		case <-reloadTick.C:
-			reloads++
-			events.add("reload %d", reloads)
-			saveRenameOver(t, h.path, config(reloads))
-			h.waitApplied(uint64(reloads))
-		case <-killTick.C:
-			if down >= 0 {
-				events.add("restarting member %s", c.Members[down].ClientAddr())
-				if err := c.Restart(down); err != nil {
-					t.Fatalf("restart member %d: %v", down, err)
-				}
-				events.add("member %s restarted", c.Members[down].ClientAddr())
-				down = -1
-				continue
-			}
-			// Kill the member the gateway is using now.
-			used := h.usedNow()
-			for i, m := range c.Members {
-				if m.ClientAddr() == used {
-					leader := isLeader(t, used)
-					events.add("killing member %s (leader: %v)", used, leader)
-					kill := span{from: time.Now()}
-					c.Stop(i)
-					if kill.to = time.Now(); leader {
-						leaderKills = append(leaderKills, kill)
-					}
-					down, killed = i, killed+1
-				}
-			}
-		}
-	}
+	s.churn(t, duration)
 	stop.Store(true)
 	wg.Wait()
 	cancel() // the witnesses
 	for _, w := range witnesses {
 		<-w.done
 	}
+	s.judge(t, witnesses, time.Since(start))
+}
 
+// soak is TestSoak's gateway in front of a three-member cluster, and what
+// happened to it and its clients.
+type soak struct {
+	c     *etcdtest.Cluster
+	h     *harness
+	addr  string
+	eps   []string // the members'
+	dead  string   // a listed endpoint that never answers: failover on every fresh pick of it
+	conns *connLog
+
+	// Owned by churn's goroutine.
+	events          timeline
+	leaderKills     []span // when a member that was the leader was being killed
+	reloads, killed int
+	down            int // the member stopped, -1 when none
+
+	ops      atomic.Int64
+	mu       sync.Mutex
+	failures []failedOp
+}
+
+// startSoak starts the cluster and the gateway.
+func startSoak(t *testing.T) *soak {
+	c := testutil.Cluster(t, 3)
+	s := &soak{c: c, addr: testutil.ListenAddr(t), eps: c.ClientAddrs(), dead: testutil.ListenAddr(t), conns: newConnLog(), down: -1}
+	dir := t.TempDir()
+	s.h = startHarnessLog(t, dir, filepath.Join(dir, "gw.yaml"), s.config(0), s.conns)
+	return s
+}
+
+// config is the configuration of reload i: every other one also lists the
+// dead endpoint.
+func (s *soak) config(i int) string {
+	list := slices.Clone(s.eps)
+	if i%2 == 1 {
+		list = append(list, s.dead)
+	}
+	return render(listenerSpec{name: "main", addr: s.addr, endpoints: list, extra: "    retry-delay: 500ms\n"})
+}
+
+// startClient starts client i, which puts and gets its key through the
+// gateway until stop, counting what succeeds and recording what fails.
+func (s *soak) startClient(ctx context.Context, t *testing.T, i int, stop *atomic.Bool, wg *sync.WaitGroup) {
+	cli, local := soakClient(t, s.addr)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		key := fmt.Sprintf("soak/%d", i)
+		for n := 0; n < 10_000_000 && !stop.Load(); n++ { // bounded
+			f := failedOp{client: i, start: time.Now(), conns: []string{local()}}
+			opCtx, opCancel := context.WithTimeout(ctx, 5*time.Second)
+			_, err := cli.Put(opCtx, key, fmt.Sprint(n))
+			if err == nil {
+				_, err = cli.Get(opCtx, key)
+			}
+			opCancel()
+			if err == nil {
+				s.ops.Add(1)
+				continue
+			}
+			f.end, f.err = time.Now(), err
+			f.conns = append(f.conns, local())
+			s.mu.Lock()
+			s.failures = append(s.failures, f)
+			s.mu.Unlock()
+		}
+	}()
+}
+
+// churn reloads every 2 s and, every 15 s, kills the member the gateway
+// uses or restarts the one it killed, for duration.
+func (s *soak) churn(t *testing.T, duration time.Duration) {
+	start := time.Now()
+	reloadTick := time.NewTicker(2 * time.Second)
+	defer reloadTick.Stop()
+	killTick := time.NewTicker(15 * time.Second)
+	defer killTick.Stop()
+	for time.Since(start) < duration {
+		select {
+		case <-reloadTick.C:
+			s.reloads++
+			s.events.add("reload %d", s.reloads)
+			saveRenameOver(t, s.h.path, s.config(s.reloads))
+			s.h.waitApplied(uint64(s.reloads))
+		case <-killTick.C:
+			if s.down >= 0 {
+				s.restartDown(t)
+			} else {
+				s.killUsed(t)
+			}
+		}
+	}
+}
+
+// restartDown restarts the member killed last.
+func (s *soak) restartDown(t *testing.T) {
+	s.events.add("restarting member %s", s.c.Members[s.down].ClientAddr())
+	if err := s.c.Restart(s.down); err != nil {
+		t.Fatalf("restart member %d: %v", s.down, err)
+	}
+	s.events.add("member %s restarted", s.c.Members[s.down].ClientAddr())
+	s.down = -1
+}
+
+// killUsed kills the member the gateway is using now.
+func (s *soak) killUsed(t *testing.T) {
+	used := s.h.usedNow()
+	for i, m := range s.c.Members {
+		if m.ClientAddr() == used {
+			leader := isLeader(t, used)
+			s.events.add("killing member %s (leader: %v)", used, leader)
+			kill := span{from: time.Now()}
+			s.c.Stop(i)
+			if kill.to = time.Now(); leader {
+				s.leaderKills = append(s.leaderKills, kill)
+			}
+			s.down, s.killed = i, s.killed+1
+		}
+	}
+}
+
+// judge fails the test on a client error its member does not explain, or
+// on a soak that did too little.
+func (s *soak) judge(t *testing.T, witnesses map[string]*witness, took time.Duration) {
 	var explained, unexplained []string
-	for _, f := range failures {
-		members := conns.endpoints(f.conns)
-		if why := f.explain(members, witnesses, leaderKills); why != "" {
+	for _, f := range s.failures {
+		members := s.conns.endpoints(f.conns)
+		if why := f.explain(members, witnesses, s.leaderKills); why != "" {
 			explained = append(explained, why)
 			continue
 		}
-		unexplained = append(unexplained, fmt.Sprintf("%s\nevents around it:\n%s", f.describe(members), events.around(f.start, f.end)))
+		unexplained = append(unexplained, fmt.Sprintf("%s\nevents around it:\n%s", f.describe(members), s.events.around(f.start, f.end)))
 	}
 	t.Logf("soak %s: %d ok operations, %d reloads, %d member kills, %d errors explained by their member, %d unexplained",
-		time.Since(start).Round(time.Second), ops.Load(), reloads, killed, len(explained), len(unexplained))
+		took.Round(time.Second), s.ops.Load(), s.reloads, s.killed, len(explained), len(unexplained))
 	for _, e := range explained {
 		t.Log(e)
 	}
 	if len(unexplained) > 0 {
 		t.Fatalf("%d client errors on members that answered their witness (the gateway's fault); first: %s", len(unexplained), unexplained[0])
 	}
-	if killed == 0 || reloads < 10 || ops.Load() < 1000 {
-		t.Fatalf("the soak did too little: %d kills, %d reloads, %d operations", killed, reloads, ops.Load())
+	if s.killed == 0 || s.reloads < 10 || s.ops.Load() < 1000 {
+		t.Fatalf("the soak did too little: %d kills, %d reloads, %d operations", s.killed, s.reloads, s.ops.Load())
 	}
 }
 

@@ -117,13 +117,6 @@ const (
 	healthUnknown     = "unknown"
 )
 
-// endpointValues lists every value of EndpointStatus.State and Health, so
-// that a test holds the documentation of /status to them.
-func endpointValues() []string {
-	return []string{stateActive, stateInactive, healthHealthy, healthUnhealthy,
-		healthReachable, healthUnreachable, healthUnknown}
-}
-
 // Status describes the running gateway.
 func (g *Gateway) Status() Status {
 	st := g.Stats()

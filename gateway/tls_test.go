@@ -47,6 +47,42 @@ func health(t *testing.T, c net.Conn, r *bufio.Reader) {
 	}
 }
 
+// listenerKeyPair makes a CA and writes a certificate for 127.0.0.1 it
+// issued, and its key, in dir, made for them.
+func listenerKeyPair(t *testing.T, dir string) (ca *tlstest.CA, cert tls.Certificate, certFile, keyFile string) {
+	t.Helper()
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	ca, err := tlstest.NewCA("gateway CA")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err = ca.Issue("127.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	certFile, keyFile, err = tlstest.WriteKeyPair(dir, "gw", cert)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ca, cert, certFile, keyFile
+}
+
+// renewKeyPair writes a new certificate of ca over listenerKeyPair's in
+// dir, and returns its serial number.
+func renewKeyPair(t *testing.T, ca *tlstest.CA, dir string) string {
+	t.Helper()
+	renewed, err := ca.Issue("127.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := tlstest.WriteKeyPair(dir, "gw", renewed); err != nil {
+		t.Fatal(err)
+	}
+	return renewed.Leaf.SerialNumber.String()
+}
+
 // TestRenewedListenerCertificateIsPickedUp: a certificate renewed on disk
 // under the same name is served to new handshakes without a signal, while
 // an open connection goes on; a garbage certificate is rejected naming
@@ -55,21 +91,7 @@ func TestRenewedListenerCertificateIsPickedUp(t *testing.T) {
 	c := testutil.Cluster(t, 1)
 	dir := t.TempDir()
 	certDir := filepath.Join(dir, "certs")
-	if err := os.Mkdir(certDir, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	ca, err := tlstest.NewCA("gateway CA")
-	if err != nil {
-		t.Fatal(err)
-	}
-	first, err := ca.Issue("127.0.0.1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	certFile, keyFile, err := tlstest.WriteKeyPair(certDir, "gw", first)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ca, first, certFile, keyFile := listenerKeyPair(t, certDir)
 	path := filepath.Join(dir, "gw.yaml")
 	h := startHarness(t, dir, path, render(listenerSpec{
 		name: "secure", addr: testutil.ListenAddr(t), endpoints: c.ClientAddrs(),
@@ -89,14 +111,7 @@ func TestRenewedListenerCertificateIsPickedUp(t *testing.T) {
 	health(t, open, openR)
 
 	// Renew: same paths, new certificate.
-	renewed, err := ca.Issue("127.0.0.1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, _, err := tlstest.WriteKeyPair(certDir, "gw", renewed); err != nil {
-		t.Fatal(err)
-	}
-	want := renewed.Leaf.SerialNumber.String()
+	want := renewKeyPair(t, ca, certDir)
 	testutil.WaitFor(t, "new handshakes to see the renewed certificate", 10*time.Second, func() bool {
 		return serialSeen(t, addr, roots) == want
 	})

@@ -212,7 +212,7 @@ func (p *preparer) closeAll() {
 
 // adoptAll forwards what was kept and returns how many it adopted,
 // the last received first: the old gateway sends its busiest connections
-// last (listener.ExportConns), and they are the ones waiting.
+// last (upgradeHost.ExportConns), and they are the ones waiting.
 func (p *preparer) adoptAll() int {
 	return parallel(len(p.ready), func(i int) bool {
 		r := p.ready[len(p.ready)-1-i]

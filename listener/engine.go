@@ -28,7 +28,7 @@ var errClosedWhileDialling = errors.New("connection closed while dialling")
 // originates none (Pool.Nonblocking). Serve asks it for the listener
 // (whether the loops accept), and each accept for its client.
 func (l *Listener) inLoops() bool {
-	return l.fwd.Connects() && l.serverTLS.Load() == nil && l.pool.Nonblocking()
+	return forward.LoopsConnect && l.serverTLS.Load() == nil && l.pool.Nonblocking()
 }
 
 // serveAccepted serves pc, a client Go's Accept took, admitted and

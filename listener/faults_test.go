@@ -27,7 +27,7 @@ func serve(t *testing.T, s upstream.Settings, eps ...string) (string, *Listener,
 		t.Fatal(err)
 	}
 	pool := upstream.NewPool(upstream.Options{Settings: s, Log: testutil.Logger(t)})
-	pool.Update(resolver.Static(eps))
+	pool.UpdateFrom("config", resolver.Static(eps))
 	f := newForwarder(t)
 	l, err := New("main", ln, pool, Options{Forwarder: f, Log: testutil.Logger(t)})
 	if err != nil {

@@ -117,13 +117,6 @@ func (g *Gate) serveWith(start func(paused bool) (onPause func(paused bool))) {
 	g.onPause = start(g.wait != nil)
 }
 
-// Paused reports whether the gate is paused.
-func (g *Gate) Paused() bool {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	return g.wait != nil
-}
-
 // Close closes this process's descriptor of the socket; another process
 // that holds one (after a handover) goes on accepting.
 func (g *Gate) Close() error {

@@ -38,7 +38,7 @@ func TestKeepAliveSetOnBothSides(t *testing.T) {
 		t.Fatal(err)
 	}
 	pool := upstream.NewPool(upstream.Options{Log: testutil.Logger(t)})
-	pool.Update(resolver.Static([]string{testutil.Echo(t).Addr}))
+	pool.UpdateFrom("config", resolver.Static([]string{testutil.Echo(t).Addr}))
 	t.Cleanup(pool.Close)
 	l, err := New("main", ln, pool, Options{Forwarder: newForwarder(t), Log: testutil.Logger(t)})
 	if err != nil {

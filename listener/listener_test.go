@@ -31,7 +31,7 @@ func newListener(t testing.TB, backend string) *Listener {
 	t.Helper()
 	pool := upstream.NewPool(upstream.Options{})
 	t.Cleanup(pool.Close)
-	pool.Update([]resolver.Endpoint{{Addr: backend}})
+	pool.UpdateFrom("config", []resolver.Endpoint{{Addr: backend}})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

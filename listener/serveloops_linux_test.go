@@ -21,7 +21,7 @@ func gatedListener(t *testing.T, ln net.Listener, backend string) (*Listener, *G
 	t.Helper()
 	pool := upstream.NewPool(upstream.Options{Log: testutil.Logger(t)})
 	t.Cleanup(pool.Close)
-	pool.Update(resolver.Static([]string{backend}))
+	pool.UpdateFrom("config", resolver.Static([]string{backend}))
 	g, err := NewGate(ln, false)
 	if err != nil {
 		t.Fatal(err)

@@ -1,9 +1,6 @@
 package listener
 
-import (
-	"sync/atomic"
-	"time"
-)
+import "time"
 
 // workerIdle is how long a handler goroutine waits for its next connection
 // before it exits.
@@ -19,9 +16,6 @@ type workers struct {
 	handle func(*proxyConn)
 	work   chan *proxyConn // unbuffered: only an idle worker takes from it
 	stop   <-chan struct{} // closed when no more work will come
-
-	running atomic.Int32 // worker goroutines alive
-	idle    atomic.Int32 // of which waiting for work
 }
 
 func newWorkers(handle func(*proxyConn), stop <-chan struct{}) *workers {
@@ -33,26 +27,22 @@ func (w *workers) run(pc *proxyConn) {
 	select {
 	case w.work <- pc:
 	default:
-		w.running.Add(1)
 		go w.loop(pc)
 	}
 }
 
 func (w *workers) loop(pc *proxyConn) {
-	defer w.running.Add(-1)
 	timer := time.NewTimer(workerIdle)
 	defer timer.Stop()
 	for {
 		w.handle(pc)
 		timer.Reset(workerIdle)
-		w.idle.Add(1)
 		var next *proxyConn // nil: stop or idle too long
 		select {
 		case next = <-w.work:
 		case <-timer.C:
 		case <-w.stop:
 		}
-		w.idle.Add(-1)
 		if next == nil {
 			return
 		}

@@ -27,8 +27,8 @@ const failureLogEvery = time.Minute
 // their last good addresses, so that a dial never waits for DNS and a DNS
 // outage never fails a dial. A failed lookup keeps the addresses; only an
 // answer that the name has none (NXDOMAIN, or no A or AAAA record) drops
-// them. Each name is asked again when its TTL runs out, within
-// [MinRefresh, Limits.Refresh], a little early at random so that many
+// them. Each name is asked again when its TTL runs out, within its
+// HostLimits' [MinRefresh, Refresh], a little early at random so that many
 // gateways don't ask in step; failures are retried with backoff.
 //
 // One Hosts serves all the listeners of a gateway, which share dns-server.
@@ -187,17 +187,6 @@ func (h *Hosts) State(name string) (HostState, bool) {
 		return *v.(*host).state.Load(), true
 	}
 	return HostState{}, false
-}
-
-// States returns the state of every tracked name, by name.
-func (h *Hosts) States() []HostState {
-	var out []HostState
-	h.names.Range(func(_, v any) bool {
-		out = append(out, *v.(*host).state.Load())
-		return true
-	})
-	slices.SortFunc(out, func(a, b HostState) int { return strings.Compare(a.Name, b.Name) })
-	return out
 }
 
 // track returns the entry of name, starting its refresh loop when new.

@@ -30,7 +30,7 @@ func BenchmarkPick(b *testing.B) {
 				b.Run(fmt.Sprintf("%T", policy), func(b *testing.B) {
 					p := NewPool(Options{Policy: policy})
 					defer p.Close()
-					p.Update(resolver.Static(addrs))
+					p.UpdateFrom("config", resolver.Static(addrs))
 					eps := p.Endpoints()
 					b.ReportAllocs()
 					b.ResetTimer()
@@ -64,7 +64,7 @@ func (nopConn) Close() error { return nil }
 func BenchmarkDialAndTrack(b *testing.B) {
 	p := NewPool(Options{Dial: func(context.Context, string, string) (net.Conn, error) { return nopConn{}, nil }})
 	defer p.Close()
-	p.Update(resolver.Static([]string{"10.0.0.1:2379", "10.0.0.2:2379", "10.0.0.3:2379"}))
+	p.UpdateFrom("config", resolver.Static([]string{"10.0.0.1:2379", "10.0.0.2:2379", "10.0.0.3:2379"}))
 	ctx := context.Background()
 	b.ReportAllocs()
 	b.ResetTimer()

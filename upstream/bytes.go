@@ -6,17 +6,17 @@ import (
 )
 
 // ByteCounter counts the bytes forwarded each way while they move, not when
-// a connection closes: etcd connections live for days. It is split in
-// shards, one per forwarding loop, each on its own cache line, so that the
-// loops never write to a shared counter; Load sums the shards. The zero
-// value is not usable: see NewByteCounter.
+// a connection closes: etcd connections live for days. It is a
+// forward.Meter, split in shards, one per forwarding loop, each on its own
+// cache line, so that the loops never write to a shared counter; Load sums
+// the shards. The zero value is not usable: see NewByteCounter.
 type ByteCounter struct {
-	shards []ByteShard
+	shards []byteShard
 }
 
-// ByteShard is one shard of a ByteCounter, written by one forwarding loop
+// byteShard is one shard of a ByteCounter, written by one forwarding loop
 // (or a few copy goroutines).
-type ByteShard struct {
+type byteShard struct {
 	toUpstream, toClient atomic.Uint64
 	_                    [48]byte // pad to a cache line: loops don't share one
 }
@@ -24,16 +24,19 @@ type ByteShard struct {
 // NewByteCounter returns a counter with a shard per GOMAXPROCS, which is
 // how many event loops a forwarder runs.
 func NewByteCounter() *ByteCounter {
-	return &ByteCounter{shards: make([]ByteShard, max(runtime.GOMAXPROCS(0), 1))}
+	return &ByteCounter{shards: make([]byteShard, max(runtime.GOMAXPROCS(0), 1))}
 }
 
-// Shard returns the shard that forwarding loop i counts into.
-func (c *ByteCounter) Shard(i int) *ByteShard {
-	return &c.shards[uint(i)%uint(len(c.shards))]
+// Count counts bytes moved to the upstream and to the client by forwarding
+// loop loop, into that loop's shard. A nil counter counts nothing.
+func (c *ByteCounter) Count(loop int, toUpstream, toClient int64) {
+	if c != nil {
+		c.shards[uint(loop)%uint(len(c.shards))].add(toUpstream, toClient)
+	}
 }
 
-// Add counts bytes moved to the upstream and to the client.
-func (s *ByteShard) Add(toUpstream, toClient int64) {
+// add counts bytes moved to the upstream and to the client.
+func (s *byteShard) add(toUpstream, toClient int64) {
 	if toUpstream > 0 {
 		s.toUpstream.Add(uint64(toUpstream))
 	}

@@ -19,7 +19,7 @@ import (
 // three hundred. A checker is shared by the endpoints whose checks would
 // be the same (checkKey) and stops when the last one lets go of it. Every
 // checker of a registry dials with the registry's dial function, so the
-// pools that share a registry must dial the same way (a listener.Group's
+// pools that share a registry must dial the same way (a reconcile.Group's
 // pools all dial through its name cache).
 type Checkers struct {
 	dial DialFunc
@@ -89,13 +89,6 @@ func (cs *Checkers) release(c *checker) {
 	if c.client != nil {
 		c.client.CloseIdleConnections()
 	}
-}
-
-// running returns how many checkers run, for tests.
-func (cs *Checkers) running() int {
-	cs.mu.Lock()
-	defer cs.mu.Unlock()
-	return len(cs.byKey)
 }
 
 // statusSetter is how a checker talks to a pool: it hands each result of
@@ -260,11 +253,4 @@ func (c *checker) endSuccessRun() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.streak = min(c.streak, 0)
-}
-
-// streakNow returns the streak, for tests and the status.
-func (c *checker) streakNow() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.streak
 }

@@ -32,7 +32,7 @@ func sharedPool(t *testing.T, cs *Checkers, s Settings, addrs ...string) *Pool {
 	s.RetryDelay = time.Hour
 	p := NewPool(Options{Settings: s, Policy: ordered{}, Checkers: cs})
 	t.Cleanup(p.Close)
-	p.Update(resolver.Static(addrs))
+	p.UpdateFrom("config", resolver.Static(addrs))
 	return p
 }
 
@@ -105,8 +105,8 @@ func TestClosedPoolsReleaseTheirChecker(t *testing.T) {
 	pools, cs := sharedPools(t, 3, Settings{HealthCheck: fastCheck()}, addrs...)
 	testutil.WaitFor(t, "both members checked", 10*time.Second, func() bool { return fs[0].checks() > 0 && fs[1].checks() > 0 })
 	pools[0].Close()
-	pools[1].Update(resolver.Static(addrs[:1]))
-	pools[2].Update(resolver.Static(addrs[:1]))
+	pools[1].UpdateFrom("config", resolver.Static(addrs[:1]))
+	pools[2].UpdateFrom("config", resolver.Static(addrs[:1]))
 	testutil.WaitFor(t, "the unused checker to close its connection", 10*time.Second, func() bool { return fs[1].conns.Open.Load() == 0 })
 	if n := cs.running(); n != 1 {
 		t.Fatalf("%d checkers run, want 1", n)

@@ -33,7 +33,7 @@ func namedPool(t *testing.T, name string, port int, ips ...string) (*Pool, *Endp
 	}
 	p := NewPool(Options{Dial: hosts.Dial, Lookup: hosts.Addrs, Log: testutil.Logger(t)})
 	t.Cleanup(p.Close)
-	p.Update(resolver.Static([]string{net.JoinHostPort(name, strconv.Itoa(port))}))
+	p.UpdateFrom("config", resolver.Static([]string{net.JoinHostPort(name, strconv.Itoa(port))}))
 	return p, p.Endpoints()[0]
 }
 
@@ -69,7 +69,7 @@ func TestPlanTriesEachAddressOfAName(t *testing.T) {
 	if strings.Join(got, " ") != strings.Join(want, " ") {
 		t.Fatalf("NextAddr gave %v, want %v", got, want)
 	}
-	if ep.Active() {
+	if ep.Stats().Active {
 		t.Fatal("an endpoint all of whose addresses failed is still active")
 	}
 	if err := plan.Err(); !strings.Contains(err.Error(), "2 addresses failed") {
@@ -82,8 +82,8 @@ func TestPlanTriesEachAddressOfAName(t *testing.T) {
 		t.Fatalf("Dial past the refusing address: %v", err)
 	}
 	defer conn.Close()
-	if dialled != ep || !ep.Active() || conn.RemoteAddr().String() != want[1] {
-		t.Fatalf("Dial reached %s of %s, active %v; want %s, the endpoint active", conn.RemoteAddr(), dialled.Addr(), ep.Active(), want[1])
+	if dialled != ep || !ep.Stats().Active || conn.RemoteAddr().String() != want[1] {
+		t.Fatalf("Dial reached %s of %s, active %v; want %s, the endpoint active", conn.RemoteAddr(), dialled.Addr(), ep.Stats().Active, want[1])
 	}
 	if f := p.Stats().Failovers; f != 0 {
 		t.Fatalf("%d failovers counted for an endpoint that answered", f)
@@ -108,7 +108,7 @@ func TestPlanOfAnUnresolvedName(t *testing.T) {
 	if _, _, err := p.Dial(context.Background()); !errors.Is(err, resolver.ErrUnresolved) {
 		t.Fatalf("Dial error %v, want ErrUnresolved", err)
 	}
-	if !ep.Active() {
+	if !ep.Stats().Active {
 		t.Fatal("an unresolved name was marked down")
 	}
 }
@@ -129,7 +129,7 @@ func TestNonblockingIsNoTLSOrigination(t *testing.T) {
 	}
 	noLookup := NewPool(Options{})
 	defer noLookup.Close()
-	noLookup.Update(resolver.Static([]string{"m.example.test:2379"}))
+	noLookup.UpdateFrom("config", resolver.Static([]string{"m.example.test:2379"}))
 	if noLookup.Nonblocking() {
 		t.Fatal("a pool without Lookup has its host names dialled in the loops")
 	}

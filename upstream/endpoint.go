@@ -112,10 +112,6 @@ func (ep *Endpoint) priority() uint16 { return ep.record.Load().Priority }
 
 func (ep *Endpoint) weight() uint16 { return ep.record.Load().Weight }
 
-// Active reports the passive state: false from a failed dial until a
-// successful dial, probe or run of health checks brings it back.
-func (ep *Endpoint) Active() bool { return ep.active.Load() }
-
 // Healthy reports the health checks' verdict; it is true when the pool runs
 // no health check.
 func (ep *Endpoint) Healthy() bool { return ep.healthy.Load() }
@@ -129,7 +125,10 @@ func (ep *Endpoint) Up() bool {
 // EndpointStats is a snapshot of an endpoint's state and counters, for the
 // status and the metrics: one call rather than a getter per field.
 type EndpointStats struct {
-	// Active, Healthy and Removed are the states: see Endpoint.
+	// Active is the passive state: false from a failed dial until a
+	// successful dial, probe or run of health checks brings it back.
+	// Healthy is the health checks' verdict (see Endpoint.Healthy);
+	// Removed, whether a later update took the endpoint out of its pool.
 	Active, Healthy, Removed bool
 	// CheckError is why the last health check failed, or "" when it
 	// passed or none has run.
@@ -163,34 +162,13 @@ func (ep *Endpoint) LastCheckError() string {
 	return ""
 }
 
-// Removed reports whether a later update took the endpoint out of its pool.
-func (ep *Endpoint) Removed() bool { return ep.removed.Load() }
-
 // OpenConns is Stats().OpenConns.
 func (ep *Endpoint) OpenConns() int64 { return ep.open.Load() }
-
-// TotalConns is Stats().TotalConns.
-func (ep *Endpoint) TotalConns() uint64 { return ep.total.Load() }
-
-// DialErrors is Stats().DialErrors.
-func (ep *Endpoint) DialErrors() uint64 { return ep.dialErrors.Load() }
 
 // Bytes is the counter that the forwarding of the endpoint's connections
 // counts into as bytes move, so that a connection open for days shows its
 // traffic at once.
 func (ep *Endpoint) Bytes() *ByteCounter { return ep.bytes }
-
-// BytesToUpstream is Stats().BytesToUpstream.
-func (ep *Endpoint) BytesToUpstream() uint64 {
-	up, _ := ep.bytes.Load()
-	return up
-}
-
-// BytesToClient is Stats().BytesToClient.
-func (ep *Endpoint) BytesToClient() uint64 {
-	_, down := ep.bytes.Load()
-	return down
-}
 
 // load is the endpoint's number of connections, open or being dialled, as
 // least-connections counts it.

@@ -99,7 +99,7 @@ func TestLostQuorumMemberAvoided(t *testing.T) {
 	testutil.WaitFor(t, "etcd to answer that it has no leader", 20*time.Second, func() bool {
 		return strings.Contains(ep.LastCheckError(), "RAFT NO LEADER")
 	})
-	if !ep.Active() {
+	if !ep.Stats().Active {
 		t.Fatal("its dials still work: it must stay active, only unhealthy")
 	}
 	for range 5 {
@@ -125,14 +125,7 @@ func TestMemberSync(t *testing.T) {
 		HealthCheck: HealthCheck{Type: config.CheckEtcd, Interval: 50 * time.Millisecond, Timeout: time.Second},
 	}
 	p := checkedPool(t, s, seed)
-	addrs := func() []string {
-		var out []string
-		for _, ep := range p.Endpoints() {
-			out = append(out, ep.Addr())
-		}
-		slices.Sort(out)
-		return out
-	}
+	addrs := func() []string { return poolAddrs(p) }
 
 	i, err := c.AddMember()
 	if err != nil {
@@ -160,23 +153,13 @@ func TestMemberSync(t *testing.T) {
 		t.Fatal("member sync added a learner")
 	}
 
-	// Reloads and sync don't fight: the synced member is kept, with its
-	// state, when a reload lists it and when the next reload no longer
-	// does.
-	for _, seeds := range [][]string{{seed}, {seed, added}, {seed}} {
-		if _, removed := p.Update(resolver.Static(seeds)); len(removed) != 0 {
-			t.Fatalf("a reload to %v removed %v", seeds, removed)
-		}
-		if endpoint(p, added) != ep {
-			t.Fatalf("a reload to %v dropped or replaced the synced member", seeds)
-		}
-	}
+	reloadsKeepSynced(t, p, seed, added)
 
 	if err := c.RemoveMember(i); err != nil {
 		t.Fatal(err)
 	}
 	testutil.WaitFor(t, "the removed member to leave the pool", 10*time.Second, func() bool { return slices.Equal(addrs(), []string{seed}) })
-	if !ep.Removed() {
+	if !ep.Stats().Removed {
 		t.Fatal("the removed member's endpoint is not marked removed")
 	}
 
@@ -192,5 +175,31 @@ func TestMemberSync(t *testing.T) {
 	p.SetSettings(s)
 	if got := addrs(); !slices.Equal(got, []string{seed}) {
 		t.Fatalf("after member sync was turned off the pool has %v, want the seed only", got)
+	}
+}
+
+// poolAddrs returns the addresses of p's endpoints, sorted.
+func poolAddrs(p *Pool) []string {
+	var out []string
+	for _, ep := range p.Endpoints() {
+		out = append(out, ep.Addr())
+	}
+	slices.Sort(out)
+	return out
+}
+
+// reloadsKeepSynced checks that reloads and sync don't fight: the member
+// added by sync is kept, with its state, when a reload lists it and when
+// the next reload no longer does.
+func reloadsKeepSynced(t *testing.T, p *Pool, seed, added string) {
+	t.Helper()
+	ep := endpoint(p, added)
+	for _, seeds := range [][]string{{seed}, {seed, added}, {seed}} {
+		if _, removed := p.UpdateFrom("config", resolver.Static(seeds)); len(removed) != 0 {
+			t.Fatalf("a reload to %v removed %v", seeds, removed)
+		}
+		if endpoint(p, added) != ep {
+			t.Fatalf("a reload to %v dropped or replaced the synced member", seeds)
+		}
 	}
 }

@@ -67,7 +67,7 @@ func TestEtcdCheckFallAndRise(t *testing.T) {
 	if got := dialAddr(t, p); got != good.addr {
 		t.Fatalf("a new client went to %s, want the healthy %s", got, good.addr)
 	}
-	if !ep.Active() {
+	if !ep.Stats().Active {
 		t.Fatal("an unhealthy endpoint must stay active: its dials work")
 	}
 
@@ -131,7 +131,7 @@ func TestTCPCheck(t *testing.T) {
 	if msg := ep.LastCheckError(); !strings.Contains(msg, "connection refused") {
 		t.Errorf("LastCheckError = %q, want the refused connect", msg)
 	}
-	if ep.DialErrors() != 0 {
+	if ep.Stats().DialErrors != 0 {
 		t.Fatal("no client dial was made, yet dial errors were counted")
 	}
 	if got := dialAddr(t, p); got != other.addr {
@@ -158,8 +158,8 @@ func TestFailedDialNeedsRiseChecksToComeBack(t *testing.T) {
 	// A failed dial (passive) marks it down at once, whatever the checks
 	// said, and starts no retry-delay probe: the checks bring it back.
 	p.markDown(ep, errors.New("connection refused"))
-	if ep.Up() || ep.Active() || !ep.Healthy() {
-		t.Fatalf("after a failed dial: up=%v active=%v healthy=%v", ep.Up(), ep.Active(), ep.Healthy())
+	if ep.Up() || ep.Stats().Active || !ep.Healthy() {
+		t.Fatalf("after a failed dial: up=%v active=%v healthy=%v", ep.Up(), ep.Stats().Active, ep.Healthy())
 	}
 	if ep.probing.Load() {
 		t.Fatal("a retry-delay probe started although health checks run")
@@ -169,11 +169,11 @@ func TestFailedDialNeedsRiseChecksToComeBack(t *testing.T) {
 	}
 	f.step(t, answerHealthy)
 	testutil.WaitFor(t, "1 success", 5*time.Second, func() bool { return streakOf(ep) == 1 })
-	if ep.Active() {
+	if ep.Stats().Active {
 		t.Fatal("re-activated after 1 success with rise 2")
 	}
 	f.step(t, answerHealthy)
-	testutil.WaitFor(t, "re-activation after 2 successes", 5*time.Second, ep.Active)
+	testutil.WaitFor(t, "re-activation after 2 successes", 5*time.Second, func() bool { return ep.Stats().Active })
 	if !ep.Up() || dialAddr(t, p) != f.addr {
 		t.Fatal("not used again after it came back")
 	}
@@ -199,7 +199,7 @@ func TestEveryEndpointDownClientsStillTried(t *testing.T) {
 			t.Fatalf("with every endpoint unhealthy a client went to %s", got)
 		}
 	}
-	if n := endpoint(p, dead).DialErrors(); n != 1 {
+	if n := endpoint(p, dead).Stats().DialErrors; n != 1 {
 		t.Fatalf("the dead endpoint was dialled %d times for 3 clients, want 1", n)
 	}
 	a.CloseClientConnections()
@@ -262,14 +262,14 @@ func TestChecksFollowUpdates(t *testing.T) {
 	testutil.WaitFor(t, "a to go unhealthy", 5*time.Second, func() bool { return !epA.Healthy() })
 
 	// An added endpoint gets checked; the one that stays keeps its state.
-	p.Update(resolver.Static([]string{a.addr, b.addr}))
+	p.UpdateFrom("config", resolver.Static([]string{a.addr, b.addr}))
 	testutil.WaitFor(t, "b to be checked", 5*time.Second, func() bool { return b.checks() >= 1 })
 	if endpoint(p, a.addr) != epA || epA.Healthy() {
 		t.Fatal("a lost its object or its unhealthy state in the update")
 	}
 
 	// A removed endpoint is no longer checked.
-	p.Update(resolver.Static([]string{b.addr}))
+	p.UpdateFrom("config", resolver.Static([]string{b.addr}))
 	before := a.checks()
 	n := b.checks()
 	testutil.WaitFor(t, "5 more checks of b", 5*time.Second, func() bool { return b.checks() >= n+5 })

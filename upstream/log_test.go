@@ -25,7 +25,7 @@ func TestTransitionsAreLogged(t *testing.T) {
 	hc := HealthCheck{Type: config.CheckEtcd, Interval: 5 * time.Millisecond, Timeout: time.Second, Fall: 1, Rise: 1}
 	p := NewPool(Options{Settings: Settings{RetryDelay: time.Hour, HealthCheck: hc}, Log: log})
 	t.Cleanup(p.Close)
-	p.Update(resolver.Static([]string{f.addr}))
+	p.UpdateFrom("config", resolver.Static([]string{f.addr}))
 	ep := endpoint(p, f.addr)
 
 	find := func(msg string) *logrus.Entry {

@@ -43,7 +43,7 @@ func TestMemberSyncFailureKeepsTheEndpoints(t *testing.T) {
 	log, hook := logtest.NewNullLogger()
 	p := NewPool(Options{Settings: Settings{RetryDelay: time.Hour, DialTimeout: 200 * time.Millisecond, MemberSync: 10 * time.Millisecond}, Log: log})
 	t.Cleanup(p.Close)
-	p.Update(resolver.Static([]string{f.addr}))
+	p.UpdateFrom("config", resolver.Static([]string{f.addr}))
 	testutil.WaitFor(t, "a failed sync round to be logged", 10*time.Second, func() bool {
 		for _, e := range hook.AllEntries() {
 			if e.Message == "member sync failed; the endpoints stay as they are" && strings.Contains(fmt.Sprint(e.Data["error"]), f.addr) {

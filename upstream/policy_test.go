@@ -111,7 +111,7 @@ func TestLeastConnectionsBalancesOpenConnections(t *testing.T) {
 	}
 	p := NewPool(Options{Settings: Settings{RetryDelay: time.Hour, Policy: config.PolicyLeastConnections}})
 	t.Cleanup(p.Close)
-	p.Update(res)
+	p.UpdateFrom("config", res)
 
 	untrack := map[string][]func(){}
 	for range 200 {
@@ -148,7 +148,7 @@ func TestPolicyFromSettingsAndReload(t *testing.T) {
 	a, b := newServer(t), newServer(t)
 	p := NewPool(Options{Settings: Settings{RetryDelay: time.Hour, Policy: config.PolicyRoundRobin}})
 	t.Cleanup(p.Close)
-	p.Update(resolver.Static([]string{a.addr, b.addr}))
+	p.UpdateFrom("config", resolver.Static([]string{a.addr, b.addr}))
 	seen := map[string]int{}
 	for range 10 {
 		ep := dialOnce(t, p)
@@ -178,7 +178,7 @@ func TestPolicyFromSettingsAndReload(t *testing.T) {
 func TestPickCopiesOnlyWhenItMust(t *testing.T) {
 	p := NewPool(Options{Policy: &StickyRandom{}})
 	defer p.Close()
-	p.Update(resolver.Static([]string{"10.0.0.1:2379", "10.0.0.2:2379", "10.0.0.3:2379"}))
+	p.UpdateFrom("config", resolver.Static([]string{"10.0.0.1:2379", "10.0.0.2:2379", "10.0.0.3:2379"}))
 	eps := p.Endpoints()
 	if n := testing.AllocsPerRun(100, func() { p.pick(eps, nil, levelUp) }); n != 0 {
 		t.Errorf("pick among endpoints all up: %v allocations, want 0", n)

@@ -136,10 +136,6 @@ func (p *Pool) Stats() PoolStats {
 	return PoolStats{Failovers: p.failovers.Load(), SyncRounds: p.members.rounds.Load()}
 }
 
-// Failovers is Stats().Failovers; it stays for listener/status.go, which
-// reads it, until that file moves to the gateway package.
-func (p *Pool) Failovers() uint64 { return p.failovers.Load() }
-
 // Close stops the pool's probes and member sync, and lets go of its
 // health checkers, which stop when no other pool uses them. Open
 // connections are not touched.
@@ -164,18 +160,14 @@ func (p *Pool) SetWaiting(why string) {
 	p.waiting.Store(&why)
 }
 
-// Update replaces the pool's configured endpoint set, the seed. Endpoints
-// whose address stays keep their object, and so their state and counters;
-// new ones start up and get health checks; removed ones stop taking
-// connections at once, and their open connections are kept, drained or
-// closed as the settings say. Members found by member sync stay. It
-// returns the addresses added to and removed from the pool.
-func (p *Pool) Update(eps []resolver.Endpoint) (added, removed []string) {
-	return p.UpdateFrom("config", eps)
-}
-
-// UpdateFrom is Update with what caused it named in the log: "config" for
-// an edit of the file, "dns" for a DNS answer.
+// UpdateFrom replaces the pool's configured endpoint set, the seed, with
+// what caused it named in the log: "config" for an edit of the file, "dns"
+// for a DNS answer. Endpoints whose address stays keep their object, and
+// so their state and counters; new ones start up and get health checks;
+// removed ones stop taking connections at once, and their open
+// connections are kept, drained or closed as the settings say. Members
+// found by member sync stay. It returns the addresses added to and removed
+// from the pool.
 func (p *Pool) UpdateFrom(source string, eps []resolver.Endpoint) (added, removed []string) {
 	p.updateMu.Lock()
 	defer p.updateMu.Unlock()

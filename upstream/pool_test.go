@@ -64,7 +64,7 @@ func newTestPool(t *testing.T, s Settings, addrs ...string) *Pool {
 	t.Helper()
 	p := NewPool(Options{Settings: s, Policy: ordered{}})
 	t.Cleanup(p.Close)
-	p.Update(resolver.Static(addrs))
+	p.UpdateFrom("config", resolver.Static(addrs))
 	return p
 }
 
@@ -89,8 +89,8 @@ func TestDialFailsOverAndHidesTheFailure(t *testing.T) {
 	if ep.Addr() != live.addr {
 		t.Fatalf("dialled %s, want the live endpoint %s", ep.Addr(), live.addr)
 	}
-	if d := endpoint(p, dead); d.Active() || d.DialErrors() != 1 {
-		t.Fatalf("dead endpoint: active=%v dialErrors=%d, want inactive with 1 error", d.Active(), d.DialErrors())
+	if d := endpoint(p, dead); d.Stats().Active || d.Stats().DialErrors != 1 {
+		t.Fatalf("dead endpoint: active=%v dialErrors=%d, want inactive with 1 error", d.Stats().Active, d.Stats().DialErrors)
 	}
 	// The inactive endpoint is not tried again for the next client.
 	conn2, ep2, err := p.Dial(context.Background())
@@ -98,12 +98,12 @@ func TestDialFailsOverAndHidesTheFailure(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn2.Close()
-	if ep2.Addr() != live.addr || endpoint(p, dead).DialErrors() != 1 {
-		t.Fatalf("second dial went to %s with %d errors on the dead endpoint", ep2.Addr(), endpoint(p, dead).DialErrors())
+	if ep2.Addr() != live.addr || endpoint(p, dead).Stats().DialErrors != 1 {
+		t.Fatalf("second dial went to %s with %d errors on the dead endpoint", ep2.Addr(), endpoint(p, dead).Stats().DialErrors)
 	}
 	// Only the first client was failed over.
-	if n := p.Failovers(); n != 1 {
-		t.Fatalf("Failovers() = %d, want 1", n)
+	if n := p.Stats().Failovers; n != 1 {
+		t.Fatalf("Stats().Failovers = %d, want 1", n)
 	}
 }
 
@@ -126,7 +126,7 @@ func TestDialTimeoutSkipsBlackholedEndpoint(t *testing.T) {
 	if elapsed := time.Since(start); elapsed > 10*timeout {
 		t.Fatalf("failover took %s with a dial timeout of %s", elapsed, timeout)
 	}
-	if endpoint(p, hole).Active() {
+	if endpoint(p, hole).Stats().Active {
 		t.Fatal("blackholed endpoint still active")
 	}
 }
@@ -137,11 +137,11 @@ func TestInactiveEndpointReprobedAfterRetryDelay(t *testing.T) {
 	p := newTestPool(t, Settings{RetryDelay: 50 * time.Millisecond}, s.addr, other.addr)
 	s.stop()
 	ep := dialOnce(t, p)
-	if ep.Addr() != other.addr || endpoint(p, s.addr).Active() {
+	if ep.Addr() != other.addr || endpoint(p, s.addr).Stats().Active {
 		t.Fatalf("want failover to %s with %s inactive", other.addr, s.addr)
 	}
 	s.restart(t)
-	testutil.WaitFor(t, "re-activation by the probe", 5*time.Second, func() bool { return endpoint(p, s.addr).Active() })
+	testutil.WaitFor(t, "re-activation by the probe", 5*time.Second, func() bool { return endpoint(p, s.addr).Stats().Active })
 	ep = dialOnce(t, p)
 	if ep.Addr() != s.addr {
 		t.Fatalf("after re-activation dialled %s, want %s first", ep.Addr(), s.addr)
@@ -156,11 +156,11 @@ func TestAllInactiveStillTriesEveryEndpoint(t *testing.T) {
 	if _, _, err := p.Dial(context.Background()); !errors.Is(err, ErrNoEndpoint) {
 		t.Fatalf("Dial with every endpoint down: err=%v, want ErrNoEndpoint", err)
 	}
-	if n := p.Failovers(); n != 0 {
+	if n := p.Stats().Failovers; n != 0 {
 		t.Fatalf("a client that got no endpoint counted as %d failovers", n)
 	}
 	for _, ep := range p.Endpoints() {
-		if ep.Active() {
+		if ep.Stats().Active {
 			t.Fatalf("%s still active", ep.Addr())
 		}
 	}
@@ -171,11 +171,11 @@ func TestAllInactiveStillTriesEveryEndpoint(t *testing.T) {
 		t.Fatalf("Dial after a member came back: %v", err)
 	}
 	conn.Close()
-	if ep.Addr() != b.addr || !ep.Active() {
-		t.Fatalf("got %s active=%v, want %s re-activated", ep.Addr(), ep.Active(), b.addr)
+	if ep.Addr() != b.addr || !ep.Stats().Active {
+		t.Fatalf("got %s active=%v, want %s re-activated", ep.Addr(), ep.Stats().Active, b.addr)
 	}
-	if n := p.Failovers(); n != 1 {
-		t.Fatalf("Failovers() = %d after a dial to a failed, then b: want 1", n)
+	if n := p.Stats().Failovers; n != 1 {
+		t.Fatalf("Stats().Failovers = %d after a dial to a failed, then b: want 1", n)
 	}
 }
 
@@ -190,15 +190,15 @@ func TestUpdateKeepsStateOfStayingEndpoints(t *testing.T) {
 	untrack := epB.Track(conn)
 	epA := endpoint(p, a)
 
-	added, removed := p.Update(resolver.Static([]string{a, c.addr}))
+	added, removed := p.UpdateFrom("config", resolver.Static([]string{a, c.addr}))
 	if len(added) != 1 || added[0] != c.addr || len(removed) != 1 || removed[0] != b.addr {
 		t.Fatalf("Update: added=%v removed=%v", added, removed)
 	}
-	if endpoint(p, a) != epA || epA.Active() || epA.DialErrors() != 1 {
+	if endpoint(p, a) != epA || epA.Stats().Active || epA.Stats().DialErrors != 1 {
 		t.Fatal("staying endpoint lost its object or state")
 	}
-	if !epB.Removed() || epB.OpenConns() != 1 {
-		t.Fatalf("removed endpoint: removed=%v open=%d; keep policy must leave its connection", epB.Removed(), epB.OpenConns())
+	if !epB.Stats().Removed || epB.OpenConns() != 1 {
+		t.Fatalf("removed endpoint: removed=%v open=%d; keep policy must leave its connection", epB.Stats().Removed, epB.OpenConns())
 	}
 	if _, err := conn.Write([]byte("x")); err != nil {
 		t.Fatalf("kept connection broken: %v", err)
@@ -238,7 +238,7 @@ func TestRemovedEndpointConnectionsClosedByPolicy(t *testing.T) {
 			peer := <-s.conns
 			defer peer.Close()
 			ep.Track(conn)
-			p.Update(resolver.Static([]string{other.addr}))
+			p.UpdateFrom("config", resolver.Static([]string{other.addr}))
 
 			_ = peer.SetReadDeadline(time.Now().Add(2 * time.Second))
 			_, err = peer.Read(make([]byte, 1))
@@ -258,7 +258,7 @@ func isTimeout(err error) bool {
 func TestPriorityClassAndWeights(t *testing.T) {
 	p := NewPool(Options{})
 	defer p.Close()
-	p.Update([]resolver.Endpoint{
+	p.UpdateFrom("config", []resolver.Endpoint{
 		{Addr: "a:1", Priority: 0, Weight: 60},
 		{Addr: "b:1", Priority: 0, Weight: 30},
 		{Addr: "c:1", Priority: 0, Weight: 10},
@@ -326,7 +326,7 @@ func TestStickyRandomKeepsItsPick(t *testing.T) {
 	a, b, c := newServer(t), newServer(t), newServer(t)
 	p := NewPool(Options{Settings: Settings{RetryDelay: time.Hour}})
 	defer p.Close()
-	p.Update(resolver.Static([]string{a.addr, b.addr, c.addr}))
+	p.UpdateFrom("config", resolver.Static([]string{a.addr, b.addr, c.addr}))
 	var first string
 	for i := range 20 {
 		ep := dialOnce(t, p)
@@ -343,7 +343,7 @@ func TestStickyRandomKeepsItsPick(t *testing.T) {
 			rest = append(rest, addr)
 		}
 	}
-	p.Update(resolver.Static(rest))
+	p.UpdateFrom("config", resolver.Static(rest))
 	ep := dialOnce(t, p)
 	if ep.Addr() == first {
 		t.Fatal("picked a removed endpoint")

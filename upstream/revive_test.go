@@ -26,15 +26,15 @@ func TestReaddedEndpointCountsItsOpenConnections(t *testing.T) {
 	defer peer.Close()
 	untrack := ep.Track(conn)
 
-	p.Update(resolver.Static([]string{a.addr}))
-	added, _ := p.Update(resolver.Static([]string{b.addr, a.addr}))
+	p.UpdateFrom("config", resolver.Static([]string{a.addr}))
+	added, _ := p.UpdateFrom("config", resolver.Static([]string{b.addr, a.addr}))
 	if len(added) != 1 || added[0] != b.addr {
 		t.Fatalf("re-adding %s: added %v", b.addr, added)
 	}
 	back := endpoint(p, b.addr)
-	if back.OpenConns() != 1 || back.TotalConns() != 1 || !back.Up() || back.Removed() {
+	if back.OpenConns() != 1 || back.Stats().TotalConns != 1 || !back.Up() || back.Stats().Removed {
 		t.Fatalf("re-added endpoint: open %d total %d up %v removed %v; want its open connection counted, up",
-			back.OpenConns(), back.TotalConns(), back.Up(), back.Removed())
+			back.OpenConns(), back.Stats().TotalConns, back.Up(), back.Stats().Removed)
 	}
 	// The drain timer of the removal has fired by the time the read
 	// times out: the connection must still be open.
@@ -55,15 +55,15 @@ func TestRetiredEndpointsAreForgotten(t *testing.T) {
 	b, a := newServer(t), newServer(t)
 	p := newTestPool(t, Settings{RetryDelay: time.Hour}, b.addr, a.addr)
 	old := endpoint(p, b.addr)
-	p.Update(resolver.Static([]string{a.addr}))
-	p.Update(resolver.Static([]string{a.addr}))
+	p.UpdateFrom("config", resolver.Static([]string{a.addr}))
+	p.UpdateFrom("config", resolver.Static([]string{a.addr}))
 	p.updateMu.Lock()
 	n := len(p.retired)
 	p.updateMu.Unlock()
 	if n != 0 {
 		t.Fatalf("%d retired endpoints kept without connections, want 0", n)
 	}
-	p.Update(resolver.Static([]string{b.addr, a.addr}))
+	p.UpdateFrom("config", resolver.Static([]string{b.addr, a.addr}))
 	if endpoint(p, b.addr) == old {
 		t.Fatal("an endpoint without connections was revived after it should have been forgotten")
 	}

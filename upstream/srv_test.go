@@ -29,7 +29,7 @@ func srvPool(t *testing.T, records ...dnstest.SRV) *Pool {
 	}
 	p := NewPool(Options{})
 	t.Cleanup(p.Close)
-	p.Update(res.Endpoints)
+	p.UpdateFrom("config", res.Endpoints)
 	return p
 }
 

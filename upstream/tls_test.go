@@ -71,17 +71,20 @@ func rootsOf(f *fakeEtcd) *x509.CertPool {
 	return pool
 }
 
+// tlsCheckCase is a member over TLS, the settings of a pool in front of
+// it, and what the pool's etcd check should find.
+type tlsCheckCase struct {
+	name        string
+	mtls        bool
+	discovered  bool // the endpoint came from _etcd-client-ssl
+	settings    func(f *fakeEtcd) Settings
+	wantHealthy bool
+	wantErr     string
+}
+
 func TestEtcdCheckOverTLS(t *testing.T) {
-	hc := HealthCheck{Type: config.CheckEtcd, Interval: 10 * time.Millisecond, Timeout: time.Second, Fall: 1, Rise: 1}
 	cert := clientCert(t)
-	for _, tc := range []struct {
-		name        string
-		mtls        bool
-		discovered  bool // the endpoint came from _etcd-client-ssl
-		settings    func(f *fakeEtcd) Settings
-		wantHealthy bool
-		wantErr     string
-	}{
+	for _, tc := range []tlsCheckCase{
 		{"upstream-tls block", false, false, func(f *fakeEtcd) Settings {
 			return Settings{TLS: &tls.Config{RootCAs: rootsOf(f)}}
 		}, true, ""},
@@ -105,30 +108,34 @@ func TestEtcdCheckOverTLS(t *testing.T) {
 			return Settings{TLS: conf, Originate: conf}
 		}, false, "certificate"},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			var f *fakeEtcd
-			if tc.mtls {
-				f = newMTLSEtcd(t, cert.Leaf)
-			} else {
-				f = newFakeEtcd(t, true)
-			}
-			s := tc.settings(f)
-			s.RetryDelay = time.Hour
-			s.HealthCheck = hc
-			p := NewPool(Options{Settings: s})
-			t.Cleanup(p.Close)
-			p.Update([]resolver.Endpoint{{Addr: f.addr, TLS: tc.discovered}})
-			ep := endpoint(p, f.addr)
-			testutil.WaitFor(t, "a check result", 5*time.Second, func() bool { return streakOf(ep) != 0 })
-			if ep.Healthy() != tc.wantHealthy {
-				t.Fatalf("healthy=%v (last error %q), want %v", ep.Healthy(), ep.LastCheckError(), tc.wantHealthy)
-			}
-			if tc.wantHealthy && f.checks() == 0 {
-				t.Fatal("healthy without a /health request")
-			}
-			if !strings.Contains(ep.LastCheckError(), tc.wantErr) {
-				t.Fatalf("LastCheckError = %q, want it to contain %q", ep.LastCheckError(), tc.wantErr)
-			}
-		})
+		t.Run(tc.name, func(t *testing.T) { checkOverTLS(t, tc, cert) })
+	}
+}
+
+// checkOverTLS runs tc: a pool's etcd check of a fake member over TLS,
+// whose clients must show cert when tc.mtls.
+func checkOverTLS(t *testing.T, tc tlsCheckCase, cert tls.Certificate) {
+	var f *fakeEtcd
+	if tc.mtls {
+		f = newMTLSEtcd(t, cert.Leaf)
+	} else {
+		f = newFakeEtcd(t, true)
+	}
+	s := tc.settings(f)
+	s.RetryDelay = time.Hour
+	s.HealthCheck = HealthCheck{Type: config.CheckEtcd, Interval: 10 * time.Millisecond, Timeout: time.Second, Fall: 1, Rise: 1}
+	p := NewPool(Options{Settings: s})
+	t.Cleanup(p.Close)
+	p.UpdateFrom("config", []resolver.Endpoint{{Addr: f.addr, TLS: tc.discovered}})
+	ep := endpoint(p, f.addr)
+	testutil.WaitFor(t, "a check result", 5*time.Second, func() bool { return streakOf(ep) != 0 })
+	if ep.Healthy() != tc.wantHealthy {
+		t.Fatalf("healthy=%v (last error %q), want %v", ep.Healthy(), ep.LastCheckError(), tc.wantHealthy)
+	}
+	if tc.wantHealthy && f.checks() == 0 {
+		t.Fatal("healthy without a /health request")
+	}
+	if !strings.Contains(ep.LastCheckError(), tc.wantErr) {
+		t.Fatalf("LastCheckError = %q, want it to contain %q", ep.LastCheckError(), tc.wantErr)
 	}
 }

@@ -63,7 +63,7 @@ func tlsCheckedPool(t *testing.T, s Settings, addrs ...string) (*Pool, *logtest.
 	s.HealthCheck = HealthCheck{Type: config.CheckEtcd, Interval: 100 * time.Millisecond, Timeout: time.Second, Fall: 2, Rise: 1}
 	p := NewPool(Options{Settings: s, Policy: ordered{}, Log: log})
 	t.Cleanup(p.Close)
-	p.Update(resolver.Static(addrs))
+	p.UpdateFrom("config", resolver.Static(addrs))
 	return p, hook
 }
 

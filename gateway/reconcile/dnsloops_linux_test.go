@@ -96,8 +96,8 @@ func TestNameWhoseFirstAddressRefuses(t *testing.T) {
 			t.Fatalf("reached %q, want second", got)
 		}
 	}
-	if ep := l.Pool().Endpoints()[0]; !ep.Active() || l.Pool().Stats().Failovers != 0 {
-		t.Fatalf("endpoint active %v, %d failovers: want it up, no failover", ep.Active(), l.Pool().Stats().Failovers)
+	if ep := l.Pool().Endpoints()[0]; !ep.Stats().Active || l.Pool().Stats().Failovers != 0 {
+		t.Fatalf("endpoint active %v, %d failovers: want it up, no failover", ep.Stats().Active, l.Pool().Stats().Failovers)
 	}
 }
 
@@ -145,8 +145,8 @@ func TestNameWithNoAddressClosesClientsWithTheReason(t *testing.T) {
 	if why := closedAtOnce(t, stale, hook); !strings.Contains(why, "host name has no address") || !strings.Contains(why, "dns-stale-max") {
 		t.Fatalf("reason logged %q, want the name's lack of address", why)
 	}
-	if !ep.Active() || ep.Removed() {
-		t.Fatalf("the endpoint of a name without address: active %v, removed %v; want it kept up", ep.Active(), ep.Removed())
+	if !ep.Stats().Active || ep.Stats().Removed {
+		t.Fatalf("the endpoint of a name without address: active %v, removed %v; want it kept up", ep.Stats().Active, ep.Stats().Removed)
 	}
 }
 

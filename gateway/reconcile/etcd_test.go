@@ -14,6 +14,7 @@ import (
 	"github.com/etcd-gateway/etcd-gateway/config"
 	"github.com/etcd-gateway/etcd-gateway/internal/etcdtest"
 	"github.com/etcd-gateway/etcd-gateway/listener/forward"
+	"github.com/etcd-gateway/etcd-gateway/upstream"
 )
 
 func listenerConfig(name string, endpoints []string) config.Listener {
@@ -143,7 +144,7 @@ func TestTwoListenersAreIsolated(t *testing.T) {
 func usedMember(t *testing.T, g *Group, name string, c *etcdtest.Cluster) int {
 	t.Helper()
 	for _, ep := range g.Listeners()[name].Pool().Endpoints() {
-		if ep.TotalConns() > 0 {
+		if ep.Stats().TotalConns > 0 {
 			for i, m := range c.Members {
 				if m.ClientAddr() == ep.Addr() {
 					return i
@@ -176,14 +177,14 @@ func TestFailoverWhenTheUsedMemberStops(t *testing.T) {
 		t.Fatalf("get through the gateway after the member stopped: %v %v", resp, err)
 	}
 	ep := endpointOf(g, "main", c.Members[used].ClientAddr())
-	if ep.Active() {
+	if ep.Stats().Active {
 		t.Fatal("the stopped member's endpoint is still active")
 	}
 	// Started again, it is re-activated by the probe after retry-delay.
 	if err := c.Restart(used); err != nil {
 		t.Fatal(err)
 	}
-	testutil.WaitFor(t, "re-activation of the restarted member", 10*time.Second, ep.Active)
+	testutil.WaitFor(t, "re-activation of the restarted member", 10*time.Second, func() bool { return ep.Stats().Active })
 }
 
 func TestEveryMemberDownThenOneBack(t *testing.T) {
@@ -212,7 +213,7 @@ func TestEveryMemberDownThenOneBack(t *testing.T) {
 	}
 }
 
-func endpointOf(g *Group, name, addr string) interface{ Active() bool } {
+func endpointOf(g *Group, name, addr string) *upstream.Endpoint {
 	for _, ep := range g.Listeners()[name].Pool().Endpoints() {
 		if ep.Addr() == addr {
 			return ep

@@ -75,6 +75,29 @@ func TestMaxConnectionsClosesAtOnceAndCounts(t *testing.T) {
 	}
 }
 
+// keepBusy echoes through c every period until stop, then sends nil; it
+// sends an error as soon as an echo fails.
+func keepBusy(c net.Conn, period time.Duration, stop <-chan struct{}) <-chan error {
+	errc := make(chan error, 1)
+	go func() {
+		tick := time.NewTicker(period)
+		defer tick.Stop()
+		for {
+			select {
+			case <-stop:
+				errc <- nil
+				return
+			case <-tick.C:
+				if !testutil.Echoes(c) {
+					errc <- io.ErrUnexpectedEOF
+					return
+				}
+			}
+		}
+	}()
+	return errc
+}
+
 func TestIdleTimeoutClosesOnlyIdleConnections(t *testing.T) {
 	t.Parallel()
 	const timeout = 400 * time.Millisecond
@@ -91,23 +114,7 @@ func TestIdleTimeoutClosesOnlyIdleConnections(t *testing.T) {
 
 	// busy echoes every timeout/5 while idle stays silent.
 	stop := make(chan struct{})
-	busyErr := make(chan error, 1)
-	go func() {
-		tick := time.NewTicker(timeout / 5)
-		defer tick.Stop()
-		for {
-			select {
-			case <-stop:
-				busyErr <- nil
-				return
-			case <-tick.C:
-				if !testutil.Echoes(busy) {
-					busyErr <- io.ErrUnexpectedEOF
-					return
-				}
-			}
-		}
-	}()
+	busyErr := keepBusy(busy, timeout/5, stop)
 	if !closedByPeer(idle, 10*time.Second) {
 		t.Fatal("the idle connection was not closed")
 	}

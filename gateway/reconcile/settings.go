@@ -8,8 +8,7 @@ import (
 )
 
 // poolSettings returns the pool settings of a listener, with its TLS files
-// loaded. Errors are *config.KeyError. config's enums go to upstream as strings
-// until upstream takes config's types.
+// loaded. Errors are *config.KeyError.
 func poolSettings(lc config.Listener) (upstream.Settings, error) {
 	clientConf, err := clientTLS(lc.UpstreamTLS)
 	if err != nil {

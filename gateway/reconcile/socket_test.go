@@ -69,51 +69,13 @@ func TestEtcdThroughUnixSocket(t *testing.T) {
 	cli := testutil.Client(t, "unix://"+pa)
 	ctx := ctxTimeout(t, 30*time.Second)
 
-	wch := cli.Watch(ctx, "w/", clientv3.WithPrefix())
+	w := &watchedGroup{ctx: ctx, g: g, cli: cli, wch: cli.Watch(ctx, "w/", clientv3.WithPrefix())}
 	putThenGet(t, ctx, cli, "foo", "bar")
-	lease, err := cli.Grant(ctx, 30)
-	if err != nil {
-		t.Fatalf("lease grant: %v", err)
-	}
-	if _, err := cli.Put(ctx, "leased", "v", clientv3.WithLease(lease.ID)); err != nil {
-		t.Fatalf("put with lease: %v", err)
-	}
-	if _, err := cli.KeepAliveOnce(ctx, lease.ID); err != nil {
-		t.Fatalf("lease keepalive: %v", err)
-	}
-	if _, err := cli.Revoke(ctx, lease.ID); err != nil {
-		t.Fatalf("lease revoke: %v", err)
-	}
-	if resp, err := cli.Get(ctx, "leased"); err != nil || len(resp.Kvs) != 0 {
-		t.Fatalf("key of a revoked lease: %v %v", resp, err)
-	}
-	n := 0
-	watchSees := func(step string) {
-		t.Helper()
-		n++
-		key := fmt.Sprintf("w/%d", n)
-		if _, err := cli.Put(ctx, key, step); err != nil {
-			t.Fatalf("%s: put: %v", step, err)
-		}
-		select {
-		case wr := <-wch:
-			if err := wr.Err(); err != nil || len(wr.Events) != 1 || string(wr.Events[0].Kv.Key) != key {
-				t.Fatalf("%s: watch got %v, %v", step, wr.Events, err)
-			}
-		case <-ctx.Done():
-			t.Fatalf("%s: the watch saw nothing", step)
-		}
-	}
-	watchSees("start")
+	leaseThrough(t, ctx, cli)
+	w.sees(t, "start")
 	first := g.Listeners()["a"]
 
-	apply := func(step string, ls ...config.Listener) {
-		t.Helper()
-		if _, err := g.Apply(ctx, &config.Snapshot{ShutdownTimeout: time.Second, Listeners: ls}); err != nil {
-			t.Fatalf("%s: %v", step, err)
-		}
-		watchSees(step)
-	}
+	apply := func(step string, ls ...config.Listener) { t.Helper(); w.apply(t, step, ls...) }
 	lb := unixListenerConfig("b", pb, c.ClientAddrs())
 	apply("add b", la, lb)
 	if resp, err := testutil.Client(t, "unix://"+pb).Get(ctx, "foo"); err != nil || len(resp.Kvs) != 1 {
@@ -143,6 +105,65 @@ func TestEtcdThroughUnixSocket(t *testing.T) {
 	if !gone(pa2) {
 		t.Fatal("the socket file is left after shutdown")
 	}
+}
+
+// leaseThrough grants, uses, keeps alive and revokes a lease through cli.
+func leaseThrough(t *testing.T, ctx context.Context, cli *clientv3.Client) {
+	t.Helper()
+	lease, err := cli.Grant(ctx, 30)
+	if err != nil {
+		t.Fatalf("lease grant: %v", err)
+	}
+	if _, err := cli.Put(ctx, "leased", "v", clientv3.WithLease(lease.ID)); err != nil {
+		t.Fatalf("put with lease: %v", err)
+	}
+	if _, err := cli.KeepAliveOnce(ctx, lease.ID); err != nil {
+		t.Fatalf("lease keepalive: %v", err)
+	}
+	if _, err := cli.Revoke(ctx, lease.ID); err != nil {
+		t.Fatalf("lease revoke: %v", err)
+	}
+	if resp, err := cli.Get(ctx, "leased"); err != nil || len(resp.Kvs) != 0 {
+		t.Fatalf("key of a revoked lease: %v %v", resp, err)
+	}
+}
+
+// watchedGroup is a group whose client keeps a watch open on "w/"
+// through its reloads.
+type watchedGroup struct {
+	ctx context.Context
+	g   *Group
+	cli *clientv3.Client
+	wch clientv3.WatchChan
+	n   int // the keys put so far
+}
+
+// sees puts the next key and checks that the watch sees it.
+func (w *watchedGroup) sees(t *testing.T, step string) {
+	t.Helper()
+	w.n++
+	key := fmt.Sprintf("w/%d", w.n)
+	if _, err := w.cli.Put(w.ctx, key, step); err != nil {
+		t.Fatalf("%s: put: %v", step, err)
+	}
+	select {
+	case wr := <-w.wch:
+		if err := wr.Err(); err != nil || len(wr.Events) != 1 || string(wr.Events[0].Kv.Key) != key {
+			t.Fatalf("%s: watch got %v, %v", step, wr.Events, err)
+		}
+	case <-w.ctx.Done():
+		t.Fatalf("%s: the watch saw nothing", step)
+	}
+}
+
+// apply applies a snapshot of listeners ls, then checks the watch still
+// sees.
+func (w *watchedGroup) apply(t *testing.T, step string, ls ...config.Listener) {
+	t.Helper()
+	if _, err := w.g.Apply(w.ctx, &config.Snapshot{ShutdownTimeout: time.Second, Listeners: ls}); err != nil {
+		t.Fatalf("%s: %v", step, err)
+	}
+	w.sees(t, step)
 }
 
 // TestUnixSocketInTheWay checks that a socket left by a gateway that is

@@ -42,9 +42,6 @@ type srvRefresh struct {
 	cancel context.CancelFunc
 }
 
-// stopped reports whether the refresh was stopped.
-func (r *srvRefresh) stopped() bool { return r.ctx.Err() != nil }
-
 // set replaces the raw endpoint set and publishes it; it returns the
 // addresses the pool gained and lost.
 func (s *source) set(raw []resolver.Endpoint) (added, removed []string) {

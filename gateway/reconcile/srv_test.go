@@ -157,22 +157,16 @@ func TestSRVDiscoveryProxiesEtcd(t *testing.T) {
 	}
 }
 
-func TestSRVValidatedTLSEndpointIsProxied(t *testing.T) {
-	t.Parallel()
-	ca, err := tlstest.NewCA("test CA")
-	if err != nil {
-		t.Fatal(err)
-	}
-	good, err := ca.Issue("secure.test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	wrong, err := ca.Issue("elsewhere.test")
-	if err != nil {
-		t.Fatal(err)
-	}
+// servedNames starts a TLS server for each name, its certificate issued
+// by ca, and returns their ports.
+func servedNames(t *testing.T, ca *tlstest.CA, names ...string) []int {
+	t.Helper()
 	var ports []int
-	for _, cert := range []tls.Certificate{good, wrong} {
+	for _, name := range names {
+		cert, err := ca.Issue(name)
+		if err != nil {
+			t.Fatal(err)
+		}
 		s, err := tlstest.Serve(&tls.Config{Certificates: []tls.Certificate{cert}})
 		if err != nil {
 			t.Fatal(err)
@@ -180,6 +174,16 @@ func TestSRVValidatedTLSEndpointIsProxied(t *testing.T) {
 		t.Cleanup(func() { _ = s.Close() })
 		ports = append(ports, s.Port)
 	}
+	return ports
+}
+
+func TestSRVValidatedTLSEndpointIsProxied(t *testing.T) {
+	t.Parallel()
+	ca, err := tlstest.NewCA("test CA")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ports := servedNames(t, ca, "secure.test", "elsewhere.test") // a good and a wrong name
 	caFile, err := ca.WriteFile(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
@@ -239,7 +243,7 @@ func TestSRVRecordChangeReachesNewConnectionsOnly(t *testing.T) {
 
 	plainSRV(d, "example.test", "b.example.test", portB)
 	testutil.WaitFor(t, "new connections to reach B", 10*time.Second, func() bool { return reached(t, addr) == "B" })
-	if !epA.Removed() {
+	if !epA.Stats().Removed {
 		t.Fatal("A is still in the pool")
 	}
 	open.echo(t) // the open connection to A is untouched
@@ -368,19 +372,8 @@ func TestSRVReloadSwitchesSource(t *testing.T) {
 
 	g := newGroup(t, testutil.Logger(t))
 	t.Cleanup(func() { _ = g.Shutdown(context.Background()) })
-	apply := func(dnsServer string, lc config.Listener) Diff {
-		t.Helper()
-		diff, err := g.Apply(context.Background(), &config.Snapshot{ShutdownTimeout: time.Second, DNSServer: dnsServer, Listeners: []config.Listener{lc}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return diff
-	}
-	refresh := func() *srvRefresh {
-		g.mu.Lock()
-		defer g.mu.Unlock()
-		return g.members["main"].src.running()
-	}
+	apply := func(dnsServer string, lc config.Listener) Diff { t.Helper(); return applyListener(t, g, dnsServer, lc) }
+	refresh := func() *srvRefresh { return runningRefresh(g, "main") }
 	static := listenerConfig("main", []string{"127.0.0.1:" + strconv.Itoa(portA)})
 	discovered := srvListener("main", "example.test")
 	discovered.DNSRefresh = time.Hour
@@ -425,6 +418,24 @@ func TestSRVReloadSwitchesSource(t *testing.T) {
 	if got := reached(t, addr); got != "A" {
 		t.Fatalf("back to static: reached %q, want A", got)
 	}
+}
+
+// applyListener applies a snapshot of lc alone, with dnsServer, to g.
+func applyListener(t *testing.T, g *Group, dnsServer string, lc config.Listener) Diff {
+	t.Helper()
+	diff, err := g.Apply(context.Background(), &config.Snapshot{ShutdownTimeout: time.Second, DNSServer: dnsServer, Listeners: []config.Listener{lc}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return diff
+}
+
+// runningRefresh returns the SRV refresh listener name runs; nil for
+// none.
+func runningRefresh(g *Group, name string) *srvRefresh {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.members[name].src.running()
 }
 
 func TestSRVFromEtcdFlags(t *testing.T) {

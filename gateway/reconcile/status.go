@@ -152,15 +152,3 @@ func waiting(m *member, names map[string]resolver.HostState) string {
 // AcceptPauses returns how many times the group's accept loops paused so
 // far because few file descriptors were left, and how many are paused now.
 func (g *Group) AcceptPauses() (total uint64, now int64) { return g.fds.AcceptPauses() }
-
-// LookupCounters returns the DNS lookup counters of the listener named
-// name, for its SRV resolver to count into; nil when there is no such
-// listener. They last as long as the listener, across reloads.
-func (g *Group) LookupCounters(name string) *resolver.LookupCounters {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	if m, ok := g.members[name]; ok {
-		return m.dns
-	}
-	return nil
-}

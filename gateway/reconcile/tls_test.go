@@ -163,10 +163,10 @@ func TestUpstreamTLSFailsOverPastMemberWithWrongCA(t *testing.T) {
 			t.Fatalf("dial returned %T, want a *tls.Conn", conn)
 		}
 	}
-	if endpointOf(g, "main", bad).Active() {
+	if endpointOf(g, "main", bad).Stats().Active {
 		t.Fatal("the member whose certificate doesn't verify is still active")
 	}
-	if pool.Failovers() == 0 {
+	if pool.Stats().Failovers == 0 {
 		t.Fatal("no failover counted")
 	}
 	putGetWatch(t, testutil.Client(t, gatewayAddr(t, g, "main")))

@@ -16,7 +16,7 @@ import (
 //	new → old  serving                       every connection passed is the new process's
 //
 // The old process quiesces its connections a batch at a time
-// (listener.ExportConns: it no longer reads them, and what it held is
+// (Host.ExportConns: it no longer reads them, and what it held is
 // written), sends the batch at once, and quiesces the next while the new
 // process takes it; the ones not quiesced yet go on forwarding meanwhile.
 // It keeps its own copy of every descriptor it sent.

@@ -40,10 +40,8 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Version is the protocol version this build speaks. Version 1 (the
-// first merge) sent the connections after "serving" and acknowledged each
-// batch; version 2 sends them between "paused" and "serving", which
-// commits them all.
+// Version is the protocol version this build speaks; an old process
+// refuses a hello of any other (docs/design.md has the versions).
 const Version = 2
 
 // StoreNamePrefix begins the name of every descriptor the gateway puts in

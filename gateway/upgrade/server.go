@@ -82,7 +82,6 @@ type Server struct {
 
 	mu   sync.Mutex // one handover at a time
 	done chan struct{}
-	wg   sync.WaitGroup
 	once sync.Once
 }
 
@@ -115,9 +114,6 @@ func Listen(path string, host Host, log logrus.FieldLogger) (*Server, error) {
 	return s, nil
 }
 
-// Path is the upgrade socket's path.
-func (s *Server) Path() string { return s.path }
-
 // Serve answers new processes until Close or a handover completes.
 func (s *Server) Serve() {
 	for {
@@ -139,9 +135,7 @@ func (s *Server) Serve() {
 			}
 			continue
 		}
-		s.wg.Add(1)
 		go func() {
-			defer s.wg.Done()
 			defer c.Close()
 			if s.handle(conn{c}) {
 				s.Close()
@@ -151,7 +145,8 @@ func (s *Server) Serve() {
 }
 
 // Close stops answering and removes the socket's path when it is still
-// this process's socket. It waits for a handover in progress.
+// this process's socket. A handover in progress is not stopped: it runs to
+// its end on its own connection.
 func (s *Server) Close() {
 	s.once.Do(func() {
 		close(s.done)
@@ -163,9 +158,6 @@ func (s *Server) Close() {
 		}
 	})
 }
-
-// Wait waits for the handovers in progress once Close was called.
-func (s *Server) Wait() { s.wg.Wait() }
 
 // handle runs one handover; it reports whether it completed.
 func (s *Server) handle(c conn) bool {

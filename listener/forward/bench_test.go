@@ -13,11 +13,10 @@ import (
 
 	"github.com/etcd-gateway/etcd-gateway/internal/testutil"
 	"github.com/etcd-gateway/etcd-gateway/listener/forward"
-	"github.com/etcd-gateway/etcd-gateway/upstream"
 )
 
-// The forwarder against the reference it replaced, two goroutines with
-// io.Copy (which splices on Linux), in the same run:
+// The forwarder against a reference, two goroutines with io.Copy (which
+// splices on Linux), in the same run:
 //
 //	go test -run XXX -bench Forward -benchmem ./listener/forward/
 
@@ -27,7 +26,7 @@ type forwardFunc func(tb testing.TB, gwClient, gwUpstream net.Conn)
 func implementations(b *testing.B) map[string]forwardFunc {
 	f := newForwarder(b)
 	// Metered as the listener meters: a listener's and an endpoint's.
-	m := forward.Meters{Listener: upstream.NewByteCounter(), Endpoint: upstream.NewByteCounter()}
+	m := forward.Meters{Listener: &byteMeter{}, Endpoint: &byteMeter{}}
 	return map[string]forwardFunc{
 		"impl=forwarder": func(tb testing.TB, c, u net.Conn) {
 			if _, err := f.StartMetered(c, u, m, func(int64, int64) {}); err != nil {
@@ -38,8 +37,8 @@ func implementations(b *testing.B) map[string]forwardFunc {
 	}
 }
 
-// ioCopyForward is the forwarder this package had before: a goroutine per
-// direction, io.Copy, CloseWrite at EOF.
+// ioCopyForward is the reference forwarder: a goroutine per direction,
+// io.Copy, CloseWrite at EOF.
 func ioCopyForward(client, upstream net.Conn) {
 	half := func(src, dst net.Conn) {
 		_, err := io.Copy(dst, src)
@@ -68,79 +67,87 @@ func benchPair(b *testing.B, fwd forwardFunc) (client, server net.Conn) {
 // 64 at once.
 func BenchmarkForward(b *testing.B) {
 	for name, fwd := range implementations(b) {
-		b.Run("bulk/"+name, func(b *testing.B) {
-			client, server := benchPair(b, fwd)
-			chunk := make([]byte, 256<<10)
-			go func() {
-				for {
-					if _, err := server.Write(chunk); err != nil {
-						return
-					}
-				}
-			}()
-			const perOp = 64 << 10
-			buf := make([]byte, 256<<10)
-			b.SetBytes(perOp)
-			b.ReportAllocs()
-			b.ResetTimer()
-			for remain := int64(b.N) * perOp; remain > 0; {
-				n, err := client.Read(buf[:min(int64(len(buf)), remain)])
-				if err != nil {
-					b.Fatal(err)
-				}
-				remain -= int64(n)
-			}
-			b.StopTimer()
-			client.Close()
-			server.Close()
-		})
-		b.Run("rr128/"+name, func(b *testing.B) {
-			client, server := benchPair(b, fwd)
-			go testutil.EchoConn(server)
-			req, resp := make([]byte, 128), make([]byte, 128)
-			b.ReportAllocs()
-			b.ResetTimer()
-			defer startProcessCost(b).report()
-			for range b.N {
-				if _, err := client.Write(req); err != nil {
-					b.Fatal(err)
-				}
-				if _, err := io.ReadFull(client, resp); err != nil {
-					b.Fatal(err)
-				}
-			}
-		})
-		b.Run("rr128-64conns/"+name, func(b *testing.B) {
-			const conns = 64
-			clients := make([]net.Conn, conns)
-			for i := range clients {
-				client, server := benchPair(b, fwd)
-				go testutil.EchoConn(server)
-				clients[i] = client
-			}
-			var next atomic.Int32
-			var once sync.Once
-			b.SetParallelism(max(1, conns/runtime.GOMAXPROCS(0)))
-			b.ReportAllocs()
-			b.ResetTimer()
-			defer startProcessCost(b).report()
-			b.RunParallel(func(pb *testing.PB) {
-				i := int(next.Add(1)-1) % conns
-				c := clients[i]
-				req, resp := make([]byte, 128), make([]byte, 128)
-				for pb.Next() {
-					if _, err := c.Write(req); err != nil {
-						once.Do(func() { b.Error(err) })
-						return
-					}
-					if _, err := io.ReadFull(c, resp); err != nil {
-						once.Do(func() { b.Error(err) })
-						return
-					}
-				}
-			})
-		})
+		b.Run("bulk/"+name, func(b *testing.B) { benchBulk(b, fwd) })
+		b.Run("rr128/"+name, func(b *testing.B) { benchRoundTrips(b, fwd) })
+		b.Run("rr128-64conns/"+name, func(b *testing.B) { benchRoundTripsParallel(b, fwd, 64) })
 	}
+}
+
+// benchBulk reads 64 KiB per op that the server sends as fast as it can.
+func benchBulk(b *testing.B, fwd forwardFunc) {
+	client, server := benchPair(b, fwd)
+	chunk := make([]byte, 256<<10)
+	go func() {
+		for {
+			if _, err := server.Write(chunk); err != nil {
+				return
+			}
+		}
+	}()
+	const perOp = 64 << 10
+	buf := make([]byte, 256<<10)
+	b.SetBytes(perOp)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for remain := int64(b.N) * perOp; remain > 0; {
+		n, err := client.Read(buf[:min(int64(len(buf)), remain)])
+		if err != nil {
+			b.Fatal(err)
+		}
+		remain -= int64(n)
+	}
+	b.StopTimer()
+	client.Close()
+	server.Close()
+}
+
+// benchRoundTrips makes one 128-byte round trip per op through an echo
+// server.
+func benchRoundTrips(b *testing.B, fwd forwardFunc) {
+	client, server := benchPair(b, fwd)
+	go testutil.EchoConn(server)
+	req, resp := make([]byte, 128), make([]byte, 128)
+	b.ReportAllocs()
+	b.ResetTimer()
+	defer startProcessCost(b).report()
+	for range b.N {
+		if _, err := client.Write(req); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := io.ReadFull(client, resp); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// benchRoundTripsParallel is benchRoundTrips on conns connections at once.
+func benchRoundTripsParallel(b *testing.B, fwd forwardFunc, conns int) {
+	clients := make([]net.Conn, conns)
+	for i := range clients {
+		client, server := benchPair(b, fwd)
+		go testutil.EchoConn(server)
+		clients[i] = client
+	}
+	var next atomic.Int32
+	var once sync.Once
+	b.SetParallelism(max(1, conns/runtime.GOMAXPROCS(0)))
+	b.ReportAllocs()
+	b.ResetTimer()
+	defer startProcessCost(b).report()
+	b.RunParallel(func(pb *testing.PB) {
+		c := clients[int(next.Add(1)-1)%conns]
+		req, resp := make([]byte, 128), make([]byte, 128)
+		for pb.Next() {
+			if _, err := c.Write(req); err != nil {
+				once.Do(func() { b.Error(err) })
+				return
+			}
+			if _, err := io.ReadFull(c, resp); err != nil {
+				once.Do(func() { b.Error(err) })
+				return
+			}
+		}
+	})
 }
 
 // processCost reports what the whole process (forwarder, clients and

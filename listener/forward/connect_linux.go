@@ -23,13 +23,14 @@ import (
 // read by the loop's first turn of the pair. Until then the pair reads
 // nothing; Close ends it, and its done is called, as for any pair.
 
-// Connects reports whether Connect is supported: true on Linux.
-func (f *Forwarder) Connects() bool { return true }
+// LoopsConnect tells whether the loops connect upstreams and accept
+// clients themselves (Connect, Serve): they do on Linux.
+const LoopsConnect = true
 
 // Connect forwards between client and an upstream that one of the loops
 // connects, trying up's addresses in turn (see above), and returns at once
 // with the pair, which Close ends at any time. done is called once the
-// pair has ended, as for Start, also when no address answered. On error
+// pair has ended, as for StartMetered, also when no address answered. On error
 // client is closed and done is not called.
 func (f *Forwarder) Connect(client Socket, up Upstream, o ConnectOptions, done func(toUpstream, toClient int64)) (*Pair, error) {
 	fd, err := dupSocket(client)
@@ -49,7 +50,7 @@ func (f *Forwarder) Connect(client Socket, up Upstream, o ConnectOptions, done f
 // connecting registers a pair of client socket fd, whose upstream is to
 // be connected, with l; on error it closes fd.
 func (l *loop) connecting(fd int, up Upstream, o ConnectOptions, done func(toUpstream, toClient int64)) (*Pair, error) {
-	p := newPair(l, fd, -1, meterShards{}, done)
+	p := newPair(l, fd, -1, loopMeters{}, done)
 	p.up, p.opts = up, o
 	p.sides[1] = side{} // no try yet: nothing to hear from
 	if p.opts.Timeout <= 0 {
@@ -169,7 +170,7 @@ func (p *Pair) connected() {
 	p.l.deadlines.remove(p)
 	m := p.up.Connected()
 	p.up = nil
-	p.meters = m.shards(p.l.index)
+	p.meters = m.of(p.l.index)
 	if p.sides[1].outArmed {
 		p.sides[1].outArmed = false
 		ev := p.event(1, false)

@@ -14,7 +14,7 @@ import (
 // calls done when both directions have ended. It serves connections that
 // are no raw sockets (TLS), on every platform, and every connection where
 // there is no event-driven forwarder.
-func startCopy(client, upstream net.Conn, m meterShards, done func(toUpstream, toClient int64)) Forwarding {
+func startCopy(client, upstream net.Conn, m loopMeters, done func(toUpstream, toClient int64)) Forwarding {
 	c := &copyPair{client: client, upstream: upstream}
 	go func() {
 		var wg sync.WaitGroup
@@ -80,7 +80,7 @@ type closeWriter interface{ CloseWrite() error }
 // that the byte counters move while a connection is open.
 type meteredWriter struct {
 	dst      io.Writer
-	m        meterShards
+	m        loopMeters
 	toClient bool // the direction counted: to the client, else to upstream
 }
 

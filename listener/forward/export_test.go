@@ -1,25 +1,31 @@
-//go:build linux
-
 package forward
 
-import "os"
+import "net"
 
-// Test hooks: what the tests in package forward_test may see of the
-// event loops.
+// Test hooks: what the tests in package forward_test may see, on every
+// system.
 
-// CopyBufSize is the size of a copy buffer: a read that fills one
-// switches the burst to splice.
-const CopyBufSize = copyBufSize
-
-// MaxFreePipes is how many pipes a quiet loop keeps.
-const MaxFreePipes = maxFreePipes
-
-// EpollFiles returns each loop's epoll descriptor, to check that Close
-// closes them.
-func (f *Forwarder) EpollFiles() []*os.File {
-	files := make([]*os.File, len(f.loops))
-	for i, l := range f.loops {
-		files[i] = l.file
+// Forward copies bytes both ways between client and upstream with f until
+// both directions have ended, then closes both connections. When one side
+// finishes sending (EOF) the other side's write half is shut, so a client
+// that closes its write side still receives the reply. When a copy fails
+// (reset, or a connection closed under it) both connections are closed at
+// once. It returns the bytes sent to upstream and to the client.
+//
+// It is Start waiting for done, which a caller that must not park a
+// goroutine per idle connection, as a listener, does not do.
+func (f *Forwarder) Forward(client, upstream net.Conn) (toUpstream, toClient int64) {
+	type counts struct{ up, down int64 }
+	ch := make(chan counts, 1)
+	_, err := f.Start(client, upstream, func(up, down int64) { ch <- counts{up, down} })
+	if err != nil {
+		return 0, 0
 	}
-	return files
+	c := <-ch
+	return c.up, c.down
+}
+
+// Start is StartMetered with no meter.
+func (f *Forwarder) Start(client, upstream net.Conn, done func(toUpstream, toClient int64)) (Forwarding, error) {
+	return f.StartMetered(client, upstream, Meters{}, done)
 }

@@ -10,8 +10,6 @@
 // connection (copy.go).
 package forward
 
-import "net"
-
 // KeepAliveProbes is how many unanswered keepalive probes end a
 // connection: Linux's default, and Go's.
 const KeepAliveProbes = 9
@@ -33,24 +31,4 @@ type Forwarding interface {
 	// ExportBatch); false for a copy, whose state lives in this
 	// process's goroutines.
 	Movable() (*Pair, bool)
-}
-
-// Forward copies bytes both ways between client and upstream with f until
-// both directions have ended, then closes both connections. When one side
-// finishes sending (EOF) the other side's write half is shut, so a client
-// that closes its write side still receives the reply. When a copy fails
-// (reset, or a connection closed under it) both connections are closed at
-// once. It returns the bytes sent to upstream and to the client.
-//
-// It is Start that waits for done: a caller that must not park a goroutine
-// per idle connection, as a listener, uses Start.
-func (f *Forwarder) Forward(client, upstream net.Conn) (toUpstream, toClient int64) {
-	type counts struct{ up, down int64 }
-	ch := make(chan counts, 1)
-	_, err := f.Start(client, upstream, func(up, down int64) { ch <- counts{up, down} })
-	if err != nil {
-		return 0, 0
-	}
-	c := <-ch
-	return c.up, c.down
 }

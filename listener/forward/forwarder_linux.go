@@ -44,33 +44,27 @@ func NewForwarder() (*Forwarder, error) {
 	return f, nil
 }
 
-// Start forwards bytes both ways between client and upstream and returns at
-// once. When one side finishes sending (EOF) the other side's write half is
-// shut, so a client that closes its write side still receives the reply.
-// When either side fails (reset, or the returned Forwarding's Close) both
-// connections are closed at once. When both directions have ended and both
-// connections are closed, done is called once, from the forwarder's event
-// loop, with the bytes sent to upstream and to the client: it must not
-// block, nor call Close on f.
+// StartMetered forwards bytes both ways between client and upstream and
+// returns at once, counting them into m as they move (each loop as itself:
+// see Meter), so that a connection open for days shows its traffic at
+// once. When one side finishes sending (EOF) the other side's write half
+// is shut, so a client that closes its write side still receives the
+// reply. When either side fails (reset, or the returned Forwarding's Close)
+// both connections are closed at once. When both directions have ended
+// and both connections are closed, done is called once, from the
+// forwarder's event loop, with the bytes sent to upstream and to the
+// client: it must not block, nor call Close on f.
 //
-// From Start on the connections belong to the forwarder: to end the
+// From StartMetered on the connections belong to the forwarder: to end the
 // forwarding early, call Close on the returned Forwarding, never on the
 // connections. On error both connections are closed and done is not called.
 // Sockets go to an event loop (StartPair); anything else, such as TLS, is
 // copied by two goroutines.
-func (f *Forwarder) Start(client, upstream net.Conn, done func(toUpstream, toClient int64)) (Forwarding, error) {
-	return f.StartMetered(client, upstream, Meters{}, done)
-}
-
-// StartMetered is Start, counting the bytes into m as they move: each
-// event loop counts into its own shard of m's counters, so that a
-// connection open for days shows its traffic at once and the loops share
-// no counter.
 func (f *Forwarder) StartMetered(client, upstream net.Conn, m Meters, done func(toUpstream, toClient int64)) (Forwarding, error) {
 	cs, ok1 := client.(Socket)
 	us, ok2 := upstream.(Socket)
 	if !ok1 || !ok2 { // TLS: no socket to splice or poll
-		return startCopy(client, upstream, m.shards(f.pickLoop()), done), nil
+		return startCopy(client, upstream, m.of(f.pickLoop()), done), nil
 	}
 	p, err := f.StartPair(cs, us, m, done)
 	if err != nil {
@@ -95,7 +89,7 @@ func (f *Forwarder) StartPair(client, upstream Socket, m Meters, done func(toUps
 // then on: on error it closes them.
 func (f *Forwarder) startFDs(fds [2]int, m Meters, done func(toUpstream, toClient int64)) (*Pair, error) {
 	li := f.pickLoop()
-	p := newPair(f.loops[li], fds[0], fds[1], m.shards(li), done)
+	p := newPair(f.loops[li], fds[0], fds[1], m.of(li), done)
 	if err := p.start(); err != nil {
 		p.closeFDs()
 		return nil, fmt.Errorf("forward: %w", err)
@@ -106,11 +100,10 @@ func (f *Forwarder) startFDs(fds [2]int, m Meters, done func(toUpstream, toClien
 // loopCount is how many loops a forwarder runs: GOMAXPROCS less one, and
 // at least one. A loop blocked in epoll_wait holds its P (a system call
 // keeps it); while another P is idle, Go's sysmon leaves it there, but
-// when every P is in a loop's epoll_wait, sysmon takes a P back from a
-// loop every 20 µs tick and the loop takes one again when it wakes:
-// measured on 2 cores, with one loop per P a connection cost 1.35× the CPU
-// (thread switches: sysmon's sleeps and the P handoffs) it costs with one
-// P left for Go's own goroutines (the admin server, health checks, GC).
+// when every P is in a loop's epoll_wait, sysmon keeps taking a P back
+// from a loop and the loop takes one again when it wakes: those thread
+// switches cost more than the P left to Go's own goroutines (the admin
+// server, health checks, GC) does (docs/design.md, "The listener").
 func loopCount() int { return max(runtime.GOMAXPROCS(0)-1, 1) }
 
 // pickLoop returns the index of the loop a new connection goes to: each

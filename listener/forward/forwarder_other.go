@@ -25,22 +25,18 @@ func (f *Forwarder) Close() error { return nil }
 // Stopped reports true: this forwarder has no loop to wait for.
 func (f *Forwarder) Stopped() bool { return true }
 
-// Start forwards bytes both ways between client and upstream and returns at
-// once; see the Linux version for the contract.
-func (f *Forwarder) Start(client, upstream net.Conn, done func(toUpstream, toClient int64)) (Forwarding, error) {
-	return f.StartMetered(client, upstream, Meters{}, done)
-}
-
-// StartMetered is Start, counting the bytes into m as they move.
+// StartMetered forwards bytes both ways between client and upstream,
+// counting them into m as they move, and returns at once; see the Linux
+// version for the contract.
 func (f *Forwarder) StartMetered(client, upstream net.Conn, m Meters, done func(toUpstream, toClient int64)) (Forwarding, error) {
-	return startCopy(client, upstream, m.shards(int(f.next.Add(1))), done), nil
+	return startCopy(client, upstream, m.of(int(f.next.Add(1))), done), nil
 }
 
-// Connects reports false: only the Linux forwarder connects upstreams in
-// its loops.
-func (f *Forwarder) Connects() bool { return false }
+// LoopsConnect tells whether the loops connect upstreams and accept
+// clients themselves (Connect, Serve): only the Linux forwarder's do.
+const LoopsConnect = false
 
-// Connect fails here, closing client: see Connects.
+// Connect fails here, closing client: see LoopsConnect.
 func (f *Forwarder) Connect(client Socket, _ Upstream, _ ConnectOptions, _ func(int64, int64)) (*Pair, error) {
 	_ = client.Close()
 	return nil, errors.New("forward: connecting in the loops needs Linux")
@@ -50,7 +46,7 @@ func (f *Forwarder) Connect(client Socket, _ Upstream, _ ConnectOptions, _ func(
 // serve; none exists here.
 type Service struct{}
 
-// Serve fails here: see Connects. fd is left to the caller.
+// Serve fails here: see LoopsConnect. fd is left to the caller.
 func (f *Forwarder) Serve(int, Acceptor, bool) (*Service, error) {
 	return nil, errors.New("forward: accepting in the loops needs Linux")
 }

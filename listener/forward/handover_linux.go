@@ -14,7 +14,7 @@ import (
 
 // Handing a pair to another process.
 //
-// Export asks the pair's loop, woken through an eventfd in its epoll set,
+// Exporting asks the pair's loop, woken through an eventfd in its epoll set,
 // to quiesce the pair between two of its turns: from then on the loop reads
 // neither socket (what the peers send next stays in the kernel's receive
 // queues, which move with the descriptors) and writes what the pair holds
@@ -26,7 +26,7 @@ import (
 // if the pair had ended here. If the destinations don't take the bytes
 // within the timeout, the pair is forwarded on as if nothing happened.
 // AdoptFDs is the other half: a pair from two descriptors and that state,
-// registered without the first read of Start.
+// registered without the first read of StartPair.
 
 // exportResult is the outcome of one export, handed from the loop: i is
 // the pair's index in its ExportBatch.
@@ -110,17 +110,11 @@ func (l *loop) closeWake() {
 // Movable returns p: a loop's pair may be handed over.
 func (p *Pair) Movable() (*Pair, bool) { return p, true }
 
-// Export quiesces p and returns its descriptors and state (see above); it
-// waits up to timeout for p's destinations to take what p holds. On
-// ErrNotExported p goes on as before, or has ended.
-func (p *Pair) Export(timeout time.Duration) (Exported, error) {
-	r := ExportBatch([]*Pair{p}, timeout)[0]
-	return r.Exported, r.Err
-}
-
-// ExportBatch exports ps together, as Export does one: one request to each
-// loop and one timer for the whole batch, rather than per pair. The
-// results are in the order of ps.
+// ExportBatch quiesces the pairs ps and returns their descriptors and
+// state (see above), in the order of ps: one request to each loop and one
+// timer for the whole batch, rather than per pair. It waits up to timeout
+// for a pair's destinations to take what it holds; on ErrNotExported the
+// pair goes on as before, or has ended.
 func ExportBatch(ps []*Pair, timeout time.Duration) []ExportResult {
 	out := make([]ExportResult, len(ps))
 	res := make(chan exportResult, len(ps))
@@ -260,7 +254,7 @@ func (p *Pair) held() bool {
 }
 
 // export takes p out of its loop and hands its descriptors to the
-// caller of Export. It first claims p against Close: a Close from now on
+// caller of ExportBatch. It first claims p against Close: a Close from now on
 // does nothing (its shutdown would end the connections the caller now
 // holds), and a Close that came first wins.
 func (p *Pair) export() {
@@ -317,13 +311,13 @@ func (p *Pair) giveUpFDs() [2]int {
 // another process (or taken back), in the state it had: the directions
 // that ended stay ended, and the byte counts go on from where they were
 // (the meters count only what moves here). The descriptors are the
-// forwarder's from the call on; they must be non-blocking, as Export left
+// forwarder's from the call on; they must be non-blocking, as ExportBatch left
 // them. Nothing is read before the loop has them: what the peers sent
 // meanwhile waits in the sockets, and the registration reports it. On
 // error both descriptors are closed and done is not called.
 func (f *Forwarder) AdoptFDs(client, upstream int, st PairState, m Meters, done func(toUpstream, toClient int64)) (*Pair, error) {
 	li := f.pickLoop()
-	p := newPair(f.loops[li], client, upstream, m.shards(li), done)
+	p := newPair(f.loops[li], client, upstream, m.of(li), done)
 	p.adopted = true
 	for i := range p.dirs {
 		d := &p.dirs[i]

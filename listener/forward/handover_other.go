@@ -28,9 +28,6 @@ func (p *Pair) Close() error { return nil }
 // Movable reports false: no Pair exists here.
 func (p *Pair) Movable() (*Pair, bool) { return nil, false }
 
-// Export fails: only the Linux forwarder hands connections over.
-func (p *Pair) Export(time.Duration) (Exported, error) { return Exported{}, ErrNotExported }
-
 // ExportBatch fails for every pair: only the Linux forwarder hands
 // connections over.
 func ExportBatch(ps []*Pair, _ time.Duration) []ExportResult {

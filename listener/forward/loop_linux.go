@@ -37,14 +37,14 @@ import (
 // none: one epoll_wait per batch of events, then read, write and splice as
 // raw system calls, which keep the thread's P. An eventfd in the epoll set
 // wakes it for requests from other goroutines (request), run on its thread
-// between two batches: Export, Serve's pause and stop, Connect's first try,
+// between two batches: ExportBatch, Serve's pause and stop, Connect's first try,
 // Close of the forwarder.
 //
 // Pairs hold raw descriptors, which the loop owns and closes, never Go
 // objects: a connection the loops accepted (serve_linux.go) or connected
-// (connect_linux.go) never had one, one handed to Start as a
+// (connect_linux.go) never had one, one handed to StartMetered as a
 // *net.TCPConn is duplicated and the Go object closed (off the hot path),
-// and a handover passes the loop's own descriptors (Export gives them up,
+// and a handover passes the loop's own descriptors (ExportBatch gives them up,
 // AdoptFDs takes them). The hazard of a descriptor closed, and its number reused, while
 // another goroutine uses it is solved by an owner lock, not by a request
 // per call: the loop closes a pair's descriptors (finish) under the pair's
@@ -73,12 +73,15 @@ const (
 	maxFreeBufs  = 16
 	maxFreePipes = 2
 	maxEvents    = 128
-	// yieldEvery is how often a loop hands its goroutine back to Go's
-	// scheduler (see yieldIfDue); under sysmon's forcePreemptNS (10 ms).
+	// yieldEvery is how often a busy loop hands its goroutine back to Go's
+	// scheduler (see yieldIfDue): under sysmonPreempt, so that it yields
+	// before sysmon preempts it.
 	yieldEvery = 5 * time.Millisecond
-	// sysmonPreempt is Go's forcePreemptNS: sysmon preempts a goroutine
-	// after this long on one schedule tick, and takes the P of one this
-	// long in a system call.
+	// sysmonPreempt is forcePreemptNS of Go's runtime (runtime/proc.go),
+	// which the runtime doesn't export: sysmon preempts a goroutine after
+	// this long on one schedule tick, and takes the P of one this long in a
+	// system call. yieldIfDue's rules hold only while the two agree:
+	// TestSysmonPreemptIsTheRuntimes fails when a Go release changes it.
 	sysmonPreempt = 10 * time.Millisecond
 )
 
@@ -254,15 +257,16 @@ func (l *loop) turn() {
 
 // yieldIfDue gives the loop's goroutine back to Go's scheduler when it
 // has been busy for yieldEvery. A goroutine that only enters and leaves
-// system calls keeps its P's schedule tick, so every 10 ms Go's sysmon
-// takes it for one that runs too long: a SIGURG to the loop's thread, its
-// P taken away, and sysmon back to waking every 20 µs (0.16 context
-// switches and 5 µs of CPU per proxied round trip, docs/performance.md).
-// A yield costs two hand-offs of the locked thread's P. After a wait of
+// system calls keeps its P's schedule tick, so after sysmonPreempt Go's
+// sysmon takes it for one that runs too long: a SIGURG to the loop's
+// thread, its P taken away, and sysmon back to polling at its fastest,
+// which every round trip pays for in CPU and context switches. A yield
+// costs two hand-offs of the locked thread's P. After a wait of
 // sysmonPreempt or more the count restarts instead: sysmon has taken the
-// P during that wait anyway, and a yield right after it woke the
-// scheduler's idle threads too, about 30 context switches, which at a
-// round trip every 15 ms tripled the CPU.
+// P during that wait anyway (which is why the threshold must be the
+// runtime's), and a yield right after it wakes the scheduler's idle
+// threads too, which costs a lightly loaded loop more than it saves.
+// docs/performance.md ("Second pass") has the figures.
 func (l *loop) yieldIfDue(now int64) {
 	switch {
 	case l.waited >= int64(sysmonPreempt):

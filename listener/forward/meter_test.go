@@ -3,13 +3,27 @@ package forward_test
 import (
 	"io"
 	"net"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/etcd-gateway/etcd-gateway/internal/testutil"
 	"github.com/etcd-gateway/etcd-gateway/listener/forward"
-	"github.com/etcd-gateway/etcd-gateway/upstream"
 )
+
+// byteMeter is a forward.Meter that sums what every loop counts into it.
+type byteMeter struct{ toUpstream, toClient atomic.Int64 }
+
+// Count adds the bytes moved each way.
+func (m *byteMeter) Count(_ int, toUpstream, toClient int64) {
+	m.toUpstream.Add(toUpstream)
+	m.toClient.Add(toClient)
+}
+
+// load returns the bytes counted so far each way.
+func (m *byteMeter) load() (toUpstream, toClient int64) {
+	return m.toUpstream.Load(), m.toClient.Load()
+}
 
 // TestMetersMoveWhileOpen: both forwarders (the event loop for sockets, the
 // copy goroutines for TLS and other conns) count bytes into their meters as
@@ -24,7 +38,8 @@ func TestMetersMoveWhileOpen(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			client, gwClient, gwUpstream, backend := tc.pairs(t)
-			m := forward.Meters{Listener: upstream.NewByteCounter(), Endpoint: upstream.NewByteCounter()}
+			lm, em := &byteMeter{}, &byteMeter{}
+			m := forward.Meters{Listener: lm, Endpoint: em}
 			done := make(chan [2]int64, 1)
 			f := newForwarder(t)
 			if _, err := f.StartMetered(gwClient, gwUpstream, m, func(up, down int64) { done <- [2]int64{up, down} }); err != nil {
@@ -32,14 +47,14 @@ func TestMetersMoveWhileOpen(t *testing.T) {
 			}
 			for i := 1; i <= 3; i++ {
 				echoThrough(t, client, backend, 1000)
-				waitMeters(t, m, uint64(1000*i))
+				waitMeters(t, lm, em, int64(1000*i))
 			}
 			client.Close()
 			backend.Close()
 			if got := <-done; got != [2]int64{3000, 3000} {
 				t.Fatalf("done counted %v, want 3000 each way", got)
 			}
-			waitMeters(t, m, 3000)
+			waitMeters(t, lm, em, 3000)
 		})
 	}
 }
@@ -69,11 +84,11 @@ func echoThrough(t *testing.T, client, backend net.Conn, n int) {
 }
 
 // waitMeters waits until both meters count want bytes each way.
-func waitMeters(t *testing.T, m forward.Meters, want uint64) {
+func waitMeters(t *testing.T, listener, endpoint *byteMeter, want int64) {
 	t.Helper()
 	testutil.WaitFor(t, "the meters to count the bytes", 5*time.Second, func() bool {
-		lu, ld := m.Listener.Load()
-		eu, ed := m.Endpoint.Load()
+		lu, ld := listener.load()
+		eu, ed := endpoint.load()
 		return lu == want && ld == want && eu == want && ed == want
 	})
 }

@@ -1,36 +1,36 @@
 package forward
 
-import "github.com/etcd-gateway/etcd-gateway/upstream"
+// A Meter counts the bytes a forwarding moves, as they move, so that a
+// connection open for days shows its traffic at once. Count is called by
+// forwarding loop loop only (or by the copy goroutines given that index),
+// so that a meter sharded by loop has the loops write to no shared
+// counter.
+type Meter interface {
+	Count(loop int, toUpstream, toClient int64)
+}
 
-// Meters are the counters a forwarding counts its bytes into as they move,
-// so that a connection open for days shows its traffic at once: its
+// Meters are the meters a forwarding counts its bytes into: its
 // listener's and its endpoint's. Either may be nil.
 type Meters struct {
-	Listener, Endpoint *upstream.ByteCounter
+	Listener, Endpoint Meter
 }
 
-// shards returns the shards that forwarding loop i counts into: the loops
-// share no counter.
-func (m Meters) shards(i int) meterShards {
-	var s meterShards
-	if m.Listener != nil {
-		s[0] = m.Listener.Shard(i)
-	}
-	if m.Endpoint != nil {
-		s[1] = m.Endpoint.Shard(i)
-	}
-	return s
+// loopMeters are the meters of one forwarding, with the loop it counts
+// as.
+type loopMeters struct {
+	m    Meters
+	loop int
 }
 
-// meterShards are the shards one forwarding counts into; nil ones count
-// nothing.
-type meterShards [2]*upstream.ByteShard
+// of returns the meters that forwarding loop i counts into.
+func (m Meters) of(i int) loopMeters { return loopMeters{m: m, loop: i} }
 
 // add counts bytes moved to the upstream and to the client.
-func (s *meterShards) add(toUpstream, toClient int64) {
-	for _, sh := range s {
-		if sh != nil {
-			sh.Add(toUpstream, toClient)
-		}
+func (s *loopMeters) add(toUpstream, toClient int64) {
+	if s.m.Listener != nil {
+		s.m.Listener.Count(s.loop, toUpstream, toClient)
+	}
+	if s.m.Endpoint != nil {
+		s.m.Endpoint.Count(s.loop, toUpstream, toClient)
 	}
 }

@@ -16,9 +16,9 @@ import (
 // their last events said, per direction what is read but not yet written
 // (in a buffer or a pipe) and whether it reached EOF, and the bytes moved.
 // That is what an upgrade that hands connections to a new process needs:
-// Export quiesces a pair between two turns of its loop and returns its two
-// descriptors with that state, and AdoptFDs registers them in another
-// forwarder (handover_linux.go).
+// ExportBatch quiesces pairs, each between two turns of its loop, and
+// returns their descriptors with that state, and AdoptFDs registers them
+// in another forwarder (handover_linux.go).
 type Pair struct {
 	l         *loop
 	slot, gen int32
@@ -26,8 +26,8 @@ type Pair struct {
 	dirs      [2]direction // client→upstream, upstream→client: dirs[i] reads sides[i]
 	done      func(toUpstream, toClient int64)
 	closing   atomic.Bool
-	meters    meterShards // where bytes are counted as they move
-	counted   [2]int64    // of dirs[i].n, what meters have been told
+	meters    loopMeters // where bytes are counted as they move
+	counted   [2]int64   // of dirs[i].n, what meters have been told
 
 	// fds are the two sockets' descriptors, which the pair owns until it
 	// ends or is exported. fdMu guards their closing: the loop closes them
@@ -50,7 +50,7 @@ type Pair struct {
 	timer    int
 	deadline int64
 
-	// exporting is set while the pair is quiesced for Export, and
+	// exporting is set while the pair is quiesced for ExportBatch, and
 	// adopted for a pair made by AdoptFDs; see handover_linux.go.
 	exporting chan exportResult
 	exportIdx int // the pair's index in its ExportBatch

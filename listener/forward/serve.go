@@ -29,7 +29,7 @@ type Client struct {
 	// Upstream and Options connect its upstream, as Forwarder.Connect.
 	Upstream Upstream
 	Options  ConnectOptions
-	// Done is called once the pair has ended, as for Start; also when it
+	// Done is called once the pair has ended, as for StartMetered; also when it
 	// could not even be registered (with no bytes).
 	Done func(toUpstream, toClient int64)
 	// Started is given the pair as soon as it is registered, before its

@@ -9,7 +9,7 @@ import (
 
 // newPair returns the pair of the sockets client and upstream, whose
 // descriptors it owns from now on, to be forwarded on l.
-func newPair(l *loop, client, upstream int, m meterShards, done func(toUpstream, toClient int64)) *Pair {
+func newPair(l *loop, client, upstream int, m loopMeters, done func(toUpstream, toClient int64)) *Pair {
 	p := &Pair{l: l, done: done, meters: m, fds: [2]int{client, upstream}, timer: -1}
 	p.sides = [2]side{{writable: true}, {writable: true}}
 	p.dirs = [2]direction{{src: 0, dst: 1}, {src: 1, dst: 0}}

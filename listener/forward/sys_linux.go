@@ -15,11 +15,10 @@ import (
 
 // The loop's syscalls, but its epoll_wait, are all non-blocking, so they
 // are made raw: a raw syscall keeps the loop goroutine's P. Through
-// syscall.Syscall, one that
-// takes longer than the scheduler's 20 µs tick (loopback TCP work is done
-// inside the sender's syscall) hands the P to another thread, and the loop
-// then waits in the run queue to get one back, with every connection it
-// serves.
+// syscall.Syscall, one that takes longer than sysmon's shortest poll
+// (loopback TCP work is done inside the sender's syscall) hands the P to
+// another thread, and the loop then waits in the run queue to get one
+// back, with every connection it serves.
 
 // read reads from fd into b, which must not be empty.
 func read(fd int, b []byte) (int, error) {
