@@ -211,7 +211,10 @@ func (g *Gateway) Health() error {
 }
 
 func (g *Gateway) health(listeners []reconcile.Status) error {
-	if g.stopping.Load() {
+	// After a handover the admin address is the new process's, which
+	// serves: the few requests this one took before it let the socket go
+	// are answered as the address's, not with its own drain.
+	if g.stopping.Load() && !g.up.handedOver.Load() {
 		return errors.New("shutting down: draining connections")
 	}
 	if e := g.Stats().LastError; e != "" {
