@@ -36,6 +36,8 @@ type Pool struct {
 	failovers   atomic.Uint64
 	// waiting says why the pool has no endpoints yet, for Dial's error.
 	waiting atomic.Pointer[string]
+	// alarms are the cluster-wide alarms its members report (alarm.go).
+	alarms alarmBook
 
 	updateMu sync.Mutex
 	// configured and discovered are the two sources of the endpoint set,
