@@ -33,7 +33,7 @@ func (p *Pool) beginCatchUp(ep *Endpoint) bool {
 	if hc.Type != config.CheckEtcd || hc.LagMax <= 0 || ep.check.Load() == nil {
 		return false
 	}
-	if f := ep.facts.Load(); f != nil && f.status == absent {
+	if f := ep.facts.Load(); (f != nil && f.status == absent) || !p.hasOtherChecked(ep) {
 		return false
 	}
 	if !ep.catchingUp.CompareAndSwap(false, true) {
@@ -43,6 +43,17 @@ func (p *Pool) beginCatchUp(ep *Endpoint) bool {
 	p.wantStatusOfAll(hc.Interval)
 	p.log.WithField("endpoint", ep.addr).Info("endpoint catching up: no new connections until it is within lag-max of the cluster")
 	return true
+}
+
+// hasOtherChecked reports whether another endpoint of the pool is checked:
+// without one, there is no applied index to compare with.
+func (p *Pool) hasOtherChecked(ep *Endpoint) bool {
+	for _, o := range p.Endpoints() {
+		if o != ep && o.check.Load() != nil {
+			return true
+		}
+	}
+	return false
 }
 
 // wantStatusOfAll has the checks of every endpoint ask Status for the

@@ -123,3 +123,31 @@ func TestLearnerFoundByStatus(t *testing.T) {
 		t.Errorf("a voter's rounds asked more than /health: before %v, after %v", before, after)
 	}
 }
+
+// TestMemberListFindsALearner: with a check that can't tell (tcp), member
+// sync's member list says which configured endpoint is a learner; it gets
+// no client until the list says it was promoted.
+func TestMemberListFindsALearner(t *testing.T) {
+	c := testutil.Cluster(t, 1)
+	li, err := c.AddLearner()
+	if err != nil {
+		t.Fatal(err)
+	}
+	learner, voter := c.Members[li].ClientAddr(), c.Members[0].ClientAddr()
+	s := Settings{MemberSync: 50 * time.Millisecond, HealthCheck: HealthCheck{Type: config.CheckTCP, Interval: 50 * time.Millisecond, Timeout: time.Second}}
+	p := checkedPool(t, s, learner, voter)
+	ep := endpoint(p, learner)
+	testutil.WaitFor(t, "member sync to find the learner", 10*time.Second, func() bool { return ep.Stats().Learner })
+	if why := ep.Stats().LearnerWhy; why != "MemberList: is_learner" {
+		t.Errorf("LearnerWhy = %q", why)
+	}
+	for range 5 {
+		if got := dialAddr(t, p); got != voter {
+			t.Fatalf("a client went to %s, want %s", got, voter)
+		}
+	}
+	if err := c.Promote(li); err != nil {
+		t.Fatal(err)
+	}
+	testutil.WaitFor(t, "the promoted learner to take clients", 10*time.Second, func() bool { return dialAddr(t, p) == learner })
+}

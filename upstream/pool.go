@@ -331,5 +331,6 @@ func (p *Pool) discover(ctx context.Context, members []member) (int, bool) {
 	}
 	p.discovered = membersToEndpoints(members, p.configuredLocked())
 	p.publishLocked("member-sync")
+	p.learnersFromMembers(members)
 	return len(p.discovered), true
 }

@@ -15,6 +15,8 @@ type readiness struct {
 	// learner, catchingUp and localAlarm each keep the endpoint from new
 	// connections; a learner is not even a last resort.
 	learner, catchingUp, localAlarm atomic.Bool
+	// learnerWhy is what said it is a learner.
+	learnerWhy atomic.Pointer[string]
 	// facts are the last member facts its checker gave the pool.
 	facts atomic.Pointer[memberFacts]
 	// catchUpSince is when it began catching up, in Unix nanoseconds; lag
@@ -41,6 +43,7 @@ func (r *readiness) ready() bool {
 // endpoint was revived.
 func (r *readiness) forgetReadiness() {
 	r.learner.Store(false)
+	r.learnerWhy.Store(nil)
 	r.catchingUp.Store(false)
 	r.localAlarm.Store(false)
 	r.facts.Store(nil)
@@ -81,8 +84,11 @@ func (r *readiness) readinessNow(now time.Time) Readiness {
 		Learner: r.learner.Load(), CatchingUp: r.catchingUp.Load(), LocalAlarm: r.localAlarm.Load(),
 		Lag: r.lag.Load(), SlowStartShare: 1,
 	}
+	if why := r.learnerWhy.Load(); why != nil {
+		out.LearnerWhy = *why
+	}
 	if f := r.facts.Load(); f != nil {
-		out.LearnerWhy, out.Alarms, out.LeaderlessSince = f.learnerWhy, f.alarms, f.leaderlessSince
+		out.Alarms, out.LeaderlessSince = f.alarms, f.leaderlessSince
 	}
 	if w := r.slowStart.Load(); w != nil && now.Before(w.end) {
 		out.SlowStartShare, out.SlowStartEnds = w.share(now), w.end
@@ -96,26 +102,57 @@ func (r *readiness) readinessNow(now time.Time) Readiness {
 func (p *Pool) applyFacts(ep *Endpoint, v verdict, log logrus.FieldLogger) {
 	f := v.facts
 	ep.facts.Store(&f)
-	p.setLearner(ep, f, log)
+	p.setLearner(ep, f.learner, f.learnerWhy, log)
 	p.observeAlarms(2 * v.hc.Interval)
 	p.checkCatchUp()
 }
 
 // setLearner bars a learner from new connections, and applies the pool's
 // on-unhealthy to the connections it has (it refuses their requests); a
-// promoted one takes connections again. Not knowing changes nothing.
-func (p *Pool) setLearner(ep *Endpoint, f memberFacts, log logrus.FieldLogger) {
-	if f.learner == learnerUnknown {
+// promoted one takes connections again. Not knowing changes nothing; why
+// is what said it is one.
+func (p *Pool) setLearner(ep *Endpoint, state learnerState, why string, log logrus.FieldLogger) {
+	if state == learnerUnknown {
 		return
 	}
-	is := f.learner == isLearner
+	is := state == isLearner
+	if is {
+		ep.learnerWhy.Store(&why)
+	}
 	if ep.learner.Swap(is) == is {
 		return
 	}
 	if !is {
+		ep.learnerWhy.Store(nil)
 		log.Info("endpoint promoted from learner: it takes new connections")
 		return
 	}
-	log.WithField("reason", f.learnerWhy).Warn("endpoint is a learner: no new connections until it is promoted")
+	log.WithField("reason", why).Warn("endpoint is a learner: no new connections until it is promoted")
 	p.onUnhealthy(ep, log)
+}
+
+// learnersFromMembers takes, from the member list member sync read, which
+// endpoints are learners, for those whose checks can't tell (a tcp check,
+// or none): /readyz and Status, where the check asks them, are the
+// member's own word and win. The caller holds updateMu.
+func (p *Pool) learnersFromMembers(members []member) {
+	byAddr := map[string]member{}
+	for _, m := range members {
+		for _, raw := range m.ClientURLs {
+			if re, ok := clientURLEndpoint(raw); ok {
+				byAddr[re.Addr] = m
+			}
+		}
+	}
+	for _, ep := range p.Endpoints() {
+		m, ok := byAddr[ep.addr]
+		if f := ep.facts.Load(); !ok || (f != nil && f.learner != learnerUnknown) {
+			continue
+		}
+		state := isVoter
+		if m.IsLearner {
+			state = isLearner
+		}
+		p.setLearner(ep, state, "MemberList: is_learner", p.log.WithField("endpoint", ep.addr))
+	}
 }
