@@ -109,7 +109,8 @@ func (r *etcdRound) do(req *http.Request) (*http.Response, error) {
 // report when Status follows them, and learns what the answer says of the
 // leader and the alarms. It returns why the member fails.
 func (r *etcdRound) health(ctx context.Context) error {
-	path := healthPath + r.excludeQuery()
+	query, excluded := r.exclusions()
+	path := healthPath + query
 	u := r.c.key.tls.scheme() + "://" + r.c.key.addr + path
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
@@ -117,6 +118,9 @@ func (r *etcdRound) health(ctx context.Context) error {
 	}
 	resp, err := r.do(req)
 	if err != nil {
+		if ctx.Err() == nil {
+			r.f.leaderlessSince = time.Time{} // refused, not stuck: gone, not leaderless
+		}
 		return fmt.Errorf("etcd check: GET %s: %w%s", path, unwrapURLError(err), eofHint(r.c.key.tls.scheme(), err))
 	}
 	defer resp.Body.Close()
@@ -126,30 +130,27 @@ func (r *etcdRound) health(ctx context.Context) error {
 	}
 	var h etcdHealth
 	if json.Unmarshal(body, &h) == nil && h.Health != "" {
-		r.learnHealth(h)
+		r.learnHealth(h, excluded)
 	}
 	return healthAnswer(path, resp.StatusCode, body)
 }
 
-// excludeQuery is ?exclude= for each alarm the member is known to report,
-// while Status can tell when they clear; "" otherwise.
-func (r *etcdRound) excludeQuery() string {
+// exclusions returns the ?exclude= query for each alarm the member is
+// known to report, while Status can tell when they clear, and those
+// alarms; "" and none otherwise.
+func (r *etcdRound) exclusions() (string, []string) {
 	if r.f.status != present || len(r.f.alarms) == 0 {
-		return ""
+		return "", nil
 	}
 	q := url.Values{"exclude": r.f.alarms}
-	return "?" + q.Encode()
+	return "?" + q.Encode(), r.f.alarms
 }
 
-// learnHealth records what a /health answer says. etcd checks the alarms
-// first (the excluded ones aside), then the leader, then a read, and
-// names the first that fails.
-func (r *etcdRound) learnHealth(h etcdHealth) {
+// learnHealth records what a /health answer says, the alarms excluded
+// left out of it. etcd checks the alarms first, then the leader, then a
+// read, and names the first that fails.
+func (r *etcdRound) learnHealth(h etcdHealth, excluded []string) {
 	r.f.answered = true
-	excluded := r.f.alarms
-	if r.excludeQuery() == "" {
-		excluded = nil
-	}
 	r.f.alarms, r.f.alarmsKnown = excluded, true
 	r.healthFailed = h.Health != "true"
 	switch name, isAlarm := strings.CutPrefix(h.Reason, "ALARM "); {
