@@ -22,7 +22,7 @@ func (cv converter) block(idx int, key string, v any) map[string]any {
 	if m, ok := v.(map[string]any); ok {
 		return m
 	}
-	short := make([]string, 0, 5)
+	short := make([]string, 0, 7)
 	for _, k := range blockKeys(key) {
 		short = append(short, strings.TrimPrefix(k, key+"."))
 	}

@@ -96,7 +96,7 @@ func (d describer) listener(l Listener) {
 	d.show(lv, keyDialTimeout, "")
 	d.show(lv, keyOnEndpointRemoved, "")
 	d.show(lv, keyDrainTimeout, noteIf(l.OnEndpointRemoved != RemovedDrain, " (used by on-endpoint-removed: drain only)"))
-	for _, k := range []string{keyMaxConnections, keyIdleTimeout, keyKeepAlive, keyPolicy} {
+	for _, k := range []string{keyMaxConnections, keyIdleTimeout, keyKeepAlive, keyPolicy, keySlowStart} {
 		d.show(lv, k, "")
 	}
 	unused := noteIf(l.HealthCheck.Type == CheckNone, " (unused with type none)")
@@ -104,6 +104,9 @@ func (d describer) listener(l Listener) {
 	for _, k := range []string{keyCheckInterval, keyCheckTimeout, keyCheckFall, keyCheckRise, keyOnUnhealthy} {
 		d.show(lv, k, unused)
 	}
+	etcdOnly := noteIf(l.HealthCheck.Type != CheckEtcd, " (used by type etcd only)")
+	d.show(lv, keyLeaderlessMax, etcdOnly)
+	d.show(lv, keyLagMax, etcdOnly)
 	d.show(lv, keyMemberSync, "")
 	if note := tlsCheckNote(l); note != "" {
 		d.row("note", "%s", note)

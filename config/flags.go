@@ -65,6 +65,8 @@ func FromFlags(f Flags) (*Snapshot, error) {
 	// anyway.
 	l.HealthCheck.Type = CheckNone
 	l.OnUnhealthy = UnhealthyKeep
+	// etcd's gateway gives a member that comes back its share at once.
+	l.SlowStart = 0
 	eps := f.Endpoints
 	if f.DiscoverySRV != "" && slices.Equal(eps, []string{DefaultEndpoint}) {
 		eps = nil

@@ -35,7 +35,7 @@ func TestFromFlagsDefaultsAreEtcds(t *testing.T) {
 			KeepAlive:         15 * time.Second,
 			SocketMode:        DefaultSocketMode,
 			Policy:            "sticky-random",
-			HealthCheck:       HealthCheck{Type: "none", Interval: 5 * time.Second, Timeout: 2 * time.Second, Fall: 2, Rise: 2},
+			HealthCheck:       HealthCheck{Type: "none", Interval: 5 * time.Second, Timeout: 2 * time.Second, Fall: 2, Rise: 2, LeaderlessMax: DefaultLeaderlessMax, LagMax: DefaultLagMax},
 			OnUnhealthy:       "keep",
 		}},
 	}
@@ -56,6 +56,7 @@ func TestFromFlagsEqualsFile(t *testing.T) {
 			// etcd's gateway has no health checks: the drop-in mode neither.
 			yaml: `health-check: {type: none}
 on-unhealthy: keep
+slow-start: 0s
 listeners:
   - name: default
     listen-addr: 0.0.0.0:23790
@@ -69,6 +70,7 @@ listeners:
 				DiscoverySRV: "example.com", DiscoverySRVName: "prod", InsecureDiscovery: true, TrustedCAFile: "/ca.pem"},
 			yaml: `health-check: {type: none}
 on-unhealthy: keep
+slow-start: 0s
 listeners:
   - name: default
     listen-addr: 127.0.0.1:23790

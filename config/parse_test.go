@@ -154,7 +154,8 @@ func mainListener() Listener {
 		SocketMode:        DefaultSocketMode,
 		Policy:            PolicyRoundRobin, // inherited
 		// inherited, the rest from the built-in defaults
-		HealthCheck: HealthCheck{Type: CheckTCP, Interval: 10 * time.Second, Timeout: DefaultCheckTimeout, Fall: 3, Rise: DefaultRise},
+		SlowStart:   DefaultSlowStart,
+		HealthCheck: HealthCheck{Type: CheckTCP, Interval: 10 * time.Second, Timeout: DefaultCheckTimeout, Fall: 3, Rise: DefaultRise, LeaderlessMax: DefaultLeaderlessMax, LagMax: DefaultLagMax},
 		OnUnhealthy: UnhealthyClose, // inherited
 		MemberSync:  time.Minute,    // inherited
 	}
@@ -181,7 +182,8 @@ func discoveredListener() Listener {
 		SocketMode:        DefaultSocketMode,
 		Policy:            PolicyLeastConnections,
 		// type, timeout and rise set; interval and fall inherited
-		HealthCheck: HealthCheck{Type: CheckEtcd, Interval: 10 * time.Second, Timeout: time.Second, Fall: 3, Rise: 5},
+		SlowStart:   DefaultSlowStart,
+		HealthCheck: HealthCheck{Type: CheckEtcd, Interval: 10 * time.Second, Timeout: time.Second, Fall: 3, Rise: 5, LeaderlessMax: DefaultLeaderlessMax, LagMax: DefaultLagMax},
 		OnUnhealthy: UnhealthyKeep,
 		MemberSync:  0, // off
 		UpstreamTLS: UpstreamTLS{
@@ -244,7 +246,8 @@ func TestParseDefaults(t *testing.T) {
 			KeepAlive:         DefaultKeepAlive,
 			SocketMode:        DefaultSocketMode,
 			Policy:            PolicyStickyRandom,
-			HealthCheck:       HealthCheck{Type: CheckEtcd, Interval: 5 * time.Second, Timeout: 2 * time.Second, Fall: 2, Rise: 2},
+			SlowStart:         DefaultSlowStart,
+			HealthCheck:       HealthCheck{Type: CheckEtcd, Interval: 5 * time.Second, Timeout: 2 * time.Second, Fall: 2, Rise: 2, LeaderlessMax: DefaultLeaderlessMax, LagMax: DefaultLagMax},
 			OnUnhealthy:       UnhealthyClose,
 		}},
 	}

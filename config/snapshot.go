@@ -29,6 +29,16 @@ const (
 	DefaultCheckTimeout  = 2 * time.Second
 	DefaultFall          = 2
 	DefaultRise          = 2
+	// DefaultLeaderlessMax is a few of etcd's default election timeout
+	// (1s): an election is over by then, a member still without a leader
+	// is cut off.
+	DefaultLeaderlessMax = 3 * time.Second
+	// DefaultLagMax is how many raft entries a returning member may be
+	// behind the cluster's applied index and get clients (docs/design.md).
+	DefaultLagMax = 1000
+	// DefaultSlowStart is how long a returning member takes to get its
+	// full share of new connections (docs/design.md).
+	DefaultSlowStart = 30 * time.Second
 	// DefaultOnUnhealthy is close: a client left on a frozen member hangs
 	// until its own timeouts fire and loses its leases, while a closed
 	// connection makes it reconnect, through the gateway, to a healthy
@@ -155,7 +165,10 @@ type Listener struct {
 	KeepAlive time.Duration
 	// Policy is PolicyStickyRandom, PolicyRoundRobin or
 	// PolicyLeastConnections.
-	Policy      Policy
+	Policy Policy
+	// SlowStart is how long a member that returns after being down takes
+	// to get its full share of new connections; 0 means at once.
+	SlowStart   time.Duration
 	HealthCheck HealthCheck
 	// OnUnhealthy is UnhealthyKeep or UnhealthyClose.
 	OnUnhealthy OnUnhealthy
@@ -184,6 +197,12 @@ type HealthCheck struct {
 	// Fall and Rise are the failed and successful checks in a row that
 	// mark an endpoint down and up.
 	Fall, Rise int
+	// LeaderlessMax is how long a member may be without a leader before
+	// it is marked down at once and its connections closed.
+	LeaderlessMax time.Duration
+	// LagMax is how many raft entries a returning member's applied index
+	// may be behind the cluster's for it to get clients; 0 doesn't wait.
+	LagMax int
 }
 
 // UpstreamTLS is a listener's upstream-tls block: the files the gateway

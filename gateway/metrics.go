@@ -28,6 +28,7 @@ func newRegistry(g *Gateway) *prometheus.Registry {
 		newTimingCollector(g),
 		g.reloadDuration,
 		newPeerCollector(g),
+		newReadinessCollector(g),
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
@@ -83,7 +84,7 @@ func newCollector(g *Gateway) *collector {
 		listenerMaxConns:    d("listener_max_connections", "The listener's max-connections; 0 means no limit.", l...),
 		dnsLookups:          d("dns_lookups_total", "DNS SRV lookups of listeners with discovery-srv, by result (success or failure).", "listener", "result"),
 
-		endpointUp:         d("endpoint_up", "1 when the endpoint takes new connections: its last dial worked and its health checks pass.", le...),
+		endpointUp:         d("endpoint_up", "1 when the endpoint takes new connections: its last dial worked, its health checks pass, and it is no learner, not catching up and has no alarm of its own.", le...),
 		endpointOpen:       d("endpoint_connections_open", "Connections open to the endpoint now.", le...),
 		endpointTotal:      d("endpoint_connections_total", "Connections made to the endpoint.", le...),
 		endpointDialErrors: d("endpoint_dial_errors_total", "Failed dials to the endpoint.", le...),
@@ -158,7 +159,7 @@ func (c *collector) collectListener(ls reconcile.Status,
 		counter(c.dnsLookups, ls.DNS.Failed(), name, "failure")
 	}
 	for _, ep := range ls.Endpoints {
-		gauge(c.endpointUp, boolValue(ep.Active && ep.Healthy), name, ep.Addr)
+		gauge(c.endpointUp, boolValue(ep.Up()), name, ep.Addr)
 		gauge(c.endpointOpen, float64(ep.OpenConns), name, ep.Addr)
 		counter(c.endpointTotal, ep.TotalConns, name, ep.Addr)
 		counter(c.endpointDialErrors, ep.DialErrors, name, ep.Addr)

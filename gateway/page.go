@@ -182,7 +182,7 @@ func listenerClass(ls ListenerStatus) string {
 	switch {
 	case ls.Waiting != "" || up == 0:
 		return "bad"
-	case up < len(ls.Endpoints) || ls.RejectedConnections > 0:
+	case up < len(ls.Endpoints) || ls.RejectedConnections > 0 || len(ls.ClusterAlarms) > 0:
 		return "warn"
 	}
 	return "ok"

@@ -87,6 +87,10 @@ nav a { margin-right: .8em; }
 {{- if .Waiting}}
 <tr class="listener-waiting bad" data-listener="{{.Name}}"><td></td><td colspan="12"><span class="state bad">can't serve new clients:</span> {{.Waiting}}</td></tr>
 {{- end}}
+{{- $l := .}}
+{{- range .ClusterAlarms}}
+<tr class="listener-alarm warn" data-listener="{{$l.Name}}" data-alarm="{{.Name}}"><td></td><td colspan="12"><span class="state warn">cluster alarm {{.Name}}</span> since {{stamp .Since}} ({{ago $.Now .Since}}): every member reports it; the members stay up, since moving clients can't help</td></tr>
+{{- end}}
 {{- end}}
 </tbody>
 </table>

@@ -64,6 +64,9 @@ type ListenerStatus struct {
 	Waiting   string           `json:"waiting,omitempty"`
 	DNS       *DNSStatus       `json:"dns,omitempty"`
 	Endpoints []EndpointStatus `json:"endpoints"`
+	// ClusterAlarms are the etcd alarms every member reports; they mark
+	// no member down.
+	ClusterAlarms []AlarmStatus `json:"cluster_alarms,omitempty"`
 }
 
 // Source is where a listener's endpoints come from.
@@ -104,6 +107,23 @@ type EndpointStatus struct {
 	// entered its current state, or joined the pool.
 	Reason string     `json:"reason,omitempty"`
 	Since  *time.Time `json:"since,omitempty"`
+	// Learner says the member is a learner, which refuses the clients'
+	// requests; CatchingUp that it came back behind the cluster, by Lag
+	// raft entries at the last measure.
+	Learner    bool   `json:"learner,omitempty"`
+	CatchingUp bool   `json:"catching_up,omitempty"`
+	Lag        uint64 `json:"lag,omitempty"`
+	// Alarms are the etcd alarms the member reports.
+	Alarms []string `json:"alarms,omitempty"`
+	// LeaderlessSince is when its checks first found it without a leader;
+	// absent while it has one.
+	LeaderlessSince *time.Time `json:"leaderless_since,omitempty"`
+	// SlowStart is its slow start, while one runs.
+	SlowStart *SlowStartStatus `json:"slow_start,omitempty"`
+	// learnerWhy is what said it is a learner, and localAlarm that it
+	// reports an alarm the other members don't: for its Reason.
+	learnerWhy string
+	localAlarm bool
 }
 
 // The values of EndpointStatus.State and EndpointStatus.Health.
@@ -196,8 +216,10 @@ func listenerStatus(ls reconcile.Status) ListenerStatus {
 		case ep.TotalConns == 0 && ep.DialErrors == 0:
 			es.Health = healthUnknown
 		}
+		setReadiness(&es, ep.EndpointStats)
 		out.Endpoints = append(out.Endpoints, es)
 	}
+	out.ClusterAlarms = alarmStatus(ls.ClusterAlarms)
 	return out
 }
 

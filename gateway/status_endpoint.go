@@ -95,7 +95,7 @@ func (c *endpointChanges) observe(listeners []ListenerStatus, now time.Time) {
 // reasonKind is the part of a reason that makes a change: a health check
 // failing with a new message is no new state.
 func reasonKind(r string) string {
-	for _, p := range []string{reasonCheck, reasonDial, reasonDNS, reasonDNSStale} {
+	for _, p := range []string{reasonCheck, reasonDial, reasonDNS, reasonDNSStale, reasonLearner, reasonCatchingUp, reasonAlarm, reasonSlowStart} {
 		if len(r) >= len(p) && r[:len(p)] == p {
 			return p
 		}
@@ -128,6 +128,10 @@ func setReasons(ls *ListenerStatus) {
 			continue
 		case healthUnreachable:
 			ep.Reason = reasonDial + ": the last dial to it failed"
+			continue
+		}
+		if r := readinessReason(ep); r != "" {
+			ep.Reason = r
 			continue
 		}
 		host, _, err := net.SplitHostPort(ep.Address)

@@ -62,10 +62,11 @@ type etcdHealth struct {
 // logged once: marking it down would be for a reason of the gateway's
 // configuration, not of the member, and one the operator can't see.
 func (c *checker) checkEtcd(ctx context.Context) error {
+	c.next = c.facts.carried()
 	if c.fellBack.Load() {
 		return c.checkHandshake(ctx)
 	}
-	err := c.getHealth(ctx)
+	err := c.etcdRound(ctx)
 	reason := c.refusal(err)
 	if reason == "" {
 		return err
@@ -76,37 +77,18 @@ func (c *checker) checkEtcd(ctx context.Context) error {
 	return c.checkHandshake(ctx)
 }
 
-// getHealth sends GET /health to the member and reads the answer.
-func (c *checker) getHealth(ctx context.Context) error {
-	scheme := c.key.tls.scheme()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, scheme+"://"+c.key.addr+healthPath, nil)
-	if err != nil {
-		return fmt.Errorf("etcd check: %w", err)
-	}
-	resp, err := c.client.Do(req)
-	if err != nil {
-		return fmt.Errorf("etcd check: GET %s: %w%s", healthPath, unwrapURLError(err), eofHint(scheme, err))
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxHealthBody))
-	if err != nil {
-		return fmt.Errorf("etcd check: GET %s: reading the answer: %w", healthPath, err)
-	}
-	return healthAnswer(resp.StatusCode, body)
-}
-
-// healthAnswer reads etcd's answer to GET /health: nil when healthy, else
-// why not.
-func healthAnswer(status int, body []byte) error {
+// healthAnswer reads etcd's answer to GET path, its /health: nil when
+// healthy, else why not.
+func healthAnswer(path string, status int, body []byte) error {
 	var h etcdHealth
 	jsonErr := json.Unmarshal(body, &h)
 	switch {
 	case status == http.StatusOK && jsonErr == nil && h.Health == "true":
 		return nil
 	case jsonErr == nil && h.Health != "":
-		return fmt.Errorf("etcd check: GET %s: HTTP %d, health %q, reason %q", healthPath, status, h.Health, h.Reason)
+		return fmt.Errorf("etcd check: GET %s: HTTP %d, health %q, reason %q", path, status, h.Health, h.Reason)
 	default:
-		return fmt.Errorf("etcd check: GET %s: HTTP %d: %q%s", healthPath, status, shorten(body), hint(status, body))
+		return fmt.Errorf("etcd check: GET %s: HTTP %d: %q%s", path, status, shorten(body), hint(status, body))
 	}
 }
 

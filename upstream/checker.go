@@ -113,6 +113,8 @@ type verdict struct {
 	// from an endpoint joining a running checker.
 	fresh bool
 	hc    HealthCheck
+	// facts are what the etcd check knows of the member besides.
+	facts memberFacts
 }
 
 // checker runs the health checks of one member for every endpoint of
@@ -130,6 +132,12 @@ type checker struct {
 	// handshake: the member refused it for a reason of the gateway's
 	// configuration. Only the checker's goroutine writes it.
 	fellBack atomic.Bool
+	// next is what the running round learned of the member, for record.
+	// Only the checker's goroutine touches it.
+	next memberFacts
+	// statusWanted is until when (Unix nanoseconds) a pool wants the
+	// member's Status every round (catchup.go).
+	statusWanted atomic.Int64
 
 	mu sync.Mutex
 	// streak, healthy and reason make the verdict; checked says that a
@@ -140,6 +148,10 @@ type checker struct {
 	checked   bool
 	lastStart time.Time
 	subs      map[*Endpoint]statusSetter
+	// facts are what the etcd check knows of the member beside the
+	// verdict. The checker's goroutine reads them without the lock: it is
+	// the only writer.
+	facts memberFacts
 }
 
 // seedFrom copies seed's verdict into the new checker c and returns when
@@ -152,6 +164,7 @@ func (c *checker) seedFrom(seed *checker) time.Time {
 	seed.mu.Lock()
 	defer seed.mu.Unlock()
 	c.streak, c.healthy, c.reason, c.checked = seed.streak, seed.healthy, seed.reason, seed.checked
+	c.facts = seed.facts
 	return seed.lastStart.Add(c.key.hc.Interval)
 }
 
@@ -161,7 +174,7 @@ func (c *checker) run(ctx context.Context, due time.Time) {
 		start := time.Now()
 		err := c.checkOnce(ctx)
 		c.record(ctx, start, err)
-		due = start.Add(c.key.hc.Interval)
+		due = c.nextDue(start)
 	}
 }
 
@@ -191,6 +204,10 @@ func (c *checker) record(ctx context.Context, start time.Time, err error) {
 	}
 	c.lastStart, c.checked = start, true
 	c.count(err == nil)
+	c.facts = c.next
+	if c.facts.leaderlessLong {
+		c.healthy = false // leaderless-max: whatever fall says
+	}
 	c.reason = ""
 	if err != nil {
 		c.reason = err.Error()
@@ -223,7 +240,7 @@ func (c *checker) count(ok bool) {
 }
 
 func (c *checker) verdictLocked(fresh bool) verdict {
-	return verdict{healthy: c.healthy, streak: c.streak, reason: c.reason, fresh: fresh, hc: c.key.hc}
+	return verdict{healthy: c.healthy, streak: c.streak, reason: c.reason, fresh: fresh, hc: c.key.hc, facts: c.facts}
 }
 
 // subscribe makes s hear the verdicts about ep, starting with the current

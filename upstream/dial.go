@@ -66,7 +66,7 @@ func (p *Pool) countFailover(lastErr error) {
 // pick returns the policy's choice among the untried endpoints that level
 // admits, of the lowest SRV priority present, or nil when there is none.
 func (p *Pool) pick(eps, tried []*Endpoint, level int) *Endpoint {
-	if allCandidates(eps, tried, level) {
+	if allCandidates(eps, tried, level) && !anySlowStart(eps) {
 		return p.policy.Load().Pick(eps) // the usual case, without a copy
 	}
 	// buf escapes through the Policy interface: one allocation, only here.
@@ -87,6 +87,9 @@ func (p *Pool) pick(eps, tried []*Endpoint, level int) *Endpoint {
 	}
 	if len(candidates) == 0 {
 		return nil
+	}
+	if level == levelUp {
+		candidates = p.slowStartFilter(candidates)
 	}
 	return p.policy.Load().Pick(candidates)
 }
@@ -113,11 +116,11 @@ func admits(level int, ep *Endpoint) bool {
 	}
 	switch level {
 	case levelUp:
-		return ep.active.Load() && ep.healthy.Load()
+		return ep.active.Load() && ep.healthy.Load() && ep.ready()
 	case levelActive:
-		return ep.active.Load()
+		return ep.active.Load() && !ep.learner.Load()
 	default:
-		return true
+		return !ep.learner.Load() // a learner refuses clients: never even a last resort
 	}
 }
 
@@ -194,6 +197,7 @@ func (p *Pool) markDown(ep *Endpoint, err error) {
 func (p *Pool) markUp(ep *Endpoint, reason string) {
 	if ep.active.CompareAndSwap(false, true) {
 		p.log.WithFields(logrus.Fields{"endpoint": ep.addr, "reason": reason}).Info("endpoint re-activated")
+		p.returned(ep)
 	}
 }
 

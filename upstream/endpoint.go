@@ -52,6 +52,9 @@ type Endpoint struct {
 	// when none runs. Written under the pool's updateMu; a failed dial
 	// reads it.
 	check atomic.Pointer[checker]
+	// readiness is what etcd's own state says of a healthy member
+	// (readiness.go).
+	readiness
 
 	open       atomic.Int64
 	dialing    atomic.Int64
@@ -86,6 +89,7 @@ func newEndpoint(re resolver.Endpoint) *Endpoint {
 func (ep *Endpoint) revive(re resolver.Endpoint) {
 	ep.record.Store(&re)
 	ep.checkErr.Store(nil)
+	ep.forgetReadiness()
 	ep.healthy.Store(true)
 	ep.active.Store(true)
 	ep.removed.Store(false)
@@ -117,9 +121,10 @@ func (ep *Endpoint) weight() uint16 { return ep.record.Load().Weight }
 func (ep *Endpoint) Healthy() bool { return ep.healthy.Load() }
 
 // Up reports whether the endpoint takes new connections: it is in its pool,
-// active and healthy.
+// active and healthy, and nothing of etcd's own state keeps it out (a
+// learner, catching up, an alarm of its own).
 func (ep *Endpoint) Up() bool {
-	return ep.active.Load() && ep.healthy.Load() && !ep.removed.Load()
+	return ep.active.Load() && ep.healthy.Load() && !ep.removed.Load() && ep.ready()
 }
 
 // EndpointStats is a snapshot of an endpoint's state and counters, for the
@@ -140,6 +145,14 @@ type EndpointStats struct {
 	// BytesToUpstream and BytesToClient count the bytes forwarded each
 	// way so far, by open and closed connections.
 	BytesToUpstream, BytesToClient uint64
+	// Readiness is what etcd's own state says of the member.
+	Readiness
+}
+
+// Up reports whether the endpoint took new connections when the snapshot
+// was taken, as Endpoint.Up.
+func (s EndpointStats) Up() bool {
+	return s.Active && s.Healthy && !s.Removed && !s.Learner && !s.CatchingUp && !s.LocalAlarm
 }
 
 // Stats returns a snapshot of the endpoint's state and counters.
@@ -150,6 +163,7 @@ func (ep *Endpoint) Stats() EndpointStats {
 		CheckError: ep.LastCheckError(),
 		OpenConns:  ep.open.Load(), TotalConns: ep.total.Load(), DialErrors: ep.dialErrors.Load(),
 		BytesToUpstream: up, BytesToClient: down,
+		Readiness: ep.readinessNow(time.Now()),
 	}
 }
 

@@ -20,6 +20,14 @@ type HealthCheck struct {
 	// Fall is how many failed checks in a row mark an endpoint down; Rise
 	// how many successful ones mark it up again.
 	Fall, Rise int
+	// LeaderlessMax is how long an etcd check may find a member without a
+	// leader before it is marked down, whatever Fall says, and its
+	// connections are closed as on-unhealthy says; 0 means
+	// config.DefaultLeaderlessMax.
+	LeaderlessMax time.Duration
+	// LagMax is how many raft entries a returning member may be behind the
+	// others and get new connections (catchup.go); 0 doesn't wait.
+	LagMax int
 }
 
 func (h HealthCheck) withDefaults() HealthCheck {
@@ -38,6 +46,9 @@ func (h HealthCheck) withDefaults() HealthCheck {
 	}
 	if h.Rise < 1 {
 		h.Rise = config.DefaultRise
+	}
+	if h.LeaderlessMax <= 0 {
+		h.LeaderlessMax = config.DefaultLeaderlessMax
 	}
 	return h
 }
@@ -104,6 +115,7 @@ func (p *Pool) stopChecksLocked(ep *Endpoint) {
 		return
 	}
 	ep.checkErr.Store(nil)
+	ep.forgetReadiness()
 	if ep.healthy.CompareAndSwap(false, true) {
 		p.log.WithFields(logrus.Fields{"endpoint": ep.addr, "reason": "health checks turned off"}).Info("endpoint healthy")
 	}
@@ -127,10 +139,15 @@ func (p *Pool) setStatus(ep *Endpoint, v verdict) {
 	if v.reason != "" && v.fresh {
 		log.WithFields(logrus.Fields{"failures": -v.streak, "error": v.reason}).Debug("health check failed")
 	}
+	p.applyFacts(ep, v, log)
+	closing := p.leaderlessSpell(ep, v, log)
 	if v.healthy {
 		p.setHealthy(ep, v, log)
 	} else if ep.healthy.CompareAndSwap(true, false) {
 		log.WithFields(logrus.Fields{"reason": v.reason, "failures": -v.streak}).Warn("endpoint unhealthy")
+		closing = true
+	}
+	if closing {
 		p.onUnhealthy(ep, log)
 	}
 }
@@ -144,6 +161,7 @@ func (p *Pool) setHealthy(ep *Endpoint, v verdict, log logrus.FieldLogger) {
 	}
 	if ep.healthy.CompareAndSwap(false, true) {
 		log.WithField("reason", reason).Info("endpoint healthy")
+		p.returned(ep)
 	}
 	if v.streak >= v.hc.Rise {
 		p.markUp(ep, reason)

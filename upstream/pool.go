@@ -36,6 +36,8 @@ type Pool struct {
 	failovers   atomic.Uint64
 	// waiting says why the pool has no endpoints yet, for Dial's error.
 	waiting atomic.Pointer[string]
+	// alarms are the cluster-wide alarms its members report (alarm.go).
+	alarms alarmBook
 
 	updateMu sync.Mutex
 	// configured and discovered are the two sources of the endpoint set,
@@ -321,5 +323,6 @@ func (p *Pool) discover(ctx context.Context, members []member) (int, bool) {
 	}
 	p.discovered = membersToEndpoints(members, p.configuredLocked())
 	p.publishLocked("member-sync")
+	p.learnersFromMembers(members)
 	return len(p.discovered), true
 }

@@ -38,6 +38,9 @@ type Settings struct {
 	// Policy names the pick policy (config.PolicyStickyRandom when empty). It is
 	// ignored when Options.Policy is set.
 	Policy config.Policy
+	// SlowStart is how long an endpoint that returns after being down
+	// takes to get its full share of new connections; 0 gives it at once.
+	SlowStart time.Duration
 	// HealthCheck configures active health checks; the zero value runs
 	// none.
 	HealthCheck HealthCheck

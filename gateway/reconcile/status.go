@@ -46,6 +46,8 @@ type Status struct {
 	// Endpoints are the endpoints of the pool now, in pool order. Removed
 	// endpoints are not included.
 	Endpoints []EndpointStatus
+	// ClusterAlarms are the alarms every member of the pool reports.
+	ClusterAlarms []upstream.ClusterAlarm
 }
 
 // EndpointStatus is a point-in-time view of one endpoint of a pool.
@@ -73,6 +75,8 @@ func (g *Group) Status() []Status {
 			OpenConns: m.ln.OpenConns(),
 			Counters:  m.base.Add(m.ln.Counters()),
 			Failovers: m.pool.Stats().Failovers,
+
+			ClusterAlarms: m.pool.ClusterAlarms(),
 		}
 		for _, l := range m.prev {
 			st.OpenConns += l.OpenConns()

@@ -76,6 +76,9 @@ type Cluster struct {
 type Options struct {
 	// TLS, when set, makes every member serve its client port over TLS.
 	TLS *TLS
+	// QuotaBackendBytes, when set, is every member's backend quota
+	// (--quota-backend-bytes): a tiny one raises NOSPACE after a few puts.
+	QuotaBackendBytes int64
 }
 
 // TLS is how the members serve client TLS. Peers speak plain HTTP.
@@ -354,6 +357,9 @@ func (c *Cluster) start(m *Member) error {
 	cfg.TickMs = 50
 	cfg.ElectionMs = 500
 	cfg.ZapLoggerBuilder = embed.NewZapLoggerBuilder(zap.NewNop())
+	if c.opts.QuotaBackendBytes > 0 {
+		cfg.QuotaBackendBytes = c.opts.QuotaBackendBytes
+	}
 	if t := c.opts.TLS; t != nil {
 		cfg.ClientTLSInfo.CertFile = t.CertFile
 		cfg.ClientTLSInfo.KeyFile = t.KeyFile

@@ -1,6 +1,9 @@
 package testutil
 
 import (
+	"context"
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -21,6 +24,37 @@ func Cluster(t testing.TB, n int) *etcdtest.Cluster {
 	}
 	t.Cleanup(c.Close)
 	return c
+}
+
+// ClusterWithOptions is Cluster with options (a backend quota, TLS).
+func ClusterWithOptions(t testing.TB, n int, opts etcdtest.Options) *etcdtest.Cluster {
+	t.Helper()
+	c, err := etcdtest.StartWithOptions(t.TempDir(), n, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	return c
+}
+
+// FillUntilNoSpace writes 8 KiB values through cli until the cluster
+// refuses them with NOSPACE, which a tiny backend quota
+// (etcdtest.Options.QuotaBackendBytes) makes quick.
+func FillUntilNoSpace(t testing.TB, cli *clientv3.Client) {
+	t.Helper()
+	value := strings.Repeat("x", 8<<10)
+	for i := range 1000 {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		_, err := cli.Put(ctx, fmt.Sprintf("fill-%d", i), value)
+		cancel()
+		switch {
+		case err != nil && strings.Contains(err.Error(), "database space exceeded"):
+			return
+		case err != nil:
+			t.Fatalf("put %d: %v", i, err)
+		}
+	}
+	t.Fatal("1000 puts of 8 KiB and no NOSPACE: is the quota set?")
 }
 
 // Client returns an etcd client of addr, closed at cleanup.
