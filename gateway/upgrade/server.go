@@ -5,14 +5,14 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"path/filepath"
 	"runtime"
-	"strconv"
 	"sync"
 	"syscall"
 	"time"
 
 	"github.com/sirupsen/logrus"
+
+	"github.com/etcd-gateway/etcd-gateway/internal/unixsock"
 )
 
 // Host is the running gateway as the old side of a handover sees it.
@@ -74,9 +74,7 @@ func CPUTime() time.Duration {
 // Server is the old side: it listens on the upgrade socket and hands its
 // host's sockets to the first new process that completes the protocol.
 type Server struct {
-	ln   *net.UnixListener
-	path string
-	ino  uint64 // the inode of our socket file at path
+	ln   *unixsock.Listener
 	log  logrus.FieldLogger
 	host Host
 
@@ -85,33 +83,15 @@ type Server struct {
 	once sync.Once
 }
 
-// Listen binds the upgrade socket at path, replacing atomically whatever
-// is there (the socket of the process this one took over from, or a stale
-// file): it binds a temporary name next to it and renames it over path,
-// so that a new process never finds the path missing. Serve must follow.
+// Listen binds the upgrade socket at path (unixsock.Listen: over whatever
+// is there, the socket of the process this one took over from or a stale
+// file, without a moment where the path is missing). Serve must follow.
 func Listen(path string, host Host, log logrus.FieldLogger) (*Server, error) {
-	if len(path) >= len(syscall.RawSockaddrUnix{}.Path) {
-		return nil, fmt.Errorf("upgrade-socket %q: longer than a unix socket path may be (%d bytes)", path, len(syscall.RawSockaddrUnix{}.Path)-1)
-	}
-	tmp := filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+"."+strconv.Itoa(os.Getpid()))
-	_ = os.Remove(tmp)
-	ln, err := net.ListenUnix("unixpacket", &net.UnixAddr{Name: tmp, Net: "unixpacket"})
+	ln, err := unixsock.Listen("unixpacket", path, 0)
 	if err != nil {
 		return nil, fmt.Errorf("upgrade-socket %q: %w", path, err)
 	}
-	ln.SetUnlinkOnClose(false) // the path may be another process's by then
-	if err := os.Rename(tmp, path); err != nil {
-		_ = ln.Close()
-		_ = os.Remove(tmp)
-		return nil, fmt.Errorf("upgrade-socket %q: %w", path, err)
-	}
-	s := &Server{ln: ln, path: path, log: log, host: host, done: make(chan struct{})}
-	if fi, err := os.Stat(path); err == nil {
-		if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-			s.ino = st.Ino
-		}
-	}
-	return s, nil
+	return &Server{ln: ln, log: log, host: host, done: make(chan struct{})}, nil
 }
 
 // Serve answers new processes until Close or a handover completes.
@@ -150,12 +130,7 @@ func (s *Server) Serve() {
 func (s *Server) Close() {
 	s.once.Do(func() {
 		close(s.done)
-		_ = s.ln.Close()
-		if fi, err := os.Stat(s.path); err == nil {
-			if st, ok := fi.Sys().(*syscall.Stat_t); ok && st.Ino == s.ino {
-				_ = os.Remove(s.path)
-			}
-		}
+		_ = s.ln.Close() // removes the path while it is still ours
 	})
 }
 

@@ -21,9 +21,10 @@ type Listener struct {
 }
 
 // Listen binds a socket of network ("unix" or "unixpacket") at path with
-// mode, replacing atomically whatever is there (the socket of the process
-// this one took over from, or a stale file): it binds a temporary name
-// next to path, sets its mode, and renames it over path.
+// mode (0: as the umask makes it), replacing atomically whatever is there
+// (the socket of the process this one took over from, or a stale file): it
+// binds a temporary name next to path, sets its mode, and renames it over
+// path, so that a new process never finds the path missing.
 func Listen(network, path string, mode os.FileMode) (*Listener, error) {
 	if max := len(syscall.RawSockaddrUnix{}.Path) - 1; len(path) > max {
 		return nil, fmt.Errorf("longer than a unix socket path may be (%d bytes)", max)
@@ -45,8 +46,10 @@ func Listen(network, path string, mode os.FileMode) (*Listener, error) {
 
 // place gives the socket file tmp its mode and renames it to path.
 func place(tmp, path string, mode os.FileMode) error {
-	if err := os.Chmod(tmp, mode); err != nil {
-		return err
+	if mode != 0 {
+		if err := os.Chmod(tmp, mode); err != nil {
+			return err
+		}
 	}
 	return os.Rename(tmp, path)
 }
