@@ -41,8 +41,10 @@ func TestLearnerGetsNoClients(t *testing.T) {
 	voter, learner := c.Members[0].ClientAddr(), c.Members[li].ClientAddr()
 	dir := t.TempDir()
 	addr, adminAddr := testutil.ListenAddr(t), testutil.ListenAddr(t)
-	const interval = 200 * time.Millisecond
-	extra := "    policy: round-robin\n    health-check: {type: etcd, interval: 200ms, timeout: 200ms, fall: 1, rise: 1}\n"
+	// A timeout the loaded machine of a CI run meets: a check that times
+	// out marks the member down (fall: 1), and it would get no client.
+	const interval = 500 * time.Millisecond
+	extra := "    policy: round-robin\n    health-check: {type: etcd, interval: 500ms, timeout: 500ms, fall: 1, rise: 1}\n"
 	startHarness(t, dir, filepath.Join(dir, "gw.yaml"),
 		withAdmin(adminAddr, "", render(listenerSpec{name: "main", addr: addr, endpoints: []string{voter, learner}, extra: extra})))
 	testutil.WaitFor(t, "the learner in /status", 10*time.Second, func() bool { return endpointStatus(t, adminAddr, learner).Learner })
@@ -70,15 +72,16 @@ func TestLearnerGetsNoClients(t *testing.T) {
 	testutil.WaitFor(t, "the promoted learner to take clients", 10*time.Second, func() bool {
 		return endpointStatus(t, adminAddr, learner).State == "active"
 	})
-	if took := time.Since(promoted); took > interval+time.Second {
+	// Within one interval, with two of slack for a loaded machine.
+	if took := time.Since(promoted); took > 3*interval {
 		t.Errorf("the promoted learner took clients after %s, want within one interval (%s)", took, interval)
 	}
-	for i := range 4 {
-		getValue(t, addr, fmt.Sprintf("k%d", i))
-	}
-	if n := endpointStatus(t, adminAddr, learner).TotalConnections; n == 0 {
-		t.Fatal("the promoted learner got no connection of 4 through round-robin")
-	}
+	i := 0
+	testutil.WaitFor(t, "a client through round-robin on the promoted learner", 10*time.Second, func() bool {
+		getValue(t, addr, fmt.Sprintf("k%d", i%12))
+		i++
+		return endpointStatus(t, adminAddr, learner).TotalConnections > 0
+	})
 }
 
 // TestClusterAlarmKeepsServing is issue 25, item 3, through a running
@@ -92,7 +95,9 @@ func TestClusterAlarmKeepsServing(t *testing.T) {
 	put(t, c, "k", "v")
 	dir := t.TempDir()
 	addr, adminAddr := testutil.ListenAddr(t), testutil.ListenAddr(t)
-	extra := "    health-check: {type: etcd, interval: 100ms, timeout: 100ms, fall: 1, rise: 1}\n"
+	// A timeout the loaded machine of a CI run meets: with fall: 1 one
+	// check that times out would mark a member down.
+	extra := "    health-check: {type: etcd, interval: 500ms, timeout: 500ms, fall: 1, rise: 1}\n"
 	startHarness(t, dir, filepath.Join(dir, "gw.yaml"),
 		withAdmin(adminAddr, "", render(listenerSpec{name: "main", addr: addr, endpoints: c.ClientAddrs(), extra: extra})))
 	testutil.FillUntilNoSpace(t, testutil.Client(t, c.ClientAddrs()[0]))
