@@ -36,8 +36,8 @@ func checkDiff(cmd *cobra.Command, flag, socket string, timeout time.Duration) e
 	}
 	ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
 	defer cancel()
-	var a gateway.PlanAnswer
-	if err := control.NewClient(sock).Call(ctx, "plan", gateway.PlanRequest{File: abs, Content: content}, &a); err != nil {
+	var a gateway.DiffAnswer
+	if err := control.NewClient(sock).Call(ctx, "diff", gateway.DiffRequest{File: abs, Content: content}, &a); err != nil {
 		return fmt.Errorf("%s is valid, but can't be compared with the running gateway: %w", path, err)
 	}
 	if len(a.Changes) == 0 {

@@ -95,7 +95,7 @@ func controlAccess(snap *config.Snapshot) (control.Access, error) {
 func (g *Gateway) controlCalls() http.Handler {
 	mux := http.NewServeMux()
 	control.Handle(mux, "reload", g.reloadFromControl)
-	control.Handle(mux, "plan", g.planFromControl)
+	control.Handle(mux, "diff", g.diffFromControl)
 	return mux
 }
 

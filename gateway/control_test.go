@@ -115,58 +115,58 @@ func TestReloadAnswerSaysWhichKeysChanged(t *testing.T) {
 	}
 }
 
-// callPlan asks the gateway behind sock what file would change, sending
+// callDiff asks the gateway behind sock what file would change, sending
 // what the file holds, as the CLI does.
-func callPlan(t *testing.T, sock, file string) (PlanAnswer, error) {
+func callDiff(t *testing.T, sock, file string) (DiffAnswer, error) {
 	t.Helper()
 	content, _ := os.ReadFile(file)
-	return callPlanOf(t, sock, file, content)
+	return callDiffOf(t, sock, file, content)
 }
 
-// callPlanOf asks the gateway behind sock what content, named file, would
+// callDiffOf asks the gateway behind sock what content, named file, would
 // change.
-func callPlanOf(t *testing.T, sock, file string, content []byte) (PlanAnswer, error) {
+func callDiffOf(t *testing.T, sock, file string, content []byte) (DiffAnswer, error) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	var a PlanAnswer
-	err := control.NewClient(sock).Call(ctx, "plan", PlanRequest{File: file, Content: content}, &a)
+	var a DiffAnswer
+	err := control.NewClient(sock).Call(ctx, "diff", DiffRequest{File: file, Content: content}, &a)
 	return a, err
 }
 
-// TestPlanThroughTheControlSocket: the plan call says what another file
+// TestDiffThroughTheControlSocket: the diff call says what another file
 // would change, and applies nothing; it refuses a bad file with the
 // error that names the key, and a relative path; it reads the caller's
 // content, never the path (a caller can't make the gateway read a file).
-func TestPlanThroughTheControlSocket(t *testing.T) {
+func TestDiffThroughTheControlSocket(t *testing.T) {
 	a, b := testutil.Echo(t).Addr, testutil.Echo(t).Addr
 	dir := t.TempDir()
 	path, sock, addr, other := filepath.Join(dir, "gw.yaml"), filepath.Join(dir, "control.sock"), testutil.ListenAddr(t), testutil.ListenAddr(t)
 	running := "control-socket: " + sock + "\n" + render(listenerSpec{name: "main", addr: addr, endpoints: []string{a}})
 	h := startHarness(t, dir, path, running)
 
-	if got, err := callPlan(t, sock, path); err != nil || got.Changes != nil {
-		t.Fatalf("plan of the running file: %+v, %v; want no changes", got, err)
+	if got, err := callDiff(t, sock, path); err != nil || got.Changes != nil {
+		t.Fatalf("diff of the running file: %+v, %v; want no changes", got, err)
 	}
 	candidate := filepath.Join(t.TempDir(), "next.yaml")
 	writeFile(t, candidate, "control-socket: "+sock+"\n"+render(listenerSpec{name: "main", addr: other, endpoints: []string{b}}))
-	got, err := callPlan(t, sock, candidate)
+	got, err := callDiff(t, sock, candidate)
 	want := []string{"~ listener main", "~ listener main listen-addr: " + addr + " → " + other,
 		"+ listener main endpoint " + b, "- listener main endpoint " + a}
 	if err != nil || !slices.Equal(got.Changes, want) {
-		t.Fatalf("plan: %+v, %v; want %q", got, err, want)
+		t.Fatalf("diff: %+v, %v; want %q", got, err, want)
 	}
 	if st := h.gw.Stats(); st.Applied != 0 || h.gw.Current().Listeners[0].ListenAddr != addr {
-		t.Fatalf("the plan applied something: %+v, listening on %s", st, h.gw.Current().Listeners[0].ListenAddr)
+		t.Fatalf("the diff applied something: %+v, listening on %s", st, h.gw.Current().Listeners[0].ListenAddr)
 	}
 	writeFile(t, candidate, strings.Replace(running, "dial-timeout: 1s", "dial-timeout: -1s", 1))
-	if _, err := callPlan(t, sock, candidate); err == nil || !strings.Contains(err.Error(), `key "dial-timeout"`) {
-		t.Fatalf("plan of a bad file: %v, want the key's error", err)
+	if _, err := callDiff(t, sock, candidate); err == nil || !strings.Contains(err.Error(), `key "dial-timeout"`) {
+		t.Fatalf("diff of a bad file: %v, want the key's error", err)
 	}
-	if _, err := callPlan(t, sock, "next.yaml"); err == nil || !strings.Contains(err.Error(), "absolute") {
-		t.Fatalf("plan of a relative path: %v, want refused", err)
+	if _, err := callDiff(t, sock, "next.yaml"); err == nil || !strings.Contains(err.Error(), "absolute") {
+		t.Fatalf("diff of a relative path: %v, want refused", err)
 	}
-	if got, err := callPlanOf(t, sock, path, []byte(strings.Replace(running, "dial-timeout: 1s", "dial-timeout: 2s", 1))); err != nil || !slices.Contains(got.Changes, "~ listener main dial-timeout: 1s → 2s") {
-		t.Fatalf("plan of content sent for the running file's path: %+v, %v; want the content's change, not the file's", got, err)
+	if got, err := callDiffOf(t, sock, path, []byte(strings.Replace(running, "dial-timeout: 1s", "dial-timeout: 2s", 1))); err != nil || !slices.Contains(got.Changes, "~ listener main dial-timeout: 1s → 2s") {
+		t.Fatalf("diff of content sent for the running file's path: %+v, %v; want the content's change, not the file's", got, err)
 	}
 }

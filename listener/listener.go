@@ -92,10 +92,10 @@ func New(name string, ln net.Listener, pool *upstream.Pool, o Options) (*Listene
 	return l, nil
 }
 
-// Retire ends what a closed listener still runs for its connections (the
+// StopIdleReaper ends what a closed listener still runs for its connections (the
 // idle reaper) once the last of them is gone; its owner calls it when it
 // forgets the listener.
-func (l *Listener) Retire() { l.cancel() }
+func (l *Listener) StopIdleReaper() { l.cancel() }
 
 // Serving reports whether the listener accepts connections: it was not
 // closed.

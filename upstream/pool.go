@@ -43,11 +43,11 @@ type Pool struct {
 	// configured and discovered are the two sources of the endpoint set,
 	// which is their union. Guarded by updateMu.
 	configured, discovered []resolver.Endpoint
-	// retired are the endpoints removed from the set, by address, kept
+	// removed are the endpoints removed from the set, by address, kept
 	// while connections to them may be open: an address that comes back
 	// revives its object, so that its open connections and counters stay
 	// with it. Guarded by updateMu.
-	retired map[string]*Endpoint
+	removed map[string]*Endpoint
 	// closed is set by Close: no checker is taken after it. Guarded by
 	// updateMu.
 	closed bool
@@ -63,7 +63,7 @@ type policySlot struct {
 // Close stops its background work.
 func NewPool(opts Options) *Pool {
 	ctx, cancel := context.WithCancel(context.Background())
-	p := &Pool{ctx: ctx, cancel: cancel, dial: opts.Dial, lookup: opts.Lookup, log: opts.Log, retired: map[string]*Endpoint{}}
+	p := &Pool{ctx: ctx, cancel: cancel, dial: opts.Dial, lookup: opts.Lookup, log: opts.Log, removed: map[string]*Endpoint{}}
 	if opts.Policy != nil {
 		p.fixedPolicy = true
 		p.policy.Store(&policySlot{Policy: opts.Policy})
@@ -186,7 +186,7 @@ func (p *Pool) UpdateFrom(source string, eps []resolver.Endpoint) (added, remove
 // the log. The caller holds updateMu.
 func (p *Pool) publishLocked(source string) (added, removed []string) {
 	old := p.Endpoints()
-	p.pruneRetiredLocked()
+	p.pruneRemovedLocked()
 	next, added := p.nextLocked(old)
 	p.endpoints.Store(&next)
 	seen := make(map[string]bool, len(next))
@@ -236,27 +236,27 @@ func (p *Pool) nextLocked(old []*Endpoint) (next []*Endpoint, added []string) {
 }
 
 // addLocked returns the endpoint for an address that joins the set: the
-// retired object of that address, revived, when there is one, else a new
+// removed object of that address, revived, when there is one, else a new
 // one. The caller holds updateMu.
 func (p *Pool) addLocked(re resolver.Endpoint) *Endpoint {
-	ep, ok := p.retired[re.Addr]
+	ep, ok := p.removed[re.Addr]
 	if !ok {
 		return newEndpoint(re)
 	}
-	delete(p.retired, re.Addr)
+	delete(p.removed, re.Addr)
 	ep.revive(re)
 	return ep
 }
 
 // removeLocked takes ep out of service: no new connections, no health
 // checks; its open connections are kept, drained or closed as the
-// settings say, and it is kept in retired while they may be open. The
+// settings say, and it is kept in removed while they may be open. The
 // caller holds updateMu.
 func (p *Pool) removeLocked(ep *Endpoint) {
 	gen := ep.removals.Add(1)
 	ep.removed.Store(true)
 	p.stopChecksLocked(ep)
-	p.retired[ep.addr] = ep
+	p.removed[ep.addr] = ep
 	s := p.Settings()
 	switch s.OnEndpointRemoved {
 	case config.RemovedClose:
@@ -270,14 +270,14 @@ func (p *Pool) removeLocked(ep *Endpoint) {
 	}
 }
 
-// pruneRetiredLocked forgets the retired endpoints without a connection,
+// pruneRemovedLocked forgets the removed endpoints without a connection,
 // open or being dialled. One removed by the last update is kept until the
 // next, however, so that a connection dialled just before its removal and
 // not yet tracked is not missed. The caller holds updateMu.
-func (p *Pool) pruneRetiredLocked() {
-	for addr, ep := range p.retired {
+func (p *Pool) pruneRemovedLocked() {
+	for addr, ep := range p.removed {
 		if ep.load() == 0 {
-			delete(p.retired, addr)
+			delete(p.removed, addr)
 		}
 	}
 }

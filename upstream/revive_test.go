@@ -48,20 +48,20 @@ func TestReaddedEndpointCountsItsOpenConnections(t *testing.T) {
 	}
 }
 
-// TestRetiredEndpointsAreForgotten: a removed endpoint without
+// TestRemovedEndpointsAreForgotten: a removed endpoint without
 // connections is not kept past the next update, so that churn of
 // addresses doesn't grow the pool; one that comes back then is new.
-func TestRetiredEndpointsAreForgotten(t *testing.T) {
+func TestRemovedEndpointsAreForgotten(t *testing.T) {
 	b, a := newServer(t), newServer(t)
 	p := newTestPool(t, Settings{RetryDelay: time.Hour}, b.addr, a.addr)
 	old := endpoint(p, b.addr)
 	p.UpdateFrom("config", resolver.Static([]string{a.addr}))
 	p.UpdateFrom("config", resolver.Static([]string{a.addr}))
 	p.updateMu.Lock()
-	n := len(p.retired)
+	n := len(p.removed)
 	p.updateMu.Unlock()
 	if n != 0 {
-		t.Fatalf("%d retired endpoints kept without connections, want 0", n)
+		t.Fatalf("%d removed endpoints kept without connections, want 0", n)
 	}
 	p.UpdateFrom("config", resolver.Static([]string{b.addr, a.addr}))
 	if endpoint(p, b.addr) == old {

@@ -15,29 +15,29 @@ import (
 	"github.com/etcd-gateway/etcd-gateway/resolver"
 )
 
-// plan is what Apply prepared before changing anything.
-type plan struct {
+// prepared is what Apply prepared before changing anything.
+type prepared struct {
 	// hosts is a new name cache, when dns-server changed; nil otherwise.
 	hosts *resolver.Hosts
 	// srv holds, per listener, its SRV discovery when it is new or
 	// changed, with its first resolution.
-	srv      map[string]srvPlan
+	srv      map[string]srvPrepared
 	settings map[string]loaded
 	bound    map[string]net.Listener
 	// perms are the new permissions of the unix sockets that stay bound.
 	perms map[string]socketChange
 }
 
-// srvPlan is the first resolution of a new or changed SRV discovery; err
+// srvPrepared is the first resolution of a new or changed SRV discovery; err
 // is set when DNS could not be reached.
-type srvPlan struct {
+type srvPrepared struct {
 	srv   resolver.SRV
 	first resolver.Result
 	err   error
 }
 
-// abort undoes what a plan that is not committed holds.
-func (p *plan) abort() {
+// abort undoes what a prepared reload that is not committed holds.
+func (p *prepared) abort() {
 	if p == nil {
 		return
 	}
@@ -50,9 +50,9 @@ func (p *plan) abort() {
 }
 
 // prepare does the slow and failing work of an Apply, without g.mu: the
-// members it reads are changed only under applyMu, which the caller holds.
-func (g *Group) prepare(ctx context.Context, s *config.Snapshot) (*plan, error) {
-	p := &plan{srv: map[string]srvPlan{}, settings: map[string]loaded{}, bound: map[string]net.Listener{}, perms: map[string]socketChange{}}
+// running listeners it reads are changed only under applyMu, which the caller holds.
+func (g *Group) prepare(ctx context.Context, s *config.Snapshot) (*prepared, error) {
+	p := &prepared{srv: map[string]srvPrepared{}, settings: map[string]loaded{}, bound: map[string]net.Listener{}, perms: map[string]socketChange{}}
 	hosts := g.hosts.Load()
 	if hosts == nil || hosts.DNSServer() != s.DNSServer {
 		p.hosts = resolver.NewHosts(resolver.HostsOptions{
@@ -68,7 +68,7 @@ func (g *Group) prepare(ctx context.Context, s *config.Snapshot) (*plan, error) 
 // or changed and every static host name new to its listener. A name or a
 // discovery that DNS says does not exist is an error; DNS that does not
 // answer is not.
-func (g *Group) prepareDNS(ctx context.Context, s *config.Snapshot, p *plan, hosts *resolver.Hosts) error {
+func (g *Group) prepareDNS(ctx context.Context, s *config.Snapshot, p *prepared, hosts *resolver.Hosts) error {
 	ctx, cancel := context.WithTimeout(ctx, resolver.DefaultTimeout)
 	defer cancel()
 	var wg sync.WaitGroup
@@ -93,8 +93,8 @@ func (g *Group) prepareDNS(ctx context.Context, s *config.Snapshot, p *plan, hos
 }
 
 // prepareListenerDNS is prepareDNS for one listener; mu guards p.srv.
-func (g *Group) prepareListenerDNS(ctx context.Context, s *config.Snapshot, lc config.Listener, p *plan, mu *sync.Mutex, hosts *resolver.Hosts) error {
-	m := g.members[lc.Name]
+func (g *Group) prepareListenerDNS(ctx context.Context, s *config.Snapshot, lc config.Listener, p *prepared, mu *sync.Mutex, hosts *resolver.Hosts) error {
+	m := g.listeners[lc.Name]
 	if lc.DiscoverySRV == "" {
 		return checkNames(hosts.Resolve(ctx, newNames(m, lc, p.hosts != nil)))
 	}
@@ -119,14 +119,14 @@ func (g *Group) prepareListenerDNS(ctx context.Context, s *config.Snapshot, lc c
 	hosts.Resolve(ctx, hostNames(res.Endpoints))
 	mu.Lock()
 	defer mu.Unlock()
-	p.srv[lc.Name] = srvPlan{srv: srv, first: res, err: err}
+	p.srv[lc.Name] = srvPrepared{srv: srv, first: res, err: err}
 	return nil
 }
 
 // newNames returns the host names of lc's static endpoints that m (nil for
 // a new listener) does not have already; all of them when the name cache
 // is new.
-func newNames(m *member, lc config.Listener, all bool) []string {
+func newNames(m *running, lc config.Listener, all bool) []string {
 	names := hostNames(resolver.Static(lc.Endpoints))
 	if m == nil || all {
 		return names
@@ -148,10 +148,10 @@ func checkNames(states []resolver.HostState) error {
 
 // prepareFiles loads the pool settings (TLS files) of every listener that
 // is new or changed.
-func (g *Group) prepareFiles(s *config.Snapshot, p *plan) error {
+func (g *Group) prepareFiles(s *config.Snapshot, p *prepared) error {
 	var errs []error
 	for _, lc := range s.Listeners {
-		if m, ok := g.members[lc.Name]; ok && equalListener(m.cfg, lc) {
+		if m, ok := g.listeners[lc.Name]; ok && equalListener(m.cfg, lc) {
 			continue
 		}
 		ps, err := poolSettings(lc)
@@ -175,10 +175,10 @@ func (g *Group) prepareFiles(s *config.Snapshot, p *plan) error {
 }
 
 // bind binds every listen address that is new.
-func (g *Group) bind(ctx context.Context, s *config.Snapshot, p *plan) error {
+func (g *Group) bind(ctx context.Context, s *config.Snapshot, p *prepared) error {
 	var errs []error
 	for _, lc := range s.Listeners {
-		if m, ok := g.members[lc.Name]; ok && m.cfg.ListenAddr == lc.ListenAddr {
+		if m, ok := g.listeners[lc.Name]; ok && m.cfg.ListenAddr == lc.ListenAddr {
 			if err := g.keepSocket(m, lc, p); err != nil {
 				errs = append(errs, s.ListenerError(lc.Name, err))
 			}
@@ -201,7 +201,7 @@ func (g *Group) bind(ctx context.Context, s *config.Snapshot, p *plan) error {
 // mode, owner and group of a unix socket's file, applied at commit
 // without re-binding. It checks that a systemd socket that gets an
 // allow-list is a unix socket.
-func (g *Group) keepSocket(m *member, lc config.Listener, p *plan) error {
+func (g *Group) keepSocket(m *running, lc config.Listener, p *prepared) error {
 	if err := checkPeersOn(m.ln.Addr(), lc); err != nil {
 		return err
 	}
@@ -222,9 +222,9 @@ type socketChange struct {
 	perms config.SocketPerms
 }
 
-// commit applies a prepared plan; the caller holds applyMu and mu. It
+// commit applies a prepared reload; the caller holds applyMu and mu. It
 // does no DNS or file work and can't fail.
-func (g *Group) commit(s *config.Snapshot, p *plan) Diff {
+func (g *Group) commit(s *config.Snapshot, p *prepared) Diff {
 	if p.hosts != nil {
 		if old := g.hosts.Swap(p.hosts); old != nil {
 			defer old.Close()
@@ -243,16 +243,16 @@ func (g *Group) commit(s *config.Snapshot, p *plan) Diff {
 			g.log.WithFields(logrus.Fields{"listener": name, "error": err.Error()}).Error("unix socket's permissions not changed")
 		}
 	}
-	for name, m := range g.members {
+	for name, m := range g.listeners {
 		if want[name] {
 			continue
 		}
-		delete(g.members, name)
+		delete(g.listeners, name)
 		diff.Removed = append(diff.Removed, name)
-		g.retired = append(g.retired, m.ln) // a Shutdown meanwhile drains it too
+		g.draining = append(g.draining, m.ln) // a Shutdown meanwhile drains it too
 		go g.stop(m, s.ShutdownTimeout)
 	}
-	g.pruneRetired()
+	g.pruneDraining()
 	g.retainNamesLocked()
 	slices.Sort(diff.Added)
 	slices.Sort(diff.Removed)
@@ -260,12 +260,12 @@ func (g *Group) commit(s *config.Snapshot, p *plan) Diff {
 	return diff
 }
 
-// commitListener starts or updates the member of lc and records it in diff.
-func (g *Group) commitListener(lc config.Listener, p *plan, diff *Diff) {
-	m, ok := g.members[lc.Name]
+// commitListener starts or updates the running listener of lc and records it in diff.
+func (g *Group) commitListener(lc config.Listener, p *prepared, diff *Diff) {
+	m, ok := g.listeners[lc.Name]
 	if !ok {
 		m = g.start(lc, p.bound[lc.Name], p, p.settings[lc.Name])
-		g.members[lc.Name] = m
+		g.listeners[lc.Name] = m
 		diff.Added = append(diff.Added, lc.Name)
 		diff.Endpoints[lc.Name] = EndpointDiff{Added: endpointAddrs(m.pool)}
 		return
@@ -284,7 +284,7 @@ func (g *Group) commitListener(lc config.Listener, p *plan, diff *Diff) {
 // resolution and (re)starts the refresh; an unchanged one is left running.
 // When DNS could not be reached, the listener keeps what it has (nothing,
 // when new) until its discovery answers.
-func (g *Group) setSource(m *member, lc config.Listener, p *plan) (added, removed []string) {
+func (g *Group) setSource(m *running, lc config.Listener, p *prepared) (added, removed []string) {
 	if lc.DiscoverySRV == "" {
 		m.src.stopSRV()
 		m.src.setWaiting("")
@@ -323,18 +323,18 @@ func (g *Group) lookup(name string) ([]netip.Addr, error) {
 func (g *Group) hostChanged(name string) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	for _, m := range g.members {
+	for _, m := range g.listeners {
 		if m.src.uses(name) {
 			m.src.republish()
 		}
 	}
 }
 
-// retainNamesLocked stops resolving the names no member uses any more.
+// retainNamesLocked stops resolving the names no running listener uses any more.
 // The caller holds mu.
 func (g *Group) retainNamesLocked() {
 	used := map[string]bool{}
-	for _, m := range g.members {
+	for _, m := range g.listeners {
 		for _, n := range m.src.names() {
 			used[n] = true
 		}

@@ -13,7 +13,7 @@ func (r *srvRefresh) stopped() bool { return r.ctx.Err() != nil }
 func (g *Group) LookupCounters(name string) *resolver.LookupCounters {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if m, ok := g.members[name]; ok {
+	if m, ok := g.listeners[name]; ok {
 		return m.dns
 	}
 	return nil

@@ -33,7 +33,7 @@ import (
 //
 // Two locks: applyMu makes Apply and Shutdown one at a time, and is held
 // through the slow work of an Apply (DNS lookups, TLS files, binds); mu
-// guards the running members and is held only to change or read them, so
+// guards the running listeners and is held only to change or read them, so
 // that /healthz, /status and /metrics never wait for DNS.
 type Group struct {
 	log logrus.FieldLogger
@@ -46,10 +46,10 @@ type Group struct {
 	// dns-server changes.
 	hosts atomic.Pointer[resolver.Hosts]
 
-	mu      sync.Mutex
-	members map[string]*member
-	retired []*listener.Listener // closed listeners whose connections may still be open
-	fds     *listener.FDBudget   // shared by the listeners: see fds.go
+	mu        sync.Mutex
+	listeners map[string]*running
+	draining  []*listener.Listener // closed listeners whose connections may still be open
+	fds       *listener.FDBudget   // shared by the listeners: see fds.go
 	// fwd carries every listener's connections: the process's, whose
 	// owner closes it after Shutdown.
 	fwd *forward.Forwarder
@@ -64,20 +64,20 @@ type Group struct {
 	inherited *upgrade.Inherited
 }
 
-// member is one configured listener and its live objects.
-type member struct {
+// running is one configured listener and its live objects.
+type running struct {
 	cfg  config.Listener
 	pool *upstream.Pool
 	ln   *listener.Listener
 	src  *source
-	// prev are the member's listeners closed by re-binds that still have
-	// open connections; base holds the counts of those that had none left.
-	// With them the member's counters go on across re-binds.
+	// prev are the listeners closed by re-binds that still have open
+	// connections; base holds the counts of those that had none left.
+	// With them the listener's counters go on across re-binds.
 	prev []*listener.Listener
 	base listener.Counters
-	// dns counts the lookups of the member's SRV source.
+	// dns counts the lookups of the listener's SRV source.
 	dns *resolver.LookupCounters
-	// peers is the member's allow-list, names looked up; nil lets anyone
+	// peers is the listener's allow-list, names looked up; nil lets anyone
 	// in.
 	peers *listener.Peers
 }
@@ -103,7 +103,7 @@ func (d Diff) Empty() bool {
 // NewGroup returns a group with no listeners, whose listeners' connections
 // fwd carries; the caller closes fwd after Shutdown.
 func NewGroup(log logrus.FieldLogger, fwd *forward.Forwarder) *Group {
-	g := &Group{log: log, members: map[string]*member{}, fds: listener.NewFDBudget(), fwd: fwd}
+	g := &Group{log: log, listeners: map[string]*running{}, fds: listener.NewFDBudget(), fwd: fwd}
 	g.checkers = upstream.NewCheckers(g.dial, log)
 	return g
 }
@@ -146,10 +146,10 @@ type loaded struct {
 	peers *listener.Peers
 }
 
-// start builds the pool and listener of a new member and starts serving.
-func (g *Group) start(lc config.Listener, ln net.Listener, p *plan, ld loaded) *member {
+// start builds the pool and listener of a new running listener and starts serving.
+func (g *Group) start(lc config.Listener, ln net.Listener, p *prepared, ld loaded) *running {
 	log := g.log.WithField("listener", lc.Name)
-	m := &member{cfg: lc, dns: &resolver.LookupCounters{}, peers: ld.peers}
+	m := &running{cfg: lc, dns: &resolver.LookupCounters{}, peers: ld.peers}
 	m.pool = upstream.NewPool(upstream.Options{Settings: ld.pool, Log: log, Dial: g.dial, Lookup: g.lookup, Checkers: g.checkers})
 	m.src = &source{pool: m.pool, hosts: g.hosts.Load, log: log}
 	g.setSource(m, lc, p)
@@ -162,10 +162,10 @@ func (g *Group) start(lc config.Listener, ln net.Listener, p *plan, ld loaded) *
 	return m
 }
 
-// update applies lc, whose files ld holds, to a running member; ln is its
+// update applies lc, whose files ld holds, to a running listener; ln is its
 // new socket when the listen address changed, else nil; p holds its SRV
 // discovery when that was resolved anew.
-func (g *Group) update(m *member, lc config.Listener, ln net.Listener, p *plan, ld loaded) (bool, EndpointDiff) {
+func (g *Group) update(m *running, lc config.Listener, ln net.Listener, p *prepared, ld loaded) (bool, EndpointDiff) {
 	_, resolved := p.srv[lc.Name]
 	same := equalListener(m.cfg, lc)
 	if same && !resolved && p.hosts == nil {
@@ -191,7 +191,7 @@ func (g *Group) update(m *member, lc config.Listener, ln net.Listener, p *plan, 
 		m.ln.SetTLS(old.TLS())
 		go m.ln.Serve()
 		_ = old.Close()
-		g.retired = append(g.retired, old)
+		g.draining = append(g.draining, old)
 		m.prev = append(m.prev, old)
 		log.WithFields(logrus.Fields{"addr": ln.Addr().String(), "old-addr": old.Addr().String()}).Info("listener re-bound")
 	}
@@ -199,7 +199,7 @@ func (g *Group) update(m *member, lc config.Listener, ln net.Listener, p *plan, 
 	return true, ed
 }
 
-// newListener makes a member's listener on ln, sharing the group's
+// newListener makes a running listener's listener on ln, sharing the group's
 // forwarder and descriptor budget. listener.New fails only without a
 // forwarder, and NewGroup was given one: commit, which can't fail, calls
 // it.
@@ -223,8 +223,8 @@ func warnIdentityLeak(log logrus.FieldLogger, lc config.Listener) {
 // key, so that a key added later can't be forgotten here.
 func equalListener(a, b config.Listener) bool { return reflect.DeepEqual(a, b) }
 
-// stop shuts a removed member down as at gateway shutdown.
-func (g *Group) stop(m *member, timeout time.Duration) {
+// stop shuts a removed listener down as at gateway shutdown.
+func (g *Group) stop(m *running, timeout time.Duration) {
 	m.src.stopSRV()
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
@@ -233,17 +233,17 @@ func (g *Group) stop(m *member, timeout time.Duration) {
 	g.log.WithField("listener", m.cfg.Name).Info("listener stopped")
 }
 
-// pruneRetired forgets retired listeners that are closed and whose
-// connections have all ended, keeping their counts in their member's base.
-func (g *Group) pruneRetired() {
-	g.retired = slices.DeleteFunc(g.retired, func(l *listener.Listener) bool {
+// pruneDraining forgets draining listeners that are closed and whose
+// connections have all ended, keeping their counts in their running listener's base.
+func (g *Group) pruneDraining() {
+	g.draining = slices.DeleteFunc(g.draining, func(l *listener.Listener) bool {
 		if l.Serving() || l.OpenConns() != 0 {
 			return false
 		}
-		l.Retire()
+		l.StopIdleReaper()
 		return true
 	})
-	for _, m := range g.members {
+	for _, m := range g.listeners {
 		m.prev = slices.DeleteFunc(m.prev, func(l *listener.Listener) bool {
 			if l.OpenConns() != 0 {
 				return false
@@ -259,8 +259,8 @@ func (g *Group) pruneRetired() {
 func (g *Group) Listeners() map[string]*listener.Listener {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	out := make(map[string]*listener.Listener, len(g.members))
-	for name, m := range g.members {
+	out := make(map[string]*listener.Listener, len(g.listeners))
+	for name, m := range g.listeners {
 		out[name] = m.ln
 	}
 	return out
@@ -274,14 +274,14 @@ func (g *Group) Shutdown(ctx context.Context) error {
 	g.mu.Lock()
 	var ls []*listener.Listener
 	var pools []*upstream.Pool
-	for name, m := range g.members {
+	for name, m := range g.listeners {
 		ls = append(ls, m.ln)
 		pools = append(pools, m.pool)
 		m.src.stopSRV()
-		delete(g.members, name)
+		delete(g.listeners, name)
 	}
-	ls = append(ls, g.retired...)
-	g.retired = nil
+	ls = append(ls, g.draining...)
+	g.draining = nil
 	g.mu.Unlock()
 	if h := g.hosts.Load(); h != nil {
 		defer h.Close()

@@ -435,7 +435,7 @@ func applyListener(t *testing.T, g *Group, dnsServer string, lc config.Listener)
 func runningRefresh(g *Group, name string) *srvRefresh {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	return g.members[name].src.running()
+	return g.listeners[name].src.running()
 }
 
 func TestSRVFromEtcdFlags(t *testing.T) {

@@ -65,8 +65,8 @@ type EndpointStatus struct {
 func (g *Group) Status() []Status {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	out := make([]Status, 0, len(g.members))
-	for _, m := range g.members {
+	out := make([]Status, 0, len(g.listeners))
+	for _, m := range g.listeners {
 		st := Status{
 			Config:    m.cfg,
 			Addr:      m.ln.Addr().String(),
@@ -107,7 +107,7 @@ func (g *Group) Status() []Status {
 }
 
 // names returns what the name cache knows of m's host names.
-func (g *Group) names(m *member) map[string]resolver.HostState {
+func (g *Group) names(m *running) map[string]resolver.HostState {
 	hosts := g.hosts.Load()
 	out := map[string]resolver.HostState{}
 	for _, n := range m.src.names() {
@@ -134,7 +134,7 @@ func addresses(names map[string]resolver.HostState, addr string) []string {
 }
 
 // waiting says why m can't serve new clients, or "".
-func waiting(m *member, names map[string]resolver.HostState) string {
+func waiting(m *running, names map[string]resolver.HostState) string {
 	if w := m.src.Waiting(); w != "" {
 		return w
 	}

@@ -36,7 +36,7 @@ func (g *Group) Sockets() ([]upgrade.Socket, []*listener.Gate, error) {
 	defer g.mu.Unlock()
 	var socks []upgrade.Socket
 	var gates []*listener.Gate
-	for name, m := range g.members {
+	for name, m := range g.listeners {
 		gate := m.ln.Gate()
 		if gate == nil {
 			continue

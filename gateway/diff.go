@@ -8,9 +8,9 @@ import (
 	"github.com/etcd-gateway/etcd-gateway/config"
 )
 
-// PlanRequest asks what a config file would change in the running
+// DiffRequest asks what a config file would change in the running
 // gateway, without applying it (`etcd-gateway check --diff`).
-type PlanRequest struct {
+type DiffRequest struct {
 	// File is the file's absolute path, for the messages and the format
 	// (by its extension); Content is what the caller read there. The
 	// gateway parses the caller's bytes rather than reading the path
@@ -22,21 +22,21 @@ type PlanRequest struct {
 	Content []byte `json:"content"`
 }
 
-// PlanAnswer is what the file would change: the lines of config.Diff.
+// DiffAnswer is what the file would change: the lines of config.Diff.
 // None means a reload of it would change nothing.
-type PlanAnswer struct {
+type DiffAnswer struct {
 	Changes []string `json:"changes,omitempty"`
 }
 
-// planFromControl answers a PlanRequest. It only reads the snapshot in
+// diffFromControl answers a DiffRequest. It only reads the snapshot in
 // force, so it needs no turn of Run's.
-func (g *Gateway) planFromControl(_ context.Context, req PlanRequest) (PlanAnswer, error) {
+func (g *Gateway) diffFromControl(_ context.Context, req DiffRequest) (DiffAnswer, error) {
 	if !filepath.IsAbs(req.File) {
-		return PlanAnswer{}, fmt.Errorf("%q is not an absolute path: the files it references would be looked for in the gateway's working directory", req.File)
+		return DiffAnswer{}, fmt.Errorf("%q is not an absolute path: the files it references would be looked for in the gateway's working directory", req.File)
 	}
 	snap, err := config.Parse(req.File, req.Content)
 	if err != nil {
-		return PlanAnswer{}, err
+		return DiffAnswer{}, err
 	}
-	return PlanAnswer{Changes: config.Changes(g.Current(), config.WithFileDigests(snap))}, nil
+	return DiffAnswer{Changes: config.Changes(g.Current(), config.WithFileDigests(snap))}, nil
 }
