@@ -56,14 +56,10 @@ func TestReloadThroughTheControlSocket(t *testing.T) {
 	}
 }
 
-// TestReloadAnswerSaysWhatChanged: an applied reload answers with one
-// line per listener and endpoint added, removed or changed.
-func TestReloadAnswerSaysWhatChanged(t *testing.T) {
-	a, b, c := testutil.Echo(t).Addr, testutil.Echo(t).Addr, testutil.Echo(t).Addr
-	addr, extra := testutil.ListenAddr(t), testutil.ListenAddr(t)
-	dir := t.TempDir()
-	path := filepath.Join(dir, "gw.yaml")
-	writeFile(t, path, render(listenerSpec{name: "main", addr: addr, endpoints: []string{a, b}}))
+// startFile starts a gateway on the file at path, without its reload loop:
+// the test applies reloads itself. It shuts down at cleanup.
+func startFile(t *testing.T, path string) *Gateway {
+	t.Helper()
 	snap, err := config.Load(path)
 	if err != nil {
 		t.Fatal(err)
@@ -73,6 +69,18 @@ func TestReloadAnswerSaysWhatChanged(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = gw.Shutdown() })
+	return gw
+}
+
+// TestReloadAnswerSaysWhatChanged: an applied reload answers with one
+// line per listener and endpoint added, removed or changed.
+func TestReloadAnswerSaysWhatChanged(t *testing.T) {
+	a, b, c := testutil.Echo(t).Addr, testutil.Echo(t).Addr, testutil.Echo(t).Addr
+	addr, extra := testutil.ListenAddr(t), testutil.ListenAddr(t)
+	dir := t.TempDir()
+	path := filepath.Join(dir, "gw.yaml")
+	writeFile(t, path, render(listenerSpec{name: "main", addr: addr, endpoints: []string{a, b}}))
+	gw := startFile(t, path)
 	writeFile(t, path, render(listenerSpec{name: "main", addr: addr, endpoints: []string{a, c}}, listenerSpec{name: "extra", addr: extra, endpoints: []string{a}}))
 	next, err := config.Load(path)
 	if err != nil {
@@ -93,15 +101,7 @@ func TestReloadAnswerSaysWhichKeysChanged(t *testing.T) {
 	path, addr := filepath.Join(dir, "gw.yaml"), testutil.ListenAddr(t)
 	main := listenerSpec{name: "main", addr: addr, endpoints: []string{echo.Addr}}
 	writeFile(t, path, render(main))
-	snap, err := config.Load(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	gw, err := Start(context.Background(), testutil.Logger(t).Out, snap)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = gw.Shutdown() })
+	gw := startFile(t, path)
 	main.extra = "    policy: round-robin\n"
 	writeFile(t, path, strings.Replace(render(main), "log-level: debug", "log-level: info", 1))
 	next, err := config.Load(path)
