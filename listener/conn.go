@@ -79,6 +79,32 @@ func (c *proxyConn) Close() error {
 	return c.client.Close()
 }
 
+// activity is what the forwarding's last bytes say; false before it
+// started.
+func (c *proxyConn) activity() (forward.Activity, bool) {
+	c.mu.Lock()
+	fwd := c.fwd
+	c.mu.Unlock()
+	if fwd == nil {
+		return forward.Activity{}, false
+	}
+	return fwd.Activity(), true
+}
+
+// Quiet reports whether nothing is in flight (forward.Activity.Quiet); a
+// connection whose forwarding has not started is not quiet.
+func (c *proxyConn) Quiet(now time.Time, window time.Duration) bool {
+	a, ok := c.activity()
+	return ok && a.Quiet(now, window)
+}
+
+// Unanswered is when bytes sent to the member began to wait for an
+// answer; zero when none wait.
+func (c *proxyConn) Unanswered() time.Time {
+	a, _ := c.activity()
+	return a.Unanswered
+}
+
 // isClosed reports whether the connection was closed.
 func (c *proxyConn) isClosed() bool {
 	c.mu.Lock()

@@ -75,7 +75,7 @@ func BenchmarkDialAndTrack(b *testing.B) {
 				b.Error(err)
 				return
 			}
-			untrack := ep.Track(c)
+			untrack := ep.Track(closerConn{c})
 			untrack()
 		}
 	})

@@ -159,7 +159,7 @@ func TestSharedVerdictOwnOnUnhealthy(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { _ = conn.Close() })
-		ep.Track(conn)
+		ep.Track(closerConn{conn})
 		conns = append(conns, conn)
 	}
 	fs[0].answer.Store(answerNoLeader)

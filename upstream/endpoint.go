@@ -8,7 +8,6 @@
 package upstream
 
 import (
-	"io"
 	"math/rand/v2"
 	"net"
 	"net/netip"
@@ -188,13 +187,27 @@ func (ep *Endpoint) Bytes() *ByteCounter { return ep.bytes }
 // least-connections counts it.
 func (ep *Endpoint) load() int64 { return ep.open.Load() + ep.dialing.Load() }
 
-type tracked struct{ c io.Closer }
+// Conn is a proxied connection an endpoint tracks. The endpoint closes it
+// when its member is removed or goes unhealthy, and reads what its last
+// bytes say: a connection is moved only when nothing is in flight, and an
+// answer the member owes for long is a sign that it is frozen.
+type Conn interface {
+	Close() error
+	// Quiet reports whether nothing is in flight at now: the member spoke
+	// last, and neither way moved bytes for window.
+	Quiet(now time.Time, window time.Duration) bool
+	// Unanswered is when bytes sent to the member began to wait for an
+	// answer; zero when none wait.
+	Unanswered() time.Time
+}
+
+type tracked struct{ c Conn }
 
 // Track records c as a connection open to the endpoint until the returned
 // function is called. A tracked connection is closed when the endpoint is
 // removed with the drain or close policy, or goes unhealthy with
 // on-unhealthy close.
-func (ep *Endpoint) Track(c io.Closer) (untrack func()) {
+func (ep *Endpoint) Track(c Conn) (untrack func()) {
 	t := &tracked{c: c}
 	ep.conns.Store(t, struct{}{})
 	ep.open.Add(1)

@@ -260,3 +260,10 @@ func (r *relay) copy(ctx context.Context, dst, src net.Conn) {
 		}
 	}
 }
+
+// closerConn is a tracked connection that is only a closer: quiet, and
+// owing no answer.
+type closerConn struct{ io.Closer }
+
+func (closerConn) Quiet(time.Time, time.Duration) bool { return true }
+func (closerConn) Unanswered() time.Time               { return time.Time{} }

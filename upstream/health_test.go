@@ -240,7 +240,7 @@ func TestOnUnhealthy(t *testing.T) {
 			if ep.Addr() != a.addr {
 				t.Fatalf("dialled %s, want %s", ep.Addr(), a.addr)
 			}
-			ep.Track(conn)
+			ep.Track(closerConn{conn})
 			a.answer.Store(answerNoLeader)
 			testutil.WaitFor(t, "the endpoint to go unhealthy", 5*time.Second, func() bool { return !ep.Healthy() })
 

@@ -35,7 +35,7 @@ func TestLeaderlessMemberLosesItsClients(t *testing.T) {
 		t.Fatalf("Dial: %v to %v, want %s", err, got, a)
 	}
 	defer conn.Close()
-	untrack := ep.Track(conn)
+	untrack := ep.Track(closerConn{conn})
 	defer untrack()
 
 	lost.Stop(1)

@@ -120,7 +120,7 @@ func TestLeastConnectionsBalancesOpenConnections(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { conn.Close() })
-		untrack[ep.Addr()] = append(untrack[ep.Addr()], ep.Track(conn))
+		untrack[ep.Addr()] = append(untrack[ep.Addr()], ep.Track(closerConn{conn}))
 	}
 	for i, want := range []int64{100, 50, 50} {
 		if got := endpoint(p, servers[i].addr).OpenConns(); got < want-1 || got > want+1 {
@@ -137,7 +137,7 @@ func TestLeastConnectionsBalancesOpenConnections(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { conn.Close() })
-		ep.Track(conn)
+		ep.Track(closerConn{conn})
 		if ep.Addr() != servers[1].addr {
 			t.Fatalf("dial %d after 30 connections ended went to %s, want the emptied endpoint", i, ep.Addr())
 		}

@@ -187,7 +187,7 @@ func TestUpdateKeepsStateOfStayingEndpoints(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	untrack := epB.Track(conn)
+	untrack := epB.Track(closerConn{conn})
 	epA := endpoint(p, a)
 
 	added, removed := p.UpdateFrom("config", resolver.Static([]string{a, c.addr}))
@@ -237,7 +237,7 @@ func TestRemovedEndpointConnectionsClosedByPolicy(t *testing.T) {
 			defer conn.Close()
 			peer := <-s.conns
 			defer peer.Close()
-			ep.Track(conn)
+			ep.Track(closerConn{conn})
 			p.UpdateFrom("config", resolver.Static([]string{other.addr}))
 
 			_ = peer.SetReadDeadline(time.Now().Add(2 * time.Second))

@@ -24,7 +24,7 @@ func TestReaddedEndpointCountsItsOpenConnections(t *testing.T) {
 	defer conn.Close()
 	peer := <-b.conns
 	defer peer.Close()
-	untrack := ep.Track(conn)
+	untrack := ep.Track(closerConn{conn})
 
 	p.UpdateFrom("config", resolver.Static([]string{a.addr}))
 	added, _ := p.UpdateFrom("config", resolver.Static([]string{b.addr, a.addr}))

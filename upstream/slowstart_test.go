@@ -56,7 +56,7 @@ func dials(t *testing.T, p *Pool, n int, hold bool) map[*Endpoint]int {
 			_ = conn.Close()
 			continue
 		}
-		untrack := ep.Track(conn)
+		untrack := ep.Track(closerConn{conn})
 		t.Cleanup(func() { untrack(); _ = conn.Close() })
 	}
 	return got
@@ -94,7 +94,7 @@ func TestSlowStartLeastConnections(t *testing.T) {
 	p, eps := slowStartPool(t, config.PolicyLeastConnections, time.Hour, 3)
 	for _, ep := range eps[:2] {
 		for range 50 {
-			ep.Track(io.NopCloser(nil))
+			ep.Track(closerConn{io.NopCloser(nil)})
 		}
 	}
 	comeBack(p, eps[2])

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
+	"time"
 )
 
 // startCopy forwards bytes both ways between client and upstream with two
@@ -15,16 +16,17 @@ import (
 // are no raw sockets (TLS), on every platform, and every connection where
 // there is no event-driven forwarder.
 func startCopy(client, upstream net.Conn, m loopMeters, done func(toUpstream, toClient int64)) Forwarding {
-	c := &copyPair{client: client, upstream: upstream}
+	c := &copyPair{client: client, upstream: upstream, epoch: time.Now()}
+	c.act.begin(since(c.epoch))
 	go func() {
 		var wg sync.WaitGroup
 		var toClient int64
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			toClient = copyHalf(upstream, client, &meteredWriter{dst: client, m: m, toClient: true})
+			toClient = copyHalf(upstream, client, &meteredWriter{dst: client, m: m, c: c, toClient: true})
 		}()
-		toUpstream := copyHalf(client, upstream, &meteredWriter{dst: upstream, m: m})
+		toUpstream := copyHalf(client, upstream, &meteredWriter{dst: upstream, m: m, c: c})
 		wg.Wait()
 		_, _ = client.Close(), upstream.Close()
 		done(toUpstream, toClient)
@@ -36,7 +38,12 @@ func startCopy(client, upstream net.Conn, m loopMeters, done func(toUpstream, to
 type copyPair struct {
 	client, upstream net.Conn
 	closed           atomic.Bool
+	epoch            time.Time // when the copy started: act's clock
+	act              activity
 }
+
+// Activity reports when the copy last moved bytes each way.
+func (c *copyPair) Activity() Activity { return c.act.at(c.epoch) }
 
 // Close closes both connections, which ends both copies; it may be called
 // any number of times.
@@ -81,16 +88,22 @@ type closeWriter interface{ CloseWrite() error }
 type meteredWriter struct {
 	dst      io.Writer
 	m        loopMeters
-	toClient bool // the direction counted: to the client, else to upstream
+	c        *copyPair // whose activity the writes are
+	toClient bool      // the direction counted: to the client, else to upstream
 }
 
 // Write writes b and counts what was written.
 func (w *meteredWriter) Write(b []byte) (int, error) {
 	n, err := w.dst.Write(b)
+	dir := toUpstream
 	if w.toClient {
+		dir = toClient
 		w.m.add(0, int64(n))
 	} else {
 		w.m.add(int64(n), 0)
+	}
+	if n > 0 {
+		w.c.act.wrote(dir, since(w.c.epoch))
 	}
 	return n, err
 }

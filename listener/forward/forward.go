@@ -27,6 +27,10 @@ type Forwarding interface {
 	// a socket option or TCP_INFO; it returns an error, without running
 	// fn, when the side has no socket or once the pair has ended.
 	Control(i int, fn func(fd uintptr)) error
+	// Activity reports when bytes last moved each way, for closing a
+	// connection only when nothing is in flight and for seeing an
+	// upstream that owes an answer. Any goroutine may call it.
+	Activity() Activity
 	// Movable returns the pair a handover may export (Export,
 	// ExportBatch); false for a copy, whose state lives in this
 	// process's goroutines.

@@ -25,6 +25,9 @@ type Pair struct{}
 // Close does nothing: no Pair exists here.
 func (p *Pair) Close() error { return nil }
 
+// Activity reports nothing: no Pair exists here.
+func (p *Pair) Activity() Activity { return Activity{} }
+
 // Movable reports false: no Pair exists here.
 func (p *Pair) Movable() (*Pair, bool) { return nil, false }
 

@@ -108,6 +108,7 @@ type loop struct {
 	epoch     time.Time
 	yielded   int64     // l.now() of the last yieldIfDue
 	waited    int64     // nanoseconds the last epoll_wait took
+	woke      int64     // l.now() when the last epoll_wait returned: the turn's time for activity
 	deadlines deadlines // of the pairs connecting their upstream
 	// listenings are the listening sockets the loop accepts on
 	// (serve_linux.go), and peer the address accept4 fills.
@@ -242,6 +243,7 @@ func (l *loop) turn() {
 	}
 	n, err := unix.EpollWait(l.epfd, l.events, timeout)
 	l.waited = l.now() - now
+	l.woke = now + l.waited
 	switch {
 	case err == unix.EINTR:
 	case err != nil:
@@ -278,7 +280,7 @@ func (l *loop) yieldIfDue(now int64) {
 }
 
 // now is the loop's clock: monotonic nanoseconds since it started.
-func (l *loop) now() int64 { return int64(time.Since(l.epoch)) }
+func (l *loop) now() int64 { return since(l.epoch) }
 
 // earliest is the shorter of two epoll_wait timeouts, -1 meaning none.
 func earliest(a, b int) int {

@@ -27,6 +27,7 @@ type Pair struct {
 	done      func(toUpstream, toClient int64)
 	closing   atomic.Bool
 	meters    loopMeters // where bytes are counted as they move
+	act       activity   // when bytes last moved each way
 	counted   [2]int64   // of dirs[i].n, what meters have been told
 
 	// fds are the two sockets' descriptors, which the pair owns until it
@@ -99,6 +100,10 @@ type direction struct {
 	done  bool // dst's write side is shut
 	again bool // stopped after a full burst with data left
 }
+
+// Activity reports when the pair last moved bytes each way; any goroutine
+// may call it.
+func (p *Pair) Activity() Activity { return p.act.at(p.l.epoch) }
 
 // Close ends the forwarding at once: both connections are closed and done
 // is called from the event loop. It may be called from any goroutine, any

@@ -74,6 +74,7 @@ func (p *Pair) wrote(d *direction, n int, err error) (more bool, _ error) {
 	if n > 0 {
 		d.n += int64(n)
 		d.burst += n
+		p.act.wrote(d.src, p.l.woke)
 	}
 	switch {
 	case err == unix.EAGAIN:

@@ -13,6 +13,7 @@ func newPair(l *loop, client, upstream int, m loopMeters, done func(toUpstream, 
 	p := &Pair{l: l, done: done, meters: m, fds: [2]int{client, upstream}, timer: -1}
 	p.sides = [2]side{{writable: true}, {writable: true}}
 	p.dirs = [2]direction{{src: 0, dst: 1}, {src: 1, dst: 0}}
+	p.act.begin(l.now())
 	return p
 }
 
@@ -82,6 +83,9 @@ func (p *Pair) sendFirst() {
 	w, err := write(p.fds[1], (*bp)[:n])
 	w = max(w, 0)
 	p.dirs[0].n += int64(w)
+	if w > 0 {
+		p.act.wrote(toUpstream, p.l.now())
+	}
 	switch {
 	case err != nil && err != unix.EAGAIN:
 		p.failed = true
