@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/etcd-gateway/etcd-gateway/internal/testutil"
 )
@@ -32,18 +31,36 @@ func startActivated(t *testing.T, path string, names []string, files []*os.File)
 // unix socket's file, systemd's, is left at shutdown.
 func TestSocketActivation(t *testing.T) {
 	echo := testutil.Echo(t)
+	tcpAddr, sockPath, files := systemdSockets(t)
+	path := filepath.Join(t.TempDir(), "gw.yaml")
+	writeActivationConfig(t, path, echo.Addr, "systemd:etcd-local")
+	gw := startActivated(t, path, []string{"etcd-tcp", "etcd-local"}, files)
+	roundTripThrough(t, "tcp", tcpAddr)
+	roundTripThrough(t, "unix", sockPath)
+
+	gw.waitWatched(t)
+	writeActivationConfig(t, path, echo.Addr, "systemd:nope")
+	gw.reload()
+	rejectsUnpassedSocket(t, gw)
+	roundTripThrough(t, "unix", sockPath)
+	stopLeavesSocketFile(t, gw, sockPath)
+}
+
+// systemdSockets opens what systemd would pass: a TCP listening socket and
+// a unix one at sockPath, and their descriptors' files.
+func systemdSockets(t *testing.T) (tcpAddr, sockPath string, files []*os.File) {
+	t.Helper()
 	tcpLn, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = tcpLn.Close() })
-	sockPath := filepath.Join(t.TempDir(), "gw.sock")
+	sockPath = filepath.Join(t.TempDir(), "gw.sock")
 	unixLn, err := net.Listen("unix", sockPath)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = unixLn.Close() })
-	var files []*os.File
 	for _, ln := range []interface{ File() (*os.File, error) }{tcpLn.(*net.TCPListener), unixLn.(*net.UnixListener)} {
 		f, err := ln.File()
 		if err != nil {
@@ -52,54 +69,57 @@ func TestSocketActivation(t *testing.T) {
 		t.Cleanup(func() { _ = f.Close() })
 		files = append(files, f)
 	}
+	return tcpLn.Addr().String(), sockPath, files
+}
 
-	dir := t.TempDir()
-	path := filepath.Join(dir, "gw.yaml")
-	conf := func(second string) string {
-		return fmt.Sprintf(`log-level: debug
+// writeActivationConfig writes the gateway's config to path: listener tcp
+// on systemd's socket etcd-tcp, listener local on second.
+func writeActivationConfig(t *testing.T, path, echoAddr, second string) {
+	t.Helper()
+	conf := fmt.Sprintf(`log-level: debug
 log-format: json
 shutdown-timeout: 2s
 health-check: {type: tcp}
 listeners:
   - {name: tcp, listen-addr: "systemd:etcd-tcp", endpoints: [%q]}
   - {name: local, listen-addr: %q, endpoints: [%q], allowed-uids: [%d]}
-`, echo.Addr, second, echo.Addr, os.Getuid())
-	}
-	if err := os.WriteFile(path, []byte(conf("systemd:etcd-local")), 0o644); err != nil {
+`, echoAddr, second, echoAddr, os.Getuid())
+	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	gw := startActivated(t, path, []string{"etcd-tcp", "etcd-local"}, files)
-	roundTrip := func(network, addr string) {
-		t.Helper()
-		c, err := net.Dial(network, addr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
-		if err := testutil.RoundTrip(c, "through "+addr); err != nil {
-			t.Fatalf("through %s: %v", addr, err)
-		}
-	}
-	roundTrip("tcp", tcpLn.Addr().String())
-	roundTrip("unix", sockPath)
+}
 
-	testutil.WaitFor(t, "the watcher's first read", 10*time.Second, func() bool {
-		return len(gw.logLines("config file watched")) == 1
-	})
-	if err := os.WriteFile(path, []byte(conf("systemd:nope")), 0o644); err != nil {
+// roundTripThrough checks that a client connecting on network to addr is
+// served.
+func roundTripThrough(t *testing.T, network, addr string) {
+	t.Helper()
+	c, err := net.Dial(network, addr)
+	if err != nil {
 		t.Fatal(err)
 	}
-	gw.reload()
-	testutil.WaitFor(t, "the reload to be rejected", 10*time.Second, func() bool {
-		return len(gw.logLines("config reload rejected")) > 0
-	})
-	line := gw.logLines("config reload rejected")[0]
+	defer c.Close()
+	if err := testutil.RoundTrip(c, "through "+addr); err != nil {
+		t.Fatalf("through %s: %v", addr, err)
+	}
+}
+
+// rejectsUnpassedSocket checks that the reload naming a socket systemd did
+// not pass is rejected, and that the rejection names that socket, those
+// systemd passed, and the listener.
+func rejectsUnpassedSocket(t *testing.T, gw *child) {
+	t.Helper()
+	line := gw.rejection(t, "the reload", 1)
 	for _, want := range []string{`systemd passed no socket named \"nope\"`, "etcd-tcp, etcd-local", `listener \"local\"`} {
 		if !strings.Contains(line, want) {
 			t.Errorf("the rejection %s does not say %s", line, want)
 		}
 	}
-	roundTrip("unix", sockPath)
+}
+
+// stopLeavesSocketFile stops the gateway and checks that the unix socket's
+// file, which systemd made and owns, is still there.
+func stopLeavesSocketFile(t *testing.T, gw *child, sockPath string) {
+	t.Helper()
 	if err := gw.stop(t); err != nil {
 		t.Fatalf("exit: %v", err)
 	}

@@ -135,6 +135,25 @@ func (c *child) logLines(s string) []string {
 	return out
 }
 
+// waitWatched waits for the config watcher's first read, which must be
+// over before a test changes the file.
+func (c *child) waitWatched(t *testing.T) {
+	t.Helper()
+	testutil.WaitFor(t, "the watcher's first read", 10*time.Second, func() bool {
+		return len(c.logLines("config file watched")) == 1
+	})
+}
+
+// rejection waits for the child's nth rejected reload (from 1; what names
+// the wait) and returns its log line.
+func (c *child) rejection(t *testing.T, what string, n int) string {
+	t.Helper()
+	testutil.WaitFor(t, what+" to be rejected", 10*time.Second, func() bool {
+		return len(c.logLines("config reload rejected")) >= n
+	})
+	return c.logLines("config reload rejected")[n-1]
+}
+
 // exitUsage is the gateway's exit code for a mistake in the command line.
 const exitUsage = 2
 

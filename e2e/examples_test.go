@@ -69,14 +69,35 @@ func TestKubernetesExample(t *testing.T) {
 	if dig(t, cm, "kind") != "ConfigMap" || dig(t, ds, "kind") != "DaemonSet" {
 		t.Fatal("the examples are not a ConfigMap and a DaemonSet")
 	}
+	fileName, text := configMapFile(t, cm)
+	snap, adminPort := checkConfigMapConfig(t, fileName, text)
+
+	spec := dig(t, ds, "spec", "template", "spec")
+	checkPodSpec(t, spec, snap)
+	ctr := dig(t, spec, "containers", 0)
+	checkConfigMount(t, cm, spec, ctr, fileName)
+	checkProbes(t, ctr, snap, adminPort)
+}
+
+// configMapFile returns the one file the ConfigMap holds, its name and its
+// text.
+func configMapFile(t *testing.T, cm map[string]any) (fileName, text string) {
+	t.Helper()
 	data := dig(t, cm, "data").(map[string]any)
 	if len(data) != 1 {
 		t.Fatalf("the ConfigMap holds %d files, want 1", len(data))
 	}
-	var fileName, text string
 	for k, v := range data {
 		fileName, text = k, v.(string)
 	}
+	return fileName, text
+}
+
+// checkConfigMapConfig checks that the ConfigMap's config passes
+// `etcd-gateway check` and listens, admin server included, on 127.0.0.1
+// only; it returns the config and the admin server's port.
+func checkConfigMapConfig(t *testing.T, fileName, text string) (*config.Snapshot, string) {
+	t.Helper()
 	path := filepath.Join(t.TempDir(), fileName)
 	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
 		t.Fatal(err)
@@ -98,8 +119,13 @@ func TestKubernetesExample(t *testing.T) {
 	if err != nil || adminHost != "127.0.0.1" {
 		t.Fatalf("admin-addr %q, want 127.0.0.1:PORT", snap.AdminAddr)
 	}
+	return snap, adminPort
+}
 
-	spec := dig(t, ds, "spec", "template", "spec")
+// checkPodSpec checks that the DaemonSet's pod is on the host network and
+// is given longer to stop than the gateway's shutdown timeout.
+func checkPodSpec(t *testing.T, spec any, snap *config.Snapshot) {
+	t.Helper()
 	if dig(t, spec, "hostNetwork") != true {
 		t.Error("the DaemonSet is not on the host network")
 	}
@@ -107,7 +133,13 @@ func TestKubernetesExample(t *testing.T) {
 	if time.Duration(grace)*time.Second <= snap.ShutdownTimeout {
 		t.Errorf("terminationGracePeriodSeconds %d is not longer than shutdown-timeout %s", grace, snap.ShutdownTimeout)
 	}
-	ctr := dig(t, spec, "containers", 0)
+}
+
+// checkConfigMount checks that the container's --config is the
+// ConfigMap's file, mounted whole (no subPath) from the example's
+// ConfigMap.
+func checkConfigMount(t *testing.T, cm map[string]any, spec, ctr any, fileName string) {
+	t.Helper()
 	args := dig(t, ctr, "args").([]any)
 	i := slices.Index(args, any("--config"))
 	if i < 0 || i+1 >= len(args) {
@@ -124,6 +156,12 @@ func TestKubernetesExample(t *testing.T) {
 	if vol := dig(t, spec, "volumes", 0, "configMap", "name"); vol != dig(t, cm, "metadata", "name") {
 		t.Errorf("the volume uses ConfigMap %v, the example is %v", vol, dig(t, cm, "metadata", "name"))
 	}
+}
+
+// checkProbes checks that the container's readiness probe asks the admin
+// server's /healthz and that it has no liveness probe.
+func checkProbes(t *testing.T, ctr any, snap *config.Snapshot, adminPort string) {
+	t.Helper()
 	probe := dig(t, ctr, "readinessProbe", "httpGet")
 	if dig(t, probe, "path") != "/healthz" || dig(t, probe, "host") != "127.0.0.1" ||
 		strconv.Itoa(dig(t, probe, "port").(int)) != adminPort {

@@ -34,15 +34,47 @@ func TestAcceptAtOpenFileLimit(t *testing.T) {
 			c.Close()
 		}
 	}()
-	for i := 0; i < 60; i++ {
+	conns = dialUpTo(t, addr, 60)
+	limitCutsIn(t, conns)
+	testutil.WaitFor(t, "the pause in the log", 10*time.Second, func() bool {
+		return len(gw.logLines("accepting paused")) > 0
+	})
+	adminAnswersAtLimit(t, adminAddr)
+	// Free the descriptors: new clients are served again.
+	for _, c := range conns {
+		c.Close()
+	}
+	conns = nil
+	servesAgain(t, addr, adminAddr)
+	if lines := gw.logLines("endpoint deactivated"); len(lines) > 0 {
+		t.Fatalf("running out of descriptors marked the member down: %s", lines[0])
+	}
+	if err := gw.stop(t); err != nil {
+		t.Fatalf("gateway exit after SIGTERM: %v", err)
+	}
+}
+
+// dialUpTo opens up to n connections to addr, fewer if a connect fails
+// (the backlog is full too).
+func dialUpTo(t *testing.T, addr string, n int) []net.Conn {
+	t.Helper()
+	var conns []net.Conn
+	for i := 0; i < n; i++ {
 		c, err := net.DialTimeout("tcp", addr, 2*time.Second)
 		if err != nil {
 			break // the backlog is full too
 		}
 		conns = append(conns, c)
 	}
-	// Ask each for an echo; those past the limit get none. One deadline
-	// for all, so a busy machine has 3 s to answer the ones accepted.
+	return conns
+}
+
+// limitCutsIn asks each connection for an echo and checks that some, not
+// all, get one: those past the limit get none.
+func limitCutsIn(t *testing.T, conns []net.Conn) {
+	t.Helper()
+	// One deadline for all, so a busy machine has 3 s to answer the ones
+	// accepted.
 	deadline := time.Now().Add(3 * time.Second)
 	for _, c := range conns {
 		_ = c.SetDeadline(deadline)
@@ -57,10 +89,12 @@ func TestAcceptAtOpenFileLimit(t *testing.T) {
 	if answered == 0 || answered == len(conns) {
 		t.Fatalf("%d of %d connections answered; want the limit to cut in part way", answered, len(conns))
 	}
-	testutil.WaitFor(t, "the pause in the log", 10*time.Second, func() bool {
-		return len(gw.logLines("accepting paused")) > 0
-	})
-	// The admin server answers while the gateway holds every client it can.
+}
+
+// adminAnswersAtLimit checks that the admin server answers /healthz, and
+// /metrics with the pause, while the gateway holds every client it can.
+func adminAnswersAtLimit(t *testing.T, adminAddr string) {
+	t.Helper()
 	for range 5 {
 		if code, body := testutil.Get(t, adminAddr, "/healthz"); code != http.StatusOK {
 			t.Fatalf("/healthz at the limit: %d %s", code, body)
@@ -70,11 +104,12 @@ func TestAcceptAtOpenFileLimit(t *testing.T) {
 			t.Fatalf("/metrics at the limit: %d, want 200 and etcd_gateway_accept_paused 1:\n%s", code, body)
 		}
 	}
-	// Free the descriptors: new clients are served again.
-	for _, c := range conns {
-		c.Close()
-	}
-	conns = nil
+}
+
+// servesAgain waits, once the clients left, for a new client to be served
+// at addr, and checks that /metrics no longer shows the pause.
+func servesAgain(t *testing.T, addr, adminAddr string) {
+	t.Helper()
 	testutil.WaitFor(t, "the gateway to serve again", 20*time.Second, func() bool {
 		c, err := net.DialTimeout("tcp", addr, time.Second)
 		if err != nil {
@@ -85,12 +120,6 @@ func TestAcceptAtOpenFileLimit(t *testing.T) {
 	})
 	if _, body := testutil.Get(t, adminAddr, "/metrics"); !strings.Contains(body, "etcd_gateway_accept_paused 0") {
 		t.Fatalf("/metrics after the clients left: want etcd_gateway_accept_paused 0:\n%s", body)
-	}
-	if lines := gw.logLines("endpoint deactivated"); len(lines) > 0 {
-		t.Fatalf("running out of descriptors marked the member down: %s", lines[0])
-	}
-	if err := gw.stop(t); err != nil {
-		t.Fatalf("gateway exit after SIGTERM: %v", err)
 	}
 }
 
@@ -105,6 +134,33 @@ func TestBadConfigFilesKeepServing(t *testing.T) {
 	}
 	echo := testutil.Echo(t)
 	addr := testutil.ListenAddr(t)
+	path := filepath.Join(worldWritableDir(t), "gw.yaml")
+	good := fmt.Sprintf("log-level: debug\nlog-format: json\nlisteners:\n  - name: main\n    listen-addr: %s\n    endpoints: [%s]\n", addr, echo.Addr)
+	if err := os.WriteFile(path, []byte(good), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	gw := startAsNobody(t, path, addr)
+	// The watcher's first read must be over before the file changes.
+	gw.waitWatched(t)
+
+	// Unreadable: a mode change is no content change, so SIGHUP asks.
+	if err := os.Chmod(path, 0o000); err != nil {
+		t.Fatal(err)
+	}
+	gw.reload()
+	expectRejected(t, gw, 1, path, addr, "an unreadable file", "permission denied")
+	replaceWithGarbage(t, path)
+	expectRejected(t, gw, 2, path, addr, "10 MB of garbage", "larger than")
+	replaceWithDirectory(t, path)
+	expectRejected(t, gw, 3, path, addr, "a directory", "is a directory")
+	moved := replaceWithMoved(t, path, good, addr)
+	servesAtMoved(t, gw, moved)
+}
+
+// worldWritableDir makes a directory, removed at the end of the test, that
+// the gateway's unprivileged user can write its files in.
+func worldWritableDir(t *testing.T) string {
+	t.Helper()
 	dir, err := os.MkdirTemp("", "etcd-gateway-perm-")
 	if err != nil {
 		t.Fatal(err)
@@ -113,48 +169,42 @@ func TestBadConfigFilesKeepServing(t *testing.T) {
 	if err := os.Chmod(dir, 0o777); err != nil {
 		t.Fatal(err)
 	}
-	path := filepath.Join(dir, "gw.yaml")
-	good := fmt.Sprintf("log-level: debug\nlog-format: json\nlisteners:\n  - name: main\n    listen-addr: %s\n    endpoints: [%s]\n", addr, echo.Addr)
-	if err := os.WriteFile(path, []byte(good), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	return dir
+}
+
+// startAsNobody starts the gateway on path as user and group nobody, and
+// waits until addr accepts.
+func startAsNobody(t *testing.T, path, addr string) *child {
+	t.Helper()
 	cmd := gatewayCommand(setup{}, "start", "--config", path)
 	const nobody = 65534
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: nobody, Gid: nobody}}
-	gw := launch(t, cmd, "listen", dialable(addr))
-	// The watcher's first read must be over before the file changes.
-	testutil.WaitFor(t, "the watcher's first read", 10*time.Second, func() bool {
-		return len(gw.logLines("config file watched")) == 1
-	})
+	return launch(t, cmd, "listen", dialable(addr))
+}
 
-	rejected := 0
-	expectRejected := func(what, want string) {
-		t.Helper()
-		rejected++
-		testutil.WaitFor(t, what+" to be rejected", 10*time.Second, func() bool {
-			return len(gw.logLines("config reload rejected")) >= rejected
-		})
-		line := gw.logLines("config reload rejected")[rejected-1]
-		if !strings.Contains(line, path) || !strings.Contains(line, want) {
-			t.Fatalf("%s: rejection %s does not name the file and %q", what, line, want)
-		}
-		c, err := net.Dial("tcp", addr)
-		if err != nil {
-			t.Fatalf("%s: the gateway stopped serving: %v", what, err)
-		}
-		defer c.Close()
-		if err := testutil.RoundTrip(c, what); err != nil {
-			t.Fatalf("%s: the gateway stopped serving: %v", what, err)
-		}
+// expectRejected waits for the gateway's nth rejected reload, of what,
+// checks that the rejection names path and want, and that addr still
+// serves.
+func expectRejected(t *testing.T, gw *child, n int, path, addr, what, want string) {
+	t.Helper()
+	line := gw.rejection(t, what, n)
+	if !strings.Contains(line, path) || !strings.Contains(line, want) {
+		t.Fatalf("%s: rejection %s does not name the file and %q", what, line, want)
 	}
-
-	// Unreadable: a mode change is no content change, so SIGHUP asks.
-	if err := os.Chmod(path, 0o000); err != nil {
-		t.Fatal(err)
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatalf("%s: the gateway stopped serving: %v", what, err)
 	}
-	gw.reload()
-	expectRejected("an unreadable file", "permission denied")
+	defer c.Close()
+	if err := testutil.RoundTrip(c, what); err != nil {
+		t.Fatalf("%s: the gateway stopped serving: %v", what, err)
+	}
+}
 
+// replaceWithGarbage replaces the file at path, by a rename, with 10 MB
+// of random bytes.
+func replaceWithGarbage(t *testing.T, path string) {
+	t.Helper()
 	garbage := make([]byte, 10<<20)
 	_, _ = rand.Read(garbage)
 	if err := os.WriteFile(path+".tmp", garbage, 0o644); err != nil {
@@ -163,16 +213,23 @@ func TestBadConfigFilesKeepServing(t *testing.T) {
 	if err := os.Rename(path+".tmp", path); err != nil {
 		t.Fatal(err)
 	}
-	expectRejected("10 MB of garbage", "larger than")
+}
 
+// replaceWithDirectory replaces the file at path with a directory.
+func replaceWithDirectory(t *testing.T, path string) {
+	t.Helper()
 	if err := os.Remove(path); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.Mkdir(path, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	expectRejected("a directory", "is a directory")
+}
 
+// replaceWithMoved replaces the directory at path with the good config,
+// its listener moved from addr to a new address, which it returns.
+func replaceWithMoved(t *testing.T, path, good, addr string) string {
+	t.Helper()
 	if err := os.Remove(path); err != nil {
 		t.Fatal(err)
 	}
@@ -180,6 +237,13 @@ func TestBadConfigFilesKeepServing(t *testing.T) {
 	if err := os.WriteFile(path, []byte(strings.Replace(good, addr, moved, 1)), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	return moved
+}
+
+// servesAtMoved waits for the good file to be applied and checks that a
+// client is served at the listener's new address, moved.
+func servesAtMoved(t *testing.T, gw *child, moved string) {
+	t.Helper()
 	testutil.WaitFor(t, "the good file to be applied", 10*time.Second, func() bool {
 		return len(gw.logLines("config reloaded")) == 1
 	})
