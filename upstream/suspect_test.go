@@ -23,7 +23,6 @@ func (w *waitingConn) Close() error                        { w.closed.Store(true
 func (w *waitingConn) Quiet(time.Time, time.Duration) bool { return w.since.Load() == 0 }
 func (w *waitingConn) Unanswered() time.Time               { return unixOrZero(w.since.Load()) }
 func (w *waitingConn) wait(at time.Time)                   { w.since.Store(at.UnixNano()) }
-func (w *waitingConn) answered()                           { w.since.Store(0) }
 func unixOrZero(ns int64) time.Time {
 	if ns == 0 {
 		return time.Time{}
