@@ -107,6 +107,7 @@ func (d describer) listener(l Listener) {
 	etcdOnly := noteIf(l.HealthCheck.Type != CheckEtcd, " (used by type etcd only)")
 	d.show(lv, keyLeaderlessMax, etcdOnly)
 	d.show(lv, keyLagMax, etcdOnly)
+	d.show(lv, keySuspectAfter, etcdOnly)
 	d.show(lv, keyMemberSync, "")
 	if note := tlsCheckNote(l); note != "" {
 		d.row("note", "%s", note)

@@ -35,7 +35,7 @@ func TestFromFlagsDefaultsAreEtcds(t *testing.T) {
 			KeepAlive:         15 * time.Second,
 			SocketMode:        DefaultSocketMode,
 			Policy:            "sticky-random",
-			HealthCheck:       HealthCheck{Type: "none", Interval: 5 * time.Second, Timeout: 2 * time.Second, Fall: 2, Rise: 2, LeaderlessMax: DefaultLeaderlessMax, LagMax: DefaultLagMax},
+			HealthCheck:       HealthCheck{Type: "none", Interval: 5 * time.Second, Timeout: 2 * time.Second, Fall: 2, Rise: 2, LeaderlessMax: DefaultLeaderlessMax, LagMax: DefaultLagMax, SuspectAfter: DefaultSuspectAfter},
 			OnUnhealthy:       "keep",
 		}},
 	}

@@ -55,7 +55,7 @@ func healthCheckKeyCases() []keyErrorCase {
 		{"unknown check type", listenerYAML(ok, "health-check: {type: http}"),
 			[]string{`listener "a": key "health-check.type": "http" is not one of "none", "tcp", "etcd"`}},
 		{"health-check not a table", listenerYAML(ok, "health-check: etcd"),
-			[]string{`listener "a": key "health-check": must be a table of keys (type, interval, timeout, fall, rise, leaderless-max, lag-max), not the string "etcd"`}},
+			[]string{`listener "a": key "health-check": must be a table of keys (type, interval, timeout, fall, rise, leaderless-max, lag-max, suspect-after), not the string "etcd"`}},
 		{"top-level health-check not a table, inherited once", withTopLevel("health-check: [etcd]\n"),
 			[]string{`/etc/gw.yaml: key "health-check": must be a table of keys`}},
 		{"unknown key in health-check", listenerYAML(ok, "health-check: {type: etcd, intervl: 5s}"),

@@ -56,6 +56,7 @@ const (
 	keyCheckRise     = "health-check.rise"
 	keyLeaderlessMax = "health-check.leaderless-max"
 	keyLagMax        = "health-check.lag-max"
+	keySuspectAfter  = "health-check.suspect-after"
 	keyUpCAFile      = "upstream-tls.ca-file"
 	keyUpCertFile    = "upstream-tls.cert-file"
 	keyUpKeyFile     = "upstream-tls.key-file"

@@ -155,7 +155,7 @@ func mainListener() Listener {
 		Policy:            PolicyRoundRobin, // inherited
 		// inherited, the rest from the built-in defaults
 		SlowStart:   DefaultSlowStart,
-		HealthCheck: HealthCheck{Type: CheckTCP, Interval: 10 * time.Second, Timeout: DefaultCheckTimeout, Fall: 3, Rise: DefaultRise, LeaderlessMax: DefaultLeaderlessMax, LagMax: DefaultLagMax},
+		HealthCheck: HealthCheck{Type: CheckTCP, Interval: 10 * time.Second, Timeout: DefaultCheckTimeout, Fall: 3, Rise: DefaultRise, LeaderlessMax: DefaultLeaderlessMax, LagMax: DefaultLagMax, SuspectAfter: DefaultSuspectAfter},
 		OnUnhealthy: UnhealthyClose, // inherited
 		MemberSync:  time.Minute,    // inherited
 	}
@@ -183,7 +183,7 @@ func discoveredListener() Listener {
 		Policy:            PolicyLeastConnections,
 		// type, timeout and rise set; interval and fall inherited
 		SlowStart:   DefaultSlowStart,
-		HealthCheck: HealthCheck{Type: CheckEtcd, Interval: 10 * time.Second, Timeout: time.Second, Fall: 3, Rise: 5, LeaderlessMax: DefaultLeaderlessMax, LagMax: DefaultLagMax},
+		HealthCheck: HealthCheck{Type: CheckEtcd, Interval: 10 * time.Second, Timeout: time.Second, Fall: 3, Rise: 5, LeaderlessMax: DefaultLeaderlessMax, LagMax: DefaultLagMax, SuspectAfter: DefaultSuspectAfter},
 		OnUnhealthy: UnhealthyKeep,
 		MemberSync:  0, // off
 		UpstreamTLS: UpstreamTLS{
@@ -247,7 +247,7 @@ func TestParseDefaults(t *testing.T) {
 			SocketMode:        DefaultSocketMode,
 			Policy:            PolicyStickyRandom,
 			SlowStart:         DefaultSlowStart,
-			HealthCheck:       HealthCheck{Type: CheckEtcd, Interval: 5 * time.Second, Timeout: 2 * time.Second, Fall: 2, Rise: 2, LeaderlessMax: DefaultLeaderlessMax, LagMax: DefaultLagMax},
+			HealthCheck:       HealthCheck{Type: CheckEtcd, Interval: 5 * time.Second, Timeout: 2 * time.Second, Fall: 2, Rise: 2, LeaderlessMax: DefaultLeaderlessMax, LagMax: DefaultLagMax, SuspectAfter: DefaultSuspectAfter},
 			OnUnhealthy:       UnhealthyClose,
 		}},
 	}

@@ -169,6 +169,8 @@ func inheritedSpecs() []spec {
 		{key: keyLeaderlessMax, at: inherited, field: "HealthCheck.LeaderlessMax", def: DefaultLeaderlessMax, rule: above0, doc: "duration"},
 		{key: keyLagMax, at: inherited, field: "HealthCheck.LagMax", def: DefaultLagMax, rule: atLeast0, zero: "no wait", doc: "integer",
 			none: "0 (a returning member gets clients without waiting to catch up)"},
+		{key: keySuspectAfter, at: inherited, field: "HealthCheck.SuspectAfter", def: DefaultSuspectAfter, rule: atLeast0, zero: "off", doc: "duration",
+			none: "off (a frozen member is found by the checks of every interval only)"},
 		{key: keyOnUnhealthy, at: inherited, field: "OnUnhealthy", def: DefaultOnUnhealthy,
 			values: names(UnhealthyKeep, UnhealthyClose), rule: oneOf, doc: "string"},
 		{key: keyMemberSync, at: inherited, field: "MemberSync", kind: syncKind, rule: syncRule, doc: "duration or `off`", none: "off"},

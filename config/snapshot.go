@@ -36,6 +36,10 @@ const (
 	// DefaultLagMax is how many raft entries a returning member may be
 	// behind the cluster's applied index and get clients (docs/design.md).
 	DefaultLagMax = 1000
+	// DefaultSuspectAfter is how long bytes sent to a member may wait for
+	// an answer before it is checked at once (docs/design.md: frozen
+	// members).
+	DefaultSuspectAfter = 500 * time.Millisecond
 	// DefaultSlowStart is how long a returning member takes to get its
 	// full share of new connections (docs/design.md).
 	DefaultSlowStart = 30 * time.Second
@@ -203,6 +207,10 @@ type HealthCheck struct {
 	// LagMax is how many raft entries a returning member's applied index
 	// may be behind the cluster's for it to get clients; 0 doesn't wait.
 	LagMax int
+	// SuspectAfter is how long bytes a client sent to a member may wait
+	// for an answer before the member is checked at once, with that as
+	// the check's timeout; 0 turns these checks off.
+	SuspectAfter time.Duration
 }
 
 // UpstreamTLS is a listener's upstream-tls block: the files the gateway

@@ -16,6 +16,7 @@ type readinessCollector struct {
 	g                                             *Gateway
 	clusterAlarm, learner, catchingUp, localAlarm *prometheus.Desc
 	slowStart, leaderless                         *prometheus.Desc
+	suspicionChecks, frozen                       *prometheus.Desc
 }
 
 func newReadinessCollector(g *Gateway) *readinessCollector {
@@ -24,19 +25,21 @@ func newReadinessCollector(g *Gateway) *readinessCollector {
 	}
 	le := []string{"listener", "endpoint"}
 	return &readinessCollector{
-		g:            g,
-		clusterAlarm: d("cluster_alarm", "An etcd alarm every member of the listener's cluster reports (NOSPACE, CORRUPT): when the gateway first found it so, in Unix seconds. It marks no member down; the series exists while the alarm lasts.", "listener", "alarm"),
-		learner:      d("endpoint_learner", "1 while the member is a learner: it gets no new connections until it is promoted.", le...),
-		catchingUp:   d("endpoint_catching_up", "1 while the member, back after being down, is more than health-check.lag-max raft entries behind the cluster: it gets no new connections.", le...),
-		localAlarm:   d("endpoint_local_alarm", "1 while the member reports an alarm the other members don't: it gets no new connections.", le...),
-		slowStart:    d("endpoint_slow_start_share", "The share of its new connections the endpoint takes: below 1 during the slow start of a member back after being down.", le...),
-		leaderless:   d("endpoint_leaderless_seconds", "How long the checks have found the member without a leader; 0 while it has one.", le...),
+		g:               g,
+		clusterAlarm:    d("cluster_alarm", "An etcd alarm every member of the listener's cluster reports (NOSPACE, CORRUPT): when the gateway first found it so, in Unix seconds. It marks no member down; the series exists while the alarm lasts.", "listener", "alarm"),
+		learner:         d("endpoint_learner", "1 while the member is a learner: it gets no new connections until it is promoted.", le...),
+		catchingUp:      d("endpoint_catching_up", "1 while the member, back after being down, is more than health-check.lag-max raft entries behind the cluster: it gets no new connections.", le...),
+		localAlarm:      d("endpoint_local_alarm", "1 while the member reports an alarm the other members don't: it gets no new connections.", le...),
+		slowStart:       d("endpoint_slow_start_share", "The share of its new connections the endpoint takes: below 1 during the slow start of a member back after being down.", le...),
+		leaderless:      d("endpoint_leaderless_seconds", "How long the checks have found the member without a leader; 0 while it has one.", le...),
+		suspicionChecks: d("endpoint_suspicion_checks_total", "Checks of the member run at once because bytes a client sent it waited health-check.suspect-after for an answer.", le...),
+		frozen:          d("endpoint_frozen_total", "Times the member was found frozen (a check unanswered while a client's bytes waited too) and marked down at once.", le...),
 	}
 }
 
 // Describe implements prometheus.Collector.
 func (c *readinessCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.clusterAlarm, c.learner, c.catchingUp, c.localAlarm, c.slowStart, c.leaderless} {
+	for _, d := range []*prometheus.Desc{c.clusterAlarm, c.learner, c.catchingUp, c.localAlarm, c.slowStart, c.leaderless, c.suspicionChecks, c.frozen} {
 		ch <- d
 	}
 }
@@ -67,5 +70,7 @@ func (c *readinessCollector) collectListener(ch chan<- prometheus.Metric, ls rec
 			leaderless = now.Sub(ep.LeaderlessSince).Seconds()
 		}
 		gauge(c.leaderless, leaderless, name, ep.Addr)
+		ch <- prometheus.MustNewConstMetric(c.suspicionChecks, prometheus.CounterValue, float64(ep.SuspicionChecks), name, ep.Addr)
+		ch <- prometheus.MustNewConstMetric(c.frozen, prometheus.CounterValue, float64(ep.Frozen), name, ep.Addr)
 	}
 }

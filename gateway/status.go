@@ -120,6 +120,12 @@ type EndpointStatus struct {
 	LeaderlessSince *time.Time `json:"leaderless_since,omitempty"`
 	// SlowStart is its slow start, while one runs.
 	SlowStart *SlowStartStatus `json:"slow_start,omitempty"`
+	// SuspicionChecks counts the checks run at once because a client's
+	// bytes waited health-check.suspect-after for an answer; Frozen those
+	// checks (or checks of the interval) that found it frozen and marked
+	// it down.
+	SuspicionChecks uint64 `json:"suspicion_checks,omitempty"`
+	Frozen          uint64 `json:"frozen,omitempty"`
 	// learnerWhy is what said it is a learner, and localAlarm that it
 	// reports an alarm the other members don't: for its Reason.
 	learnerWhy string

@@ -50,6 +50,7 @@ func setReadiness(es *EndpointStatus, st upstream.EndpointStats) {
 		es.State = stateInactive
 	}
 	es.learnerWhy, es.localAlarm = st.LearnerWhy, st.LocalAlarm
+	es.SuspicionChecks, es.Frozen = st.SuspicionChecks, st.Frozen
 }
 
 // readinessReason is why etcd's own state keeps a healthy endpoint from

@@ -26,11 +26,11 @@ const healthPath = "/health"
 // maxHealthBody bounds how much of a /health answer is read.
 const maxHealthBody = 4 << 10
 
-// checkOnce runs one check of the member within the timeout and returns
-// why it failed, or nil.
-func (c *checker) checkOnce(ctx context.Context) error {
+// checkOnce runs one check of the member within timeout and returns why
+// it failed, or nil.
+func (c *checker) checkOnce(ctx context.Context, timeout time.Duration) error {
 	hc := c.key.hc
-	cctx, cancel := context.WithTimeout(ctx, hc.Timeout)
+	cctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	switch hc.Type {
 	case config.CheckTCP:

@@ -2,6 +2,8 @@ package upstream
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"sync"
@@ -66,6 +68,7 @@ func (cs *Checkers) acquire(key checkKey, seed *checker) *checker {
 		return c
 	}
 	c := &checker{key: key, dial: cs.dial, log: cs.log, refs: 1, healthy: true, subs: map[*Endpoint]statusSetter{}}
+	c.suspect.wake = make(chan struct{}, 1)
 	if key.hc.Type == config.CheckEtcd {
 		c.client = &http.Client{Transport: checkTransport(cs.dial, key.tls.config())}
 	}
@@ -138,10 +141,13 @@ type checker struct {
 	// statusWanted is until when (Unix nanoseconds) a pool wants the
 	// member's Status every round (catchup.go).
 	statusWanted atomic.Int64
+	// suspect is the check on suspicion's state (suspect.go).
+	suspect suspicion
 
 	mu sync.Mutex
 	// streak, healthy and reason make the verdict; checked says that a
-	// result was counted; lastStart is when the last check started.
+	// result was counted; lastStart is when the last check of the
+	// interval started (not one on suspicion, which leaves the schedule).
 	streak    int
 	healthy   bool
 	reason    string
@@ -168,14 +174,74 @@ func (c *checker) seedFrom(seed *checker) time.Time {
 	return seed.lastStart.Add(c.key.hc.Interval)
 }
 
-// run checks the member every interval, from due, until ctx is done.
+// run checks the member every interval, from due, and at once on
+// suspicion (suspect.go), until ctx is done.
 func (c *checker) run(ctx context.Context, due time.Time) {
-	for sleepUntil(ctx, due) {
-		start := time.Now()
-		err := c.checkOnce(ctx)
-		c.record(ctx, start, err)
-		due = c.nextDue(start)
+	if c.key.hc.suspects() {
+		go c.sweep(ctx)
 	}
+	for {
+		onSuspicion, ok := c.wait(ctx, due)
+		if !ok {
+			return
+		}
+		if onSuspicion {
+			if _, owed := c.owed(time.Now()); owed {
+				c.checkRound(ctx, true)
+			}
+			continue
+		}
+		due = c.nextDue(c.checkRound(ctx, false))
+	}
+}
+
+// wait waits until due or a suspicion, and reports which, and whether ctx
+// is still live.
+func (c *checker) wait(ctx context.Context, due time.Time) (onSuspicion, ok bool) {
+	timer := time.NewTimer(time.Until(due))
+	defer timer.Stop()
+	select {
+	case <-ctx.Done():
+		return false, false
+	case <-timer.C:
+		return false, true
+	case <-c.suspect.wake:
+		return true, true
+	}
+}
+
+// checkRound runs one check, which the sweep may end early, records its
+// result and returns when it started. A check on suspicion waits
+// suspect-after at most: it is asked while clients wait.
+func (c *checker) checkRound(ctx context.Context, onSuspicion bool) time.Time {
+	start := time.Now()
+	timeout := c.key.hc.Timeout
+	if onSuspicion {
+		timeout = min(timeout, c.key.hc.SuspectAfter)
+	}
+	cctx, cut := context.WithCancelCause(ctx)
+	defer cut(nil)
+	c.suspect.inflight.Store(&inflightCheck{start: start, cut: cut})
+	err := c.checkOnce(cctx, timeout)
+	c.suspect.inflight.Store(nil)
+	if err != nil && errors.Is(context.Cause(cctx), errSuspected) {
+		err = fmt.Errorf("%w: %w", errSuspected, err)
+	}
+	frozen, isFrozen := c.frozen(start, err)
+	if isFrozen {
+		err = errors.New(frozen)
+	}
+	c.record(ctx, checkResult{start: start, err: err, onSuspicion: onSuspicion, frozen: isFrozen})
+	return start
+}
+
+// checkResult is one check's result, as record counts it.
+type checkResult struct {
+	start time.Time
+	err   error
+	// onSuspicion says that the check was asked by the sweep; frozen that
+	// its failure shows the member frozen (suspect.go).
+	onSuspicion, frozen bool
 }
 
 // sleepUntil waits until t and reports whether ctx is still live.
@@ -196,25 +262,31 @@ func sleepUntil(ctx context.Context, t time.Time) bool {
 
 // record counts one check result into the streak, updates the verdict as
 // fall and rise say, and hands it to every endpoint of the checker.
-func (c *checker) record(ctx context.Context, start time.Time, err error) {
+func (c *checker) record(ctx context.Context, r checkResult) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if ctx.Err() != nil {
 		return // stopped meanwhile: the verdict is stale
 	}
-	c.lastStart, c.checked = start, true
-	c.count(err == nil)
+	if !r.onSuspicion {
+		c.lastStart = r.start
+	}
+	c.checked = true
+	c.count(r.err == nil)
 	c.facts = c.next
-	if c.facts.leaderlessLong {
-		c.healthy = false // leaderless-max: whatever fall says
+	if c.facts.leaderlessLong || r.frozen {
+		c.healthy = false // leaderless-max or frozen: whatever fall says
 	}
 	c.reason = ""
-	if err != nil {
-		c.reason = err.Error()
+	if r.err != nil {
+		c.reason = r.err.Error()
+	} else {
+		c.cleared(r.start)
 	}
 	v := c.verdictLocked(true)
 	for ep, s := range c.subs {
-		ep.timings.observeCheck(start, err)
+		ep.timings.observeCheck(r.start, r.err)
+		ep.suspicions.observe(r)
 		s.setStatus(ep, v)
 	}
 }

@@ -63,6 +63,8 @@ type Endpoint struct {
 	bytes *ByteCounter
 
 	timings Timings // dial and health-check durations (latency.go)
+	// suspicions counts the checks on suspicion and the frozen verdicts.
+	suspicions suspicionCounts
 
 	// conns holds a *tracked for every open connection, so that a removed
 	// or unhealthy endpoint's connections can be closed.
@@ -144,6 +146,11 @@ type EndpointStats struct {
 	// BytesToUpstream and BytesToClient count the bytes forwarded each
 	// way so far, by open and closed connections.
 	BytesToUpstream, BytesToClient uint64
+	// SuspicionChecks counts the checks run at once because a client's
+	// bytes waited suspect-after for an answer; Frozen the checks that
+	// found the member frozen (no answer to the check either), each of
+	// which marked it down.
+	SuspicionChecks, Frozen uint64
 	// Readiness is what etcd's own state says of the member.
 	Readiness
 }
@@ -162,6 +169,7 @@ func (ep *Endpoint) Stats() EndpointStats {
 		CheckError: ep.LastCheckError(),
 		OpenConns:  ep.open.Load(), TotalConns: ep.total.Load(), DialErrors: ep.dialErrors.Load(),
 		BytesToUpstream: up, BytesToClient: down,
+		SuspicionChecks: ep.suspicions.checks.Load(), Frozen: ep.suspicions.frozen.Load(),
 		Readiness: ep.readinessNow(time.Now()),
 	}
 }

@@ -28,6 +28,10 @@ type HealthCheck struct {
 	// LagMax is how many raft entries a returning member may be behind the
 	// others and get new connections (catchup.go); 0 doesn't wait.
 	LagMax int
+	// SuspectAfter is how long bytes sent to the member on a proxied
+	// connection may wait for an answer before an etcd check is run at
+	// once, with it as the timeout (suspect.go); 0 runs none.
+	SuspectAfter time.Duration
 }
 
 func (h HealthCheck) withDefaults() HealthCheck {

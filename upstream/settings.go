@@ -14,8 +14,10 @@ import (
 )
 
 // closeSpread is the window over which connections closed by policy are
-// spread, so that their clients don't all reconnect at once.
-const closeSpread = 500 * time.Millisecond
+// spread, so that their clients don't all reconnect at once. It is part of
+// the time a frozen member holds its clients (docs/design.md), so it is
+// kept short.
+const closeSpread = 250 * time.Millisecond
 
 // ErrNoEndpoint is returned by Dial when no endpoint could be reached.
 var ErrNoEndpoint = errors.New("no endpoint reachable")

@@ -37,6 +37,7 @@ func poolSettings(lc config.Listener) (upstream.Settings, error) {
 			Rise:          lc.HealthCheck.Rise,
 			LeaderlessMax: lc.HealthCheck.LeaderlessMax,
 			LagMax:        lc.HealthCheck.LagMax,
+			SuspectAfter:  lc.HealthCheck.SuspectAfter,
 		},
 		OnUnhealthy:   lc.OnUnhealthy,
 		MemberSync:    lc.MemberSync,

@@ -39,7 +39,7 @@ func TestApplyGivesPoolsTheirHealthSettings(t *testing.T) {
 	certFile, keyFile := writeCert(t, dir)
 	lc := listenerConfig("main", []string{"127.0.0.1:1"})
 	lc.Policy = config.PolicyLeastConnections
-	lc.HealthCheck = config.HealthCheck{Type: config.CheckTCP, Interval: time.Hour, Timeout: time.Second, Fall: 3, Rise: 4, LeaderlessMax: 5 * time.Second, LagMax: 7}
+	lc.HealthCheck = config.HealthCheck{Type: config.CheckTCP, Interval: time.Hour, Timeout: time.Second, Fall: 3, Rise: 4, LeaderlessMax: 5 * time.Second, LagMax: 7, SuspectAfter: 300 * time.Millisecond}
 	lc.SlowStart = time.Minute
 	lc.OnUnhealthy = config.UnhealthyClose
 	lc.MemberSync = time.Hour
@@ -48,7 +48,7 @@ func TestApplyGivesPoolsTheirHealthSettings(t *testing.T) {
 	pool := g.Listeners()["main"].Pool()
 
 	s := pool.Settings()
-	wantHC := upstream.HealthCheck{Type: config.CheckTCP, Interval: time.Hour, Timeout: time.Second, Fall: 3, Rise: 4, LeaderlessMax: 5 * time.Second, LagMax: 7}
+	wantHC := upstream.HealthCheck{Type: config.CheckTCP, Interval: time.Hour, Timeout: time.Second, Fall: 3, Rise: 4, LeaderlessMax: 5 * time.Second, LagMax: 7, SuspectAfter: 300 * time.Millisecond}
 	if s.Policy != config.PolicyLeastConnections || s.HealthCheck != wantHC || s.OnUnhealthy != config.UnhealthyClose || s.MemberSync != time.Hour || s.SlowStart != time.Minute {
 		t.Fatalf("pool settings %+v", s)
 	}

@@ -1,0 +1,160 @@
+package upstream
+
+import (
+	"errors"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/etcd-gateway/etcd-gateway/config"
+	"github.com/etcd-gateway/etcd-gateway/internal/testutil"
+	"github.com/etcd-gateway/etcd-gateway/resolver"
+)
+
+// waitingConn is a tracked connection whose Unanswered the test sets, as
+// the forwarder would: since when its bytes wait for an answer.
+type waitingConn struct {
+	since  atomic.Int64 // Unix nanoseconds; 0 when nothing waits
+	closed atomic.Bool
+}
+
+func (w *waitingConn) Close() error                        { w.closed.Store(true); return nil }
+func (w *waitingConn) Quiet(time.Time, time.Duration) bool { return w.since.Load() == 0 }
+func (w *waitingConn) Unanswered() time.Time               { return unixOrZero(w.since.Load()) }
+func (w *waitingConn) wait(at time.Time)                   { w.since.Store(at.UnixNano()) }
+func unixOrZero(ns int64) time.Time {
+	if ns == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, ns)
+}
+
+// defaultSchedule is the default check schedule with a suspect-after of
+// its own.
+func defaultSchedule(suspectAfter time.Duration) HealthCheck {
+	return HealthCheck{Type: config.CheckEtcd, Interval: config.DefaultCheckInterval, Timeout: config.DefaultCheckTimeout,
+		Fall: config.DefaultFall, Rise: config.DefaultRise, SuspectAfter: suspectAfter}
+}
+
+// TestSuspicionLeavesFrozenMember: with the default interval, timeout and
+// fall, a frozen member (a relay that stops copying) whose client waits
+// for an answer is marked down within twice suspect-after and a sweep,
+// not the interval × fall + timeout of the checks of every interval, and
+// its connection is closed; the status says frozen.
+func TestSuspicionLeavesFrozenMember(t *testing.T) {
+	f, good := newFakeEtcd(t, false), newFakeEtcd(t, false)
+	r := newRelay(t, f.addr)
+	const after = 200 * time.Millisecond
+	hc := defaultSchedule(after)
+	p := checkedPool(t, Settings{HealthCheck: hc}, r.addr, good.addr)
+	ep := endpoint(p, r.addr)
+	testutil.WaitFor(t, "a first passing check", 10*time.Second, func() bool { return streakOf(ep) >= 1 })
+	w := &waitingConn{}
+	defer ep.Track(w)()
+
+	r.freeze()
+	frozen := time.Now()
+	w.wait(frozen)
+	testutil.WaitFor(t, "the frozen member marked down", 10*time.Second, func() bool { return !ep.Healthy() })
+	took := time.Since(frozen)
+	bound := 2*after + hc.sweepEvery()
+	t.Logf("frozen member marked down %s after the freeze (suspect-after %s, bound %s)", took, after, bound)
+	if took > bound+time.Second {
+		t.Errorf("marked down after %s, want within %s", took, bound)
+	}
+	st := ep.Stats()
+	if !strings.HasPrefix(st.CheckError, "frozen: ") || st.Frozen != 1 || st.SuspicionChecks != 1 {
+		t.Errorf("stats: error %q, frozen %d, suspicion checks %d; want frozen, 1, 1", st.CheckError, st.Frozen, st.SuspicionChecks)
+	}
+	testutil.WaitFor(t, "its connection closed", 5*time.Second, w.closed.Load)
+	if got := dialAddr(t, p); got != good.addr {
+		t.Fatalf("a new client went to %s, want %s", got, good.addr)
+	}
+}
+
+// TestSuspicionEndsARunningCheck: a check of the interval that has waited
+// suspect-after while a client's bytes wait too is ended then, not at its
+// timeout, and marks the member down.
+func TestSuspicionEndsARunningCheck(t *testing.T) {
+	f, good := newFakeEtcd(t, false), newFakeEtcd(t, false)
+	r := newRelay(t, f.addr)
+	const after = 200 * time.Millisecond
+	hc := defaultSchedule(after)
+	hc.Interval, hc.Timeout = 400*time.Millisecond, 10*time.Second
+	p := checkedPool(t, Settings{HealthCheck: hc}, r.addr, good.addr)
+	ep := endpoint(p, r.addr)
+	testutil.WaitFor(t, "a first passing check", 10*time.Second, func() bool { return streakOf(ep) >= 1 })
+	r.freeze()
+	// The next check of the interval hangs; then a client's bytes wait.
+	testutil.WaitFor(t, "a check of the interval to start", 10*time.Second, func() bool {
+		return ep.check.Load().suspect.inflight.Load() != nil
+	})
+	w := &waitingConn{}
+	defer ep.Track(w)()
+	w.wait(time.Now())
+	start := time.Now()
+	testutil.WaitFor(t, "the frozen member marked down", 10*time.Second, func() bool { return !ep.Healthy() })
+	if took := time.Since(start); took > hc.Timeout/2 {
+		t.Errorf("marked down after %s: the check ran to its timeout %s", took, hc.Timeout)
+	}
+	if st := ep.Stats(); st.SuspicionChecks != 0 || st.Frozen != 1 || !strings.Contains(st.CheckError, errSuspected.Error()) {
+		t.Errorf("stats: %d suspicion checks, %d frozen, error %q; want the running check ended", st.SuspicionChecks, st.Frozen, st.CheckError)
+	}
+}
+
+// TestStuckStreamCostsOneCheck: a connection that waits for good on a
+// healthy member (a Lock, a watch, a ping ack) costs one check on
+// suspicion, not one a sweep; a new one costs one more; a slow check
+// without a waiting connection marks nothing down.
+func TestStuckStreamCostsOneCheck(t *testing.T) {
+	f := newFakeEtcd(t, false)
+	const after = 50 * time.Millisecond
+	hc := defaultSchedule(after)
+	p := checkedPool(t, Settings{HealthCheck: hc}, f.addr)
+	ep := endpoint(p, f.addr)
+	testutil.WaitFor(t, "a first passing check", 10*time.Second, func() bool { return streakOf(ep) >= 1 })
+	a, b := &waitingConn{}, &waitingConn{}
+	defer ep.Track(a)()
+	defer ep.Track(b)()
+	a.wait(time.Now())
+	testutil.WaitFor(t, "a check on suspicion", 5*time.Second, func() bool { return ep.Stats().SuspicionChecks == 1 })
+	// 20 sweeps and more later, still one.
+	deadline := time.Now().Add(20 * hc.sweepEvery())
+	testutil.WaitFor(t, "20 sweeps", 5*time.Second, func() bool { return time.Now().After(deadline) })
+	if n := ep.Stats().SuspicionChecks; n != 1 {
+		t.Fatalf("%d checks on suspicion for one stuck connection, want 1", n)
+	}
+	b.wait(time.Now())
+	testutil.WaitFor(t, "a check for the new stuck connection", 5*time.Second, func() bool { return ep.Stats().SuspicionChecks == 2 })
+	deadline = time.Now().Add(20 * hc.sweepEvery())
+	testutil.WaitFor(t, "20 sweeps", 5*time.Second, func() bool { return time.Now().After(deadline) })
+	if st := ep.Stats(); st.SuspicionChecks != 2 || !ep.Healthy() || st.Frozen != 0 {
+		t.Fatalf("two stuck connections: %d checks on suspicion, healthy %v, frozen %d; want 2, true, 0", st.SuspicionChecks, ep.Healthy(), st.Frozen)
+	}
+	if got := f.checks(); got > 1+2+1 {
+		t.Errorf("the member saw %d checks, want the first, two on suspicion and at most one of the interval", got)
+	}
+}
+
+// TestFailedCheckWithoutWaitingIsNoFreeze: a check that fails after
+// suspect-after while no connection waits (answered meanwhile) counts as
+// a failure, not a freeze.
+func TestFailedCheckWithoutWaitingIsNoFreeze(t *testing.T) {
+	c := &checker{key: checkKey{hc: defaultSchedule(time.Millisecond)}, subs: map[*Endpoint]statusSetter{}}
+	ep := newEndpoint(resolver.Endpoint{Addr: "127.0.0.1:1"})
+	c.subs[ep] = nil
+	w := &waitingConn{}
+	defer ep.Track(w)()
+	start := time.Now().Add(-time.Second)
+	if _, frozen := c.frozen(start, errors.New("timeout")); frozen {
+		t.Fatal("frozen with no connection waiting")
+	}
+	w.wait(start)
+	if why, frozen := c.frozen(start, errors.New("timeout")); !frozen || !strings.HasPrefix(why, "frozen: ") {
+		t.Fatalf("frozen = %v (%q) with a connection waiting since the check began", frozen, why)
+	}
+	if _, frozen := c.frozen(time.Now(), errors.New("refused")); frozen {
+		t.Fatal("a quick failure is no freeze")
+	}
+}
