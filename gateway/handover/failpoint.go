@@ -1,6 +1,6 @@
 //go:build failpoints
 
-package upgrade
+package handover
 
 import (
 	"fmt"
