@@ -149,7 +149,7 @@ func closeConns(conns []Conn) {
 // rule above, they are this process's to adopt once serving returns if
 // ours(err); otherwise it closes them all, and the old process adopts
 // them again.
-func (r *Receiver) receiveConns() error {
+func (r *receiver) receiveConns() error {
 	for first := true; ; first = false {
 		m, fds, err := r.c.recv(opConns)
 		if err == nil && len(fds) != 2*len(m.Conns) {

@@ -24,12 +24,12 @@ func NewReceived(socks []Socket) *Received {
 	return &Received{socks: socks, claimed: make([]bool, len(socks))}
 }
 
-// Claim returns, paused, the received socket of that kind for the listener
+// claim returns, paused, the received socket of that kind for the listener
 // name (ignored for the admin server) at addr, as configured or as bound:
 // a listener is matched by name and address, else by address alone (a
 // renamed listener keeps its socket; its address can't be bound twice
 // anyway). ok is false when none matches: the caller binds addr.
-func (in *Received) Claim(kind, name, addr string) (_ *listener.Gate, ok bool, _ error) {
+func (in *Received) claim(kind, name, addr string) (_ *listener.Gate, ok bool, _ error) {
 	if in == nil {
 		return nil, false, nil
 	}
@@ -107,7 +107,7 @@ func (in *Received) CloseUnclaimed() int {
 // process gave, or, when it gave none, a new one from bind, as a Gate that
 // a later handover can pause and give on. A nil Received always binds.
 func (in *Received) ClaimOrBind(kind, name, addr string, bind func() (net.Listener, error)) (net.Listener, error) {
-	gate, ok, err := in.Claim(kind, name, addr)
+	gate, ok, err := in.claim(kind, name, addr)
 	if err != nil || ok {
 		return gate, err
 	}

@@ -16,10 +16,10 @@ import (
 	"github.com/etcd-gateway/etcd-gateway/listener"
 )
 
-// Receiver is the new side of the socket transport, in progress: the
+// receiver is the new side of the socket transport, in progress: the
 // sockets the old process gave, the connections it gives, and the rest of
 // the conversation.
-type Receiver struct {
+type receiver struct {
 	c       conn
 	log     logrus.FieldLogger
 	start   time.Time
@@ -32,7 +32,7 @@ type Receiver struct {
 // and no error when no gateway listens there (no file, or a stale one):
 // the caller binds its own. Its error means a gateway answered but the
 // handover could not start; that gateway serves on.
-func dial(ctx context.Context, path string, log logrus.FieldLogger) (*Receiver, error) {
+func dial(ctx context.Context, path string, log logrus.FieldLogger) (*receiver, error) {
 	start := time.Now()
 	d := net.Dialer{}
 	c, err := d.DialContext(ctx, "unixpacket", path)
@@ -42,7 +42,7 @@ func dial(ctx context.Context, path string, log logrus.FieldLogger) (*Receiver, 
 		}
 		return nil, fmt.Errorf("upgrade-socket %q: %w", path, err)
 	}
-	r := &Receiver{c: conn{c.(*net.UnixConn)}, log: log, start: start}
+	r := &receiver{c: conn{c.(*net.UnixConn)}, log: log, start: start}
 	if err := r.receiveSockets(); err != nil {
 		r.Abort()
 		return nil, fmt.Errorf("upgrade-socket %q: %w", path, err)
@@ -51,7 +51,7 @@ func dial(ctx context.Context, path string, log logrus.FieldLogger) (*Receiver, 
 }
 
 // receiveSockets says hello and receives the sockets.
-func (r *Receiver) receiveSockets() error {
+func (r *receiver) receiveSockets() error {
 	if err := r.c.send(message{Op: opHello, PID: os.Getpid()}, nil); err != nil {
 		return err
 	}
@@ -77,12 +77,12 @@ func (r *Receiver) receiveSockets() error {
 }
 
 // Sockets are the sockets received. Their files belong to the caller.
-func (r *Receiver) Sockets() []Socket { return r.sockets }
+func (r *receiver) Sockets() []Socket { return r.sockets }
 
 // Abort ends the handover before serving: the old process accepts again,
 // and adopts again the connections it gave. Sockets the caller took are
 // its to close.
-func (r *Receiver) Abort() { _ = r.c.c.Close() }
+func (r *receiver) Abort() { _ = r.c.c.Close() }
 
 // Finish tells the old gateway that this one is built, receives its
 // connections, says "serving", and has lns adopt them; at once if the old
@@ -90,7 +90,7 @@ func (r *Receiver) Abort() { _ = r.c.c.Close() }
 // holds the sockets received: those unclaimed are closed, the others
 // accept from "serving" on. false: the handover failed, and this process
 // serves without the connections.
-func (r *Receiver) Finish(in *Received, lns map[string]*listener.Listener) (Summary, bool) {
+func (r *receiver) Finish(in *Received, lns map[string]*listener.Listener) (Summary, bool) {
 	cpu := cpuTime()
 	unused := in.CloseUnclaimed()
 	defer in.Resume()
@@ -127,7 +127,7 @@ func (r *Receiver) Finish(in *Received, lns map[string]*listener.Listener) (Summ
 // ready tells the old process that the new gateway is built, its sockets
 // paused, and waits until the old one stopped accepting. After an error
 // the old process is gone or failed: the caller serves what it has.
-func (r *Receiver) ready() error {
+func (r *receiver) ready() error {
 	if err := r.c.send(message{Op: opReady}, nil); err != nil {
 		return err
 	}
@@ -139,7 +139,7 @@ func (r *Receiver) ready() error {
 // connections receiveConns received, ends the conversation, and returns
 // the summary. An error means the old process is gone: the new one serves
 // anyway.
-func (r *Receiver) serving() (Summary, error) {
+func (r *receiver) serving() (Summary, error) {
 	hook("new:serving")
 	err := r.c.send(message{Op: opServing}, nil)
 	_ = r.c.c.Close()
@@ -149,7 +149,7 @@ func (r *Receiver) serving() (Summary, error) {
 }
 
 // logReceived logs the summary line of a handover received.
-func (r *Receiver) logReceived(sum Summary) {
+func (r *receiver) logReceived(sum Summary) {
 	r.log.WithFields(logrus.Fields{
 		"old-pid": sum.PID, "listeners": sum.Listeners, "admin": sum.Admin, "unused": sum.Unused,
 		"conns": sum.Conns, "conns-adopted": sum.Adopted, "conns-closed": sum.Conns - sum.Adopted, "duration": sum.Duration.String(),
