@@ -14,7 +14,7 @@ import (
 //
 //	old → new  conns    {conns, more: true}  + two descriptors each, in batches
 //	old → new  conns    {more: false}        the last: nothing more follows
-//	new → old  serving                       every connection passed is the new process's
+//	new → old  serving                       every connection sent is the new process's
 //
 // The old process exports its connections a batch at a time
 // (exportConns: it no longer reads them, and what it held is written),
@@ -25,14 +25,14 @@ import (
 // Ownership is decided by one message, "serving", and by who closed the
 // conversation:
 //   - the new process forwards nothing before it sent "serving"; after
-//     the last batch it always sends it and forwards everything it took;
+//     the last batch it always sends it and adopts everything it received;
 //   - the old process hears "serving" (it closes its copies) or sees the
 //     new one close the conversation without it (the new process died or
 //     refused: it adopts again every connection it sent, and accepts
 //     again). Both are exact: the conversation delivers in order, so a
 //     "serving" sent is read before the end;
 //   - if the old one dies mid-step (the new one reads the end before the
-//     last batch), the new one forwards what it took, and serves;
+//     last batch), the new one adopts what it received, and serves;
 //   - a step that times out (the other process hung, alive) never hands a
 //     connection back: the old process then leaves what it sent to the new
 //     one (closes its copies) and accepts again; the new one, timing out

@@ -80,7 +80,7 @@ func (r *receiver) receiveSockets() error {
 func (r *receiver) Sockets() []Socket { return r.sockets }
 
 // Abort ends the handover before serving: the old process accepts again,
-// and adopts again the connections it gave. Sockets the caller took are
+// and adopts again the connections it gave. Sockets the caller claimed are
 // its to close.
 func (r *receiver) Abort() { _ = r.c.c.Close() }
 

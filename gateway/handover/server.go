@@ -28,8 +28,9 @@ type Server struct {
 }
 
 // Listen binds the upgrade socket at path (unixsock.Listen: over whatever
-// is there, the socket of the process this one took over from or a stale
-// file, without a moment where the path is missing). Serve must follow.
+// is there, the socket of the process this one received a handover from
+// or a stale file, without a moment where the path is missing). Serve
+// must follow.
 func Listen(path string, host Host, log logrus.FieldLogger) (*Server, error) {
 	ln, err := unixsock.Listen("unixpacket", path, 0)
 	if err != nil {
