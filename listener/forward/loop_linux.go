@@ -36,9 +36,9 @@ import (
 // timeout from its timers (connect deadlines, paused listening sockets), or
 // none: one epoll_wait per batch of events, then read, write and splice as
 // raw system calls, which keep the thread's P. An eventfd in the epoll set
-// wakes it for requests from other goroutines (requests, at the end of this
-// file), run on its thread between two batches: ExportBatch, Serve's pause and stop, Connect's first try,
-// Close of the forwarder.
+// wakes it for requests from other goroutines (requests, at the end of
+// this file), run on its thread between two batches: ExportBatch, Serve's
+// pause and stop, Connect's first try, Close of the forwarder.
 //
 // Pairs hold raw descriptors, which the loop owns and closes, never Go
 // objects: a connection the loops accepted (serve_linux.go) or connected
@@ -53,11 +53,12 @@ import (
 // sockets down, which raises the event that has the loop finish the pair.
 //
 // The files follow the seams: forwarder_linux.go is the API, this file the
-// event loop and its request queue, freelist_linux.go its buffers and pipes, timers_linux.go its
-// connect deadlines, pair_linux.go and start_linux.go a pair's state and its
-// registration, pump_linux.go one direction's steps, connect_linux.go the
-// upstream's connect, serve_linux.go accepting, handover_linux.go export and
-// adopt, and sys_linux.go the raw syscalls.
+// event loop and its request queue, freelist_linux.go its buffers and
+// pipes, timers_linux.go its connect deadlines, pair_linux.go and
+// start_linux.go a pair's state and its registration, pump_linux.go one
+// direction's steps, connect_linux.go the upstream's connect,
+// serve_linux.go accepting, handover_linux.go export and adopt, and
+// sys_linux.go the raw syscalls.
 
 const (
 	// copyBufSize is the size of a copy buffer; a read that fills one
