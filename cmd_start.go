@@ -11,7 +11,7 @@ import (
 
 	"github.com/etcd-gateway/etcd-gateway/config"
 	"github.com/etcd-gateway/etcd-gateway/gateway"
-	"github.com/etcd-gateway/etcd-gateway/gateway/upgrade"
+	"github.com/etcd-gateway/etcd-gateway/gateway/handover"
 )
 
 // newStartCmd is `etcd-gateway start`: the gateway itself, until SIGTERM.
@@ -31,7 +31,7 @@ func newStartCmd() *cobra.Command {
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			opts := gateway.StartOptions{UpgradeSocket: upgrade.SocketPath(upgradeSocket, snap.UpgradeSocket, os.Getenv)}
+			opts := gateway.StartOptions{UpgradeSocket: handover.SocketPath(upgradeSocket, snap.UpgradeSocket, os.Getenv)}
 			return run(ctx, cmd.ErrOrStderr(), snap, opts)
 		},
 	}

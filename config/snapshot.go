@@ -79,7 +79,7 @@ type Snapshot struct {
 	AdminPprof bool
 	// UpgradeSocket is the path of the unix socket through which a new
 	// gateway process takes the listening sockets over from this one (see
-	// gateway/upgrade); empty means the default (off, or
+	// gateway/handover); empty means the default (off, or
 	// $RUNTIME_DIRECTORY/upgrade.sock under systemd). It is read at start.
 	UpgradeSocket string
 	// ControlSocket is the path of the unix socket through which the CLI

@@ -4,7 +4,7 @@
 // limit, killed mid-handover, against real etcd members.
 //
 // TestMain builds the binary once per run, with the failpoints tag (the
-// handover's failpoint, gateway/upgrade) and with -race when the tests
+// handover's failpoint, gateway/handover) and with -race when the tests
 // run with it; the CLI's in-process tests stay beside main.go.
 //
 // TestRobustness (robustness_*_test.go) tests the gateway as etcd's

@@ -56,7 +56,7 @@ func (g killGateway) start(t *testing.T, env ...string) *child {
 	return startChild(t, g.path, g.probe, 0, env...)
 }
 
-// failpointEnv is the handover's failpoint (upgrade.HookEnv, in builds
+// failpointEnv is the handover's failpoint (handover.HookEnv, in builds
 // with the failpoints tag): a gateway whose environment names a step of
 // the handover in it stops there and says so.
 const failpointEnv = "ETCD_GATEWAY_TEST_UPGRADE_STOP"

@@ -43,7 +43,7 @@ func (g *Gateway) prepareAdmin(ctx context.Context, snap *config.Snapshot) (*adm
 	if snap.AdminAddr == "" {
 		return ch, nil
 	}
-	ln, err := g.listenAdmin(ctx, snap.AdminAddr) // upgrade.go: a passed socket, or a new one
+	ln, err := g.listenAdmin(ctx, snap.AdminAddr) // handover.go: a received socket, or a new one
 	if err != nil {
 		return nil, fmt.Errorf("%s: key \"admin-addr\": %w", fileLabel(snap.File), err)
 	}

@@ -20,8 +20,8 @@ import (
 
 	"github.com/etcd-gateway/etcd-gateway/admin"
 	"github.com/etcd-gateway/etcd-gateway/config"
+	"github.com/etcd-gateway/etcd-gateway/gateway/handover"
 	"github.com/etcd-gateway/etcd-gateway/gateway/reconcile"
-	"github.com/etcd-gateway/etcd-gateway/gateway/upgrade"
 	"github.com/etcd-gateway/etcd-gateway/listener/forward"
 )
 
@@ -55,8 +55,8 @@ type Gateway struct {
 	// page renders the status page at the admin server's /.
 	page *statusPage
 	// up is the gateway's part in handovers to and from other processes;
-	// see upgrade.go.
-	up upgradeState
+	// see handover.go.
+	up handoverState
 	// ctl is the gateway's control socket; see control.go.
 	ctl *controlState
 }
@@ -117,31 +117,32 @@ func Start(ctx context.Context, logOut io.Writer, snap *config.Snapshot) (*Gatew
 }
 
 // start builds the gateway and starts its listeners and admin server;
-// passed are the sockets of the gateway it takes over from (or of systemd's
-// file descriptor store), which they take, paused, instead of binding.
-func start(ctx context.Context, log *logrus.Logger, snap *config.Snapshot, passed []upgrade.Socket) (*Gateway, error) {
+// sd is what systemd passed (socket units for systemd: listen addresses),
+// received the sockets of the handover this process starts with, which
+// they claim, paused, instead of binding.
+func start(ctx context.Context, log *logrus.Logger, snap *config.Snapshot, sd *handover.Systemd, received []handover.Socket) (*Gateway, error) {
 	fwd, err := forward.NewForwarder()
 	if err != nil {
 		return nil, fmt.Errorf("gateway: %w", err)
 	}
-	g := &Gateway{log: log, group: reconcile.NewGroup(log, fwd), fwd: fwd, started: time.Now(), changes: newEndpointChanges(), page: newStatusPage(), ctl: newControlState()}
+	g := &Gateway{log: log, group: reconcile.NewGroup(log, fwd, sd), fwd: fwd, started: time.Now(), changes: newEndpointChanges(), page: newStatusPage(), ctl: newControlState()}
 	g.up.done = make(chan struct{})
-	g.up.stats = newUpgradeStats()
-	if len(passed) > 0 {
-		g.up.inherited = upgrade.NewInherited(passed)
-		g.group.Inherit(g.up.inherited)
-		defer g.group.Inherit(nil)
+	g.up.stats = newHandoverStats()
+	if len(received) > 0 {
+		g.up.received = handover.NewReceived(received)
+		g.group.ClaimFrom(g.up.received)
+		defer g.group.ClaimFrom(nil)
 	}
 	g.registry = newRegistry(g)
 	adm, err := g.prepareAdmin(ctx, snap)
 	if err != nil {
-		g.up.inherited.CloseRest()
+		g.up.received.CloseUnclaimed()
 		_ = fwd.Close()
 		return nil, err
 	}
 	if _, err := g.group.Apply(ctx, snap); err != nil {
 		adm.abort()
-		g.up.inherited.CloseRest()
+		g.up.received.CloseUnclaimed()
 		_ = g.group.Shutdown(ctx)
 		_ = fwd.Close()
 		return nil, err
@@ -286,8 +287,8 @@ func (g *Gateway) Apply(ctx context.Context, r config.Reload) (reconcile.Diff, e
 func (g *Gateway) Shutdown() error {
 	g.stopping.Store(true)
 	g.closeControl()
-	g.closeUpgrade()
-	g.toStore() // fdstore.go: under systemd with a store, the sockets go there
+	g.closeUpgradeSocket()
+	g.toStore() // handover.go: under systemd with a store, the sockets go there
 
 	g.notify("STOPPING=1\nSTATUS=draining connections")
 	timeout := g.Current().ShutdownTimeout

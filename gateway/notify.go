@@ -4,14 +4,18 @@ import (
 	"strings"
 
 	"github.com/coreos/go-systemd/v22/daemon"
+	"github.com/sirupsen/logrus"
 )
 
 // notify sends state to systemd when the gateway runs as a Type=notify or
 // Type=notify-reload service (NOTIFY_SOCKET is set); elsewhere it does
 // nothing. A failure is logged and otherwise ignored.
-func (g *Gateway) notify(state string) {
+func (g *Gateway) notify(state string) { notifyLogged(g.log, state) }
+
+// notifyLogged is notify with log, for a gateway not built yet.
+func notifyLogged(log logrus.FieldLogger, state string) {
 	if _, err := daemon.SdNotify(false, state); err != nil {
-		g.log.WithError(err).Warn("sd_notify failed")
+		log.WithError(err).Warn("sd_notify failed")
 	}
 }
 

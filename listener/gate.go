@@ -22,7 +22,7 @@ type pausable interface {
 
 // Gate is a listening socket whose accepting can be paused and resumed
 // without closing it. A gateway handing its sockets to a new process
-// (gateway/upgrade) pauses them once the new process is ready, and resumes
+// (gateway/handover) pauses them once the new process is ready, and resumes
 // them if the new process fails before it serves: meanwhile the kernel
 // queues new connections in the backlog, so that no connect is refused or
 // reset at any step. A paused Accept blocks; Close ends it.

@@ -12,8 +12,8 @@ import (
 	"github.com/etcd-gateway/etcd-gateway/upstream"
 )
 
-// ExportedConn is a client connection and its upstream, quiesced to be
-// handed to another process (gateway/upgrade): their descriptors, the
+// ExportedConn is a client connection and its upstream, exported to be
+// handed to another process (gateway/handover): their descriptors, the
 // state of the forwarding, and the endpoint the upstream is connected to.
 type ExportedConn struct {
 	Endpoint string
@@ -27,7 +27,7 @@ func (c ExportedConn) Close() {
 }
 
 // ExportCandidate is a connection the forwarder's event loops forward,
-// which may be handed to another process: ExportBatch quiesces it.
+// which may be handed to another process: ExportBatch exports it.
 type ExportCandidate struct {
 	// Idle is how long the connection has carried no data (TCP_INFO; 0
 	// if it can't tell): a caller hands the busiest over last, so that
@@ -70,7 +70,7 @@ func (c *proxyConn) movable() (*forward.Pair, string, bool) {
 	return p, c.ep, ok
 }
 
-// ExportBatch quiesces cands, of any listeners, together
+// ExportBatch exports cands, of any listeners, together
 // (forward.ExportBatch); each exported is forgotten by its listener as if
 // it had ended. ok[i] is false for cands[i] when it stays: its
 // destination didn't take what the gateway holds for it within timeout
@@ -88,10 +88,10 @@ func ExportBatch(cands []ExportCandidate, timeout time.Duration) (exported []Exp
 }
 
 // Adopt forwards a connection exported by another process (or by this
-// one, taken back) as if this listener had accepted it in its loops: no
-// Go object, the descriptors registered with a loop as they are (they
-// must be non-blocking, as the export left them); tracked for drain and
-// limits, and by its endpoint when the pool has it. A connection to an
+// one, when the new process did not take it) as if this listener had
+// accepted it in its loops: no Go object, the descriptors registered
+// with a loop as they are (they must be non-blocking, as the export left
+// them); tracked for drain and limits, and by its endpoint when the pool has it. A connection to an
 // endpoint the pool no longer has follows on-endpoint-removed: kept,
 // drained (closed after drain-timeout) or closed. The descriptors are
 // the listener's from the call on.

@@ -184,7 +184,7 @@ func (g *Group) bind(ctx context.Context, s *config.Snapshot, p *prepared) error
 			}
 			continue
 		}
-		ln, err := g.listen(ctx, lc) // upgrade.go: a passed socket, or a new one
+		ln, err := g.listen(ctx, lc) // handover.go: a received socket, or a new one
 		if err != nil {
 			errs = append(errs, s.ListenerError(lc.Name, err))
 			if ln != nil {

@@ -47,7 +47,7 @@ func newGroup(t *testing.T, log logrus.FieldLogger) *Group {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = fwd.Close() })
-	return NewGroup(log, fwd)
+	return NewGroup(log, fwd, nil)
 }
 
 // mustApply applies a snapshot of ls, with a one-second shutdown

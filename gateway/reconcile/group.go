@@ -20,7 +20,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/etcd-gateway/etcd-gateway/config"
-	"github.com/etcd-gateway/etcd-gateway/gateway/upgrade"
+	"github.com/etcd-gateway/etcd-gateway/gateway/handover"
 	"github.com/etcd-gateway/etcd-gateway/listener"
 	"github.com/etcd-gateway/etcd-gateway/listener/forward"
 	"github.com/etcd-gateway/etcd-gateway/resolver"
@@ -56,12 +56,12 @@ type Group struct {
 	// checkers runs the pools' health checks, one per member and check
 	// settings however many listeners point at the member.
 	checkers *upstream.Checkers
-	// systemd are the sockets systemd passed, for systemd: listen
-	// addresses.
-	systemd systemdSockets
-	// inherited holds the sockets passed by the process this one took
-	// over from, for bind; guarded by applyMu. See upgrade.go.
-	inherited *upgrade.Inherited
+	// systemd is what systemd passed, whose socket units' sockets serve
+	// systemd: listen addresses; nil when it passed nothing.
+	systemd *handover.Systemd
+	// received holds the sockets received in the handover this process
+	// starts with, for bind; guarded by applyMu. See handover.go.
+	received *handover.Received
 }
 
 // running is one configured listener and its live objects.
@@ -101,9 +101,10 @@ func (d Diff) Empty() bool {
 }
 
 // NewGroup returns a group with no listeners, whose listeners' connections
-// fwd carries; the caller closes fwd after Shutdown.
-func NewGroup(log logrus.FieldLogger, fwd *forward.Forwarder) *Group {
-	g := &Group{log: log, listeners: map[string]*running{}, fds: listener.NewFDBudget(), fwd: fwd}
+// fwd carries; the caller closes fwd after Shutdown. sd is what systemd
+// passed the process (nil: nothing).
+func NewGroup(log logrus.FieldLogger, fwd *forward.Forwarder, sd *handover.Systemd) *Group {
+	g := &Group{log: log, listeners: map[string]*running{}, fds: listener.NewFDBudget(), fwd: fwd, systemd: sd}
 	g.checkers = upstream.NewCheckers(g.dial, log)
 	return g
 }

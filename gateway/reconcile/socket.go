@@ -8,14 +8,9 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"slices"
-	"strings"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
-
-	"github.com/etcd-gateway/etcd-gateway/gateway/upgrade"
 
 	"github.com/etcd-gateway/etcd-gateway/config"
 	"github.com/etcd-gateway/etcd-gateway/listener"
@@ -37,7 +32,7 @@ func (g *Group) newSocket(ctx context.Context, lc config.Listener) (net.Listener
 		}
 		return ln, nil
 	case config.NetworkSystemd:
-		ln, err := g.systemd.listener(addr)
+		ln, err := g.systemd.Listener(addr)
 		if err != nil {
 			return nil, keyErr("listen-addr", err)
 		}
@@ -189,64 +184,4 @@ func checkStaleSocket(path string) error {
 		return fmt.Errorf("unix socket %s: removing the socket left by a gateway that is gone: %w", path, err)
 	}
 	return nil
-}
-
-// systemdSockets are the listening sockets systemd passed (socket
-// activation), by their FileDescriptorName. They are read from the
-// environment the first time a listener asks, and kept: each listener
-// takes a duplicate, so a socket stays open for a later reload after the
-// listener that used it is removed.
-type systemdSockets struct {
-	once  sync.Once
-	files map[string]*os.File
-	names []string // in the order systemd passed them
-}
-
-// load reads the sockets systemd passed, once.
-func (s *systemdSockets) load() {
-	s.once.Do(func() {
-		s.files = map[string]*os.File{}
-		for _, f := range socketUnitFiles() {
-			if _, dup := s.files[f.Name()]; !dup {
-				s.names = append(s.names, f.Name())
-			}
-			s.files[f.Name()] = f
-		}
-	})
-}
-
-// socketUnitFiles returns the descriptors systemd passed this process
-// (LISTEN_PID, LISTEN_FDS, LISTEN_FDNAMES) from socket units, as
-// activation.Files does, but leaves those of the gateway's own file
-// descriptor store (upgrade.StoreNamePrefix) alone: gateway/fdstore.go owns
-// them, and a second *os.File of the same descriptor would close it when
-// collected.
-func socketUnitFiles() []*os.File {
-	var files []*os.File
-	for _, p := range upgrade.PassedBySystemd() {
-		if strings.HasPrefix(p.Name, upgrade.StoreNamePrefix) {
-			continue
-		}
-		syscall.CloseOnExec(p.FD)
-		files = append(files, os.NewFile(uintptr(p.FD), p.Name))
-	}
-	return files
-}
-
-// listener returns a listener on the socket systemd passed as name.
-func (s *systemdSockets) listener(name string) (net.Listener, error) {
-	s.load()
-	f, ok := s.files[name]
-	if !ok {
-		passed := "none (LISTEN_FDS is not set for this process: it was not started by a socket unit)"
-		if len(s.names) > 0 {
-			passed = strings.Join(slices.Clone(s.names), ", ")
-		}
-		return nil, fmt.Errorf("systemd passed no socket named %q (FileDescriptorName=); it passed: %s", name, passed)
-	}
-	ln, err := net.FileListener(f) // a duplicate of the descriptor
-	if err != nil {
-		return nil, fmt.Errorf("systemd socket %q is not a listening stream socket: %w", name, err)
-	}
-	return ln, nil
 }

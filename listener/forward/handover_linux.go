@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
-	"sync"
 	"time"
 	"unsafe"
 
@@ -34,77 +33,6 @@ type exportResult struct {
 	i   int
 	ex  Exported
 	err error
-}
-
-// wakeSlot is the slot in the epoll data of the loop's eventfd: no pair has
-// it, so dispatch finds no pair for its event.
-const wakeSlot = -1
-
-// openWake makes the eventfd through which other goroutines wake l to run
-// their requests on its goroutine.
-func (l *loop) openWake() error {
-	fd, err := unix.Eventfd(0, unix.EFD_NONBLOCK|unix.EFD_CLOEXEC)
-	if err != nil {
-		return os.NewSyscallError("eventfd", err)
-	}
-	ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLET, Fd: wakeSlot << 1}
-	if err := unix.EpollCtl(l.epfd, unix.EPOLL_CTL_ADD, fd, &ev); err != nil {
-		_ = unix.Close(fd)
-		return os.NewSyscallError("epoll_ctl", err)
-	}
-	l.wakeFD = fd
-	return nil
-}
-
-// request runs fn on l's goroutine at its next turn; at once when the
-// loop has ended.
-func (l *loop) request(fn func()) {
-	l.reqMu.Lock()
-	if l.wakeClosed {
-		l.reqMu.Unlock()
-		fn()
-		return
-	}
-	l.reqs = append(l.reqs, fn)
-	one := [8]byte{1}
-	_, _ = unix.Write(l.wakeFD, one[:]) // under reqMu: closeWake can't close it meanwhile
-	l.reqMu.Unlock()
-}
-
-// runRequests runs the requests queued; on l's goroutine.
-// The eventfd is drained before the queue is taken: a request queued
-// after the drain leaves the eventfd readable, so its wake-up is never
-// lost (draining after taking the queue lost one, and the loop slept in
-// epoll_wait with a request waiting).
-func (l *loop) runRequests() {
-	l.reqMu.Lock()
-	pending := len(l.reqs) > 0
-	l.reqMu.Unlock()
-	if !pending {
-		return
-	}
-	var b [8]byte
-	_, _ = unix.Read(l.wakeFD, b[:])
-	l.reqMu.Lock()
-	reqs := l.reqs
-	l.reqs = nil
-	l.reqMu.Unlock()
-	for _, fn := range reqs {
-		fn()
-	}
-}
-
-// closeWake closes the eventfd, failing the requests that will never run.
-func (l *loop) closeWake() {
-	l.reqMu.Lock()
-	reqs := l.reqs
-	l.reqs = nil
-	l.wakeClosed = true
-	l.reqMu.Unlock()
-	for _, fn := range reqs {
-		fn() // each sees its pair finished
-	}
-	_ = unix.Close(l.wakeFD)
 }
 
 // Movable returns p: a loop's pair may be handed over.
@@ -357,12 +285,4 @@ func (l *loop) isStopped() bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.stopped
-}
-
-// exportState is the part of a loop's state that exports use.
-type exportState struct {
-	wakeFD     int
-	reqMu      sync.Mutex // guards what follows
-	reqs       []func()
-	wakeClosed bool
 }

@@ -36,9 +36,9 @@ import (
 // timeout from its timers (connect deadlines, paused listening sockets), or
 // none: one epoll_wait per batch of events, then read, write and splice as
 // raw system calls, which keep the thread's P. An eventfd in the epoll set
-// wakes it for requests from other goroutines (request), run on its thread
-// between two batches: ExportBatch, Serve's pause and stop, Connect's first try,
-// Close of the forwarder.
+// wakes it for requests from other goroutines (requests, at the end of
+// this file), run on its thread between two batches: ExportBatch, Serve's
+// pause and stop, Connect's first try, Close of the forwarder.
 //
 // Pairs hold raw descriptors, which the loop owns and closes, never Go
 // objects: a connection the loops accepted (serve_linux.go) or connected
@@ -53,11 +53,12 @@ import (
 // sockets down, which raises the event that has the loop finish the pair.
 //
 // The files follow the seams: forwarder_linux.go is the API, this file the
-// event loop, freelist_linux.go its buffers and pipes, timers_linux.go its
-// connect deadlines, pair_linux.go and start_linux.go a pair's state and its
-// registration, pump_linux.go one direction's steps, connect_linux.go the
-// upstream's connect, serve_linux.go accepting, handover_linux.go export and
-// adopt, and sys_linux.go the raw syscalls.
+// event loop and its request queue, freelist_linux.go its buffers and
+// pipes, timers_linux.go its connect deadlines, pair_linux.go and
+// start_linux.go a pair's state and its registration, pump_linux.go one
+// direction's steps, connect_linux.go the upstream's connect,
+// serve_linux.go accepting, handover_linux.go export and adopt, and
+// sys_linux.go the raw syscalls.
 
 const (
 	// copyBufSize is the size of a copy buffer; a read that fills one
@@ -119,7 +120,7 @@ type loop struct {
 	again      []*Pair // pairs that used their burst with data left to move
 	spare      []*Pair // the other slice for again
 	freeList
-	exportState // handover_linux.go
+	requests
 }
 
 // newLoop starts an event loop on its own epoll instance; defaultProbes
@@ -373,4 +374,86 @@ func (l *loop) stop() {
 	l.closeWake()
 	l.freeList.release()
 	_ = l.file.Close()
+}
+
+// requests is how other goroutines reach a loop: a queue of functions the
+// loop runs on its own goroutine between two batches of events, and the
+// eventfd in its epoll set that wakes it for them. ExportBatch, Serve's
+// pause and stop, Connect's first try and the forwarder's Close use it.
+type requests struct {
+	wakeFD     int
+	reqMu      sync.Mutex // guards what follows
+	reqs       []func()
+	wakeClosed bool
+}
+
+// wakeSlot is the slot in the epoll data of the loop's eventfd: no pair has
+// it, so dispatch finds no pair for its event.
+const wakeSlot = -1
+
+// openWake makes the eventfd through which other goroutines wake l to run
+// their requests on its goroutine.
+func (l *loop) openWake() error {
+	fd, err := unix.Eventfd(0, unix.EFD_NONBLOCK|unix.EFD_CLOEXEC)
+	if err != nil {
+		return os.NewSyscallError("eventfd", err)
+	}
+	ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLET, Fd: wakeSlot << 1}
+	if err := unix.EpollCtl(l.epfd, unix.EPOLL_CTL_ADD, fd, &ev); err != nil {
+		_ = unix.Close(fd)
+		return os.NewSyscallError("epoll_ctl", err)
+	}
+	l.wakeFD = fd
+	return nil
+}
+
+// request runs fn on l's goroutine at its next turn; at once when the
+// loop has ended.
+func (l *loop) request(fn func()) {
+	l.reqMu.Lock()
+	if l.wakeClosed {
+		l.reqMu.Unlock()
+		fn()
+		return
+	}
+	l.reqs = append(l.reqs, fn)
+	one := [8]byte{1}
+	_, _ = unix.Write(l.wakeFD, one[:]) // under reqMu: closeWake can't close it meanwhile
+	l.reqMu.Unlock()
+}
+
+// runRequests runs the requests queued; on l's goroutine.
+// The eventfd is drained before the queue is taken: a request queued
+// after the drain leaves the eventfd readable, so its wake-up is never
+// lost (draining after taking the queue lost one, and the loop slept in
+// epoll_wait with a request waiting).
+func (l *loop) runRequests() {
+	l.reqMu.Lock()
+	pending := len(l.reqs) > 0
+	l.reqMu.Unlock()
+	if !pending {
+		return
+	}
+	var b [8]byte
+	_, _ = unix.Read(l.wakeFD, b[:])
+	l.reqMu.Lock()
+	reqs := l.reqs
+	l.reqs = nil
+	l.reqMu.Unlock()
+	for _, fn := range reqs {
+		fn()
+	}
+}
+
+// closeWake closes the eventfd, failing the requests that will never run.
+func (l *loop) closeWake() {
+	l.reqMu.Lock()
+	reqs := l.reqs
+	l.reqs = nil
+	l.wakeClosed = true
+	l.reqMu.Unlock()
+	for _, fn := range reqs {
+		fn() // each sees its pair finished
+	}
+	_ = unix.Close(l.wakeFD)
 }

@@ -1,4 +1,4 @@
-package upgrade
+package handover
 
 import (
 	"errors"
@@ -46,7 +46,7 @@ func TestGoneOnlyWhenTheOtherEnds(t *testing.T) {
 	if _, _, err := a.recv(opServing); err != nil {
 		t.Fatalf("a message sent before the end: %v", err)
 	}
-	if _, _, err := a.recv(opServing); !errors.Is(err, errGone) || !Ours(err) {
+	if _, _, err := a.recv(opServing); !errors.Is(err, errGone) || !ours(err) {
 		t.Fatalf("read after the other end closed: %v, want errGone", err)
 	}
 	if err := a.send(message{Op: opConns}, nil); !errors.Is(err, errGone) {
@@ -56,13 +56,13 @@ func TestGoneOnlyWhenTheOtherEnds(t *testing.T) {
 	c, d := pair(t)
 	_ = c.c.SetReadDeadline(time.Now())
 	_, _, _, _, err := c.c.ReadMsgUnix(make([]byte, 16), nil)
-	if err = gone(err); err == nil || errors.Is(err, errGone) || Ours(err) {
+	if err = gone(err); err == nil || errors.Is(err, errGone) || ours(err) {
 		t.Fatalf("a timeout: %v, want an error that is not errGone", err)
 	}
 	if err := d.send(message{Op: opPaused}, nil); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := c.recv(opServing); err == nil || errors.Is(err, errGone) || Ours(err) {
+	if _, _, err := c.recv(opServing); err == nil || errors.Is(err, errGone) || ours(err) {
 		t.Fatalf("a wrong message: %v, want an error that is not errGone", err)
 	}
 }

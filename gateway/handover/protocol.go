@@ -1,10 +1,6 @@
-// Package upgrade hands a running gateway's listening sockets to a new
-// gateway process over a unix socket (the `upgrade-socket` key), so that
-// an upgrade or a restart never refuses or resets a connect.
-//
-// The protocol, version 2, is a conversation of JSON messages over one
-// SOCK_SEQPACKET connection (one message per packet, descriptors attached
-// with SCM_RIGHTS), opened by the new process:
+// The socket transport's wire: JSON messages over one SOCK_SEQPACKET
+// connection (one message per packet, descriptors attached with
+// SCM_RIGHTS), opened by the new process:
 //
 //	new → old  hello     {version}
 //	old → new  sockets   {sockets, more}   + their descriptors, in batches
@@ -18,14 +14,12 @@
 // listening sockets' backlogs, which both processes share; from "serving"
 // only the new one does. If the new process dies or fails before
 // "serving", the old one sees its connection end and accepts again on the
-// descriptors it kept, and forwards again the connections it passed; if
-// the old one dies after "sockets", the new one serves them, and forwards
-// the connections it took. An old process that doesn't speak the new
+// descriptors it kept, and adopts again the connections it gave; if the
+// old one dies after "sockets", the new one serves them, and adopts the
+// connections it received. An old process that doesn't speak the new
 // one's version answers with an error and keeps serving.
-//
-// A build with the failpoints tag can stop either process at a step of
-// the handover (failpoint.go), so that a test can kill it there.
-package upgrade
+
+package handover
 
 import (
 	"encoding/json"
@@ -44,12 +38,7 @@ import (
 // refuses a hello of any other (docs/design.md has the versions).
 const Version = 2
 
-// StoreNamePrefix begins the name of every descriptor the gateway puts in
-// systemd's file descriptor store, so that a socket unit's descriptors,
-// passed beside them, are told apart.
-const StoreNamePrefix = "egw-"
-
-// Message operations, in protocol order.
+// Message operations of the socket transport, in protocol order.
 const (
 	opHello   = "hello"
 	opSockets = "sockets"
@@ -78,7 +67,8 @@ const (
 	stepTimeout = 30 * time.Second
 )
 
-// Socket is one listening socket passed from the old process to the new.
+// Socket is one listening socket handed from the old process to the new,
+// by either transport.
 type Socket struct {
 	// Kind is KindListener or KindAdmin.
 	Kind string `json:"kind"`
@@ -114,7 +104,7 @@ func (c conn) send(m message, fds []int) error {
 	}
 	b, err := json.Marshal(m)
 	if err != nil {
-		return fmt.Errorf("upgrade: encode %s: %w", m.Op, err)
+		return fmt.Errorf("handover: encode %s: %w", m.Op, err)
 	}
 	var oob []byte
 	if len(fds) > 0 {
@@ -122,7 +112,7 @@ func (c conn) send(m message, fds []int) error {
 	}
 	_ = c.c.SetWriteDeadline(time.Now().Add(stepTimeout))
 	if _, _, err := c.c.WriteMsgUnix(b, oob, nil); err != nil {
-		return fmt.Errorf("upgrade: send %s: %w", m.Op, gone(err))
+		return fmt.Errorf("handover: send %s: %w", m.Op, gone(err))
 	}
 	return nil
 }
@@ -150,28 +140,28 @@ func (c conn) recv(want string) (message, []int, error) {
 	_ = c.c.SetReadDeadline(time.Now().Add(stepTimeout))
 	n, oobn, _, _, err := c.c.ReadMsgUnix(buf, oob)
 	if err != nil {
-		return message{}, nil, fmt.Errorf("upgrade: waiting for %s: %w", want, gone(err))
+		return message{}, nil, fmt.Errorf("handover: waiting for %s: %w", want, gone(err))
 	}
 	fds, ferr := fdsOf(oob[:oobn])
 	if n == 0 {
 		closeAll(fds)
-		return message{}, nil, fmt.Errorf("upgrade: waiting for %s: %w", want, errGone)
+		return message{}, nil, fmt.Errorf("handover: waiting for %s: %w", want, errGone)
 	}
 	var m message
 	if err := json.Unmarshal(buf[:n], &m); err != nil {
 		closeAll(fds)
-		return message{}, nil, fmt.Errorf("upgrade: waiting for %s: bad message: %w", want, err)
+		return message{}, nil, fmt.Errorf("handover: waiting for %s: bad message: %w", want, err)
 	}
 	switch {
 	case ferr != nil:
 		closeAll(fds)
-		return m, nil, fmt.Errorf("upgrade: %s: %w", m.Op, ferr)
+		return m, nil, fmt.Errorf("handover: %s: %w", m.Op, ferr)
 	case m.Op == opError:
 		closeAll(fds)
-		return m, nil, fmt.Errorf("upgrade: the other process refused: %s", m.Error)
+		return m, nil, fmt.Errorf("handover: the other process refused: %s", m.Error)
 	case m.Op != want:
 		closeAll(fds)
-		return m, nil, fmt.Errorf("upgrade: got %q, want %q", m.Op, want)
+		return m, nil, fmt.Errorf("handover: got %q, want %q", m.Op, want)
 	}
 	return m, fds, nil
 }

@@ -1,6 +1,6 @@
 //go:build failpoints
 
-package upgrade
+package handover
 
 import (
 	"fmt"
@@ -13,9 +13,9 @@ import (
 // environment sets it to the name of a step of a handover stops there,
 // writes "upgrade test hook: stopped at <step>" to stderr, and waits, so
 // that a test can kill it at that step for real (SIGKILL). The steps:
-// "new:sockets" (the new process took the listening sockets), "new:conns"
-// (it took the first of several batches of connections), "new:serving"
-// (it took the last, and is about to say "serving"); "old:ready" (the old
+// "new:sockets" (the new process received the listening sockets), "new:conns"
+// (it received the first of several batches of connections), "new:serving"
+// (it received the last, and is about to say "serving"); "old:ready" (the old
 // process heard "ready", and is about to pause), "old:conns" (it sent its
 // first batch of connections).
 const HookEnv = "ETCD_GATEWAY_TEST_UPGRADE_STOP"

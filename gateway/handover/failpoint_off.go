@@ -1,6 +1,6 @@
 //go:build !failpoints
 
-package upgrade
+package handover
 
 // hook is the failpoint of a step of the handover: nothing in a build
 // without the failpoints tag, which the compiler removes (failpoint.go has

@@ -1,4 +1,4 @@
-package upgrade
+package handover
 
 import (
 	"errors"
@@ -7,7 +7,6 @@ import (
 	"os"
 	"runtime"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/sirupsen/logrus"
@@ -15,64 +14,9 @@ import (
 	"github.com/etcd-gateway/etcd-gateway/internal/unixsock"
 )
 
-// Host is the running gateway as the old side of a handover sees it.
-type Host interface {
-	// Offer returns the listening sockets to pass, each with a descriptor
-	// the server closes once sent, and a function that pauses accepting on
-	// them and one that resumes it. After a successful Offer the server
-	// calls exactly one of resume (the handover failed; it may follow
-	// pause) and Done, and the host makes no other change to its sockets
-	// until then.
-	Offer() (sockets []Socket, pause, resume func(), err error)
-	// ExportConns quiesces the connections that can move, in batches of at
-	// most size, and gives each to emit as soon as it is quiesced; it
-	// stops when emit returns false. left counts the connections that
-	// stay (TLS, a destination that didn't take the bytes in time, or not
-	// quiesced when emit stopped it). Called after pause.
-	ExportConns(size int, emit func([]Conn) bool) (left int)
-	// TakeBack forwards again here connections the new process did not
-	// take; the host owns their descriptors.
-	TakeBack([]Conn)
-	// Done tells the host that the new process serves the sockets: the old
-	// one stops accepting for good and drains, as at shutdown.
-	Done(Summary)
-}
-
-// Summary describes one handover, for the log and the metrics of both
-// processes.
-type Summary struct {
-	// PID is the other process's.
-	PID int
-	// Listeners counts the listeners' sockets passed, Admin whether the
-	// admin server's was one of them.
-	Listeners int
-	Admin     bool
-	// Conns counts the connections handed over, Left those left to drain
-	// in the old process.
-	Conns, Left int
-	// Duration is from the first message to the last; of it, Export is
-	// the time the old process took to quiesce its connections, and Send
-	// the time it spent sending them (the two alternate, a batch at a
-	// time).
-	Duration, Export, Send time.Duration
-	// CPU is the CPU time this process spent meanwhile (user and system,
-	// all its threads): on a shared machine, a figure that waiting for
-	// the CPU doesn't inflate.
-	CPU time.Duration
-}
-
-// CPUTime returns the CPU time the process has spent so far (user and
-// system); 0 if the system can't tell.
-func CPUTime() time.Duration {
-	var ru syscall.Rusage
-	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
-// Server is the old side: it listens on the upgrade socket and hands its
-// host's sockets to the first new process that completes the protocol.
+// Server is the old side of the socket transport: it listens on the
+// upgrade socket and gives its host's sockets and connections to the first
+// new process that completes the protocol.
 type Server struct {
 	ln   *unixsock.Listener
 	log  logrus.FieldLogger
@@ -84,8 +28,9 @@ type Server struct {
 }
 
 // Listen binds the upgrade socket at path (unixsock.Listen: over whatever
-// is there, the socket of the process this one took over from or a stale
-// file, without a moment where the path is missing). Serve must follow.
+// is there, the socket of the process this one received a handover from
+// or a stale file, without a moment where the path is missing). Serve
+// must follow.
 func Listen(path string, host Host, log logrus.FieldLogger) (*Server, error) {
 	ln, err := unixsock.Listen("unixpacket", path, 0)
 	if err != nil {
@@ -144,50 +89,72 @@ func (s *Server) handle(c conn) bool {
 		return false
 	default:
 	}
-	start, cpu := time.Now(), CPUTime()
+	start, cpu := time.Now(), cpuTime()
 	hello, log, ok := s.greet(c)
 	if !ok {
 		return false
 	}
-	socks, pause, resume, err := s.host.Offer()
+	gates, socks, err := s.offer()
 	if err != nil {
 		_ = c.send(message{Op: opError, Error: err.Error()}, nil)
 		log.WithError(err).Warn("upgrade: handover refused")
 		return false
 	}
-	// From here on exactly one of resume and Done ends the handover.
+	// From here on exactly one of s.fail and HandedOver ends the handover.
 	err = sendSockets(c, socks)
-	for _, sk := range socks {
-		_ = sk.File.Close()
-	}
+	closeSockets(socks)
 	if err == nil {
 		_, _, err = c.recv(opReady)
 	}
 	if err != nil {
-		resume()
+		s.fail(gates)
 		log.WithError(err).Warn("upgrade: the new process failed before it was ready; this gateway serves on")
 		return false
 	}
 	hook("old:ready")
-	pause()
-	var sum Summary
+	pause(gates)
+	sum := Summary{Via: ViaSocket}
 	err = c.send(message{Op: opPaused}, nil)
 	if err == nil {
-		err = s.handConns(c, &sum)
+		err = s.giveConns(c, &sum)
 	}
 	if err != nil {
-		resume()
+		s.fail(gates)
 		log.WithError(err).WithFields(logrus.Fields{"conns-left-there": sum.Conns, "conns-kept": sum.Left}).
 			Warn("upgrade: the new process failed mid-handover; this gateway accepts again and serves on")
 		return false
 	}
-	sum.PID, sum.Duration, sum.CPU = hello.PID, time.Since(start), CPUTime()-cpu
+	sum.PID, sum.Duration, sum.CPU = hello.PID, time.Since(start), cpuTime()-cpu
 	sum.countSockets(socks)
 	log.WithFields(logrus.Fields{"listeners": sum.Listeners, "admin": sum.Admin, "conns": sum.Conns, "left": sum.Left, "duration": sum.Duration.String(),
 		"export": sum.Export.String(), "send": sum.Send.String(), "cpu": sum.CPU.String()}).
 		Info("upgrade: handed over to the new process; draining")
-	s.host.Done(sum)
+	keepPaths(gates)
+	s.host.HandedOver(sum)
+	s.host.Unlock()
 	return true
+}
+
+// offer holds the host's reloads off and gathers its sockets; on error
+// the lock is not held.
+func (s *Server) offer() ([]Gate, []Socket, error) {
+	if err := s.host.Lock(); err != nil {
+		return nil, nil, err
+	}
+	gates := s.host.Gates()
+	socks, err := gather(gates)
+	if err != nil {
+		s.host.Unlock()
+		return nil, nil, err
+	}
+	return gates, socks, nil
+}
+
+// fail ends a handover that failed: this gateway accepts again (it may
+// have paused), and reloads may run.
+func (s *Server) fail(gates []Gate) {
+	resume(gates)
+	s.host.Unlock()
 }
 
 // greet reads the new process's hello, and refuses a version this one
@@ -205,17 +172,6 @@ func (s *Server) greet(c conn) (hello message, log logrus.FieldLogger, ok bool) 
 		return hello, nil, false
 	}
 	return hello, log, true
-}
-
-// countSockets fills Listeners and Admin from the sockets passed.
-func (sum *Summary) countSockets(socks []Socket) {
-	for _, sk := range socks {
-		if sk.Kind == KindAdmin {
-			sum.Admin = true
-		} else {
-			sum.Listeners++
-		}
-	}
 }
 
 // sendSockets sends socks in batches the kernel takes.
