@@ -48,6 +48,10 @@ const (
 	// quietPoll is how often a move looks for a quiet moment: well within
 	// quietWindow, so that a pause is caught near its start.
 	quietPoll = 2 * time.Millisecond
+	// newConn is how long a connection is too new to move: a client
+	// that just connected is about to send what it connected for, and a
+	// connection that has carried nothing yet looks quiet.
+	newConn = time.Second
 	// moveEvery is the mean time between two rounds of moves; each is
 	// jittered by half of it either way, so that gateways started
 	// together don't move their clients in step.
@@ -85,7 +89,7 @@ func (s *moveSet) moveQuiet(now time.Time) int {
 		if s.want == 0 {
 			break
 		}
-		if t.moving.Load() || !t.c.Quiet(now, quietWindow) || !t.moving.CompareAndSwap(false, true) {
+		if t.moving.Load() || now.Sub(t.since) < newConn || !t.c.Quiet(now, quietWindow) || !t.moving.CompareAndSwap(false, true) {
 			continue
 		}
 		_ = t.c.Close()
