@@ -96,7 +96,7 @@ func (d describer) listener(l Listener) {
 	d.show(lv, keyDialTimeout, "")
 	d.show(lv, keyOnEndpointRemoved, "")
 	d.show(lv, keyDrainTimeout, noteIf(l.OnEndpointRemoved != RemovedDrain, " (used by on-endpoint-removed: drain only)"))
-	for _, k := range []string{keyMaxConnections, keyIdleTimeout, keyKeepAlive, keyPolicy, keySlowStart} {
+	for _, k := range []string{keyMaxConnections, keyIdleTimeout, keyKeepAlive, keyPolicy, keySlowStart, keyRebalance, keyMaxConnectionAge} {
 		d.show(lv, k, "")
 	}
 	unused := noteIf(l.HealthCheck.Type == CheckNone, " (unused with type none)")

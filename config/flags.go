@@ -67,6 +67,8 @@ func FromFlags(f Flags) (*Snapshot, error) {
 	l.OnUnhealthy = UnhealthyKeep
 	// etcd's gateway gives a member that comes back its share at once.
 	l.SlowStart = 0
+	// Nor does it move a client it connected.
+	l.Rebalance = false
 	eps := f.Endpoints
 	if f.DiscoverySRV != "" && slices.Equal(eps, []string{DefaultEndpoint}) {
 		eps = nil

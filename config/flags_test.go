@@ -57,6 +57,7 @@ func TestFromFlagsEqualsFile(t *testing.T) {
 			yaml: `health-check: {type: none}
 on-unhealthy: keep
 slow-start: 0s
+rebalance: false
 listeners:
   - name: default
     listen-addr: 0.0.0.0:23790
@@ -71,6 +72,7 @@ listeners:
 			yaml: `health-check: {type: none}
 on-unhealthy: keep
 slow-start: 0s
+rebalance: false
 listeners:
   - name: default
     listen-addr: 127.0.0.1:23790

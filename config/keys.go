@@ -37,6 +37,8 @@ const (
 	keyKeepAlive         = "keepalive"
 	keyPolicy            = "policy"
 	keySlowStart         = "slow-start"
+	keyRebalance         = "rebalance"
+	keyMaxConnectionAge  = "max-connection-age"
 	keyHealthCheck       = "health-check"
 	keyOnUnhealthy       = "on-unhealthy"
 	keyMemberSync        = "member-sync"

@@ -155,6 +155,7 @@ func mainListener() Listener {
 		Policy:            PolicyRoundRobin, // inherited
 		// inherited, the rest from the built-in defaults
 		SlowStart:   DefaultSlowStart,
+		Rebalance:   DefaultRebalance,
 		HealthCheck: HealthCheck{Type: CheckTCP, Interval: 10 * time.Second, Timeout: DefaultCheckTimeout, Fall: 3, Rise: DefaultRise, LeaderlessMax: DefaultLeaderlessMax, LagMax: DefaultLagMax, SuspectAfter: DefaultSuspectAfter},
 		OnUnhealthy: UnhealthyClose, // inherited
 		MemberSync:  time.Minute,    // inherited
@@ -183,6 +184,7 @@ func discoveredListener() Listener {
 		Policy:            PolicyLeastConnections,
 		// type, timeout and rise set; interval and fall inherited
 		SlowStart:   DefaultSlowStart,
+		Rebalance:   DefaultRebalance,
 		HealthCheck: HealthCheck{Type: CheckEtcd, Interval: 10 * time.Second, Timeout: time.Second, Fall: 3, Rise: 5, LeaderlessMax: DefaultLeaderlessMax, LagMax: DefaultLagMax, SuspectAfter: DefaultSuspectAfter},
 		OnUnhealthy: UnhealthyKeep,
 		MemberSync:  0, // off
@@ -247,6 +249,7 @@ func TestParseDefaults(t *testing.T) {
 			SocketMode:        DefaultSocketMode,
 			Policy:            PolicyStickyRandom,
 			SlowStart:         DefaultSlowStart,
+			Rebalance:         DefaultRebalance,
 			HealthCheck:       HealthCheck{Type: CheckEtcd, Interval: 5 * time.Second, Timeout: 2 * time.Second, Fall: 2, Rise: 2, LeaderlessMax: DefaultLeaderlessMax, LagMax: DefaultLagMax, SuspectAfter: DefaultSuspectAfter},
 			OnUnhealthy:       UnhealthyClose,
 		}},

@@ -155,6 +155,8 @@ func inheritedSpecs() []spec {
 		{key: keyPolicy, at: inherited, field: "Policy", def: DefaultPolicy,
 			values: names(PolicyStickyRandom, PolicyRoundRobin, PolicyLeastConnections), rule: oneOf, doc: "string"},
 		{key: keySlowStart, at: inherited, field: "SlowStart", def: DefaultSlowStart, rule: atLeast0, zero: "off", doc: "duration", none: "off (a returning member gets its full share at once)"},
+		{key: keyRebalance, at: inherited, field: "Rebalance", def: DefaultRebalance, doc: "boolean"},
+		{key: keyMaxConnectionAge, at: inherited, field: "MaxConnectionAge", rule: atLeast0, zero: "off", doc: "duration", none: "off"},
 		{key: keyHealthCheck, at: inherited, kind: blockKind, doc: "block"},
 		{key: keyCheckType, at: inherited, field: "HealthCheck.Type", def: DefaultCheckType,
 			values: names(CheckNone, CheckTCP, CheckEtcd), rule: oneOf, doc: "string", shows: map[string]string{

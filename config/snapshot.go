@@ -43,6 +43,10 @@ const (
 	// DefaultSlowStart is how long a returning member takes to get its
 	// full share of new connections (docs/design.md).
 	DefaultSlowStart = 30 * time.Second
+	// DefaultRebalance is on: clients pile up on the members that stayed
+	// through a rolling restart and never come back by themselves
+	// (docs/design.md).
+	DefaultRebalance = true
 	// DefaultOnUnhealthy is close: a client left on a frozen member hangs
 	// until its own timeouts fire and loses its leases, while a closed
 	// connection makes it reconnect, through the gateway, to a healthy
@@ -172,8 +176,14 @@ type Listener struct {
 	Policy Policy
 	// SlowStart is how long a member that returns after being down takes
 	// to get its full share of new connections; 0 means at once.
-	SlowStart   time.Duration
-	HealthCheck HealthCheck
+	SlowStart time.Duration
+	// Rebalance moves connections, each while quiet, from the busiest
+	// members toward the mean after a member returns or joins.
+	Rebalance bool
+	// MaxConnectionAge moves every connection, while quiet, once it is
+	// this old (with jitter); 0 means never.
+	MaxConnectionAge time.Duration
+	HealthCheck      HealthCheck
 	// OnUnhealthy is UnhealthyKeep or UnhealthyClose.
 	OnUnhealthy OnUnhealthy
 	// MemberSync is how often the cluster is asked for its members; 0

@@ -19,6 +19,7 @@ func (p *Pool) returned(ep *Endpoint) {
 	if !ep.active.Load() || !ep.healthy.Load() || ep.removed.Load() {
 		return
 	}
+	p.noteArrival(ep)
 	if !p.beginCatchUp(ep) {
 		p.startSlowStart(ep)
 	}

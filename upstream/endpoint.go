@@ -39,6 +39,9 @@ type Endpoint struct {
 	active  atomic.Bool
 	healthy atomic.Bool
 	removed atomic.Bool
+	// drained is set by Pool.Drain and MarkDrained: no new connections,
+	// not even as a last resort, until Undrain or the address's removal.
+	drained atomic.Bool
 	// removals counts the endpoint's removals, so that a drain timer of a
 	// removal can tell that the endpoint was revived (and perhaps removed
 	// again) since.
@@ -59,6 +62,9 @@ type Endpoint struct {
 	dialing    atomic.Int64
 	total      atomic.Uint64
 	dialErrors atomic.Uint64
+	// moves counts the connections the mover closed while quiet, by
+	// reason (mover.go).
+	moves moveCounters
 	// bytes counts what connections to the endpoint forward, as it moves.
 	bytes *ByteCounter
 
@@ -94,6 +100,7 @@ func (ep *Endpoint) revive(re resolver.Endpoint) {
 	ep.healthy.Store(true)
 	ep.active.Store(true)
 	ep.removed.Store(false)
+	ep.drained.Store(false)
 }
 
 // splitName splits a host-name endpoint address into its name and port;
@@ -122,10 +129,10 @@ func (ep *Endpoint) weight() uint16 { return ep.record.Load().Weight }
 func (ep *Endpoint) Healthy() bool { return ep.healthy.Load() }
 
 // Up reports whether the endpoint takes new connections: it is in its pool,
-// active and healthy, and nothing of etcd's own state keeps it out (a
-// learner, catching up, an alarm of its own).
+// not drained, active and healthy, and nothing of etcd's own state keeps
+// it out (a learner, catching up, an alarm of its own).
 func (ep *Endpoint) Up() bool {
-	return ep.active.Load() && ep.healthy.Load() && !ep.removed.Load() && ep.ready()
+	return ep.active.Load() && ep.healthy.Load() && !ep.removed.Load() && !ep.drained.Load() && ep.ready()
 }
 
 // EndpointStats is a snapshot of an endpoint's state and counters, for the
@@ -134,8 +141,9 @@ type EndpointStats struct {
 	// Active is the passive state: false from a failed dial until a
 	// successful dial, probe or run of health checks brings it back.
 	// Healthy is the health checks' verdict (see Endpoint.Healthy);
-	// Removed, whether a later update took the endpoint out of its pool.
-	Active, Healthy, Removed bool
+	// Removed, whether a later update took the endpoint out of its pool;
+	// Drained, whether an operator drained it (Pool.Drain).
+	Active, Healthy, Removed, Drained bool
 	// CheckError is why the last health check failed, or "" when it
 	// passed or none has run.
 	CheckError string
@@ -151,6 +159,9 @@ type EndpointStats struct {
 	// found the member frozen (no answer to the check either), each of
 	// which marked it down.
 	SuspicionChecks, Frozen uint64
+	// Moves counts the connections the gateway moved off the endpoint,
+	// closing each while quiet, by reason.
+	Moves MoveCounts
 	// Readiness is what etcd's own state says of the member.
 	Readiness
 }
@@ -158,16 +169,16 @@ type EndpointStats struct {
 // Up reports whether the endpoint took new connections when the snapshot
 // was taken, as Endpoint.Up.
 func (s EndpointStats) Up() bool {
-	return s.Active && s.Healthy && !s.Removed && !s.Learner && !s.CatchingUp && !s.LocalAlarm
+	return s.Active && s.Healthy && !s.Removed && !s.Drained && !s.Learner && !s.CatchingUp && !s.LocalAlarm
 }
 
 // Stats returns a snapshot of the endpoint's state and counters.
 func (ep *Endpoint) Stats() EndpointStats {
 	up, down := ep.bytes.Load()
 	return EndpointStats{
-		Active: ep.active.Load(), Healthy: ep.healthy.Load(), Removed: ep.removed.Load(),
-		CheckError: ep.LastCheckError(),
-		OpenConns:  ep.open.Load(), TotalConns: ep.total.Load(), DialErrors: ep.dialErrors.Load(),
+		Active: ep.active.Load(), Healthy: ep.healthy.Load(), Removed: ep.removed.Load(), Drained: ep.drained.Load(),
+		CheckError: ep.LastCheckError(), Moves: ep.moves.load(),
+		OpenConns: ep.open.Load(), TotalConns: ep.total.Load(), DialErrors: ep.dialErrors.Load(),
 		BytesToUpstream: up, BytesToClient: down,
 		SuspicionChecks: ep.suspicions.checks.Load(), Frozen: ep.suspicions.frozen.Load(),
 		Readiness: ep.readinessNow(time.Now()),
@@ -209,14 +220,26 @@ type Conn interface {
 	Unanswered() time.Time
 }
 
-type tracked struct{ c Conn }
+// tracked is a connection an endpoint tracks.
+type tracked struct {
+	c Conn
+	// since is when the endpoint began to track it: connected, or adopted
+	// from an old process, whose start this one can't know.
+	since time.Time
+	// ageJitter scales max-connection-age for this connection, so that
+	// connections opened together don't reach it together.
+	ageJitter float64
+	// moving is set by the one move that closes it, so that two reasons
+	// never both close and count it.
+	moving atomic.Bool
+}
 
 // Track records c as a connection open to the endpoint until the returned
 // function is called. A tracked connection is closed when the endpoint is
 // removed with the drain or close policy, or goes unhealthy with
-// on-unhealthy close.
+// on-unhealthy close; the mover closes it when quiet.
 func (ep *Endpoint) Track(c Conn) (untrack func()) {
-	t := &tracked{c: c}
+	t := &tracked{c: c, since: time.Now(), ageJitter: 1 - maxAgeJitter + 2*maxAgeJitter*rand.Float64()}
 	ep.conns.Store(t, struct{}{})
 	ep.open.Add(1)
 	ep.total.Add(1)

@@ -51,6 +51,18 @@ type Pool struct {
 	// closed is set by Close: no checker is taken after it. Guarded by
 	// updateMu.
 	closed bool
+	// stopMover stops the rounds of moves (mover.go); nil when none run.
+	// Guarded by updateMu.
+	stopMover context.CancelFunc
+
+	// rebalanceDue says that a member returned or joined since the pool
+	// was last even; stickyMoving that sticky-random's clients follow its
+	// new pick (rebalance.go).
+	rebalanceDue, stickyMoving atomic.Bool
+	moveMu                     sync.Mutex
+	// arrivals are the endpoints that returned or joined and that
+	// sticky-random has not yet tossed its coin for. Guarded by moveMu.
+	arrivals []*Endpoint
 }
 
 // policySlot holds the pool's policy and the name it was made from.
@@ -110,6 +122,7 @@ func (p *Pool) SetSettings(s Settings) {
 		p.policy.Store(&policySlot{name: s.Policy, Policy: pol})
 	}
 	p.syncChecksLocked()
+	p.switchMoverLocked(s.Rebalance || s.MaxConnectionAge > 0)
 	if p.members.switchTo(p.ctx, s.MemberSync > 0) && len(p.discovered) > 0 {
 		p.discovered = nil // member sync off: what it added goes
 		p.publishLocked("member-sync off")
@@ -200,10 +213,25 @@ func (p *Pool) publishLocked(source string) (added, removed []string) {
 		}
 	}
 	p.syncChecksLocked()
+	p.noteJoinsLocked(old, next)
 	if (len(old) > 0 || source != "config") && (len(added) > 0 || len(removed) > 0) {
 		p.log.WithFields(logrus.Fields{"added": added, "removed": removed, "source": source}).Info("endpoints updated")
 	}
 	return added, removed
+}
+
+// noteJoinsLocked notes as arrivals the endpoints of next that old lacks,
+// unless old was empty (a pool's first set: nothing to rebalance from).
+// The caller holds updateMu.
+func (p *Pool) noteJoinsLocked(old, next []*Endpoint) {
+	if len(old) == 0 {
+		return
+	}
+	for _, ep := range next {
+		if !slices.Contains(old, ep) {
+			p.noteArrival(ep)
+		}
+	}
 }
 
 // nextLocked returns the endpoint set to publish after old, the union of
@@ -255,6 +283,7 @@ func (p *Pool) addLocked(re resolver.Endpoint) *Endpoint {
 func (p *Pool) removeLocked(ep *Endpoint) {
 	gen := ep.removals.Add(1)
 	ep.removed.Store(true)
+	ep.drained.Store(false) // the drained mark lasts until the address goes
 	p.stopChecksLocked(ep)
 	p.removed[ep.addr] = ep
 	s := p.Settings()

@@ -29,6 +29,8 @@ func poolSettings(lc config.Listener) (upstream.Settings, error) {
 		DrainTimeout:      lc.DrainTimeout,
 		Policy:            lc.Policy,
 		SlowStart:         lc.SlowStart,
+		Rebalance:         lc.Rebalance,
+		MaxConnectionAge:  lc.MaxConnectionAge,
 		HealthCheck: upstream.HealthCheck{
 			Type:          lc.HealthCheck.Type,
 			Interval:      lc.HealthCheck.Interval,
