@@ -111,7 +111,7 @@ func allCandidates(eps, tried []*Endpoint, level int) bool {
 }
 
 func admits(level int, ep *Endpoint) bool {
-	if ep.removed.Load() {
+	if ep.removed.Load() || ep.drained.Load() {
 		return false
 	}
 	switch level {

@@ -44,6 +44,10 @@ type Endpoint struct {
 	// again) since.
 	removals atomic.Uint64
 	probing  atomic.Bool
+	// drained is the operator's mark (drain.go): no new connections, and
+	// open ones are moved; moves counts the connections moved, by reason.
+	drained atomic.Bool
+	moves   moveCounters
 
 	// checkErr is why the last health check failed; nil after a success.
 	checkErr atomic.Pointer[string]
@@ -123,7 +127,7 @@ func (ep *Endpoint) Healthy() bool { return ep.healthy.Load() }
 // active and healthy, and nothing of etcd's own state keeps it out (a
 // learner, catching up, an alarm of its own).
 func (ep *Endpoint) Up() bool {
-	return ep.active.Load() && ep.healthy.Load() && !ep.removed.Load() && ep.ready()
+	return ep.active.Load() && ep.healthy.Load() && !ep.removed.Load() && !ep.drained.Load() && ep.ready()
 }
 
 // EndpointStats is a snapshot of an endpoint's state and counters, for the
@@ -146,12 +150,17 @@ type EndpointStats struct {
 	BytesToUpstream, BytesToClient uint64
 	// Readiness is what etcd's own state says of the member.
 	Readiness
+	// Drained is the operator's mark: the endpoint takes no new
+	// connections until undrained. Moves counts the connections closed
+	// while quiet so that their clients reconnect elsewhere, by reason.
+	Drained bool
+	Moves   MoveCounts
 }
 
 // Up reports whether the endpoint took new connections when the snapshot
 // was taken, as Endpoint.Up.
 func (s EndpointStats) Up() bool {
-	return s.Active && s.Healthy && !s.Removed && !s.Learner && !s.CatchingUp && !s.LocalAlarm
+	return s.Active && s.Healthy && !s.Removed && !s.Drained && !s.Learner && !s.CatchingUp && !s.LocalAlarm
 }
 
 // Stats returns a snapshot of the endpoint's state and counters.
@@ -163,6 +172,7 @@ func (ep *Endpoint) Stats() EndpointStats {
 		OpenConns:  ep.open.Load(), TotalConns: ep.total.Load(), DialErrors: ep.dialErrors.Load(),
 		BytesToUpstream: up, BytesToClient: down,
 		Readiness: ep.readinessNow(time.Now()),
+		Drained:   ep.drained.Load(), Moves: ep.moves.load(),
 	}
 }
 
