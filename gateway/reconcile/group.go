@@ -180,6 +180,7 @@ func (g *Group) update(m *running, lc config.Listener, ln net.Listener, p *prepa
 	}
 	var ed EndpointDiff
 	ed.Added, ed.Removed = g.setSource(m, lc, p)
+	undrainReturned(m.pool, ed.Added)
 	for _, l := range m.prev {
 		l.SetLimits(limitsOf(lc, m.peers))
 	}
