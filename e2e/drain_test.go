@@ -338,3 +338,37 @@ func TestDrainRefusesAnotherUser(t *testing.T) {
 		t.Fatalf("drained after a refused call: %v", d)
 	}
 }
+
+// TestDrainKeptAcrossHandover: a new process that takes over keeps the
+// running one's drained endpoint drained, and gives it no connection.
+func TestDrainKeptAcrossHandover(t *testing.T) {
+	a, b := testutil.Echo(t), testutil.Echo(t)
+	gw := startDrainGateway(t, a.Addr, b.Addr)
+	upgradeSock := filepath.Join(filepath.Dir(gw.sock), "upgrade.sock")
+	testutil.WaitFor(t, "the upgrade socket", 10*time.Second, func() bool {
+		_, err := os.Stat(upgradeSock)
+		return err == nil
+	})
+	if out, code := runCLI(t, "drain", "--config", gw.path, "etcd", a.Addr); code != 0 {
+		t.Fatalf("drain: exit %d, %q", code, out)
+	}
+	next := startChild(t, gw.path, gw.addr, 0)
+	next.tookOver(t)
+	gw.waitExit(t, "the old gateway")
+	gw.child = next
+	if d := gw.drained(t); len(d) != 1 || d[0] != a.Addr {
+		t.Fatalf("drained after the handover: %v, want %s", d, a.Addr)
+	}
+	before := a.Accepted()
+	for range 4 {
+		if !testutil.Echoes(testutil.Dial(t, gw.addr)) {
+			t.Fatal("no echo")
+		}
+	}
+	if n := a.Accepted() - before; n != 0 {
+		t.Fatalf("the drained endpoint got %d connections after the handover", n)
+	}
+	if out, code := runCLI(t, "undrain", "--config", gw.path, "etcd", a.Addr); code != 0 {
+		t.Fatalf("undrain on the new gateway: exit %d, %q", code, out)
+	}
+}

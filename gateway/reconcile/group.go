@@ -153,6 +153,7 @@ func (g *Group) start(lc config.Listener, ln net.Listener, p *prepared, ld loade
 	m.pool = upstream.NewPool(upstream.Options{Settings: ld.pool, Log: log, Dial: g.dial, Lookup: g.lookup, Checkers: g.checkers})
 	m.src = &source{pool: m.pool, hosts: g.hosts.Load, log: log}
 	g.setSource(m, lc, p)
+	m.pool.MarkDrained(g.inherited.Drained(lc.Name)) // before it serves: a handover keeps the marks
 	m.ln = g.newListener(lc.Name, ln, m.pool, log)
 	m.ln.SetLimits(limitsOf(lc, m.peers))
 	m.ln.SetTLS(ld.serve)

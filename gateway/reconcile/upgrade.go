@@ -48,7 +48,7 @@ func (g *Group) Sockets() ([]upgrade.Socket, []*listener.Gate, error) {
 			}
 			return nil, nil, fmt.Errorf("listener %s: %w", name, err)
 		}
-		socks = append(socks, upgrade.Socket{Kind: upgrade.KindListener, Name: name, ConfigAddr: m.cfg.ListenAddr, Addr: gate.Addr().String(), File: f})
+		socks = append(socks, upgrade.Socket{Kind: upgrade.KindListener, Name: name, ConfigAddr: m.cfg.ListenAddr, Addr: gate.Addr().String(), Drained: m.pool.Drained(), File: f})
 		gates = append(gates, gate)
 	}
 	return socks, gates, nil
