@@ -41,7 +41,7 @@ func newReloadCmd() *cobra.Command {
 			return printReload(cmd, a)
 		},
 	}
-	cmd.Flags().StringVar(&path, "config", "", "the gateway's config file, whose control-socket key says where to call (default $ETCD_GATEWAY_CONFIG, else "+config.DefaultConfigPath+")")
+	configFlag(cmd, &path)
 	controlFlags(cmd, &socket, &timeout)
 	return cmd
 }
@@ -60,8 +60,19 @@ func printReload(cmd *cobra.Command, a gateway.ReloadAnswer) error {
 
 // controlFlags adds the flags of a command that calls the control socket.
 func controlFlags(cmd *cobra.Command, socket *string, timeout *time.Duration) {
-	cmd.Flags().StringVar(socket, "control-socket", "", "the running gateway's control socket (default: the config file's control-socket, else "+control.DefaultPath+")")
+	socketFlag(cmd, socket)
 	cmd.Flags().DurationVar(timeout, "timeout", 30*time.Second, "how long to wait for the gateway's answer")
+}
+
+// socketFlag adds --control-socket.
+func socketFlag(cmd *cobra.Command, socket *string) {
+	cmd.Flags().StringVar(socket, "control-socket", "", "the running gateway's control socket (default: the config file's control-socket, else "+control.DefaultPath+")")
+}
+
+// configFlag adds --config, the file whose control-socket key says where
+// a control command calls.
+func configFlag(cmd *cobra.Command, path *string) {
+	cmd.Flags().StringVar(path, "config", "", "the gateway's config file, whose control-socket key says where to call (default $ETCD_GATEWAY_CONFIG, else "+config.DefaultConfigPath+")")
 }
 
 // configPath is the config file a control command means: --config, else

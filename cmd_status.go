@@ -213,7 +213,10 @@ func endpointRows(st gateway.Status, now time.Time) [][]string {
 	for _, ls := range st.Listeners {
 		for _, ep := range ls.Endpoints {
 			state, since := "up", "-"
-			if ep.State != "active" {
+			switch {
+			case ep.Drained:
+				state = "drained"
+			case ep.State != "active":
 				state = "DOWN"
 			}
 			if ep.Since != nil {

@@ -63,7 +63,7 @@ func newRootCmd(out, errOut io.Writer) *cobra.Command {
 	root.SetOut(out)
 	root.SetErr(errOut)
 	root.SetVersionTemplate("etcd-gateway {{.Version}}\n")
-	root.AddCommand(newStartCmd(), newCheckCmd(), newReloadCmd(), newStatusCmd(), newSchemaCmd(), newVersionCmd())
+	root.AddCommand(newStartCmd(), newCheckCmd(), newReloadCmd(), newDrainCmd(), newUndrainCmd(), newStatusCmd(), newSchemaCmd(), newVersionCmd())
 	wrapRunE(root)
 	return root
 }

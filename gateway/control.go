@@ -96,6 +96,8 @@ func (g *Gateway) controlCalls() http.Handler {
 	mux := http.NewServeMux()
 	control.Handle(mux, "reload", g.reloadFromControl)
 	control.Handle(mux, "diff", g.diffFromControl)
+	control.Handle(mux, "drain", g.drainFromControl)
+	control.Handle(mux, "undrain", g.undrainFromControl)
 	return mux
 }
 

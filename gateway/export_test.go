@@ -5,6 +5,6 @@ package gateway
 // endpointValues lists every value of EndpointStatus.State and Health, so
 // that a test holds the documentation of /status to them.
 func endpointValues() []string {
-	return []string{stateActive, stateInactive, healthHealthy, healthUnhealthy,
+	return []string{stateActive, stateInactive, stateDrained, healthHealthy, healthUnhealthy,
 		healthReachable, healthUnreachable, healthUnknown}
 }

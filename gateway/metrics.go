@@ -29,6 +29,7 @@ func newRegistry(g *Gateway) *prometheus.Registry {
 		g.reloadDuration,
 		newPeerCollector(g),
 		newReadinessCollector(g),
+		newMoveCollector(g),
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
@@ -84,7 +85,7 @@ func newCollector(g *Gateway) *collector {
 		listenerMaxConns:    d("listener_max_connections", "The listener's max-connections; 0 means no limit.", l...),
 		dnsLookups:          d("dns_lookups_total", "DNS SRV lookups of listeners with discovery-srv, by result (success or failure).", "listener", "result"),
 
-		endpointUp:         d("endpoint_up", "1 when the endpoint takes new connections: its last dial worked, its health checks pass, and it is no learner, not catching up and has no alarm of its own.", le...),
+		endpointUp:         d("endpoint_up", "1 when the endpoint takes new connections: its last dial worked, its health checks pass, it is no learner, not catching up, has no alarm of its own and is not drained.", le...),
 		endpointOpen:       d("endpoint_connections_open", "Connections open to the endpoint now.", le...),
 		endpointTotal:      d("endpoint_connections_total", "Connections made to the endpoint.", le...),
 		endpointDialErrors: d("endpoint_dial_errors_total", "Failed dials to the endpoint.", le...),

@@ -41,6 +41,7 @@ func newStatusPage() *statusPage {
 		"up":            endpointsUp,
 		"listenerClass": listenerClass,
 		"endpointClass": endpointClass,
+		"percent":       func(f float64) string { return strconv.FormatFloat(f*100, 'f', 0, 64) + "%" },
 		"nameClass":     nameClass,
 		"srvClass":      srvClass,
 		"refreshName": func(s int) string {
@@ -189,9 +190,12 @@ func listenerClass(ls ListenerStatus) string {
 }
 
 // endpointClass is "bad" for an endpoint that takes no new connections,
-// "warn" for one that does but has a reason to worry (DNS failing).
+// "warn" for one that does but has a reason to worry (DNS failing) and
+// for a drained one.
 func endpointClass(ep EndpointStatus) string {
 	switch {
+	case ep.Drained:
+		return "warn" // the operator's doing: no fault
 	case ep.State != stateActive:
 		return "bad"
 	case ep.Reason != "":

@@ -99,16 +99,17 @@ nav a { margin-right: .8em; }
 {{- $l := .}}
 <h3 id="l-{{.Name}}">Endpoints of {{.Name}} <span class="muted small mono">{{.Address}}</span></h3>
 <table class="endpoints" data-listener="{{.Name}}">
-<thead><tr><th>endpoint</th><th>addresses</th><th>state</th><th>reason</th><th>since</th><th class="n">open</th><th class="n">total</th><th class="n">dial errors</th><th class="n">to upstream</th><th class="n">to client</th>{{if eq .Source.Type "srv"}}<th class="n">priority</th><th class="n">weight</th>{{end}}</tr></thead>
+<thead><tr><th>endpoint</th><th>addresses</th><th>state</th><th>reason</th><th>since</th><th class="n">open</th><th class="n">share</th><th class="n">total</th><th class="n">dial errors</th><th class="n">to upstream</th><th class="n">to client</th>{{if eq .Source.Type "srv"}}<th class="n">priority</th><th class="n">weight</th>{{end}}</tr></thead>
 <tbody>
 {{- range .Endpoints}}
 <tr class="endpoint {{endpointClass .}}" data-listener="{{$l.Name}}" data-endpoint="{{.Address}}">
 <td class="mono">{{.Address}}</td>
 <td class="mono small">{{range $i, $a := .Addresses}}{{if $i}}, {{end}}{{$a}}{{else}}<span class="muted">-</span>{{end}}</td>
-<td class="state">{{if eq .State "active"}}up{{else}}down{{end}} <span class="muted small">({{.Health}})</span></td>
+<td class="state">{{if .Drained}}drained{{else if eq .State "active"}}up{{else}}down{{end}} <span class="muted small">({{.Health}})</span></td>
 <td class="reason">{{if .Reason}}<pre>{{.Reason}}</pre>{{end}}</td>
 <td>{{if .Since}}{{ago $.Now .Since}}{{end}}</td>
 <td class="n open">{{.OpenConnections}}</td>
+<td class="n share">{{percent .Share}}</td>
 <td class="n">{{.TotalConnections}}</td>
 <td class="n">{{.DialErrors}}</td>
 <td class="n">{{bytes .BytesToUpstream}}</td>
@@ -116,7 +117,7 @@ nav a { margin-right: .8em; }
 {{- if eq $l.Source.Type "srv"}}<td class="n">{{.Priority}}</td><td class="n">{{.Weight}}</td>{{end}}
 </tr>
 {{- else}}
-<tr class="bad"><td colspan="10">no endpoints</td></tr>
+<tr class="bad"><td colspan="11">no endpoints</td></tr>
 {{- end}}
 </tbody>
 </table>

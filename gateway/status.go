@@ -7,6 +7,7 @@ import (
 
 	"github.com/etcd-gateway/etcd-gateway/config"
 	"github.com/etcd-gateway/etcd-gateway/gateway/reconcile"
+	"github.com/etcd-gateway/etcd-gateway/upstream"
 )
 
 // Status is what the admin server's /status returns, as JSON.
@@ -80,8 +81,9 @@ type Source struct {
 // EndpointStatus describes one endpoint of a listener.
 type EndpointStatus struct {
 	Address string `json:"address"`
-	// State is "active" (takes new connections) or "inactive" (a dial
-	// failed, or its health checks fail).
+	// State is "active" (takes new connections), "inactive" (a dial
+	// failed, its health checks fail, etcd's own state keeps it out) or
+	// "drained" (an operator drained it: see Drained).
 	State string `json:"state"`
 	// Health is what the gateway last saw of the endpoint: "healthy" or
 	// "unhealthy" from its health checks (CheckError says why); without
@@ -95,6 +97,15 @@ type EndpointStatus struct {
 	OpenConnections  int64    `json:"open_connections"`
 	TotalConnections uint64   `json:"total_connections"`
 	DialErrors       uint64   `json:"dial_errors"`
+	// Share is the endpoint's part of its listener's connections to
+	// endpoints, 0 to 1: how even the clients are spread.
+	Share float64 `json:"share"`
+	// Drained is set while an operator's drain keeps the endpoint out of
+	// rotation, until undrain or until its address leaves the file.
+	Drained bool `json:"drained"`
+	// Moves counts the connections closed while quiet so that their
+	// clients reconnect to another member, by reason.
+	Moves MovesStatus `json:"moves"`
 	// BytesToUpstream and BytesToClient count the bytes forwarded through
 	// the endpoint's connections as they move, by open connections too.
 	BytesToUpstream uint64 `json:"bytes_to_upstream"`
@@ -132,10 +143,19 @@ type EndpointStatus struct {
 	localAlarm bool
 }
 
+// MovesStatus counts an endpoint's moved connections by reason: a drain,
+// a rebalance, their age.
+type MovesStatus struct {
+	Drain     uint64 `json:"drain"`
+	Rebalance uint64 `json:"rebalance"`
+	MaxAge    uint64 `json:"max_age"`
+}
+
 // The values of EndpointStatus.State and EndpointStatus.Health.
 const (
 	stateActive       = "active"
 	stateInactive     = "inactive"
+	stateDrained      = "drained"
 	healthHealthy     = "healthy"
 	healthUnhealthy   = "unhealthy"
 	healthReachable   = "reachable"
@@ -223,10 +243,37 @@ func listenerStatus(ls reconcile.Status) ListenerStatus {
 			es.Health = healthUnknown
 		}
 		setReadiness(&es, ep.EndpointStats)
+		setDrained(&es, ep.EndpointStats)
 		out.Endpoints = append(out.Endpoints, es)
 	}
+	setShares(out.Endpoints)
 	out.ClusterAlarms = alarmStatus(ls.ClusterAlarms)
 	return out
+}
+
+// setDrained records an endpoint's drained mark and moves; the mark
+// outranks any other state, since the operator's word holds whatever the
+// checks say.
+func setDrained(es *EndpointStatus, st upstream.EndpointStats) {
+	es.Drained = st.Drained
+	es.Moves = MovesStatus{Drain: st.Moves.Drain, Rebalance: st.Moves.Rebalance, MaxAge: st.Moves.MaxAge}
+	if st.Drained {
+		es.State = stateDrained
+	}
+}
+
+// setShares sets each endpoint's share of the connections open to them all.
+func setShares(eps []EndpointStatus) {
+	var sum int64
+	for _, ep := range eps {
+		sum += ep.OpenConnections
+	}
+	if sum == 0 {
+		return
+	}
+	for i := range eps {
+		eps[i].Share = float64(eps[i].OpenConnections) / float64(sum)
+	}
 }
 
 // Health returns nil when the gateway is healthy: it is not shutting down,

@@ -95,7 +95,7 @@ func (c *endpointChanges) observe(listeners []ListenerStatus, now time.Time) {
 // reasonKind is the part of a reason that makes a change: a health check
 // failing with a new message is no new state.
 func reasonKind(r string) string {
-	for _, p := range []string{reasonCheck, reasonDial, reasonDNS, reasonDNSStale, reasonLearner, reasonCatchingUp, reasonAlarm, reasonSlowStart} {
+	for _, p := range []string{reasonDrained, reasonCheck, reasonDial, reasonDNS, reasonDNSStale, reasonLearner, reasonCatchingUp, reasonAlarm, reasonSlowStart} {
 		if len(r) >= len(p) && r[:len(p)] == p {
 			return p
 		}
@@ -109,6 +109,7 @@ const (
 	reasonDial     = "dial failed"
 	reasonDNS      = "DNS: no address"
 	reasonDNSStale = "DNS failing"
+	reasonDrained  = "drained"
 )
 
 // setReasons fills each endpoint's Reason: why it takes no new
@@ -122,6 +123,10 @@ func setReasons(ls *ListenerStatus) {
 	}
 	for i := range ls.Endpoints {
 		ep := &ls.Endpoints[i]
+		if ep.Drained {
+			ep.Reason = reasonDrained + ": it takes no new connections until `etcd-gateway undrain " + ls.Name + " " + ep.Address + "`"
+			continue
+		}
 		switch ep.Health {
 		case healthUnhealthy:
 			ep.Reason = reasonCheck + ": " + ep.CheckError

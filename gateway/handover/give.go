@@ -39,6 +39,9 @@ type Gate struct {
 	// Kind is KindListener or KindAdmin; Name the listener's name, empty
 	// for the admin server; ConfigAddr the address as configured.
 	Kind, Name, ConfigAddr string
+	// Drained are a listener's drained endpoints, which stay drained in
+	// the new process.
+	Drained []string
 	*listener.Gate
 }
 
@@ -52,7 +55,7 @@ func gather(gates []Gate) ([]Socket, error) {
 			closeSockets(socks)
 			return nil, fmt.Errorf("%s %s: %w", g.Kind, g.Name, err)
 		}
-		socks = append(socks, Socket{Kind: g.Kind, Name: g.Name, ConfigAddr: g.ConfigAddr, Addr: g.Addr().String(), File: f})
+		socks = append(socks, Socket{Kind: g.Kind, Name: g.Name, ConfigAddr: g.ConfigAddr, Addr: g.Addr().String(), Drained: g.Drained, File: f})
 	}
 	return socks, nil
 }

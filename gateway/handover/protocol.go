@@ -78,6 +78,10 @@ type Socket struct {
 	// Addr the address bound: either matches the new configuration.
 	ConfigAddr string `json:"config-addr"`
 	Addr       string `json:"addr"`
+	// Drained are the listener's drained endpoints, which the new process
+	// keeps drained: an operator's drain lasts until undrain. A field an
+	// old peer of this version ignores and never sends: no new version.
+	Drained []string `json:"drained,omitempty"`
 	// File is the descriptor: the sender's to send, the receiver's copy.
 	File *os.File `json:"-"`
 }

@@ -72,6 +72,22 @@ func (in *Received) find(kind, name, addr string, byName bool) int {
 	return -1
 }
 
+// Drained returns the drained endpoints the old process's listener of
+// that name had; none for a listener it did not have.
+func (in *Received) Drained(name string) []string {
+	if in == nil {
+		return nil
+	}
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	for _, sk := range in.socks {
+		if sk.Kind == KindListener && sk.Name == name {
+			return sk.Drained
+		}
+	}
+	return nil
+}
+
 // Resume makes every socket claimed accept.
 func (in *Received) Resume() {
 	if in == nil {

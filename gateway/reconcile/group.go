@@ -154,6 +154,7 @@ func (g *Group) start(lc config.Listener, ln net.Listener, p *prepared, ld loade
 	m.pool = upstream.NewPool(upstream.Options{Settings: ld.pool, Log: log, Dial: g.dial, Lookup: g.lookup, Checkers: g.checkers})
 	m.src = &source{pool: m.pool, hosts: g.hosts.Load, log: log}
 	g.setSource(m, lc, p)
+	m.pool.MarkDrained(g.received.Drained(lc.Name)) // before it serves: a handover keeps the marks
 	m.ln = g.newListener(lc.Name, ln, m.pool, log)
 	m.ln.SetLimits(limitsOf(lc, m.peers))
 	m.ln.SetTLS(ld.serve)
@@ -181,6 +182,7 @@ func (g *Group) update(m *running, lc config.Listener, ln net.Listener, p *prepa
 	}
 	var ed EndpointDiff
 	ed.Added, ed.Removed = g.setSource(m, lc, p)
+	undrainReturned(m.pool, ed.Added)
 	for _, l := range m.prev {
 		l.SetLimits(limitsOf(lc, m.peers))
 	}

@@ -34,7 +34,7 @@ func (g *Group) Gates() []handover.Gate {
 	var gates []handover.Gate
 	for name, m := range g.listeners {
 		if gate := m.ln.Gate(); gate != nil {
-			gates = append(gates, handover.Gate{Kind: handover.KindListener, Name: name, ConfigAddr: m.cfg.ListenAddr, Gate: gate})
+			gates = append(gates, handover.Gate{Kind: handover.KindListener, Name: name, ConfigAddr: m.cfg.ListenAddr, Drained: m.pool.Drained(), Gate: gate})
 		}
 	}
 	return gates
