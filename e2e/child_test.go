@@ -112,6 +112,16 @@ func (c *child) stop(t *testing.T) error {
 	}
 }
 
+// handOver starts a new gateway on path, serving addr, waits until it took
+// over from c and c exited cleanly, and returns it; round counts from 0.
+func (c *child) handOver(t *testing.T, path, addr string, round int) *child {
+	t.Helper()
+	next := startChild(t, path, addr, 0)
+	next.tookOver(t)
+	c.waitExit(t, fmt.Sprintf("the old gateway of handover %d", round+1))
+	return next
+}
+
 // writeConfig writes a one-listener config file and returns its path.
 func writeConfig(t *testing.T, addr, endpoint, extra string) string {
 	t.Helper()

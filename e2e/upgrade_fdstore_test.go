@@ -143,82 +143,136 @@ func (s *fakeSystemd) startWithStore(t *testing.T, path, addr string, env ...str
 // without a new connection to the member, idle ones answer after, and a
 // connect loop sees no refused connect while no process runs.
 func TestUpgradeFDStore(t *testing.T) {
+	ft := startFDStoreGateway(t)
+	ft.openConns(t)
+	ft.stopIntoStore(t)
+	next := ft.restartFromStore(t)
+	ft.checkConns(t)
+	if err := next.stop(t); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// The connections TestUpgradeFDStore holds across the stop: under load,
+// and idle.
+const fdStoreLoad, fdStoreIdle = 10, 3
+
+// fdStoreTest is TestUpgradeFDStore's fake systemd, gateway and
+// connections.
+type fdStoreTest struct {
+	sd                    *fakeSystemd
+	echo                  *testutil.Server
+	addr, probeAddr, path string
+	env                   []string
+	gw                    *child
+	stop                  chan struct{}
+	requests              atomic.Int64
+	errs                  chan error
+	idle                  []net.Conn
+	loop                  *connectLoop
+}
+
+// startFDStoreGateway starts a fake systemd and a gateway that tells it
+// to store its descriptors, with a main and a probe listener.
+func startFDStoreGateway(t *testing.T) *fdStoreTest {
+	t.Helper()
+	ft := &fdStoreTest{}
 	echo, probe := testutil.Echo(t), testutil.Echo(t)
+	ft.echo = echo
 	dir := t.TempDir()
-	sd := newFakeSystemd(t, dir)
-	addr, probeAddr := testutil.ListenAddr(t), testutil.ListenAddr(t)
-	path := filepath.Join(dir, "gw.yaml")
+	ft.sd = newFakeSystemd(t, dir)
+	ft.addr, ft.probeAddr = testutil.ListenAddr(t), testutil.ListenAddr(t)
+	ft.path = filepath.Join(dir, "gw.yaml")
 	cfg := fmt.Sprintf(`log-level: info
 log-format: json
 health-check: {type: none}
 listeners:
   - {name: main, listen-addr: %q, endpoints: [%q]}
   - {name: probe, listen-addr: %q, endpoints: [%q]}
-`, addr, echo.Addr, probeAddr, probe.Addr)
-	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
+`, ft.addr, echo.Addr, ft.probeAddr, probe.Addr)
+	if err := os.WriteFile(ft.path, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	env := []string{"NOTIFY_SOCKET=" + sd.path, "FDSTORE=64"}
-	gw := startChild(t, path, probeAddr, 0, env...)
+	ft.env = []string{"NOTIFY_SOCKET=" + ft.sd.path, "FDSTORE=64"}
+	ft.gw = startChild(t, ft.path, ft.probeAddr, 0, ft.env...)
+	return ft
+}
 
-	const load, idleN = 10, 3
-	stop := make(chan struct{})
-	var requests atomic.Int64
-	errs := make(chan error, load)
-	for i := range load {
-		c := testutil.Dial(t, addr)
-		go func() { errs <- requestLoop(c, i, stop, &requests) }()
+// openConns opens the connections under load and the idle ones, starts
+// the connect loop and waits until the connections reached the member.
+func (ft *fdStoreTest) openConns(t *testing.T) {
+	t.Helper()
+	ft.stop = make(chan struct{})
+	ft.errs = make(chan error, fdStoreLoad)
+	for i := range fdStoreLoad {
+		c := testutil.Dial(t, ft.addr)
+		go func() { ft.errs <- requestLoop(c, i, ft.stop, &ft.requests) }()
 	}
-	idle := make([]net.Conn, idleN)
-	for i := range idle {
-		idle[i] = testutil.Dial(t, addr)
-		if err := testutil.RoundTrip(idle[i], "idle"); err != nil {
+	ft.idle = make([]net.Conn, fdStoreIdle)
+	for i := range ft.idle {
+		ft.idle[i] = testutil.Dial(t, ft.addr)
+		if err := testutil.RoundTrip(ft.idle[i], "idle"); err != nil {
 			t.Fatal(err)
 		}
 	}
-	loop := startConnectLoop(t, 2, probeAddr, echoExchange)
+	ft.loop = startConnectLoop(t, 2, ft.probeAddr, echoExchange)
 	testutil.WaitFor(t, "the connections to reach the member", 10*time.Second, func() bool {
-		return echo.Accepted() == load+idleN
+		return ft.echo.Accepted() == fdStoreLoad+fdStoreIdle
 	})
+}
 
-	if err := gw.stop(t); err != nil {
+// stopIntoStore stops the gateway and wants it to store its sockets.
+func (ft *fdStoreTest) stopIntoStore(t *testing.T) {
+	t.Helper()
+	if err := ft.gw.stop(t); err != nil {
 		t.Fatalf("stop: %v", err)
 	}
-	line := gw.logLines("file descriptor store")
+	line := ft.gw.logLines("file descriptor store")
 	if len(line) != 1 || !strings.Contains(line[0], `"listeners":2`) {
 		t.Fatalf("the stopped gateway did not store its sockets: %v", line)
 	}
-	n, _ := sd.stored()
-	before := requests.Load()
-	next := sd.startWithStore(t, path, probeAddr, env...)
+}
+
+// restartFromStore starts the next gateway with the store, waits until it
+// took every descriptor back and requests flow again, and returns it.
+func (ft *fdStoreTest) restartFromStore(t *testing.T) *child {
+	t.Helper()
+	n, _ := ft.sd.stored()
+	before := ft.requests.Load()
+	next := ft.sd.startWithStore(t, ft.path, ft.probeAddr, ft.env...)
 	testutil.WaitFor(t, "the restart to take the store back", 10*time.Second, func() bool {
 		return len(next.logLines("restored from systemd's file descriptor store")) == 1
 	})
 	t.Logf("stored and restored %d descriptors: %s", n, next.logLines("restored from")[0])
 	testutil.WaitFor(t, "the store to be emptied", 10*time.Second, func() bool {
-		_, removed := sd.stored()
+		_, removed := ft.sd.stored()
 		return removed == n
 	})
 	testutil.WaitFor(t, "requests to flow again", 10*time.Second, func() bool {
-		return requests.Load() > before+load
+		return ft.requests.Load() > before+fdStoreLoad
 	})
-	close(stop)
-	for range load {
-		if err := <-errs; err != nil {
+	return next
+}
+
+// checkConns stops the load and wants no error from it, an answer on
+// every idle connection, no failed connect and no new connection to the
+// member.
+func (ft *fdStoreTest) checkConns(t *testing.T) {
+	t.Helper()
+	close(ft.stop)
+	for range fdStoreLoad {
+		if err := <-ft.errs; err != nil {
 			t.Error(err)
 		}
 	}
-	for i, c := range idle {
+	for i, c := range ft.idle {
 		if err := testutil.RoundTrip(c, fmt.Sprintf("idle %d", i)); err != nil {
 			t.Errorf("idle connection %d: %v", i, err)
 		}
 		c.Close()
 	}
-	loop.check(t, "connect loop")
-	if got := echo.Accepted(); got != load+idleN {
-		t.Errorf("the member accepted %d connections, want %d", got, load+idleN)
-	}
-	if err := next.stop(t); err != nil {
-		t.Fatal(err)
+	ft.loop.check(t, "connect loop")
+	if got := ft.echo.Accepted(); got != fdStoreLoad+fdStoreIdle {
+		t.Errorf("the member accepted %d connections, want %d", got, fdStoreLoad+fdStoreIdle)
 	}
 }

@@ -72,82 +72,124 @@ func TestUpgradeFigures(t *testing.T) {
 	if n, err := strconv.Atoi(os.Getenv(figuresIdleEnv)); err == nil {
 		idleN = n
 	}
-	echo, probe := testutil.Echo(t), testutil.Echo(t)
-	idleMember := startEcho(t, 20000)
-	dir := t.TempDir()
-	addr, idleAddr, probeAddr := testutil.ListenAddr(t), testutil.ListenAddr(t), testutil.ListenAddr(t)
-	sock := filepath.Join(dir, "upgrade.sock")
-	path := filepath.Join(dir, "gw.yaml")
-	cfg := fmt.Sprintf("log-level: info\nlog-format: json\nupgrade-socket: %s\nhealth-check: {type: none}\nlisteners:\n  - {name: main, listen-addr: %q, endpoints: [%q]}\n  - {name: idle, listen-addr: %q, endpoints: [%q]}\n  - {name: probe, listen-addr: %q, endpoints: [%q]}\n",
-		sock, addr, echo.Addr, idleAddr, idleMember, probeAddr, probe.Addr)
-	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
+	fg := startFiguresGateway(t)
+	idle := fg.openIdle(t, idleN)
+	fg.measureIdleHandover(t, idleN)
+	fg.checkIdleAfter(t, idle)
+	fg.measureLoadHandovers(t)
+	if err := fg.gw.stop(t); err != nil {
 		t.Fatal(err)
 	}
-	gw := startUpgradable(t, path, probeAddr, sock)
+}
+
+// figuresTest is TestUpgradeFigures's gateway and members.
+type figuresTest struct {
+	echo                            *testutil.Server
+	addr, idleAddr, probeAddr, path string
+	gw                              *child
+}
+
+// startFiguresGateway starts the members and a gateway with a main, an
+// idle and a probe listener.
+func startFiguresGateway(t *testing.T) *figuresTest {
+	t.Helper()
+	fg := &figuresTest{}
+	echo, probe := testutil.Echo(t), testutil.Echo(t)
+	fg.echo = echo
+	idleMember := startEcho(t, 20000)
+	dir := t.TempDir()
+	fg.addr, fg.idleAddr, fg.probeAddr = testutil.ListenAddr(t), testutil.ListenAddr(t), testutil.ListenAddr(t)
+	sock := filepath.Join(dir, "upgrade.sock")
+	fg.path = filepath.Join(dir, "gw.yaml")
+	cfg := fmt.Sprintf("log-level: info\nlog-format: json\nupgrade-socket: %s\nhealth-check: {type: none}\nlisteners:\n  - {name: main, listen-addr: %q, endpoints: [%q]}\n  - {name: idle, listen-addr: %q, endpoints: [%q]}\n  - {name: probe, listen-addr: %q, endpoints: [%q]}\n",
+		sock, fg.addr, echo.Addr, fg.idleAddr, idleMember, fg.probeAddr, probe.Addr)
+	if err := os.WriteFile(fg.path, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	fg.gw = startUpgradable(t, fg.path, fg.probeAddr, sock)
+	return fg
+}
+
+// openIdle opens idleN idle connections, each after one exchange.
+func (fg *figuresTest) openIdle(t *testing.T, idleN int) []net.Conn {
+	t.Helper()
 	idle := make([]net.Conn, idleN)
 	for i := range idle {
-		idle[i] = testutil.Dial(t, idleAddr)
+		idle[i] = testutil.Dial(t, fg.idleAddr)
 	}
 	for i, c := range idle {
 		if err := testutil.RoundTrip(c, "i"); err != nil {
 			t.Fatalf("idle %d: %v", i, err)
 		}
 	}
+	return idle
+}
+
+// measureIdleHandover hands the idle connections over, beside a few
+// connections under load, and logs how long it took and how long the
+// active ones stalled.
+func (fg *figuresTest) measureIdleHandover(t *testing.T, idleN int) {
+	t.Helper()
 	// A few connections under load beside the idle ones: how long they
 	// stall while the idle ones move.
 	const active = 4
-	stall := startLoad(t, addr, active)
+	stall := startLoad(t, fg.addr, active)
 	testutil.WaitFor(t, "the active connections to go through the gateway", 10*time.Second, func() bool {
 		return stall.requests.Load() >= 2*active
 	})
-	next := startChild(t, path, probeAddr, 0)
+	next := startChild(t, fg.path, fg.probeAddr, 0)
 	took := next.tookOver(t)
-	gw.waitExit(t, "the old gateway")
+	fg.gw.waitExit(t, "the old gateway")
 	worst := stall.stop()
 	t.Logf("FIGURE idle: %d idle connections handed over in %s (old process, first message to \"serving\"); new process: %s from its start to all adopted, of which receiving %s, adopting %s, CPU time (after its start) %s; %d active connections beside them stalled at most %s",
-		idleN, handoverDuration(t, gw), took["duration"], took["receive"], took["adopt"], took["cpu"], active, worst)
+		idleN, handoverDuration(t, fg.gw), took["duration"], took["receive"], took["adopt"], took["cpu"], active, worst)
 	if took["conns-adopted"] != float64(idleN+active) || stall.failed.Load() != 0 {
 		t.Errorf("adopted %v of %d connections; %d requests failed", took["conns-adopted"], idleN+active, stall.failed.Load())
 	}
-	gw = next
+	fg.gw = next
+}
+
+// checkIdleAfter wants an answer on every idle connection after the
+// handover, and closes it.
+func (fg *figuresTest) checkIdleAfter(t *testing.T, idle []net.Conn) {
+	t.Helper()
 	for i, c := range idle {
 		if err := testutil.RoundTrip(c, "j"); err != nil {
 			t.Fatalf("idle %d after the handover: %v", i, err)
 		}
 		c.Close()
 	}
+}
 
-	// 64 connections under request/response load through 20 handovers;
-	// each connection's longest round trip is its longest stall.
+// measureLoadHandovers runs 20 handovers under 64 connections under
+// request/response load, each connection's longest round trip its longest
+// stall, beside a connect loop, and logs the figures.
+func (fg *figuresTest) measureLoadHandovers(t *testing.T) {
+	t.Helper()
 	const loadN, rounds = 64, 20
-	accepted := echo.Accepted()
-	rr := startLoad(t, addr, loadN)
-	loop := startConnectLoop(t, 2, probeAddr, echoExchange)
+	accepted := fg.echo.Accepted()
+	rr := startLoad(t, fg.addr, loadN)
+	loop := startConnectLoop(t, 2, fg.probeAddr, echoExchange)
 	testutil.WaitFor(t, "the load to reach the member", 10*time.Second, func() bool {
-		return echo.Accepted() == accepted+loadN
+		return fg.echo.Accepted() == accepted+loadN
 	})
 	rr.resetWorst()
 	var total time.Duration
 	for round := range rounds {
 		before := rr.requests.Load()
-		next := startChild(t, path, probeAddr, 0)
-		next.tookOver(t)
-		gw.waitExit(t, fmt.Sprintf("the old gateway of handover %d", round+1))
-		total += handoverDuration(t, gw)
-		gw = next
+		next := fg.gw.handOver(t, fg.path, fg.probeAddr, round)
+		total += handoverDuration(t, fg.gw)
+		fg.gw = next
 		testutil.WaitFor(t, "requests through the new gateway", 20*time.Second, func() bool {
 			return rr.requests.Load() > before+loadN
 		})
 	}
-	worst = rr.stop()
+	worst := rr.stop()
 	loop.end()
 	t.Logf("FIGURE load: %d handovers under %d connections: %d requests, %d errors, %d reconnects to the member, %d of %d connects failed; longest round trip %s; mean handover %s",
-		rounds, loadN, rr.requests.Load(), rr.failed.Load(), echo.Accepted()-accepted-loadN, loop.failed.Load(), loop.failed.Load()+loop.ok.Load(), worst, total/rounds)
-	if rr.failed.Load() != 0 || loop.failed.Load() != 0 || echo.Accepted() != accepted+loadN {
+		rounds, loadN, rr.requests.Load(), rr.failed.Load(), fg.echo.Accepted()-accepted-loadN, loop.failed.Load(), loop.failed.Load()+loop.ok.Load(), worst, total/rounds)
+	if rr.failed.Load() != 0 || loop.failed.Load() != 0 || fg.echo.Accepted() != accepted+loadN {
 		t.Error("errors, reconnects or refused connects")
-	}
-	if err := gw.stop(t); err != nil {
-		t.Fatal(err)
 	}
 }
 
