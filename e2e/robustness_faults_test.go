@@ -42,6 +42,7 @@ func robustnessFaults() []namedFault {
 		{"freeze", freezeMember},
 		{"reload", reloadGateway},
 		{"handover", handOver},
+		{"learner", addLearner},
 	}
 }
 

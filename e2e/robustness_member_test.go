@@ -26,6 +26,9 @@ type memberConfig struct {
 	PeerURL        string `json:"peer-url"`
 	InitialCluster string `json:"initial-cluster"`
 	Token          string `json:"token"`
+	// Existing says that the member joins a running cluster (a learner
+	// added by MemberAddAsLearner), not one that starts with it.
+	Existing bool `json:"existing,omitempty"`
 }
 
 // runMember, in the test binary run as an etcd member, serves as the
@@ -67,6 +70,9 @@ func (c memberConfig) embed() (*embed.Config, error) {
 	cfg.ListenPeerUrls, cfg.AdvertisePeerUrls = []url.URL{*pu}, []url.URL{*pu}
 	cfg.InitialCluster, cfg.InitialClusterToken = c.InitialCluster, c.Token
 	cfg.ClusterState = embed.ClusterStateFlagNew
+	if c.Existing {
+		cfg.ClusterState = embed.ClusterStateFlagExisting
+	}
 	cfg.UnsafeNoFsync = true
 	cfg.TickMs, cfg.ElectionMs = 50, 500
 	cfg.LogLevel, cfg.LogOutputs = "warn", []string{filepath.Join(c.Dir, "etcd.log")}
