@@ -26,6 +26,9 @@ type memberConfig struct {
 	PeerURL        string `json:"peer-url"`
 	InitialCluster string `json:"initial-cluster"`
 	Token          string `json:"token"`
+	// AdvertisePeerURL, when set, is the peer URL the cluster knows the
+	// member by, a relay in front of PeerURL (peerNet).
+	AdvertisePeerURL string `json:"advertise-peer-url,omitempty"`
 	// Existing says that the member joins a running cluster (a learner
 	// added by MemberAddAsLearner), not one that starts with it.
 	Existing bool `json:"existing,omitempty"`
@@ -68,6 +71,13 @@ func (c memberConfig) embed() (*embed.Config, error) {
 	cfg.Name, cfg.Dir = c.Name, filepath.Join(c.Dir, "data")
 	cfg.ListenClientUrls, cfg.AdvertiseClientUrls = []url.URL{*cu}, []url.URL{*cu}
 	cfg.ListenPeerUrls, cfg.AdvertisePeerUrls = []url.URL{*pu}, []url.URL{*pu}
+	if c.AdvertisePeerURL != "" {
+		au, err := url.Parse(c.AdvertisePeerURL)
+		if err != nil {
+			return nil, fmt.Errorf("advertised peer URL: %w", err)
+		}
+		cfg.AdvertisePeerUrls = []url.URL{*au}
+	}
 	cfg.InitialCluster, cfg.InitialClusterToken = c.InitialCluster, c.Token
 	cfg.ClusterState = embed.ClusterStateFlagNew
 	if c.Existing {
