@@ -37,8 +37,8 @@ const (
 	// behind the cluster's applied index and get clients (docs/design.md).
 	DefaultLagMax = 1000
 	// DefaultSuspectAfter is how long bytes sent to a member may wait for
-	// an answer before it is checked at once (docs/design.md: frozen
-	// members).
+	// an answer before its process is asked at once whether it answers
+	// (docs/design.md: frozen members).
 	DefaultSuspectAfter = 500 * time.Millisecond
 	// DefaultSlowStart is how long a returning member takes to get its
 	// full share of new connections (docs/design.md).
@@ -218,8 +218,8 @@ type HealthCheck struct {
 	// may be behind the cluster's for it to get clients; 0 doesn't wait.
 	LagMax int
 	// SuspectAfter is how long bytes a client sent to a member may wait
-	// for an answer before the member is checked at once, with that as
-	// the check's timeout; 0 turns these checks off.
+	// for an answer before the member's process is asked at once whether
+	// it answers at all, with that as the timeout; 0 turns this off.
 	SuspectAfter time.Duration
 }
 

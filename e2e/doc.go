@@ -12,11 +12,11 @@
 // gateway in front of three etcd members, each a process of its own (the
 // test binary re-executed as one member, memberEnv), while a fault
 // strikes: a member killed and restarted, a member frozen, a reload, a
-// handover. Then the history must be linearizable (porcupine, a register
-// per key) and every watch must have delivered the members' events once
-// each, in order, none lost. A fault is a func (fault); the learner
-// added and promoted, and the member without a leader, are the ones to
-// add. The traffic runs for -robustness.duration under each fault, a few
+// handover, a learner added, promoted and removed, a member cut off from
+// its peers (peerNet) until it has no leader. Then the history must be
+// linearizable (porcupine, a register per key) and every watch must have
+// delivered the members' events once each, in order, none lost. A fault
+// is a func (fault). The traffic runs for -robustness.duration under each fault, a few
 // seconds by default, for CI; a soak is
 //
 //	go test ./e2e -run Robustness -robustness.duration=5m -timeout 40m

@@ -19,29 +19,35 @@ import (
 const memberReadyTimeout = 30 * time.Second
 
 // member is one etcd member in a process of its own, which a fault can
-// kill, restart on its data, freeze and thaw.
+// kill, restart on its data, freeze and thaw, and cut off from its peers
+// (peers, the network its peer URL is on).
 type member struct {
 	config memberConfig
 	proc   *child
+	peers  *peerNet
 }
 
 // startMembers starts a cluster of n members, each in its own process on
-// addresses the test holds, and waits until every one serves.
+// addresses the test holds, with its peer URL on a relay of a peerNet,
+// and waits until every one serves.
 func startMembers(t *testing.T, n int) []*member {
 	t.Helper()
 	dir := t.TempDir()
+	net := newPeerNet()
 	members := make([]*member, n)
 	peers := make([]string, n)
 	for i := range members {
 		name := fmt.Sprintf("m%d", i)
-		members[i] = &member{config: memberConfig{
-			Name:      name,
-			Dir:       filepath.Join(dir, name),
-			ClientURL: "http://" + testutil.ListenAddr(t),
-			PeerURL:   "http://" + testutil.ListenAddr(t),
-			Token:     filepath.Base(dir),
+		peerAddr := testutil.ListenAddr(t)
+		members[i] = &member{peers: net, config: memberConfig{
+			Name:             name,
+			Dir:              filepath.Join(dir, name),
+			ClientURL:        "http://" + testutil.ListenAddr(t),
+			PeerURL:          "http://" + peerAddr,
+			AdvertisePeerURL: net.relay(t, peerAddr),
+			Token:            filepath.Base(dir),
 		}}
-		peers[i] = name + "=" + members[i].config.PeerURL
+		peers[i] = name + "=" + members[i].config.AdvertisePeerURL
 	}
 	for _, m := range members {
 		m.config.InitialCluster = strings.Join(peers, ",")

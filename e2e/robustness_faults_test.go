@@ -23,9 +23,7 @@ const (
 // serving). round counts the injections of one run, from 0, for a fault
 // that takes the members in turn or alternates between ways.
 //
-// A new fault is one more func of this type in robustnessFaults: the
-// learner added and promoted, and the member without a leader (its peers
-// cut off), are the ones to come.
+// A new fault is one more func of this type in robustnessFaults.
 type fault func(t *testing.T, s *system, round int)
 
 // namedFault is a fault and the name of its subtest.
@@ -42,6 +40,8 @@ func robustnessFaults() []namedFault {
 		{"freeze", freezeMember},
 		{"reload", reloadGateway},
 		{"handover", handOver},
+		{"learner", addLearner},
+		{"leaderless", leaderlessMember},
 	}
 }
 

@@ -26,6 +26,12 @@ type memberConfig struct {
 	PeerURL        string `json:"peer-url"`
 	InitialCluster string `json:"initial-cluster"`
 	Token          string `json:"token"`
+	// AdvertisePeerURL, when set, is the peer URL the cluster knows the
+	// member by, a relay in front of PeerURL (peerNet).
+	AdvertisePeerURL string `json:"advertise-peer-url,omitempty"`
+	// Existing says that the member joins a running cluster (a learner
+	// added by MemberAddAsLearner), not one that starts with it.
+	Existing bool `json:"existing,omitempty"`
 }
 
 // runMember, in the test binary run as an etcd member, serves as the
@@ -65,8 +71,18 @@ func (c memberConfig) embed() (*embed.Config, error) {
 	cfg.Name, cfg.Dir = c.Name, filepath.Join(c.Dir, "data")
 	cfg.ListenClientUrls, cfg.AdvertiseClientUrls = []url.URL{*cu}, []url.URL{*cu}
 	cfg.ListenPeerUrls, cfg.AdvertisePeerUrls = []url.URL{*pu}, []url.URL{*pu}
+	if c.AdvertisePeerURL != "" {
+		au, err := url.Parse(c.AdvertisePeerURL)
+		if err != nil {
+			return nil, fmt.Errorf("advertised peer URL: %w", err)
+		}
+		cfg.AdvertisePeerUrls = []url.URL{*au}
+	}
 	cfg.InitialCluster, cfg.InitialClusterToken = c.InitialCluster, c.Token
 	cfg.ClusterState = embed.ClusterStateFlagNew
+	if c.Existing {
+		cfg.ClusterState = embed.ClusterStateFlagExisting
+	}
 	cfg.UnsafeNoFsync = true
 	cfg.TickMs, cfg.ElectionMs = 50, 500
 	cfg.LogLevel, cfg.LogOutputs = "warn", []string{filepath.Join(c.Dir, "etcd.log")}

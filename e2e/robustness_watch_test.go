@@ -8,12 +8,23 @@ import (
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
+	"golang.org/x/time/rate"
 )
 
 // maxWatchRestarts bounds how often a watch is made again after its
 // channel closed (a watch that requires a leader is cancelled while its
 // member has none).
-const maxWatchRestarts = 100
+const maxWatchRestarts = 1000
+
+// A watch is made again at once after a few closes in a row, then at
+// most every watchRestartEvery, as a client backs off: a member without
+// a leader cancels a watch that requires one as soon as it is made, and
+// until the gateway moves the connection (leaderless-max) an unpaced
+// client would spend its restarts in a moment.
+const (
+	watchRestartEvery = 250 * time.Millisecond
+	watchRestartBurst = 4
+)
 
 // watchLog records what one watch of keyPrefix delivered, in the order it
 // came, from the revision start on.
@@ -39,7 +50,8 @@ func newWatchLog(start int64) *watchLog {
 // as a client resumes one.
 func (w *watchLog) run(ctx context.Context, cli *clientv3.Client) {
 	next := w.start
-	for range maxWatchRestarts {
+	pace := rate.NewLimiter(rate.Every(watchRestartEvery), watchRestartBurst)
+	for n := 0; n < maxWatchRestarts && pace.Wait(ctx) == nil; n++ {
 		ch := cli.Watch(clientv3.WithRequireLeader(ctx), keyPrefix, clientv3.WithPrefix(), clientv3.WithRev(next))
 		for resp := range ch {
 			next = w.record(resp, next)

@@ -8,8 +8,10 @@ import (
 )
 
 // catchUpWait is how many check intervals a catch-up waits for Status
-// answers to compare before it lets the member in anyway: the checks
-// never keep a member out for want of information.
+// answers to compare, since it began or last compared, before it lets the
+// member in anyway: the checks never keep a member out for want of
+// information, and a member known to be behind is not let in because one
+// reading came late.
 const catchUpWait = 3
 
 // returned is called when ep may take new connections again after a
@@ -40,7 +42,9 @@ func (p *Pool) beginCatchUp(ep *Endpoint) bool {
 	if !ep.catchingUp.CompareAndSwap(false, true) {
 		return true
 	}
-	ep.catchUpSince.Store(time.Now().UnixNano())
+	now := time.Now().UnixNano()
+	ep.catchUpSince.Store(now)
+	ep.catchUpCompared.Store(now)
 	p.wantStatusOfAll(hc.Interval)
 	p.log.WithField("endpoint", ep.addr).Info("endpoint catching up: no new connections until it is within lag-max of the cluster")
 	return true
@@ -85,11 +89,12 @@ func (p *Pool) checkCatchUp() {
 
 // caughtUp compares ep's applied index, read since its catch-up began,
 // with the highest of the other members', read within two intervals, and
-// says whether it is within lag-max, and why.
+// says whether it is within lag-max, and why; with nothing to compare for
+// catchUpWait intervals, it says so.
 func (p *Pool) caughtUp(ep *Endpoint, s *Settings, now time.Time) (bool, string) {
 	hc := s.HealthCheck
 	since := time.Unix(0, ep.catchUpSince.Load())
-	waited := now.Sub(since) > catchUpWait*hc.Interval
+	waited := now.Sub(time.Unix(0, ep.catchUpCompared.Load())) > catchUpWait*hc.Interval
 	mine, ok := ep.appliedSince(since)
 	ref, refOK := p.clusterApplied(ep, now.Add(-2*hc.Interval))
 	switch {
@@ -100,6 +105,7 @@ func (p *Pool) caughtUp(ep *Endpoint, s *Settings, now time.Time) (bool, string)
 	}
 	lag := ref - min(mine, ref)
 	ep.lag.Store(lag)
+	ep.catchUpCompared.Store(now.UnixNano())
 	if lag <= uint64(hc.LagMax) {
 		return true, fmt.Sprintf("%d raft entries behind, lag-max %d", lag, hc.LagMax)
 	}

@@ -2,8 +2,6 @@ package upstream
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"net"
 	"net/http"
 	"sync"
@@ -68,9 +66,9 @@ func (cs *Checkers) acquire(key checkKey, seed *checker) *checker {
 		return c
 	}
 	c := &checker{key: key, dial: cs.dial, log: cs.log, refs: 1, healthy: true, subs: map[*Endpoint]statusSetter{}}
-	c.suspect.wake = make(chan struct{}, 1)
 	if key.hc.Type == config.CheckEtcd {
 		c.client = &http.Client{Transport: checkTransport(cs.dial, key.tls.config())}
+		c.suspect.client = &http.Client{Transport: checkTransport(cs.dial, key.tls.config())}
 	}
 	due := c.seedFrom(seed)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -91,6 +89,7 @@ func (cs *Checkers) release(c *checker) {
 	c.cancel()
 	if c.client != nil {
 		c.client.CloseIdleConnections()
+		c.suspect.client.CloseIdleConnections()
 	}
 }
 
@@ -174,74 +173,24 @@ func (c *checker) seedFrom(seed *checker) time.Time {
 	return seed.lastStart.Add(c.key.hc.Interval)
 }
 
-// run checks the member every interval, from due, and at once on
-// suspicion (suspect.go), until ctx is done.
+// run checks the member every interval, from due, until ctx is done; the
+// sweep checks on suspicion beside it (suspect.go).
 func (c *checker) run(ctx context.Context, due time.Time) {
 	if c.key.hc.suspects() {
 		go c.sweep(ctx)
 	}
-	for {
-		onSuspicion, ok := c.wait(ctx, due)
-		if !ok {
-			return
-		}
-		if onSuspicion {
-			if _, owed := c.owed(time.Now()); owed {
-				c.checkRound(ctx, true)
-			}
-			continue
-		}
-		due = c.nextDue(c.checkRound(ctx, false))
+	for sleepUntil(ctx, due) {
+		due = c.nextDue(c.checkRound(ctx))
 	}
 }
 
-// wait waits until due or a suspicion, and reports which, and whether ctx
-// is still live.
-func (c *checker) wait(ctx context.Context, due time.Time) (onSuspicion, ok bool) {
-	timer := time.NewTimer(time.Until(due))
-	defer timer.Stop()
-	select {
-	case <-ctx.Done():
-		return false, false
-	case <-timer.C:
-		return false, true
-	case <-c.suspect.wake:
-		return true, true
-	}
-}
-
-// checkRound runs one check, which the sweep may end early, records its
-// result and returns when it started. A check on suspicion waits
-// suspect-after at most: it is asked while clients wait.
-func (c *checker) checkRound(ctx context.Context, onSuspicion bool) time.Time {
+// checkRound runs one check, records its result and returns when it
+// started.
+func (c *checker) checkRound(ctx context.Context) time.Time {
 	start := time.Now()
-	timeout := c.key.hc.Timeout
-	if onSuspicion {
-		timeout = min(timeout, c.key.hc.SuspectAfter)
-	}
-	cctx, cut := context.WithCancelCause(ctx)
-	defer cut(nil)
-	c.suspect.inflight.Store(&inflightCheck{start: start, cut: cut})
-	err := c.checkOnce(cctx, timeout)
-	c.suspect.inflight.Store(nil)
-	if err != nil && errors.Is(context.Cause(cctx), errSuspected) {
-		err = fmt.Errorf("%w: %w", errSuspected, err)
-	}
-	frozen, isFrozen := c.frozen(start, err)
-	if isFrozen {
-		err = errors.New(frozen)
-	}
-	c.record(ctx, checkResult{start: start, err: err, onSuspicion: onSuspicion, frozen: isFrozen})
+	err := c.checkOnce(ctx, c.key.hc.Timeout)
+	c.record(ctx, start, err)
 	return start
-}
-
-// checkResult is one check's result, as record counts it.
-type checkResult struct {
-	start time.Time
-	err   error
-	// onSuspicion says that the check was asked by the sweep; frozen that
-	// its failure shows the member frozen (suspect.go).
-	onSuspicion, frozen bool
 }
 
 // sleepUntil waits until t and reports whether ctx is still live.
@@ -262,31 +211,28 @@ func sleepUntil(ctx context.Context, t time.Time) bool {
 
 // record counts one check result into the streak, updates the verdict as
 // fall and rise say, and hands it to every endpoint of the checker.
-func (c *checker) record(ctx context.Context, r checkResult) {
+func (c *checker) record(ctx context.Context, start time.Time, err error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if ctx.Err() != nil {
 		return // stopped meanwhile: the verdict is stale
 	}
-	if !r.onSuspicion {
-		c.lastStart = r.start
-	}
+	c.lastStart = start
 	c.checked = true
-	c.count(r.err == nil)
+	c.count(err == nil)
 	c.facts = c.next
-	if c.facts.leaderlessLong || r.frozen {
-		c.healthy = false // leaderless-max or frozen: whatever fall says
+	if c.facts.leaderlessLong {
+		c.healthy = false // leaderless-max: whatever fall says
 	}
 	c.reason = ""
-	if r.err != nil {
-		c.reason = r.err.Error()
+	if err != nil {
+		c.reason = err.Error()
 	} else {
-		c.cleared(r.start)
+		c.cleared(start)
 	}
 	v := c.verdictLocked(true)
 	for ep, s := range c.subs {
-		ep.timings.observeCheck(r.start, r.err)
-		ep.suspicions.observe(r)
+		ep.timings.observeCheck(start, err)
 		s.setStatus(ep, v)
 	}
 }

@@ -22,7 +22,8 @@ const (
 	answerHang
 )
 
-// fakeEtcd is a loopback HTTP server that answers /health as etcd does,
+// fakeEtcd is a loopback HTTP server that answers /health and /version as
+// etcd does,
 // and accepts any other connection as a client port would. It records when
 // each /health request arrived and when its client gave up on it.
 type fakeEtcd struct {
@@ -36,6 +37,10 @@ type fakeEtcd struct {
 	// conns counts the connections the server accepted, and those still
 	// open.
 	conns testutil.ConnCounter
+
+	// versions counts the GET /version requests, which are answered
+	// whatever answer says: the process runs.
+	versions atomic.Int64
 
 	mu       sync.Mutex
 	arrivals []time.Time
@@ -83,6 +88,11 @@ func (f *fakeEtcd) step(t *testing.T, answer int32) {
 }
 
 func (f *fakeEtcd) serve(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path == versionPath {
+		f.versions.Add(1)
+		_, _ = io.WriteString(w, `{"etcdserver":"3.7.3","etcdcluster":"3.7.0"}`)
+		return
+	}
 	if r.URL.Path != healthPath {
 		http.NotFound(w, r)
 		return

@@ -29,8 +29,9 @@ type HealthCheck struct {
 	// others and get new connections (catchup.go); 0 doesn't wait.
 	LagMax int
 	// SuspectAfter is how long bytes sent to the member on a proxied
-	// connection may wait for an answer before an etcd check is run at
-	// once, with it as the timeout (suspect.go); 0 runs none.
+	// connection may wait for an answer before the member's process is
+	// asked at once whether it answers at all, with it as the timeout
+	// (suspect.go); 0 asks nothing.
 	SuspectAfter time.Duration
 }
 

@@ -19,10 +19,13 @@ type readiness struct {
 	learnerWhy atomic.Pointer[string]
 	// facts are the last member facts its checker gave the pool.
 	facts atomic.Pointer[memberFacts]
-	// catchUpSince is when it began catching up, in Unix nanoseconds; lag
-	// how many raft entries it was behind at the last measure.
-	catchUpSince atomic.Int64
-	lag          atomic.Uint64
+	// catchUpSince is when it began catching up, in Unix nanoseconds;
+	// catchUpCompared when its applied index was last compared with the
+	// others' (or it began), which a catch-up that can't compare waits
+	// catchUpWait intervals from; lag how many raft entries it was behind
+	// at the last measure.
+	catchUpSince, catchUpCompared atomic.Int64
+	lag                           atomic.Uint64
 	// alarmApart is since when (Unix nanoseconds) it has reported an alarm
 	// the other members don't; 0 when it doesn't.
 	alarmApart atomic.Int64

@@ -4,40 +4,42 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
 	"sync/atomic"
 	"time"
 
 	"github.com/etcd-gateway/etcd-gateway/config"
 )
 
-// errSuspected ends a check that has waited suspect-after for its answer
-// while clients' bytes wait for theirs: the member owes both.
-var errSuspected = errors.New("no answer within suspect-after while clients' bytes wait for one")
+// versionPath is what the check on suspicion asks: etcd's HTTP server
+// answers GET /version from memory, on every etcd version, without raft
+// or the disk, so an answer says that the process runs, however loaded
+// the member is. /health and /readyz read through raft, and a member
+// applying big writes may take longer than suspect-after to answer them:
+// that is slowness, which the checks of the interval judge, not a freeze.
+const versionPath = "/version"
 
 // suspicion is a checker's check on suspicion: a member that owes a
-// proxied connection an answer for suspect-after is checked at once, with
-// suspect-after as the timeout, rather than at the next interval. The
-// checks of every interval stay as they are, so a healthy member that owes
-// nothing sees no more of them.
+// proxied connection an answer for suspect-after is asked at once, with
+// suspect-after as the timeout, whether its process answers at all. It
+// runs in the sweep's goroutine, beside the checks of every interval,
+// which keep their schedule, timeout, fall and rise: a healthy member
+// that owes nothing sees no more checks.
 type suspicion struct {
-	// wake asks the checker's goroutine for a check on suspicion.
-	wake chan struct{}
+	// client asks /version on a connection of its own, so that a check of
+	// the interval that holds the checker's connection doesn't delay it,
+	// and so that its connections don't look like the member's restarts
+	// to the etcd check (etcdRound.do).
+	client *http.Client
 	// clearedBefore is a time in Unix nanoseconds: a connection waiting
-	// since before it is no evidence, as a check that started later
-	// passed (a Lock, a watch, a ping ack waits so, and must not cost a
-	// check each sweep).
+	// since before it is no evidence, as the member answered a check that
+	// started later (a Lock, a watch, a ping ack waits so, and must not
+	// cost a check each sweep).
 	clearedBefore atomic.Int64
-	// inflight is the check running now; nil between checks.
-	inflight atomic.Pointer[inflightCheck]
-	// last is when the sweep last asked for a check. Only the sweep's
+	// last is when the sweep last checked on suspicion. Only the sweep's
 	// goroutine touches it.
 	last time.Time
-}
-
-// inflightCheck is a running check, which the sweep may end early.
-type inflightCheck struct {
-	start time.Time
-	cut   context.CancelCauseFunc
 }
 
 // suspects reports whether the checks of h check on suspicion: only the
@@ -58,7 +60,7 @@ func (h HealthCheck) sweepEvery() time.Duration {
 func (h HealthCheck) suspicionGap() time.Duration { return 2 * h.SuspectAfter }
 
 // sweep looks at the member's connections every sweepEvery until ctx is
-// done.
+// done, and checks on suspicion in its own goroutine.
 func (c *checker) sweep(ctx context.Context) {
 	t := time.NewTicker(c.key.hc.sweepEvery())
 	defer t.Stop()
@@ -67,40 +69,85 @@ func (c *checker) sweep(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case now := <-t.C:
-			c.sweepOnce(now)
+			c.sweepOnce(ctx, now)
 		}
 	}
 }
 
-// sweepOnce acts on a suspicion: it ends a check that has already waited
-// suspect-after for its answer, or asks for a check at once when none
-// runs and none on suspicion ran within the gap.
-func (c *checker) sweepOnce(now time.Time) {
+// sweepOnce checks on suspicion when a connection has waited
+// suspect-after for an answer and no check on suspicion ran within the
+// gap.
+func (c *checker) sweepOnce(ctx context.Context, now time.Time) {
 	if !c.isHealthy() {
 		return // already down: the checks of the interval bring it back
 	}
-	if _, owed := c.owed(now); !owed {
-		return
-	}
-	if in := c.suspect.inflight.Load(); in != nil {
-		if now.Sub(in.start) >= c.key.hc.SuspectAfter {
-			in.cut(errSuspected)
-		}
-		return
-	}
-	if now.Sub(c.suspect.last) < c.key.hc.suspicionGap() {
+	if _, owed := c.owed(now); !owed || now.Sub(c.suspect.last) < c.key.hc.suspicionGap() {
 		return
 	}
 	c.suspect.last = now
-	select {
-	case c.suspect.wake <- struct{}{}:
-	default:
+	start := time.Now()
+	err := c.askAlive(ctx)
+	why, frozen := c.frozen(start, err)
+	c.recordSuspicion(ctx, start, err == nil, why, frozen)
+}
+
+// askAlive asks the member's process whether it answers, within
+// suspect-after: GET /version, where any HTTP answer will do (the
+// question is not whether the member is ready), or a TLS handshake when
+// the etcd check of the member fell back to one.
+func (c *checker) askAlive(ctx context.Context) error {
+	cctx, cancel := context.WithTimeout(ctx, c.key.hc.SuspectAfter)
+	defer cancel()
+	if c.fellBack.Load() {
+		return c.checkHandshake(cctx)
+	}
+	u := c.key.tls.scheme() + "://" + c.key.addr + versionPath
+	req, err := http.NewRequestWithContext(cctx, http.MethodGet, u, nil)
+	if err != nil {
+		return fmt.Errorf("check on suspicion: %w", err)
+	}
+	resp, err := c.suspect.client.Do(req)
+	if err != nil {
+		return fmt.Errorf("check on suspicion: GET %s: %w", versionPath, unwrapURLError(err))
+	}
+	defer resp.Body.Close()
+	if _, err := io.Copy(io.Discard, io.LimitReader(resp.Body, maxHealthBody)); err != nil {
+		return fmt.Errorf("check on suspicion: GET %s: reading the answer: %w", versionPath, err)
+	}
+	return nil
+}
+
+// recordSuspicion counts a check on suspicion that started at start. An
+// answer clears the connections that waited before it; a frozen verdict
+// (why) marks the member down at once, whatever fall says, and counts as
+// a failed check, so that rise checks of the interval bring it back. Any
+// other failure is left to the checks of the interval.
+func (c *checker) recordSuspicion(ctx context.Context, start time.Time, answered bool, why string, frozen bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if ctx.Err() != nil {
+		return // stopped meanwhile
+	}
+	if answered {
+		c.cleared(start)
+	}
+	if frozen {
+		c.checked, c.healthy, c.reason = true, false, why
+		c.count(false)
+	}
+	v := c.verdictLocked(true)
+	for ep, s := range c.subs {
+		ep.suspicions.observe(frozen)
+		if frozen {
+			ep.timings.observeCheck(start, errors.New(why))
+			s.setStatus(ep, v)
+		}
 	}
 }
 
 // owed returns since when the member has owed an answer to a connection of
 // any endpoint it checks, and whether that has lasted suspect-after;
-// connections cleared by a later passing check don't count.
+// connections cleared by a later answered check don't count.
 func (c *checker) owed(now time.Time) (time.Time, bool) {
 	cleared := time.Unix(0, c.suspect.clearedBefore.Load())
 	var oldest time.Time
@@ -144,9 +191,10 @@ func (ep *Endpoint) oldestUnanswered(after time.Time) time.Time {
 	return oldest
 }
 
-// frozen reports whether a check that started at start and failed with err
-// shows the member frozen: it waited suspect-after without an answer,
-// and a connection still waits for one as long. The reason says so.
+// frozen reports whether a check on suspicion that started at start and
+// failed with err shows the member frozen: its process left the question
+// unanswered for suspect-after, and a connection still waits for an
+// answer as long. The reason says so.
 func (c *checker) frozen(start time.Time, err error) (string, bool) {
 	hc := c.key.hc
 	now := time.Now()
@@ -157,12 +205,12 @@ func (c *checker) frozen(start time.Time, err error) (string, bool) {
 	if !owed {
 		return "", false
 	}
-	return fmt.Sprintf("frozen: no answer to the check for %s while bytes sent to the member have waited %s (suspect-after %s): %v",
+	return fmt.Sprintf("frozen: the process left the check on suspicion unanswered for %s while bytes sent to the member have waited %s (suspect-after %s): %v",
 		now.Sub(start).Round(time.Millisecond), now.Sub(since).Round(time.Millisecond), hc.SuspectAfter, err), true
 }
 
-// cleared records that a check that started at start passed: connections
-// waiting since before it are no evidence any more.
+// cleared records that the member answered a check that started at
+// start: connections waiting since before it are no evidence any more.
 func (c *checker) cleared(start time.Time) {
 	ns := start.UnixNano()
 	for {
@@ -177,11 +225,11 @@ func (c *checker) cleared(start time.Time) {
 // frozen verdicts, for the status and the metrics.
 type suspicionCounts struct{ checks, frozen atomic.Uint64 }
 
-func (s *suspicionCounts) observe(r checkResult) {
-	if r.onSuspicion {
-		s.checks.Add(1)
-	}
-	if r.frozen {
+// observe counts one check on suspicion, and whether it found the member
+// frozen.
+func (s *suspicionCounts) observe(frozen bool) {
+	s.checks.Add(1)
+	if frozen {
 		s.frozen.Add(1)
 	}
 }
