@@ -247,6 +247,7 @@ func (f *Forwarder) AdoptFDs(client, upstream int, st PairState, m Meters, done 
 	li := f.pickLoop()
 	p := newPair(f.loops[li], client, upstream, m.of(li), done)
 	p.adopted = true
+	p.h2.state = h2No // its frames began in another process
 	for i := range p.dirs {
 		d := &p.dirs[i]
 		d.n = st.Bytes[i]
