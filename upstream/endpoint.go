@@ -212,9 +212,14 @@ func (ep *Endpoint) load() int64 { return ep.open.Load() + ep.dialing.Load() }
 // answer the member owes for long is a sign that it is frozen.
 type Conn interface {
 	Close() error
-	// Quiet reports whether nothing is in flight at now: the member spoke
-	// last, and neither way moved bytes for window.
-	Quiet(now time.Time, window time.Duration) bool
+	// GoAway tells the client, if the connection speaks plaintext HTTP/2,
+	// to send its new requests on a new connection and to close this one
+	// once its streams end; it reports whether it could.
+	GoAway() bool
+	// CloseIfQuiet closes the connection only when nothing is in flight:
+	// the member spoke last, neither way moved bytes for window, and no
+	// byte waits on the way; it reports whether it closed.
+	CloseIfQuiet(window time.Duration) bool
 	// Unanswered is when bytes sent to the member began to wait for an
 	// answer; zero when none wait.
 	Unanswered() time.Time
@@ -232,6 +237,9 @@ type tracked struct {
 	// moving is set by the one move that closes it, so that two reasons
 	// never both close and count it.
 	moving atomic.Bool
+	// away is when a move sent the connection a GOAWAY (UnixNano; 0 for
+	// none): its client closes it, or a later check does (lingering).
+	away atomic.Int64
 }
 
 // Track records c as a connection open to the endpoint until the returned
