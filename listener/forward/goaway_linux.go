@@ -57,15 +57,8 @@ func (p *Pair) closeIfQuiet(window time.Duration) bool {
 }
 
 // holds reports whether the pair has read bytes it has not written yet,
-// either way, or owes the client the rest of a GOAWAY.
-func (p *Pair) holds() bool {
-	for i := range p.dirs {
-		if d := &p.dirs[i]; d.off < d.end || d.inPipe > 0 {
-			return true
-		}
-	}
-	return p.h2.goAwayHeld()
-}
+// either way, or owes the client a GOAWAY.
+func (p *Pair) holds() bool { return p.held() || p.h2.goAwayHeld() }
 
 // unread reports whether socket fd has received bytes not read yet; an
 // error counts as some, so that a move errs on the side of waiting.
