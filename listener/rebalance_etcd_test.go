@@ -92,7 +92,12 @@ func (f failure) within(ws []window) bool {
 func etcdListener(t *testing.T, c *etcdtest.Cluster, pol config.Policy) (*Listener, *upstream.Pool) {
 	t.Helper()
 	hc := upstream.HealthCheck{Type: config.CheckEtcd, Interval: 100 * time.Millisecond, Timeout: 500 * time.Millisecond, Fall: 1, Rise: 1}
-	s := upstream.Settings{Policy: pol, Rebalance: true, SlowStart: 2 * time.Second, HealthCheck: hc}
+	return settingsListener(t, c, upstream.Settings{Policy: pol, Rebalance: true, SlowStart: 2 * time.Second, HealthCheck: hc})
+}
+
+// settingsListener serves a listener in front of c's members, with s.
+func settingsListener(t *testing.T, c *etcdtest.Cluster, s upstream.Settings) (*Listener, *upstream.Pool) {
+	t.Helper()
 	pool := upstream.NewPool(upstream.Options{Settings: s, Log: testutil.Logger(t)})
 	t.Cleanup(pool.Close)
 	var eps []resolver.Endpoint
