@@ -62,8 +62,8 @@ type Endpoint struct {
 	dialing    atomic.Int64
 	total      atomic.Uint64
 	dialErrors atomic.Uint64
-	// moves counts the connections the mover closed while quiet, by
-	// reason (mover.go).
+	// moves counts the connections the mover moved, by reason
+	// (mover.go).
 	moves moveCounters
 	// bytes counts what connections to the endpoint forward, as it moves.
 	bytes *ByteCounter
@@ -159,8 +159,8 @@ type EndpointStats struct {
 	// found the member frozen (no answer to the check either), each of
 	// which marked it down.
 	SuspicionChecks, Frozen uint64
-	// Moves counts the connections the gateway moved off the endpoint,
-	// closing each while quiet, by reason.
+	// Moves counts the connections the gateway moved off the endpoint
+	// (a GOAWAY, or a close while quiet), by reason.
 	Moves MoveCounts
 	// Readiness is what etcd's own state says of the member.
 	Readiness
