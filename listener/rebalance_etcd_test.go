@@ -92,7 +92,12 @@ func (f failure) within(ws []window) bool {
 func etcdListener(t *testing.T, c *etcdtest.Cluster, pol config.Policy) (*Listener, *upstream.Pool) {
 	t.Helper()
 	hc := upstream.HealthCheck{Type: config.CheckEtcd, Interval: 100 * time.Millisecond, Timeout: 500 * time.Millisecond, Fall: 1, Rise: 1}
-	return settingsListener(t, c, upstream.Settings{Policy: pol, Rebalance: true, SlowStart: 2 * time.Second, HealthCheck: hc})
+	// Unhealthy members' connections are kept: under load a check of a
+	// member that is up times out now and then, and on-unhealthy close
+	// would fail requests no move and no stop fails. A stopped member
+	// closes its connections itself.
+	s := upstream.Settings{Policy: pol, Rebalance: true, SlowStart: 2 * time.Second, HealthCheck: hc, OnUnhealthy: config.UnhealthyKeep}
+	return settingsListener(t, c, s)
 }
 
 // settingsListener serves a listener in front of c's members, with s.
