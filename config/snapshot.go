@@ -177,11 +177,12 @@ type Listener struct {
 	// SlowStart is how long a member that returns after being down takes
 	// to get its full share of new connections; 0 means at once.
 	SlowStart time.Duration
-	// Rebalance moves connections, each while quiet, from the busiest
-	// members toward the mean after a member returns or joins.
+	// Rebalance moves connections (a GOAWAY for plaintext HTTP/2, else a
+	// close while quiet) from the busiest members toward the mean after a
+	// member returns or joins.
 	Rebalance bool
-	// MaxConnectionAge moves every connection, while quiet, once it is
-	// this old (with jitter); 0 means never.
+	// MaxConnectionAge moves every connection, as Rebalance does, once it
+	// is this old (with jitter); 0 means never.
 	MaxConnectionAge time.Duration
 	HealthCheck      HealthCheck
 	// OnUnhealthy is UnhealthyKeep or UnhealthyClose.

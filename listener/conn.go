@@ -32,8 +32,8 @@ import (
 // unhealthy, an adopted orphan), is proxyConn.Close, through the
 // forward.Forwarding that both engines implement. Work on every
 // connection is written once, there: closing a connection only when
-// nothing is in flight is a method of forward.Forwarding that
-// proxyConn.Close calls; draining one member's connections is closing
+// nothing is in flight is proxyConn.CloseIfQuiet, Close checked first by
+// the forwarding where the bytes are; draining one member's connections is closing
 // those its Endpoint tracks (connected), each through proxyConn.Close.
 
 // proxyConn is a client connection and, once started, its forwarding. A
@@ -79,30 +79,41 @@ func (c *proxyConn) Close() error {
 	return c.client.Close()
 }
 
-// activity is what the forwarding's last bytes say; false before it
-// started.
-func (c *proxyConn) activity() (forward.Activity, bool) {
-	c.mu.Lock()
-	fwd := c.fwd
-	c.mu.Unlock()
-	if fwd == nil {
-		return forward.Activity{}, false
-	}
-	return fwd.Activity(), true
+// GoAway asks the forwarding for a GOAWAY to the client
+// (forward.Forwarding.GoAway); false before it started.
+func (c *proxyConn) GoAway() bool {
+	fwd := c.forwarding()
+	return fwd != nil && fwd.GoAway()
 }
 
-// Quiet reports whether nothing is in flight (forward.Activity.Quiet); a
+// CloseIfQuiet is Close only when nothing is in flight
+// (forward.Forwarding.CloseIfQuiet): the same way out, checked first. A
 // connection whose forwarding has not started is not quiet.
-func (c *proxyConn) Quiet(now time.Time, window time.Duration) bool {
-	a, ok := c.activity()
-	return ok && a.Quiet(now, window)
+func (c *proxyConn) CloseIfQuiet(window time.Duration) bool {
+	fwd := c.forwarding()
+	if fwd == nil || !fwd.CloseIfQuiet(window) {
+		return false
+	}
+	c.mu.Lock()
+	c.closed = true
+	c.mu.Unlock()
+	return true
+}
+
+// forwarding is c's forwarding; nil before it started.
+func (c *proxyConn) forwarding() forward.Forwarding {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.fwd
 }
 
 // Unanswered is when bytes sent to the member began to wait for an
 // answer; zero when none wait.
 func (c *proxyConn) Unanswered() time.Time {
-	a, _ := c.activity()
-	return a.Unanswered
+	if fwd := c.forwarding(); fwd != nil {
+		return fwd.Activity().Unanswered
+	}
+	return time.Time{}
 }
 
 // isClosed reports whether the connection was closed.

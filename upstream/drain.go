@@ -12,14 +12,15 @@ import (
 // pool has no endpoint at.
 var ErrUnknownEndpoint = errors.New("no such endpoint")
 
-// DrainResult says what a drain did: Moved connections were closed while
-// quiet, Closed ones at ctx's end.
+// DrainResult says what a drain did: Moved connections were sent a
+// GOAWAY (plaintext HTTP/2) or closed while quiet, Closed ones were
+// closed at ctx's end without either.
 type DrainResult struct{ Moved, Closed int }
 
 // Drain marks the endpoint at addr drained (no new connections; Up()
 // false; not a last resort of fail-open either) and moves its open
-// connections off by quiet closes; those still open when ctx ends are
-// closed. It returns once the endpoint holds no connection. The drained
+// connections off (mover.go: a GOAWAY, or a close when quiet); those
+// still open when ctx ends are closed. It returns once the endpoint holds no connection. The drained
 // mark lasts (across reloads: UpdateFrom keeps it for an address that
 // stays) until Undrain or until the address is removed from the pool's
 // configured/discovered set.
@@ -28,7 +29,7 @@ func (p *Pool) Drain(ctx context.Context, addr string) (DrainResult, error) {
 	if err != nil {
 		return DrainResult{}, fmt.Errorf("drain: %w", err)
 	}
-	p.log.WithField("endpoint", addr).Info("endpoint drained: no new connections; its connections move off when quiet")
+	p.log.WithField("endpoint", addr).Info("endpoint drained: no new connections; its connections move off")
 	res, err := p.drainConns(ctx, ep)
 	if err != nil {
 		return res, fmt.Errorf("drain %s: %w", addr, err)
@@ -87,7 +88,7 @@ func (p *Pool) setDrained(addr string, drained bool) (*Endpoint, error) {
 	return nil, fmt.Errorf("%s: %w", addr, ErrUnknownEndpoint)
 }
 
-// drainConns moves ep's connections off, each when quiet, until it holds
+// drainConns moves ep's connections off, each as moveNow can, until it holds
 // none; at ctx's end it closes the rest. A drain that Undrain or the
 // address's removal ends returns an error.
 func (p *Pool) drainConns(ctx context.Context, ep *Endpoint) (DrainResult, error) {
@@ -99,7 +100,9 @@ func (p *Pool) drainConns(ctx context.Context, ep *Endpoint) (DrainResult, error
 			return res, fmt.Errorf("undrained or removed with %d connections open", ep.OpenConns())
 		}
 		s := moveSet{ep: ep, conns: ep.trackedWhere(func(*tracked) bool { return true }), want: -1, reason: MoveDrain}
-		res.Moved += s.moveQuiet(time.Now())
+		now := time.Now()
+		res.Moved += s.moveNow(now)
+		ep.closeLingering(now)
 		select {
 		case <-ctx.Done():
 			return p.closeDrained(ep, res)
@@ -118,12 +121,16 @@ func (p *Pool) closeDrained(ep *Endpoint, res DrainResult) (DrainResult, error) 
 	tick := time.NewTicker(quietPoll)
 	defer tick.Stop()
 	for ep.load() > 0 {
-		for _, t := range ep.trackedWhere(func(*tracked) bool { return true }) {
-			if t.moving.CompareAndSwap(false, true) {
+		ep.conns.Range(func(k, _ any) bool {
+			switch t := k.(*tracked); {
+			case t.moving.CompareAndSwap(false, true):
 				_ = t.c.Close()
 				res.Closed++
+			case t.away.Load() != 0: // moved by a GOAWAY, counted then
+				_ = t.c.Close()
 			}
-		}
+			return true
+		})
 		select {
 		case <-p.ctx.Done():
 			return res, errors.New("pool closed")

@@ -62,8 +62,8 @@ type Endpoint struct {
 	dialing    atomic.Int64
 	total      atomic.Uint64
 	dialErrors atomic.Uint64
-	// moves counts the connections the mover closed while quiet, by
-	// reason (mover.go).
+	// moves counts the connections the mover moved, by reason
+	// (mover.go).
 	moves moveCounters
 	// bytes counts what connections to the endpoint forward, as it moves.
 	bytes *ByteCounter
@@ -159,8 +159,8 @@ type EndpointStats struct {
 	// found the member frozen (no answer to the check either), each of
 	// which marked it down.
 	SuspicionChecks, Frozen uint64
-	// Moves counts the connections the gateway moved off the endpoint,
-	// closing each while quiet, by reason.
+	// Moves counts the connections the gateway moved off the endpoint
+	// (a GOAWAY, or a close while quiet), by reason.
 	Moves MoveCounts
 	// Readiness is what etcd's own state says of the member.
 	Readiness
@@ -212,9 +212,14 @@ func (ep *Endpoint) load() int64 { return ep.open.Load() + ep.dialing.Load() }
 // answer the member owes for long is a sign that it is frozen.
 type Conn interface {
 	Close() error
-	// Quiet reports whether nothing is in flight at now: the member spoke
-	// last, and neither way moved bytes for window.
-	Quiet(now time.Time, window time.Duration) bool
+	// GoAway tells the client, if the connection speaks plaintext HTTP/2,
+	// to send its new requests on a new connection and to close this one
+	// once its streams end; it reports whether it could.
+	GoAway() bool
+	// CloseIfQuiet closes the connection only when nothing is in flight:
+	// the member spoke last, neither way moved bytes for window, and no
+	// byte waits on the way; it reports whether it closed.
+	CloseIfQuiet(window time.Duration) bool
 	// Unanswered is when bytes sent to the member began to wait for an
 	// answer; zero when none wait.
 	Unanswered() time.Time
@@ -232,6 +237,9 @@ type tracked struct {
 	// moving is set by the one move that closes it, so that two reasons
 	// never both close and count it.
 	moving atomic.Bool
+	// away is when a move sent the connection a GOAWAY (UnixNano; 0 for
+	// none): its client closes it, or a later check does (lingering).
+	away atomic.Int64
 }
 
 // Track records c as a connection open to the endpoint until the returned

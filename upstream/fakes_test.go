@@ -275,5 +275,6 @@ func (r *relay) copy(ctx context.Context, dst, src net.Conn) {
 // owing no answer.
 type closerConn struct{ io.Closer }
 
-func (closerConn) Quiet(time.Time, time.Duration) bool { return true }
-func (closerConn) Unanswered() time.Time               { return time.Time{} }
+func (c closerConn) CloseIfQuiet(time.Duration) bool { return c.Close() == nil }
+func (closerConn) GoAway() bool                      { return false }
+func (closerConn) Unanswered() time.Time             { return time.Time{} }

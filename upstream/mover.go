@@ -7,7 +7,8 @@ import (
 	"time"
 )
 
-// MoveReason says why the gateway moved (closed while quiet) a connection.
+// MoveReason says why the gateway moved a connection (sent it a GOAWAY,
+// or closed it while quiet).
 type MoveReason string
 
 // The reasons for a move.
@@ -59,6 +60,10 @@ const (
 	// moveDeadline is how long a round waits for its connections to be
 	// quiet; one never quiet by then is left for a later round, not cut.
 	moveDeadline = time.Second
+	// goAwayGrace is how long a connection sent a GOAWAY is left to its
+	// client before the mover closes it when quiet: the client's unary
+	// requests end well within it, its long streams never do.
+	goAwayGrace = 5 * time.Second
 	// maxAgeJitter is the part of max-connection-age by which each
 	// connection's own limit differs, either way, as gRPC's
 	// MAX_CONNECTION_AGE does.
@@ -81,23 +86,52 @@ type moveSet struct {
 	reason MoveReason
 }
 
-// moveQuiet closes the connections of s that are quiet at now, up to
-// what s still wants, counting each as a move; it returns how many.
-func (s *moveSet) moveQuiet(now time.Time) int {
+// moveNow moves the connections of s, up to what s still wants,
+// counting each as a move; it returns how many. A connection that speaks
+// plaintext HTTP/2 is sent a GOAWAY at once and left for its client to
+// close; any other is closed when quiet.
+func (s *moveSet) moveNow(now time.Time) int {
 	n := 0
 	for _, t := range s.conns {
 		if s.want == 0 {
 			break
 		}
-		if t.moving.Load() || now.Sub(t.since) < newConn || !t.c.Quiet(now, quietWindow) || !t.moving.CompareAndSwap(false, true) {
+		if t.moving.Load() || now.Sub(t.since) < newConn || !t.moving.CompareAndSwap(false, true) {
 			continue
 		}
-		_ = t.c.Close()
+		if !t.move(now) {
+			t.moving.Store(false)
+			continue
+		}
 		s.ep.moves.add(s.reason)
 		n++
 		s.want--
 	}
 	return n
+}
+
+// move ends the connection the way that fails no request, and reports
+// whether it could now: a GOAWAY for HTTP/2, else a close if quiet.
+func (t *tracked) move(now time.Time) bool {
+	if t.c.GoAway() {
+		t.away.Store(now.UnixNano())
+		return true
+	}
+	return t.c.CloseIfQuiet(quietWindow)
+}
+
+// closeLingering closes, each when quiet, the connections of ep that a
+// GOAWAY moved more than goAwayGrace ago and that are still open: their
+// clients keep long streams (watches, lease keep-alives) on them, which
+// a close costs a new stream, not a failed request.
+func (ep *Endpoint) closeLingering(now time.Time) {
+	ep.conns.Range(func(k, _ any) bool {
+		t := k.(*tracked)
+		if at := t.away.Load(); at != 0 && now.Sub(time.Unix(0, at)) >= goAwayGrace {
+			t.c.CloseIfQuiet(quietWindow)
+		}
+		return true
+	})
 }
 
 // sweep moves what sets want, looking for quiet moments every quietPoll
@@ -110,7 +144,7 @@ func sweep(ctx context.Context, sets []moveSet) int {
 		left := false
 		now := time.Now()
 		for i := range sets {
-			moved += sets[i].moveQuiet(now)
+			moved += sets[i].moveNow(now)
 			left = left || sets[i].want != 0
 		}
 		if !left {
@@ -153,6 +187,9 @@ func (p *Pool) moveLoop(ctx context.Context) {
 func (p *Pool) moveRound(ctx context.Context) {
 	s := p.settings.Load()
 	now := time.Now()
+	for _, ep := range p.Endpoints() {
+		ep.closeLingering(now)
+	}
 	var sets []moveSet
 	if s.MaxConnectionAge > 0 {
 		sets = p.agedSets(sets, s.MaxConnectionAge, now)

@@ -19,6 +19,8 @@ import (
 // ends its tracking, as the listener's release does.
 type movable struct {
 	quiet   atomic.Bool
+	h2      atomic.Bool  // speaks plaintext HTTP/2: GoAway works
+	goAways atomic.Int32 // GOAWAYs asked for
 	closed  atomic.Bool
 	mu      sync.Mutex
 	untrack func()
@@ -49,8 +51,19 @@ func (m *movable) Close() error {
 	return nil
 }
 
-func (m *movable) Quiet(time.Time, time.Duration) bool { return m.quiet.Load() }
-func (m *movable) Unanswered() time.Time               { return time.Time{} }
+func (m *movable) CloseIfQuiet(time.Duration) bool {
+	return m.quiet.Load() && m.Close() == nil
+}
+
+func (m *movable) GoAway() bool {
+	if !m.h2.Load() {
+		return false
+	}
+	m.goAways.Add(1)
+	return true
+}
+
+func (m *movable) Unanswered() time.Time { return time.Time{} }
 
 // movePool returns a pool of two echo endpoints with s.
 func movePool(t *testing.T, s Settings) (*Pool, *Endpoint, *Endpoint) {
@@ -232,4 +245,50 @@ func rollFleet(rng *rand.Rand, eps []*Endpoint, n int) [3]int {
 		counts[m]++
 	}
 	return counts
+}
+
+// TestMoveSendsGoAwayAndWaits: a connection that speaks HTTP/2 is moved
+// by one GOAWAY, busy or not, and left open for its client to close.
+func TestMoveSendsGoAwayAndWaits(t *testing.T) {
+	p, a, _ := movePool(t, Settings{Policy: config.PolicyRoundRobin})
+	m := trackMovable(a, false, time.Hour)
+	m.h2.Store(true)
+	done := make(chan DrainResult, 1)
+	go func() {
+		res, _ := p.Drain(context.Background(), a.Addr())
+		done <- res
+	}()
+	testutil.WaitFor(t, "a GOAWAY", 5*time.Second, func() bool { return m.goAways.Load() == 1 })
+	if m.closed.Load() {
+		t.Fatal("the move closed the connection it sent a GOAWAY")
+	}
+	_ = m.Close() // its client, done with its requests
+	select {
+	case res := <-done:
+		if res != (DrainResult{Moved: 1}) || m.goAways.Load() != 1 {
+			t.Fatalf("Drain = %+v after %d GOAWAYs; want 1 moved by one", res, m.goAways.Load())
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the drain did not end once the client closed")
+	}
+}
+
+// TestLingeringClosedWhenQuiet: a connection still open past the grace
+// of its GOAWAY (its long streams) is closed, and only when quiet.
+func TestLingeringClosedWhenQuiet(t *testing.T) {
+	_, a, _ := movePool(t, Settings{Policy: config.PolicyRoundRobin})
+	m := trackMovable(a, false, time.Hour)
+	a.conns.Range(func(k, _ any) bool {
+		k.(*tracked).away.Store(time.Now().Add(-goAwayGrace).UnixNano())
+		return true
+	})
+	a.closeLingering(time.Now())
+	if m.closed.Load() {
+		t.Fatal("a busy lingering connection was closed")
+	}
+	m.quiet.Store(true)
+	a.closeLingering(time.Now())
+	if !m.closed.Load() {
+		t.Fatal("a quiet lingering connection was left open")
+	}
 }

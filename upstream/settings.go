@@ -43,13 +43,14 @@ type Settings struct {
 	// SlowStart is how long an endpoint that returns after being down
 	// takes to get its full share of new connections; 0 gives it at once.
 	SlowStart time.Duration
-	// Rebalance moves connections, each closed only while quiet, from the
+	// Rebalance moves connections (mover.go: a GOAWAY, else a close
+	// only while quiet), from the
 	// busiest endpoints toward the mean when a member returns or joins or
 	// the spread passes a bound (rebalance.go); false leaves them where
 	// they are, as etcd's gateway does.
 	Rebalance bool
-	// MaxConnectionAge, when above 0, moves every connection, closed only
-	// while quiet, once it is this old (±10 %, per connection), whatever
+	// MaxConnectionAge, when above 0, moves every connection, as
+	// Rebalance does, once it is this old (±10 %, per connection), whatever
 	// the balance: for operators who want connections spread
 	// periodically.
 	MaxConnectionAge time.Duration

@@ -19,10 +19,13 @@ type waitingConn struct {
 	closed atomic.Bool
 }
 
-func (w *waitingConn) Close() error                        { w.closed.Store(true); return nil }
-func (w *waitingConn) Quiet(time.Time, time.Duration) bool { return w.since.Load() == 0 }
-func (w *waitingConn) Unanswered() time.Time               { return unixOrZero(w.since.Load()) }
-func (w *waitingConn) wait(at time.Time)                   { w.since.Store(at.UnixNano()) }
+func (w *waitingConn) Close() error { w.closed.Store(true); return nil }
+func (w *waitingConn) CloseIfQuiet(time.Duration) bool {
+	return w.since.Load() == 0 && w.Close() == nil
+}
+func (w *waitingConn) GoAway() bool          { return false }
+func (w *waitingConn) Unanswered() time.Time { return unixOrZero(w.since.Load()) }
+func (w *waitingConn) wait(at time.Time)     { w.since.Store(at.UnixNano()) }
 func unixOrZero(ns int64) time.Time {
 	if ns == 0 {
 		return time.Time{}

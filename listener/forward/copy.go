@@ -76,6 +76,20 @@ func (c *copyPair) Control(i int, fn func(fd uintptr)) error {
 	return raw.Control(fn)
 }
 
+// GoAway reports false: the copy doesn't follow HTTP/2 frames, so a move
+// closes it when quiet instead.
+func (c *copyPair) GoAway() bool { return false }
+
+// CloseIfQuiet closes the copy when its Activity is Quiet for window, and
+// reports whether it did. What io.Copy holds between its read and its
+// write can't be seen from here: the loop's pairs check that too.
+func (c *copyPair) CloseIfQuiet(window time.Duration) bool {
+	if c.closed.Load() || !c.Activity().Quiet(time.Now(), window) {
+		return false
+	}
+	return c.Close() == nil
+}
+
 // Movable reports false: a copy's state is in its goroutines.
 func (c *copyPair) Movable() (*Pair, bool) { return nil, false }
 

@@ -3,7 +3,9 @@
 package forward
 
 import (
+	"net"
 	"os"
+	"runtime"
 	"time"
 )
 
@@ -31,4 +33,32 @@ func (f *Forwarder) EpollFiles() []*os.File {
 func (p *Pair) Export(timeout time.Duration) (Exported, error) {
 	r := ExportBatch([]*Pair{p}, timeout)[0]
 	return r.Exported, r.Err
+}
+
+// Sync returns once p's loop ran a request queued after every earlier
+// one: what GoAway asked is done by then.
+func (p *Pair) Sync() {
+	ran := make(chan struct{})
+	p.l.request(func() { close(ran) })
+	<-ran
+}
+
+// CloseIfQuietAfter sends b to the pair's client socket, as its client
+// would, and checks CloseIfQuiet on the loop's thread before the loop
+// can read them: the request a quiet look from elsewhere misses.
+func (p *Pair) CloseIfQuietAfter(client net.Conn, b []byte, window time.Duration) (closed bool, err error) {
+	ran := make(chan struct{})
+	p.l.request(func() {
+		defer close(ran)
+		if _, err = client.Write(b); err != nil {
+			return
+		}
+		deadline := time.Now().Add(5 * time.Second)
+		for !unread(p.fds[0]) && time.Now().Before(deadline) {
+			runtime.Gosched()
+		}
+		closed = p.closeIfQuiet(window)
+	})
+	<-ran
+	return closed, err
 }

@@ -10,6 +10,8 @@
 // connection (copy.go).
 package forward
 
+import "time"
+
 // KeepAliveProbes is how many unanswered keepalive probes end a
 // connection: Linux's default, and Go's.
 const KeepAliveProbes = 9
@@ -31,6 +33,15 @@ type Forwarding interface {
 	// connection only when nothing is in flight and for seeing an
 	// upstream that owes an answer. Any goroutine may call it.
 	Activity() Activity
+	// GoAway asks for a GOAWAY frame to the client at the next frame
+	// boundary, and reports whether the connection speaks plaintext
+	// HTTP/2; one that does moves without failing a request, and others
+	// get nothing (h2.go).
+	GoAway() bool
+	// CloseIfQuiet is Close only when nothing is in flight, checked
+	// where the bytes are; it reports whether it closed. A move that
+	// can't send a GOAWAY closes the connection so.
+	CloseIfQuiet(window time.Duration) bool
 	// Movable returns the pair a handover may export (Export,
 	// ExportBatch); false for a copy, whose state lives in this
 	// process's goroutines.

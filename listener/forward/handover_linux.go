@@ -153,6 +153,8 @@ func (p *Pair) flushHeld() {
 			var more bool
 			var err error
 			switch {
+			case d.src == 1 && p.h2.goAwayDue():
+				more, err = p.flushGoAway(d)
 			case d.off < d.end:
 				more, err = p.flushBuf(d)
 			case d.inPipe > 0:
@@ -171,14 +173,16 @@ func (p *Pair) flushHeld() {
 	}
 }
 
-// held reports whether p still holds bytes to write.
+// held reports whether p still holds bytes to write: a GOAWAY begun is
+// some, since the new process would write the member's bytes into its
+// middle; one not begun is dropped, and a later move asks again.
 func (p *Pair) held() bool {
 	for i := range p.dirs {
 		if d := &p.dirs[i]; d.off < d.end || d.inPipe > 0 {
 			return true
 		}
 	}
-	return false
+	return p.h2.out > 0 && p.h2.goAwayHeld()
 }
 
 // export takes p out of its loop and hands its descriptors to the
@@ -247,6 +251,7 @@ func (f *Forwarder) AdoptFDs(client, upstream int, st PairState, m Meters, done 
 	li := f.pickLoop()
 	p := newPair(f.loops[li], client, upstream, m.of(li), done)
 	p.adopted = true
+	p.h2.state = h2No // its frames began in another process
 	for i := range p.dirs {
 		d := &p.dirs[i]
 		d.n = st.Bytes[i]

@@ -28,6 +28,12 @@ func (p *Pair) Close() error { return nil }
 // Activity reports nothing: no Pair exists here.
 func (p *Pair) Activity() Activity { return Activity{} }
 
+// GoAway reports false: no Pair exists here.
+func (p *Pair) GoAway() bool { return false }
+
+// CloseIfQuiet reports false: no Pair exists here.
+func (p *Pair) CloseIfQuiet(time.Duration) bool { return false }
+
 // Movable reports false: no Pair exists here.
 func (p *Pair) Movable() (*Pair, bool) { return nil, false }
 

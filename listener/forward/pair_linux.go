@@ -30,6 +30,11 @@ type Pair struct {
 	act       activity   // when bytes last moved each way
 	counted   [2]int64   // of dirs[i].n, what meters have been told
 
+	// h2 follows the HTTP/2 framing, on the loop's thread; speaksH2 tells
+	// other goroutines once the client's preface was seen (h2.go).
+	h2       h2Conn
+	speaksH2 atomic.Bool
+
 	// fds are the two sockets' descriptors, which the pair owns until it
 	// ends or is exported. fdMu guards their closing: the loop closes them
 	// (finish), or gives them up to an export (giveUpFDs), under it, and

@@ -19,6 +19,8 @@ func (p *Pair) pump(d *direction) error {
 // pumpStep takes the next step of d, and reports whether to take another.
 func (p *Pair) pumpStep(d *direction) (more bool, err error) {
 	switch {
+	case d.src == 1 && p.h2.goAwayDue(): // between two frames: before the rest
+		return p.flushGoAway(d)
 	case d.off < d.end: // deliver what was read before reading more
 		return p.flushBuf(d)
 	case d.inPipe > 0:
@@ -43,8 +45,15 @@ func (p *Pair) flushBuf(d *direction) (more bool, err error) {
 	if !p.sides[d.dst].writable {
 		return false, nil
 	}
-	n, err := write(p.fds[d.dst], d.buf[d.off:d.end])
+	end := d.end
+	if d.src == 1 && p.h2.goAwayHeld() {
+		end = d.off + min(end-d.off, p.h2.untilBoundary())
+	}
+	n, err := write(p.fds[d.dst], d.buf[d.off:end])
 	if n > 0 {
+		if d.src == 1 && p.h2.following() {
+			p.h2.toClient(d.buf[d.off : d.off+n])
+		}
 		d.off += n
 	}
 	more, err = p.wrote(d, n, err)
@@ -111,10 +120,13 @@ func (p *Pair) readBuf(d *direction) error {
 		return d.nothingRead(src, err)
 	}
 	d.buf, d.end = buf, n
+	if d.src == 0 {
+		p.fromClient(buf[:n])
+	}
 	switch {
 	case n < len(buf) && !src.rdhup && !src.broken:
 		src.readable = false // drained: the next edge tells
-	case n == len(buf):
+	case n == len(buf) && p.maySplice(d):
 		if pp, err := p.l.getPipe(); err == nil {
 			d.pipe, d.hasPipe = pp, true
 		}
@@ -151,5 +163,41 @@ func (d *direction) releasePipe(fl *freeList) {
 	if d.hasPipe && d.inPipe == 0 {
 		fl.putPipe(d.pipe)
 		d.hasPipe = false
+	}
+}
+
+// flushGoAway writes the GOAWAY a move asked for (Pair.GoAway) to the
+// client, at a frame boundary; a short write keeps the rest for the
+// client's next write space, and the member's bytes wait behind it.
+func (p *Pair) flushGoAway(d *direction) (more bool, err error) {
+	if !p.sides[d.dst].writable {
+		return false, nil
+	}
+	n, err := write(p.fds[d.dst], h2GoAway[p.h2.out:])
+	if n > 0 {
+		p.h2.out += n
+	}
+	return p.wrote(d, n, err)
+}
+
+// maySplice reports whether d may splice a burst: a splice hides the
+// bytes, so the member's frames to an HTTP/2 client are copied instead,
+// and a connection not known to speak HTTP/2 by then stops being
+// followed.
+func (p *Pair) maySplice(d *direction) bool {
+	if d.src == 0 || p.h2.state == h2No {
+		return true
+	}
+	if p.h2.state == h2Unknown {
+		p.h2.state = h2No
+		return true
+	}
+	return false
+}
+
+// fromClient reads the client's first bytes for the HTTP/2 preface.
+func (p *Pair) fromClient(b []byte) {
+	if p.h2.fromClient(b) && p.h2.state == h2Yes {
+		p.speaksH2.Store(true)
 	}
 }

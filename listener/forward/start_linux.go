@@ -80,6 +80,7 @@ func (p *Pair) sendFirst() {
 		p.failed = err != nil && err != unix.EAGAIN
 		return
 	}
+	p.fromClient((*bp)[:n])
 	w, err := write(p.fds[1], (*bp)[:n])
 	w = max(w, 0)
 	p.dirs[0].n += int64(w)
