@@ -137,10 +137,12 @@ type EndpointStatus struct {
 	// it down.
 	SuspicionChecks uint64 `json:"suspicion_checks,omitempty"`
 	Frozen          uint64 `json:"frozen,omitempty"`
-	// learnerWhy is what said it is a learner, and localAlarm that it
-	// reports an alarm the other members don't: for its Reason.
-	learnerWhy string
-	localAlarm bool
+	// learnerWhy is what said it is a learner, localAlarm that it
+	// reports an alarm the other members don't, and awaitingCheck that it
+	// joined and its first check has not reported: for its Reason.
+	learnerWhy    string
+	localAlarm    bool
+	awaitingCheck bool
 }
 
 // MovesStatus counts an endpoint's moved connections by reason: a drain,

@@ -95,7 +95,7 @@ func (c *endpointChanges) observe(listeners []ListenerStatus, now time.Time) {
 // reasonKind is the part of a reason that makes a change: a health check
 // failing with a new message is no new state.
 func reasonKind(r string) string {
-	for _, p := range []string{reasonDrained, reasonCheck, reasonDial, reasonDNS, reasonDNSStale, reasonLearner, reasonCatchingUp, reasonAlarm, reasonSlowStart} {
+	for _, p := range []string{reasonDrained, reasonCheck, reasonDial, reasonDNS, reasonDNSStale, reasonLearner, reasonCatchingUp, reasonAlarm, reasonSlowStart, reasonAwaiting} {
 		if len(r) >= len(p) && r[:len(p)] == p {
 			return p
 		}

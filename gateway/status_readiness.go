@@ -30,6 +30,7 @@ const (
 	reasonCatchingUp = "catching up"
 	reasonAlarm      = "alarm"
 	reasonSlowStart  = "slow start"
+	reasonAwaiting   = "awaiting its first check"
 )
 
 // setReadiness fills what etcd's own state says of the endpoint; one that
@@ -49,7 +50,7 @@ func setReadiness(es *EndpointStatus, st upstream.EndpointStats) {
 	if es.State == stateActive && !st.Up() {
 		es.State = stateInactive
 	}
-	es.learnerWhy, es.localAlarm = st.LearnerWhy, st.LocalAlarm
+	es.learnerWhy, es.localAlarm, es.awaitingCheck = st.LearnerWhy, st.LocalAlarm, st.AwaitingCheck
 	es.SuspicionChecks, es.Frozen = st.SuspicionChecks, st.Frozen
 }
 
@@ -61,6 +62,8 @@ func readinessReason(ep *EndpointStatus) string {
 		return reasonLearner + ": no clients until it is promoted (" + ep.learnerWhy + ")"
 	case ep.CatchingUp:
 		return fmt.Sprintf("%s: %d raft entries behind the cluster at the last measure; no clients until within health-check.lag-max", reasonCatchingUp, ep.Lag)
+	case ep.awaitingCheck:
+		return reasonAwaiting + ": it joined, and whether it is a learner is unknown until its first check reports; no clients unless no endpoint is up"
 	case ep.localAlarm:
 		return reasonAlarm + ": it reports " + strings.Join(ep.Alarms, ", ") + ", which the other members don't: no clients until that ends"
 	case ep.SlowStart != nil:

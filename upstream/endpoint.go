@@ -130,7 +130,8 @@ func (ep *Endpoint) Healthy() bool { return ep.healthy.Load() }
 
 // Up reports whether the endpoint takes new connections: it is in its pool,
 // not drained, active and healthy, and nothing of etcd's own state keeps
-// it out (a learner, catching up, an alarm of its own).
+// it out (a learner, catching up, an alarm of its own, or not knowing yet
+// whether it is a learner).
 func (ep *Endpoint) Up() bool {
 	return ep.active.Load() && ep.healthy.Load() && !ep.removed.Load() && !ep.drained.Load() && ep.ready()
 }
@@ -169,7 +170,7 @@ type EndpointStats struct {
 // Up reports whether the endpoint took new connections when the snapshot
 // was taken, as Endpoint.Up.
 func (s EndpointStats) Up() bool {
-	return s.Active && s.Healthy && !s.Removed && !s.Drained && !s.Learner && !s.CatchingUp && !s.LocalAlarm
+	return s.Active && s.Healthy && !s.Removed && !s.Drained && !s.Learner && !s.CatchingUp && !s.LocalAlarm && !s.AwaitingCheck
 }
 
 // Stats returns a snapshot of the endpoint's state and counters.

@@ -3,12 +3,15 @@ package upstream
 import (
 	"context"
 	"errors"
+	"net"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/etcd-gateway/etcd-gateway/config"
 	"github.com/etcd-gateway/etcd-gateway/internal/testutil"
+	"github.com/etcd-gateway/etcd-gateway/resolver"
 )
 
 // learnerSlack covers a check round and scheduling on a loaded machine
@@ -150,4 +153,82 @@ func TestMemberListFindsALearner(t *testing.T) {
 		t.Fatal(err)
 	}
 	testutil.WaitFor(t, "the promoted learner to take clients", 10*time.Second, func() bool { return dialAddr(t, p) == learner })
+}
+
+// TestJoiningLearnerAwaitsItsFirstCheck: a learner that a reload adds to
+// a running pool gets no client before its first check reports (which
+// runs at once, not an interval later), nor after; a voting member added
+// the same way gets clients once its first check reports. The learner's
+// checks are held until its burst of dials is done, so that the burst
+// surely comes before any check; the ordered policy prefers the learner.
+// The new voter is added to the cluster first: etcd takes one learner at
+// a time.
+func TestJoiningLearnerAwaitsItsFirstCheck(t *testing.T) {
+	c := testutil.Cluster(t, 1)
+	vi, err := c.AddMember()
+	if err != nil {
+		t.Fatal(err)
+	}
+	li, err := c.AddLearner()
+	if err != nil {
+		t.Fatal(err)
+	}
+	learner, voter, joined := c.Members[li].ClientAddr(), c.Members[0].ClientAddr(), c.Members[vi].ClientAddr()
+	release, dial := holdChecksOf(learner)
+	const interval = 3 * time.Second
+	hc := HealthCheck{Type: config.CheckEtcd, Interval: interval, Timeout: 10 * time.Second, Fall: 1, Rise: 1}
+	p := NewPool(Options{Settings: Settings{HealthCheck: hc, RetryDelay: time.Hour}, Policy: ordered{}, Checkers: NewCheckers(dial, nil)})
+	t.Cleanup(p.Close)
+	p.UpdateFrom("config", resolver.Static([]string{voter}))
+
+	p.UpdateFrom("config", resolver.Static([]string{learner, voter}))
+	dialsGoTo(t, p, voter, "before the learner's first check")
+	ep := endpoint(p, learner)
+	if st := ep.Stats(); st.Up() || !st.AwaitingCheck {
+		t.Fatalf("the joining learner before its first check: up=%v awaiting=%v, want awaiting and not up", st.Up(), st.AwaitingCheck)
+	}
+	released := time.Now()
+	release()
+	testutil.WaitFor(t, "the learner's first check", 10*time.Second, func() bool { return ep.Stats().Learner })
+	if took := time.Since(released); took > interval {
+		t.Errorf("the first check reported %s after it could run, want at once (interval %s)", took, interval)
+	}
+	dialsGoTo(t, p, voter, "after the learner's first check")
+
+	added := time.Now()
+	p.UpdateFrom("config", resolver.Static([]string{joined, learner, voter}))
+	testutil.WaitFor(t, "the new voter to take clients", 10*time.Second, func() bool { return dialAddr(t, p) == joined })
+	if took := time.Since(added); took > interval {
+		t.Errorf("the new voter took clients %s after it joined, want within a check round trip (interval %s)", took, interval)
+	}
+}
+
+// dialsGoTo dials p a number of times and fails unless every client goes
+// to want.
+func dialsGoTo(t *testing.T, p *Pool, want, when string) {
+	t.Helper()
+	for range 20 {
+		if got := dialAddr(t, p); got != want {
+			t.Fatalf("%s: a client went to %s, want %s", when, got, want)
+		}
+	}
+}
+
+// holdChecksOf returns a dial function for a Checkers that holds every
+// dial to addr until release is called (or the dial's context ends).
+func holdChecksOf(addr string) (release func(), dial DialFunc) {
+	gate := make(chan struct{})
+	var once sync.Once
+	var d net.Dialer
+	dial = func(ctx context.Context, network, a string) (net.Conn, error) {
+		if a == addr {
+			select {
+			case <-gate:
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+		}
+		return d.DialContext(ctx, network, a)
+	}
+	return func() { once.Do(func() { close(gate) }) }, dial
 }

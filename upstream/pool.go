@@ -253,7 +253,7 @@ func (p *Pool) nextLocked(old []*Endpoint) (next []*Endpoint, added []string) {
 		ep, ok := byAddr[re.Addr]
 		switch {
 		case !ok:
-			ep = p.addLocked(re)
+			ep = p.addLocked(re, len(old) > 0)
 			added = append(added, re.Addr)
 		case ep.Record() != re:
 			ep.record.Store(&re)
@@ -265,15 +265,26 @@ func (p *Pool) nextLocked(old []*Endpoint) (next []*Endpoint, added []string) {
 
 // addLocked returns the endpoint for an address that joins the set: the
 // removed object of that address, revived, when there is one, else a new
-// one. The caller holds updateMu.
-func (p *Pool) addLocked(re resolver.Endpoint) *Endpoint {
+// one. One that joins a running pool awaits its first check (see
+// readiness.awaiting), marked before it is published so that no pick sees
+// it up in between. The caller holds updateMu.
+func (p *Pool) addLocked(re resolver.Endpoint, running bool) *Endpoint {
 	ep, ok := p.removed[re.Addr]
-	if !ok {
-		return newEndpoint(re)
+	if ok {
+		delete(p.removed, re.Addr)
+		ep.revive(re)
+	} else {
+		ep = newEndpoint(re)
 	}
-	delete(p.removed, re.Addr)
-	ep.revive(re)
+	ep.awaiting.Store(running && p.checksTellReadinessLocked())
 	return ep
+}
+
+// checksTellReadinessLocked reports whether the pool's checks will say
+// whether a member is a learner: the etcd check does, tcp and none don't
+// (member sync's member list may, later). The caller holds updateMu.
+func (p *Pool) checksTellReadinessLocked() bool {
+	return !p.closed && p.settings.Load().HealthCheck.Type == config.CheckEtcd
 }
 
 // removeLocked takes ep out of service: no new connections, no health

@@ -34,12 +34,17 @@ type readiness struct {
 	// leaderlessClosed says that its connections were closed for the
 	// leaderless spell it is in.
 	leaderlessClosed atomic.Bool
+	// awaiting says that it joined a running pool whose check can tell a
+	// learner and that no check has reported on it yet: until one does,
+	// it could be a learner named in the list, so it takes new
+	// connections only when no endpoint is up.
+	awaiting atomic.Bool
 }
 
 // ready reports whether nothing of etcd's own state keeps the endpoint
 // from new connections.
 func (r *readiness) ready() bool {
-	return !r.learner.Load() && !r.catchingUp.Load() && !r.localAlarm.Load()
+	return !r.learner.Load() && !r.catchingUp.Load() && !r.localAlarm.Load() && !r.awaiting.Load()
 }
 
 // forgetReadiness drops what the checks said: they stopped, or the
@@ -53,6 +58,7 @@ func (r *readiness) forgetReadiness() {
 	r.alarmApart.Store(0)
 	r.slowStart.Store(nil)
 	r.leaderlessClosed.Store(false)
+	r.awaiting.Store(false)
 }
 
 // Readiness is what etcd's own state says of a member, in an
@@ -79,13 +85,16 @@ type Readiness struct {
 	// outside a slow start; SlowStartEnds is when its slow start ends.
 	SlowStartShare float64
 	SlowStartEnds  time.Time
+	// AwaitingCheck says it joined a running pool and its first check has
+	// not reported yet: whether it is a learner is unknown until then.
+	AwaitingCheck bool
 }
 
 // readinessNow returns the endpoint's Readiness at now.
 func (r *readiness) readinessNow(now time.Time) Readiness {
 	out := Readiness{
 		Learner: r.learner.Load(), CatchingUp: r.catchingUp.Load(), LocalAlarm: r.localAlarm.Load(),
-		Lag: r.lag.Load(), SlowStartShare: 1,
+		Lag: r.lag.Load(), SlowStartShare: 1, AwaitingCheck: r.awaiting.Load(),
 	}
 	if why := r.learnerWhy.Load(); why != nil {
 		out.LearnerWhy = *why
@@ -100,12 +109,16 @@ func (r *readiness) readinessNow(now time.Time) Readiness {
 }
 
 // applyFacts takes the member facts of a verdict about ep: whether it is
-// a learner, the alarms (of the whole pool: whether they are
+// a learner (before the first verdict of a joining endpoint lets it be
+// picked, so that a learner never is), the alarms (of the whole pool: whether they are
 // cluster-wide), and the catch-ups waiting for Status.
 func (p *Pool) applyFacts(ep *Endpoint, v verdict, log logrus.FieldLogger) {
 	f := v.facts
 	ep.facts.Store(&f)
 	p.setLearner(ep, f.learner, f.learnerWhy, log)
+	if ep.awaiting.Swap(false) {
+		log.Debug("first health check of the joining endpoint reported")
+	}
 	p.observeAlarms(2 * v.hc.Interval)
 	p.checkCatchUp()
 }
