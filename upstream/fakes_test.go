@@ -41,6 +41,9 @@ type fakeEtcd struct {
 	// versions counts the GET /version requests, which are answered
 	// whatever answer says: the process runs.
 	versions atomic.Int64
+	// pauseVersions is how many GET /version requests to come are left
+	// unanswered until their client gives up: a member that paused.
+	pauseVersions atomic.Int32
 
 	mu       sync.Mutex
 	arrivals []time.Time
@@ -90,6 +93,10 @@ func (f *fakeEtcd) step(t *testing.T, answer int32) {
 func (f *fakeEtcd) serve(w http.ResponseWriter, r *http.Request) {
 	if r.URL.Path == versionPath {
 		f.versions.Add(1)
+		if f.pauseVersions.Add(-1) >= 0 {
+			<-r.Context().Done()
+			return
+		}
 		_, _ = io.WriteString(w, `{"etcdserver":"3.7.3","etcdcluster":"3.7.0"}`)
 		return
 	}

@@ -86,17 +86,23 @@ func (c *checker) sweepOnce(ctx context.Context, now time.Time) {
 	}
 	c.suspect.last = now
 	start := time.Now()
-	err := c.askAlive(ctx)
+	err := c.askAlive(ctx, c.key.hc.SuspectAfter)
 	why, frozen := c.frozen(start, err)
+	if frozen && c.askAlive(ctx, c.key.hc.SuspectAfter/2) == nil {
+		// A pause of this process (or of the member's) delayed the first
+		// answer, and the member answers the second: a frozen member
+		// answers neither.
+		err, why, frozen = nil, "", false
+	}
 	c.recordSuspicion(ctx, start, err == nil, why, frozen)
 }
 
 // askAlive asks the member's process whether it answers, within
-// suspect-after: GET /version, where any HTTP answer will do (the
+// timeout: GET /version, where any HTTP answer will do (the
 // question is not whether the member is ready), or a TLS handshake when
 // the etcd check of the member fell back to one.
-func (c *checker) askAlive(ctx context.Context) error {
-	cctx, cancel := context.WithTimeout(ctx, c.key.hc.SuspectAfter)
+func (c *checker) askAlive(ctx context.Context, timeout time.Duration) error {
+	cctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	if c.fellBack.Load() {
 		return c.checkHandshake(cctx)
