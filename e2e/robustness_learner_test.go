@@ -139,15 +139,7 @@ func (l *learner) waitCaughtUp(t *testing.T, s *system) {
 // raftIndex is the raft index of the member at addr.
 func raftIndex(t *testing.T, addr string) uint64 {
 	t.Helper()
-	cli := testutil.Client(t, addr)
-	defer cli.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	st, err := cli.Status(ctx, addr)
-	if err != nil {
-		t.Fatalf("Status of %s: %v", addr, err)
-	}
-	return st.RaftIndex
+	return testutil.MemberStatus(t, addr).RaftIndex
 }
 
 // assertNoClients sends learnerClients new clients through the gateway,

@@ -271,14 +271,7 @@ func (s *soak) judge(t *testing.T, witnesses map[string]*witness, took time.Dura
 // it says itself.
 func isLeader(t *testing.T, addr string) bool {
 	t.Helper()
-	cli := testutil.Client(t, addr)
-	defer cli.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	st, err := cli.Status(ctx, addr)
-	if err != nil {
-		t.Fatalf("status of %s: %v", addr, err)
-	}
+	st := testutil.MemberStatus(t, addr)
 	return st.Leader == st.Header.MemberId
 }
 

@@ -68,6 +68,21 @@ func Client(t testing.TB, addr string) *clientv3.Client {
 	return c
 }
 
+// MemberStatus is the Status the etcd member at addr gives of itself,
+// asked on a client of its own.
+func MemberStatus(t testing.TB, addr string) *clientv3.StatusResponse {
+	t.Helper()
+	cli := Client(t, addr)
+	defer cli.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	st, err := cli.Status(ctx, addr)
+	if err != nil {
+		t.Fatalf("Status of %s: %v", addr, err)
+	}
+	return st
+}
+
 // DNS starts a real DNS server on loopback, closed at cleanup.
 func DNS(t testing.TB) *dnstest.Server {
 	t.Helper()
