@@ -13,7 +13,10 @@
 // test binary re-executed as one member, memberEnv), while a fault
 // strikes: a member killed and restarted, a member frozen, a reload, a
 // handover, a learner added, promoted and removed, a member cut off from
-// its peers (peerNet) until it has no leader. Then the history must be
+// its peers (peerNet) until it has no leader, a member killed and
+// restarted until the gateway rebalances connections back to it
+// (rebalanceMember), the busiest member drained by `etcd-gateway drain`
+// and undrained (drainMember). Then the history must be
 // linearizable (porcupine, a register per key) and every watch must have
 // delivered the members' events once each, in order, none lost. A fault
 // is a func (fault). The traffic runs for -robustness.duration under each fault, a few

@@ -74,14 +74,22 @@ type endpointState struct {
 	Total   uint64  `json:"total_connections"`
 	Share   float64 `json:"share"`
 	Moves   struct {
-		Drain uint64 `json:"drain"`
+		Drain     uint64 `json:"drain"`
+		Rebalance uint64 `json:"rebalance"`
 	} `json:"moves"`
 }
 
 // endpoints returns the listener's endpoints from /status, by address.
 func (g *drainGateway) endpoints(t *testing.T) map[string]endpointState {
 	t.Helper()
-	_, body := testutil.Get(t, g.admin, "/status")
+	return statusEndpoints(t, g.admin)
+}
+
+// statusEndpoints returns the endpoints of the one listener of the
+// gateway whose admin server is at admin, from /status, by address.
+func statusEndpoints(t *testing.T, admin string) map[string]endpointState {
+	t.Helper()
+	_, body := testutil.Get(t, admin, "/status")
 	var st struct {
 		Listeners []struct {
 			Endpoints []endpointState `json:"endpoints"`

@@ -26,22 +26,26 @@ const (
 // A new fault is one more func of this type in robustnessFaults.
 type fault func(t *testing.T, s *system, round int)
 
-// namedFault is a fault and the name of its subtest.
+// namedFault is a fault and the name of its subtest; moves says that it
+// needs the gateway's moves seen and driven (moveAccess).
 type namedFault struct {
 	name   string
 	inject fault
+	moves  bool
 }
 
 // robustnessFaults lists the faults TestRobustness runs, each in a
 // subtest of its own.
 func robustnessFaults() []namedFault {
 	return []namedFault{
-		{"kill", killMember},
-		{"freeze", freezeMember},
-		{"reload", reloadGateway},
-		{"handover", handOver},
-		{"learner", addLearner},
-		{"leaderless", leaderlessMember},
+		{"kill", killMember, false},
+		{"freeze", freezeMember, false},
+		{"reload", reloadGateway, false},
+		{"handover", handOver, false},
+		{"learner", addLearner, false},
+		{"leaderless", leaderlessMember, false},
+		{"rebalance", rebalanceMember, true},
+		{"drain", drainMember, true},
 	}
 }
 

@@ -37,14 +37,14 @@ const (
 // in order, and none other.
 func TestRobustness(t *testing.T) {
 	for _, f := range robustnessFaults() {
-		t.Run(f.name, func(t *testing.T) { runRobustness(t, f.inject) })
+		t.Run(f.name, func(t *testing.T) { runRobustness(t, f) })
 	}
 }
 
-// runRobustness runs the traffic under inject for robustnessDuration
-// (at least one injection), then checks what the clients saw.
-func runRobustness(t *testing.T, inject fault) {
-	s := startSystem(t)
+// runRobustness runs the traffic under f for robustnessDuration (at
+// least one injection), then checks what the clients saw.
+func runRobustness(t *testing.T, f namedFault) {
+	s := startSystem(t, f.moves)
 	start := revision(t, s.members[0].addr()) + 1
 	watches := startWatches(t, s.file.addr, start)
 	tr := startTraffic(t, s.file.addr)
@@ -52,7 +52,7 @@ func runRobustness(t *testing.T, inject fault) {
 	began := time.Now()
 	rounds := 0
 	for rounds == 0 || time.Since(began) < *robustnessDuration {
-		inject(t, s, rounds)
+		f.inject(t, s, rounds)
 		rounds++
 		tr.waitProgress(t, progressAfterFault, fmt.Sprintf("after fault %d", rounds))
 	}
