@@ -16,12 +16,10 @@ const h2FrameHeader = 9
 
 // h2GoAway is the GOAWAY frame the gateway sends: stream 0, the highest
 // last-stream-id (every stream the client opened is served) and
-// NO_ERROR.
-var h2GoAway = [...]byte{
-	0, 0, 8, 0x7, 0, 0, 0, 0, 0, // length 8, GOAWAY, no flags, stream 0
-	0x7f, 0xff, 0xff, 0xff, // last-stream-id 2^31-1
-	0, 0, 0, 0, // NO_ERROR
-}
+// NO_ERROR. A constant, so that nothing can change it.
+const h2GoAway = "\x00\x00\x08\x07\x00\x00\x00\x00\x00" + // length 8, GOAWAY, no flags, stream 0
+	"\x7f\xff\xff\xff" + // last-stream-id 2^31-1
+	"\x00\x00\x00\x00" // NO_ERROR
 
 // What a connection's first bytes said it speaks.
 const (

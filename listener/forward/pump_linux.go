@@ -173,7 +173,7 @@ func (p *Pair) flushGoAway(d *direction) (more bool, err error) {
 	if !p.sides[d.dst].writable {
 		return false, nil
 	}
-	n, err := write(p.fds[d.dst], h2GoAway[p.h2.out:])
+	n, err := write(p.fds[d.dst], []byte(h2GoAway[p.h2.out:]))
 	if n > 0 {
 		p.h2.out += n
 	}
