@@ -4,7 +4,6 @@ package forward_test
 
 import (
 	"bytes"
-	"github.com/etcd-gateway/etcd-gateway/internal/testutil"
 	"io"
 	"net"
 	"testing"
@@ -13,6 +12,7 @@ import (
 	"golang.org/x/net/http2"
 	"golang.org/x/sys/unix"
 
+	"github.com/etcd-gateway/etcd-gateway/internal/testutil"
 	"github.com/etcd-gateway/etcd-gateway/listener/forward"
 )
 
