@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	clientv3 "go.etcd.io/etcd/client/v3"
+
 	"github.com/etcd-gateway/etcd-gateway/internal/testutil"
 )
 
@@ -100,13 +102,22 @@ func (m *member) signal(t *testing.T, sig syscall.Signal) {
 // succeeds: it has joined a quorum with a leader.
 func (m *member) waitServes(t *testing.T) {
 	t.Helper()
-	cli := testutil.Client(t, m.addr())
-	defer cli.Close()
-	testutil.WaitFor(t, "etcd member "+m.config.Name+" to serve", memberReadyTimeout, func() bool {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		defer cancel()
+	m.waitUntil(t, "serve", func(ctx context.Context, cli *clientv3.Client) bool {
 		_, err := cli.Get(ctx, "ready")
 		return err == nil
+	})
+}
+
+// waitUntil asks the member alone, a second at most each time, until cond
+// holds: what says what the member is waited for to do.
+func (m *member) waitUntil(t *testing.T, what string, cond func(context.Context, *clientv3.Client) bool) {
+	t.Helper()
+	cli := testutil.Client(t, m.addr())
+	defer cli.Close()
+	testutil.WaitFor(t, "etcd member "+m.config.Name+" to "+what, memberReadyTimeout, func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		return cond(ctx, cli)
 	})
 }
 

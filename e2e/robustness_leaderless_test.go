@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/etcd-gateway/etcd-gateway/internal/testutil"
+	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
 // leaderlessFor is how long a member stays cut off once it has lost its
@@ -37,11 +37,7 @@ func leaderlessMember(t *testing.T, s *system, round int) {
 // waitLeaderless waits until the member's own Status names no leader.
 func (m *member) waitLeaderless(t *testing.T) {
 	t.Helper()
-	cli := testutil.Client(t, m.addr())
-	defer cli.Close()
-	testutil.WaitFor(t, "etcd member "+m.config.Name+" to lose its leader", memberReadyTimeout, func() bool {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		defer cancel()
+	m.waitUntil(t, "lose its leader", func(ctx context.Context, cli *clientv3.Client) bool {
 		st, err := cli.Status(ctx, m.addr())
 		return err == nil && st.Leader == 0
 	})
