@@ -73,7 +73,9 @@ type endpointState struct {
 	Open    int64   `json:"open_connections"`
 	Total   uint64  `json:"total_connections"`
 	Share   float64 `json:"share"`
-	Moves   struct {
+	// SlowStart is set while the endpoint's slow start runs.
+	SlowStart any `json:"slow_start"`
+	Moves     struct {
 		Drain     uint64 `json:"drain"`
 		Rebalance uint64 `json:"rebalance"`
 	} `json:"moves"`

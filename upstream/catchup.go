@@ -67,7 +67,7 @@ func (p *Pool) wantStatusOfAll(interval time.Duration) {
 	until := time.Now().Add(catchUpWait * interval)
 	for _, ep := range p.Endpoints() {
 		if c := ep.check.Load(); c != nil {
-			c.wantStatus(until)
+			c.statusWanted.extend(until)
 		}
 	}
 }
@@ -143,14 +143,4 @@ func (p *Pool) endCatchUp(ep *Endpoint, why string) {
 	}
 	p.log.WithFields(map[string]any{"endpoint": ep.addr, "reason": why}).Info("endpoint caught up: it takes new connections")
 	p.startSlowStart(ep)
-}
-
-// wantStatus makes the checker ask Status every round until until.
-func (c *checker) wantStatus(until time.Time) {
-	c.statusWanted.Store(until.UnixNano())
-}
-
-// statusWantedNow reports whether a pool wants the member's Status now.
-func (c *checker) statusWantedNow() bool {
-	return time.Now().UnixNano() < c.statusWanted.Load()
 }

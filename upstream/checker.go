@@ -137,9 +137,9 @@ type checker struct {
 	// next is what the running round learned of the member, for record.
 	// Only the checker's goroutine touches it.
 	next memberFacts
-	// statusWanted is until when (Unix nanoseconds) a pool wants the
-	// member's Status every round (catchup.go).
-	statusWanted atomic.Int64
+	// statusWanted is until when a pool wants the member's Status every
+	// round (catchup.go), rpcsWanted its client RPCs (fill.go).
+	statusWanted, rpcsWanted wantedUntil
 	// suspect is the check on suspicion's state (suspect.go).
 	suspect suspicion
 
@@ -289,3 +289,16 @@ func (c *checker) endSuccessRun() {
 	defer c.mu.Unlock()
 	c.streak = min(c.streak, 0)
 }
+
+// wantedUntil is until when (Unix nanoseconds) some pool wants a question
+// asked every round beyond the steady one. Pools share a checker, so a
+// shorter want never cuts a longer one.
+type wantedUntil struct{ atomic.Int64 }
+
+func (w *wantedUntil) extend(until time.Time) {
+	t := until.UnixNano()
+	for old := w.Load(); old < t && !w.CompareAndSwap(old, t); old = w.Load() {
+	}
+}
+
+func (w *wantedUntil) now() bool { return time.Now().UnixNano() < w.Load() }

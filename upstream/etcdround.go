@@ -65,6 +65,9 @@ func (r *etcdRound) run(ctx context.Context) error {
 	if r.needStatus() {
 		_ = r.askStatus(ctx)
 	}
+	if r.f.answered && r.f.metrics != absent && r.c.rpcsWanted.now() {
+		r.askClientRPCs(ctx)
+	}
 	return r.verdict(err)
 }
 
@@ -90,7 +93,7 @@ func (r *etcdRound) needStatus() bool {
 	if r.statusAsked || r.f.status == absent || !r.f.answered {
 		return false
 	}
-	return r.unclassified || r.alarmOnly || len(r.f.alarms) > 0 || r.c.statusWantedNow()
+	return r.unclassified || r.alarmOnly || len(r.f.alarms) > 0 || r.c.statusWanted.now()
 }
 
 // do sends req on the checker's client. A new connection to the member
@@ -103,6 +106,29 @@ func (r *etcdRound) do(req *http.Request) (*http.Response, error) {
 		r.f.reconnected()
 	}
 	return resp, err
+}
+
+// ask sends one request of the round to the member's path (a JSON body
+// when body isn't empty) and reads up to limit bytes of the answer.
+func (r *etcdRound) ask(ctx context.Context, method, path, body string, limit int64) (int, []byte, error) {
+	u := r.c.key.tls.scheme() + "://" + r.c.key.addr + path
+	req, err := http.NewRequestWithContext(ctx, method, u, strings.NewReader(body))
+	if err != nil {
+		return 0, nil, fmt.Errorf("etcd check: %w", err)
+	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := r.do(req)
+	if err != nil {
+		return 0, nil, fmt.Errorf("etcd check: %s %s: %w", method, path, unwrapURLError(err))
+	}
+	defer resp.Body.Close()
+	answer, err := io.ReadAll(io.LimitReader(resp.Body, limit))
+	if err != nil {
+		return 0, nil, fmt.Errorf("etcd check: %s %s: reading the answer: %w", method, path, err)
+	}
+	return resp.StatusCode, answer, nil
 }
 
 // health asks /health, leaving out the alarms the member is known to

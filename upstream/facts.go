@@ -56,9 +56,12 @@ type memberFacts struct {
 	leaderlessLong  bool
 	// progress is zero until a Status answered.
 	progress progress
+	// rpcs and prevRPCs are the last two readings of the member's client
+	// RPCs, asked while a pool looks for a member no client uses (fill.go).
+	rpcs, prevRPCs clientRPCs
 	// at is when the last round started.
-	at             time.Time
-	readyz, status presence
+	at                      time.Time
+	readyz, status, metrics presence
 }
 
 // carried returns the facts a new round starts from: what lasts from
@@ -73,7 +76,7 @@ func (f memberFacts) carried() memberFacts {
 // now serves the address (a learner added anew).
 func (f *memberFacts) reconnected() {
 	f.learner, f.learnerWhy = learnerUnknown, ""
-	f.readyz, f.status = presenceUnknown, presenceUnknown
+	f.readyz, f.status, f.metrics = presenceUnknown, presenceUnknown, presenceUnknown
 }
 
 // markLeaderless records that the member has no leader, at now unless it

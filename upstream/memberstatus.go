@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"slices"
 	"strconv"
@@ -37,23 +36,12 @@ type memberStatus struct {
 
 // getStatus asks the member's Status.
 func (r *etcdRound) getStatus(ctx context.Context) (memberStatus, error) {
-	u := r.c.key.tls.scheme() + "://" + r.c.key.addr + statusPath
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, strings.NewReader("{}"))
-	if err != nil {
-		return memberStatus{}, fmt.Errorf("etcd check: %w", err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := r.do(req)
-	if err != nil {
-		return memberStatus{}, fmt.Errorf("etcd check: POST %s: %w", statusPath, unwrapURLError(err))
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxHealthBody))
-	if err != nil {
-		return memberStatus{}, fmt.Errorf("etcd check: POST %s: reading the answer: %w", statusPath, err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		return memberStatus{}, fmt.Errorf("%w: POST %s: HTTP %d: %q", errNoStatus, statusPath, resp.StatusCode, shorten(body))
+	status, body, err := r.ask(ctx, http.MethodPost, statusPath, "{}", maxHealthBody)
+	switch {
+	case err != nil:
+		return memberStatus{}, err
+	case status != http.StatusOK:
+		return memberStatus{}, fmt.Errorf("%w: POST %s: HTTP %d: %q", errNoStatus, statusPath, status, shorten(body))
 	}
 	return parseStatus(body)
 }

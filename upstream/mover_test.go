@@ -200,7 +200,7 @@ func TestStickyMoveChanceSpreadsAFleet(t *testing.T) {
 	var sum [3]int
 	empty := 0
 	for range fleets {
-		counts := rollFleet(rng, eps, gateways)
+		counts := rollFleet(rng, eps, gateways, nil)
 		for i, n := range counts {
 			sum[i] += n
 		}
@@ -222,8 +222,9 @@ func TestStickyMoveChanceSpreadsAFleet(t *testing.T) {
 }
 
 // rollFleet returns how many of n gateways sit on each member after a
-// rolling restart of eps, the gateways spread at random before it.
-func rollFleet(rng *rand.Rand, eps []*Endpoint, n int) [3]int {
+// rolling restart of eps, the gateways spread at random before it; fill,
+// when not nil, follows each member's return and the fleet's tosses.
+func rollFleet(rng *rand.Rand, eps []*Endpoint, n int, fill func(*rand.Rand, []*Endpoint, []int)) [3]int {
 	on := make([]int, n)
 	for g := range on {
 		on[g] = rng.IntN(3)
@@ -238,6 +239,9 @@ func rollFleet(rng *rand.Rand, eps []*Endpoint, n int) [3]int {
 			if rng.Float64() < stickyMoveChance(eps[stopped], eps) {
 				on[g] = stopped
 			}
+		}
+		if fill != nil {
+			fill(rng, eps, on)
 		}
 	}
 	var counts [3]int

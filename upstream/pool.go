@@ -63,6 +63,9 @@ type Pool struct {
 	// arrivals are the endpoints that returned or joined and that
 	// sticky-random has not yet tossed its coin for. Guarded by moveMu.
 	arrivals []*Endpoint
+	// fill is sticky-random's look for a vacant member after a toss.
+	// Guarded by moveMu.
+	fill fillState
 }
 
 // policySlot holds the pool's policy and the name it was made from.

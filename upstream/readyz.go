@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"strings"
 )
@@ -34,27 +33,17 @@ type readyz []readyzCheck
 
 // getReadyz asks the member's GET /readyz?verbose.
 func (r *etcdRound) getReadyz(ctx context.Context) (readyz, error) {
-	u := r.c.key.tls.scheme() + "://" + r.c.key.addr + readyzPath + "?verbose"
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
-	if err != nil {
-		return nil, fmt.Errorf("etcd check: %w", err)
-	}
-	resp, err := r.do(req)
-	if err != nil {
-		return nil, fmt.Errorf("etcd check: GET %s: %w", readyzPath, unwrapURLError(err))
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxHealthBody))
+	status, body, err := r.ask(ctx, http.MethodGet, readyzPath+"?verbose", "", maxHealthBody)
 	switch {
 	case err != nil:
-		return nil, fmt.Errorf("etcd check: GET %s: reading the answer: %w", readyzPath, err)
-	case resp.StatusCode == http.StatusNotFound:
+		return nil, err
+	case status == http.StatusNotFound:
 		return nil, errNoReadyz
 	}
 	rz := parseReadyz(body)
-	if resp.StatusCode != http.StatusOK && rz.err() == nil {
+	if status != http.StatusOK && rz.err() == nil {
 		// Not ready, and no check line says why: say what came.
-		rz = append(rz, readyzCheck{name: "readyz", reason: fmt.Sprintf("HTTP %d: %q", resp.StatusCode, shorten(body))})
+		rz = append(rz, readyzCheck{name: "readyz", reason: fmt.Sprintf("HTTP %d: %q", status, shorten(body))})
 	}
 	return rz, nil
 }

@@ -185,6 +185,9 @@ func sum(xs []int64) int64 {
 func (p *Pool) stickySets(sets []moveSet, st *StickyRandom, up []*Endpoint, now time.Time) []moveSet {
 	p.tossForArrivals(st, up, now)
 	if !p.stickyMoving.Load() {
+		p.fillVacant(st, up, now)
+	}
+	if !p.stickyMoving.Load() {
 		return sets
 	}
 	cur := st.current.Load()
@@ -222,13 +225,23 @@ func (p *Pool) tossForArrivals(st *StickyRandom, up []*Endpoint, now time.Time) 
 		case ep.removed.Load():
 		case !slices.Contains(up, ep) || slowStartShare(ep, now) < 1:
 			kept = append(kept, ep) // not yet a pick of sticky-random
-		case rand.Float64() < stickyMoveChance(ep, up):
-			st.current.Store(ep)
-			p.stickyMoving.Store(true)
+		default:
+			p.toss(st, ep, up, now)
 		}
 	}
 	clear(p.arrivals[len(kept):])
 	p.arrivals = kept
+}
+
+// toss moves the gateway's clients to ep, which arrived among up, with
+// the probability stickyMoveChance, then looks for a member the fleet's
+// tosses left vacant (fill.go). The caller holds moveMu.
+func (p *Pool) toss(st *StickyRandom, ep *Endpoint, up []*Endpoint, now time.Time) {
+	if rand.Float64() < stickyMoveChance(ep, up) {
+		st.current.Store(ep)
+		p.stickyMoving.Store(true)
+	}
+	p.openFill(up, now)
 }
 
 // stickyMoveChance is the probability that a gateway moves its clients to
