@@ -27,7 +27,7 @@
 // and -artifacts keeps porcupine's drawing of a history that fails.
 // TestRobustnessChecker* feed the checks hand-made violations.
 //
-// TestFleetRollingRestart (fleet_test.go) runs twelve child gateways,
+// TestFleetRollingRestart (fleet_test.go) runs fleets of child gateways,
 // sticky-random, each with a watching client, through a rolling restart
 // of three members: every member must end with a gateway.
 package e2e

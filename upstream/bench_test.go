@@ -3,10 +3,14 @@ package upstream
 import (
 	"context"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"runtime"
 	"testing"
+	"time"
 
+	"github.com/etcd-gateway/etcd-gateway/internal/testutil"
 	"github.com/etcd-gateway/etcd-gateway/resolver"
 )
 
@@ -79,4 +83,39 @@ func BenchmarkDialAndTrack(b *testing.B) {
 			untrack()
 		}
 	})
+}
+
+// BenchmarkParseClientRPCs is the gateway's side of one reading of a
+// member's client RPCs (fill.go): parsing a real member's /metrics, after
+// a watch and some puts.
+func BenchmarkParseClientRPCs(b *testing.B) {
+	addr := testutil.Cluster(b, 1).ClientAddrs()[0]
+	cli := testutil.Client(b, addr)
+	cli.Watch(b.Context(), "k")
+	for i := range 10 {
+		if _, err := cli.Put(b.Context(), fmt.Sprint("k", i), "v"); err != nil {
+			b.Fatal(err)
+		}
+	}
+	body := get(b, "http://"+addr+metricsPath)
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := parseClientRPCs(body, time.Time{}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func get(b *testing.B, u string) []byte {
+	resp, err := http.Get(u)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return body
 }

@@ -15,8 +15,9 @@ import (
 const catchUpWait = 3
 
 // returned is called when ep may take new connections again after a
-// failed dial or failing checks: it first catches up, when the pool can
-// tell, then slow-starts.
+// failed dial or failing checks, or after a restart its checks saw
+// (applyFacts): it first catches up, when the pool can tell, then
+// slow-starts.
 func (p *Pool) returned(ep *Endpoint) {
 	if !ep.active.Load() || !ep.healthy.Load() || ep.removed.Load() {
 		return

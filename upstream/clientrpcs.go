@@ -89,7 +89,7 @@ func (r *etcdRound) getClientRPCs(ctx context.Context) (clientRPCs, error) {
 // that served no call yet may have none: it has no client work.
 func parseClientRPCs(body []byte, at time.Time) (clientRPCs, error) {
 	parser := expfmt.NewTextParser(model.UTF8Validation)
-	families, err := parser.TextToMetricFamilies(bytes.NewReader(body))
+	families, err := parser.TextToMetricFamilies(bytes.NewReader(grpcLines(body)))
 	if err != nil {
 		return clientRPCs{}, fmt.Errorf("%w: GET %s: %v", errNoMetrics, metricsPath, err)
 	}
@@ -110,6 +110,22 @@ func parseClientRPCs(body []byte, at time.Time) (clientRPCs, error) {
 	}
 	rpcs.streams = max(rpcs.streams, 0)
 	return rpcs, nil
+}
+
+// grpcLines returns the lines of body of the gRPC counters' families, so
+// that the parser reads those and not the member's hundreds of others,
+// without their samples of 0 (a counter per method and code, most never
+// counted), which add nothing.
+func grpcLines(body []byte) []byte {
+	var out []byte
+	for line := range bytes.Lines(body) {
+		name := bytes.TrimPrefix(bytes.TrimPrefix(line, []byte("# HELP ")), []byte("# TYPE "))
+		grpc := bytes.HasPrefix(name, []byte(grpcStarted)) || bytes.HasPrefix(name, []byte(grpcHandled))
+		if grpc && !bytes.HasSuffix(bytes.TrimRight(line, "\r\n"), []byte(" 0")) {
+			out = append(out, line...)
+		}
+	}
+	return out
 }
 
 // clientCall reports whether m counts calls of a service clients use for

@@ -48,6 +48,9 @@ func (c *checker) etcdRound(ctx context.Context) error {
 	r := &etcdRound{c: c, f: c.facts.carried()}
 	r.f.at = time.Now()
 	err := r.run(ctx)
+	if ctx.Err() != nil {
+		r.f.dropped = true // a request cut short closes its connection
+	}
 	c.next = r.f
 	return err
 }
@@ -103,7 +106,7 @@ func (r *etcdRound) do(req *http.Request) (*http.Response, error) {
 	trace := &httptrace.ClientTrace{GotConn: func(i httptrace.GotConnInfo) { fresh.Store(!i.Reused) }}
 	resp, err := r.c.client.Do(req.WithContext(httptrace.WithClientTrace(req.Context(), trace)))
 	if fresh.Load() {
-		r.f.reconnected()
+		r.f.reconnected(time.Now())
 	}
 	return resp, err
 }
@@ -125,6 +128,9 @@ func (r *etcdRound) ask(ctx context.Context, method, path, body string, limit in
 	}
 	defer resp.Body.Close()
 	answer, err := io.ReadAll(io.LimitReader(resp.Body, limit))
+	if int64(len(answer)) == limit {
+		r.f.dropped = true // the rest unread: the connection is closed
+	}
 	if err != nil {
 		return 0, nil, fmt.Errorf("etcd check: %s %s: reading the answer: %w", method, path, err)
 	}

@@ -56,6 +56,15 @@ type memberFacts struct {
 	leaderlessLong  bool
 	// progress is zero until a Status answered.
 	progress progress
+	// connected says that the checks connected to the member once;
+	// restartedAt is when they last had to connect anew: the member
+	// restarted (its clients' connections were cut), or the way to it
+	// broke. Zero until then.
+	// dropped says that the gateway itself may have ended the last
+	// connection (a round out of time, an answer not read to its end):
+	// the next is no restart.
+	connected, dropped bool
+	restartedAt        time.Time
 	// rpcs and prevRPCs are the last two readings of the member's client
 	// RPCs, asked while a pool looks for a member no client uses (fill.go).
 	rpcs, prevRPCs clientRPCs
@@ -73,8 +82,14 @@ func (f memberFacts) carried() memberFacts {
 
 // reconnected forgets what a new connection to the member may have
 // changed: etcd restarted, perhaps as another version, or another member
-// now serves the address (a learner added anew).
-func (f *memberFacts) reconnected() {
+// now serves the address (a learner added anew). A new connection after
+// the first, when the gateway didn't drop the last, is a restart the pool
+// hears of (restartedAt).
+func (f *memberFacts) reconnected(now time.Time) {
+	if f.connected && !f.dropped {
+		f.restartedAt = now
+	}
+	f.connected, f.dropped = true, false
 	f.learner, f.learnerWhy = learnerUnknown, ""
 	f.readyz, f.status, f.metrics = presenceUnknown, presenceUnknown, presenceUnknown
 }

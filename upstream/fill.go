@@ -13,27 +13,34 @@ const (
 	// do those of the gateways that tossed with it.
 	fillSettle = 3 * moveEvery
 	// fillJitter is, in check intervals, the span over which the
-	// gateways that see a vacant member spread their decisions: the first
-	// fills it, and the later ones read it filled.
-	fillJitter = 8
+	// gateways that see a vacant member spread their moments: the first
+	// to fill it is seen by the later ones, in the member's counters, a
+	// few intervals after.
+	fillJitter = 16
+	// fillsPerToss is how many times a gateway may fill after one toss: a
+	// fill that left its own member vacant, with another gateway filling
+	// at the same moment, is mended by a later one.
+	fillsPerToss = 3
 	// fillLook is, in check intervals, how long after fillSettle a
-	// gateway keeps looking: two readings, the jitter and a margin.
-	fillLook = 12
+	// gateway keeps looking: room for fillsPerToss fills, one after the
+	// other.
+	fillLook = fillsPerToss * (fillJitter + 4)
 )
 
 // fillState is sticky-random's second chance for a fleet of gateways.
 // Each gateway tosses its coin alone (tossForArrivals), so now and then
 // the fleet leaves a member that no gateway uses. The members' own
 // counters show it (clientRPCs): for a while after each toss, a gateway
-// on a busy member moves its clients to a vacant member, at a random
-// moment, if the member is still vacant then. Guarded by the pool's
-// moveMu.
+// on a member busier than the mean draws a random moment, and then, if
+// the member is still vacant, moves its clients there with the chance
+// fillChance. Guarded by the pool's moveMu.
 type fillState struct {
 	// from and until bound the look after the last toss.
 	from, until time.Time
-	// at is when the gateway fills the vacant member it saw; zero while it
-	// sees none.
+	// at is the gateway's next moment; zero while it sees no vacancy.
 	at time.Time
+	// fills counts its fills since the toss.
+	fills int
 }
 
 // openFill starts the look for a vacant member after a toss at now, and
@@ -53,29 +60,31 @@ func (p *Pool) openFill(up []*Endpoint, now time.Time) {
 	}
 }
 
-// fillVacant moves the gateway's pick to a vacant member when it is time
-// (fillState). A gateway fills at most once per toss, and only from a
-// member busier than the mean, so that it doesn't leave its own vacant.
+// fillVacant moves the gateway's pick to a vacant member when its moment
+// comes (fillState), with a reading made since that shows it still
+// vacant, and its coin says so.
 func (p *Pool) fillVacant(st *StickyRandom, up []*Endpoint, now time.Time) {
 	p.moveMu.Lock()
 	defer p.moveMu.Unlock()
 	f := &p.fill
-	if now.Before(f.from) || !now.Before(f.until) {
+	if now.Before(f.from) || !now.Before(f.until) || f.fills >= fillsPerToss {
 		return
 	}
 	cur := st.current.Load()
 	v := vacantMember(up, cur, f.from, now)
 	switch {
-	case v == nil || cur == nil || cur.OpenConns() == 0 || !busierThanMean(up, cur, f.from):
+	case v == nil || cur == nil || cur.OpenConns() == 0:
 		f.at = time.Time{}
 	case f.at.IsZero():
-		interval := p.settings.Load().HealthCheck.Interval
-		f.at = now.Add(rand.N(fillJitter * interval))
+		f.at = now.Add(rand.N(fillJitter * p.settings.Load().HealthCheck.Interval))
 	case now.After(f.at) && v.facts.Load().rpcs.at.After(f.at):
-		p.log.WithField("endpoint", v.addr).Info("no client uses the member: this gateway's clients move to it")
-		st.current.Store(v)
-		p.stickyMoving.Store(true)
-		*f = fillState{}
+		f.at = time.Time{} // drawn: the next vacancy draws anew
+		if rand.Float64() < fillChance(up, cur, f.from) {
+			p.log.WithField("endpoint", v.addr).Info("no client uses the member: this gateway's clients move to it")
+			st.current.Store(v)
+			p.stickyMoving.Store(true)
+			f.fills++
+		}
 	}
 }
 
@@ -106,12 +115,15 @@ func vacantMember(up []*Endpoint, cur *Endpoint, since, now time.Time) *Endpoint
 	return nil
 }
 
-// busierThanMean reports whether cur's clients did at least the mean work
-// of up's, and some.
-func busierThanMean(up []*Endpoint, cur *Endpoint, since time.Time) bool {
+// fillChance is the chance that a gateway on cur moves to a vacant
+// member at its moment: cur's work beyond the mean of up's, over cur's
+// work; none at or below the mean. The gateways on cur, each with an even
+// part of its work, then send the surplus away in expectation, and
+// seldom all of cur's: a gateway alone on a member at the mean stays.
+func fillChance(up []*Endpoint, cur *Endpoint, since time.Time) float64 {
 	mine, ok := cur.workSince(since)
 	if !ok || mine == 0 {
-		return false
+		return 0
 	}
 	var total, n int64
 	for _, ep := range up {
@@ -119,5 +131,5 @@ func busierThanMean(up []*Endpoint, cur *Endpoint, since time.Time) bool {
 			total, n = total+work, n+1
 		}
 	}
-	return mine*n >= total
+	return max(0, float64(mine*n-total)/float64(mine*n))
 }

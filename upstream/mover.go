@@ -61,9 +61,12 @@ const (
 	// quiet; one never quiet by then is left for a later round, not cut.
 	moveDeadline = time.Second
 	// goAwayGrace is how long a connection sent a GOAWAY is left to its
-	// client before the mover closes it when quiet: the client's unary
-	// requests end well within it, its long streams never do.
-	goAwayGrace = 5 * time.Second
+	// client before the mover closes it when quiet: time for the client
+	// to read the GOAWAY, after which it sends nothing new on it; what it
+	// sent before is owed an answer, and so not quiet. Its long streams
+	// (watches) would never end by themselves, and a close costs them a
+	// new stream on the new connection, not a failed request.
+	goAwayGrace = time.Second
 	// maxAgeJitter is the part of max-connection-age by which each
 	// connection's own limit differs, either way, as gRPC's
 	// MAX_CONNECTION_AGE does.

@@ -108,13 +108,18 @@ func (r *readiness) readinessNow(now time.Time) Readiness {
 	return out
 }
 
-// applyFacts takes the member facts of a verdict about ep: whether it is
-// a learner (before the first verdict of a joining endpoint lets it be
+// applyFacts takes the member facts of a verdict about ep: whether it
+// restarted (a member back at once may fail fewer than fall checks, or
+// none, and has lost its clients all the same), whether it is a learner (before the first verdict of a joining endpoint lets it be
 // picked, so that a learner never is), the alarms (of the whole pool: whether they are
 // cluster-wide), and the catch-ups waiting for Status.
 func (p *Pool) applyFacts(ep *Endpoint, v verdict, log logrus.FieldLogger) {
 	f := v.facts
-	ep.facts.Store(&f)
+	prev := ep.facts.Swap(&f)
+	if prev != nil && !f.restartedAt.Equal(prev.restartedAt) && ep.healthy.Load() {
+		log.Info("endpoint restarted: its check had to connect anew")
+		p.returned(ep)
+	}
 	p.setLearner(ep, f.learner, f.learnerWhy, log)
 	if ep.awaiting.Swap(false) {
 		log.Debug("first health check of the joining endpoint reported")
