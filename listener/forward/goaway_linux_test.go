@@ -20,14 +20,8 @@ import (
 // done gets the byte counts when it ends.
 func pairOf(t *testing.T, f *forward.Forwarder) (p *forward.Pair, client, server net.Conn, done <-chan [2]int64) {
 	t.Helper()
-	client, gwClient := tcpPair(t)
-	gwUpstream, server := tcpPair(t)
-	ch := make(chan [2]int64, 1)
-	p, err := f.StartPair(gwClient.(*net.TCPConn), gwUpstream.(*net.TCPConn), forward.Meters{}, func(up, down int64) { ch <- [2]int64{up, down} })
-	if err != nil {
-		t.Fatal(err)
-	}
-	return p, client, server, ch
+	fwd, client, server, done := forwardingOf(t, f, engines["loop"])
+	return fwd.(*forward.Pair), client, server, done
 }
 
 // send writes b to c and has peer read it all.
