@@ -110,6 +110,40 @@ func TestGoAwayWhenIdle(t *testing.T) {
 	}
 }
 
+// TestGoAwayDoesntWaitForTheClient: with either engine, GoAway returns
+// while the member's frame waits for a client that doesn't read, and the
+// GOAWAY follows that frame once the client reads.
+func TestGoAwayDoesntWaitForTheClient(t *testing.T) {
+	for name, wrap := range engines {
+		t.Run(name, func(t *testing.T) {
+			fwd, client, server, _ := forwardingOf(t, newForwarder(t), wrap)
+			send(t, client, server, []byte(http2.ClientPreface))
+			// More than the sockets on the way hold: the writer is stuck
+			// in the frame until the client reads.
+			data := frame(http2.FrameData, 1, make([]byte, 1<<24-1))
+			go func() { _, _ = server.Write(data) }()
+			last := 0
+			testutil.WaitFor(t, "the frame to fill the client's socket", testTimeout, func() bool {
+				n := pending(t, client)
+				full := n > 0 && n == last
+				last = n
+				return full
+			})
+			asked := make(chan bool, 1)
+			go func() { asked <- fwd.GoAway() }()
+			select {
+			case ok := <-asked:
+				if !ok {
+					t.Fatal("GoAway reports that a connection that sent the preface doesn't speak HTTP/2")
+				}
+			case <-time.After(testTimeout):
+				t.Fatal("GoAway waits for a client that doesn't read")
+			}
+			readFrames(t, client, nil, http2.FrameData, http2.FrameGoAway)
+		})
+	}
+}
+
 // askGoAway asks fwd for a GOAWAY, which a connection that sent the
 // preface must take, and waits until it is asked.
 func askGoAway(t *testing.T, fwd forward.Forwarding) {
@@ -127,6 +161,7 @@ func readFrames(t *testing.T, client net.Conn, read []byte, want ...http2.FrameT
 	t.Helper()
 	_ = client.SetReadDeadline(time.Now().Add(testTimeout))
 	fr := http2.NewFramer(nil, io.MultiReader(bytes.NewReader(read), client))
+	fr.SetMaxReadFrameSize(1<<24 - 1)
 	for i, typ := range want {
 		f, err := fr.ReadFrame()
 		if err != nil || f.Header().Type != typ {
