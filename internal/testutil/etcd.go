@@ -2,6 +2,7 @@ package testutil
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"strings"
 	"testing"
@@ -60,7 +61,13 @@ func FillUntilNoSpace(t testing.TB, cli *clientv3.Client) {
 // Client returns an etcd client of addr, closed at cleanup.
 func Client(t testing.TB, addr string) *clientv3.Client {
 	t.Helper()
-	c, err := clientv3.New(clientv3.Config{Endpoints: []string{addr}, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
+	return ClientTLS(t, addr, nil)
+}
+
+// ClientTLS is Client speaking TLS with conf; nil speaks plain TCP.
+func ClientTLS(t testing.TB, addr string, conf *tls.Config) *clientv3.Client {
+	t.Helper()
+	c, err := clientv3.New(clientv3.Config{Endpoints: []string{addr}, DialTimeout: 5 * time.Second, TLS: conf, Logger: zap.NewNop()})
 	if err != nil {
 		t.Fatal(err)
 	}

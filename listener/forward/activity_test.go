@@ -13,24 +13,37 @@ import (
 // copies it with goroutines.
 type notSocket struct{ net.Conn }
 
+// engines wrap the gateway's ends of a connection so that the forwarder
+// carries it with each of its engines: sockets on a loop's pair (the
+// copy, off Linux), anything else (TLS) on the copy.
+var engines = map[string]func(net.Conn) net.Conn{
+	"loop": func(c net.Conn) net.Conn { return c },
+	"copy": func(c net.Conn) net.Conn { return notSocket{c} },
+}
+
+// forwardingOf starts forwarding with the engine wrap picks: client ⇄
+// [fwd] ⇄ server; done gets the byte counts when it ends.
+func forwardingOf(t *testing.T, f *forward.Forwarder, wrap func(net.Conn) net.Conn) (fwd forward.Forwarding, client, server net.Conn, done <-chan [2]int64) {
+	t.Helper()
+	client, gwClient := tcpPair(t)
+	gwUpstream, server := tcpPair(t)
+	ch := make(chan [2]int64, 1)
+	fwd, err := f.Start(wrap(gwClient), wrap(gwUpstream), func(up, down int64) { ch <- [2]int64{up, down} })
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = fwd.Close() })
+	return fwd, client, server, ch
+}
+
 // TestActivity follows a request and its answer through both engines:
 // a request sent is unanswered and never quiet, an answer makes the
 // member the last to speak, and only a window without bytes makes it
 // quiet.
 func TestActivity(t *testing.T) {
-	for name, wrap := range map[string]func(net.Conn) net.Conn{
-		"loop": func(c net.Conn) net.Conn { return c },
-		"copy": func(c net.Conn) net.Conn { return notSocket{c} },
-	} {
+	for name, wrap := range engines {
 		t.Run(name, func(t *testing.T) {
-			f := newForwarder(t)
-			client, toProxy := tcpPair(t)
-			fromProxy, server := tcpPair(t)
-			fwd, err := f.Start(wrap(toProxy), wrap(fromProxy), func(int64, int64) {})
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { _ = fwd.Close() })
+			fwd, client, server, _ := forwardingOf(t, newForwarder(t), wrap)
 			const window = time.Second
 			start := time.Now()
 			if a := fwd.Activity(); !a.Unanswered.IsZero() || !a.Quiet(start.Add(window), window) {

@@ -16,30 +16,47 @@ import (
 // are no raw sockets (TLS), on every platform, and every connection where
 // there is no event-driven forwarder.
 func startCopy(client, upstream net.Conn, m loopMeters, done func(toUpstream, toClient int64)) Forwarding {
-	c := &copyPair{client: client, upstream: upstream, epoch: time.Now()}
+	c := &copyPair{client: client, upstream: upstream, m: m, epoch: time.Now()}
 	c.act.begin(since(c.epoch))
-	go func() {
-		var wg sync.WaitGroup
-		var toClient int64
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			toClient = copyHalf(upstream, client, &meteredWriter{dst: client, m: m, c: c, toClient: true})
-		}()
-		toUpstream := copyHalf(client, upstream, &meteredWriter{dst: upstream, m: m, c: c})
-		wg.Wait()
-		_, _ = client.Close(), upstream.Close()
-		done(toUpstream, toClient)
-	}()
+	go c.run(done)
 	return c
+}
+
+// run copies both ways until both have ended, then closes both
+// connections and calls done with what each way carried, the GOAWAY's
+// bytes included as the loop counts them.
+func (c *copyPair) run(done func(toUpstream, toClient int64)) {
+	var wg sync.WaitGroup
+	var toClient int64
+	wg.Go(func() {
+		toClient = copyHalf(c.upstream, c.client, clientWriter{c})
+		toClient += c.endToClient()
+	})
+	toUpstream := copyHalf(c.client, c.upstream, upstreamWriter{c})
+	wg.Wait()
+	_, _ = c.client.Close(), c.upstream.Close()
+	done(toUpstream, toClient)
 }
 
 // copyPair is the handle of a copied forwarding: Close ends it.
 type copyPair struct {
 	client, upstream net.Conn
+	m                loopMeters
 	closed           atomic.Bool
 	epoch            time.Time // when the copy started: act's clock
 	act              activity
+
+	// toClientMu makes writing to the client and following the frames
+	// written (h2) one step, so that a GOAWAY asked from another
+	// goroutine lands between two frames; goAwayN, the GOAWAY's bytes
+	// written, which the member's copy doesn't count, goes with them.
+	toClientMu sync.Mutex
+	h2         h2Conn
+	goAwayN    int64
+	// speaksH2 tells GoAway that the client sent the preface; h2Decided
+	// spares the client's copy the lock once its first bytes decided;
+	// goAwayAsked makes a second GoAway ask nothing.
+	speaksH2, h2Decided, goAwayAsked atomic.Bool
 }
 
 // Activity reports when the copy last moved bytes each way.
@@ -76,9 +93,34 @@ func (c *copyPair) Control(i int, fn func(fd uintptr)) error {
 	return raw.Control(fn)
 }
 
-// GoAway reports false: the copy doesn't follow HTTP/2 frames, so a move
-// closes it when quiet instead.
-func (c *copyPair) GoAway() bool { return false }
+// GoAway asks for a GOAWAY to the client at the next frame boundary of the
+// member's bytes, and reports whether the connection speaks plaintext
+// HTTP/2, as what the copy sees of a terminated TLS does; any other gets
+// nothing. A goroutine of its own asks: the writer holds the lock for as
+// long as the client takes to read, and a move asks many connections in
+// turn.
+func (c *copyPair) GoAway() bool {
+	if !c.speaksH2.Load() {
+		return false
+	}
+	if !c.goAwayAsked.Swap(true) {
+		go c.askGoAway()
+	}
+	return true
+}
+
+// askGoAway is GoAway under the writer's lock: at a frame boundary the
+// GOAWAY goes now, else the writer sends it once the frame is written. A
+// failed write is the writer's to see, at its next.
+func (c *copyPair) askGoAway() {
+	c.toClientMu.Lock()
+	defer c.toClientMu.Unlock()
+	if !c.h2.following() { // the member's copy ended: nothing more goes
+		return
+	}
+	c.h2.asked = true
+	_ = c.flushGoAway()
+}
 
 // CloseIfQuiet closes the copy when its Activity is Quiet for window, and
 // reports whether it did. What io.Copy holds between its read and its
@@ -97,29 +139,112 @@ func (c *copyPair) Movable() (*Pair, bool) { return nil, false }
 // half-close.
 type closeWriter interface{ CloseWrite() error }
 
-// meteredWriter writes to its connection and counts what was written, so
-// that the byte counters move while a connection is open.
-type meteredWriter struct {
-	dst      io.Writer
-	m        loopMeters
-	c        *copyPair // whose activity the writes are
-	toClient bool      // the direction counted: to the client, else to upstream
+// upstreamWriter writes the client's bytes to the member, the first of
+// them read for the HTTP/2 preface.
+type upstreamWriter struct{ c *copyPair }
+
+// Write writes b to the member and counts it.
+func (w upstreamWriter) Write(b []byte) (int, error) {
+	w.c.fromClient(b)
+	n, err := w.c.upstream.Write(b)
+	w.c.wrote(toUpstream, n)
+	return n, err
 }
 
-// Write writes b and counts what was written.
-func (w *meteredWriter) Write(b []byte) (int, error) {
-	n, err := w.dst.Write(b)
-	dir := toUpstream
-	if w.toClient {
-		dir = toClient
-		w.m.add(0, int64(n))
+// clientWriter writes the member's bytes to the client, following their
+// frames, with the GOAWAY between two of them once asked.
+type clientWriter struct{ c *copyPair }
+
+// Write writes b to the client: see writeToClient.
+func (w clientWriter) Write(b []byte) (int, error) { return w.c.writeToClient(b) }
+
+// fromClient reads the client's first bytes for the HTTP/2 preface, under
+// the writer's lock since the writer reads what they decided.
+func (c *copyPair) fromClient(b []byte) {
+	if c.h2Decided.Load() {
+		return
+	}
+	c.toClientMu.Lock()
+	defer c.toClientMu.Unlock()
+	if c.h2.prefaceSeen(b) {
+		c.speaksH2.Store(true)
+	}
+	c.h2Decided.Store(c.h2.state != h2Unknown)
+}
+
+// writeToClient writes b to the client under the writer's lock, so that
+// no GOAWAY can be asked between a write and following its frames.
+func (c *copyPair) writeToClient(b []byte) (int, error) {
+	c.toClientMu.Lock()
+	defer c.toClientMu.Unlock()
+	written := 0
+	for written < len(b) {
+		n, err := c.writeFrames(b[written:])
+		written += n
+		if err != nil {
+			return written, err
+		}
+	}
+	return written, nil
+}
+
+// writeFrames writes what of b may go now: all of it, or while a GOAWAY
+// is held only what ends the current frame, after which the GOAWAY goes
+// before the rest. The caller holds the writer's lock.
+func (c *copyPair) writeFrames(b []byte) (int, error) {
+	if err := c.flushGoAway(); err != nil {
+		return 0, err
+	}
+	if c.h2.goAwayHeld() {
+		b = b[:min(len(b), c.h2.untilBoundary())]
+	}
+	n, err := c.client.Write(b)
+	if c.h2.following() {
+		c.h2.toClient(b[:n])
+	}
+	c.wrote(toClient, n)
+	if err != nil {
+		return n, err
+	}
+	return n, c.flushGoAway()
+}
+
+// flushGoAway writes the GOAWAY when it is due (asked, at a frame
+// boundary), counted as the member's bytes are. The caller holds the
+// writer's lock.
+func (c *copyPair) flushGoAway() error {
+	if !c.h2.goAwayDue() {
+		return nil
+	}
+	n, err := io.WriteString(c.client, h2GoAway[c.h2.out:])
+	c.h2.out += n
+	c.goAwayN += int64(n)
+	c.wrote(toClient, n)
+	return err
+}
+
+// endToClient stops following the member's frames once its copy ended,
+// so that no GOAWAY asked later is written to a client shut for writes,
+// and returns the GOAWAY's bytes written.
+func (c *copyPair) endToClient() int64 {
+	c.toClientMu.Lock()
+	defer c.toClientMu.Unlock()
+	c.h2.state = h2No
+	return c.goAwayN
+}
+
+// wrote counts n bytes written in direction dir, as they are written, so
+// that the byte counters move while a connection is open.
+func (c *copyPair) wrote(dir, n int) {
+	if n <= 0 {
+		return
+	}
+	if dir == toClient {
+		c.m.add(0, int64(n))
 	} else {
-		w.m.add(int64(n), 0)
+		c.m.add(int64(n), 0)
 	}
-	if n > 0 {
-		w.c.act.wrote(dir, since(w.c.epoch))
-	}
-	return n, err
+	c.act.wrote(dir, since(c.epoch))
 }
 
 // copyHalf copies src to dst through w, which writes to dst. At EOF it

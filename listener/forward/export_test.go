@@ -1,6 +1,9 @@
 package forward
 
-import "net"
+import (
+	"net"
+	"runtime"
+)
 
 // Test hooks: what the tests in package forward_test may see, on every
 // system.
@@ -28,4 +31,21 @@ func (f *Forwarder) Forward(client, upstream net.Conn) (toUpstream, toClient int
 // Start is StartMetered with no meter.
 func (f *Forwarder) Start(client, upstream net.Conn, done func(toUpstream, toClient int64)) (Forwarding, error) {
 	return f.StartMetered(client, upstream, Meters{}, done)
+}
+
+// Sync returns once a GoAway asked of c was taken in by its writer, as
+// Pair.Sync does for a loop's pair: the GOAWAY is written by then, or
+// held until the member's frame ends.
+func (c *copyPair) Sync() {
+	for c.goAwayAsked.Load() && !c.goAwayTakenIn() {
+		runtime.Gosched()
+	}
+}
+
+// goAwayTakenIn reports whether the writer has the GoAway asked, or no
+// longer writes.
+func (c *copyPair) goAwayTakenIn() bool {
+	c.toClientMu.Lock()
+	defer c.toClientMu.Unlock()
+	return c.h2.asked || !c.h2.following()
 }

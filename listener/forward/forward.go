@@ -34,9 +34,10 @@ type Forwarding interface {
 	// upstream that owes an answer. Any goroutine may call it.
 	Activity() Activity
 	// GoAway asks for a GOAWAY frame to the client at the next frame
-	// boundary, and reports whether the connection speaks plaintext
-	// HTTP/2; one that does moves without failing a request, and others
-	// get nothing (h2.go).
+	// boundary, and reports whether the connection speaks HTTP/2 in the
+	// bytes forwarded (in the clear, or TLS the gateway terminates); one
+	// that does moves without failing a request, and others get nothing
+	// (h2.go). It never waits for the client.
 	GoAway() bool
 	// CloseIfQuiet is Close only when nothing is in flight, checked
 	// where the bytes are; it reports whether it closed. A move that

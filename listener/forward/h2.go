@@ -30,7 +30,8 @@ const (
 
 // h2Conn follows a connection's HTTP/2 framing: the client's preface, and
 // the frames the member writes to the client, so that a GOAWAY goes in
-// between two. Its engine's writer owns it.
+// between two. Its engine's writer owns it: the loop's thread, or the
+// copy's writer under its lock.
 type h2Conn struct {
 	state   int8
 	matched int // bytes of the preface the client sent so far
@@ -59,6 +60,10 @@ func (h *h2Conn) fromClient(b []byte) bool {
 	}
 	return true
 }
+
+// prefaceSeen is fromClient, reporting whether b completed the preface:
+// from then on the connection may be sent a GOAWAY.
+func (h *h2Conn) prefaceSeen(b []byte) bool { return h.fromClient(b) && h.state == h2Yes }
 
 // following reports whether the frames to the client are followed: for an
 // HTTP/2 connection, or one not decided yet.

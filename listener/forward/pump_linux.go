@@ -197,7 +197,7 @@ func (p *Pair) maySplice(d *direction) bool {
 
 // fromClient reads the client's first bytes for the HTTP/2 preface.
 func (p *Pair) fromClient(b []byte) {
-	if p.h2.fromClient(b) && p.h2.state == h2Yes {
+	if p.h2.prefaceSeen(b) {
 		p.speaksH2.Store(true)
 	}
 }
