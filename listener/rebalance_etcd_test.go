@@ -103,13 +103,16 @@ func etcdListener(t *testing.T, c *etcdtest.Cluster, pol config.Policy) (*Listen
 // settingsListener serves a listener in front of c's members, with s.
 func settingsListener(t *testing.T, c *etcdtest.Cluster, s upstream.Settings) (*Listener, *upstream.Pool) {
 	t.Helper()
+	return poolListener(t, s, c.ClientAddrs()...)
+}
+
+// poolListener serves a listener in front of addrs, with s: members, or
+// relays in front of them.
+func poolListener(t *testing.T, s upstream.Settings, addrs ...string) (*Listener, *upstream.Pool) {
+	t.Helper()
 	pool := upstream.NewPool(upstream.Options{Settings: s, Log: testutil.Logger(t)})
 	t.Cleanup(pool.Close)
-	var eps []resolver.Endpoint
-	for _, a := range c.ClientAddrs() {
-		eps = append(eps, resolver.Endpoint{Addr: a})
-	}
-	pool.UpdateFrom("config", eps)
+	pool.UpdateFrom("config", resolver.Static(addrs))
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

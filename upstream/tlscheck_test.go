@@ -2,7 +2,6 @@ package upstream
 
 import (
 	"crypto/tls"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -13,7 +12,6 @@ import (
 	"github.com/sirupsen/logrus"
 	logtest "github.com/sirupsen/logrus/hooks/test"
 
-	"github.com/etcd-gateway/etcd-gateway/internal/etcdtest"
 	"github.com/etcd-gateway/etcd-gateway/internal/tlstest"
 	"github.com/etcd-gateway/etcd-gateway/resolver"
 )
@@ -35,20 +33,7 @@ type tlsMember struct {
 // clientCertAuth it demands client certificates (--client-cert-auth).
 func startTLSMember(t *testing.T, clientCertAuth bool) tlsMember {
 	t.Helper()
-	dir := t.TempDir()
-	e, err := tlstest.NewEnv(dir, "etcd-ca", "gateway")
-	if err != nil {
-		t.Fatal(err)
-	}
-	opts := &etcdtest.TLS{CertFile: e.CertFile, KeyFile: e.KeyFile, Client: e.ClientTLS()}
-	if clientCertAuth {
-		opts.ClientCAFile = e.CAFile
-	}
-	c, err := etcdtest.StartWithOptions(filepath.Join(dir, "etcd"), 1, etcdtest.Options{TLS: opts})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c.Close)
+	c, e := testutil.TLSCluster(t, 1, clientCertAuth)
 	return tlsMember{addr: c.ClientAddrs()[0], ca: e.CA, client: e.Client}
 }
 

@@ -2,7 +2,6 @@ package testutil
 
 import (
 	"context"
-	"crypto/tls"
 	"fmt"
 	"strings"
 	"testing"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/etcd-gateway/etcd-gateway/internal/dnstest"
 	"github.com/etcd-gateway/etcd-gateway/internal/etcdtest"
+	"github.com/etcd-gateway/etcd-gateway/internal/tlstest"
 )
 
 // Cluster starts a real etcd cluster of n members for the test and stops
@@ -38,6 +38,23 @@ func ClusterWithOptions(t testing.TB, n int, opts etcdtest.Options) *etcdtest.Cl
 	return c
 }
 
+// TLSCluster is Cluster with every member serving client TLS with a
+// loopback certificate of a CA made for the test; with clientCertAuth the
+// members demand a client certificate of that CA (--client-cert-auth).
+// The Env has the CA, to trust, and a client certificate.
+func TLSCluster(t testing.TB, n int, clientCertAuth bool) (*etcdtest.Cluster, *tlstest.Env) {
+	t.Helper()
+	e, err := tlstest.NewEnv(t.TempDir(), "etcd-ca", "client")
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts := &etcdtest.TLS{CertFile: e.CertFile, KeyFile: e.KeyFile, Client: e.ClientTLS()}
+	if clientCertAuth {
+		opts.ClientCAFile = e.CAFile
+	}
+	return ClusterWithOptions(t, n, etcdtest.Options{TLS: opts}), e
+}
+
 // FillUntilNoSpace writes 8 KiB values through cli until the cluster
 // refuses them with NOSPACE, which a tiny backend quota
 // (etcdtest.Options.QuotaBackendBytes) makes quick.
@@ -61,13 +78,20 @@ func FillUntilNoSpace(t testing.TB, cli *clientv3.Client) {
 // Client returns an etcd client of addr, closed at cleanup.
 func Client(t testing.TB, addr string) *clientv3.Client {
 	t.Helper()
-	return ClientTLS(t, addr, nil)
+	return ClientWith(t, clientv3.Config{Endpoints: []string{addr}})
 }
 
-// ClientTLS is Client speaking TLS with conf; nil speaks plain TCP.
-func ClientTLS(t testing.TB, addr string, conf *tls.Config) *clientv3.Client {
+// ClientWith is Client with cfg, for TLS or dial options: a dial timeout
+// of 5 s and no log unless cfg says otherwise.
+func ClientWith(t testing.TB, cfg clientv3.Config) *clientv3.Client {
 	t.Helper()
-	c, err := clientv3.New(clientv3.Config{Endpoints: []string{addr}, DialTimeout: 5 * time.Second, TLS: conf, Logger: zap.NewNop()})
+	if cfg.DialTimeout == 0 {
+		cfg.DialTimeout = 5 * time.Second
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = zap.NewNop()
+	}
+	c, err := clientv3.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -96,6 +96,13 @@ func (s *Server) Accepted() int64 { return s.accepted.Load() }
 // Relay starts a server on addr that relays every connection to target.
 func Relay(t testing.TB, addr, target string) *Server {
 	t.Helper()
+	return relay(t, addr, target, func(c, up net.Conn) { _, _ = io.Copy(c, up) })
+}
+
+// relay is Relay with back copying the way back, from up, the connection
+// to target, to c, the client's.
+func relay(t testing.TB, addr, target string, back func(c, up net.Conn)) *Server {
+	t.Helper()
 	return ServeAt(t, addr, func(c net.Conn) {
 		up, err := net.DialTimeout("tcp", target, 5*time.Second)
 		if err != nil {
@@ -106,7 +113,7 @@ func Relay(t testing.TB, addr, target string) *Server {
 			_, _ = io.Copy(up, c)
 			_ = up.(*net.TCPConn).CloseWrite()
 		}()
-		_, _ = io.Copy(c, up)
+		back(c, up)
 	})
 }
 

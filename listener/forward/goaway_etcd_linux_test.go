@@ -76,7 +76,7 @@ func goAwayMovesAnEtcdClient(t *testing.T, member string, serve, dial *tls.Confi
 		ln = tls.NewListener(ln, serve)
 	}
 	pairs := proxy(t, newForwarder(t), ln, member)
-	cli := testutil.ClientTLS(t, ln.Addr().String(), dial)
+	cli := testutil.ClientWith(t, clientv3.Config{Endpoints: []string{ln.Addr().String()}, TLS: dial})
 	put(t, cli, 0)
 	first := nextPair(t, pairs)
 	if _, onPair := first.fwd.Movable(); onPair != (serve == nil) {
