@@ -14,12 +14,16 @@ import (
 	"github.com/etcd-gateway/etcd-gateway/internal/testutil"
 )
 
-// defaultChecks is a listener block that runs the etcd check with every
-// default: interval 5s, timeout 2s, fall 2, suspect-after 500ms.
-const defaultChecks = "    health-check: {type: etcd}\n"
+// suspicionChecks is a listener block that runs the etcd check with the
+// defaults of the check on suspicion (suspect-after 500ms, the interval's
+// 5s and timeout 2s) and a fall no load reaches: in-process members under
+// -race on a loaded machine may take longer than the timeout to answer
+// /health twice, which the interval's checks then rightly count, but
+// these tests are about the suspicion's verdict, which ignores fall.
+const suspicionChecks = "    health-check: {type: etcd, fall: 1000}\n"
 
 // suspicionGateway starts a gateway in front of a three-member cluster
-// with the default checks and returns its listener and admin addresses
+// with suspicionChecks and returns its listener and admin addresses
 // and the members' addresses.
 func suspicionGateway(t *testing.T) (addr, adminAddr string, members []string) {
 	t.Helper()
@@ -28,7 +32,7 @@ func suspicionGateway(t *testing.T) (addr, adminAddr string, members []string) {
 	dir := t.TempDir()
 	addr, adminAddr = testutil.ListenAddr(t), testutil.ListenAddr(t)
 	startHarness(t, dir, dir+"/gw.yaml", withAdmin(adminAddr, "",
-		render(listenerSpec{name: "main", addr: addr, endpoints: members, extra: defaultChecks})))
+		render(listenerSpec{name: "main", addr: addr, endpoints: members, extra: suspicionChecks})))
 	return addr, adminAddr, members
 }
 
