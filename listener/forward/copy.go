@@ -126,10 +126,25 @@ func (c *copyPair) askGoAway() {
 // reports whether it did. What io.Copy holds between its read and its
 // write can't be seen from here: the loop's pairs check that too.
 func (c *copyPair) CloseIfQuiet(window time.Duration) bool {
-	if c.closed.Load() || !c.Activity().Quiet(time.Now(), window) {
+	if c.closed.Load() || !c.Activity().Quiet(time.Now(), window) || c.owesGoAway() {
 		return false
 	}
 	return c.Close() == nil
+}
+
+// owesGoAway reports whether a GOAWAY was asked and not yet written while
+// the member's bytes still go to the client: the client would take the
+// close for a failure, not a goodbye. A writer holding the lock is busy,
+// and owes as much.
+func (c *copyPair) owesGoAway() bool {
+	if !c.goAwayAsked.Load() {
+		return false
+	}
+	if !c.toClientMu.TryLock() {
+		return true
+	}
+	defer c.toClientMu.Unlock()
+	return c.h2.following() && c.h2.out < len(h2GoAway)
 }
 
 // Movable reports false: a copy's state is in its goroutines.

@@ -78,6 +78,10 @@ func TestGoAwayAtAFrameBoundary(t *testing.T) {
 			if n := pending(t, client); n != 0 {
 				t.Fatalf("%d bytes reached the client in the middle of a frame", n)
 			}
+			testutil.WaitFor(t, "a quiet moment", 5*time.Second, func() bool { return fwd.Activity().Quiet(time.Now(), 10*time.Millisecond) })
+			if fwd.CloseIfQuiet(10 * time.Millisecond) {
+				t.Fatal("CloseIfQuiet closed a connection that owes its client a GOAWAY")
+			}
 			ping := frame(http2.FramePing, 0, []byte("12345678"))
 			if _, err := server.Write(append(data[14:], ping...)); err != nil {
 				t.Fatal(err)
