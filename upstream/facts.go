@@ -57,14 +57,14 @@ type memberFacts struct {
 	// progress is zero until a Status answered.
 	progress progress
 	// connected says that the checks connected to the member once;
-	// restartedAt is when they last had to connect anew: the member
-	// restarted (its clients' connections were cut), or the way to it
-	// broke. Zero until then.
-	// dropped says that the gateway itself may have ended the last
-	// connection (a round out of time, an answer not read to its end):
-	// the next is no restart.
+	// dropped that the gateway itself may have ended the last connection
+	// (a round out of time, an answer not read to its end), so that the
+	// next is no restart.
 	connected, dropped bool
-	restartedAt        time.Time
+	// restartedAt is when the checks last had to connect anew otherwise:
+	// the member restarted (its clients' connections were cut), or the
+	// way to it broke. Zero until then.
+	restartedAt time.Time
 	// rpcs and prevRPCs are the last two readings of the member's client
 	// RPCs, asked while a pool looks for a member no client uses (fill.go).
 	rpcs, prevRPCs clientRPCs
