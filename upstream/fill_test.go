@@ -126,7 +126,7 @@ func TestFillVacantForgetsAFilledMember(t *testing.T) {
 	st.current.Store(a)
 	trackMovable(a, true, time.Minute)
 	now := time.Now()
-	p.fill = fillState{from: now.Add(-time.Minute), until: now.Add(time.Minute)}
+	p.fill = fillState{from: now.Add(-time.Minute), until: now.Add(time.Hour)} // past any moment
 	read(a, 5, 0, now)
 	read(b, 0, 0, now)
 	p.fillVacant(st, []*Endpoint{a, b}, now)
