@@ -105,7 +105,7 @@ func (ep *Endpoint) workSince(since time.Time) (int64, bool) {
 // to be vacant.
 func vacantMember(up []*Endpoint, cur *Endpoint, since, now time.Time) *Endpoint {
 	for _, ep := range up {
-		if ep == cur || slowStartShare(ep, now) < 1 || 2*len(up)*int(stickyMoveChance(ep, up)*1e6) < 1e6 {
+		if ep == cur || slowStartShare(ep, now) < 1 || stickyMoveChance(ep, up) < 0.5/float64(len(up)) {
 			continue
 		}
 		if work, ok := ep.workSince(since); ok && work == 0 {

@@ -41,6 +41,14 @@ func TestVacantMember(t *testing.T) {
 	if v := vacantMember(up, a, start, start); v != nil {
 		t.Fatalf("vacant %v without metrics, want none", v)
 	}
+	// Weight 0 beside weight 1: meant to be nearly vacant.
+	a1, b1, c0 := newEndpoint(resolver.Endpoint{Addr: "a:1", Weight: 1}), newEndpoint(resolver.Endpoint{Addr: "b:1", Weight: 1}), newEndpoint(resolver.Endpoint{Addr: "c:1"})
+	read(a1, 6, 0, start.Add(2*time.Second))
+	read(b1, 6, 0, start.Add(2*time.Second))
+	read(c0, 0, 0, start.Add(2*time.Second))
+	if v := vacantMember([]*Endpoint{a1, b1, c0}, a1, start, start); v != nil {
+		t.Fatalf("vacant %s, of weight 0 beside weight 1, want none", v.addr)
+	}
 }
 
 func TestFillChance(t *testing.T) {
